@@ -1,0 +1,161 @@
+"""Builds as repo2docker subprocesses on this machine (the embedded default).
+
+Each build is its own process group, so cancel and timeout stop repo2docker and
+anything it started. The child is told to die with the service (``PR_SET_PDEATHSIG``):
+after a crash the build is run again from the store, never left running unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import BuildFailed
+from ..model import Build, LogLine
+from ..refs import git_environment
+from ..repo2docker import CONTENT_PROVIDER_CONFIG, parse_log_line, repo2docker_args
+from ..settings import Settings
+
+BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
+_PR_SET_PDEATHSIG = 1
+_KILL_GRACE_SECONDS = 10.0
+_LINE_LIMIT = 4 * 1024 * 1024
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def process_runs_build(pid: int, build_id: str) -> bool:
+    """Whether ``pid`` is alive and is the process we started for ``build_id``."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{BUILD_ID_ENV}={build_id}".encode() in environ.split(b"\0")
+
+
+class LocalExecutor:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        state_dir = settings.state_path.resolve().parent
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._config_file = state_dir / "repo2docker_config.py"
+        self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        self._env = self._environment(state_dir)
+
+    def _environment(self, state_dir: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(git_environment(self._settings.allow_file_urls))
+        registry = self._settings.registry
+        if registry.username and registry.password:
+            env["CONTAINER_ENGINE_REGISTRY_CREDENTIALS"] = json.dumps(
+                {
+                    "registry": self._settings.registry_url,
+                    "username": registry.username,
+                    "password": registry.password.get_secret_value(),
+                }
+            )
+        if registry.docker_config:
+            # docker reads $DOCKER_CONFIG/config.json; point it at the configured file
+            config_dir = state_dir / "docker-config"
+            config_dir.mkdir(exist_ok=True)
+            link = config_dir / "config.json"
+            link.unlink(missing_ok=True)
+            link.symlink_to(registry.docker_config.resolve())
+            env["DOCKER_CONFIG"] = str(config_dir)
+        return env
+
+    def command_for(self, build: Build) -> list[str]:
+        command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
+        return [
+            *command,
+            *repo2docker_args(
+                self._settings.repo2docker,
+                image=build.image,
+                repo=build.repo,
+                sha=build.sha,
+                config_file=str(self._config_file),
+            ),
+        ]
+
+    async def run(
+        self, build: Build, on_log: Callable[[LogLine], None], on_start: Callable[[int], None]
+    ) -> None:
+        timeout = self._settings.limits.build_timeout
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command_for(build),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env={**self._env, BUILD_ID_ENV: build.id},
+                limit=_LINE_LIMIT,
+            )
+        except OSError as e:
+            raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
+        self._procs[build.id] = proc
+        on_start(proc.pid)
+        last_error = ""
+        try:
+            async with asyncio.timeout(timeout):
+                assert proc.stdout is not None
+                async for raw in proc.stdout:
+                    line = parse_log_line(raw.decode(errors="replace"))
+                    if line is None:
+                        continue
+                    if line.phase == "failure" or line.message.startswith("Error"):
+                        last_error = line.message
+                    on_log(line)
+                returncode = await proc.wait()
+        except TimeoutError:
+            raise BuildFailed(f"build timed out after {timeout:g} seconds") from None
+        finally:
+            self._procs.pop(build.id, None)
+            if proc.returncode is None:
+                await self._stop(proc)
+        if returncode != 0:
+            reason = (
+                f"repo2docker was stopped by signal {-returncode}"
+                if returncode < 0
+                else f"repo2docker exited with code {returncode}"
+            )
+            raise BuildFailed(f"{reason}: {last_error}" if last_error else reason)
+
+    async def _stop(self, proc: asyncio.subprocess.Process) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), _KILL_GRACE_SECONDS)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+    async def cancel(self, build: Build) -> None:
+        proc = self._procs.get(build.id)
+        if proc is not None and proc.returncode is None:
+            await self._stop(proc)
+
+    async def recover(self, build: Build) -> None:
+        if build.pid and process_runs_build(build.pid, build.id):
+            _signal_group(build.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        for proc in list(self._procs.values()):
+            if proc.returncode is None:
+                await self._stop(proc)

@@ -1,0 +1,96 @@
+"""The records the pipeline keeps and hands out."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class BuildState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    BUILT = "built"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (BuildState.QUEUED, BuildState.RUNNING)
+
+
+ACTIVE_STATES = (BuildState.QUEUED, BuildState.RUNNING)
+
+
+@dataclass
+class Build:
+    """One build of one image. ``id`` is stable; ``image`` is the identity of the work."""
+
+    id: str
+    repo: str
+    ref: str
+    ref_kind: str
+    sha: str
+    image: str
+    name: str
+    state: BuildState
+    trigger: str
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    error_remembered: bool = False
+    """A failure of the commit itself: asking again is refused unless forced."""
+    attempts: int = 0
+    supersedable: bool = True
+    """False once anyone asked for this exact commit (by SHA or tag): then a newer
+    commit on the branch must not cancel it."""
+    pid: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        del data["pid"], data["supersedable"], data["error_remembered"]
+        return data
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """The answer to a build request.
+
+    ``build`` is None for a cache hit: the image exists and nothing was recorded.
+    ``status`` says what happened: ``created``, ``joined`` (an identical build was
+    already queued or running), ``cached``, or ``failed-before``.
+    """
+
+    status: str
+    repo: str
+    ref: str
+    sha: str
+    image: str
+    build: Build | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.build is not None:
+            data = self.build.to_json()
+        else:
+            data = {
+                "id": None,
+                "repo": self.repo,
+                "ref": self.ref,
+                "sha": self.sha,
+                "image": self.image,
+                "state": str(BuildState.BUILT),
+            }
+        data["outcome"] = self.status
+        return data
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a build's log, with the phase repo2docker reported for it."""
+
+    phase: str
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,168 @@
+"""Resolve a ref (branch, tag, HEAD) to a commit with ``git ls-remote``.
+
+A full 40-hex SHA is used as given. Everything else asks the repository. Answers are
+cached for ``ttl`` seconds and can be refreshed by push webhooks (``remember``);
+concurrent resolutions of the same ref share one ``git`` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import GitError, InvalidRequest, RefNotFound, RepoUnreachable
+from .specs import SHA_RE, check_ref
+
+RefKind = Literal["branch", "tag", "commit", "head", "other"]
+_ABBREVIATED_SHA_MIN = 7
+
+
+@dataclass(frozen=True)
+class ResolvedRef:
+    sha: str
+    kind: RefKind
+    """``branch`` and ``head`` move; the queue supersedes older builds of them."""
+    full_ref: str
+    """``refs/heads/main``, ``refs/tags/v1``, ``HEAD``, or the SHA itself."""
+
+
+def pick_ref(ls_remote_output: str, ref: str) -> ResolvedRef | None:
+    """Choose the commit ``ref`` names from ``git ls-remote`` output. Pure.
+
+    Order: an exact full ref name (``refs/...`` or ``HEAD``), then the branch, then
+    the tag (peeled: an annotated tag names its tag object, ``^{}`` the commit).
+    """
+    refs: dict[str, str] = {}
+    for line in ls_remote_output.splitlines():
+        sha, _, name = line.partition("\t")
+        if SHA_RE.match(sha) and name:
+            refs[name] = sha
+    if ref == "HEAD" and "HEAD" in refs:
+        return ResolvedRef(refs["HEAD"], "head", "HEAD")
+    if ref.startswith("refs/"):
+        sha_ = refs.get(f"{ref}^{{}}") or refs.get(ref)
+        if sha_ is None:
+            return None
+        kind: RefKind = (
+            "branch"
+            if ref.startswith("refs/heads/")
+            else "tag"
+            if ref.startswith("refs/tags/")
+            else "other"
+        )
+        return ResolvedRef(sha_, kind, ref)
+    if f"refs/heads/{ref}" in refs:
+        return ResolvedRef(refs[f"refs/heads/{ref}"], "branch", f"refs/heads/{ref}")
+    tag = f"refs/tags/{ref}"
+    if tag in refs:
+        return ResolvedRef(refs.get(f"{tag}^{{}}", refs[tag]), "tag", tag)
+    return None
+
+
+def git_environment(allow_file: bool) -> dict[str, str]:
+    """Environment for git: never prompt, only the allowed transports."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in ("PATH", "HOME", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO")
+        or key.endswith("_PROXY")
+        or key.endswith("_proxy")
+    }
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_ASKPASS="/bin/false",
+        SSH_ASKPASS="/bin/false",
+        GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        GIT_ALLOW_PROTOCOL="http:https:git:ssh" + (":file" if allow_file else ""),
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    return env
+
+
+class RefResolver:
+    """Resolves refs with ``git ls-remote``, caching answers for a short time."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        ttl: float,
+        allow_file: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout = timeout
+        self._ttl = ttl
+        self._allow_file = allow_file
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, ResolvedRef]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[ResolvedRef]] = {}
+
+    def remember(self, url: str, ref: str, resolved: ResolvedRef) -> None:
+        """Record what a trusted source (a push webhook) told us a ref points at."""
+        self._cache[(url, ref)] = (self._clock(), resolved)
+
+    def cached(self, url: str, ref: str) -> ResolvedRef | None:
+        hit = self._cache.get((url, ref))
+        if hit is None or self._clock() - hit[0] > self._ttl:
+            return None
+        return hit[1]
+
+    async def resolve(self, url: str, ref: str) -> ResolvedRef:
+        """The commit ``ref`` names in ``url``. Raises RefNotFound, RepoUnreachable, GitError."""
+        check_ref(ref)
+        if SHA_RE.match(ref):
+            return ResolvedRef(ref, "commit", ref)
+        if SHA_RE.match(ref.lower()):
+            raise InvalidRequest("a commit SHA must be lower case")
+        hit = self.cached(url, ref)
+        if hit is not None:
+            return hit
+        key = (url, ref)
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._ls_remote(url, ref))
+            self._inflight[key] = future
+            future.add_done_callback(lambda _: self._inflight.pop(key, None))
+        resolved = await asyncio.shield(future)
+        self._cache[key] = (self._clock(), resolved)
+        return resolved
+
+    async def _ls_remote(self, url: str, ref: str) -> ResolvedRef:
+        # "--" ends the options: neither the URL nor the ref can be taken for one.
+        args = ["git", "ls-remote", "--", url]
+        if ref != "HEAD" and not ref.startswith("refs/"):
+            args += [f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"]
+        elif ref != "HEAD":
+            args += [ref, f"{ref}^{{}}"]
+        else:
+            args += ["HEAD"]
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=git_environment(self._allow_file),
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise GitError(f"git ls-remote {url} took longer than {self._timeout:g}s") from None
+        if proc.returncode != 0:
+            message = err.decode(errors="replace").strip().splitlines()
+            detail = message[-1] if message else f"exit code {proc.returncode}"
+            raise RepoUnreachable(f"cannot read repository {url}: {detail}")
+        resolved = pick_ref(out.decode(errors="replace"), ref)
+        if resolved is None:
+            if all(c in "0123456789abcdef" for c in ref) and len(ref) >= _ABBREVIATED_SHA_MIN:
+                raise RefNotFound(
+                    f"{ref!r} is not a branch or tag of {url}; abbreviated commit SHAs cannot "
+                    "be resolved with git ls-remote, give the full 40-character SHA"
+                )
+            raise RefNotFound(f"{url} has no branch or tag named {ref!r}")
+        return resolved

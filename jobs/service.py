@@ -1,0 +1,316 @@
+"""The coordinator: from a build request to a build record, a queue and an executor.
+
+Guarantees, in the order a request meets them:
+- a request is checked (repo, ref, allow-list) before anything is resolved or stored;
+- one image, one build: a request for an image that is queued or running joins it;
+- an image in the registry is answered at once and nothing is recorded;
+- a commit whose last build failed is not built again unless forced;
+- the record is committed before the request is answered, so nothing acknowledged
+  is lost; at start-up queued builds are queued again and builds that were running
+  are stopped and run again (at most ``MAX_ATTEMPTS`` times);
+- a newer commit of a branch supersedes queued builds of older commits of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from .errors import BuildFailed, Conflict, NotFound, RegistryError, RepoNotAllowed
+from .events import BuildEvent, EventHub
+from .executors import Executor
+from .model import Build, BuildOutcome, BuildState, LogLine
+from .refs import RefResolver, ResolvedRef
+from .registry import RegistryClient
+from .settings import Settings
+from .specs import build_name_for, image_name_for, repo_spec
+from .store import DuplicateActiveBuild, Store
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""A build interrupted by restarts this many times is marked failed instead."""
+
+
+class BuildService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        registry: RegistryClient,
+        resolver: RefResolver,
+        executor: Executor,
+        events: EventHub | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.resolver = resolver
+        self.executor = executor
+        self.events = events or EventHub()
+        self._clock = clock
+        self._queue: list[Build] = []
+        self._active: dict[str, Build] = {}  # image -> queued or running build
+        self._running: dict[str, asyncio.Task[None]] = {}  # build id -> task
+        self._cancelling: set[str] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def start(self, *, recover: bool = True) -> None:
+        """Take over what a previous process left: queued builds, interrupted builds.
+
+        ``recover=False`` (the one-shot CLI) leaves them alone: they may belong to a
+        server that is running right now on the same state file.
+        """
+        for build in self.store.active() if recover else ():
+            if build.state is BuildState.RUNNING:
+                await self.executor.recover(build)
+                if build.attempts >= MAX_ATTEMPTS:
+                    self._finish(
+                        build,
+                        BuildState.FAILED,
+                        f"interrupted by {build.attempts} service restarts; giving up",
+                    )
+                    continue
+                build.state = BuildState.QUEUED
+                build.pid = None
+                self.store.update(build.id, state=BuildState.QUEUED, pid=None)
+                self._log(build, LogLine("", "the service restarted; this build runs again"))
+            self._active[build.image] = build
+            self._queue.append(build)
+        self._schedule()
+
+    async def close(self) -> None:
+        """Stop scheduling and stop running builds; they stay ``running`` in the store and
+        are run again by the next ``start``."""
+        self._closed = True
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.executor.close()
+        await self.registry.aclose()
+        self.store.close()
+
+    async def wait_idle(self) -> None:
+        """Return when no build is queued or running (for the CLI and tests)."""
+        await self._idle.wait()
+
+    # -- requests -----------------------------------------------------------
+
+    def check_allowed(self, url: str) -> None:
+        if not any(fnmatch.fnmatchcase(url, pattern) for pattern in self.settings.allowed_repos):
+            raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
+
+    async def request(
+        self, repo: str, ref: str | None = None, *, trigger: str = "api", force: bool = False
+    ) -> BuildOutcome:
+        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring."""
+        spec = repo_spec(repo, ref, allow_file=self.settings.allow_file_urls)
+        self.check_allowed(spec.url)
+        resolved = await self.resolver.resolve(spec.url, spec.ref)
+        return await self.request_commit(spec.url, spec.ref, resolved, trigger=trigger, force=force)
+
+    async def request_commit(
+        self, url: str, ref: str, resolved: ResolvedRef, *, trigger: str, force: bool = False
+    ) -> BuildOutcome:
+        """Like ``request`` for a commit already known (e.g. from a push webhook)."""
+        image = image_name_for(self.settings.image_prefix, url, resolved.sha)
+        joined = self._join(image, resolved)
+        if joined is not None:
+            return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
+        if not self.registry.known(image) and not force:
+            last = self.store.latest_for_image(image)
+            if last is not None and last.state is BuildState.FAILED and last.error_remembered:
+                return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
+        if await self.registry.has_image(image):
+            return BuildOutcome("cached", url, ref, resolved.sha, image)
+        # No await from here on: the check above and the insert below are atomic
+        # with respect to other requests in this process.
+        joined = self._join(image, resolved)
+        if joined is not None:
+            return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
+        now = self._clock()
+        build = Build(
+            id=uuid.uuid4().hex,
+            repo=url,
+            ref=ref,
+            ref_kind=resolved.kind,
+            sha=resolved.sha,
+            image=image,
+            name=build_name_for(image),
+            state=BuildState.QUEUED,
+            trigger=trigger,
+            created_at=now,
+            supersedable=resolved.kind in ("branch", "head"),
+        )
+        superseded = [
+            other
+            for other in self._queue
+            if other.repo == url
+            and other.ref == ref
+            and other.sha != build.sha
+            and other.supersedable
+            and build.supersedable
+        ]
+        try:
+            self.store.create(build, supersede=[other.id for other in superseded])
+        except DuplicateActiveBuild:
+            # another process (the CLI, another replica) is building this image
+            other = self.store.latest_for_image(image)
+            if other is None:  # it finished in between; ask again
+                raise
+            return BuildOutcome("joined", url, ref, resolved.sha, image, other)
+        for other in superseded:
+            self._queue.remove(other)
+            self._active.pop(other.image, None)
+            other.state, other.finished_at = BuildState.SUPERSEDED, now
+            other.error = f"superseded by build {build.id} of {build.sha}"
+            self._publish_state(other)
+        self._queue.append(build)
+        self._active[image] = build
+        self._publish_state(build)
+        self._schedule()
+        return BuildOutcome("created", url, ref, resolved.sha, image, build)
+
+    def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
+        build = self._active.get(image)
+        if build is None:
+            return None
+        if build.supersedable and resolved.kind not in ("branch", "head"):
+            build.supersedable = False
+            self.store.update(build.id, supersedable=False)
+        return build
+
+    def get(self, build_id: str) -> Build:
+        for build in self._active.values():
+            if build.id == build_id:
+                return build
+        found = self.store.get(build_id)
+        if found is None:
+            raise NotFound(f"no build with id {build_id!r}")
+        return found
+
+    async def cancel(self, build_id: str) -> Build:
+        build = self.get(build_id)
+        if build.state.finished:
+            raise Conflict(f"build {build_id} has already finished ({build.state})")
+        if build.state is BuildState.QUEUED:
+            self._queue.remove(build)
+            self._finish(build, BuildState.CANCELLED, "cancelled")
+            return build
+        self._cancelling.add(build.id)
+        await self.executor.cancel(build)
+        task = self._running.get(build.id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        return build
+
+    # -- running ------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._closed:
+            return
+        limits = self.settings.limits
+        running: dict[str, int] = {}
+        for build in self._active.values():
+            if build.state is BuildState.RUNNING:
+                running[build.repo] = running.get(build.repo, 0) + 1
+        total = sum(running.values())
+        for build in list(self._queue):
+            if total >= limits.max_concurrent_builds:
+                break
+            if running.get(build.repo, 0) >= limits.max_concurrent_builds_per_repo:
+                continue
+            self._queue.remove(build)
+            running[build.repo] = running.get(build.repo, 0) + 1
+            total += 1
+            build.state, build.started_at = BuildState.RUNNING, self._clock()
+            build.attempts += 1
+            self.store.update(
+                build.id, state=build.state, started_at=build.started_at, attempts=build.attempts
+            )
+            self._publish_state(build)
+            self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
+        if self._active:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    async def _run(self, build: Build) -> None:
+        try:
+            if build.attempts > 1 and await self.registry.has_image(build.image, use_cache=False):
+                self._finish(build, BuildState.BUILT, None)
+                return
+            await self.executor.run(
+                build,
+                on_log=lambda line: self._log(build, line),
+                on_start=lambda pid: self._started(build, pid),
+            )
+            if not await self.registry.has_image(build.image, use_cache=False):
+                raise BuildFailed("repo2docker succeeded but the image is not in the registry")
+        except asyncio.CancelledError:
+            # the service is shutting down: leave the record running for recovery
+            self._active.pop(build.image, None)
+            raise
+        except BuildFailed as e:
+            if build.id in self._cancelling:
+                self._finish(build, BuildState.CANCELLED, "cancelled")
+            else:
+                self._finish(build, BuildState.FAILED, str(e), remember=e.remember)
+        except RegistryError as e:
+            self._finish(build, BuildState.FAILED, f"cannot confirm the push: {e}")
+        except Exception as e:
+            log.exception("build %s failed unexpectedly", build.id)
+            self._finish(build, BuildState.FAILED, f"internal error: {e!r}")
+        else:
+            self._finish(build, BuildState.BUILT, None)
+        finally:
+            self._running.pop(build.id, None)
+            self._cancelling.discard(build.id)
+            self.store.forget_log_cursor(build.id)
+            self._schedule()
+
+    def _started(self, build: Build, pid: int) -> None:
+        build.pid = pid
+        self.store.update(build.id, pid=pid)
+
+    def _log(self, build: Build, line: LogLine) -> None:
+        self.store.append_log(build.id, line.phase, line.message)
+        self.events.publish(BuildEvent(build.id, "log", line.phase, line.message))
+
+    def _finish(
+        self, build: Build, state: BuildState, error: str | None, *, remember: bool = False
+    ) -> None:
+        build.state, build.error, build.finished_at = state, error, self._clock()
+        build.error_remembered = remember
+        self.store.update(
+            build.id,
+            state=state,
+            error=error,
+            error_remembered=remember,
+            finished_at=build.finished_at,
+        )
+        if self._active.get(build.image) is build:
+            del self._active[build.image]
+        if state is BuildState.BUILT:
+            self.registry.remember(build.image)
+        self._publish_state(build)
+
+    def _publish_state(self, build: Build) -> None:
+        self.events.publish(
+            BuildEvent(build.id, "state", "", build.error or "", state=str(build.state))
+        )

@@ -1,0 +1,229 @@
+"""One typed settings object, loaded once from a YAML file and the environment.
+
+Precedence: environment variables (``BINDERHUB_SERVICE_<FIELD>``, nested with ``__``,
+e.g. ``BINDERHUB_SERVICE_REGISTRY__PASSWORD``) over the YAML file over the defaults.
+Unknown keys in the file are errors that name the key: a misspelt setting that is
+silently ignored is worse than a refusal to start. Secrets are ``SecretStr``: their
+repr and str are masked, so logging a settings object leaks nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "BINDERHUB_SERVICE_"
+CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class RegistrySettings(_Section):
+    url: str | None = None
+    """Base URL of the registry's HTTP API (``https://registry.example.org``). Default:
+    derived from the host of ``image_prefix``, over plain HTTP for loopback hosts and
+    HTTPS otherwise."""
+
+    username: str | None = None
+    """User name for the registry (pushes and the "does this image exist" check)."""
+
+    password: SecretStr | None = None
+    """Password or token for ``username``."""
+
+    docker_config: Path | None = None
+    """A docker ``config.json`` whose ``auths`` entry for the registry host holds the
+    credentials; an alternative to ``username``/``password``."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the registry before the check counts as failed (a failed
+    check is an error, never taken for "image missing")."""
+
+    cache_seconds: float = Field(default=3600.0, ge=0)
+    """How long a positive "image exists" answer is remembered in memory."""
+
+
+class Repo2DockerSettings(_Section):
+    command: list[str] | None = None
+    """Command that runs repo2docker for the local executor. Default: the repo2docker
+    installed with this service (``python -m repo2docker``)."""
+
+    version: str = "2024.7.0"
+    """repo2docker version builds use. 2024.7.0 is the newest that builds through the
+    Docker API; later versions need the docker buildx plugin."""
+
+    extra_args: list[str] = []
+    """Extra command-line arguments, placed before the repository URL."""
+
+    target_repo_dir: str | None = None
+    """Where the repository's content goes in the image (``--target-repo-dir``);
+    default: the user's home directory, repo2docker's own default."""
+
+    user_id: int = Field(default=1000, ge=1)
+    """UID of the image's default user (``--user-id``)."""
+
+    user_name: str = Field(default="jovyan", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    """Name of the image's default user (``--user-name``)."""
+
+
+class LimitSettings(_Section):
+    max_concurrent_builds: int = Field(default=2, ge=1)
+    """Builds that may run at once; more wait in the queue."""
+
+    max_concurrent_builds_per_repo: int = Field(default=1, ge=1)
+    """Builds of one repository that may run at once."""
+
+    build_timeout: float = Field(default=3600.0, gt=0)
+    """Seconds a build may run before it is stopped and marked failed."""
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. See docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    listen: str = "127.0.0.1:8080"
+    """Address the HTTP server listens on, ``HOST:PORT``."""
+
+    image_prefix: str = "127.0.0.1:5000/binder-"
+    """Prepended to the repository slug to name images:
+    ``<image_prefix><slug>:<commit>``. Includes the registry host."""
+
+    executor: Literal["local"] = "local"
+    """Where builds run. ``local``: a repo2docker subprocess on this machine."""
+
+    state_path: Path = Path("binderhub-service.sqlite")
+    """SQLite file holding build records and logs (created if missing)."""
+
+    allowed_repos: list[str] = ["*"]
+    """Shell-style patterns (``fnmatch``) of canonical repository URLs that may be
+    built, e.g. ``https://github.com/my-org/*``. The default admits every repository."""
+
+    allow_file_urls: bool = False
+    """Admit ``file://`` repository URLs (for local testing only)."""
+
+    git_timeout: float = Field(default=20.0, gt=0)
+    """Seconds ``git ls-remote`` may take to resolve a ref."""
+
+    ref_cache_seconds: float = Field(default=30.0, ge=0)
+    """How long a resolved branch or tag is trusted before it is resolved again. Push
+    webhooks refresh it at once."""
+
+    registry: RegistrySettings = RegistrySettings()
+    """The registry images are pushed to and looked up in."""
+
+    repo2docker: Repo2DockerSettings = Repo2DockerSettings()
+    """How repo2docker is run."""
+
+    limits: LimitSettings = LimitSettings()
+    """Concurrency and time limits for builds."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level of log records written."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
+    @field_validator("image_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        host, sep, rest = value.partition("/")
+        if not sep or not host or ("." not in host and ":" not in host and host != "localhost"):
+            raise ValueError("must start with a registry host, e.g. registry.example.org/binder-")
+        if rest != rest.lower() or any(c.isspace() for c in value):
+            raise ValueError("must be lower case without spaces (registry repository rules)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init values; the environment overrides them.
+        return (env_settings, init_settings)
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def registry_host(self) -> str:
+        return self.image_prefix.partition("/")[0]
+
+    @property
+    def registry_url(self) -> str:
+        if self.registry.url:
+            return self.registry.url.rstrip("/")
+        host = self.registry_host
+        hostname = urlsplit(f"//{host}").hostname or host
+        loopback = hostname in ("localhost", "::1") or hostname.startswith("127.")
+        return f"{'http' if loopback else 'https'}://{host}"
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (or ``$BINDERHUB_SERVICE_CONFIG``) and the environment.
+
+    Raises ``ConfigError`` with one line per problem, each naming its key.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = os.environ[CONFIG_ENV]
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of settings")
+        data = loaded
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, path)) from None
+
+
+def format_validation_error(error: ValidationError, path: Path | str | None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""Build records and their logs in SQLite.
+
+WAL mode with ``synchronous=NORMAL``: a committed record survives the process being
+killed (the WAL is in the OS's hands); only a power loss can take the last commits.
+That is the promise "durable before acknowledged" needs against crashes and
+restarts. A partial unique index makes "one active build per image" a fact of the
+database too, not only of the queue in memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .model import Build, BuildState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS builds (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    ref_kind TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    image TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    error_remembered INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    supersedable INTEGER NOT NULL DEFAULT 1,
+    pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image, created_at);
+CREATE INDEX IF NOT EXISTS builds_by_repo ON builds (repo, created_at);
+CREATE INDEX IF NOT EXISTS builds_by_state ON builds (state, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_build_per_image
+    ON builds (image) WHERE state IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS build_logs (
+    build_id TEXT NOT NULL REFERENCES builds (id),
+    seq INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (build_id, seq)
+);
+"""
+
+_COLUMNS = (
+    "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
+    "started_at, finished_at, error, error_remembered, attempts, supersedable, pid"
+)
+
+
+class DuplicateActiveBuild(Exception):
+    """Another build of the same image is already queued or running (maybe elsewhere)."""
+
+
+def _to_build(row: sqlite3.Row) -> Build:
+    data = dict(row)
+    data["state"] = BuildState(data["state"])
+    data["supersedable"] = bool(data["supersedable"])
+    data["error_remembered"] = bool(data["error_remembered"])
+    return Build(**data)
+
+
+class Store:
+    """All reads and writes of build records. Thread-safe; calls are short."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+        self._log_seq: dict[str, int] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def create(self, build: Build, *, supersede: Iterable[str] = ()) -> None:
+        """Insert ``build``; mark the builds in ``supersede`` superseded in the same commit."""
+        data = build.to_json()
+        data["pid"] = build.pid
+        data["supersedable"] = int(build.supersedable)
+        data["error_remembered"] = int(build.error_remembered)
+        names = _COLUMNS.split(", ")
+        try:
+            with self._transaction() as db:
+                for other in supersede:
+                    db.execute(
+                        "UPDATE builds SET state = ?, finished_at = ?, error = ? "
+                        "WHERE id = ? AND state = 'queued'",
+                        (
+                            BuildState.SUPERSEDED,
+                            build.created_at,
+                            f"superseded by build {build.id} of {build.sha}",
+                            other,
+                        ),
+                    )
+                db.execute(
+                    f"INSERT INTO builds ({_COLUMNS}) VALUES ({', '.join('?' * len(names))})",  # noqa: S608
+                    [data[name] for name in names],
+                )
+        except sqlite3.IntegrityError as e:
+            raise DuplicateActiveBuild(build.image) from e
+
+    def update(self, build_id: str, **fields: Any) -> None:
+        if "state" in fields:
+            fields["state"] = str(fields["state"])
+        for flag in ("supersedable", "error_remembered"):
+            if flag in fields:
+                fields[flag] = int(fields[flag])
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE builds SET {assignments} WHERE id = ?",  # noqa: S608 (keys are ours)
+                [*fields.values(), build_id],
+            )
+
+    def get(self, build_id: str) -> Build | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM builds WHERE id = ?",  # noqa: S608
+                (build_id,),
+            ).fetchone()
+        return _to_build(row) if row else None
+
+    def latest_for_image(self, image: str) -> Build | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM builds WHERE image = ? "  # noqa: S608
+                "ORDER BY created_at DESC LIMIT 1",
+                (image,),
+            ).fetchone()
+        return _to_build(row) if row else None
+
+    def active(self) -> list[Build]:
+        """Queued and running builds, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM builds "  # noqa: S608
+                "WHERE state IN ('queued', 'running') ORDER BY created_at, rowid"
+            ).fetchall()
+        return [_to_build(row) for row in rows]
+
+    def recent(
+        self, *, repo: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[Build]:
+        clauses, params = [], []
+        if repo is not None:
+            clauses.append("repo = ?")
+            params.append(repo)
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM builds {where} "  # noqa: S608
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [_to_build(row) for row in rows]
+
+    def append_log(self, build_id: str, phase: str, message: str) -> None:
+        with self._lock:
+            seq = self._log_seq.get(build_id)
+            if seq is None:
+                row = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), -1) FROM build_logs WHERE build_id = ?",
+                    (build_id,),
+                ).fetchone()
+                seq = int(row[0])
+            seq += 1
+            self._log_seq[build_id] = seq
+            self._db.execute(
+                "INSERT INTO build_logs (build_id, seq, phase, message) VALUES (?, ?, ?, ?)",
+                (build_id, seq, phase, message),
+            )
+
+    def forget_log_cursor(self, build_id: str) -> None:
+        with self._lock:
+            self._log_seq.pop(build_id, None)
+
+    def logs(self, build_id: str) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT phase, message FROM build_logs WHERE build_id = ? ORDER BY seq",
+                (build_id,),
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Make sure a Docker daemon answers on /var/run/docker.sock.
+# Installs docker.io if needed; starts dockerd only when none answers, and then
+# records its pid in $STATE_DIR/dockerd.pid so that only that one is ever stopped.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+need_packages docker.io
+if $DOCKER version >/dev/null 2>&1; then
+    exit 0
+fi
+say "starting dockerd (log: $STATE_DIR/dockerd.log)"
+nohup dockerd --host unix:///var/run/docker.sock >"$STATE_DIR/dockerd.log" 2>&1 &
+echo $! >"$STATE_DIR/dockerd.pid"
+wait_for $DOCKER version || die "dockerd did not come up; see $STATE_DIR/dockerd.log"

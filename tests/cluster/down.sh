@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Stop the test cluster that up.sh started, and only that, and clean the node:
+# pods and their containers, containerd, the Kubernetes components, etcd, mounts under the
+# state directory, the pods' network namespaces and iptables chains, the pod bridge, and the
+# state directory itself. The Docker daemon and registries are shared with other tests and
+# are left running. Safe to run when nothing is up, or after the processes were killed.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root"
+if [ -z "${BHS_CLUSTER_LOCKED:-}" ]; then
+    exec 9>"${STATE%/}.lock"
+    flock 9
+fi
+
+stop_pid() { # NAME : TERM the recorded process, KILL it after 10 s
+    local f="$STATE/pids/$1.pid" pid
+    pid_alive "$1" || { rm -f "$f"; return 0; }
+    pid="$(cat "$f")"
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null
+    rm -f "$f"
+}
+
+# Our programs: the cached Kubernetes binaries, and etcd/containerd/shims pointed at $STATE.
+our_pids() {
+    local p exe cmd
+    for p in /proc/[0-9]*; do
+        exe="$(readlink "$p/exe" 2>/dev/null)" || continue
+        case "$exe" in
+            "$K8S_CACHE"/bin/*) echo "${p#/proc/}"; continue ;;
+        esac
+        case "$exe" in
+            */etcd | */containerd | */containerd-shim-runc-v2) ;;
+            *) continue ;;
+        esac
+        cmd="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+        case "$cmd" in *"$STATE/"*) echo "${p#/proc/}" ;; esac
+    done
+}
+
+kubepods_cgroups() { find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null; }
+
+if [ -d "$STATE" ]; then
+    log "stopping the cluster in $STATE"
+    # 1. Let the kubelet stop the pods (so CNI releases their network) while nothing makes new ones.
+    stop_pid kube-controller-manager
+    stop_pid kube-scheduler
+    if pid_alive kubelet && pid_alive kube-apiserver && pid_alive containerd; then
+        kubectl_ delete pods --all --all-namespaces --force --grace-period=0 --wait=false >/dev/null 2>&1
+        for i in $(seq 1 60); do
+            ctr_ tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | grep -q . || break
+            [ "$i" = 60 ] && log "some pods were still running after 30 s; killing them"
+            sleep 0.5
+        done
+    fi
+    stop_pid kubelet
+    stop_pid kube-proxy
+    stop_pid kube-apiserver
+fi
+
+# 2. Kill whatever is left in the pods' cgroups, then the shims, containerd and etcd.
+for cg in $(kubepods_cgroups); do
+    for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+done
+if [ -d "$STATE" ]; then
+    stop_pid containerd
+    stop_pid etcd
+fi
+for pid in $(our_pids); do kill -KILL "$pid" 2>/dev/null; done
+for _ in $(seq 1 40); do [ -z "$(our_pids)" ] && break; sleep 0.25; done
+for _ in $(seq 1 20); do
+    left=0
+    for cg in $(kubepods_cgroups); do rmdir "$cg" 2>/dev/null || left=1; done
+    [ $left = 0 ] && break
+    sleep 0.25
+done
+
+# 3. Mounts under the state directory (container root filesystems, shm, pod volumes), deepest first.
+if [ -d "$STATE" ]; then
+    awk -v s="$STATE/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+fi
+
+# 4. Network: pods' namespaces (containerd's CRI names them cni-*; only empty ones are removed),
+#    kube-proxy's and the CNI plugins' iptables chains, the pod bridge.
+for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ { print $1 }'); do
+    [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && ip netns delete "$ns" 2>/dev/null
+done
+if [ -x "$K8S_CACHE/bin/kube-proxy" ] && iptables-save 2>/dev/null | grep -q 'KUBE-'; then
+    "$K8S_CACHE/bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
+fi
+for table in nat filter mangle; do
+    # rules in other chains that jump to CNI-* chains, then the chains themselves
+    iptables-save -t "$table" 2>/dev/null | grep -E '^-A [^ ]+ .*-j CNI-' | grep -vE '^-A CNI-' | while read -r rule; do
+        eval "iptables -t $table -D ${rule#-A }" 2>/dev/null
+    done
+    for chain in $(iptables-save -t "$table" 2>/dev/null | awk '/^:CNI-/ { print substr($1, 2) }'); do
+        iptables -t "$table" -F "$chain" 2>/dev/null
+    done
+    for chain in $(iptables-save -t "$table" 2>/dev/null | awk '/^:CNI-/ { print substr($1, 2) }'); do
+        iptables -t "$table" -X "$chain" 2>/dev/null
+    done
+done
+ip link delete "$BRIDGE" 2>/dev/null
+
+# 5. The state directory (never across a mount that is still there).
+if [ -d "$STATE" ]; then
+    rm -rf --one-file-system "$STATE" 2>/dev/null || log "could not remove all of $STATE"
+fi
+log "cluster down"

@@ -1,0 +1,459 @@
+#!/usr/bin/env bash
+# Bring up a real single-node Kubernetes on this machine (as root):
+#   etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kubelet and kube-proxy (built from k8s.io/kubernetes at the version pinned in k8s/go.mod),
+#   containerd + runc + CNI plugins (Debian's packages, a containerd of our own).
+# Built binaries are cached in ~/.cache/binderhub-service/k8s-<version>/ and reused; on a
+# machine without them they are built from the Go module proxy (about 30 minutes on 2 cores).
+# Idempotent: when the cluster is already up it only checks it. When it finds a cluster that
+# is partly up or was killed, it cleans the node (down.sh) and starts afresh.
+# The last line on stdout is KUBECONFIG=<path>; all progress goes to stderr.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (the kubelet and containerd need it)"
+T0=$SECONDS
+
+# One up.sh/down.sh at a time (the lock lives outside $STATE, which down.sh removes).
+LOCK="${STATE%/}.lock"
+exec 9>"$LOCK"
+flock 9
+
+COMPONENTS=(etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+
+# ---------------------------------------------------------------------------------------------
+# binaries
+# ---------------------------------------------------------------------------------------------
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+
+build_k8s() {
+    [ -e "$K8S_CACHE/.complete" ] && return 0
+    command -v go >/dev/null || die "Go is needed to build Kubernetes $K8S_VERSION (go 1.24 or later on PATH)"
+    log "building Kubernetes $K8S_VERSION into $K8S_CACHE (cold build: ~30 min on 2 cores; log: $CACHE_ROOT/k8s-build.log)"
+    mkdir -p "$CACHE_ROOT"
+    local tmp="$K8S_CACHE.tmp" pkgs=() b
+    mkdir -p "$tmp/bin"
+    for b in "${K8S_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+    # One invocation: the five programs share most of their packages.
+    (
+        cd "$CLUSTER_DIR/k8s"
+        export CGO_ENABLED=0 GOFLAGS=-mod=mod
+        go build -trimpath -ldflags='-s -w' -o "$tmp/bin/" "${pkgs[@]}"
+        go build -trimpath -ldflags='-s -w' -o "$tmp/bin/pause" ./pause
+    ) >"$CACHE_ROOT/k8s-build.log" 2>&1 || die "building Kubernetes failed; see $CACHE_ROOT/k8s-build.log"
+    "$tmp/bin/kubelet" --version >&2
+    touch "$tmp/.complete"
+    rm -rf "$K8S_CACHE"
+    mv "$tmp" "$K8S_CACHE"
+}
+
+ensure_docker() {
+    if [ -x "$REPO_DIR/scripts/ensure-docker.sh" ]; then
+        "$REPO_DIR/scripts/ensure-docker.sh" >&2 9>&- || die "scripts/ensure-docker.sh failed"
+        return 0
+    fi
+    need_packages docker.io
+    "$DOCKER" version >/dev/null 2>&1 && return 0
+    mkdir -p "$STATE"
+    log "starting dockerd (log: $CACHE_ROOT/dockerd.log)"
+    nohup dockerd --host unix:///var/run/docker.sock >"$CACHE_ROOT/dockerd.log" 2>&1 9>&- &
+    wait_until 60 "$DOCKER" version || die "dockerd did not come up; see $CACHE_ROOT/dockerd.log"
+}
+
+# ---------------------------------------------------------------------------------------------
+# health of a running cluster
+# ---------------------------------------------------------------------------------------------
+all_running() {
+    local c
+    for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
+}
+
+node_ready() {
+    [ "$(kubectl_ get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+cluster_healthy() {
+    all_running && kubectl_ get --raw /readyz >/dev/null 2>&1 && node_ready
+}
+
+# ---------------------------------------------------------------------------------------------
+# certificates and kubeconfigs
+# ---------------------------------------------------------------------------------------------
+PKI="$STATE/pki"
+
+mkcert() { # NAME CN O EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+    local name=$1 cn=$2 o=$3 eku=$4 san=${5:-} subj
+    subj="/CN=$cn"
+    [ -n "$o" ] && subj="/O=$o$subj"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+    {
+        echo "basicConstraints=critical,CA:FALSE"
+        echo "keyUsage=critical,digitalSignature,keyEncipherment"
+        echo "extendedKeyUsage=$eku"
+        [ -n "$san" ] && echo "subjectAltName=$san"
+    } >"$PKI/$name.ext"
+    openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+    rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+}
+
+mkkubeconfig() { # FILE CERT_NAME
+    cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: binderhub-service-test
+  cluster:
+    server: https://$NODE_IP:$API_PORT
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+- name: $2
+  user:
+    client-certificate-data: $(base64 -w0 "$PKI/$2.crt")
+    client-key-data: $(base64 -w0 "$PKI/$2.key")
+contexts:
+- name: binderhub-service-test
+  context:
+    cluster: binderhub-service-test
+    user: $2
+    namespace: default
+current-context: binderhub-service-test
+EOF
+    chmod 600 "$1"
+}
+
+make_pki() {
+    mkdir -p "$PKI"
+    chmod 700 "$PKI"
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 -subj "/CN=binderhub-service-test-ca" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+    mkcert apiserver kube-apiserver "" serverAuth \
+        "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:$NODE_IP,IP:$API_SERVICE_IP"
+    mkcert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters clientAuth
+    mkcert admin binderhub-service-test-admin system:masters clientAuth
+    mkcert kube-controller-manager system:kube-controller-manager "" clientAuth
+    mkcert kube-scheduler system:kube-scheduler "" clientAuth
+    mkcert kube-proxy system:kube-proxy "" clientAuth
+    mkcert kubelet "system:node:$NODE_NAME" system:nodes clientAuth
+    mkcert kubelet-serving "system:node:$NODE_NAME" system:nodes serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+    local c
+    for c in admin kube-controller-manager kube-scheduler kube-proxy kubelet; do
+        mkkubeconfig "$STATE/$c.kubeconfig" "$c"
+    done
+    cp "$STATE/admin.kubeconfig" "$KUBECONFIG_PATH"
+}
+
+# ---------------------------------------------------------------------------------------------
+# node networking: the pod bridge carries the node IP
+# ---------------------------------------------------------------------------------------------
+setup_network() {
+    # pods' traffic must cross iptables (kube-proxy's service rules) and be forwarded
+    [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || modprobe br_netfilter 2>/dev/null \
+        || die "the br_netfilter kernel module is missing"
+    sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        ip link add "$BRIDGE" type bridge
+    fi
+    ip addr replace "$NODE_IP/16" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    mkdir -p "$STATE/cni/net.d" "$STATE/cni/networks"
+    cat >"$STATE/cni/net.d/10-bhs.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "bhs-pods",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$STATE/cni/networks",
+        "ranges": [[{"subnet": "$POD_CIDR", "rangeStart": "10.244.1.1", "gateway": "$NODE_IP"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall", "backend": "iptables"}
+  ]
+}
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------------------------
+start() { # NAME BINARY ARGS... : start in the background, log to $STATE/logs/NAME.log
+    local name=$1 bin=$2; shift 2
+    mkdir -p "$STATE/logs" "$STATE/pids"
+    # fd 9 (the lock) must not stay open in the daemons
+    setsid nohup "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$STATE/pids/$name.pid"
+    echo "$bin" >"$STATE/pids/$name.cmd"
+}
+
+expect_up() { # NAME SECONDS CHECK... : wait for CHECK, or show the log and fail
+    local name=$1 secs=$2; shift 2
+    if ! wait_until "$secs" "$@"; then
+        tail -n 30 "$STATE/logs/$name.log" >&2 || true
+        die "$name did not come up within ${secs}s; log: $STATE/logs/$name.log"
+    fi
+    pid_alive "$name" || die "$name exited; log: $STATE/logs/$name.log"
+}
+
+start_etcd() {
+    start etcd "$(command -v etcd)" --name bhs --data-dir "$STATE/etcd" \
+        --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster "bhs=http://127.0.0.1:$ETCD_PEER_PORT" \
+        --listen-metrics-urls "" --logger zap --log-level warn \
+        --experimental-watch-progress-notify-interval 5s
+}
+
+start_containerd() {
+    local d="$STATE/containerd"
+    mkdir -p "$d/certs.d"
+    # the node's registries answer plain HTTP
+    local reg
+    for reg in "127.0.0.1:5000" "localhost:5000" "$NODE_IP:5000"; do
+        mkdir -p "$d/certs.d/$reg"
+        printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n' \
+            "$reg" "$reg" >"$d/certs.d/$reg/hosts.toml"
+    done
+    cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+oom_score = 0
+
+[grpc]
+  address = "$CONTAINERD_SOCK"
+
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/$PAUSE_IMAGE"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = false
+  max_container_log_line_size = 16384
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN_DIR"
+    conf_dir = "$STATE/cni/net.d"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$d/certs.d"
+EOF
+    start containerd "$(command -v containerd)" --config "$d/config.toml"
+}
+
+start_apiserver() {
+    start kube-apiserver "$K8S_CACHE/bin/kube-apiserver" \
+        --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$API_PORT" \
+        --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+        --client-ca-file "$PKI/ca.crt" \
+        --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
+        --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+        --kubelet-certificate-authority "$PKI/ca.crt" \
+        --kubelet-preferred-address-types InternalIP \
+        --service-account-issuer "https://kubernetes.default.svc.cluster.local" \
+        --service-account-key-file "$PKI/sa.pub" \
+        --service-account-signing-key-file "$PKI/sa.key" \
+        --api-audiences "https://kubernetes.default.svc.cluster.local" \
+        --service-cluster-ip-range "$SERVICE_CIDR" \
+        --authorization-mode Node,RBAC \
+        --enable-admission-plugins NodeRestriction \
+        --allow-privileged=true \
+        --profiling=false \
+        --v=1
+}
+
+start_controller_manager() {
+    start kube-controller-manager "$K8S_CACHE/bin/kube-controller-manager" \
+        --kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
+        --authentication-kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
+        --authorization-kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
+        --bind-address 127.0.0.1 --secure-port 10257 \
+        --leader-elect=false \
+        --controllers '*' \
+        --use-service-account-credentials=true \
+        --service-account-private-key-file "$PKI/sa.key" \
+        --root-ca-file "$PKI/ca.crt" \
+        --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+        --service-cluster-ip-range "$SERVICE_CIDR" \
+        --cluster-cidr "$POD_CIDR" \
+        --profiling=false \
+        --v=1
+}
+
+start_scheduler() {
+    start kube-scheduler "$K8S_CACHE/bin/kube-scheduler" \
+        --kubeconfig "$STATE/kube-scheduler.kubeconfig" \
+        --authentication-kubeconfig "$STATE/kube-scheduler.kubeconfig" \
+        --authorization-kubeconfig "$STATE/kube-scheduler.kubeconfig" \
+        --bind-address 127.0.0.1 --secure-port 10259 \
+        --leader-elect=false \
+        --profiling=false \
+        --v=1
+}
+
+start_kubelet() {
+    mkdir -p "$STATE/kubelet"
+    cat >"$STATE/kubelet-config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+readOnlyPort: 0
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization:
+  mode: Webhook
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+rotateCertificates: false
+serverTLSBootstrap: false
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+imageServiceEndpoint: unix://$CONTAINERD_SOCK
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+resolvConf: /etc/resolv.conf
+# images loaded from the local Docker daemon must never be garbage collected
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: "100Mi"
+  nodefs.available: "1%"
+  nodefs.inodesFree: "1%"
+  imagefs.available: "1%"
+serializeImagePulls: false
+syncFrequency: 10s
+fileCheckFrequency: 10s
+nodeStatusUpdateFrequency: 5s
+maxPods: 110
+podPidsLimit: -1
+EOF
+    start kubelet "$K8S_CACHE/bin/kubelet" \
+        --config "$STATE/kubelet-config.yaml" \
+        --kubeconfig "$STATE/kubelet.kubeconfig" \
+        --root-dir "$STATE/kubelet" \
+        --cert-dir "$STATE/kubelet/pki" \
+        --hostname-override "$NODE_NAME" \
+        --node-ip "$NODE_IP" \
+        --pod-infra-container-image "docker.io/$PAUSE_IMAGE" \
+        --v=1
+}
+
+start_kube_proxy() {
+    cat >"$STATE/kube-proxy-config.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection:
+  kubeconfig: $STATE/kube-proxy.kubeconfig
+hostnameOverride: $NODE_NAME
+clusterCIDR: $POD_CIDR
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: ["$NODE_IP/32"]
+iptables:
+  localhostNodePorts: false
+  masqueradeAll: false
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
+    start kube-proxy "$K8S_CACHE/bin/kube-proxy" --config "$STATE/kube-proxy-config.yaml" --v=1
+}
+
+load_pause_image() {
+    if ctr_ images check "name==docker.io/$PAUSE_IMAGE" 2>/dev/null | grep -q complete; then return 0; fi
+    if ! "$DOCKER" image inspect "$PAUSE_IMAGE" >/dev/null 2>&1; then
+        local tmp
+        tmp="$(mktemp -d)"
+        cp "$K8S_CACHE/bin/pause" "$tmp/pause"
+        tar -C "$tmp" -c pause | "$DOCKER" import --change 'ENTRYPOINT ["/pause"]' - "$PAUSE_IMAGE" >/dev/null
+        rm -rf "$tmp"
+    fi
+    "$DOCKER" save "$PAUSE_IMAGE" | ctr_ images import - >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+need_packages containerd runc containernetworking-plugins etcd-server iptables conntrack openssl \
+    iproute2 util-linux ca-certificates curl
+build_k8s
+ensure_helm
+
+if [ -d "$STATE" ] && cluster_healthy; then
+    log "cluster already up (checked in $((SECONDS - T0))s)"
+    echo "KUBECONFIG=$KUBECONFIG_PATH"
+    exit 0
+fi
+
+ensure_docker
+if [ -d "$STATE" ]; then
+    log "cleaning up a cluster that is down or partly up"
+    BHS_CLUSTER_LOCKED=1 "$CLUSTER_DIR/down.sh" >&2
+fi
+
+log "starting Kubernetes $K8S_VERSION (state: $STATE)"
+mkdir -p "$STATE"
+make_pki
+setup_network
+
+start_etcd
+start_containerd
+expect_up etcd 60 curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+start_apiserver
+expect_up containerd 60 ctr --address "$CONTAINERD_SOCK" version
+load_pause_image &
+pause_loader=$!
+expect_up kube-apiserver 120 kubectl_ get --raw /readyz
+start_controller_manager
+start_scheduler
+start_kube_proxy
+wait "$pause_loader" || die "could not load the pause image into containerd"
+start_kubelet
+expect_up kubelet 120 node_ready
+expect_up kube-controller-manager 60 kubectl_ get serviceaccount default -n default
+expect_up kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
+expect_up kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
+
+log "cluster up in $((SECONDS - T0))s; node $NODE_NAME at $NODE_IP; helm: $HELM"
+echo "KUBECONFIG=$KUBECONFIG_PATH"

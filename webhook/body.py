@@ -1,0 +1,72 @@
+"""Reading request bodies: size cap, content type, UTF-8, JSON object. Before any work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from .errors import BadRequest
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+async def read_body(request: Request, limit: int = DEFAULT_MAX_BODY) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Content-Length is not a number")
+        if int(declared) > limit:
+            raise BadRequest(f"body is larger than {limit} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"body is larger than {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """``body`` as a JSON object, or a BadRequest that says what is wrong with it."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise BadRequest(
+            f"Content-Type must be application/json, not {media_type or '(none)'}", 415
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not valid UTF-8") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise BadRequest(f"body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
+
+
+def take_fields(
+    data: dict[str, Any], required: dict[str, type], optional: dict[str, type]
+) -> dict[str, Any]:
+    """Check a JSON object's fields: the required ones present, every one of its type,
+    none unknown."""
+    unknown = sorted(set(data) - set(required) - set(optional))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for name, kind in {**required, **optional}.items():
+        if name not in data:
+            if name in required:
+                raise BadRequest(f"missing field: {name}")
+            continue
+        value = data[name]
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadRequest(f"field {name} must be a {kind.__name__}")
+        out[name] = value
+    return out

@@ -1,0 +1,192 @@
+"""``binderhub-service``: run the server, or run one build in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import TextIO
+
+from jobs.errors import BuildServiceError, InvalidRequest
+from jobs.factory import make_service
+from jobs.model import BuildState
+from jobs.settings import ConfigError, Settings, load_settings
+
+DESCRIPTION = """\
+Build Jupyter images from git repositories with repo2docker and push them to a
+registry, triggered by webhooks, an HTTP API, or a BinderHub-compatible stream.
+"""
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="YAML settings file (default: $BINDERHUB_SERVICE_CONFIG, else built-in "
+        "defaults). Environment variables BINDERHUB_SERVICE_<SETTING> override it; "
+        "see docs/configuration.md.",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="binderhub-service", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service: the build API, /health, and the build queue. "
+        "Builds that were queued or running when the service last stopped are resumed.",
+    )
+    _add_config_option(serve)
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to listen on (setting: listen)"
+    )
+
+    build = commands.add_parser(
+        "build",
+        help="build one repository now and print its image name",
+        description="Resolve REPO at REF, build and push its image unless the registry "
+        "has it already, showing progress. Prints the image name on standard output. "
+        "Exit status: 0 when the image exists (built now or before), 1 when the build "
+        "failed, 2 when the request or the configuration is invalid.",
+    )
+    _add_config_option(build)
+    build.add_argument(
+        "repo",
+        metavar="REPO",
+        help="repository URL (https://, git://, ssh://) or shortcut gh/OWNER/REPO/REF "
+        "or gl/NAMESPACE/PROJECT/REF",
+    )
+    build.add_argument(
+        "--ref", help="branch, tag or full commit SHA (default: the repository's HEAD)"
+    )
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="build even if the last build of this commit failed",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    overrides = {}
+    if getattr(args, "listen", None):
+        overrides["listen"] = args.listen
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ConfigError as e:
+        print(f"binderhub-service: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # one line per registry request is noise, not news
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "serve":
+        return serve(settings)
+    return asyncio.run(build(settings, args.repo, args.ref, args.force))
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
+    return 0
+
+
+class Progress:
+    """A one-build progress display: phase, elapsed time, the last log lines."""
+
+    def __init__(self, out: TextIO, tail: int = 5) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._start = time.monotonic()
+        self._phase = "waiting"
+        self._tail: deque[str] = deque(maxlen=tail)
+        self._drawn = 0
+
+    def update(self, phase: str, message: str) -> None:
+        if phase:
+            self._phase = phase
+        for text in message.splitlines():
+            if text.strip():
+                self._tail.append(text)
+                if not self._tty:
+                    self._out.write(f"[{self._elapsed()}] {self._phase}: {text}\n")
+        if self._tty:
+            self._redraw()
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self._start)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+    def _redraw(self) -> None:
+        width = os.get_terminal_size(self._out.fileno()).columns
+        lines = [f"{self._phase} {self._elapsed()}"] + [f"  {t}"[:width] for t in self._tail]
+        clear = "\x1b[F\x1b[2K" * self._drawn
+        self._out.write(clear + "\n".join(lines) + "\n")
+        self._drawn = len(lines)
+        self._out.flush()
+
+
+async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> int:
+    service = make_service(settings)
+    await service.start(recover=False)
+    try:
+        try:
+            outcome = await service.request(repo, ref, trigger="cli", force=force)
+        except BuildServiceError as e:
+            print(f"binderhub-service: {e}", file=sys.stderr)
+            return 2 if isinstance(e, InvalidRequest) else 1
+        if outcome.status == "cached":
+            print(f"binderhub-service: {outcome.image} exists already", file=sys.stderr)
+            print(outcome.image)
+            return 0
+        build = outcome.build
+        assert build is not None
+        if outcome.status == "failed-before":
+            print(
+                f"binderhub-service: the last build of {build.sha} failed ({build.error}); "
+                "use --force to build it again",
+                file=sys.stderr,
+            )
+            return 1
+        if outcome.status == "joined" and service.get(build.id) is not build:
+            print(
+                f"binderhub-service: {build.image} is being built by another process "
+                f"(build {build.id}); follow it there",
+                file=sys.stderr,
+            )
+            return 1
+        progress = Progress(sys.stderr)
+        async with service.events.subscribe(build.id) as events:
+            while not build.state.finished:
+                event = await events.get()
+                progress.update(event.phase, event.message if event.kind == "log" else "")
+        if build.state is BuildState.BUILT:
+            print(build.image)
+            return 0
+        print(f"binderhub-service: build {build.state}: {build.error}", file=sys.stderr)
+        return 1
+    finally:
+        await service.close()

@@ -1,0 +1,71 @@
+"""The one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from jobs import errors
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):
+    """Malformed HTTP input (content type, size, JSON shape) found by the HTTP layer."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+# Most specific first: the first match wins.
+STATUS_FOR_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (errors.RepoNotAllowed, 403),
+    (errors.RefNotFound, 422),
+    (errors.InvalidRequest, 400),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.RepoUnreachable, 422),
+    (errors.RegistryAuthError, 502),
+    (errors.RegistryError, 503),
+    (errors.GitError, 504),
+    (errors.TemporaryError, 503),
+)
+
+
+def status_for(error: Exception) -> int:
+    for kind, status in STATUS_FOR_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_response(message: str, status_code: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status_code)
+
+
+async def handle_service_error(request: Request, exc: Exception) -> Response:
+    status = status_for(exc)
+    if status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(str(exc), status)
+
+
+async def handle_bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error_response(str(exc), exc.status_code)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.detail, exc.status_code)
+
+
+EXCEPTION_HANDLERS = {
+    errors.BuildServiceError: handle_service_error,
+    BadRequest: handle_bad_request,
+    HTTPException: handle_http_exception,
+}
