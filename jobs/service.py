@@ -21,7 +21,14 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .errors import BuildFailed, Conflict, NotFound, RegistryError, RepoNotAllowed
+from .errors import (
+    BuildFailed,
+    Conflict,
+    NotFound,
+    RegistryError,
+    RepoNotAllowed,
+    TemporaryError,
+)
 from .events import BuildEvent, EventHub
 from .executors import Executor
 from .model import Build, BuildOutcome, BuildState, LogLine
@@ -74,7 +81,9 @@ class BuildService:
         """
         for build in self.store.active() if recover else ():
             if build.state is BuildState.RUNNING:
-                await self.executor.recover(build)
+                if await self.executor.recover(build):
+                    log.info("build %s is running in another process; leaving it", build.id)
+                    continue
                 if build.attempts >= MAX_ATTEMPTS:
                     self._finish(
                         build,
@@ -90,16 +99,24 @@ class BuildService:
             self._queue.append(build)
         self._schedule()
 
-    async def close(self) -> None:
-        """Stop scheduling and stop running builds; they stay ``running`` in the store and
-        are run again by the next ``start``."""
+    async def close(self, *, abandon: bool = False) -> None:
+        """Stop scheduling and stop running builds.
+
+        By default they stay ``running`` in the store and the next ``start`` runs them
+        again. ``abandon=True`` (the one-shot CLI, whose builds nobody resumes) marks
+        them cancelled instead.
+        """
         self._closed = True
+        builds = [self.get(build_id) for build_id in self._running]
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if abandon:
+            for build in builds:
+                self._finish(build, BuildState.CANCELLED, "interrupted")
         await self.executor.close()
         await self.registry.aclose()
         self.store.close()
@@ -131,12 +148,12 @@ class BuildService:
         joined = self._join(image, resolved)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
-        if not self.registry.known(image) and not force:
+        if await self.registry.has_image(image):
+            return BuildOutcome("cached", url, ref, resolved.sha, image)
+        if not force:
             last = self.store.latest_for_image(image)
             if last is not None and last.state is BuildState.FAILED and last.error_remembered:
                 return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
-        if await self.registry.has_image(image):
-            return BuildOutcome("cached", url, ref, resolved.sha, image)
         # No await from here on: the check above and the insert below are atomic
         # with respect to other requests in this process.
         joined = self._join(image, resolved)
@@ -170,8 +187,8 @@ class BuildService:
         except DuplicateActiveBuild:
             # another process (the CLI, another replica) is building this image
             other = self.store.latest_for_image(image)
-            if other is None:  # it finished in between; ask again
-                raise
+            if other is None or other.state.finished:  # it finished in between
+                raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
             return BuildOutcome("joined", url, ref, resolved.sha, image, other)
         for other in superseded:
             self._queue.remove(other)
@@ -261,7 +278,9 @@ class BuildService:
                 on_start=lambda pid: self._started(build, pid),
             )
             if not await self.registry.has_image(build.image, use_cache=False):
-                raise BuildFailed("repo2docker succeeded but the image is not in the registry")
+                raise BuildFailed(
+                    "repo2docker succeeded but the image is not in the registry", remember=False
+                )
         except asyncio.CancelledError:
             # the service is shutting down: leave the record running for recovery
             self._active.pop(build.image, None)

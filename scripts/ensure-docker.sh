@@ -5,10 +5,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-need_packages docker.io
-if $DOCKER version >/dev/null 2>&1; then
+if [ -x $DOCKER ] && $DOCKER version >/dev/null 2>&1; then
     exit 0
 fi
+need_packages docker.io
 say "starting dockerd (log: $STATE_DIR/dockerd.log)"
 nohup dockerd --host unix:///var/run/docker.sock >"$STATE_DIR/dockerd.log" 2>&1 &
 echo $! >"$STATE_DIR/dockerd.pid"

@@ -6,10 +6,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 port="${REGISTRY_PORT:-5000}"
-need_packages docker-registry curl
+command -v curl >/dev/null 2>&1 || need_packages curl
 if curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/"; then
     exit 0
 fi
+need_packages docker-registry
 dir="$STATE_DIR/registry-$port"
 mkdir -p "$dir/data"
 cat >"$dir/config.yml" <<YAML

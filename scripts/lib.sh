@@ -2,7 +2,7 @@
 # Every script here installs what is missing, starts what is not running,
 # and never touches a daemon it did not start.
 
-STATE_DIR="${BINDERHUB_SERVICE_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/binderhub-service}"
+STATE_DIR="${BHS_RUNTIME_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/binderhub-service}"
 DOCKER=/usr/bin/docker   # Debian's client; an older docker on PATH may win otherwise
 
 say() { printf '%s\n' "binderhub-service: $*" >&2; }

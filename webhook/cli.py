@@ -189,4 +189,4 @@ async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> 
         print(f"binderhub-service: build {build.state}: {build.error}", file=sys.stderr)
         return 1
     finally:
-        await service.close()
+        await service.close(abandon=True)

@@ -61,11 +61,19 @@ async def handle_bad_request(request: Request, exc: Exception) -> Response:
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.detail, exc.status_code)
+    response = error_response(exc.detail, exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response("internal error; the service log has the details", 500)
 
 
 EXCEPTION_HANDLERS = {
     errors.BuildServiceError: handle_service_error,
     BadRequest: handle_bad_request,
     HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
 }

@@ -20,11 +20,14 @@ class Executor(Protocol):
         """
 
     async def cancel(self, build: Build) -> None:
-        """Stop a running build; its ``run`` then raises BuildFailed."""
+        """Stop a build; its ``run`` raises BuildFailed, even if it had not started yet."""
 
-    async def recover(self, build: Build) -> None:
-        """Called at start-up for a build recorded as running by a previous process:
-        make sure nothing of it is still running, so it can be run again."""
+    async def recover(self, build: Build) -> bool:
+        """Called at start-up for a build recorded as running.
+
+        Returns True when the build is still being run by another live process
+        (leave it alone); otherwise makes sure nothing of it is left running, so that
+        it can be run again, and returns False."""
 
     async def close(self) -> None:
         """Release resources."""

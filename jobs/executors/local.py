@@ -39,8 +39,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def process_runs_build(pid: int, build_id: str) -> bool:
-    """Whether ``pid`` is alive and is the process we started for ``build_id``."""
+def _runs_build(pid: int, build_id: str) -> bool:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
@@ -48,10 +47,37 @@ def process_runs_build(pid: int, build_id: str) -> bool:
     return f"{BUILD_ID_ENV}={build_id}".encode() in environ.split(b"\0")
 
 
+def _process_group(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces and parentheses: split after it
+    return int(stat.rpartition(")")[2].split()[2])
+
+
+def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
+    """Processes left of a build whose process group was ``group``.
+
+    Returns whether the group leader (repo2docker itself) is alive, and the pids in
+    the group that carry the build's id in their environment (so a reused pid or
+    group id is never taken for ours).
+    """
+    members = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and _process_group(int(entry.name)) == group
+        and _runs_build(int(entry.name), build_id)
+    ]
+    return group in members, members
+
+
 class LocalExecutor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._cancelled: set[str] = set()
         state_dir = settings.state_path.resolve().parent
         state_dir.mkdir(parents=True, exist_ok=True)
         self._config_file = state_dir / "repo2docker_config.py"
@@ -97,6 +123,9 @@ class LocalExecutor:
         self, build: Build, on_log: Callable[[LogLine], None], on_start: Callable[[int], None]
     ) -> None:
         timeout = self._settings.limits.build_timeout
+        if build.id in self._cancelled:
+            self._cancelled.discard(build.id)
+            raise BuildFailed("cancelled before it started", remember=False)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.command_for(build),
@@ -114,6 +143,8 @@ class LocalExecutor:
         on_start(proc.pid)
         last_error = ""
         try:
+            if build.id in self._cancelled:  # cancelled while the process was starting
+                await self._stop(proc)
             async with asyncio.timeout(timeout):
                 assert proc.stdout is not None
                 async for raw in proc.stdout:
@@ -128,6 +159,7 @@ class LocalExecutor:
             raise BuildFailed(f"build timed out after {timeout:g} seconds") from None
         finally:
             self._procs.pop(build.id, None)
+            self._cancelled.discard(build.id)
             if proc.returncode is None:
                 await self._stop(proc)
         if returncode != 0:
@@ -147,13 +179,25 @@ class LocalExecutor:
             await proc.wait()
 
     async def cancel(self, build: Build) -> None:
+        # Remembered until ``run`` ends, so that a cancel that arrives before the
+        # process exists is not lost.
+        self._cancelled.add(build.id)
         proc = self._procs.get(build.id)
         if proc is not None and proc.returncode is None:
             await self._stop(proc)
 
-    async def recover(self, build: Build) -> None:
-        if build.pid and process_runs_build(build.pid, build.id):
-            _signal_group(build.pid, signal.SIGKILL)
+    async def recover(self, build: Build) -> bool:
+        if not build.pid:
+            return False
+        leader_alive, members = build_processes(build.pid, build.id)
+        if leader_alive:
+            # repo2docker is alive, so its parent is too (it dies with its parent):
+            # another process, such as `binderhub-service build`, runs this build.
+            return True
+        for pid in members:  # what repo2docker started and left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return False
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

@@ -71,7 +71,7 @@ def kubeconfig() -> str:
     path = os.environ.get("KUBECONFIG")
     if path:
         return path
-    # A cold start builds Kubernetes (about half an hour); a warm one takes well under a minute.
+    # A cold start builds Kubernetes (10 to 15 minutes); a warm one takes well under a minute.
     out = _run([str(CLUSTER_DIR / "up.sh")], timeout=3600, stdout=subprocess.PIPE).stdout
     last = out.strip().splitlines()[-1]
     assert last.startswith("KUBECONFIG="), out

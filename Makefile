@@ -1,0 +1,62 @@
+# The two commands: `make run` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast check format docs docs-check bench components cluster-up cluster-down clean help
+
+help:
+	@echo "make run         start the service on 127.0.0.1:8080 (local executor, SQLite, local registry)"
+	@echo "make test        the whole suite with real components (installs and starts what it needs)"
+	@echo "make test-fast   unit tests only, no daemons"
+	@echo "make check       ruff format --check, ruff check, mypy --strict"
+	@echo "make docs        build the docs (warnings are errors)"
+	@echo "make bench       run the benchmarks in bench/"
+	@echo "make cluster-up  start the single-node test Kubernetes cluster (tests/cluster)"
+
+$(STAMP): pyproject.toml scripts/ensure-python.sh
+	scripts/ensure-python.sh $(VENV)
+	@touch $@
+
+run: $(STAMP)
+	scripts/run.sh
+
+components:
+	scripts/ensure-docker.sh
+	scripts/ensure-base-image.sh
+	scripts/ensure-test-tools.sh
+
+test: $(STAMP) check docs-check components
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+
+docs-check: docs
+	$(PY) -m jobs.settings_docs --check docs/configuration.md
+
+bench: $(STAMP) components
+	$(PY) -m bench.run
+
+cluster-up:
+	tests/cluster/up.sh
+
+cluster-down:
+	tests/cluster/down.sh
+
+clean:
+	rm -rf $(VENV) docs/_build .run

@@ -1,0 +1,28 @@
+"""Shared test plumbing: the outcome of each test phase is kept on the item so that
+fixtures can print component logs when, and only when, a test failed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test that requested a fixture failed (call it at teardown)."""
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,206 @@
+"""Real components for the integration tests: registries and a git server.
+
+Each is a real server process on 127.0.0.1 (Debian's docker-registry, git daemon),
+started on a free port and stopped afterwards. The Docker daemon and the base image
+are shared and made sure of by scripts/ensure-*.sh (``make test`` runs them).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOCKER = "/usr/bin/docker"
+BASE_IMAGE = "local/debian:bookworm"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.org",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.org",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: object, timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {check!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class Registry:
+    host: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    auth: tuple[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def start_registry(directory: Path, auth: tuple[str, str] | None = None) -> Registry:
+    """A real registry (distribution 2.8) with filesystem storage in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    auth_block = ""
+    if auth is not None:
+        htpasswd = directory / "htpasswd"
+        hashed = subprocess.run(
+            ["htpasswd", "-Bbn", auth[0], auth[1]], check=True, capture_output=True, text=True
+        ).stdout
+        htpasswd.write_text(hashed)
+        auth_block = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+    config = directory / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n{auth_block}"
+    )
+    log_path = directory / "registry.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)  # noqa: S310
+        except urllib.error.HTTPError as e:
+            return e.code == 401
+        return True
+
+    wait_until(answers)
+    return Registry(f"127.0.0.1:{port}", log_path, process, auth)
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    ).stdout.strip()
+
+
+@dataclass
+class GitRepo:
+    path: Path
+    url: str
+
+    def commit(self, files: dict[str, str], message: str = "change", branch: str = "main") -> str:
+        """Write ``files`` on ``branch`` (created if new) and commit; returns the SHA."""
+        current = git("symbolic-ref", "--short", "HEAD", cwd=self.path)
+        if current != branch:
+            git("checkout", "-q", "-B", branch, cwd=self.path)
+        for name, content in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        git("add", "-A", cwd=self.path)
+        git("commit", "-q", "--allow-empty", "-m", message, cwd=self.path)
+        return git("rev-parse", "HEAD", cwd=self.path)
+
+    def tag(self, name: str, annotated: bool = False) -> None:
+        if annotated:
+            git("tag", "-a", "-m", name, name, cwd=self.path)
+        else:
+            git("tag", name, cwd=self.path)
+
+
+@dataclass
+class GitServer:
+    """``git daemon`` serving every repository under ``base`` as git://127.0.0.1:PORT/NAME."""
+
+    base: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    repos: dict[str, GitRepo] = field(default_factory=dict)
+
+    def create_repo(self, name: str, files: dict[str, str]) -> GitRepo:
+        path = self.base / name
+        path.mkdir(parents=True)
+        git("init", "-q", "-b", "main", cwd=path)
+        repo = GitRepo(path, f"git://127.0.0.1:{self.port}/{name}")
+        repo.commit(files, "initial commit")
+        self.repos[name] = repo
+        return repo
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def start_git_server(base: Path) -> GitServer:
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = base.parent / "git-daemon.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--verbose",
+                f"--base-path={base}",
+                "--export-all",
+                "--listen=127.0.0.1",
+                f"--port={port}",
+                str(base),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def answers() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    wait_until(answers)
+    return GitServer(base, port, log_path, process)
+
+
+def dockerfile(*steps: str) -> str:
+    """A repo2docker-buildable Dockerfile on the local base image (nothing is pulled)."""
+    lines = [f"FROM {BASE_IMAGE}", "ARG NB_USER", "ARG NB_UID", *steps]
+    return "\n".join(lines) + "\n"
+
+
+def image_in_docker(image: str) -> bool:
+    return (
+        subprocess.run([DOCKER, "image", "inspect", image], capture_output=True).returncode == 0
+    )

@@ -1,0 +1,108 @@
+"""Fixtures for tests against real components: Docker daemon, registries, git server,
+repo2docker. ``make test`` installs and starts what these need; run directly,
+the session fixture runs the same scripts."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.factory import make_service
+from jobs.service import BuildService
+from jobs.settings import Settings, load_settings
+from tests.conftest import failed
+
+from .components import GitServer, Registry, start_git_server, start_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY_AUTH = ("builder", "correct horse battery staple")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    for script in ("ensure-docker.sh", "ensure-base-image.sh", "ensure-test-tools.sh"):
+        subprocess.run([ROOT / "scripts" / script], check=True)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Iterator[Registry]:
+    server = start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[Registry]:
+    server = start_registry(tmp_path_factory.mktemp("auth-registry"), auth=REGISTRY_AUTH)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    server = start_git_server(tmp_path_factory.mktemp("git") / "repos")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _component_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print the logs of the components a failed test used."""
+    yield
+    if not failed(request):
+        return
+    for name in ("registry", "auth_registry", "git_server"):
+        if name in request.fixturenames:
+            component = request.getfixturevalue(name)
+            print(f"\n----- {name} log -----\n{component.log()}")
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, registry: Registry, unique: str
+) -> Callable[..., Settings]:
+    """Settings for one test: its own state file and its own image prefix."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "image_prefix": f"{registry.host}/t{unique}-",
+            "state_path": tmp_path / "state" / "builds.sqlite",
+        }
+        values.update(overrides)
+        return load_settings(None, **values)
+
+    return make
+
+
+@pytest.fixture
+async def start_service() -> AsyncIterator[Callable[[Settings], Any]]:
+    """Start BuildServices for a test; every one is closed at the end."""
+    services: list[BuildService] = []
+
+    async def start(settings: Settings) -> BuildService:
+        service = make_service(settings)
+        await service.start()
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        await service.close()
