@@ -65,7 +65,11 @@ def canonical_repo_url(repo: str, *, allow_file: bool = False) -> str:
         if not allow_file:
             raise InvalidRequest("file:// repository URLs are not allowed")
         path = unquote(parts.path).rstrip("/")
-        if not path.startswith("/") or "/../" in f"{path}/":
+        if (
+            parts.netloc not in ("", "localhost")
+            or not path.startswith("/")
+            or "/../" in f"{path}/"
+        ):
             raise InvalidRequest("a file:// repo needs an absolute path without '..'")
         return f"file://{path}"
     if scheme not in ALLOWED_SCHEMES:

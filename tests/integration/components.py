@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -93,7 +94,7 @@ def start_registry(directory: Path, auth: tuple[str, str] | None = None) -> Regi
 
     def answers() -> bool:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
         except urllib.error.HTTPError as e:
             return e.code == 401
         return True
@@ -201,6 +202,58 @@ def dockerfile(*steps: str) -> str:
 
 
 def image_in_docker(image: str) -> bool:
-    return (
-        subprocess.run([DOCKER, "image", "inspect", image], capture_output=True).returncode == 0
-    )
+    return subprocess.run([DOCKER, "image", "inspect", image], capture_output=True).returncode == 0
+
+
+@dataclass
+class ServiceProcess:
+    """``binderhub-service serve`` as its own process, as users run it."""
+
+    config: Path
+    log_path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "binderhub-service"),
+                    "serve",
+                    "--config",
+                    str(self.config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def healthy() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited:\n{self.log()}")
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:  # noqa: S310
+                return bool(response.status == 200)
+
+        wait_until(healthy)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20000:]

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings, load_settings
 from tests.conftest import failed
 
-from .components import GitServer, Registry, start_git_server, start_registry
+from .components import (
+    GitServer,
+    Registry,
+    ServiceProcess,
+    free_port,
+    start_git_server,
+    start_registry,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_AUTH = ("builder", "correct horse battery staple")
@@ -76,9 +84,7 @@ def unique() -> str:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, registry: Registry, unique: str
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, registry: Registry, unique: str) -> Callable[..., Settings]:
     """Settings for one test: its own state file and its own image prefix."""
 
     def make(**overrides: Any) -> Settings:
@@ -106,3 +112,33 @@ async def start_service() -> AsyncIterator[Callable[[Settings], Any]]:
     yield start
     for service in services:
         await service.close()
+
+
+@pytest.fixture
+def start_server(
+    tmp_path: Path, registry: Registry, unique: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start ``binderhub-service serve`` processes with a config file; logs on failure."""
+    servers: list[ServiceProcess] = []
+
+    def start(**settings: Any) -> ServiceProcess:
+        port = free_port()
+        values: dict[str, Any] = {
+            "listen": f"127.0.0.1:{port}",
+            "image_prefix": f"{registry.host}/t{unique}-",
+            "state_path": str(tmp_path / "state" / "builds.sqlite"),
+        }
+        values.update(settings)
+        config = tmp_path / f"config-{len(servers)}.yml"
+        config.write_text(yaml.safe_dump(values))
+        server = ServiceProcess(config, tmp_path / f"service-{len(servers)}.log", port)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    if failed(request):
+        for server in servers:
+            print(f"\n----- service log ({server.config.name}) -----\n{server.log()}")

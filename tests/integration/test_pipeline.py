@@ -22,18 +22,18 @@ pytestmark = pytest.mark.anyio
 StartService = Callable[[Settings], Any]
 
 
-async def wait_finished(service: BuildService, build_id: str, timeout: float = 120) -> None:
+async def wait_finished(service: BuildService, build_id: str, within: float = 120) -> None:
     build = service.get(build_id)
     async with service.events.subscribe(build_id) as events:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while not build.state.finished:
                 await events.get()
 
 
-async def wait_running(service: BuildService, build_id: str, timeout: float = 60) -> None:
+async def wait_running(service: BuildService, build_id: str, within: float = 60) -> None:
     build = service.get(build_id)
     async with service.events.subscribe(build_id) as events:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while build.state is BuildState.QUEUED or build.pid is None:
                 if build.state.finished:
                     raise AssertionError(f"build finished before it ran: {build.error}")
@@ -45,8 +45,11 @@ def count_builds(service: BuildService) -> int:
 
 
 async def test_build_push_then_cache_hit(
-    git_server: GitServer, registry: Registry, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    registry: Registry,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     repo = git_server.create_repo(f"ok-{unique}", {"Dockerfile": dockerfile("COPY . /srv/repo/")})
     service = await start_service(make_settings())
@@ -72,17 +75,22 @@ async def test_build_push_then_cache_hit(
 
 
 async def test_concurrent_requests_share_one_build(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
-    repo = git_server.create_repo(f"twice-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 2")})
+    repo = git_server.create_repo(
+        f"twice-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 2")}
+    )
     service = await start_service(make_settings())
 
     first, second = await asyncio.gather(
         service.request(repo.url, "main"), service.request(repo.url, "main")
     )
     assert {first.status, second.status} == {"created", "joined"}
-    assert first.build is not None and second.build is not None
+    assert first.build is not None
+    assert second.build is not None
     assert first.build.id == second.build.id
     await wait_finished(service, first.build.id)
     assert service.get(first.build.id).state is BuildState.BUILT
@@ -90,10 +98,14 @@ async def test_concurrent_requests_share_one_build(
 
 
 async def test_newer_commit_supersedes_queued_build(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
-    blocker = git_server.create_repo(f"block-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")})
+    blocker = git_server.create_repo(
+        f"block-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
     repo = git_server.create_repo(f"moving-{unique}", {"Dockerfile": dockerfile("COPY . /srv/")})
     service = await start_service(
         make_settings(limits={"max_concurrent_builds": 1}, ref_cache_seconds=0)
@@ -104,8 +116,10 @@ async def test_newer_commit_supersedes_queued_build(
     await wait_running(service, running.build.id)
     old = await service.request(repo.url, "main")
     pinned = await service.request(repo.url, old.sha)  # asked for by SHA: kept
-    assert old.build is not None and old.build.state is BuildState.QUEUED
-    assert pinned.build is not None and pinned.build.id == old.build.id
+    assert old.build is not None
+    assert old.build.state is BuildState.QUEUED
+    assert pinned.build is not None
+    assert pinned.build.id == old.build.id
 
     sha2 = repo.commit({"README": "second"})
     sha3 = repo.commit({"README": "third"})
@@ -120,10 +134,12 @@ async def test_newer_commit_supersedes_queued_build(
 
     sha4 = repo.commit({"README": "fourth"})
     fourth = await service.request(repo.url, "main")
-    assert fourth.sha == sha4 and fourth.build is not None
+    assert fourth.sha == sha4
+    assert fourth.build is not None
     superseded = service.get(third.build.id)
     assert superseded.state is BuildState.SUPERSEDED
-    assert superseded.error is not None and fourth.build.id in superseded.error
+    assert superseded.error is not None
+    assert fourth.build.id in superseded.error
     assert service.store.get(third.build.id).state is BuildState.SUPERSEDED  # type: ignore[union-attr]
 
     await service.cancel(running.build.id)
@@ -133,16 +149,23 @@ async def test_newer_commit_supersedes_queued_build(
 
 
 async def test_cancel_running_and_queued_builds(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
-    repo = git_server.create_repo(f"slow-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")})
-    other = git_server.create_repo(f"slow2-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")})
+    repo = git_server.create_repo(
+        f"slow-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
+    other = git_server.create_repo(
+        f"slow2-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
     service = await start_service(make_settings(limits={"max_concurrent_builds": 1}))
 
     running = await service.request(repo.url, "main")
     queued = await service.request(other.url, "main")
-    assert running.build is not None and queued.build is not None
+    assert running.build is not None
+    assert queued.build is not None
     await wait_running(service, running.build.id)
     pid = service.get(running.build.id).pid
     assert pid is not None
@@ -161,23 +184,29 @@ async def test_cancel_running_and_queued_builds(
 
 
 async def test_timeout_fails_the_build(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
-    repo = git_server.create_repo(f"hang-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")})
+    repo = git_server.create_repo(
+        f"hang-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
     service = await start_service(make_settings(limits={"build_timeout": 3}))
 
     outcome = await service.request(repo.url, "main")
     assert outcome.build is not None
-    await wait_finished(service, outcome.build.id, timeout=60)
+    await wait_finished(service, outcome.build.id, within=60)
     build = service.get(outcome.build.id)
     assert build.state is BuildState.FAILED
     assert build.error == "build timed out after 3 seconds"
 
 
 async def test_failing_build_is_recorded_with_its_log_and_remembered(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     repo = git_server.create_repo(
         f"broken-{unique}", {"Dockerfile": dockerfile("RUN echo 'about to fail' && exit 3")}
@@ -189,25 +218,31 @@ async def test_failing_build_is_recorded_with_its_log_and_remembered(
     await wait_finished(service, outcome.build.id)
     build = service.get(outcome.build.id)
     assert build.state is BuildState.FAILED
-    assert build.error is not None and "repo2docker exited with code 1" in build.error
+    assert build.error is not None
+    assert "repo2docker exited with code 1" in build.error
     log = "\n".join(message for _, message in service.store.logs(build.id))
     assert "about to fail" in log
     assert "returned a non-zero code: 3" in log
 
     again = await service.request(repo.url, "main")
     assert again.status == "failed-before"
-    assert again.build is not None and again.build.id == build.id
+    assert again.build is not None
+    assert again.build.id == build.id
 
     forced = await service.request(repo.url, "main", force=True)
     assert forced.status == "created"
-    assert forced.build is not None and forced.build.id != build.id
+    assert forced.build is not None
+    assert forced.build.id != build.id
     await wait_finished(service, forced.build.id)
     assert service.get(forced.build.id).state is BuildState.FAILED
 
 
 async def test_registry_auth_failure_is_an_error_not_a_build(
-    git_server: GitServer, auth_registry: Registry, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    auth_registry: Registry,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     repo = git_server.create_repo(f"auth-{unique}", {"Dockerfile": dockerfile()})
     for registry_settings in ({}, {"username": "builder", "password": "wrong"}):
@@ -222,8 +257,11 @@ async def test_registry_auth_failure_is_an_error_not_a_build(
 
 
 async def test_authenticated_registry_build_and_push(
-    git_server: GitServer, auth_registry: Registry, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    auth_registry: Registry,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     assert auth_registry.auth is not None
     user, password = auth_registry.auth
@@ -243,8 +281,10 @@ async def test_authenticated_registry_build_and_push(
 
 
 async def test_unknown_ref_is_a_clear_error(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     repo = git_server.create_repo(f"refs-{unique}", {"Dockerfile": dockerfile()})
     service = await start_service(make_settings())
@@ -256,8 +296,10 @@ async def test_unknown_ref_is_a_clear_error(
 
 
 async def test_tags_resolve_to_their_commit(
-    git_server: GitServer, make_settings: Callable[..., Settings],
-    start_service: StartService, unique: str,
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
 ) -> None:
     repo = git_server.create_repo(f"tags-{unique}", {"Dockerfile": dockerfile()})
     sha = repo.commit({"README": "tagged"})

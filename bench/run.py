@@ -1,0 +1,665 @@
+"""Benchmarks of a real ``binderhub-service serve`` against a real registry and git daemon.
+
+Run from the repository root: ``.venv/bin/python -m bench.run [--only NAME] [--quick]``.
+
+- ``cache_hit``: latency of POST /api/v1/builds answered "cached" (image exists), for a
+  full SHA and for a branch the service resolved moments before, measured by a
+  keep-alive client in another process (bench/client.py); GET /health as a floor.
+- ``pipeline``: trigger -> image in the registry, minus a bare repo2docker run of the
+  same kind of commit with the same flags, interleaved A B A B ..., fresh commits.
+- ``memory``: VmRSS and PSS of the server after start-up (and after the other
+  benchmarks when they run).
+
+Everything is started here on free loopback ports in a temporary directory and
+stopped at the end; images this run built are removed from the Docker daemon.
+Results: a table on standard output and JSON in bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.refs import git_environment
+from jobs.registry import MANIFEST_ACCEPT
+from jobs.repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
+from jobs.settings import load_settings
+from tests.integration.components import (
+    GitServer,
+    Registry,
+    dockerfile,
+    free_port,
+    start_git_server,
+    start_registry,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+BENCHMARKS = ("cache_hit", "pipeline", "memory")
+
+GOALS = {
+    "cache_hit_sha_median_ms": 1.0,
+    "cache_hit_branch_median_ms": 3.0,
+    "pipeline_overhead_median_s": 0.1,
+    "idle_rss_mib": 60.0,
+}
+BINDERHUB = {
+    "cache_hit_sha_median_ms": 5.5,
+    "cache_hit_sha_p99_ms": 10.6,
+    "cache_hit_branch_median_ms": 57.0,
+    "pipeline_overhead_median_s": 0.94,
+    "idle_rss_mib": 126.0,
+}
+
+POLL_INTERVAL_S = 0.005
+# Same Dockerfile shape on both sides of the pipeline benchmark: a COPY of the
+# repository, whose token.txt changes with every commit (so the layer is new).
+PIPELINE_DOCKERFILE = dockerfile("COPY . /srv/repo/")
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- statistics -------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def latency_summary(ns: list[int]) -> dict[str, Any]:
+    ms = [v / 1e6 for v in ns]
+    return {
+        "n": len(ms),
+        "median_ms": statistics.median(ms),
+        "mean_ms": statistics.fmean(ms),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "min_ms": min(ms),
+        "max_ms": max(ms),
+    }
+
+
+# -- /proc ------------------------------------------------------------------
+
+
+def memory_of(pid: int) -> dict[str, Any]:
+    """VmRSS & co. from /proc/PID/status, PSS from /proc/PID/smaps_rollup, in MiB."""
+    out: dict[str, Any] = {}
+    wanted = {"VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Threads"}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in wanted:
+            number = int(value.split()[0])
+            out[key] = number if key == "Threads" else number / 1024
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        if key in ("Pss", "Pss_Anon", "Pss_File"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_info() -> dict[str, Any]:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    os_name = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.partition("=")[2].strip('"')
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.partition(":")[2].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "jobs", "webhook"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "mem_gib": round(mem_kib / 1024 / 1024, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "git_commit": commit,
+        "service_code_dirty": dirty,
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+# -- the components -----------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    config_path: Path
+    log_path: Path
+    startup_s: float
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(workdir: Path, registry: Registry) -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "image_prefix": f"{registry.host}/bench-",
+        "state_path": str(workdir / "state" / "builds.sqlite"),
+        # everything else is the default; in particular ref_cache_seconds (30 s) and
+        # registry.cache_seconds (3600 s) and log_level (info)
+    }
+    config_path = workdir / "service.yaml"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
+    log_path = workdir / "service.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERHUB_SERVICE_")}
+    command = [str(Path(sys.executable).parent / "binderhub-service"), "serve"]
+    started = time.perf_counter()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--config", str(config_path)],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited; see {log_path}:\n{log_path.read_text()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+            return bool(r.status == 200)
+
+    wait_until(healthy, timeout=60, interval=0.01)
+    startup_s = time.perf_counter() - started
+    return Server(process, port, config_path, log_path, startup_s)
+
+
+@dataclass
+class Bare:
+    """Runs repo2docker the way the local executor does (same flags, same environment)."""
+
+    workdir: Path
+    config_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_file = self.workdir / "repo2docker_config.py"
+        self.config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+
+    def run(self, server_config: Path, image: str, repo: str, sha: str) -> float:
+        settings = load_settings(server_config)
+        command = [
+            sys.executable,
+            "-m",
+            "repo2docker",
+            *repo2docker_args(
+                settings.repo2docker,
+                image=image,
+                repo=repo,
+                sha=sha,
+                config_file=str(self.config_file),
+            ),
+        ]
+        env = {**os.environ, **git_environment(settings.allow_file_urls)}
+        log_path = self.workdir / f"repo2docker-{sha[:12]}.log"
+        with log_path.open("wb") as log:
+            started = time.time()
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+            returncode = process.wait()
+            elapsed = time.time() - started
+        if returncode != 0:
+            raise RuntimeError(f"bare repo2docker failed ({returncode}); see {log_path}")
+        return elapsed
+
+
+def registry_has(registry: Registry, image: str) -> bool:
+    name, _, tag = image.partition("/")[2].rpartition(":")
+    request = urllib.request.Request(  # noqa: S310
+        f"{registry.url}/v2/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": MANIFEST_ACCEPT},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310
+            return bool(r.status == 200)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return False
+        raise
+
+
+class Api:
+    """A keep-alive connection from this process, for the pipeline benchmark."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# -- benchmarks ---------------------------------------------------------------
+
+
+def run_client(port: int, args: list[str], n: int, warmup: int) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.client",
+        "--port",
+        str(port),
+        "--n",
+        str(n),
+        "--warmup",
+        str(warmup),
+        *args,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.client {args} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def bench_cache_hit(
+    server: Server,
+    registry: Registry,
+    git_server: GitServer,
+    bare: Bare,
+    *,
+    n: int,
+    warmup: int,
+) -> dict[str, Any]:
+    from jobs.specs import image_name_for, repo_spec
+
+    repo = git_server.create_repo(
+        "cache-hit", {"Dockerfile": dockerfile("COPY . /srv/repo/"), "token.txt": "cache-hit\n"}
+    )
+    sha = repo.commit({"token.txt": uuid.uuid4().hex + "\n"}, "cache-hit commit")
+    settings = load_settings(server.config_path)
+    url = repo_spec(repo.url, sha).url
+    image = image_name_for(settings.image_prefix, url, sha)
+    say(f"building {image} with bare repo2docker for the cache-hit benchmark")
+    bare.run(server.config_path, image, repo.url, sha)
+    assert registry_has(registry, image), image
+
+    results: dict[str, Any] = {"image": image}
+    ttl = settings.ref_cache_seconds
+    cases = [
+        ("sha", ["--build", repo.url, sha]),
+        ("branch", ["--build", repo.url, "main"]),
+        ("health", ["--get", "/health"]),
+    ]
+    for name, args in cases:
+        say(f"cache hit, {name}: {warmup} warm-up + {n} requests")
+        cpu_before = cpu_seconds(server.pid)
+        out = run_client(server.port, args, n, warmup)
+        cpu_after = cpu_seconds(server.pid)
+        summary = latency_summary(out["latencies_ns"])
+        summary["first_request_ms"] = out["first_ns"] / 1e6
+        summary["span_s"] = out["span_s"]
+        summary["server_cpu_us_per_request"] = (cpu_after - cpu_before) / (n + warmup) * 1e6
+        summary["latencies_ns"] = out["latencies_ns"]
+        if name == "branch":
+            # the branch was resolved (git ls-remote) by the first warm-up request;
+            # every later one must fall inside ref_cache_seconds of it
+            summary["ref_cache_seconds"] = ttl
+            summary["inside_ttl"] = out["span_s"] < ttl
+            if not summary["inside_ttl"]:
+                raise RuntimeError(
+                    f"the branch run took {out['span_s']:.1f}s, longer than the "
+                    f"{ttl:g}s ref cache: lower --n"
+                )
+            sample = out["sample_body"]
+            assert sample["sha"] == sha, sample
+        results[name] = summary
+    return results
+
+
+def bench_pipeline(
+    server: Server, registry: Registry, git_server: GitServer, bare: Bare, *, pairs: int
+) -> dict[str, Any]:
+    repo = git_server.create_repo(
+        "pipeline", {"Dockerfile": PIPELINE_DOCKERFILE, "token.txt": "initial\n"}
+    )
+    bare_image_repo = f"{registry.host}/bare-pipeline"
+    api = Api(server.port)
+    rows: list[dict[str, Any]] = []
+
+    def service_side() -> dict[str, Any]:
+        sha = repo.commit({"token.txt": uuid.uuid4().hex + "\n"}, "service side")
+        sent = time.time()
+        status, body = api.call("POST", "/api/v1/builds", {"repo": repo.url, "ref": sha})
+        answered = time.time()
+        if status != 202 or body.get("outcome") != "created":
+            raise RuntimeError(f"expected a new build, got HTTP {status}: {body}")
+        build_id = body["id"]
+        polls = 0
+        while True:
+            status, record = api.call("GET", f"/api/v1/builds/{build_id}")
+            seen = time.time()
+            polls += 1
+            if record["state"] not in ("queued", "running"):
+                break
+            time.sleep(max(0.0, POLL_INTERVAL_S - (time.time() - seen)))
+        if record["state"] != "built":
+            raise RuntimeError(f"build {build_id} ended {record['state']}: {record['error']}")
+        assert registry_has(registry, record["image"])
+        return {
+            "sha": sha,
+            "build_id": build_id,
+            "by_finished_at_s": record["finished_at"] - sent,
+            "by_polling_s": seen - sent,
+            "post_answer_s": answered - sent,
+            "queued_s": record["created_at"] - sent,
+            "scheduled_s": record["started_at"] - record["created_at"],
+            "executor_s": record["finished_at"] - record["started_at"],
+            "polls": polls,
+        }
+
+    def bare_side() -> dict[str, Any]:
+        sha = repo.commit({"token.txt": uuid.uuid4().hex + "\n"}, "bare side")
+        image = f"{bare_image_repo}:{sha}"
+        elapsed = bare.run(server.config_path, image, repo.url, sha)
+        assert registry_has(registry, image), image
+        return {"sha": sha, "bare_s": elapsed}
+
+    try:
+        say("pipeline: warm-up pair (not counted: first pushes of the base layers)")
+        service_side()
+        bare_side()
+        for i in range(pairs):
+            # A B, B A, A B, ...: still interleaved, and a drift during the run (the
+            # registry and the Docker daemon grow) favours neither side
+            if i % 2 == 0:
+                a = service_side()
+                b = bare_side()
+            else:
+                b = bare_side()
+                a = service_side()
+            row = {
+                "order": "AB" if i % 2 == 0 else "BA",
+                **a,
+                "bare_sha": b["sha"],
+                "bare_s": b["bare_s"],
+                "overhead_s": a["by_finished_at_s"] - b["bare_s"],
+                "overhead_by_polling_s": a["by_polling_s"] - b["bare_s"],
+            }
+            rows.append(row)
+            say(
+                f"pipeline pair {i + 1}/{pairs}: service {a['by_finished_at_s']:.3f}s "
+                f"(polled {a['by_polling_s']:.3f}s), bare {b['bare_s']:.3f}s, "
+                f"overhead {row['overhead_s'] * 1000:+.0f} ms"
+            )
+    finally:
+        api.close()
+
+    def med(key: str) -> float:
+        return float(statistics.median(r[key] for r in rows))
+
+    return {
+        "pairs": len(rows),
+        "poll_interval_s": POLL_INTERVAL_S,
+        "overhead_median_s": med("overhead_s"),
+        "overhead_by_polling_median_s": med("overhead_by_polling_s"),
+        "overhead_min_s": min(r["overhead_s"] for r in rows),
+        "overhead_max_s": max(r["overhead_s"] for r in rows),
+        "service_median_s": med("by_finished_at_s"),
+        "bare_median_s": med("bare_s"),
+        "post_answer_median_ms": med("post_answer_s") * 1000,
+        "scheduled_median_ms": med("scheduled_s") * 1000,
+        "rows": rows,
+    }
+
+
+# -- reporting ----------------------------------------------------------------
+
+
+def verdict(value: float, goal: float) -> str:
+    return "met" if value <= goal else "MISSED"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"{'measure':<44} {'value':>12} {'goal':>9} {'BinderHub':>10}  verdict"]
+    lines.append("-" * len(lines[0]))
+
+    def row(label: str, value: float, unit: str, key: str | None = None) -> None:
+        goal = GOALS.get(key or "")
+        ref = BINDERHUB.get(key or "")
+        lines.append(
+            f"{label:<44} {value:>9.3f} {unit:<2} "
+            f"{(f'{goal:g}' if goal is not None else ''):>9} "
+            f"{(f'{ref:g}' if ref is not None else ''):>10}  "
+            f"{verdict(value, goal) if goal is not None else ''}"
+        )
+
+    ch = results.get("cache_hit")
+    if ch:
+        for case, label in (("sha", "SHA"), ("branch", "known branch")):
+            s = ch[case]
+            row(f"cache hit, {label}: median", s["median_ms"], "ms", f"cache_hit_{case}_median_ms")
+            row(f"cache hit, {label}: p99", s["p99_ms"], "ms", f"cache_hit_{case}_p99_ms")
+            row(f"cache hit, {label}: first request", s["first_request_ms"], "ms")
+            row(f"cache hit, {label}: server CPU/request", s["server_cpu_us_per_request"], "us")
+        s = ch["health"]
+        row("GET /health (floor): median", s["median_ms"], "ms")
+        row("GET /health (floor): p99", s["p99_ms"], "ms")
+    pl = results.get("pipeline")
+    if pl:
+        row(
+            f"pipeline overhead, median of {pl['pairs']} pairs",
+            pl["overhead_median_s"],
+            "s",
+            "pipeline_overhead_median_s",
+        )
+        row("  overhead, min", pl["overhead_min_s"], "s")
+        row("  overhead, max", pl["overhead_max_s"], "s")
+        row(
+            f"  overhead by polling ({pl['poll_interval_s'] * 1000:g} ms)",
+            pl["overhead_by_polling_median_s"],
+            "s",
+        )
+        row("  service: POST -> finished_at, median", pl["service_median_s"], "s")
+        row("  bare repo2docker, median", pl["bare_median_s"], "s")
+        row("  POST answered (202), median", pl["post_answer_median_ms"], "ms")
+        row("  created_at -> started_at, median", pl["scheduled_median_ms"], "ms")
+    mem = results.get("memory", {})
+    for when, snap in mem.items():
+        if not isinstance(snap, dict) or "VmRSS" not in snap:
+            continue
+        key = "idle_rss_mib" if when.startswith("after_") or when == "startup" else None
+        row(f"RSS {when.replace('_', ' ')}", snap["VmRSS"], "Mi", key)
+        row(f"PSS {when.replace('_', ' ')}", snap["Pss"], "Mi")
+    if "startup_s" in mem:
+        row("server start -> /health answers", mem["startup_s"], "s")
+    return "\n".join(lines)
+
+
+# -- main ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def components(workdir: Path) -> Iterator[tuple[Registry, GitServer]]:
+    registry = start_registry(workdir / "registry")
+    try:
+        git_server = start_git_server(workdir / "git" / "repos")
+        try:
+            yield registry, git_server
+        finally:
+            git_server.stop()
+    finally:
+        registry.stop()
+
+
+def remove_images(registry: Registry) -> None:
+    """Remove from the Docker daemon the images this run built (they name our registry)."""
+    listed = subprocess.run(
+        ["/usr/bin/docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    ours = [name for name in listed if name.startswith(f"{registry.host}/")]
+    if ours:
+        subprocess.run(["/usr/bin/docker", "image", "rm", *ours], capture_output=True)
+
+
+def settle(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        choices=BENCHMARKS,
+        action="append",
+        help="run only this benchmark (repeatable); memory is sampled whenever the server runs",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="200 requests per cache-hit case (default 1000), 5 pipeline pairs (default 12)",
+    )
+    parser.add_argument("--n", type=int, help="measured requests per cache-hit case")
+    parser.add_argument("--pairs", type=int, help="pipeline pairs (not counting a warm-up pair)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    selected = tuple(args.only or BENCHMARKS)
+    n = args.n or (200 if args.quick else 1000)
+    warmup = 50
+    pairs = args.pairs or (5 if args.quick else 12)
+    if n < 200 or pairs < 5:
+        parser.error("the benchmark needs --n >= 200 and --pairs >= 5")
+
+    os.chdir(ROOT)
+    for script in ("ensure-docker.sh", "ensure-base-image.sh", "ensure-test-tools.sh"):
+        subprocess.run([ROOT / "scripts" / script], check=True)
+
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "selected": list(selected),
+        "quick": args.quick,
+        "parameters": {"n": n, "warmup": warmup, "pairs": pairs},
+        "machine": machine_info(),
+        "goals": GOALS,
+        "binderhub": BINDERHUB,
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="bhs-bench-"))
+    say(f"working in {workdir}")
+    registry: Registry | None = None
+    try:
+        with components(workdir) as (registry, git_server):
+            bare = Bare(workdir / "bare")
+            server = start_server(workdir / "service", registry)
+            try:
+                memory: dict[str, Any] = {"startup_s": server.startup_s}
+                results["memory"] = memory
+                settle(2.0)
+                memory["startup"] = memory_of(server.pid)
+                say(f"idle after start-up: RSS {memory['startup']['VmRSS']:.1f} MiB")
+                if "cache_hit" in selected:
+                    results["cache_hit"] = bench_cache_hit(
+                        server, registry, git_server, bare, n=n, warmup=warmup
+                    )
+                    settle(2.0)
+                    memory["after_cache_hit"] = memory_of(server.pid)
+                if "pipeline" in selected:
+                    results["pipeline"] = bench_pipeline(
+                        server, registry, git_server, bare, pairs=pairs
+                    )
+                    settle(2.0)
+                    memory["after_pipeline"] = memory_of(server.pid)
+            finally:
+                server.stop()
+                shutil.copy(server.log_path, workdir / "service-final.log")
+            remove_images(registry)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
+
+    print(table(results))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / f"{stamp}{'-quick' if args.quick else ''}.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    say(f"results written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

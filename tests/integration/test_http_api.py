@@ -1,0 +1,204 @@
+"""The HTTP API of a real ``binderhub-service serve`` process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jobs.store import Store
+
+from .components import GitServer, ServiceProcess, dockerfile
+
+StartServer = Callable[..., ServiceProcess]
+
+
+def wait_for_state(
+    client: httpx.Client, build_id: str, states: set[str], timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = client.get(f"/api/v1/builds/{build_id}").json()
+        if body["state"] in states:
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"build {build_id} stayed {body['state']}")
+        time.sleep(0.1)
+
+
+def records(server: ServiceProcess) -> int:
+    store = Store(Path(str(server.config.read_text().split("state_path: ")[1].split("\n")[0])))
+    try:
+        return len(store.recent(limit=10_000))
+    finally:
+        store.close()
+
+
+def test_build_then_cache_hit_over_http(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    repo = git_server.create_repo(f"http-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
+        assert response.status_code == 202, response.text
+        created = response.json()
+        assert created["outcome"] == "created"
+        assert created["state"] in ("queued", "running")
+        assert len(created["id"]) == 32
+        built = wait_for_state(client, created["id"], {"built", "failed"})
+        assert built["state"] == "built", built["error"]
+        assert built["image"] == created["image"]
+
+        again = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
+        assert again.status_code == 200
+        assert again.json() | {} == {
+            "id": None,
+            "repo": repo.url,
+            "ref": "main",
+            "sha": created["sha"],
+            "image": created["image"],
+            "state": "built",
+            "outcome": "cached",
+        }
+        assert client.get("/health").json() == {"status": "ok"}
+
+
+BAD_BUILD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
+    ("form body", {"data": {"repo": "x"}}, 415, "Content-Type must be application/json"),
+    ("no content type", {"content": b'{"repo": "x"}'}, 415, "not (none)"),
+    ("truncated JSON", {"content": b'{"repo": "htt', "json_type": True}, 400, "not valid JSON"),
+    ("JSON array", {"json": ["repo"]}, 400, "must be a JSON object"),
+    ("non-UTF-8", {"content": b'{"repo": "\xff\xfe"}', "json_type": True}, 400, "not valid UTF-8"),
+    ("missing repo", {"json": {"ref": "main"}}, 400, "missing field: repo"),
+    ("repo not a string", {"json": {"repo": 5}}, 400, "field repo must be a str"),
+    (
+        "force not a bool",
+        {"json": {"repo": "gh/a/b/c", "force": "yes"}},
+        400,
+        "field force must be a bool",
+    ),
+    (
+        "unknown field",
+        {"json": {"repo": "gh/a/b/c", "branch": "x"}},
+        400,
+        "unknown field(s): branch",
+    ),
+    (
+        "oversize body",
+        {"content": b'{"repo": "' + b"a" * (1024 * 1024 + 1) + b'"}', "json_type": True},
+        413,
+        "larger than",
+    ),
+    (
+        "ref with a space",
+        {"json": {"repo": "REPO", "ref": "a b"}},
+        400,
+        "ref must not contain spaces",
+    ),
+    ("ref with ..", {"json": {"repo": "REPO", "ref": "a..b"}}, 400, "must not contain '..'"),
+    (
+        "ref like an option",
+        {"json": {"repo": "REPO", "ref": "--upload-pack=touch /tmp/x"}},
+        400,
+        "must not start with '-'",
+    ),
+    (
+        "repo with credentials",
+        {"json": {"repo": "https://u:p@github.com/a/b"}},
+        400,
+        "must not carry credentials",
+    ),
+    (
+        "file:// repo",
+        {"json": {"repo": "file:///etc"}},
+        400,
+        "file:// repository URLs are not allowed",
+    ),
+    ("ext:: repo", {"json": {"repo": "ext::sh -c touch% /tmp/pwned"}}, 400, "spaces"),
+    ("ftp repo", {"json": {"repo": "ftp://example.org/a"}}, 400, "scheme 'ftp' is not allowed"),
+    (
+        "10k repo",
+        {"json": {"repo": "https://example.org/" + "a" * 10_000}},
+        400,
+        "longer than 2048",
+    ),
+    ("10k ref", {"json": {"repo": "REPO", "ref": "a" * 10_000}}, 400, "longer than 255"),
+    ("unknown shortcut", {"json": {"repo": "bb/owner/repo/main"}}, 400, "must be a URL"),
+    ("bad gh shortcut", {"json": {"repo": "gh/owner/main"}}, 400, "gh/<owner>/<repo>/<ref>"),
+    (
+        "unknown branch",
+        {"json": {"repo": "REPO", "ref": "no-such-branch"}},
+        422,
+        "has no branch or tag named 'no-such-branch'",
+    ),
+    ("missing repository", {"json": {"repo": "MISSING"}}, 422, "cannot read repository"),
+]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [case[1:] for case in BAD_BUILD_REQUESTS],
+    ids=[case[0] for case in BAD_BUILD_REQUESTS],
+)
+def test_bad_build_requests_get_a_clear_4xx_and_change_nothing(
+    git_server: GitServer,
+    start_server: StartServer,
+    unique: str,
+    payload: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
+    repo = git_server.create_repo(f"bad-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server()
+    kwargs = dict(payload)
+    if "json" in kwargs:
+        kwargs["json"] = _substitute(kwargs["json"], repo.url, git_server)
+    headers = {"Content-Type": "application/json"} if kwargs.pop("json_type", False) else {}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/api/v1/builds", headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert message in response.json()["error"]
+    assert records(server) == 0
+
+
+def _substitute(body: Any, repo_url: str, git_server: GitServer) -> Any:
+    if isinstance(body, dict):
+        missing = f"git://127.0.0.1:{git_server.port}/does-not-exist"
+        return {
+            key: repo_url if value == "REPO" else missing if value == "MISSING" else value
+            for key, value in body.items()
+        }
+    return body
+
+
+def test_repos_outside_the_allow_list_are_refused(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    repo = git_server.create_repo(f"deny-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server(allowed_repos=["https://github.com/my-org/*"])
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/api/v1/builds", json={"repo": repo.url})
+    assert response.status_code == 403
+    assert response.json() == {"error": f"repository {repo.url} is not in allowed_repos"}
+    assert records(server) == 0
+
+
+def test_build_ids_and_methods(start_server: StartServer) -> None:
+    server = start_server()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        invalid = client.get("/api/v1/builds/not-an-id")
+        assert invalid.status_code == 400
+        assert "invalid build id" in invalid.json()["error"]
+        unknown = client.get("/api/v1/builds/" + "0" * 32)
+        assert unknown.status_code == 404
+        assert unknown.json() == {"error": f"no build with id {'0' * 32!r}"}
+        wrong_method = client.put("/api/v1/builds", json={})
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "POST"
+        assert client.get("/nowhere").status_code == 404

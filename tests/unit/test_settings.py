@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.settings import ConfigError, load_settings
+from jobs.settings_docs import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_embedded_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BINDERHUB_SERVICE_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.executor == "local"
+    assert settings.listen == "127.0.0.1:8080"
+    assert settings.registry_url == "http://127.0.0.1:5000"
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "image_prefix: registry.example.org/binder/\n"
+        "registry:\n  username: builder\n  password: from-file\n"
+        "limits:\n  max_concurrent_builds: 4\n"
+    )
+    monkeypatch.setenv("BINDERHUB_SERVICE_REGISTRY__PASSWORD", "from-env")
+    monkeypatch.setenv("BINDERHUB_SERVICE_LIMITS__BUILD_TIMEOUT", "60")
+    settings = load_settings(config)
+    assert settings.registry.password is not None
+    assert settings.registry.password.get_secret_value() == "from-env"
+    assert settings.registry.username == "builder"
+    assert settings.limits.max_concurrent_builds == 4
+    assert settings.limits.build_timeout == 60
+    assert settings.registry_url == "https://registry.example.org"
+    # the secret never shows in a repr, a str or a dump
+    assert "from-env" not in repr(settings)
+    assert "from-env" not in str(settings)
+    assert "from-env" not in settings.model_dump_json()
+
+
+def test_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text("listen: 0.0.0.0:9000\n")
+    monkeypatch.setenv("BINDERHUB_SERVICE_CONFIG", str(config))
+    assert load_settings().listen_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("registry:\n  pasword: x\n", "registry.pasword: unknown setting"),
+        ("image_prefx: x\n", "image_prefx: unknown setting"),
+        ("limits:\n  max_concurrent_builds: 0\n", "limits.max_concurrent_builds"),
+        ("listen: nowhere\n", "listen: Value error, must be HOST:PORT"),
+        ("image_prefix: Binder\n", "image_prefix: Value error, must start with a registry host"),
+        ("executor: cloud\n", "executor: Input should be 'local'"),
+        ("- a list\n", "must hold a mapping"),
+        ("key: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_invalid_settings_fail_naming_the_key(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    assert message in str(error.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "nope.yml")
+
+
+def test_configuration_reference_is_current() -> None:
+    assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
+        "run: python -m jobs.settings_docs --write docs/configuration.md"
+    )
+
+
+def test_every_setting_is_documented() -> None:
+    text = render()
+    for key in (
+        "image_prefix",
+        "registry.password",
+        "repo2docker.extra_args",
+        "limits.build_timeout",
+        "allowed_repos",
+        "state_path",
+        "listen",
+    ):
+        assert f"`{key}`" in text
