@@ -67,11 +67,16 @@ class Registry:
         self.process.wait(10)
 
 
-def start_registry(directory: Path, auth: tuple[str, str] | None = None) -> Registry:
-    """A real registry (distribution 2.8) with filesystem storage in ``directory``."""
+def start_registry(
+    directory: Path, auth: tuple[str, str] | None = None, auth_block: str = ""
+) -> Registry:
+    """A real registry (distribution 2.8) with filesystem storage in ``directory``.
+
+    ``auth`` turns on htpasswd (Basic) authentication; ``auth_block`` is any other
+    ``auth:`` section of the registry's configuration.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    auth_block = ""
     if auth is not None:
         htpasswd = directory / "htpasswd"
         hashed = subprocess.run(

@@ -26,6 +26,7 @@ from .components import (
     start_git_server,
     start_registry,
 )
+from .token_registry import TokenService, start_token_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_AUTH = ("builder", "correct horse battery staple")
@@ -57,6 +58,18 @@ def auth_registry(
     server = start_registry(tmp_path_factory.mktemp("auth-registry"), auth=REGISTRY_AUTH)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[tuple[Registry, TokenService]]:
+    server, tokens = start_token_registry(
+        tmp_path_factory.mktemp("token-registry"), credentials=REGISTRY_AUTH
+    )
+    yield server, tokens
+    server.stop()
+    tokens.stop()
 
 
 @pytest.fixture(scope="session")

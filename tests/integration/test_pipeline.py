@@ -16,6 +16,7 @@ from jobs.service import BuildService
 from jobs.settings import Settings
 
 from .components import GitServer, Registry, dockerfile
+from .token_registry import TokenService
 
 pytestmark = pytest.mark.anyio
 
@@ -269,6 +270,31 @@ async def test_authenticated_registry_build_and_push(
     service = await start_service(
         make_settings(
             image_prefix=f"{auth_registry.host}/t{unique}-",
+            registry={"username": user, "password": password},
+        )
+    )
+    outcome = await service.request(repo.url, "main")
+    assert outcome.build is not None
+    await wait_finished(service, outcome.build.id)
+    build = service.get(outcome.build.id)
+    assert build.state is BuildState.BUILT, build.error
+    assert (await service.request(repo.url, "main")).status == "cached"
+
+
+async def test_token_authenticated_registry_build_and_push(
+    git_server: GitServer,
+    token_registry: tuple[Registry, TokenService],
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
+) -> None:
+    registry, _ = token_registry
+    assert registry.auth is not None
+    user, password = registry.auth
+    repo = git_server.create_repo(f"token-{unique}", {"Dockerfile": dockerfile()})
+    service = await start_service(
+        make_settings(
+            image_prefix=f"{registry.host}/t{unique}-",
             registry={"username": user, "password": password},
         )
     )

@@ -1,0 +1,141 @@
+"""Medians and spread across several ``bench.run`` results files, as a Markdown table.
+
+``.venv/bin/python -m bench.summarize [FILE ...]``; without files: every full (not
+``--quick``) run in bench/results/ that ran all three benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from .run import BINDERHUB, GOALS, RESULTS_DIR
+
+# (label, path in the results, unit, goal/BinderHub key)
+METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
+    ("Cache hit, SHA: median", ("cache_hit", "sha", "median_ms"), "ms", "cache_hit_sha_median_ms"),
+    ("Cache hit, SHA: p99", ("cache_hit", "sha", "p99_ms"), "ms", "cache_hit_sha_p99_ms"),
+    (
+        "Cache hit, SHA: first request (registry HEAD)",
+        ("cache_hit", "sha", "first_request_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Cache hit, SHA: server CPU per request",
+        ("cache_hit", "sha", "server_cpu_us_per_request"),
+        "µs",
+        None,
+    ),
+    (
+        "Cache hit, known branch: median",
+        ("cache_hit", "branch", "median_ms"),
+        "ms",
+        "cache_hit_branch_median_ms",
+    ),
+    ("Cache hit, known branch: p99", ("cache_hit", "branch", "p99_ms"), "ms", None),
+    (
+        "Cache hit, branch: first request (git ls-remote)",
+        ("cache_hit", "branch", "first_request_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Cache hit, known branch: server CPU per request",
+        ("cache_hit", "branch", "server_cpu_us_per_request"),
+        "µs",
+        None,
+    ),
+    ("GET /health (floor): median", ("cache_hit", "health", "median_ms"), "ms", None),
+    ("GET /health (floor): p99", ("cache_hit", "health", "p99_ms"), "ms", None),
+    (
+        "Pipeline overhead (finished_at), median of pairs",
+        ("pipeline", "overhead_median_s"),
+        "s",
+        "pipeline_overhead_median_s",
+    ),
+    (
+        "Pipeline overhead (5 ms polling), median of pairs",
+        ("pipeline", "overhead_by_polling_median_s"),
+        "s",
+        None,
+    ),
+    ("Pipeline: service POST -> finished_at, median", ("pipeline", "service_median_s"), "s", None),
+    ("Pipeline: bare repo2docker, median", ("pipeline", "bare_median_s"), "s", None),
+    ("Pipeline: POST answered (202), median", ("pipeline", "post_answer_median_ms"), "ms", None),
+    ("Idle RSS after start-up", ("memory", "startup", "VmRSS"), "MiB", "idle_rss_mib"),
+    ("Idle PSS after start-up", ("memory", "startup", "Pss"), "MiB", None),
+    (
+        "Idle RSS after cache-hit benchmark",
+        ("memory", "after_cache_hit", "VmRSS"),
+        "MiB",
+        "idle_rss_mib",
+    ),
+    ("Idle PSS after cache-hit benchmark", ("memory", "after_cache_hit", "Pss"), "MiB", None),
+    (
+        "Idle RSS after pipeline benchmark",
+        ("memory", "after_pipeline", "VmRSS"),
+        "MiB",
+        "idle_rss_mib",
+    ),
+    ("Idle PSS after pipeline benchmark", ("memory", "after_pipeline", "Pss"), "MiB", None),
+    ("Server start -> /health answers", ("memory", "startup_s"), "s", None),
+]
+
+
+def dig(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value)
+
+
+def fmt(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        files = [Path(a) for a in args]
+    else:
+        files = [
+            p
+            for p in sorted(RESULTS_DIR.glob("*.json"))
+            if not p.stem.endswith("-quick")
+            and set(json.loads(p.read_text()).get("selected", [])) >= {"cache_hit", "pipeline"}
+        ]
+    runs = [json.loads(p.read_text()) for p in files]
+    if not runs:
+        print("no results", file=sys.stderr)
+        return 1
+    print(f"{len(runs)} runs: " + ", ".join(p.name for p in files))
+    loads = [r["machine"].get("loadavg_at_start", [0])[0] for r in runs]
+    print(f"1-min load average at the start of the runs: {', '.join(f'{x:.2f}' for x in loads)}")
+    print()
+    print("| measure | median of runs | min..max | per run | goal | BinderHub | verdict |")
+    print("|---|---:|---:|---|---:|---:|---|")
+    for label, path, unit, key in METRICS:
+        values = [v for v in (dig(r, path) for r in runs) if v is not None]
+        if not values:
+            continue
+        median = statistics.median(values)
+        goal = GOALS.get(key or "")
+        ref = BINDERHUB.get(key or "")
+        verdict = "" if goal is None else ("met" if median <= goal else "**missed**")
+        print(
+            f"| {label} | {fmt(median)} {unit} | {fmt(min(values))}..{fmt(max(values))} | "
+            f"{' / '.join(fmt(v) for v in values)} | "
+            f"{'' if goal is None else f'≤ {goal:g} {unit}'} | "
+            f"{'' if ref is None else f'{ref:g} {unit}'} | {verdict} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

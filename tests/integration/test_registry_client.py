@@ -1,0 +1,124 @@
+"""RegistryClient against real registries: anonymous, Basic (htpasswd) and Bearer
+token authentication, and a registry that is down."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from jobs.errors import RegistryAuthError, RegistryError
+from jobs.registry import RegistryClient
+
+from .components import DOCKER, Registry, free_port
+from .token_registry import TokenService
+
+pytestmark = pytest.mark.anyio
+
+
+TINY_IMAGE = "local/tiny:latest"
+
+
+def tiny_image() -> str:
+    """A one-file image: pushes in milliseconds, unlike the 200 MB base image."""
+    if subprocess.run([DOCKER, "image", "inspect", TINY_IMAGE], capture_output=True).returncode:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            data = b"tiny\n"
+            info = tarfile.TarInfo("tiny.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        subprocess.run(
+            [DOCKER, "import", "-", TINY_IMAGE],
+            input=buffer.getvalue(),
+            check=True,
+            capture_output=True,
+        )
+    return TINY_IMAGE
+
+
+def push(registry: Registry, name: str) -> str:
+    """Push a tiny image as ``name`` with the docker CLI, logged in if needed."""
+    image = f"{registry.host}/{name}"
+    config = Path(f"/tmp/docker-config-{registry.host.replace(':', '-')}")
+    env = {"DOCKER_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
+    if registry.auth:
+        subprocess.run(
+            [DOCKER, "login", "-u", registry.auth[0], "--password-stdin", registry.host],
+            input=registry.auth[1],
+            text=True,
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    subprocess.run([DOCKER, "tag", tiny_image(), image], check=True, env=env)
+    subprocess.run([DOCKER, "push", image], check=True, capture_output=True, env=env)
+    return image
+
+
+async def test_anonymous_registry(registry: Registry, unique: str) -> None:
+    image = push(registry, f"anon-{unique}:v1")
+    client = RegistryClient(registry.url)
+    try:
+        assert await client.has_image(image)
+        assert not await client.has_image(f"{registry.host}/anon-{unique}:v2")
+        assert not await client.has_image(f"{registry.host}/never-pushed-{unique}:v1")
+    finally:
+        await client.aclose()
+
+
+async def test_basic_auth_registry(auth_registry: Registry, unique: str) -> None:
+    assert auth_registry.auth is not None
+    image = push(auth_registry, f"basic-{unique}:v1")
+    client = RegistryClient(auth_registry.url, credentials=auth_registry.auth)
+    try:
+        assert await client.has_image(image)
+        assert not await client.has_image(f"{auth_registry.host}/basic-{unique}:v2")
+    finally:
+        await client.aclose()
+    for credentials in (None, ("builder", "wrong")):
+        client = RegistryClient(auth_registry.url, credentials=credentials)
+        try:
+            with pytest.raises(RegistryAuthError):
+                await client.has_image(image)
+        finally:
+            await client.aclose()
+
+
+async def test_bearer_token_registry(
+    token_registry: tuple[Registry, TokenService], unique: str
+) -> None:
+    registry, tokens = token_registry
+    assert registry.auth is not None
+    image = push(registry, f"token-{unique}:v1")
+    client = RegistryClient(registry.url, credentials=registry.auth)
+    try:
+        before = len(tokens.requests)
+        assert await client.has_image(image, use_cache=False)
+        assert not await client.has_image(f"{registry.host}/token-{unique}:v2")
+        # one token for the repository's pull scope, reused for the second question
+        asked = tokens.requests[before:]
+        assert len(asked) == 1
+        assert asked[0]["query"]["scope"] == [f"repository:token-{unique}:pull"]
+        assert asked[0]["query"]["service"] == ["test-registry"]
+    finally:
+        await client.aclose()
+    for credentials in (None, ("builder", "wrong")):
+        client = RegistryClient(registry.url, credentials=credentials)
+        try:
+            with pytest.raises(RegistryAuthError, match="refused"):
+                await client.has_image(image)
+        finally:
+            await client.aclose()
+
+
+async def test_a_registry_that_is_down_is_an_error_not_a_miss() -> None:
+    client = RegistryClient(f"http://127.0.0.1:{free_port()}", timeout=2)
+    try:
+        with pytest.raises(RegistryError, match="could not be reached"):
+            await client.has_image("127.0.0.1:1/x:y")
+    finally:
+        await client.aclose()

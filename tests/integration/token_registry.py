@@ -1,0 +1,141 @@
+"""A real registry that uses token (Bearer) authentication, as Docker Hub, GHCR,
+Quay and Harbor do, with a small token service of ours in front.
+
+The registry is Debian's docker-registry with ``auth: token``; the token service
+checks HTTP Basic credentials and issues RS256 JWTs signed by a key whose
+self-signed certificate the registry trusts (``rootcertbundle``), carried in the
+token's ``x5c`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from .components import Registry, free_port, start_registry
+
+SERVICE = "test-registry"
+ISSUER = "test-token-issuer"
+
+
+@dataclass
+class TokenService:
+    credentials: tuple[str, str]
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    port: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def issue(self, scopes: list[str]) -> str:
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": self.credentials[0],
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        chain = [
+            base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
+        ]
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"x5c": chain})
+
+    def start(self) -> None:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                header = self.headers.get("Authorization", "")
+                service.requests.append({"query": query, "authorization": header})
+                expected = (
+                    "Basic " + base64.b64encode(":".join(service.credentials).encode()).decode()
+                )
+                if header != expected:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps(
+                    {"token": service.issue(query.get("scope", [])), "expires_in": 300}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def start_token_registry(
+    directory: Path, credentials: tuple[str, str]
+) -> tuple[Registry, TokenService]:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = _self_signed(key)
+    bundle = directory / "token-ca.pem"
+    bundle.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    tokens = TokenService(credentials, key, certificate, port=free_port())
+    tokens.start()
+    auth_block = (
+        "auth:\n  token:\n"
+        f"    realm: {tokens.realm}\n    service: {SERVICE}\n"
+        f"    issuer: {ISSUER}\n    rootcertbundle: {bundle}\n"
+    )
+    registry = start_registry(directory, auth_block=auth_block)
+    registry.auth = credentials
+    return registry, tokens
