@@ -26,10 +26,12 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -246,7 +248,8 @@ class Bare:
         self.config_file = self.workdir / "repo2docker_config.py"
         self.config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
 
-    def run(self, server_config: Path, image: str, repo: str, sha: str) -> float:
+    def run(self, server_config: Path, image: str, repo: str, sha: str) -> tuple[float, float]:
+        """Build and push; returns the wall-clock start and end of the repo2docker process."""
         settings = load_settings(server_config)
         command = [
             sys.executable,
@@ -262,21 +265,26 @@ class Bare:
         ]
         env = {**os.environ, **git_environment(settings.allow_file_urls)}
         log_path = self.workdir / f"repo2docker-{sha[:12]}.log"
+        # Like the local executor, read repo2docker's output from a pipe line by line
+        # (the service parses each line and stores it; here it goes to a file).
         with log_path.open("wb") as log:
             started = time.time()
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
             )
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
             returncode = process.wait()
-            elapsed = time.time() - started
+            ended = time.time()
         if returncode != 0:
             raise RuntimeError(f"bare repo2docker failed ({returncode}); see {log_path}")
-        return elapsed
+        return started, ended
 
 
 def registry_has(registry: Registry, image: str) -> bool:
@@ -299,7 +307,21 @@ class Api:
     """A keep-alive connection from this process, for the pipeline benchmark."""
 
     def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
+        self.conn = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def fresh(self) -> None:
+        """A new connection, used once so it is warm: uvicorn closes idle ones after 5 s."""
+        self.conn.close()
+        self.conn = self._connect()
+        self.call("GET", "/health")
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
@@ -310,6 +332,60 @@ class Api:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class DockerEvents:
+    """``docker events`` for images, in the background: when each image was tagged
+    (its build ended) and pushed (its push ended), by the daemon's clock."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self.events: dict[tuple[str, str], float] = {}
+        self._process = subprocess.Popen(
+            [
+                "/usr/bin/docker",
+                "events",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=image",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            with contextlib.suppress(ValueError, KeyError):
+                event = json.loads(line)
+                name = event["Actor"]["Attributes"].get("name") or event.get("id", "")
+                if name.startswith(self._prefix):
+                    self.events.setdefault((event["Action"], name), event["timeNano"] / 1e9)
+
+    def wait_for(self, action: str, image: str, timeout: float = 5.0) -> float | None:
+        deadline = time.monotonic() + timeout
+        while (action, image) not in self.events and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.events.get((action, image))
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+
+
+def phases(events: DockerEvents, image: str, start: float, end: float) -> dict[str, float | None]:
+    """start -> build done (tag) -> push done -> end, from docker's events."""
+    tagged = events.wait_for("tag", image)
+    pushed = events.wait_for("push", image)
+    return {
+        "to_tagged_s": None if tagged is None else tagged - start,
+        "tag_to_pushed_s": None if tagged is None or pushed is None else pushed - tagged,
+        "pushed_to_end_s": None if pushed is None else end - pushed,
+    }
 
 
 # -- benchmarks ---------------------------------------------------------------
@@ -398,10 +474,13 @@ def bench_pipeline(
     )
     bare_image_repo = f"{registry.host}/bare-pipeline"
     api = Api(server.port)
+    events = DockerEvents(f"{registry.host}/")
     rows: list[dict[str, Any]] = []
 
     def service_side() -> dict[str, Any]:
         sha = repo.commit({"token.txt": uuid.uuid4().hex + "\n"}, "service side")
+        api.fresh()
+        load = os.getloadavg()[0]
         sent = time.time()
         status, body = api.call("POST", "/api/v1/builds", {"repo": repo.url, "ref": sha})
         answered = time.time()
@@ -429,14 +508,22 @@ def bench_pipeline(
             "scheduled_s": record["started_at"] - record["created_at"],
             "executor_s": record["finished_at"] - record["started_at"],
             "polls": polls,
+            "loadavg": load,
+            "phases": phases(events, record["image"], sent, record["finished_at"]),
         }
 
     def bare_side() -> dict[str, Any]:
         sha = repo.commit({"token.txt": uuid.uuid4().hex + "\n"}, "bare side")
         image = f"{bare_image_repo}:{sha}"
-        elapsed = bare.run(server.config_path, image, repo.url, sha)
+        load = os.getloadavg()[0]
+        started, ended = bare.run(server.config_path, image, repo.url, sha)
         assert registry_has(registry, image), image
-        return {"sha": sha, "bare_s": elapsed}
+        return {
+            "sha": sha,
+            "bare_s": ended - started,
+            "loadavg": load,
+            "phases": phases(events, image, started, ended),
+        }
 
     try:
         say("pipeline: warm-up pair (not counted: first pushes of the base layers)")
@@ -456,6 +543,8 @@ def bench_pipeline(
                 **a,
                 "bare_sha": b["sha"],
                 "bare_s": b["bare_s"],
+                "bare_loadavg": b["loadavg"],
+                "bare_phases": b["phases"],
                 "overhead_s": a["by_finished_at_s"] - b["bare_s"],
                 "overhead_by_polling_s": a["by_polling_s"] - b["bare_s"],
             }
@@ -467,9 +556,28 @@ def bench_pipeline(
             )
     finally:
         api.close()
+        events.stop()
 
     def med(key: str) -> float:
         return float(statistics.median(r[key] for r in rows))
+
+    def phase_medians(side: str) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for phase in ("to_tagged_s", "tag_to_pushed_s", "pushed_to_end_s"):
+            values = [r[side][phase] for r in rows if r[side][phase] is not None]
+            out[phase] = statistics.median(values) if values else None
+        return out
+
+    def paired_phase_differences() -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for phase in ("to_tagged_s", "tag_to_pushed_s", "pushed_to_end_s"):
+            diffs = [
+                r["phases"][phase] - r["bare_phases"][phase]
+                for r in rows
+                if r["phases"][phase] is not None and r["bare_phases"][phase] is not None
+            ]
+            out[phase] = statistics.median(diffs) if diffs else None
+        return out
 
     return {
         "pairs": len(rows),
@@ -482,6 +590,9 @@ def bench_pipeline(
         "bare_median_s": med("bare_s"),
         "post_answer_median_ms": med("post_answer_s") * 1000,
         "scheduled_median_ms": med("scheduled_s") * 1000,
+        "service_phases_median_s": phase_medians("phases"),
+        "bare_phases_median_s": phase_medians("bare_phases"),
+        "phase_overhead_median_s": paired_phase_differences(),
         "rows": rows,
     }
 
@@ -537,12 +648,27 @@ def table(results: dict[str, Any]) -> str:
         row("  bare repo2docker, median", pl["bare_median_s"], "s")
         row("  POST answered (202), median", pl["post_answer_median_ms"], "ms")
         row("  created_at -> started_at, median", pl["scheduled_median_ms"], "ms")
+        labels = {
+            "to_tagged_s": "start -> image tagged (clone+build)",
+            "tag_to_pushed_s": "tagged -> pushed",
+            "pushed_to_end_s": "pushed -> end",
+        }
+        for phase, label in labels.items():
+            for side, key in (
+                ("service", "service_phases_median_s"),
+                ("bare", "bare_phases_median_s"),
+            ):
+                value = pl[key][phase]
+                if value is not None:
+                    row(f"  {side}: {label}", value, "s")
+            diff = pl["phase_overhead_median_s"][phase]
+            if diff is not None:
+                row(f"  paired difference: {label}", diff, "s")
     mem = results.get("memory", {})
     for when, snap in mem.items():
         if not isinstance(snap, dict) or "VmRSS" not in snap:
             continue
-        key = "idle_rss_mib" if when.startswith("after_") or when == "startup" else None
-        row(f"RSS {when.replace('_', ' ')}", snap["VmRSS"], "Mi", key)
+        row(f"RSS {when.replace('_', ' ')}", snap["VmRSS"], "Mi", "idle_rss_mib")
         row(f"PSS {when.replace('_', ' ')}", snap["Pss"], "Mi")
     if "startup_s" in mem:
         row("server start -> /health answers", mem["startup_s"], "s")

@@ -334,3 +334,35 @@ async def test_tags_resolve_to_their_commit(
     service = await start_service(make_settings())
     resolved = await service.resolver.resolve(repo.url, "v1")
     assert (resolved.sha, resolved.kind, resolved.full_ref) == (sha, "tag", "refs/tags/v1")
+
+
+async def test_per_repo_limit_lets_other_repos_run(
+    git_server: GitServer,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
+) -> None:
+    busy = git_server.create_repo(
+        f"busy-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
+    other = git_server.create_repo(
+        f"other-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 300")}
+    )
+    service = await start_service(
+        make_settings(limits={"max_concurrent_builds": 2, "max_concurrent_builds_per_repo": 1})
+    )
+    first = await service.request(busy.url, "main")
+    sha2 = busy.commit({"README": "2"})
+    second = await service.request(busy.url, sha2)
+    third = await service.request(other.url, "main")
+    assert first.build
+    assert second.build
+    assert third.build
+    await wait_running(service, first.build.id)
+    await wait_running(service, third.build.id)
+    assert service.get(second.build.id).state is BuildState.QUEUED
+    await service.cancel(first.build.id)
+    await wait_running(service, second.build.id)
+    for outcome in (second, third):
+        assert outcome.build is not None
+        await service.cancel(outcome.build.id)
