@@ -9,6 +9,7 @@ JSON object on standard output:
 
 ``first_ns`` is the first request of the connection (part of the warm-up);
 ``span_s`` the wall time from the first warm-up request to the last measured one.
+``$BENCH_API_TOKEN``, when set, is sent as ``Authorization: Bearer …``.
 
 Usage: ``python -m bench.client --port P (--build REPO REF | --get PATH) --n N --warmup W``
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         method, path, body, headers = "GET", args.get, None, {}
         expect_status = 200
+    token = os.environ.get("BENCH_API_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
 
     conn = http.client.HTTPConnection(args.host, args.port, timeout=30)
     conn.connect()

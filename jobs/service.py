@@ -141,14 +141,26 @@ class BuildService:
         return await self.request_commit(spec.url, spec.ref, resolved, trigger=trigger, force=force)
 
     async def request_commit(
-        self, url: str, ref: str, resolved: ResolvedRef, *, trigger: str, force: bool = False
+        self,
+        url: str,
+        ref: str,
+        resolved: ResolvedRef,
+        *,
+        trigger: str,
+        force: bool = False,
+        check_registry: bool = True,
     ) -> BuildOutcome:
-        """Like ``request`` for a commit already known (e.g. from a push webhook)."""
+        """Like ``request`` for a commit already known (e.g. from a push webhook).
+
+        ``check_registry=False`` records the build without asking the registry first
+        (the build asks before it runs): the answer then depends on no I/O but the
+        store's commit, which is what a webhook's fast, durable reply needs.
+        """
         image = image_name_for(self.settings.image_prefix, url, resolved.sha)
         joined = self._join(image, resolved)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
-        if await self.registry.has_image(image):
+        if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
             return BuildOutcome("cached", url, ref, resolved.sha, image)
         if not force:
             last = self.store.latest_for_image(image)
@@ -269,7 +281,10 @@ class BuildService:
 
     async def _run(self, build: Build) -> None:
         try:
-            if build.attempts > 1 and await self.registry.has_image(build.image, use_cache=False):
+            # Requests that skipped the check (webhooks answer before any I/O) and builds
+            # run again after a restart may find their image there already.
+            if await self.registry.has_image(build.image, use_cache=False):
+                self._log(build, LogLine("", f"{build.image} is in the registry already"))
                 self._finish(build, BuildState.BUILT, None)
                 return
             await self.executor.run(

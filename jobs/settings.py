@@ -88,6 +88,71 @@ class LimitSettings(_Section):
     """Seconds a build may run before it is stopped and marked failed."""
 
 
+class RepoSettings(_Section):
+    url: str
+    """The repository's URL (canonicalised: case-insensitive hosts lower-cased, no
+    ``.git``), as in ``https://github.com/my-org/my-repo``."""
+
+    branches: list[str] | None = None
+    """Branch name patterns (``fnmatch``) whose pushes build. Default: only the
+    repository's default branch, as the push webhook names it."""
+
+    tags: list[str] = ["*"]
+    """Tag name patterns whose pushes build. Default: every tag; ``[]``: none."""
+
+    @field_validator("url")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        from .errors import InvalidRequest
+        from .specs import canonical_repo_url
+
+        try:
+            return canonical_repo_url(value, allow_file=True)
+        except InvalidRequest as e:
+            raise ValueError(str(e)) from None
+
+
+class WebhookSettings(_Section):
+    github_secret: SecretStr | None = None
+    """Secret of the GitHub (or Gitea) webhooks: their ``X-Hub-Signature-256`` is
+    checked against it. Without it, ``/hooks/github`` refuses every delivery."""
+
+    gitlab_token: SecretStr | None = None
+    """Secret token of the GitLab webhooks (``X-Gitlab-Token``). Without it,
+    ``/hooks/gitlab`` refuses every delivery."""
+
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    """Largest webhook body accepted (GitHub and GitLab cap theirs at 25 MB)."""
+
+    deliveries_remembered: int = Field(default=10_000, ge=1)
+    """How many delivery ids are remembered, so that a redelivery changes nothing."""
+
+    reconcile_interval: float = Field(default=0.0, ge=0)
+    """Seconds between checks of the configured ``repos`` for commits whose image is
+    missing (pushes whose webhook never arrived). 0 turns the check off."""
+
+
+class ApiTokenSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    """Who holds the token; shown in logs instead of the token."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Hex SHA-256 of the token (the token itself is never stored): e.g.
+    ``printf %s "$TOKEN" | sha256sum``."""
+
+    scopes: list[Literal["builds:read", "builds:write"]] = ["builds:read"]
+    """What the token may do: ``builds:read`` (builds, logs, images) and
+    ``builds:write`` (request and cancel builds)."""
+
+
+class AuthSettings(_Section):
+    tokens: list[ApiTokenSettings] = []
+    """API tokens, sent as ``Authorization: Bearer <token>``."""
+
+    open_read: bool = False
+    """Let anyone read builds, logs and images without a token (for development)."""
+
+
 class Settings(BaseSettings):
     """Everything the service can be told. See docs/configuration.md."""
 
@@ -134,6 +199,15 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    repos: list[RepoSettings] = []
+    """Repositories whose push webhooks build, with the branches and tags that do."""
+
+    webhooks: WebhookSettings = WebhookSettings()
+    """GitHub and GitLab push webhooks."""
+
+    auth: AuthSettings = AuthSettings()
+    """Who may use the API and the BinderHub-compatible build stream."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log records written."""

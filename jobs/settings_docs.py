@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -56,10 +56,21 @@ def _default(field: FieldInfo) -> str:
 
 
 def _type(field: FieldInfo) -> str:
+    item = _list_item_model(field.annotation)
+    if item is not None:
+        return "list of mappings (below)"
     text = str(field.annotation).replace("typing.", "").replace("pathlib.", "")
     text = text.replace("pydantic.types.", "").replace("<class '", "").replace("'>", "")
     text = text.replace("SecretStr", "secret string").replace(" | None", " (optional)")
     return text.replace(" | ", " or ").replace("Literal[", "one of [")
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+    return None
 
 
 def _rows(model: type[BaseModel], prefix: str) -> tuple[list[str], list[tuple[str, Any]]]:
@@ -69,13 +80,34 @@ def _rows(model: type[BaseModel], prefix: str) -> tuple[list[str], list[tuple[st
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             sections.append((f"{prefix}{name}", annotation))
             continue
-        env = ENV_PREFIX + f"{prefix}{name}".replace(".", "__").upper()
+        item = _list_item_model(annotation)
+        if item is not None:
+            sections.append((f"{prefix}{name}[]", item))
         doc = " ".join((field.description or "").split()).replace("``", "`")
-        rows.append(
-            f"| `{prefix}{name}` | {_type(field)} | {_default(field)} | {doc} "
-            f"Environment: `{env}`. |"
-        )
+        if "[]" in prefix:
+            whole = prefix.partition("[]")[0]
+            env = ENV_PREFIX + whole.replace(".", "__").upper()
+            where = f"Environment: in the JSON list `{env}`."
+        else:
+            env = ENV_PREFIX + f"{prefix}{name}".replace(".", "__").upper()
+            where = f"Environment: `{env}`."
+        cell = f"{doc} {where}".replace("|", "\\|")
+        rows.append(f"| `{prefix}{name}` | {_type(field)} | {_default(field)} | {cell} |")
     return rows, sections
+
+
+def _section_doc(path: str) -> str:
+    model: type[BaseModel] = Settings
+    field: FieldInfo | None = None
+    for part in path.split("."):
+        field = model.model_fields[part.removesuffix("[]")]
+        annotation = field.annotation
+        model = _list_item_model(annotation) or annotation  # type: ignore[assignment]
+    assert field is not None
+    doc = " ".join((field.description or "").split()).replace("``", "`")
+    if path.endswith("[]"):
+        doc += " Each entry has these keys:"
+    return doc
 
 
 def render() -> str:
@@ -86,8 +118,7 @@ def render() -> str:
         rows, sections = _rows(model, f"{prefix}." if prefix else "")
         out.append(f"\n## {title}\n")
         if prefix:
-            doc = " ".join((Settings.model_fields[prefix].description or "").split())
-            doc = doc.replace("``", "`")
+            doc = _section_doc(prefix)
             out.append(f"{doc}\n")
         out.append("| setting | type | default | meaning |")
         out.append("| --- | --- | --- | --- |")

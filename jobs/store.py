@@ -43,6 +43,14 @@ CREATE INDEX IF NOT EXISTS builds_by_repo ON builds (repo, created_at);
 CREATE INDEX IF NOT EXISTS builds_by_state ON builds (state, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_build_per_image
     ON builds (image) WHERE state IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS deliveries (
+    provider TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    decision TEXT NOT NULL,
+    PRIMARY KEY (provider, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (received_at);
 CREATE TABLE IF NOT EXISTS build_logs (
     build_id TEXT NOT NULL REFERENCES builds (id),
     seq INTEGER NOT NULL,
@@ -184,6 +192,30 @@ class Store:
                 [*params, limit],
             ).fetchall()
         return [_to_build(row) for row in rows]
+
+    def delivery(self, provider: str, delivery_id: str) -> str | None:
+        """The decision recorded for a webhook delivery (JSON text), if it was seen."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT decision FROM deliveries WHERE provider = ? AND delivery_id = ?",
+                (provider, delivery_id),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_delivery(
+        self, provider: str, delivery_id: str, received_at: float, decision: str, keep: int
+    ) -> None:
+        """Record a delivery's decision; forget the oldest beyond ``keep``."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?)",
+                (provider, delivery_id, received_at, decision),
+            )
+            db.execute(
+                "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries "
+                "ORDER BY received_at DESC LIMIT -1 OFFSET ?)",
+                (keep,),
+            )
 
     def append_log(self, build_id: str, phase: str, message: str) -> None:
         with self._lock:

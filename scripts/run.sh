@@ -15,15 +15,27 @@ REGISTRY_PORT=5000 "$(dirname "$0")/ensure-registry.sh"
 mkdir -p .run
 export BINDERHUB_SERVICE_STATE_PATH="${BINDERHUB_SERVICE_STATE_PATH:-$PWD/.run/state.sqlite}"
 listen="${BINDERHUB_SERVICE_LISTEN:-127.0.0.1:8080}"
+# The API is closed by default: make a read-write token for this machine, once.
+if [ ! -s .run/api-token ]; then
+    (umask 077 && "$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >.run/api-token)
+fi
+token=$(cat .run/api-token)
+digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+if [ -z "${BINDERHUB_SERVICE_AUTH__TOKENS:-}" ]; then
+    export BINDERHUB_SERVICE_AUTH__TOKENS="[{\"name\": \"make-run\", \"sha256\": \"$digest\", \"scopes\": [\"builds:read\", \"builds:write\"]}]"
+fi
 cat <<MSG
 
 binderhub-service is starting on http://$listen (local executor, registry 127.0.0.1:5000,
 state in $BINDERHUB_SERVICE_STATE_PATH).
 
+API token (kept in .run/api-token): $token
+
   health:      curl http://$listen/health
-  build:       curl -X POST http://$listen/api/v1/builds -H 'Content-Type: application/json' \\
+  build:       curl -X POST http://$listen/api/v1/builds -H "Authorization: Bearer \$(cat .run/api-token)" \\
+                    -H 'Content-Type: application/json' \\
                     -d '{"repo": "https://github.com/binder-examples/requirements", "ref": "HEAD"}'
-  follow it:   curl http://$listen/api/v1/builds/<id from the answer>
+  follow it:   curl -H "Authorization: Bearer \$(cat .run/api-token)" http://$listen/api/v1/builds/<id>
   or, without the server:  $venv/bin/binderhub-service build gh/binder-examples/requirements/HEAD
 
 Press Ctrl-C to stop.

@@ -56,7 +56,10 @@ async def handle_service_error(request: Request, exc: Exception) -> Response:
 
 async def handle_bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
-    return error_response(str(exc), exc.status_code)
+    response = error_response(str(exc), exc.status_code)
+    if exc.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="binderhub-service"'
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 DOCKER = "/usr/bin/docker"
 BASE_IMAGE = "local/debian:bookworm"
 GIT_ENV = {
@@ -219,9 +221,17 @@ class ServiceProcess:
     port: int
     process: subprocess.Popen[bytes] | None = None
 
+    token: str | None = None
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def client(self, token: str | None = "default") -> httpx.Client:
+        """An HTTP client for the service, with its read-write token unless told."""
+        token = self.token if token == "default" else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:

@@ -4,6 +4,7 @@ the session fixture runs the same scripts."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +31,12 @@ from .token_registry import TokenService, start_token_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_AUTH = ("builder", "correct horse battery staple")
+API_TOKEN = "rw-token-for-tests"
+READ_TOKEN = "ro-token-for-tests"
+
+
+def token_settings(token: str, name: str, scopes: list[str]) -> dict[str, Any]:
+    return {"name": name, "sha256": hashlib.sha256(token.encode()).hexdigest(), "scopes": scopes}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -140,11 +147,19 @@ def start_server(
             "listen": f"127.0.0.1:{port}",
             "image_prefix": f"{registry.host}/t{unique}-",
             "state_path": str(tmp_path / "state" / "builds.sqlite"),
+            "auth": {
+                "tokens": [
+                    token_settings(API_TOKEN, "tests", ["builds:read", "builds:write"]),
+                    token_settings(READ_TOKEN, "reader", ["builds:read"]),
+                ]
+            },
         }
         values.update(settings)
         config = tmp_path / f"config-{len(servers)}.yml"
         config.write_text(yaml.safe_dump(values))
-        server = ServiceProcess(config, tmp_path / f"service-{len(servers)}.log", port)
+        server = ServiceProcess(
+            config, tmp_path / f"service-{len(servers)}.log", port, token=API_TOKEN
+        )
         servers.append(server)
         server.start()
         return server

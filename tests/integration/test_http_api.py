@@ -13,6 +13,7 @@ import pytest
 from jobs.store import Store
 
 from .components import GitServer, ServiceProcess, dockerfile
+from .conftest import READ_TOKEN
 
 StartServer = Callable[..., ServiceProcess]
 
@@ -43,7 +44,7 @@ def test_build_then_cache_hit_over_http(
 ) -> None:
     repo = git_server.create_repo(f"http-{unique}", {"Dockerfile": dockerfile()})
     server = start_server()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         response = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
         assert response.status_code == 202, response.text
         created = response.json()
@@ -159,7 +160,7 @@ def test_bad_build_requests_get_a_clear_4xx_and_change_nothing(
     if "json" in kwargs:
         kwargs["json"] = _substitute(kwargs["json"], repo.url, git_server)
     headers = {"Content-Type": "application/json"} if kwargs.pop("json_type", False) else {}
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         response = client.post("/api/v1/builds", headers=headers, **kwargs)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
@@ -182,7 +183,7 @@ def test_repos_outside_the_allow_list_are_refused(
 ) -> None:
     repo = git_server.create_repo(f"deny-{unique}", {"Dockerfile": dockerfile()})
     server = start_server(allowed_repos=["https://github.com/my-org/*"])
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         response = client.post("/api/v1/builds", json={"repo": repo.url})
     assert response.status_code == 403
     assert response.json() == {"error": f"repository {repo.url} is not in allowed_repos"}
@@ -191,7 +192,7 @@ def test_repos_outside_the_allow_list_are_refused(
 
 def test_build_ids_and_methods(start_server: StartServer) -> None:
     server = start_server()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         invalid = client.get("/api/v1/builds/not-an-id")
         assert invalid.status_code == 400
         assert "invalid build id" in invalid.json()["error"]
@@ -202,3 +203,43 @@ def test_build_ids_and_methods(start_server: StartServer) -> None:
         assert wrong_method.status_code == 405
         assert wrong_method.headers["allow"] == "POST"
         assert client.get("/nowhere").status_code == 404
+
+
+def test_tokens_and_scopes(git_server: GitServer, start_server: StartServer, unique: str) -> None:
+    repo = git_server.create_repo(f"auth-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server()
+    body = {"repo": repo.url}
+    cases = [
+        (None, 401, "this needs a token with the builds:write scope"),
+        ("wrong-token", 401, "invalid token"),
+        (READ_TOKEN, 403, "token 'reader' lacks the builds:write scope"),
+    ]
+    for token, status, message in cases:
+        with server.client(token) as client:
+            response = client.post("/api/v1/builds", json=body)
+        assert response.status_code == status, (token, response.text)
+        assert response.json() == {"error": message}
+        if status == 401:
+            assert response.headers["www-authenticate"].startswith("Bearer")
+    with server.client(None) as client:
+        malformed = client.post("/api/v1/builds", json=body, headers={"Authorization": "Basic x"})
+    assert malformed.status_code == 401
+    assert records(server) == 0
+
+    with server.client() as client:
+        build_id = client.post("/api/v1/builds", json=body).json()["id"]
+    with server.client(READ_TOKEN) as reader:
+        assert reader.get(f"/api/v1/builds/{build_id}").status_code == 200
+    with server.client(None) as anonymous:
+        assert anonymous.get(f"/api/v1/builds/{build_id}").status_code == 401
+        assert anonymous.get("/health").status_code == 200
+
+
+def test_open_read_lets_anyone_read_but_not_write(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    repo = git_server.create_repo(f"open-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server(auth={"open_read": True})
+    with server.client(None) as anonymous:
+        assert anonymous.post("/api/v1/builds", json={"repo": repo.url}).status_code == 401
+        assert anonymous.get("/api/v1/builds/" + "0" * 32).status_code == 404

@@ -6,8 +6,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from jobs.store import Store
 
 from .components import GitServer, ServiceProcess, dockerfile, wait_until
@@ -25,7 +23,7 @@ def test_kill_9_during_a_build_loses_nothing(
     queued = git_server.create_repo(f"after-{unique}", {"Dockerfile": dockerfile()})
     settings = {"limits": {"max_concurrent_builds": 1}}
     server = start_server(**settings)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         running_id = client.post("/api/v1/builds", json={"repo": slow.url}).json()["id"]
         queued_id = client.post("/api/v1/builds", json={"repo": queued.url}).json()["id"]
         wait_for_state(client, running_id, {"running"})
@@ -42,7 +40,7 @@ def test_kill_9_during_a_build_loses_nothing(
     wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10)
 
     server.start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         first = wait_for_state(client, running_id, {"built", "failed", "cancelled"})
         second = wait_for_state(client, queued_id, {"built", "failed", "cancelled"})
     assert first["state"] == "built", first["error"]
@@ -57,6 +55,6 @@ def test_kill_9_during_a_build_loses_nothing(
         assert len(store.recent(limit=100)) == 2
     finally:
         store.close()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         again = client.post("/api/v1/builds", json={"repo": slow.url})
     assert again.json()["outcome"] == "cached"
