@@ -756,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="200 requests per cache-hit case (default 1000), 5 pipeline pairs (default 12)",
+        help="200 requests per cache-hit case (default 1000), 5 pipeline pairs (default 15)",
     )
     parser.add_argument("--n", type=int, help="measured requests per cache-hit case")
     parser.add_argument("--pairs", type=int, help="pipeline pairs (not counting a warm-up pair)")
@@ -765,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = tuple(args.only or BENCHMARKS)
     n = args.n or (200 if args.quick else 1000)
     warmup = 50
-    pairs = args.pairs or (5 if args.quick else 12)
+    pairs = args.pairs or (5 if args.quick else 15)
     if n < 200 or pairs < 5:
         parser.error("the benchmark needs --n >= 200 and --pairs >= 5")
 

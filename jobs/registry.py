@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from . import metrics
 from .errors import InvalidRequest, RegistryAuthError, RegistryError
 
 MANIFEST_ACCEPT = ", ".join(
@@ -115,7 +116,14 @@ class RegistryClient:
         ref = split_image(image)
         url = f"{self._base_url}/v2/{ref.repository}/manifests/{ref.tag}"
         scope = f"repository:{ref.repository}:pull"
-        response = await self._head(url, scope)
+        started = time.perf_counter()
+        try:
+            response = await self._head(url, scope)
+        except RegistryError:
+            metrics.REGISTRY_CHECK.labels("error").observe(time.perf_counter() - started)
+            raise
+        result = {200: "found", 404: "missing"}.get(response.status_code, "error")
+        metrics.REGISTRY_CHECK.labels(result).observe(time.perf_counter() - started)
         if response.status_code == 200:
             self.remember(image)
             return True

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from . import metrics
 from .errors import (
     BuildFailed,
     Conflict,
@@ -161,7 +162,9 @@ class BuildService:
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
         if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
+            metrics.CACHE_LOOKUPS.labels("hit").inc()
             return BuildOutcome("cached", url, ref, resolved.sha, image)
+        metrics.CACHE_LOOKUPS.labels("miss").inc()
         if not force:
             last = self.store.latest_for_image(image)
             if last is not None and last.state is BuildState.FAILED and last.error_remembered:
@@ -274,6 +277,8 @@ class BuildService:
             )
             self._publish_state(build)
             self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
+        metrics.QUEUE_LENGTH.set(len(self._queue))
+        metrics.RUNNING.set(len(self._active) - len(self._queue))
         if self._active:
             self._idle.clear()
         else:
@@ -342,6 +347,11 @@ class BuildService:
             del self._active[build.image]
         if state is BuildState.BUILT:
             self.registry.remember(build.image)
+        metrics.BUILDS.labels(str(state)).inc()
+        if build.started_at is not None:
+            metrics.BUILD_DURATION.labels(str(state)).observe(
+                max(build.finished_at - build.started_at, 0.0)
+            )
         self._publish_state(build)
 
     def _publish_state(self, build: Build) -> None:

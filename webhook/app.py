@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,9 +17,12 @@ from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import api, binderhub, hooks
+from . import api, binderhub, hooks, metrics
 from .auth import Auth, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
+
+BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [*hooks.background]
+"""Work that runs beside the server for its whole life (the reconciler)."""
 
 
 async def health(request: Request) -> JSONResponse:
@@ -32,9 +37,15 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
         svc = service if service is not None else make_service(settings)
         app.state.service = svc
         await svc.start()
+        tasks = [asyncio.create_task(work(app)) for work in BACKGROUND]
         try:
             yield {}
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await svc.close()
 
     app = Starlette(
@@ -42,6 +53,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
             *api.routes,
             *hooks.routes,
             *binderhub.routes,
+            *metrics.routes,
             Route("/health", health, methods=["GET"]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

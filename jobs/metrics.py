@@ -1,0 +1,30 @@
+"""Prometheus metrics of the pipeline. Served by the HTTP layer at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BUILDS = Counter(
+    "binderhub_service_builds_total",
+    "Builds that finished, by outcome (built, failed, cancelled, superseded).",
+    ["outcome"],
+)
+BUILD_DURATION = Histogram(
+    "binderhub_service_build_duration_seconds",
+    "Time from a build's start to its end, for builds that ran.",
+    ["outcome"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+)
+QUEUE_LENGTH = Gauge("binderhub_service_queue_length", "Builds waiting for a slot.")
+RUNNING = Gauge("binderhub_service_builds_running", "Builds running now.")
+CACHE_LOOKUPS = Counter(
+    "binderhub_service_image_cache_total",
+    "Requests answered from the registry (hit) or needing a build (miss).",
+    ["result"],
+)
+REGISTRY_CHECK = Histogram(
+    "binderhub_service_registry_check_seconds",
+    "Time the registry took to say whether an image exists (cached answers excluded).",
+    ["result"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
