@@ -22,6 +22,9 @@ class BuildEvent:
     message: str
     state: str | None = None
     """For ``state`` events: the new state; a finished state is the last event."""
+    seq: int | None = None
+    """For ``log`` events: the line's number in the stored log, so that a reader who
+    read the stored log first can skip what it has seen."""
 
 
 class EventHub:

@@ -328,8 +328,8 @@ class BuildService:
         self.store.update(build.id, pid=pid)
 
     def _log(self, build: Build, line: LogLine) -> None:
-        self.store.append_log(build.id, line.phase, line.message)
-        self.events.publish(BuildEvent(build.id, "log", line.phase, line.message))
+        seq = self.store.append_log(build.id, line.phase, line.message)
+        self.events.publish(BuildEvent(build.id, "log", line.phase, line.message, seq=seq))
 
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False

@@ -175,15 +175,27 @@ class Store:
         return [_to_build(row) for row in rows]
 
     def recent(
-        self, *, repo: str | None = None, state: str | None = None, limit: int = 50
+        self,
+        *,
+        repo: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
     ) -> list[Build]:
-        clauses, params = [], []
+        """Builds newest first; ``before`` (a build id) pages on from that build."""
+        clauses: list[str] = []
+        params: list[object] = []
         if repo is not None:
             clauses.append("repo = ?")
             params.append(repo)
         if state is not None:
             clauses.append("state = ?")
             params.append(state)
+        if before is not None:
+            clauses.append(
+                "(created_at, rowid) < (SELECT created_at, rowid FROM builds WHERE id = ?)"
+            )
+            params.append(before)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
@@ -192,6 +204,23 @@ class Store:
                 [*params, limit],
             ).fetchall()
         return [_to_build(row) for row in rows]
+
+    def built_images(self, limit: int = 1000) -> list[Build]:
+        """The last successful build of each image, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM builds WHERE state = 'built' "  # noqa: S608
+                "ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        seen: set[str] = set()
+        builds = []
+        for row in rows:
+            build = _to_build(row)
+            if build.image not in seen:
+                seen.add(build.image)
+                builds.append(build)
+        return builds
 
     def delivery(self, provider: str, delivery_id: str) -> str | None:
         """The decision recorded for a webhook delivery (JSON text), if it was seen."""
@@ -217,7 +246,8 @@ class Store:
                 (keep,),
             )
 
-    def append_log(self, build_id: str, phase: str, message: str) -> None:
+    def append_log(self, build_id: str, phase: str, message: str) -> int:
+        """Append a line; returns its sequence number (0 for the first line)."""
         with self._lock:
             seq = self._log_seq.get(build_id)
             if seq is None:
@@ -232,15 +262,17 @@ class Store:
                 "INSERT INTO build_logs (build_id, seq, phase, message) VALUES (?, ?, ?, ?)",
                 (build_id, seq, phase, message),
             )
+        return seq
 
     def forget_log_cursor(self, build_id: str) -> None:
         with self._lock:
             self._log_seq.pop(build_id, None)
 
-    def logs(self, build_id: str) -> list[tuple[str, str]]:
+    def logs(self, build_id: str, after: int = -1) -> list[tuple[str, str]]:
+        """The build's log lines (phase, message) in order, from line ``after + 1``."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT phase, message FROM build_logs WHERE build_id = ? ORDER BY seq",
-                (build_id,),
+                "SELECT phase, message FROM build_logs WHERE build_id = ? AND seq > ? ORDER BY seq",
+                (build_id, after),
             ).fetchall()
         return [(row[0], row[1]) for row in rows]

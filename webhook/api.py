@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from jobs.model import BuildState
 from jobs.service import BuildService
+from jobs.specs import canonical_repo_url
 
 from .auth import READ, WRITE, require
 from .body import parse_json_object, read_body, take_fields
 from .errors import BadRequest
+from .sse import event_stream, sse_event
 
 BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
 
 
 def service_of(request: Request) -> BuildService:
@@ -50,7 +57,116 @@ async def get_build(request: Request) -> JSONResponse:
     return JSONResponse(build.to_json())
 
 
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    for key in request.query_params:
+        if len(request.query_params.getlist(key)) > 1:
+            raise BadRequest(f"query parameter {key} given more than once")
+    return dict(request.query_params)
+
+
+async def list_builds(request: Request) -> JSONResponse:
+    await require(request, READ)
+    query = _query(request, {"repo", "state", "limit", "cursor"})
+    service = service_of(request)
+    repo = query.get("repo")
+    if repo is not None:
+        repo = canonical_repo_url(repo, allow_file=service.settings.allow_file_urls)
+    state = query.get("state")
+    if state is not None and state not in {str(s) for s in BuildState}:
+        raise BadRequest(f"state must be one of {', '.join(str(s) for s in BuildState)}")
+    limit_text = query.get("limit", str(DEFAULT_PAGE))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    limit = int(limit_text)
+    cursor = query.get("cursor")
+    if cursor is not None and (not BUILD_ID_RE.match(cursor) or service.store.get(cursor) is None):
+        raise BadRequest("cursor is not a build id from a previous page")
+    builds = service.store.recent(repo=repo, state=state, limit=limit + 1, before=cursor)
+    page = builds[:limit]
+    return JSONResponse(
+        {
+            "builds": [build.to_json() for build in page],
+            "next_cursor": page[-1].id if len(builds) > limit else None,
+        }
+    )
+
+
+async def cancel_build(request: Request) -> JSONResponse:
+    await require(request, WRITE)
+    build = await service_of(request).cancel(build_id_of(request))
+    return JSONResponse(build.to_json())
+
+
+async def build_logs(request: Request) -> Response:
+    await require(request, READ)
+    query = _query(request, {"follow"})
+    follow = query.get("follow", "false")
+    if follow not in ("true", "false"):
+        raise BadRequest("follow must be true or false")
+    service = service_of(request)
+    build = service.get(build_id_of(request))
+    if follow == "false":
+        lines = service.store.logs(build.id)
+        return JSONResponse(
+            {
+                "id": build.id,
+                "state": str(build.state),
+                "lines": [{"phase": phase, "message": message} for phase, message in lines],
+            }
+        )
+    return event_stream(_follow(service, build.id))
+
+
+async def _follow(service: BuildService, build_id: str) -> AsyncIterator[str]:
+    """The stored log, then new lines as they come, then an ``end`` event with the state.
+
+    Subscribing before reading the stored log and skipping events by sequence number
+    means no line is lost or repeated between the two.
+    """
+    async with service.events.subscribe(build_id) as events:
+        stored = service.store.logs(build_id)
+        for phase, message in stored:
+            yield sse_event({"phase": phase, "message": message})
+        seen = len(stored) - 1
+        build = service.get(build_id)
+        while not build.state.finished:
+            event = await events.get()
+            if event.kind == "log" and event.seq is not None and event.seq > seen:
+                seen = event.seq
+                yield sse_event({"phase": event.phase, "message": event.message})
+            build = service.get(build_id)
+        yield sse_event({"state": str(build.state), "error": build.error}, event="end")
+
+
+async def list_images(request: Request) -> JSONResponse:
+    """Images built for each repository, newest first: the catalog hub profiles read."""
+    await require(request, READ)
+    _query(request, set())
+    repos: dict[str, list[dict[str, Any]]] = {}
+    for build in service_of(request).store.built_images():
+        repos.setdefault(build.repo, []).append(
+            {
+                "image": build.image,
+                "sha": build.sha,
+                "ref": build.ref,
+                "ref_kind": build.ref_kind,
+                "built_at": build.finished_at,
+                "build_id": build.id,
+            }
+        )
+    return JSONResponse(
+        {"repos": [{"repo": repo, "images": images} for repo, images in repos.items()]}
+    )
+
+
 routes: list[BaseRoute] = [
+    Route("/api/v1/builds", list_builds, methods=["GET"]),
     Route("/api/v1/builds", create_build, methods=["POST"]),
     Route("/api/v1/builds/{build_id}", get_build, methods=["GET"]),
+    Route("/api/v1/builds/{build_id}", cancel_build, methods=["DELETE"]),
+    Route("/api/v1/builds/{build_id}/logs", build_logs, methods=["GET"]),
+    Route("/api/v1/images", list_images, methods=["GET"]),
 ]
