@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -162,11 +162,26 @@ async def list_images(request: Request) -> JSONResponse:
     )
 
 
+def by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+    """One endpoint for several methods, so that a 405 lists all of them in Allow."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method.lower()](request)
+
+    return endpoint
+
+
 routes: list[BaseRoute] = [
-    Route("/api/v1/builds", list_builds, methods=["GET"]),
-    Route("/api/v1/builds", create_build, methods=["POST"]),
-    Route("/api/v1/builds/{build_id}", get_build, methods=["GET"]),
-    Route("/api/v1/builds/{build_id}", cancel_build, methods=["DELETE"]),
+    Route(
+        "/api/v1/builds",
+        by_method(get=list_builds, post=create_build),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/api/v1/builds/{build_id}",
+        by_method(get=get_build, delete=cancel_build),
+        methods=["GET", "DELETE"],
+    ),
     Route("/api/v1/builds/{build_id}/logs", build_logs, methods=["GET"]),
     Route("/api/v1/images", list_images, methods=["GET"]),
 ]

@@ -17,7 +17,7 @@ from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import api, binderhub, hooks, metrics
+from . import __version__, api, binderhub, hooks, metrics, openapi
 from .auth import Auth, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 
@@ -54,11 +54,13 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
             *hooks.routes,
             *binderhub.routes,
             *metrics.routes,
+            *openapi.routes,
             Route("/health", health, methods=["GET"]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.openapi = openapi.document(__version__)
     app.state.auth = Auth([TokenAuthenticator(settings.auth)], open_read=settings.auth.open_read)
     return app

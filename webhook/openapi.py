@@ -1,0 +1,290 @@
+"""The OpenAPI document served at /openapi.json.
+
+Written out rather than generated from docstrings: it is a contract, and
+schemathesis tests the running service against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+BUILD_ID = {
+    "name": "build_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+STATES = ["queued", "running", "built", "failed", "cancelled", "superseded"]
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "The request is malformed; `error` says how.",
+        401: "No token, or an invalid one.",
+        403: "The token lacks the scope, or the repository is not allowed.",
+        404: "No such build.",
+        409: "The build has finished already.",
+        413: "The body is too large.",
+        415: "The body is not JSON.",
+        422: "The repository or ref does not exist.",
+        502: "The registry refused our credentials.",
+        503: "The registry or a repository could not be reached; try again.",
+    }
+    return {str(code): _json(ERROR, reasons[code]) for code in codes}
+
+
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}},
+    },
+    "BuildRequest": {
+        "type": "object",
+        "required": ["repo"],
+        "additionalProperties": False,
+        "properties": {
+            "repo": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2048,
+                "description": "Repository URL (https, http, git, ssh) or a shortcut "
+                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF.",
+            },
+            "ref": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "description": "Branch, tag or full commit SHA.",
+            },
+            "force": {
+                "type": "boolean",
+                "description": "Build even if the last build of this commit failed.",
+            },
+        },
+    },
+    "Build": {
+        "type": "object",
+        "required": ["id", "repo", "ref", "sha", "image", "state"],
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "repo": {"type": "string"},
+            "ref": {"type": "string"},
+            "ref_kind": {"type": "string", "enum": ["branch", "tag", "commit", "head", "other"]},
+            "sha": {"type": "string"},
+            "image": {"type": "string"},
+            "name": {"type": "string"},
+            "state": {"type": "string", "enum": STATES},
+            "trigger": {"type": "string"},
+            "created_at": {"type": "number"},
+            "started_at": {"type": ["number", "null"]},
+            "finished_at": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+            "attempts": {"type": "integer"},
+            "outcome": {
+                "type": "string",
+                "enum": ["created", "joined", "cached", "failed-before"],
+                "description": "Only in answers to build requests.",
+            },
+        },
+    },
+    "BuildPage": {
+        "type": "object",
+        "required": ["builds", "next_cursor"],
+        "properties": {
+            "builds": {"type": "array", "items": {"$ref": "#/components/schemas/Build"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "BuildLog": {
+        "type": "object",
+        "required": ["id", "state", "lines"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": STATES},
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["phase", "message"],
+                    "properties": {"phase": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Images": {
+        "type": "object",
+        "required": ["repos"],
+        "properties": {
+            "repos": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["repo", "images"],
+                    "properties": {
+                        "repo": {"type": "string"},
+                        "images": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["image", "sha", "ref", "ref_kind", "built_at"],
+                                "properties": {
+                                    "image": {"type": "string"},
+                                    "sha": {"type": "string"},
+                                    "ref": {"type": "string"},
+                                    "ref_kind": {"type": "string"},
+                                    "built_at": {"type": ["number", "null"]},
+                                    "build_id": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+}
+
+BUILD = {"$ref": "#/components/schemas/Build"}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/builds": {
+        "get": {
+            "summary": "List builds, newest first",
+            "security": SECURED,
+            "parameters": [
+                {"name": "repo", "in": "query", "schema": {"type": "string", "minLength": 1}},
+                {"name": "state", "in": "query", "schema": {"type": "string", "enum": STATES}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page.",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                },
+            ],
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/BuildPage"}, "A page of builds."),
+                **_errors(400, 401, 403),
+            },
+        },
+        "post": {
+            "summary": "Request an image for a repository at a ref",
+            "description": "Answers 200 when the image exists (nothing is built) or the "
+            "commit's last build failed; 202 when a build was created or joined.",
+            "security": SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/BuildRequest"}}
+                },
+            },
+            "responses": {
+                "200": _json(BUILD, "The image exists, or this commit failed before."),
+                "202": _json(BUILD, "A build was created, or an identical one joined."),
+                **_errors(400, 401, 403, 413, 415, 422, 502, 503),
+            },
+        },
+    },
+    "/api/v1/builds/{build_id}": {
+        "parameters": [BUILD_ID],
+        "get": {
+            "summary": "One build",
+            "security": SECURED,
+            "responses": {"200": _json(BUILD, "The build."), **_errors(400, 401, 403, 404)},
+        },
+        "delete": {
+            "summary": "Cancel a queued or running build",
+            "security": SECURED,
+            "responses": {
+                "200": _json(BUILD, "The cancelled build."),
+                **_errors(400, 401, 403, 404, 409),
+            },
+        },
+    },
+    "/api/v1/builds/{build_id}/logs": {
+        "parameters": [BUILD_ID],
+        "get": {
+            "summary": "A build's log",
+            "description": "With `follow=true`, a text/event-stream of `data: {phase, "
+            "message}` events until the build ends, then `event: end` with its state.",
+            "security": SECURED,
+            "parameters": [
+                {
+                    "name": "follow",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The log.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/BuildLog"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 401, 403, 404),
+            },
+        },
+    },
+    "/api/v1/images": {
+        "get": {
+            "summary": "Images built per repository, newest first",
+            "security": SECURED,
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Images"}, "The catalog."),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
+    "/health": {
+        "get": {
+            "summary": "Liveness",
+            "responses": {
+                "200": _json(
+                    {"type": "object", "properties": {"status": {"type": "string"}}}, "Alive."
+                )
+            },
+        }
+    },
+}
+
+
+def document(version: str, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "binderhub-service",
+            "version": version,
+            "description": "Build Jupyter images from git repositories with repo2docker.",
+        },
+        "paths": {**PATHS, **(extra_paths or {})},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    doc: dict[str, Any] = request.app.state.openapi
+    return JSONResponse(doc)
+
+
+routes: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
