@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log records written."""
 
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line, with the request id (for log collectors);
+    ``text``: plain lines for people. ``binderhub-service build`` always writes text."""
+
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from jobs.settings import Settings
 from . import __version__, api, binderhub, hooks, metrics, openapi
 from .auth import Auth, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
+from .logs import RequestIdMiddleware
 
 BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [*hooks.background]
 """Work that runs beside the server for its whole life (the reconciler)."""
@@ -59,6 +61,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.settings = settings
     app.state.openapi = openapi.document(__version__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import time
@@ -16,6 +15,8 @@ from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.settings import ConfigError, Settings, load_settings
+
+from .logs import configure_logging
 
 DESCRIPTION = """\
 Build Jupyter images from git repositories with repo2docker and push them to a
@@ -85,14 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"binderhub-service: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # one line per registry request is noise, not news
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "serve":
         return serve(settings)
+    configure_logging(settings.log_level, "text")
     return asyncio.run(build(settings, args.repo, args.ref, args.force))
 
 
@@ -101,12 +97,14 @@ def serve(settings: Settings) -> int:
 
     from .app import create_app
 
+    log_config = configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.listen_host,
         port=settings.listen_port,
         log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
+        log_config=log_config,
+        access_log=False,
         loop="uvloop",
         http="httptools",
         lifespan="on",
