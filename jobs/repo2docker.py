@@ -63,4 +63,6 @@ def parse_log_line(raw: str) -> LogLine | None:
     if "progress" in data or "layers" in data:
         return None
     message = str(data.get("message", "")).rstrip("\n")
+    if not message.strip():
+        return None  # docker's build stream sends bare newlines between steps
     return LogLine(phase=str(data.get("phase", "")), message=message)

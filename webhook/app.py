@@ -18,7 +18,7 @@ from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import __version__, api, binderhub, hooks, metrics, openapi
+from . import __version__, api, binderhub, hooks, metrics, openapi, page
 from .auth import Auth, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
@@ -57,6 +57,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
             *binderhub.routes,
             *metrics.routes,
             *openapi.routes,
+            *page.routes,
             Route("/health", health, methods=["GET"]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -151,7 +151,7 @@ class LocalExecutor:
                     line = parse_log_line(raw.decode(errors="replace"))
                     if line is None:
                         continue
-                    if line.phase == "failure" or line.message.startswith("Error"):
+                    if line.phase in ("failed", "failure") or line.message.startswith("Error"):
                         last_error = line.message
                     on_log(line)
                 returncode = await proc.wait()

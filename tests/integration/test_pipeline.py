@@ -219,8 +219,10 @@ async def test_failing_build_is_recorded_with_its_log_and_remembered(
     await wait_finished(service, outcome.build.id)
     build = service.get(outcome.build.id)
     assert build.state is BuildState.FAILED
-    assert build.error is not None
-    assert "repo2docker exited with code 1" in build.error
+    assert build.error == (
+        "repo2docker exited with code 1: The command '/bin/sh -c echo 'about to fail' "
+        "&& exit 3' returned a non-zero code: 3"
+    )
     log = "\n".join(message for _, message in service.store.logs(build.id))
     assert "about to fail" in log
     assert "returned a non-zero code: 3" in log

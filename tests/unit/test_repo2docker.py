@@ -55,3 +55,7 @@ def test_log_lines() -> None:
         "Traceback (most recent call last):",
     )
     assert parse_log_line("[1, 2]") is not None
+
+
+def test_blank_build_stream_lines_are_dropped() -> None:
+    assert parse_log_line('{"message": "\\n", "phase": "building"}') is None

@@ -1,0 +1,25 @@
+"""The page at /: recent builds and a live log. It holds no data itself; its script
+reads the API with the token the person gives (or none, with ``auth.open_read``)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+PAGE = files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def index(request: Request) -> HTMLResponse:
+    return HTMLResponse(PAGE, headers=SECURITY_HEADERS)
+
+
+routes: list[BaseRoute] = [Route("/", index, methods=["GET"])]
