@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import http.client
 import json
+import math
 import os
 import platform
 import secrets
@@ -100,6 +101,24 @@ def percentile(values: list[float], q: float) -> float:
     low = int(pos)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def median_ci95(values: list[float]) -> tuple[float, float]:
+    """A distribution-free ~95% confidence interval of the median (order statistics).
+
+    The k-th smallest and k-th largest values, with k the largest rank such that
+    P(Binomial(n, 1/2) < k) <= 2.5%; for n < 6 no such k exists and the range is
+    returned."""
+    ordered = sorted(values)
+    n = len(ordered)
+    k, cumulative = 0, 0.0
+    while True:
+        nxt = cumulative + math.comb(n, k) / 2**n
+        if nxt > 0.025:
+            break
+        cumulative, k = nxt, k + 1
+    k = max(k, 1)
+    return ordered[k - 1], ordered[n - k]
 
 
 def latency_summary(ns: list[int]) -> dict[str, Any]:
@@ -620,6 +639,7 @@ def bench_pipeline(
         "poll_interval_s": POLL_INTERVAL_S,
         "overhead_median_s": med("overhead_s"),
         "overhead_by_polling_median_s": med("overhead_by_polling_s"),
+        "overhead_ci95_s": median_ci95([r["overhead_s"] for r in rows]),
         "overhead_min_s": min(r["overhead_s"] for r in rows),
         "overhead_max_s": max(r["overhead_s"] for r in rows),
         "service_median_s": med("by_finished_at_s"),
@@ -674,6 +694,9 @@ def table(results: dict[str, Any]) -> str:
             "s",
             "pipeline_overhead_median_s",
         )
+        lo, hi = pl["overhead_ci95_s"]
+        row("  95% CI of that median: low", lo, "s")
+        row("  95% CI of that median: high", hi, "s")
         row("  overhead, min", pl["overhead_min_s"], "s")
         row("  overhead, max", pl["overhead_max_s"], "s")
         row(

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .run import BINDERHUB, GOALS, RESULTS_DIR
+from .run import BINDERHUB, GOALS, RESULTS_DIR, median_ci95
 
 # (label, path in the results, unit, goal/BinderHub key)
 METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
@@ -134,7 +134,50 @@ def main(argv: list[str] | None = None) -> int:
             f"{'' if goal is None else f'≤ {goal:g} {unit}'} | "
             f"{'' if ref is None else f'{ref:g} {unit}'} | {verdict} |"
         )
+    pooled(runs)
     return 0
+
+
+def pooled(runs: list[dict[str, Any]]) -> None:
+    """The pipeline pairs of all runs together: more pairs, a tighter median."""
+    rows = [row for r in runs for row in r.get("pipeline", {}).get("rows", [])]
+    if not rows:
+        return
+    print()
+    print(f"Pipeline pairs of all runs pooled (n = {len(rows)}):")
+    print()
+    print("| quantity | median | ~95% CI of the median |")
+    print("|---|---:|---:|")
+
+    def line(label: str, values: list[float], unit: str = "s") -> None:
+        lo, hi = median_ci95(values)
+        median = statistics.median(values)
+        print(f"| {label} | {fmt(median)} {unit} | {fmt(lo)} .. {fmt(hi)} {unit} |")
+
+    line("overhead (finished_at - POST sent) - bare", [r["overhead_s"] for r in rows])
+    line("overhead, by 5 ms polling", [r["overhead_by_polling_s"] for r in rows])
+    line("service: POST sent -> finished_at", [r["by_finished_at_s"] for r in rows])
+    line("bare repo2docker", [r["bare_s"] for r in rows])
+    line("POST answered (202)", [r["post_answer_s"] * 1000 for r in rows], "ms")
+    line("created_at -> started_at", [r["scheduled_s"] * 1000 for r in rows], "ms")
+    cpu = [r["server_cpu_s"] for r in rows if "server_cpu_s" in r]
+    if cpu:
+        line("server CPU time per build", cpu)
+    labels = {
+        "to_tagged_s": "start -> image tagged (clone + build)",
+        "tag_to_pushed_s": "tagged -> pushed",
+        "pushed_to_end_s": "pushed -> end (service: finished_at)",
+    }
+    for phase, label in labels.items():
+        diffs = [
+            r["phases"][phase] - r["bare_phases"][phase]
+            for r in rows
+            if "bare_phases" in r
+            and r["phases"][phase] is not None
+            and r["bare_phases"][phase] is not None
+        ]
+        if diffs:
+            line(f"paired difference, {label}", diffs)
 
 
 if __name__ == "__main__":

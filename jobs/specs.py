@@ -6,6 +6,7 @@ shortened by ``build_name_for``, the name of the build (later the Kubernetes Job
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -137,8 +138,13 @@ def parse_shortcut(spec: str) -> RepoSpec:
     raise InvalidRequest(f"unknown repo shortcut {provider!r}; use gh/ or gl/ or a URL")
 
 
+@functools.lru_cache(maxsize=4096)
 def repo_spec(repo: str, ref: str | None, *, allow_file: bool = False) -> RepoSpec:
-    """Turn what a user typed (URL or shortcut, optional ref) into a checked RepoSpec."""
+    """Turn what a user typed (URL or shortcut, optional ref) into a checked RepoSpec.
+
+    Pure and cached: the same request (a cache hit, asked again and again) is checked
+    once. Invalid input raises every time (exceptions are not cached).
+    """
     if isinstance(repo, str) and repo.startswith(("gh/", "gl/")):
         shortcut = parse_shortcut(repo)
         if ref is not None and ref != shortcut.ref:
@@ -171,6 +177,7 @@ def repo_slug(url: str, max_length: int = 96) -> str:
     return f"{readable}-{digest}" if readable else digest
 
 
+@functools.lru_cache(maxsize=4096)
 def image_name_for(prefix: str, url: str, sha: str) -> str:
     """``<prefix><slug>:<sha>``, within the registry's 255-character name limit."""
     if not SHA_RE.match(sha):
