@@ -27,6 +27,7 @@ components:
 	scripts/ensure-docker.sh
 	scripts/ensure-base-image.sh
 	scripts/ensure-test-tools.sh
+	scripts/ensure-node-deps.sh
 
 test: $(STAMP) check docs-check components
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -61,19 +61,27 @@ from tests.integration.components import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 BENCHMARKS = ("cache_hit", "pipeline", "memory")
+# bench/features.py; run only when named with --only (each starts its own server)
+FEATURE_BENCHMARKS = ("webhooks", "stream_cache_hits", "stream_watchers")
 
 GOALS = {
     "cache_hit_sha_median_ms": 1.0,
     "cache_hit_branch_median_ms": 3.0,
     "pipeline_overhead_median_s": 0.1,
     "idle_rss_mib": 60.0,
+    "webhook_p99_ms": 20.0,
+    "webhook_throughput_per_s": 500.0,  # at least
+    "stream_cache_hit_median_ms": 20.0,
 }
+HIGHER_IS_BETTER = {"webhook_throughput_per_s"}
 BINDERHUB = {
     "cache_hit_sha_median_ms": 5.5,
     "cache_hit_sha_p99_ms": 10.6,
     "cache_hit_branch_median_ms": 57.0,
     "pipeline_overhead_median_s": 0.94,
     "idle_rss_mib": 126.0,
+    "stream_cache_hit_median_ms": 198.0,
+    "stream_cache_hit_p99_ms": 300.0,
 }
 
 POLL_INTERVAL_S = 0.005
@@ -202,6 +210,10 @@ def machine_info() -> dict[str, Any]:
 # -- the components -----------------------------------------------------------
 
 
+# bench.run --profile: servers run under bench.profiled_serve, profiles written here
+PROFILE: dict[str, Path | None] = {"dir": None}
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
@@ -209,6 +221,7 @@ class Server:
     config_path: Path
     log_path: Path
     startup_s: float
+    profile_path: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -224,7 +237,10 @@ class Server:
                 self.process.wait()
 
 
-def start_server(workdir: Path, registry: Registry) -> Server:
+def write_config(
+    workdir: Path, registry: Registry, extra: dict[str, Any] | None = None
+) -> tuple[Path, int]:
+    """The server's config file (and the port it will listen on)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config: dict[str, Any] = {
@@ -245,11 +261,33 @@ def start_server(workdir: Path, registry: Registry) -> Server:
                 }
             ]
         }
+    config.update(extra or {})
     config_path = workdir / "service.yaml"
     config_path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
+    return config_path, port
+
+
+def start_server(
+    workdir: Path,
+    registry: Registry,
+    *,
+    extra: dict[str, Any] | None = None,
+    config_path: Path | None = None,
+    port: int | None = None,
+    nofile: int | None = None,
+) -> Server:
+    """``binderhub-service serve`` with the config of ``write_config`` (written here
+    unless given); ``nofile`` raises its file-descriptor limit before exec."""
+    if config_path is None or port is None:
+        config_path, port = write_config(workdir, registry, extra)
     log_path = workdir / "service.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERHUB_SERVICE_")}
     command = [str(Path(sys.executable).parent / "binderhub-service"), "serve"]
+    profile_path = None
+    if PROFILE["dir"] is not None:
+        profile_path = workdir / "server.prof"
+        command = [sys.executable, "-m", "bench.profiled_serve", str(profile_path), "serve"]
+        env["PYTHONPATH"] = str(ROOT)
     started = time.perf_counter()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -258,6 +296,7 @@ def start_server(workdir: Path, registry: Registry) -> Server:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if nofile is None else (lambda: raise_fd_limit(nofile)),
         )
 
     def healthy() -> bool:
@@ -268,7 +307,16 @@ def start_server(workdir: Path, registry: Registry) -> Server:
 
     wait_until(healthy, timeout=60, interval=0.01)
     startup_s = time.perf_counter() - started
-    return Server(process, port, config_path, log_path, startup_s)
+    return Server(process, port, config_path, log_path, startup_s, profile_path)
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise this process's soft RLIMIT_NOFILE to ``wanted`` (at most the hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 @dataclass
@@ -657,7 +705,9 @@ def bench_pipeline(
 # -- reporting ----------------------------------------------------------------
 
 
-def verdict(value: float, goal: float) -> str:
+def verdict(value: float, goal: float, key: str = "") -> str:
+    if key in HIGHER_IS_BETTER:
+        return "met" if value >= goal else "MISSED"
     return "met" if value <= goal else "MISSED"
 
 
@@ -672,7 +722,7 @@ def table(results: dict[str, Any]) -> str:
             f"{label:<44} {value:>9.3f} {unit:<2} "
             f"{(f'{goal:g}' if goal is not None else ''):>9} "
             f"{(f'{ref:g}' if ref is not None else ''):>10}  "
-            f"{verdict(value, goal) if goal is not None else ''}"
+            f"{verdict(value, goal, key or '') if goal is not None else ''}"
         )
 
     ch = results.get("cache_hit")
@@ -733,6 +783,54 @@ def table(results: dict[str, Any]) -> str:
         row(f"PSS {when.replace('_', ' ')}", snap["Pss"], "Mi")
     if "startup_s" in mem:
         row("server start -> /health answers", mem["startup_s"], "s")
+    wh = results.get("webhooks")
+    if wh:
+        for phase, label in (
+            ("closed", "closed loop"),
+            ("open250", "250/s offered"),
+            ("open500", "500/s offered"),
+        ):
+            s = wh.get(phase)
+            if not s:
+                continue
+            row(f"webhook {label}: median", s["median_ms"], "ms")
+            row(f"webhook {label}: p99", s["p99_ms"], "ms", "webhook_p99_ms")
+            row(
+                f"webhook {label}: deliveries/s",
+                s["throughput_per_s"],
+                "/s",
+                "webhook_throughput_per_s" if phase == "closed" else None,
+            )
+            row(f"webhook {label}: server CPU/delivery", s["server_cpu_us_per_delivery"], "us")
+        row("webhook: server RSS idle before", wh["idle"]["VmRSS"], "Mi")
+        row("webhook: server RSS after", wh["after"]["VmRSS"], "Mi")
+        row("webhook: server RSS after the queue drained", wh["after_drain"]["VmRSS"], "Mi")
+    sc = results.get("stream_cache_hits")
+    if sc:
+        for case, label in (("sha", "SHA"), ("branch", "known branch")):
+            s = sc[case]
+            row(
+                f"stream cache hit x{sc['concurrency']}, {label}: median",
+                s["median_of_burst_medians_ms"],
+                "ms",
+                "stream_cache_hit_median_ms" if case == "sha" else None,
+            )
+            row(
+                f"stream cache hit x{sc['concurrency']}, {label}: p99",
+                s["median_of_burst_p99s_ms"],
+                "ms",
+                "stream_cache_hit_p99_ms" if case == "sha" else None,
+            )
+            row(f"  {label}: server CPU/request", s["server_cpu_us_per_request"], "us")
+    sw = results.get("stream_watchers")
+    if sw:
+        row(f"stream watchers: ready (of {sw['watchers']})", sw["ready_same_image"], "")
+        row("  build end -> first client ready", sw["end_to_first_ready_ms"], "ms")
+        row("  build end -> last client ready", sw["end_to_last_ready_ms"], "ms")
+        row("  server RSS idle", sw["idle"]["VmRSS"], "Mi")
+        row("  server RSS peak", sw["rss_peak_mib"], "Mi")
+        row("  server PSS idle", sw["idle"]["Pss"], "Mi")
+        row("  server PSS peak", sw["pss_peak_mib"], "Mi")
     return "\n".join(lines)
 
 
@@ -768,22 +866,69 @@ def settle(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def run_original(
+    results: dict[str, Any],
+    selected: tuple[str, ...],
+    workdir: Path,
+    registry: Registry,
+    git_server: GitServer,
+    bare: Bare,
+    n: int,
+    warmup: int,
+    pairs: int,
+) -> None:
+    """cache_hit, pipeline and memory, on one server."""
+    server = start_server(workdir / "service", registry)
+    try:
+        memory: dict[str, Any] = {"startup_s": server.startup_s}
+        results["memory"] = memory
+        settle(2.0)
+        memory["startup"] = memory_of(server.pid)
+        say(f"idle after start-up: RSS {memory['startup']['VmRSS']:.1f} MiB")
+        if "cache_hit" in selected:
+            results["cache_hit"] = bench_cache_hit(
+                server, registry, git_server, bare, n=n, warmup=warmup
+            )
+            settle(2.0)
+            memory["after_cache_hit"] = memory_of(server.pid)
+        if "pipeline" in selected:
+            results["pipeline"] = bench_pipeline(server, registry, git_server, bare, pairs=pairs)
+            settle(2.0)
+            memory["after_pipeline"] = memory_of(server.pid)
+    finally:
+        server.stop()
+        shutil.copy(server.log_path, workdir / "service-final.log")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=BENCHMARKS,
+        choices=BENCHMARKS + FEATURE_BENCHMARKS,
         action="append",
-        help="run only this benchmark (repeatable); memory is sampled whenever the server runs",
+        help="run only this benchmark (repeatable); memory is sampled whenever the server "
+        "runs; without --only: cache_hit, pipeline, memory",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="200 requests per cache-hit case (default 1000), 5 pipeline pairs (default 15)",
+        help="200 requests per cache-hit case (default 1000), 5 pipeline pairs (default 15), "
+        "1000 webhook deliveries (default 3000), 3 stream bursts (default 10), "
+        "200 stream watchers (default 500)",
     )
     parser.add_argument("--n", type=int, help="measured requests per cache-hit case")
     parser.add_argument("--pairs", type=int, help="pipeline pairs (not counting a warm-up pair)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the servers of the webhooks and stream benchmarks under cProfile, on "
+        "during the load only; profiles and reports in bench/results/ (latencies of such "
+        "a run are inflated: do not quote them)",
+    )
+    parser.add_argument("--deliveries", type=int, help="measured webhook deliveries (closed loop)")
+    parser.add_argument("--bursts", type=int, help="stream cache-hit bursts of 50")
+    parser.add_argument("--watchers", type=int, help="stream clients of the one build")
     args = parser.parse_args(argv)
     selected = tuple(args.only or BENCHMARKS)
     n = args.n or (200 if args.quick else 1000)
@@ -791,6 +936,9 @@ def main(argv: list[str] | None = None) -> int:
     pairs = args.pairs or (5 if args.quick else 15)
     if n < 200 or pairs < 5:
         parser.error("the benchmark needs --n >= 200 and --pairs >= 5")
+    deliveries = args.deliveries or (1000 if args.quick else 3000)
+    bursts = args.bursts or (3 if args.quick else 10)
+    watchers = args.watchers or (200 if args.quick else 500)
 
     os.chdir(ROOT)
     for script in ("ensure-docker.sh", "ensure-base-image.sh", "ensure-test-tools.sh"):
@@ -800,39 +948,46 @@ def main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "selected": list(selected),
         "quick": args.quick,
-        "parameters": {"n": n, "warmup": warmup, "pairs": pairs},
+        "parameters": {
+            "n": n,
+            "warmup": warmup,
+            "pairs": pairs,
+            "deliveries": deliveries,
+            "bursts": bursts,
+            "watchers": watchers,
+        },
         "machine": machine_info(),
         "goals": GOALS,
         "binderhub": BINDERHUB,
     }
     workdir = Path(tempfile.mkdtemp(prefix="bhs-bench-"))
     say(f"working in {workdir}")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if args.profile:
+        PROFILE["dir"] = RESULTS_DIR / f"{stamp}-profiles"
+        results["profiled"] = True
     registry: Registry | None = None
     try:
         with components(workdir) as (registry, git_server):
             bare = Bare(workdir / "bare")
-            server = start_server(workdir / "service", registry)
-            try:
-                memory: dict[str, Any] = {"startup_s": server.startup_s}
-                results["memory"] = memory
-                settle(2.0)
-                memory["startup"] = memory_of(server.pid)
-                say(f"idle after start-up: RSS {memory['startup']['VmRSS']:.1f} MiB")
-                if "cache_hit" in selected:
-                    results["cache_hit"] = bench_cache_hit(
-                        server, registry, git_server, bare, n=n, warmup=warmup
-                    )
-                    settle(2.0)
-                    memory["after_cache_hit"] = memory_of(server.pid)
-                if "pipeline" in selected:
-                    results["pipeline"] = bench_pipeline(
-                        server, registry, git_server, bare, pairs=pairs
-                    )
-                    settle(2.0)
-                    memory["after_pipeline"] = memory_of(server.pid)
-            finally:
-                server.stop()
-                shutil.copy(server.log_path, workdir / "service-final.log")
+            if set(selected) & set(BENCHMARKS):
+                run_original(
+                    results, selected, workdir, registry, git_server, bare, n, warmup, pairs
+                )
+            from . import features
+
+            if "webhooks" in selected:
+                results["webhooks"] = features.bench_webhooks(
+                    workdir / "webhooks", registry, git_server, bare, n=deliveries
+                )
+            if "stream_cache_hits" in selected:
+                results["stream_cache_hits"] = features.bench_stream_cache_hits(
+                    workdir / "stream-cache", registry, git_server, bare, bursts=bursts
+                )
+            if "stream_watchers" in selected:
+                results["stream_watchers"] = features.bench_stream_watchers(
+                    workdir / "stream-watchers", registry, git_server, watchers=watchers
+                )
             remove_images(registry)
     finally:
         if not args.keep:
@@ -841,8 +996,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(results))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"{stamp}{'-quick' if args.quick else ''}.json"
+    suffix = ("-quick" if args.quick else "") + ("-profiled" if args.profile else "")
+    out = RESULTS_DIR / f"{stamp}{suffix}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     say(f"results written to {out.relative_to(ROOT)}")
     return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from .executors import Executor
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
 from .service import BuildService
-from .settings import Settings
+from .settings import ConfigError, Settings
 from .store import Store
 
 
@@ -25,10 +27,27 @@ def make_registry_client(settings: Settings) -> RegistryClient:
     )
 
 
+def check_builder_version(settings: Settings) -> None:
+    """Refuse to start when the repo2docker the local executor would run is not the
+    version the settings name (only checkable for the one installed with us)."""
+    if settings.repo2docker.command is not None:
+        return
+    try:
+        installed = metadata.version("jupyter-repo2docker")
+    except metadata.PackageNotFoundError:
+        raise ConfigError("repo2docker is not installed next to binderhub-service") from None
+    if installed != settings.repo2docker.version:
+        raise ConfigError(
+            f"repo2docker.version is {settings.repo2docker.version} but the installed "
+            f"repo2docker is {installed}; change the setting or install that version"
+        )
+
+
 def make_executor(settings: Settings) -> Executor:
     if settings.executor == "local":
         from .executors.local import LocalExecutor
 
+        check_builder_version(settings)
         return LocalExecutor(settings)
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 

@@ -4,8 +4,14 @@ fixtures can print component logs when, and only when, a test failed."""
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WEBHOOK_FIXTURES = ROOT.parent / "shared" / "fixtures" / "webhooks"
+"""Real recorded GitHub and GitLab deliveries, kept beside the repository (CI has a
+copy of shared/ next to its clone); tests never edit them, they rewrite copies."""
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

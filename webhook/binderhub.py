@@ -1,7 +1,429 @@
-"""The BinderHub-compatible build stream (issue 3)."""
+"""The BinderHub-compatible build stream (issue 3), ``/versions`` and ``/api/repoproviders``.
+
+``GET /build/<provider>/<spec>?build_only=true`` with ``Accept: text/event-stream`` and a
+token with ``builds:write`` answers a server-sent event stream in BinderHub's shapes, so
+that ``@jupyterhub/binderhub-client`` (and jupyterhub-fancy-profiles through it) can ask
+this service for an image. Guarantees:
+
+- before the stream starts, only three answers are plain JSON errors: 401/403 (token),
+  400 (no ``Accept: text/event-stream``). Everything else is an event, because an
+  EventSource client cannot read an HTTP error body (the npm client even retries 5xx
+  forever);
+- every stream ends with exactly one ``ready`` (with ``imageName``) or one ``failed``
+  event and then closes. Errors of the request carry a ``status_code`` (the one
+  ``webhook.errors.status_for`` gives, as BinderHub's ``send_error`` does); a build that
+  ran and failed does not (as BinderHub's own ``failed`` build event);
+- repo2docker's log lines never end the stream early: their ``failed`` phase is dropped
+  from the line (the message stays), since clients stop reading at the first ``failed``;
+- a comment line ``:keepalive`` is sent whenever nothing else was for 25 s
+  (``webhook.sse``, BinderHub's interval: proxies close idle connections);
+- a client that goes away only stops watching: the build is the service's, not the
+  stream's, and a client that reconnects joins it again.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import logging
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+from urllib.parse import unquote
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from jobs.errors import BuildServiceError, InvalidRequest
+from jobs.events import BuildEvent
+from jobs.model import Build, BuildState
+from jobs.service import BuildService
+from jobs.settings import Settings
+from jobs.specs import RepoSpec
+
+from . import __version__
+from .auth import WRITE, require
+from .errors import BadRequest, status_for
+from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
+
+log = logging.getLogger(__name__)
+
+STATE_POLL_INTERVAL = 10.0
+"""Seconds of silence after which the watched build's state is read again. Builds of
+this process announce their end; a build that another process runs (the CLI, another
+replica) does not, and only its record says when it finished."""
+
+MAX_SUPERSEDED = 3
+"""How many times a stream follows a branch to its newer commit before giving up."""
+
+PROVIDERS = ("gh", "gl", "git")
+
+LAUNCH_REFUSED = (
+    "This service builds images and does not launch them: ask with build_only=true, "
+    "and let JupyterHub (e.g. jupyterhub-fancy-profiles) start the server."
+)
+
+LOG_PHASES = frozenset({"fetching", "building", "pushing"})
+"""repo2docker phases passed on as they are; a line of any other phase goes out
+without one (``failed`` would end the stream for clients, see the module docstring)."""
+
+_GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ZERO_Q = re.compile(r"^q\s*=\s*0(\.0{0,3})?$")
+
+
+# -- requests (pure) --------------------------------------------------------
+
+
+def accepts_event_stream(accept: str | None) -> bool:
+    """Whether an ``Accept`` header lists ``text/event-stream`` (and not with ``q=0``)."""
+    for item in (accept or "").split(","):
+        media_type, *params = (part.strip().lower() for part in item.split(";"))
+        if media_type == "text/event-stream" and not any(_ZERO_Q.match(p) for p in params):
+            return True
+    return False
+
+
+def build_only_requested(value: str | None) -> bool:
+    """``build_only=true`` (any case), as BinderHub reads it; anything else is false."""
+    return (value or "").lower() == "true"
+
+
+def split_build_path(raw_path: str) -> tuple[str, str]:
+    """``…/build/<provider>/<spec>`` as sent (still URL-escaped) to (provider, spec).
+
+    The spec must be cut from the raw path: decoding first would turn the ``%2F`` that
+    separates a ``git`` or ``gl`` repository from its ref into a ``/``. A trailing ``/``
+    is dropped, as BinderHub does.
+    """
+    _, _, rest = raw_path.partition("/build/")
+    provider, _, spec = rest.partition("/")
+    return unquote(provider), spec.rstrip("/")
+
+
+def repo_spec_for(provider: str, spec: str) -> RepoSpec:
+    """A BinderHub provider spec (still URL-escaped) as a repository URL and a ref.
+
+    - ``gh/<owner>/<repo>/<ref>``: the ref is the rest of the path, so it may contain
+      ``/`` (escaped or not);
+    - ``gl/<URL-escaped namespace>/<ref>``, e.g. ``gl/group%2Fproject/main``;
+    - ``git/<URL-escaped repository URL>/<ref>``, e.g. ``git/https%3A%2F%2Fexample.org%2Fr/main``.
+
+    Raises ``BadRequest`` (404) for another provider and ``InvalidRequest`` for a spec
+    that does not have its provider's form. The URL and ref are checked again, fully,
+    by ``BuildService.request``.
+    """
+    if provider == "gh":
+        parts = spec.split("/", 2)
+        if (
+            len(parts) != 3
+            or not parts[2]
+            or not all(_GITHUB_NAME.match(part) for part in parts[:2])
+        ):
+            raise InvalidRequest(
+                "a gh spec is gh/<owner>/<repo>/<ref>, e.g. gh/binder-examples/requirements/HEAD"
+            )
+        return RepoSpec(f"https://github.com/{parts[0]}/{parts[1]}", unquote(parts[2]))
+    if provider == "gl":
+        quoted, _, ref = spec.partition("/")
+        namespace = unquote(quoted)
+        if not ref or "/" not in namespace.strip("/"):
+            raise InvalidRequest(
+                "a gl spec is gl/<URL-escaped namespace>/<ref>, e.g. gl/group%2Fproject/main"
+            )
+        return RepoSpec(f"https://gitlab.com/{namespace}", unquote(ref))
+    if provider == "git":
+        quoted, _, ref = spec.partition("/")
+        url = unquote(quoted)
+        if not ref or ("://" not in url and "@" not in url):
+            raise InvalidRequest(
+                "a git spec is git/<URL-escaped repository URL>/<ref>, "
+                "e.g. git/https%3A%2F%2Fgit.example.org%2Frepo.git/main"
+            )
+        return RepoSpec(url, unquote(ref))
+    raise BadRequest(
+        f"no provider {provider!r}: this service builds from {', '.join(PROVIDERS)}", 404
+    )
+
+
+# -- events (pure) ----------------------------------------------------------
+
+
+def waiting_event() -> dict[str, Any]:
+    return {"phase": "waiting", "message": "Waiting for build to start...\n"}
+
+
+def started_event() -> dict[str, Any]:
+    return {"phase": "fetching", "message": "Build started\n"}
+
+
+def log_event(phase: str, message: str) -> dict[str, Any]:
+    """One repo2docker line. Messages end with their newline (clients print them as
+    they are); ``LogLine`` has it stripped."""
+    if phase in LOG_PHASES:
+        return {"phase": phase, "message": message + "\n"}
+    return {"message": message + "\n"}
+
+
+def ready_event(image: str, *, cached: bool) -> dict[str, Any]:
+    message = "Done! Found built image\n" if cached else "Done! Image built\n"
+    return {"phase": "ready", "message": message, "imageName": image}
+
+
+def failed_event(message: str, status_code: int | None = None) -> dict[str, Any]:
+    """The last event of a stream that has no image. ``status_code`` only for errors of
+    the request (see the module docstring)."""
+    event: dict[str, Any] = {"phase": "failed"}
+    if status_code is not None:
+        event["status_code"] = status_code
+    event["message"] = message.rstrip("\n") + "\n"
+    return event
+
+
+def error_event(error: Exception) -> dict[str, Any]:
+    """The ``failed`` event for an error of the request, with its HTTP status."""
+    status = error.status_code if isinstance(error, BadRequest) else status_for(error)
+    return failed_event(str(error), status)
+
+
+def failed_before_event(build: Build) -> dict[str, Any]:
+    return failed_event(
+        f"The last build of commit {build.sha} failed, and it would fail again: "
+        f"{build.error or 'no reason recorded'}. Push a fix, or build with force "
+        "through the HTTP API."
+    )
+
+
+def superseded_event(ref: str) -> dict[str, Any]:
+    return {
+        "phase": "waiting",
+        "message": f"A newer commit of {ref} superseded this build; following it\n",
+    }
+
+
+def event_for(event: BuildEvent, image: str) -> dict[str, Any] | None:
+    """A BuildEvent of the watched build as a BinderHub event; None when it has none.
+
+    ``superseded`` has none: the stream follows the newer build instead (see
+    ``build_events``).
+    """
+    if event.kind == "log":
+        return log_event(event.phase, event.message)
+    if event.kind != "state":
+        return None
+    if event.state == BuildState.QUEUED:
+        return waiting_event()
+    if event.state == BuildState.RUNNING:
+        return started_event()
+    if event.state == BuildState.BUILT:
+        return ready_event(image, cached=False)
+    if event.state in (BuildState.FAILED, BuildState.CANCELLED):
+        reason = event.message if event.message and event.message != event.state else ""
+        return failed_event(f"Build {event.state}: {reason}" if reason else f"Build {event.state}")
+    return None
+
+
+# -- streams ----------------------------------------------------------------
+
+
+async def watch_build(
+    service: BuildService, build_id: str, *, poll_interval: float = STATE_POLL_INTERVAL
+) -> AsyncIterator[BuildEvent]:
+    """The build's story from the start: ``queued``, its state now, the log lines it
+    wrote so far, then live events until the first finished state (the last one).
+
+    The state and the stored lines are read right after subscribing, with no await in
+    between, and live lines already read are skipped by their number: no line is lost
+    or repeated.
+    """
+    async with service.events.subscribe(build_id) as queue:
+        build = service.get(build_id)
+        state = BuildEvent(build_id, "state", "", build.error or "", state=str(build.state))
+        stored = service.store.logs(build_id)
+        seen = len(stored) - 1
+        yield BuildEvent(build_id, "state", "", "", state=str(BuildState.QUEUED))
+        if build.state is BuildState.RUNNING:
+            yield state
+        for phase, message in stored:
+            yield BuildEvent(build_id, "log", phase, message)
+        if build.state.finished:
+            yield state
+            return
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), poll_interval)
+            except TimeoutError:
+                build = service.get(build_id)
+                if build.state.finished:
+                    yield BuildEvent(
+                        build_id, "state", "", build.error or "", state=str(build.state)
+                    )
+                    return
+                continue
+            if event.kind == "log" and event.seq is not None and event.seq <= seen:
+                continue
+            yield event
+            if event.kind == "state" and event.state and BuildState(event.state).finished:
+                return
+
+
+async def build_events(
+    service: BuildService,
+    provider: str,
+    spec: str,
+    *,
+    build_only: bool,
+    poll_interval: float = STATE_POLL_INTERVAL,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``.
+
+    Nothing is raised: an error becomes the last event.
+    """
+    if not build_only:
+        yield failed_event(LAUNCH_REFUSED, 400)
+        return
+    try:
+        wanted = repo_spec_for(provider, spec)
+        for _ in range(MAX_SUPERSEDED + 1):
+            outcome = await service.request(wanted.url, wanted.ref, trigger="binderhub")
+            if outcome.status == "cached":
+                yield ready_event(outcome.image, cached=True)
+                return
+            assert outcome.build is not None
+            if outcome.status == "failed-before":
+                yield failed_before_event(outcome.build)
+                return
+            async for event in watch_build(service, outcome.build.id, poll_interval=poll_interval):
+                if event.state == BuildState.SUPERSEDED:
+                    yield superseded_event(outcome.ref)
+                    break
+                data = event_for(event, outcome.image)
+                if data is not None:
+                    yield data
+            else:
+                return
+        yield failed_event(
+            f"{wanted.ref} moved on {MAX_SUPERSEDED + 1} times while waiting; ask again"
+        )
+    except (BuildServiceError, BadRequest) as e:
+        yield error_event(e)
+    except Exception:
+        log.exception("the build stream for %s/%s failed", provider, spec)
+        yield failed_event("internal error; the service log has the details", 500)
+
+
+def binderhub_stream(
+    events: AsyncIterator[dict[str, Any]], *, keepalive_interval: float = KEEPALIVE_SECONDS
+) -> AsyncIterator[str]:
+    """``events`` framed as server-sent events, with ``:keepalive`` after each quiet
+    ``keepalive_interval``.
+
+    Closing it (the client went away) cancels the wait for the next event, which ends
+    ``events`` and its subscription to the build, and nothing more: the build is the
+    service's.
+    """
+    return with_keepalive(_framed(events), keepalive_interval)
+
+
+async def _framed(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+    async for data in events:
+        yield sse_event(data)
+
+
+# -- handlers ---------------------------------------------------------------
+
+
+def service_of(request: Request) -> BuildService:
+    service: BuildService = request.app.state.service
+    return service
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def build_stream(request: Request) -> StreamingResponse:
+    await require(request, WRITE)
+    if not accepts_event_stream(request.headers.get("accept")):
+        raise BadRequest(
+            "this is an event stream: send Accept: text/event-stream "
+            "(e.g. with @jupyterhub/binderhub-client)"
+        )
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    provider, spec = split_build_path(raw_path.decode("latin-1"))
+    events = build_events(
+        service_of(request),
+        provider,
+        spec,
+        build_only=build_only_requested(request.query_params.get("build_only")),
+    )
+    return StreamingResponse(
+        binderhub_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+def versions_of(settings: Settings) -> dict[str, Any]:
+    """``/versions``: BinderHub's keys, with what actually runs here. ``builder`` (older
+    BinderHub) and ``builder_info`` (newer) both name the repo2docker version builds use;
+    ``binderhub`` is this service's version, named as such since it is not BinderHub."""
+    r2d = settings.repo2docker.version
+    return {
+        "builder": f"repo2docker {r2d}",
+        "builder_info": {"repo2docker-version": r2d},
+        "binderhub": f"binderhub-service {__version__}",
+    }
+
+
+def repo_providers() -> list[dict[str, Any]]:
+    """``/api/repoproviders``: one display configuration per provider this stream
+    serves, in the shape BinderHub's UI reads (``urlEncode`` marks specs whose
+    repository part is URL-escaped)."""
+    head = {"enabled": True, "default": "HEAD"}
+    return [
+        {
+            "displayName": "GitHub",
+            "id": "gh",
+            "detect": {"regex": "^(https?://github.com/)?(?<repo>.*)"},
+            "repo": {
+                "label": "GitHub repository name or URL",
+                "placeholder": "example: binder-examples/requirements",
+            },
+            "ref": dict(head),
+        },
+        {
+            "displayName": "GitLab.com",
+            "id": "gl",
+            "detect": {"regex": "^(https?://gitlab.com/)?(?<repo>.*)"},
+            "repo": {
+                "label": "GitLab.com repository or URL",
+                "placeholder": "example: group/project",
+                "urlEncode": True,
+            },
+            "ref": dict(head),
+        },
+        {
+            "displayName": "Git repository",
+            "id": "git",
+            "repo": {
+                "label": "Git repository URL",
+                "placeholder": "example: https://git.example.org/repo.git",
+                "urlEncode": True,
+            },
+            "ref": dict(head),
+        },
+    ]
+
+
+async def versions(request: Request) -> JSONResponse:
+    return JSONResponse(versions_of(settings_of(request)))
+
+
+async def api_repo_providers(request: Request) -> JSONResponse:
+    return JSONResponse(repo_providers())
+
+
+routes: list[BaseRoute] = [
+    Route("/build/{provider}/{spec:path}", build_stream, methods=["GET"]),
+    Route("/versions", versions, methods=["GET"]),
+    Route("/api/repoproviders", api_repo_providers, methods=["GET"]),
+]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from jobs.errors import BuildServiceError, InvalidRequest
-from jobs.factory import make_service
+from jobs.factory import check_builder_version, make_service
 from jobs.model import BuildState
 from jobs.settings import ConfigError, Settings, load_settings
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["listen"] = args.listen
     try:
         settings = load_settings(args.config, **overrides)
+        if settings.executor == "local":
+            check_builder_version(settings)
     except ConfigError as e:
         print(f"binderhub-service: {e}", file=sys.stderr)
         return 2
@@ -105,6 +107,8 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,
+        # open event streams would otherwise hold a shutdown until their builds end
+        timeout_graceful_shutdown=10,
         loop="uvloop",
         http="httptools",
         lifespan="on",

@@ -16,9 +16,11 @@ log = logging.getLogger(__name__)
 class BadRequest(Exception):
     """Malformed HTTP input (content type, size, JSON shape) found by the HTTP layer."""
 
-    def __init__(self, message: str, status_code: int = 400) -> None:
+    def __init__(self, message: str, status_code: int = 400, *, bearer: bool = True) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.bearer = bearer
+        """For a 401: whether a Bearer token would help (not for webhook signatures)."""
 
 
 # Most specific first: the first match wins.
@@ -57,7 +59,7 @@ async def handle_service_error(request: Request, exc: Exception) -> Response:
 async def handle_bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
     response = error_response(str(exc), exc.status_code)
-    if exc.status_code == 401:
+    if exc.status_code == 401 and exc.bearer:
         response.headers["WWW-Authenticate"] = 'Bearer realm="binderhub-service"'
     return response
 

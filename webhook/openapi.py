@@ -253,6 +253,74 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/build/{provider}/{spec}": {
+        "get": {
+            "summary": "BinderHub-compatible build stream (build only)",
+            "description": "Server-sent events `data: {phase, message, imageName?, "
+            "status_code?}` with BinderHub's phases (`waiting`, `fetching`, `building`, "
+            "`pushing`, `ready`, `failed`). Needs `Accept: text/event-stream` and "
+            "`build_only=true`; problems after the checks below are `failed` events.",
+            "security": SECURED,
+            "parameters": [
+                {
+                    "name": "provider",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["gh", "gl", "git"]},
+                },
+                {
+                    "name": "spec",
+                    "in": "path",
+                    "required": True,
+                    "description": "gh: owner/repo/ref; gl and git: the URL-escaped "
+                    "namespace or URL, then /ref.",
+                    "schema": {"type": "string"},
+                },
+                {"name": "build_only", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The event stream.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(400, 401, 403, 404),
+            },
+        }
+    },
+    "/versions": {
+        "get": {
+            "summary": "Versions, as BinderHub reports them",
+            "responses": {"200": _json({"type": "object"}, "The versions.")},
+        }
+    },
+    "/api/repoproviders": {
+        "get": {
+            "summary": "The repository providers the build stream serves",
+            "responses": {"200": _json({"type": "array"}, "Provider display configs.")},
+        }
+    },
+    "/hooks/github": {
+        "post": {
+            "summary": "GitHub and Gitea push webhooks (X-Hub-Signature-256)",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "200": _json({"type": "object"}, "Ignored, or a redelivery."),
+                "202": _json({"type": "object"}, "Builds recorded."),
+                **_errors(400, 401, 403, 413, 415),
+            },
+        }
+    },
+    "/hooks/gitlab": {
+        "post": {
+            "summary": "GitLab push, tag push and system webhooks (X-Gitlab-Token)",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "200": _json({"type": "object"}, "Ignored, or a redelivery."),
+                "202": _json({"type": "object"}, "Builds recorded."),
+                **_errors(400, 401, 403, 413, 415),
+            },
+        }
+    },
     "/health": {
         "get": {
             "summary": "Liveness",

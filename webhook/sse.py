@@ -50,6 +50,10 @@ async def with_keepalive(
     finally:
         if pending is not None:
             pending.cancel()
+        else:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def event_stream(

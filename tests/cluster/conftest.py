@@ -14,6 +14,7 @@
 - ``tools_image`` (session): a Debian image with git, curl and Debian's docker client, built
   with the local Docker daemon and loaded into the cluster (use imagePullPolicy: Never).
 - ``load_image(name)``: load any local Docker image into the cluster.
+- ``helm`` (session): path of the pinned helm binary (v4.1.4).
 - ``kube``: helpers (``watch_until``, ``wait_for_pod_phase``, ``pod_manifest``, ``wait_for``,
   ``dump_namespace``) without importing this module.
 """
@@ -46,7 +47,9 @@ NAMESPACE_LABEL = "binderhub-service-test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cluster: needs the real test Kubernetes cluster (tests/cluster)")
+    config.addinivalue_line(
+        "markers", "cluster: needs the real test Kubernetes cluster (tests/cluster)"
+    )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -68,10 +71,11 @@ def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="session")
 def kubeconfig() -> str:
+    """Another cluster's KUBECONFIG is used as it is; ours is (re)started with up.sh."""
     path = os.environ.get("KUBECONFIG")
-    if path:
+    if path and Path(path).resolve() != (STATE / "kubeconfig").resolve():
         return path
-    # A cold start builds Kubernetes (10 to 15 minutes); a warm one takes well under a minute.
+    # A cold start builds Kubernetes (about 11 minutes); a warm one takes well under a minute.
     out = _run([str(CLUSTER_DIR / "up.sh")], timeout=3600, stdout=subprocess.PIPE).stdout
     last = out.strip().splitlines()[-1]
     assert last.startswith("KUBECONFIG="), out
@@ -112,7 +116,9 @@ def dump_namespace(core_v1: client.CoreV1Api, ns: str) -> str:
     lines: list[str] = [f"===== namespace {ns}: events"]
     try:
         events = core_v1.list_namespaced_event(ns).items
-        events.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
+        events.sort(
+            key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+        )
         for e in events:
             when = e.last_timestamp or e.event_time or e.metadata.creation_timestamp
             obj = f"{e.involved_object.kind}/{e.involved_object.name}"
@@ -121,17 +127,28 @@ def dump_namespace(core_v1: client.CoreV1Api, ns: str) -> str:
         pods = core_v1.list_namespaced_pod(ns).items
         for pod in pods:
             st = pod.status
-            lines.append(f"--- pod {pod.metadata.name}: phase={st.phase} reason={st.reason} message={st.message}")
+            lines.append(
+                f"--- pod {pod.metadata.name}: phase={st.phase} reason={st.reason}"
+                f" message={st.message}"
+            )
             for cond in st.conditions or []:
-                lines.append(f"    condition {cond.type}={cond.status} {cond.reason or ''} {cond.message or ''}")
+                lines.append(
+                    f"    condition {cond.type}={cond.status}"
+                    f" {cond.reason or ''} {cond.message or ''}"
+                )
             for cs in (st.init_container_statuses or []) + (st.container_statuses or []):
-                lines.append(f"    container {cs.name}: ready={cs.ready} restarts={cs.restart_count} state={cs.state}")
+                lines.append(
+                    f"    container {cs.name}: ready={cs.ready} restarts={cs.restart_count}"
+                    f" state={cs.state}"
+                )
         for pod in pods:
             containers = (pod.spec.init_containers or []) + pod.spec.containers
             for c in containers:
                 lines.append(f"===== logs of {pod.metadata.name}/{c.name}")
                 try:
-                    lines.append(core_v1.read_namespaced_pod_log(pod.metadata.name, ns, container=c.name))
+                    lines.append(
+                        core_v1.read_namespaced_pod_log(pod.metadata.name, ns, container=c.name)
+                    )
                 except ApiException as exc:
                     lines.append(f"(no logs: {exc.status} {exc.reason})")
     except ApiException as exc:  # the dump must never hide the test's own failure
@@ -143,15 +160,24 @@ def dump_namespace(core_v1: client.CoreV1Api, ns: str) -> str:
 def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
     name = f"bhs-test-{uuid.uuid4().hex[:10]}"
     core_v1.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={NAMESPACE_LABEL: "true"}))
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={NAMESPACE_LABEL: "true"})
+        )
     )
     # Pods cannot be created before the controller manager made the default service account.
-    wait_for(lambda: _has_default_sa(core_v1, name), timeout=60, what=f"default service account in {name}")
+    wait_for(
+        lambda: _has_default_sa(core_v1, name),
+        timeout=60,
+        what=f"default service account in {name}",
+    )
     try:
         yield name
     finally:
-        failed = any(getattr(request.node, f"rep_{when}", None) and getattr(request.node, f"rep_{when}").failed
-                     for when in ("setup", "call"))
+        failed = any(
+            getattr(request.node, f"rep_{when}", None)
+            and getattr(request.node, f"rep_{when}").failed
+            for when in ("setup", "call")
+        )
         if failed:
             print(dump_namespace(core_v1, name))
         with contextlib.suppress(ApiException):
@@ -184,8 +210,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
-def watch_until(list_func: Callable, predicate: Callable[[str, object], bool], timeout: float, what: str,
-                **kwargs) -> tuple[str, object]:
+def watch_until(
+    list_func: Callable,
+    predicate: Callable[[str, object], bool],
+    timeout: float,
+    what: str,
+    **kwargs,
+) -> tuple[str, object]:
     """Watch LIST_FUNC(**kwargs) until PREDICATE(event_type, obj) holds; return that event.
 
     Starts from a fresh list (so no event is missed between the caller's action and the
@@ -203,16 +234,24 @@ def watch_until(list_func: Callable, predicate: Callable[[str, object], bool], t
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         w = watch.Watch()
         try:
-            for event in w.stream(list_func, resource_version=rv, timeout_seconds=max(1, int(remaining)),
-                                  _request_timeout=remaining + 10, **kwargs):
+            for event in w.stream(
+                list_func,
+                resource_version=rv,
+                timeout_seconds=max(1, int(remaining)),
+                _request_timeout=remaining + 10,
+                **kwargs,
+            ):
                 obj = event["object"]
                 if event["type"] == "ERROR":
-                    break  # e.g. 410 Gone: list again below
+                    break  # list again below
                 rv = obj.metadata.resource_version
                 if predicate(event["type"], obj):
                     return event["type"], obj
             else:
-                continue
+                continue  # the watch timed out on the server: watch again
+        except ApiException as exc:
+            if exc.status != 410:  # 410 Gone: too old a resource version, list again
+                raise
         finally:
             w.stop()
         # the watch failed: start again from a fresh list
@@ -223,8 +262,9 @@ def watch_until(list_func: Callable, predicate: Callable[[str, object], bool], t
         rv = fresh.metadata.resource_version
 
 
-def wait_for_pod_phase(core_v1: client.CoreV1Api, ns: str, name: str, phases: set[str],
-                       timeout: float = 180) -> client.V1Pod:
+def wait_for_pod_phase(
+    core_v1: client.CoreV1Api, ns: str, name: str, phases: set[str], timeout: float = 180
+) -> client.V1Pod:
     """Wait until the pod is in one of PHASES; fail early if it ends in another final phase."""
     final = {"Succeeded", "Failed"}
 
@@ -234,14 +274,28 @@ def wait_for_pod_phase(core_v1: client.CoreV1Api, ns: str, name: str, phases: se
             raise AssertionError(f"pod {ns}/{name} ended {phase}, not {sorted(phases)}")
         return phase in phases
 
-    _, pod = watch_until(core_v1.list_namespaced_pod, done, timeout, f"pod {ns}/{name} to be {sorted(phases)}",
-                         namespace=ns, field_selector=f"metadata.name={name}")
+    _, pod = watch_until(
+        core_v1.list_namespaced_pod,
+        done,
+        timeout,
+        f"pod {ns}/{name} to be {sorted(phases)}",
+        namespace=ns,
+        field_selector=f"metadata.name={name}",
+    )
     return pod
 
 
-def pod_manifest(name: str, image: str, command: list[str], *, host_network: bool = False,
-                 pull_policy: str = "Never", volumes: list[dict] | None = None,
-                 mounts: list[dict] | None = None, restart_policy: str = "Never") -> dict:
+def pod_manifest(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    host_network: bool = False,
+    pull_policy: str = "Never",
+    volumes: list[dict] | None = None,
+    mounts: list[dict] | None = None,
+    restart_policy: str = "Never",
+) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -250,13 +304,15 @@ def pod_manifest(name: str, image: str, command: list[str], *, host_network: boo
             "restartPolicy": restart_policy,
             "hostNetwork": host_network,
             "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main",
-                "image": image,
-                "imagePullPolicy": pull_policy,
-                "command": command,
-                "volumeMounts": mounts or [],
-            }],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "imagePullPolicy": pull_policy,
+                    "command": command,
+                    "volumeMounts": mounts or [],
+                }
+            ],
             "volumes": volumes or [],
         },
     }
@@ -309,7 +365,11 @@ def base_image(docker: str) -> str:
     if script.exists():
         _run(["bash", str(script)], timeout=1200)
     else:
-        _run(["bash", "-c", f"""
+        _run(
+            [
+                "bash",
+                "-c",
+                f"""
             set -e
             . {CLUSTER_DIR}/common.sh
             need_packages debootstrap
@@ -317,16 +377,33 @@ def base_image(docker: str) -> str:
             debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
             tar -C "$rootfs" -c . | {DOCKER} import - {BASE_IMAGE} >/dev/null
             rm -rf "$rootfs"
-        """], timeout=1200)
+        """,
+            ],
+            timeout=1200,
+        )
     assert _image_exists(BASE_IMAGE)
     return BASE_IMAGE
 
 
 def _containerd_has(image: str) -> bool:
-    ref = image if "/" in image.split("/")[0] or "." in image.split("/")[0] else f"docker.io/{image}"
+    ref = (
+        image if "/" in image.split("/")[0] or "." in image.split("/")[0] else f"docker.io/{image}"
+    )
     out = subprocess.run(
-        ["ctr", "--address", str(STATE / "containerd" / "containerd.sock"), "-n", "k8s.io", "images", "ls", "-q",
-         f"name=={ref}"], capture_output=True, text=True)
+        [
+            "ctr",
+            "--address",
+            str(STATE / "containerd" / "containerd.sock"),
+            "-n",
+            "k8s.io",
+            "images",
+            "ls",
+            "-q",
+            f"name=={ref}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return out.returncode == 0 and ref in out.stdout.split()
 
 
@@ -355,11 +432,17 @@ def tools_image(base_image: str, load_image: Callable[[str], str]) -> str:
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_text(TOOLS_DOCKERFILE.format(base=base_image))
         shutil.copy2(DOCKER, Path(ctx, "docker"))
-        _run([DOCKER, "build", "-q", "-t", "local/bhs-cluster-tools:build", ctx], timeout=1200,
-             stdout=subprocess.DEVNULL)
+        _run(
+            [DOCKER, "build", "-q", "-t", "local/bhs-cluster-tools:build", ctx],
+            timeout=1200,
+            stdout=subprocess.DEVNULL,
+        )
     # Tag by content, so that an image already in the cluster is not loaded again.
-    image_id = _run([DOCKER, "image", "inspect", "-f", "{{.Id}}", "local/bhs-cluster-tools:build"],
-                    timeout=60, capture_output=True).stdout.strip()
+    image_id = _run(
+        [DOCKER, "image", "inspect", "-f", "{{.Id}}", "local/bhs-cluster-tools:build"],
+        timeout=60,
+        capture_output=True,
+    ).stdout.strip()
     image = f"local/bhs-cluster-tools:{image_id.split(':')[-1][:12]}"
     _run([DOCKER, "tag", "local/bhs-cluster-tools:build", image], timeout=60)
     return load_image(image)
@@ -388,7 +471,8 @@ def _trust_plain_http(registry: str) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "hosts.toml").write_text(
         f'server = "http://{registry}"\n[host."http://{registry}"]\n'
-        f'  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n')
+        f'  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n'
+    )
 
 
 @pytest.fixture(scope="session")
@@ -412,10 +496,14 @@ def registry(kubeconfig: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp, "config.yml")
         cfg.write_text(
-            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n")
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
         with open(Path(tmp, "registry.log"), "w") as log:
-            proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                ["docker-registry", "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT
+            )
         try:
             wait_for(lambda: _registry_answers(port), timeout=30, what="the registry")
             _trust_plain_http(f"127.0.0.1:{port}")
@@ -423,6 +511,13 @@ def registry(kubeconfig: str) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def helm(kubeconfig: str) -> str:
+    """Path of the pinned helm binary (helm-path.sh fetches it into the cache if needed)."""
+    out = _run([str(CLUSTER_DIR / "helm-path.sh")], timeout=600, stdout=subprocess.PIPE).stdout
+    return out.strip().splitlines()[-1]
 
 
 def _free_port() -> int:
@@ -443,8 +538,13 @@ class GitServer:
 
     def create_repo(self, name: str, files: dict[str, str]) -> str:
         """Create bare repository NAME with one commit holding FILES; return the commit's sha."""
-        env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-               "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "test",
+            "GIT_AUTHOR_EMAIL": "test@example.invalid",
+            "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        }
         with tempfile.TemporaryDirectory() as work:
             _run(["git", "init", "-q", "-b", "main", work], timeout=60, env=env)
             for rel, content in files.items():
@@ -452,8 +552,9 @@ class GitServer:
                 Path(work, rel).write_text(content)
             _run(["git", "-C", work, "add", "-A"], timeout=60, env=env)
             _run(["git", "-C", work, "commit", "-q", "-m", "test commit"], timeout=60, env=env)
-            sha = _run(["git", "-C", work, "rev-parse", "HEAD"], timeout=60, env=env,
-                       capture_output=True).stdout.strip()
+            sha = _run(
+                ["git", "-C", work, "rev-parse", "HEAD"], timeout=60, env=env, capture_output=True
+            ).stdout.strip()
             _run(["git", "clone", "-q", "--bare", work, str(self.base / name)], timeout=60, env=env)
         return sha
 
@@ -467,11 +568,26 @@ def git_server(kubeconfig: str) -> Iterator[GitServer]:
         port = _free_port()
         with open(Path(tmp, "git-daemon.log"), "w") as log:
             proc = subprocess.Popen(
-                ["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all",
-                 "--listen=127.0.0.1", f"--listen={NODE_IP}", f"--port={port}", str(base)],
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    "git",
+                    "daemon",
+                    "--reuseaddr",
+                    f"--base-path={base}",
+                    "--export-all",
+                    "--listen=127.0.0.1",
+                    f"--listen={NODE_IP}",
+                    f"--port={port}",
+                    str(base),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            wait_for(lambda: _port_open(NODE_IP, port) or proc.poll() is not None, timeout=30, what="git daemon")
+            wait_for(
+                lambda: _port_open(NODE_IP, port) or proc.poll() is not None,
+                timeout=30,
+                what="git daemon",
+            )
             assert proc.poll() is None, Path(tmp, "git-daemon.log").read_text()
             yield GitServer(base, port, NODE_IP)
         finally:

@@ -13,31 +13,34 @@ if [ -z "${BHS_CLUSTER_LOCKED:-}" ]; then
     flock 9
 fi
 
+# alive PID : the process exists and is not a zombie (our daemons' parent may reap late)
+alive() { [ -e "/proc/$1/stat" ] && [ "$(sed -E 's/.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
 stop_pid() { # NAME : TERM the recorded process, KILL it after 10 s
     local f="$STATE/pids/$1.pid" pid
     pid_alive "$1" || { rm -f "$f"; return 0; }
     pid="$(cat "$f")"
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null
     rm -f "$f"
 }
 
-# Our programs: the cached Kubernetes binaries, and etcd/containerd/shims pointed at $STATE.
+# Our programs: the cached Kubernetes components, and etcd/containerd/shims pointed at $STATE.
+# (Not kubectl: others run it.)
 our_pids() {
-    local p exe cmd
-    for p in /proc/[0-9]*; do
-        exe="$(readlink "$p/exe" 2>/dev/null)" || continue
-        case "$exe" in
-            "$K8S_CACHE"/bin/*) echo "${p#/proc/}"; continue ;;
-        esac
-        case "$exe" in
-            */etcd | */containerd | */containerd-shim-runc-v2) ;;
-            *) continue ;;
-        esac
-        cmd="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
-        case "$cmd" in *"$STATE/"*) echo "${p#/proc/}" ;; esac
-    done
+    local exe pid
+    find /proc/[0-9]*/exe -maxdepth 0 \( -lname "$K8S_CACHE/bin/kube-*" -o -lname "$K8S_CACHE/bin/kubelet*" \
+        -o -lname '*/etcd' -o -lname '*/containerd' -o -lname '*/containerd-shim-runc-v2' \) 2>/dev/null |
+        while read -r exe; do
+            pid="${exe#/proc/}"
+            pid="${pid%/exe}"
+            alive "$pid" || continue
+            case "$(readlink "$exe")" in
+                "$K8S_CACHE"/*) echo "$pid" ;;
+                *) tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$STATE/" && echo "$pid" ;;
+            esac
+        done
 }
 
 kubepods_cgroups() { find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null; }
@@ -89,20 +92,25 @@ fi
 for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ { print $1 }'); do
     [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && ip netns delete "$ns" 2>/dev/null
 done
-if [ -x "$K8S_CACHE/bin/kube-proxy" ] && iptables-save 2>/dev/null | grep -q 'KUBE-'; then
-    "$K8S_CACHE/bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
-fi
-for table in nat filter mangle; do
-    # rules in other chains that jump to CNI-* chains, then the chains themselves
-    iptables-save -t "$table" 2>/dev/null | grep -E '^-A [^ ]+ .*-j CNI-' | grep -vE '^-A CNI-' | while read -r rule; do
-        eval "iptables -t $table -D ${rule#-A }" 2>/dev/null
+remove_chains() { # IPTABLES PREFIX : rules jumping to PREFIX* chains, then the chains
+    local ipt=$1 prefix=$2 table rule chain
+    for table in nat filter mangle; do
+        "$ipt-save" -t "$table" 2>/dev/null | grep -E "^-A .* -j $prefix" | grep -vE "^-A $prefix" | while read -r rule; do
+            eval "$ipt -t $table -D ${rule#-A }" 2>/dev/null
+        done
+        for chain in $("$ipt-save" -t "$table" 2>/dev/null | awk -v p=":$prefix" 'index($1, p) == 1 { print substr($1, 2) }'); do
+            "$ipt" -t "$table" -F "$chain" 2>/dev/null
+        done
+        for chain in $("$ipt-save" -t "$table" 2>/dev/null | awk -v p=":$prefix" 'index($1, p) == 1 { print substr($1, 2) }'); do
+            "$ipt" -t "$table" -X "$chain" 2>/dev/null
+        done
     done
-    for chain in $(iptables-save -t "$table" 2>/dev/null | awk '/^:CNI-/ { print substr($1, 2) }'); do
-        iptables -t "$table" -F "$chain" 2>/dev/null
-    done
-    for chain in $(iptables-save -t "$table" 2>/dev/null | awk '/^:CNI-/ { print substr($1, 2) }'); do
-        iptables -t "$table" -X "$chain" 2>/dev/null
-    done
+}
+# KUBE-* chains are the kubelet's and kube-proxy's, CNI-* the CNI plugins' (Docker uses neither)
+for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    remove_chains "$ipt" KUBE-
+    remove_chains "$ipt" CNI-
 done
 ip link delete "$BRIDGE" 2>/dev/null
 

@@ -4,7 +4,7 @@
 #   kubelet and kube-proxy (built from k8s.io/kubernetes at the version pinned in k8s/go.mod),
 #   containerd + runc + CNI plugins (Debian's packages, a containerd of our own).
 # Built binaries are cached in ~/.cache/binderhub-service/k8s-<version>/ and reused; on a
-# machine without them they are built from the Go module proxy (10 to 15 minutes on 2 cores).
+# machine without them they are built from the Go module proxy (about 11 minutes on 2 cores).
 # Idempotent: when the cluster is already up it only checks it. When it finds a cluster that
 # is partly up or was killed, it cleans the node (down.sh) and starts afresh.
 # The last line on stdout is KUBECONFIG=<path>; all progress goes to stderr.
@@ -32,8 +32,9 @@ build_key() { cat "$CLUSTER_DIR/k8s/go.mod" "$CLUSTER_DIR/k8s/pause/main.go" | s
 
 build_k8s() {
     [ "$(cat "$K8S_CACHE/.complete" 2>/dev/null)" = "$(build_key)" ] && return 0
+    command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || PATH="$PATH:/usr/local/go/bin"
     command -v go >/dev/null || die "Go is needed to build Kubernetes $K8S_VERSION (go 1.24 or later on PATH)"
-    log "building Kubernetes $K8S_VERSION into $K8S_CACHE (cold build: ~15 min on 2 cores; log: $CACHE_ROOT/k8s-build.log)"
+    log "building Kubernetes $K8S_VERSION into $K8S_CACHE (about 11 minutes on 2 cores with empty Go caches; log: $CACHE_ROOT/k8s-build.log)"
     mkdir -p "$CACHE_ROOT"
     local tmp="$K8S_CACHE.tmp" pkgs=() b
     mkdir -p "$tmp/bin"
@@ -49,7 +50,7 @@ build_k8s() {
     # One invocation: the programs share most of their packages.
     (
         cd "$CLUSTER_DIR/k8s"
-        export CGO_ENABLED=0 GOFLAGS=-mod=mod
+        export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
         go build -trimpath -ldflags="$ldflags" -o "$tmp/bin/" "${pkgs[@]}"
         go build -trimpath -ldflags='-s -w' -o "$tmp/bin/pause" ./pause
     ) >"$CACHE_ROOT/k8s-build.log" 2>&1 || die "building Kubernetes failed; see $CACHE_ROOT/k8s-build.log"
@@ -431,7 +432,7 @@ load_pause_image() {
 # main
 # ---------------------------------------------------------------------------------------------
 need_packages containerd runc containernetworking-plugins etcd-server iptables conntrack openssl \
-    iproute2 util-linux ca-certificates curl
+    iproute2 util-linux ca-certificates curl git
 build_k8s
 ensure_helm
 
@@ -442,10 +443,9 @@ if [ -d "$STATE" ] && cluster_healthy; then
 fi
 
 ensure_docker
-if [ -d "$STATE" ]; then
-    log "cleaning up a cluster that is down or partly up"
-    BHS_CLUSTER_LOCKED=1 "$CLUSTER_DIR/down.sh" >&2
-fi
+# whatever is left of an earlier cluster (partly up, killed, or its state removed) goes first
+[ -d "$STATE" ] && log "cleaning up a cluster that is down or partly up"
+BHS_CLUSTER_LOCKED=1 "$CLUSTER_DIR/down.sh" >&2 9>&-
 
 log "starting Kubernetes $K8S_VERSION (state: $STATE)"
 mkdir -p "$STATE"

@@ -76,3 +76,15 @@ def test_help_and_configuration_errors(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     assert "registry.pasword: unknown setting" in refused.stderr
+
+
+def test_a_builder_version_we_do_not_have_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("repo2docker:\n  version: 2099.1.0\n")
+    refused = subprocess.run(
+        [CLI, "serve", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 2
+    assert "repo2docker.version is 2099.1.0 but the installed repo2docker is 2024.7.0" in (
+        refused.stderr
+    )

@@ -1,0 +1,191 @@
+"""Which refs of the configured ``repos`` build, and the pass that builds missed pushes.
+
+Push webhooks and the reconciler answer the same question with the same functions
+(``skip_reason``, ``resolved_ref``): a ref builds when its repository is in
+``settings.repos`` and the ref is a branch matching ``branches`` (default: the default
+branch only) or a tag matching ``tags`` (default: every tag).
+
+Webhooks get lost (the forge was down, the hook was disabled, the service was
+restarting). ``reconcile_once`` lists each configured repository's branches and tags with
+one ``git ls-remote`` and asks for every matching commit whose image is missing, so a
+lost webhook costs one interval, never a stale image. Asking is cheap: the image name
+dedupes (an image in the registry is ``cached``, one being built is ``joined``) and a
+commit whose build failed is not tried again (``failed-before``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+from dataclasses import dataclass
+
+from .errors import BuildServiceError, GitError, RepoUnreachable
+from .model import BuildOutcome
+from .refs import RefKind, ResolvedRef, git_environment
+from .service import BuildService
+from .settings import RepoSettings
+from .specs import SHA_RE
+
+log = logging.getLogger(__name__)
+
+BRANCH_PREFIX = "refs/heads/"
+TAG_PREFIX = "refs/tags/"
+
+
+def short_name(full_ref: str) -> str:
+    """``refs/heads/main`` -> ``main``, ``refs/tags/v1`` -> ``v1``; other refs unchanged."""
+    for prefix in (BRANCH_PREFIX, TAG_PREFIX):
+        if full_ref.startswith(prefix):
+            return full_ref[len(prefix) :]
+    return full_ref
+
+
+def skip_reason(repo: RepoSettings, default_branch: str | None, full_ref: str) -> str | None:
+    """Why a commit on ``full_ref`` of ``repo`` is not built, or None when it is. Pure.
+
+    ``default_branch`` is the repository's default branch as its forge (or its remote
+    ``HEAD``) names it; it is only consulted when ``repo.branches`` is not set.
+    """
+    name = short_name(full_ref)
+    if full_ref.startswith(BRANCH_PREFIX):
+        if repo.branches is None:
+            if default_branch is None:
+                return "the default branch is not known; set branches for this repo"
+            if name != default_branch:
+                return f"not the default branch ({default_branch}) and branches is not set"
+            return None
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in repo.branches):
+            return "branch does not match the repo's branches"
+        return None
+    if full_ref.startswith(TAG_PREFIX):
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in repo.tags):
+            return "tag does not match the repo's tags"
+        return None
+    return "not a branch or tag"
+
+
+def resolved_ref(full_ref: str, sha: str) -> ResolvedRef:
+    """What a trusted source (a push, the remote's ref list) says ``full_ref``, a branch
+    or a tag, points at."""
+    kind: RefKind = "branch" if full_ref.startswith(BRANCH_PREFIX) else "tag"
+    return ResolvedRef(sha, kind, full_ref)
+
+
+@dataclass(frozen=True)
+class RemoteRefs:
+    """A repository's branches and tags as ``git ls-remote --symref`` lists them."""
+
+    default_branch: str | None
+    """The branch the remote ``HEAD`` points at; None when the remote does not say."""
+    refs: tuple[ResolvedRef, ...]
+    """Branches and tags, in the remote's order; annotated tags peeled to their commit."""
+
+
+def parse_ls_remote(output: str) -> RemoteRefs:
+    """Parse ``git ls-remote --symref URL HEAD refs/heads/* refs/tags/*``. Pure.
+
+    ``ref: refs/heads/main<TAB>HEAD`` names the default branch. An annotated tag is
+    listed twice, as its tag object and peeled (``refs/tags/v1^{}``): the image is of
+    the commit, so the peeled SHA wins.
+    """
+    default_branch: str | None = None
+    shas: dict[str, str] = {}
+    peeled: dict[str, str] = {}
+    for line in output.splitlines():
+        target, _, name = line.partition("\t")
+        if target.startswith("ref: ") and name == "HEAD":
+            symref = target[len("ref: ") :].strip()
+            if symref.startswith(BRANCH_PREFIX):
+                default_branch = symref[len(BRANCH_PREFIX) :]
+            continue
+        if not SHA_RE.match(target) or not name.startswith((BRANCH_PREFIX, TAG_PREFIX)):
+            continue
+        if name.endswith("^{}"):
+            peeled[name[:-3]] = target
+        else:
+            shas[name] = target
+    refs = tuple(resolved_ref(name, peeled.get(name, sha)) for name, sha in shas.items())
+    return RemoteRefs(default_branch, refs)
+
+
+async def list_remote_refs(url: str, *, git_timeout: float, allow_file: bool) -> RemoteRefs:
+    """One ``git ls-remote`` of ``url``. Raises RepoUnreachable or GitError."""
+    # "--" ends the options: the URL cannot be taken for one.
+    args = ["git", "ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"]
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=git_environment(allow_file),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), git_timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise GitError(f"git ls-remote {url} took longer than {git_timeout:g}s") from None
+    if proc.returncode != 0:
+        message = err.decode(errors="replace").strip().splitlines()
+        detail = message[-1] if message else f"exit code {proc.returncode}"
+        raise RepoUnreachable(f"cannot read repository {url}: {detail}")
+    return parse_ls_remote(out.decode(errors="replace"))
+
+
+async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[BuildOutcome]:
+    """Ask for the image of every matching branch and tag of ``repo``.
+
+    One outcome per matching ref (``created`` for the commits that were missing). Raises
+    what ``git ls-remote`` raises; a failed registry check skips that ref only (it is
+    never taken for "missing").
+    """
+    settings = service.settings
+    remote = await list_remote_refs(
+        repo.url, git_timeout=settings.git_timeout, allow_file=settings.allow_file_urls
+    )
+    outcomes: list[BuildOutcome] = []
+    for ref in remote.refs:
+        if skip_reason(repo, remote.default_branch, ref.full_ref) is not None:
+            continue
+        name = short_name(ref.full_ref)
+        try:
+            outcome = await service.request_commit(
+                repo.url, name, ref, trigger="reconcile", check_registry=True
+            )
+        except BuildServiceError as e:
+            log.warning("reconcile: %s %s: %s", repo.url, ref.full_ref, e)
+            continue
+        if outcome.status == "created":
+            log.info("reconcile: %s %s (%s) was missing; queued", repo.url, name, ref.sha)
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def reconcile_once(service: BuildService) -> list[BuildOutcome]:
+    """One pass over ``settings.repos`` that are in ``allowed_repos``; see the module
+    docstring. A repository that cannot be listed is logged and skipped."""
+    outcomes: list[BuildOutcome] = []
+    for repo in service.settings.repos:
+        try:
+            service.check_allowed(repo.url)
+            outcomes += await reconcile_repo(service, repo)
+        except BuildServiceError as e:
+            log.warning("reconcile: skipping %s: %s", repo.url, e)
+    return outcomes
+
+
+async def reconcile_every(service: BuildService, interval: float) -> None:
+    """Run ``reconcile_once`` now and then every ``interval`` seconds, until cancelled.
+
+    Returns at once when ``interval`` is 0 (reconciling is off). A pass that fails
+    unexpectedly is logged; the next one runs on time.
+    """
+    if interval <= 0:
+        return
+    while True:
+        try:
+            await reconcile_once(service)
+        except Exception:
+            log.exception("reconcile pass failed")
+        await asyncio.sleep(interval)
