@@ -964,7 +964,9 @@ def main(argv: list[str] | None = None) -> int:
     say(f"working in {workdir}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if args.profile:
-        PROFILE["dir"] = RESULTS_DIR / f"{stamp}-profiles"
+        from . import run as imported  # bench.features uses bench.run, not __main__
+
+        PROFILE["dir"] = imported.PROFILE["dir"] = RESULTS_DIR / f"{stamp}-profiles"
         results["profiled"] = True
     registry: Registry | None = None
     try:

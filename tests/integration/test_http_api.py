@@ -67,6 +67,18 @@ def test_build_then_cache_hit_over_http(
             "outcome": "cached",
         }
         assert client.get("/health").json() == {"status": "ok"}
+        metrics = client.get("/metrics").text
+    for sample in (
+        'binderhub_service_builds_total{outcome="built"} 1.0',
+        'binderhub_service_build_duration_seconds_count{outcome="built"} 1.0',
+        'binderhub_service_image_cache_total{result="miss"} 1.0',
+        'binderhub_service_image_cache_total{result="hit"} 1.0',
+        'binderhub_service_registry_check_seconds_count{result="missing"}',
+        'binderhub_service_registry_check_seconds_count{result="found"}',
+        "binderhub_service_queue_length 0.0",
+        "binderhub_service_builds_running 0.0",
+    ):
+        assert sample in metrics, sample
 
 
 BAD_BUILD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
