@@ -68,7 +68,7 @@ SECRET_ENV = "BENCH_WEBHOOK_SECRET"  # noqa: S105 (a variable name)
 MIX = {"fresh": 0.5, "redelivery": 0.25, "same_commit": 0.25}
 
 
-def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
+def run_loadgen(args: list[str], timeout: float, server: Server | None = None) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", *args],
         cwd=ROOT,
@@ -78,7 +78,12 @@ def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
         env={**os.environ, "BENCH_API_TOKEN": API_TOKEN, SECRET_ENV: WEBHOOK_SECRET},
     )
     if done.returncode != 0:
-        raise RuntimeError(f"bench.loadgen {args[:1]} failed:\n{done.stderr[-4000:]}")
+        log = "" if server is None else server.log_path.read_text(errors="replace")[-3000:]
+        alive = "" if server is None else f"server exit code: {server.process.poll()}\n"
+        raise RuntimeError(
+            f"bench.loadgen {args[:1]} failed:\n{done.stderr[-4000:]}\n{alive}"
+            f"server log (end):\n{log}"
+        )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -312,15 +317,12 @@ def bench_webhooks(
     # closed loop (as fast as the server answers), then open loops of 4 s at 250/s
     # (half the goal) and 5 s at 500/s (the goal); name -> (deliveries, rate or 0)
     phases = {"closed": (n, 0.0), "open250": (1000, 250.0), "open500": (2500, 500.0)}
-    config_path, port = write_config(
-        workdir,
-        registry,
-        {
-            "repos": [{"url": repo.url}],
-            "webhooks": {"github_secret": WEBHOOK_SECRET},
-            "limits": {"max_concurrent_builds": 1},
-        },
-    )
+    webhook_config = {
+        "repos": [{"url": repo.url}],
+        "webhooks": {"github_secret": WEBHOOK_SECRET},
+        "limits": {"max_concurrent_builds": 1},
+    }
+    config_path, _ = write_config(workdir, registry, webhook_config)
     settings = load_settings(config_path)
     url = repo_spec(repo.url, None).url
     # one real image, built by repo2docker; every other commit's image is the same
@@ -344,6 +346,9 @@ def bench_webhooks(
     tag_manifest(registry, base_image, all_shas)
     say(f"webhooks: {len(all_shas)} commits, their images tagged in {time.monotonic() - t0:.1f}s")
 
+    # a fresh port now: the one picked above may have become a client's ephemeral port
+    # during the minute of building and tagging
+    config_path, port = write_config(workdir, registry, webhook_config)
     server = start_server(workdir, registry, config_path=config_path, port=port)
     results: dict[str, Any] = {
         "connections": connections,
@@ -373,7 +378,7 @@ def bench_webhooks(
             load = os.getloadavg()
             cpu_before = cpu_seconds(server.pid)
             with profiled(server, f"webhooks-{phase}"):
-                out = run_loadgen(args, timeout=180)
+                out = run_loadgen(args, timeout=180, server=server)
             cpu = cpu_seconds(server.pid) - cpu_before
             summary = latency_summary(out["latencies_ns"])
             summary.update(
@@ -443,13 +448,14 @@ def bench_stream_cache_hits(
         {"Dockerfile": dockerfile("COPY . /srv/repo/"), "token.txt": uuid.uuid4().hex + "\n"},
     )
     sha = git("rev-parse", "HEAD", cwd=repo.path)
-    config_path, port = write_config(workdir, registry)
+    config_path, _ = write_config(workdir, registry)
     settings = load_settings(config_path)
     url = repo_spec(repo.url, sha).url
     image = image_name_for(settings.image_prefix, url, sha)
     say(f"stream cache hits: building {image} with bare repo2docker")
     bare.run(config_path, image, repo.url, sha)
     assert registry_has(registry, image), image
+    config_path, port = write_config(workdir, registry)  # a fresh port, as above
     server = start_server(workdir, registry, config_path=config_path, port=port, nofile=4096)
     results: dict[str, Any] = {"image": image, "concurrency": concurrency, "bursts": bursts}
     try:
@@ -473,6 +479,7 @@ def bench_stream_cache_hits(
                         str(bursts),
                     ],
                     timeout=300,
+                    server=server,
                 )
             cpu = cpu_seconds(server.pid) - cpu_before
             measured = [r for r in out["rounds"] if not r["warmup"]]
@@ -537,6 +544,7 @@ def bench_stream_watchers(
                     str(watchers),
                 ],
                 timeout=400,
+                server=server,
             )
         memory = sampler.stop()
         results["after"] = memory_of(server.pid)

@@ -1,7 +1,9 @@
 """Medians and spread across several ``bench.run`` results files, as a Markdown table.
 
 ``.venv/bin/python -m bench.summarize [FILE ...]``; without files: every full (not
-``--quick``) run in bench/results/ that ran all three benchmarks.
+``--quick``) run in bench/results/ that ran all three benchmarks;
+``.venv/bin/python -m bench.summarize --features``: every full, unprofiled run that ran
+``webhooks``, ``stream_cache_hits`` and ``stream_watchers``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .run import BINDERHUB, GOALS, RESULTS_DIR, median_ci95
+from .run import BINDERHUB, FEATURE_BENCHMARKS, GOALS, HIGHER_IS_BETTER, RESULTS_DIR, median_ci95
 
 # (label, path in the results, unit, goal/BinderHub key)
 METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
@@ -83,6 +85,106 @@ METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
     ),
     ("Idle PSS after pipeline benchmark", ("memory", "after_pipeline", "Pss"), "MiB", None),
     ("Server start -> /health answers", ("memory", "startup_s"), "s", None),
+    # bench/features.py
+    ("Webhooks, closed loop (8 conn.): median", ("webhooks", "closed", "median_ms"), "ms", None),
+    ("Webhooks, closed loop: p99", ("webhooks", "closed", "p99_ms"), "ms", "webhook_p99_ms"),
+    (
+        "Webhooks, closed loop: deliveries/s",
+        ("webhooks", "closed", "throughput_per_s"),
+        "/s",
+        "webhook_throughput_per_s",
+    ),
+    (
+        "Webhooks, closed loop: server CPU per delivery",
+        ("webhooks", "closed", "server_cpu_us_per_delivery"),
+        "µs",
+        None,
+    ),
+    ("Webhooks, 250/s offered: median", ("webhooks", "open250", "median_ms"), "ms", None),
+    ("Webhooks, 250/s offered: p99", ("webhooks", "open250", "p99_ms"), "ms", "webhook_p99_ms"),
+    (
+        "Webhooks, 250/s offered: achieved /s",
+        ("webhooks", "open250", "throughput_per_s"),
+        "/s",
+        None,
+    ),
+    ("Webhooks, 500/s offered: median", ("webhooks", "open500", "median_ms"), "ms", None),
+    ("Webhooks, 500/s offered: p99", ("webhooks", "open500", "p99_ms"), "ms", "webhook_p99_ms"),
+    (
+        "Webhooks, 500/s offered: achieved /s",
+        ("webhooks", "open500", "throughput_per_s"),
+        "/s",
+        None,
+    ),
+    ("Webhooks: server RSS idle before", ("webhooks", "idle", "VmRSS"), "MiB", None),
+    ("Webhooks: server RSS after", ("webhooks", "after", "VmRSS"), "MiB", None),
+    ("Webhooks: server PSS after", ("webhooks", "after", "Pss"), "MiB", None),
+    (
+        "Stream cache hit x50, SHA: median of burst medians",
+        ("stream_cache_hits", "sha", "median_of_burst_medians_ms"),
+        "ms",
+        "stream_cache_hit_median_ms",
+    ),
+    (
+        "Stream cache hit x50, SHA: median of burst p99s",
+        ("stream_cache_hits", "sha", "median_of_burst_p99s_ms"),
+        "ms",
+        "stream_cache_hit_p99_ms",
+    ),
+    (
+        "Stream cache hit x50, SHA: first (warm-up) burst median",
+        ("stream_cache_hits", "sha", "warmup_burst", "median_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream cache hit x50, SHA: server CPU per request",
+        ("stream_cache_hits", "sha", "server_cpu_us_per_request"),
+        "µs",
+        None,
+    ),
+    (
+        "Stream cache hit x50, branch: median of burst medians",
+        ("stream_cache_hits", "branch", "median_of_burst_medians_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream cache hit x50, branch: median of burst p99s",
+        ("stream_cache_hits", "branch", "median_of_burst_p99s_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream cache hit x50, branch: server CPU per request",
+        ("stream_cache_hits", "branch", "server_cpu_us_per_request"),
+        "µs",
+        None,
+    ),
+    ("Stream watchers: clients ready", ("stream_watchers", "ready_same_image"), "", None),
+    (
+        "Stream watchers: build end -> first ready",
+        ("stream_watchers", "end_to_first_ready_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream watchers: build end -> median ready",
+        ("stream_watchers", "end_to_median_ready_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream watchers: build end -> last ready",
+        ("stream_watchers", "end_to_last_ready_ms"),
+        "ms",
+        None,
+    ),
+    ("Stream watchers: server RSS idle", ("stream_watchers", "idle", "VmRSS"), "MiB", None),
+    ("Stream watchers: server RSS peak", ("stream_watchers", "rss_peak_mib"), "MiB", None),
+    ("Stream watchers: server PSS idle", ("stream_watchers", "idle", "Pss"), "MiB", None),
+    ("Stream watchers: server PSS peak", ("stream_watchers", "pss_peak_mib"), "MiB", None),
+    ("Stream watchers: build time", ("stream_watchers", "build_s"), "s", None),
 ]
 
 
@@ -101,14 +203,19 @@ def fmt(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args:
+    if args and args != ["--features"]:
         files = [Path(a) for a in args]
     else:
+        features = "--features" in args or False
         files = [
             p
             for p in sorted(RESULTS_DIR.glob("*.json"))
-            if not p.stem.endswith("-quick")
-            and set(json.loads(p.read_text()).get("selected", [])) >= {"cache_hit", "pipeline"}
+            if not p.stem.endswith(("-quick", "-profiled"))
+            and (
+                set(json.loads(p.read_text()).get("selected", [])) >= set(FEATURE_BENCHMARKS)
+                if features
+                else set(json.loads(p.read_text()).get("selected", [])) >= {"cache_hit", "pipeline"}
+            )
         ]
     runs = [json.loads(p.read_text()) for p in files]
     if not runs:
@@ -117,6 +224,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs: " + ", ".join(p.name for p in files))
     loads = [r["machine"].get("loadavg_at_start", [0])[0] for r in runs]
     print(f"1-min load average at the start of the runs: {', '.join(f'{x:.2f}' for x in loads)}")
+    phase_loads = [
+        f"{name}: " + " / ".join(f"{v:.1f}" for v in values)
+        for name, values in (
+            ("webhooks", [r["webhooks"]["closed"]["loadavg"][0] for r in runs if "webhooks" in r]),
+            (
+                "stream cache hits",
+                [
+                    r["stream_cache_hits"]["sha"]["loadavg"][0]
+                    for r in runs
+                    if "stream_cache_hits" in r
+                ],
+            ),
+            (
+                "stream watchers",
+                [r["stream_watchers"]["loadavg"][0] for r in runs if "stream_watchers" in r],
+            ),
+        )
+        if values
+    ]
+    if phase_loads:
+        print("1-min load average as each benchmark began: " + "; ".join(phase_loads))
     print()
     print("| measure | median of runs | min..max | per run | goal | BinderHub | verdict |")
     print("|---|---:|---:|---|---:|---:|---|")
@@ -127,11 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(values)
         goal = GOALS.get(key or "")
         ref = BINDERHUB.get(key or "")
-        verdict = "" if goal is None else ("met" if median <= goal else "**missed**")
+        ok = (
+            None
+            if goal is None
+            else (median >= goal if key in HIGHER_IS_BETTER else median <= goal)
+        )
+        verdict = "" if ok is None else ("met" if ok else "**missed**")
+        cmp = "≥" if key in HIGHER_IS_BETTER else "≤"
         print(
             f"| {label} | {fmt(median)} {unit} | {fmt(min(values))}..{fmt(max(values))} | "
             f"{' / '.join(fmt(v) for v in values)} | "
-            f"{'' if goal is None else f'≤ {goal:g} {unit}'} | "
+            f"{'' if goal is None else f'{cmp} {goal:g} {unit}'} | "
             f"{'' if ref is None else f'{ref:g} {unit}'} | {verdict} |"
         )
     pooled(runs)

@@ -20,9 +20,9 @@ import fnmatch
 import logging
 from dataclasses import dataclass
 
-from .errors import BuildServiceError, GitError, RepoUnreachable
+from .errors import BuildServiceError
 from .model import BuildOutcome
-from .refs import RefKind, ResolvedRef, git_environment
+from .refs import RefKind, ResolvedRef, ls_remote
 from .service import BuildService
 from .settings import RepoSettings
 from .specs import SHA_RE
@@ -112,25 +112,8 @@ def parse_ls_remote(output: str) -> RemoteRefs:
 async def list_remote_refs(url: str, *, git_timeout: float, allow_file: bool) -> RemoteRefs:
     """One ``git ls-remote`` of ``url``. Raises RepoUnreachable or GitError."""
     # "--" ends the options: the URL cannot be taken for one.
-    args = ["git", "ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"]
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=git_environment(allow_file),
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), git_timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise GitError(f"git ls-remote {url} took longer than {git_timeout:g}s") from None
-    if proc.returncode != 0:
-        message = err.decode(errors="replace").strip().splitlines()
-        detail = message[-1] if message else f"exit code {proc.returncode}"
-        raise RepoUnreachable(f"cannot read repository {url}: {detail}")
-    return parse_ls_remote(out.decode(errors="replace"))
+    args = ["--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"]
+    return parse_ls_remote(await ls_remote(args, url, seconds=git_timeout, allow_file=allow_file))
 
 
 async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[BuildOutcome]:

@@ -83,6 +83,31 @@ def git_environment(allow_file: bool) -> dict[str, str]:
     return env
 
 
+async def ls_remote(args: list[str], url: str, *, seconds: float, allow_file: bool) -> str:
+    """Run ``git ls-remote <args>`` (``args`` hold the URL, after ``--``) and return its
+    output. Raises RepoUnreachable when git fails, GitError when it takes too long."""
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        "ls-remote",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=git_environment(allow_file),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise GitError(f"git ls-remote {url} took longer than {seconds:g}s") from None
+    if proc.returncode != 0:
+        message = err.decode(errors="replace").strip().splitlines()
+        detail = message[-1] if message else f"exit code {proc.returncode}"
+        raise RepoUnreachable(f"cannot read repository {url}: {detail}")
+    return out.decode(errors="replace")
+
+
 class RefResolver:
     """Resolves refs with ``git ls-remote``, caching answers for a short time."""
 
@@ -133,31 +158,15 @@ class RefResolver:
 
     async def _ls_remote(self, url: str, ref: str) -> ResolvedRef:
         # "--" ends the options: neither the URL nor the ref can be taken for one.
-        args = ["git", "ls-remote", "--", url]
+        args = ["--", url]
         if ref != "HEAD" and not ref.startswith("refs/"):
             args += [f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"]
         elif ref != "HEAD":
             args += [ref, f"{ref}^{{}}"]
         else:
             args += ["HEAD"]
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=git_environment(self._allow_file),
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise GitError(f"git ls-remote {url} took longer than {self._timeout:g}s") from None
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip().splitlines()
-            detail = message[-1] if message else f"exit code {proc.returncode}"
-            raise RepoUnreachable(f"cannot read repository {url}: {detail}")
-        resolved = pick_ref(out.decode(errors="replace"), ref)
+        out = await ls_remote(args, url, seconds=self._timeout, allow_file=self._allow_file)
+        resolved = pick_ref(out, ref)
         if resolved is None:
             if all(c in "0123456789abcdef" for c in ref) and len(ref) >= _ABBREVIATED_SHA_MIN:
                 raise RefNotFound(

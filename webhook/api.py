@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from jobs.model import BuildState
 from jobs.service import BuildService
+from jobs.settings import Settings
 from jobs.specs import canonical_repo_url
 
 from .auth import READ, WRITE, require
@@ -27,6 +28,11 @@ MAX_PAGE = 200
 def service_of(request: Request) -> BuildService:
     service: BuildService = request.app.state.service
     return service
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def build_id_of(request: Request) -> str:

@@ -42,6 +42,7 @@ from jobs.settings import Settings
 from jobs.specs import RepoSpec
 
 from . import __version__
+from .api import service_of, settings_of
 from .auth import WRITE, require
 from .errors import BadRequest, status_for
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
@@ -330,16 +331,6 @@ async def _framed(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
 
 
 # -- handlers ---------------------------------------------------------------
-
-
-def service_of(request: Request) -> BuildService:
-    service: BuildService = request.app.state.service
-    return service
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def build_stream(request: Request) -> StreamingResponse:

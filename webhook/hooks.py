@@ -27,22 +27,13 @@ from jobs.service import BuildService
 from jobs.settings import Settings
 
 from . import forges
+from .api import service_of, settings_of
 from .body import parse_json_object, read_body
 from .errors import BadRequest
 from .forges import Decision, Delivery, Ignored, Provider, Push
 from .metrics import WEBHOOK_DELIVERIES
 
 Parser = Callable[[str, dict[str, Any]], Push | Ignored]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _service(request: Request) -> BuildService:
-    service: BuildService = request.app.state.service
-    return service
 
 
 async def github(request: Request) -> JSONResponse:
@@ -52,7 +43,7 @@ async def github(request: Request) -> JSONResponse:
 
 
 async def _github(request: Request, provider: Provider) -> tuple[JSONResponse, str]:
-    webhooks = _settings(request).webhooks
+    webhooks = settings_of(request).webhooks
     if webhooks.github_secret is None:
         raise BadRequest("GitHub webhooks are not configured", 403)
     body = await read_body(request, webhooks.max_body_bytes)
@@ -69,7 +60,7 @@ async def gitlab(request: Request) -> JSONResponse:
 
 
 async def _gitlab(request: Request) -> tuple[JSONResponse, str]:
-    webhooks = _settings(request).webhooks
+    webhooks = settings_of(request).webhooks
     if webhooks.gitlab_token is None:
         raise BadRequest("GitLab webhooks are not configured", 403)
     forges.verify_gitlab_token(
@@ -99,7 +90,7 @@ async def _receive(
 ) -> tuple[JSONResponse, str]:
     """Answer an authenticated delivery: the recorded answer for a redelivery, else
     decide, remember the decision, answer it."""
-    service = _service(request)
+    service = service_of(request)
     if delivery.id is not None:
         recorded = service.store.delivery(delivery.provider, delivery.id)
         if recorded is not None:
@@ -113,7 +104,7 @@ async def _receive(
             delivery.id,
             time.time(),
             json.dumps(answer),
-            keep=_settings(request).webhooks.deliveries_remembered,
+            keep=settings_of(request).webhooks.deliveries_remembered,
         )
     response = JSONResponse({**answer, "duplicate": False}, status_code=decision.status_code)
     return response, decision.outcome

@@ -16,7 +16,6 @@ from jobs.service import BuildService
 from jobs.settings import Settings
 
 from .components import GitServer, Registry, dockerfile
-from .token_registry import TokenService
 
 pytestmark = pytest.mark.anyio
 
@@ -259,41 +258,24 @@ async def test_registry_auth_failure_is_an_error_not_a_build(
         assert count_builds(service) == 0
 
 
+@pytest.mark.parametrize("kind", ["basic", "token"])
 async def test_authenticated_registry_build_and_push(
     git_server: GitServer,
-    auth_registry: Registry,
     make_settings: Callable[..., Settings],
     start_service: StartService,
     unique: str,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    assert auth_registry.auth is not None
-    user, password = auth_registry.auth
-    repo = git_server.create_repo(f"authok-{unique}", {"Dockerfile": dockerfile()})
-    service = await start_service(
-        make_settings(
-            image_prefix=f"{auth_registry.host}/t{unique}-",
-            registry={"username": user, "password": password},
-        )
-    )
-    outcome = await service.request(repo.url, "main")
-    assert outcome.build is not None
-    await wait_finished(service, outcome.build.id)
-    build = service.get(outcome.build.id)
-    assert build.state is BuildState.BUILT, build.error
-    assert (await service.request(repo.url, "main")).status == "cached"
-
-
-async def test_token_authenticated_registry_build_and_push(
-    git_server: GitServer,
-    token_registry: tuple[Registry, TokenService],
-    make_settings: Callable[..., Settings],
-    start_service: StartService,
-    unique: str,
-) -> None:
-    registry, _ = token_registry
+    """Pushes (by the Docker daemon, logged in by repo2docker) and checks (by our
+    client) against a registry with htpasswd (Basic) or token (Bearer) auth."""
+    if kind == "basic":
+        registry: Registry = request.getfixturevalue("auth_registry")
+    else:
+        registry, _ = request.getfixturevalue("token_registry")
     assert registry.auth is not None
     user, password = registry.auth
-    repo = git_server.create_repo(f"token-{unique}", {"Dockerfile": dockerfile()})
+    repo = git_server.create_repo(f"{kind}-{unique}", {"Dockerfile": dockerfile()})
     service = await start_service(
         make_settings(
             image_prefix=f"{registry.host}/t{unique}-",
