@@ -9,6 +9,10 @@
     hit. Prints the profile's own time grouped by package and the top functions.
     cProfile makes every Python call slower, so read the shares, not the totals.
 
+``.venv/bin/python -m bench.diagnose deliveries``
+    The time of ``Store.remember_delivery`` (one per webhook delivery) as the
+    deliveries table fills up to and past ``webhooks.deliveries_remembered``.
+
 ``.venv/bin/python -m bench.diagnose memory``
     Imports what ``binderhub-service serve`` imports, step by step, in a fresh
     process, printing VmRSS after each step; then starts the service as ``serve``
@@ -31,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -294,7 +300,7 @@ def memory() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.diagnose")
-    parser.add_argument("what", choices=("cpu", "memory", "access-log"))
+    parser.add_argument("what", choices=("cpu", "memory", "access-log", "deliveries"))
     parser.add_argument("--n", type=int, default=3000)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -303,7 +309,45 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.what == "access-log":
         return access_log(args.n)
+    if args.what == "deliveries":
+        deliveries()
+        return deliveries(checkpoints=False)
     return memory()
+
+
+def deliveries(keep: int = 10_000, batch: int = 500, *, checkpoints: bool = True) -> int:
+    """The cost of ``Store.remember_delivery`` (what every accepted webhook delivery
+    commits) as the deliveries table fills up: time per call for each batch, in a
+    temporary state file (WAL, synchronous=NORMAL, as the server), and the slowest
+    calls (WAL checkpoints)."""
+    from jobs.store import Store
+
+    decision = json.dumps({"outcome": "accepted", "builds": [{"id": "x" * 32}] * 1})
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "builds.sqlite")
+        if not checkpoints:  # diagnosis only: are the slow calls WAL checkpoints?
+            store._db.execute("PRAGMA wal_autocheckpoint=0")
+        stored = 0
+        print(
+            f"keep = {keep}, WAL auto-checkpoint {'on (as the server)' if checkpoints else 'OFF'}; "
+            "µs per remember_delivery, by rows already stored"
+        )
+        print(f"{'stored':>8} {'median':>8} {'p99':>8} {'max':>8}")
+        while stored < keep * 2:
+            times = []
+            for _ in range(batch):
+                t0 = time.perf_counter_ns()
+                store.remember_delivery("github", uuid.uuid4().hex, time.time(), decision, keep)
+                times.append((time.perf_counter_ns() - t0) / 1000)
+            if stored in (0, 1000, 2500, 5000, 7500, 9500, 12000, 15000, 19500):
+                times.sort()
+                print(
+                    f"{stored:>8} {statistics.median(times):8.0f} "
+                    f"{times[int(len(times) * 0.99)]:8.0f} {times[-1]:8.0f}"
+                )
+            stored += batch
+        store.close()
+    return 0
 
 
 def access_log(n: int, rounds: int = 3) -> int:

@@ -461,7 +461,14 @@ def bench_stream_cache_hits(
     try:
         time.sleep(2.0)
         results["idle"] = memory_of(server.pid)
-        for case, ref in (("sha", sha), ("branch", "main")):
+        cases = [
+            ("sha", stream_path(repo.url, sha), []),
+            ("branch", stream_path(repo.url, "main"), []),
+            # the same burst against a plain JSON route with no token and no stream:
+            # the floor set by connections, uvicorn, Starlette and the client
+            ("floor_versions", "/versions", ["--plain"]),
+        ]
+        for case, path, extra in cases:
             say(f"stream cache hits, {case}: 1 warm-up + {bursts} bursts of {concurrency}")
             load = os.getloadavg()
             cpu_before = cpu_seconds(server.pid)
@@ -472,11 +479,12 @@ def bench_stream_cache_hits(
                         "--port",
                         str(server.port),
                         "--path",
-                        stream_path(repo.url, ref),
+                        path,
                         "--concurrency",
                         str(concurrency),
                         "--bursts",
                         str(bursts),
+                        *extra,
                     ],
                     timeout=300,
                     server=server,
@@ -484,7 +492,7 @@ def bench_stream_cache_hits(
             cpu = cpu_seconds(server.pid) - cpu_before
             measured = [r for r in out["rounds"] if not r["warmup"]]
             for r in out["rounds"]:
-                if r["phases"] != ["ready"] or r["images"] != [image]:
+                if r["phases"] != ["ready"] or (not extra and r["images"] != [image]):
                     raise RuntimeError(f"stream cache hit, {case}: {r['phases']} {r['bad']}")
             per_burst = [latency_summary(r["ns"]) for r in measured]
             pooled = [v for r in measured for v in r["ns"]]
@@ -586,6 +594,18 @@ def bench_stream_watchers(
                 if ends
                 else None,
                 "end_to_last_ready_ms": (ends[-1] - finished_at) * 1000 if ends else None,
+                # the event before ``ready`` (the build's last log line): when the
+                # first and the last client read it, relative to the build's end
+                "end_to_first_prev_event_ms": (
+                    (min(c["wall_prev"] for c in ready if c.get("wall_prev")) - finished_at) * 1000
+                    if any(c.get("wall_prev") for c in ready)
+                    else None
+                ),
+                "end_to_last_prev_event_ms": (
+                    (max(c["wall_prev"] for c in ready if c.get("wall_prev")) - finished_at) * 1000
+                    if any(c.get("wall_prev") for c in ready)
+                    else None
+                ),
                 "events_per_client_median": statistics.median(c["events"] for c in clients)
                 if clients
                 else None,

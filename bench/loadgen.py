@@ -11,10 +11,11 @@ Three modes, each printing one JSON object on standard output and stopping by it
     soon as the previous answer was read (closed loop), or, with ``--rate``, at the
     scheduled times ``t0 + i / R`` (open loop: the latency counts from the scheduled
     time, so a stalled server cannot hide its backlog — no coordinated omission).
-``burst --port P --path PATH --concurrency C --bursts B [--warmup-bursts W]``
+``burst --port P --path PATH --concurrency C --bursts B [--warmup-bursts W] [--plain]``
     B bursts of C BinderHub stream requests at once: C connections are opened, then
     every request is written and each is timed from its write to the ``ready`` (or
-    ``failed``) event.
+    ``failed``) event; with ``--plain``, to the end of a plain answer (``/versions``:
+    the floor of the same burst without a stream).
 ``watch --port P --path PATH --n N``
     N stream clients of the same build: all connect and ask, then each reads its
     stream to the end; the wall-clock time of each ``ready`` is reported.
@@ -103,6 +104,7 @@ async def read_events(reader: asyncio.StreamReader) -> tuple[int, list[dict[str,
             for line in block.split(b"\n"):
                 if line.startswith(b"data:"):
                     event = json.loads(line[5:])
+                    event["_wall"] = time.time()  # when this client read it
                     events.append(event)
                     if event.get("phase") in ("ready", "failed"):
                         return status, events
@@ -235,18 +237,27 @@ async def webhooks(args: argparse.Namespace) -> dict[str, Any]:
 # -- BinderHub stream: bursts of cache hits --------------------------------------
 
 
+async def read_plain(reader: asyncio.StreamReader) -> tuple[int, list[dict[str, Any]]]:
+    """A plain JSON answer, as if it were one ``ready`` event (the floor case)."""
+    status, headers = await read_head(reader)
+    await read_body(reader, headers)
+    return status, [{"phase": "ready" if status == 200 else "http-error", "imageName": None}]
+
+
 async def one_stream(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, plain: bool = False
 ) -> dict[str, Any]:
     t0 = perf()
     writer.write(request)
-    status, events = await read_events(reader)
+    status, events = await (read_plain(reader) if plain else read_events(reader))
     t1 = perf()
     writer.close()
     last = events[-1] if events else {}
     return {
         "ns": t1 - t0,
         "wall_end": time.time(),
+        # when the event before the last one (a log line, for a real build) was read
+        "wall_prev": events[-2]["_wall"] if len(events) > 1 else None,
         "status": status,
         "phase": last.get("phase"),
         "image": last.get("imageName"),
@@ -266,7 +277,7 @@ async def burst(args: argparse.Namespace) -> dict[str, Any]:
         connections = await asyncio.gather(*(connect(args.port) for _ in range(args.concurrency)))
         started = perf()
         results = await asyncio.wait_for(
-            asyncio.gather(*(one_stream(r, w, request) for r, w in connections)),
+            asyncio.gather(*(one_stream(r, w, request, args.plain) for r, w in connections)),
             timeout=max(1.0, deadline - time.monotonic()),
         )
         wall = perf() - started
@@ -314,7 +325,8 @@ async def watch(args: argparse.Namespace) -> dict[str, Any]:
         "errors": errors[:5],
         "error_count": len(errors),
         "clients": [
-            {k: r[k] for k in ("wall_end", "status", "phase", "image", "events", "ns")} for r in ok
+            {k: r[k] for k in ("wall_end", "wall_prev", "status", "phase", "image", "events", "ns")}
+            for r in ok
         ],
     }
 
@@ -335,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--concurrency", type=int, default=50)
     b.add_argument("--bursts", type=int, default=10)
     b.add_argument("--warmup-bursts", type=int, default=1)
+    b.add_argument(
+        "--plain", action="store_true", help="the answer is plain JSON (a floor), not a stream"
+    )
     b.add_argument("--pause", type=float, default=0.2, help="seconds between bursts")
     b.add_argument("--max-seconds", type=float, default=120.0)
     v = sub.add_parser("watch")

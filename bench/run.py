@@ -822,6 +822,10 @@ def table(results: dict[str, Any]) -> str:
                 "stream_cache_hit_p99_ms" if case == "sha" else None,
             )
             row(f"  {label}: server CPU/request", s["server_cpu_us_per_request"], "us")
+        s = sc.get("floor_versions")
+        if s:
+            row("same burst, GET /versions (floor): median", s["median_of_burst_medians_ms"], "ms")
+            row("  /versions: server CPU/request", s["server_cpu_us_per_request"], "us")
     sw = results.get("stream_watchers")
     if sw:
         row(f"stream watchers: ready (of {sw['watchers']})", sw["ready_same_image"], "")

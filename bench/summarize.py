@@ -161,6 +161,18 @@ METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
         "µs",
         None,
     ),
+    (
+        "Same burst x50, GET /versions (plain JSON, floor): median of burst medians",
+        ("stream_cache_hits", "floor_versions", "median_of_burst_medians_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Same burst x50, GET /versions: server CPU per request",
+        ("stream_cache_hits", "floor_versions", "server_cpu_us_per_request"),
+        "µs",
+        None,
+    ),
     ("Stream watchers: clients ready", ("stream_watchers", "ready_same_image"), "", None),
     (
         "Stream watchers: build end -> first ready",
@@ -180,6 +192,18 @@ METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [
         "ms",
         None,
     ),
+    (
+        "Stream watchers: build end -> first client reads the last log line",
+        ("stream_watchers", "end_to_first_prev_event_ms"),
+        "ms",
+        None,
+    ),
+    (
+        "Stream watchers: build end -> last client reads the last log line",
+        ("stream_watchers", "end_to_last_prev_event_ms"),
+        "ms",
+        None,
+    ),
     ("Stream watchers: server RSS idle", ("stream_watchers", "idle", "VmRSS"), "MiB", None),
     ("Stream watchers: server RSS peak", ("stream_watchers", "rss_peak_mib"), "MiB", None),
     ("Stream watchers: server PSS idle", ("stream_watchers", "idle", "Pss"), "MiB", None),
@@ -194,7 +218,7 @@ def dig(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
         if not isinstance(value, dict) or key not in value:
             return None
         value = value[key]
-    return float(value)
+    return None if value is None else float(value)
 
 
 def fmt(value: float) -> str:
