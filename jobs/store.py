@@ -9,6 +9,7 @@ database too, not only of the queue in memory.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -92,10 +93,24 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
         self._log_seq: dict[str, int] = {}
+        self._deliveries_since_prune = 0
+        # Checkpoints (copying the WAL into the database, with an fsync) take tens of
+        # milliseconds; on the caller's thread they stalled one request in a hundred.
+        # A thread of the store's own does them instead (PASSIVE: never blocks writers).
+        self._checkpointer: _Checkpointer | None = None
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = _Checkpointer(str(path))
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._db.close()
+
+    def _wrote(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -107,6 +122,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        self._wrote()
 
     def create(self, build: Build, *, supersede: Iterable[str] = ()) -> None:
         """Insert ``build``; mark the builds in ``supersede`` superseded in the same commit."""
@@ -234,17 +250,26 @@ class Store:
     def remember_delivery(
         self, provider: str, delivery_id: str, received_at: float, decision: str, keep: int
     ) -> None:
-        """Record a delivery's decision; forget the oldest beyond ``keep``."""
+        """Record a delivery's decision; forget the oldest beyond ``keep``.
+
+        The oldest are forgotten in batches (every ``keep // 10`` deliveries, at most
+        100), so the table holds at most that many more than ``keep`` for a while and a
+        delivery does not pay for a scan of the table.
+        """
+        self._deliveries_since_prune += 1
+        prune = self._deliveries_since_prune >= max(min(keep // 10, 100), 1)
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?)",
                 (provider, delivery_id, received_at, decision),
             )
-            db.execute(
-                "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries "
-                "ORDER BY received_at DESC LIMIT -1 OFFSET ?)",
-                (keep,),
-            )
+            if prune:
+                self._deliveries_since_prune = 0
+                db.execute(
+                    "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries "
+                    "ORDER BY received_at DESC LIMIT -1 OFFSET ?)",
+                    (keep,),
+                )
 
     def append_log(self, build_id: str, phase: str, message: str) -> int:
         """Append a line; returns its sequence number (0 for the first line)."""
@@ -262,6 +287,7 @@ class Store:
                 "INSERT INTO build_logs (build_id, seq, phase, message) VALUES (?, ?, ?, ?)",
                 (build_id, seq, phase, message),
             )
+        self._wrote()
         return seq
 
     def forget_log_cursor(self, build_id: str) -> None:
@@ -276,3 +302,42 @@ class Store:
                 (build_id, after),
             ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+
+class _Checkpointer:
+    """Checkpoints the WAL from a thread of its own, after every ``EVERY`` writes and at
+    least every ``PERIOD`` seconds while there were any, and once more at ``stop``."""
+
+    EVERY = 200
+    PERIOD = 5.0
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._writes = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wrote(self) -> None:
+        self._writes += 1
+        if self._writes >= self.EVERY:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.PERIOD)
+            self._wake.clear()
+            if self._writes:
+                self._writes = 0
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from jobs.errors import BuildServiceError, InvalidRequest
@@ -333,7 +333,7 @@ async def _framed(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
 # -- handlers ---------------------------------------------------------------
 
 
-async def build_stream(request: Request) -> StreamingResponse:
+async def build_stream(request: Request) -> Response:
     await require(request, WRITE)
     if not accepts_event_stream(request.headers.get("accept")):
         raise BadRequest(
@@ -348,9 +348,28 @@ async def build_stream(request: Request) -> StreamingResponse:
         spec,
         build_only=build_only_requested(request.query_params.get("build_only")),
     )
+    first = await anext(events)
+    if first.get("phase") in FINAL_PHASES:
+        # A cache hit or an error: the first event is the last. A plain response says
+        # the same to the client and costs a fraction of a streaming one.
+        await events.aclose()
+        return Response(sse_event(first), media_type="text/event-stream", headers=SSE_HEADERS)
     return StreamingResponse(
-        binderhub_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+        binderhub_stream(_prepend(first, events)),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
     )
+
+
+FINAL_PHASES = ("ready", "failed")
+
+
+async def _prepend(
+    first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    yield first
+    async for event in rest:
+        yield event
 
 
 def versions_of(settings: Settings) -> dict[str, Any]:
