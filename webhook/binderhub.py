@@ -251,7 +251,13 @@ async def watch_build(
             return
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), poll_interval)
+                if queue.empty():
+                    # asyncio.timeout, not wait_for: no Task per event (500 watchers
+                    # of one build wait here at once); Queue.get is safe to cancel
+                    async with asyncio.timeout(poll_interval):
+                        event = await queue.get()
+                else:
+                    event = queue.get_nowait()
             except TimeoutError:
                 build = service.get(build_id)
                 if build.state.finished:
