@@ -19,7 +19,7 @@ import fnmatch
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from . import metrics
 from .errors import (
@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 """A build interrupted by restarts this many times is marked failed instead."""
+
+WATCH_POLL_SECONDS = 10.0
+"""Seconds of silence after which a watched build's state is read again. Builds of
+this process announce their end; a build that another process runs (the CLI, another
+replica) does not, and only its record says when it finished."""
 
 
 class BuildService:
@@ -234,6 +239,52 @@ class BuildService:
         if found is None:
             raise NotFound(f"no build with id {build_id!r}")
         return found
+
+    async def watch(
+        self, build_id: str, *, poll_interval: float = WATCH_POLL_SECONDS
+    ) -> AsyncIterator[BuildEvent]:
+        """The build's story from the start: ``queued``, its state now, the log lines it
+        wrote so far, then live events until the first finished state (the last one).
+
+        The state and the stored lines are read right after subscribing, with no await
+        in between, and live lines already read are skipped by their number: no line is
+        lost or repeated.
+        """
+        async with self.events.subscribe(build_id) as queue:
+            build = self.get(build_id)
+            state = BuildEvent(build_id, "state", "", build.error or "", state=str(build.state))
+            stored = self.store.logs(build_id)
+            seen = len(stored) - 1
+            yield BuildEvent(build_id, "state", "", "", state=str(BuildState.QUEUED))
+            if build.state is BuildState.RUNNING:
+                yield state
+            for phase, message in stored:
+                yield BuildEvent(build_id, "log", phase, message)
+            if build.state.finished:
+                yield state
+                return
+            while True:
+                try:
+                    if queue.empty():
+                        # asyncio.timeout, not wait_for: no Task per event (500 watchers
+                        # of one build wait here at once); Queue.get is safe to cancel
+                        async with asyncio.timeout(poll_interval):
+                            event = await queue.get()
+                    else:
+                        event = queue.get_nowait()
+                except TimeoutError:
+                    build = self.get(build_id)
+                    if build.state.finished:
+                        yield BuildEvent(
+                            build_id, "state", "", build.error or "", state=str(build.state)
+                        )
+                        return
+                    continue
+                if event.kind == "log" and event.seq is not None and event.seq <= seen:
+                    continue
+                yield event
+                if event.kind == "state" and event.state and BuildState(event.state).finished:
+                    return
 
     async def cancel(self, build_id: str) -> Build:
         build = self.get(build_id)

@@ -127,24 +127,13 @@ async def build_logs(request: Request) -> Response:
 
 
 async def _follow(service: BuildService, build_id: str) -> AsyncIterator[str]:
-    """The stored log, then new lines as they come, then an ``end`` event with the state.
-
-    Subscribing before reading the stored log and skipping events by sequence number
-    means no line is lost or repeated between the two.
-    """
-    async with service.events.subscribe(build_id) as events:
-        stored = service.store.logs(build_id)
-        for phase, message in stored:
-            yield sse_event({"phase": phase, "message": message})
-        seen = len(stored) - 1
-        build = service.get(build_id)
-        while not build.state.finished:
-            event = await events.get()
-            if event.kind == "log" and event.seq is not None and event.seq > seen:
-                seen = event.seq
-                yield sse_event({"phase": event.phase, "message": event.message})
-            build = service.get(build_id)
-        yield sse_event({"state": str(build.state), "error": build.error}, event="end")
+    """The stored log, then new lines as they come, then an ``end`` event with the state
+    (``BuildService.watch`` guarantees no line is lost or repeated between the two)."""
+    async for event in service.watch(build_id):
+        if event.kind == "log":
+            yield sse_event({"phase": event.phase, "message": event.message})
+        elif event.state is not None and BuildState(event.state).finished:
+            yield sse_event({"state": event.state, "error": event.message or None}, event="end")
 
 
 async def list_images(request: Request) -> JSONResponse:

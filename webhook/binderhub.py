@@ -23,7 +23,6 @@ this service for an image. Guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -37,7 +36,7 @@ from starlette.routing import BaseRoute, Route
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
 from jobs.model import Build, BuildState
-from jobs.service import BuildService
+from jobs.service import WATCH_POLL_SECONDS, BuildService
 from jobs.settings import Settings
 from jobs.specs import RepoSpec
 
@@ -48,11 +47,6 @@ from .errors import BadRequest, status_for
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
 
 log = logging.getLogger(__name__)
-
-STATE_POLL_INTERVAL = 10.0
-"""Seconds of silence after which the watched build's state is read again. Builds of
-this process announce their end; a build that another process runs (the CLI, another
-replica) does not, and only its record says when it finished."""
 
 MAX_SUPERSEDED = 3
 """How many times a stream follows a branch to its newer commit before giving up."""
@@ -226,60 +220,13 @@ def event_for(event: BuildEvent, image: str) -> dict[str, Any] | None:
 # -- streams ----------------------------------------------------------------
 
 
-async def watch_build(
-    service: BuildService, build_id: str, *, poll_interval: float = STATE_POLL_INTERVAL
-) -> AsyncIterator[BuildEvent]:
-    """The build's story from the start: ``queued``, its state now, the log lines it
-    wrote so far, then live events until the first finished state (the last one).
-
-    The state and the stored lines are read right after subscribing, with no await in
-    between, and live lines already read are skipped by their number: no line is lost
-    or repeated.
-    """
-    async with service.events.subscribe(build_id) as queue:
-        build = service.get(build_id)
-        state = BuildEvent(build_id, "state", "", build.error or "", state=str(build.state))
-        stored = service.store.logs(build_id)
-        seen = len(stored) - 1
-        yield BuildEvent(build_id, "state", "", "", state=str(BuildState.QUEUED))
-        if build.state is BuildState.RUNNING:
-            yield state
-        for phase, message in stored:
-            yield BuildEvent(build_id, "log", phase, message)
-        if build.state.finished:
-            yield state
-            return
-        while True:
-            try:
-                if queue.empty():
-                    # asyncio.timeout, not wait_for: no Task per event (500 watchers
-                    # of one build wait here at once); Queue.get is safe to cancel
-                    async with asyncio.timeout(poll_interval):
-                        event = await queue.get()
-                else:
-                    event = queue.get_nowait()
-            except TimeoutError:
-                build = service.get(build_id)
-                if build.state.finished:
-                    yield BuildEvent(
-                        build_id, "state", "", build.error or "", state=str(build.state)
-                    )
-                    return
-                continue
-            if event.kind == "log" and event.seq is not None and event.seq <= seen:
-                continue
-            yield event
-            if event.kind == "state" and event.state and BuildState(event.state).finished:
-                return
-
-
 async def build_events(
     service: BuildService,
     provider: str,
     spec: str,
     *,
     build_only: bool,
-    poll_interval: float = STATE_POLL_INTERVAL,
+    poll_interval: float = WATCH_POLL_SECONDS,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``.
 
@@ -299,7 +246,7 @@ async def build_events(
             if outcome.status == "failed-before":
                 yield failed_before_event(outcome.build)
                 return
-            async for event in watch_build(service, outcome.build.id, poll_interval=poll_interval):
+            async for event in service.watch(outcome.build.id, poll_interval=poll_interval):
                 if event.state == BuildState.SUPERSEDED:
                     yield superseded_event(outcome.ref)
                     break

@@ -29,12 +29,13 @@ async def read_body(request: Request, limit: int = DEFAULT_MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """``body`` as a JSON object, or a BadRequest that says what is wrong with it."""
+def parse_json_object(body: bytes, content_type: str | None, hint: str = "") -> dict[str, Any]:
+    """``body`` as a JSON object, or a BadRequest that says what is wrong with it;
+    ``hint`` is added to the answer for a wrong content type."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise BadRequest(
-            f"Content-Type must be application/json, not {media_type or '(none)'}", 415
+            f"Content-Type must be application/json, not {media_type or '(none)'}{hint}", 415
         )
     try:
         text = body.decode("utf-8")

@@ -95,7 +95,11 @@ async def _receive(
         recorded = service.store.delivery(delivery.provider, delivery.id)
         if recorded is not None:
             return JSONResponse({**json.loads(recorded), "duplicate": True}), "duplicate"
-    data = _json_object(body, request.headers.get("content-type"))
+    data = parse_json_object(
+        body,
+        request.headers.get("content-type"),
+        hint=": configure the webhook with content type application/json",
+    )
     decision = await decide(service, delivery.provider, parse(delivery.event, data))
     answer = decision.to_json()
     if delivery.id is not None:
@@ -108,17 +112,6 @@ async def _receive(
         )
     response = JSONResponse({**answer, "duplicate": False}, status_code=decision.status_code)
     return response, decision.outcome
-
-
-def _json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
-    media_type = (content_type or "").partition(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise BadRequest(
-            f"Content-Type must be application/json, not {media_type or '(none)'}: "
-            "configure the webhook with content type application/json",
-            415,
-        )
-    return parse_json_object(body, content_type)
 
 
 async def decide(service: BuildService, provider: Provider, event: Push | Ignored) -> Decision:
