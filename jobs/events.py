@@ -8,9 +8,12 @@ unsubscribes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,21 @@ class BuildEvent:
 class EventHub:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[BuildEvent]]] = {}
+        self._listeners: list[Callable[[BuildEvent], None]] = []
 
     def publish(self, event: BuildEvent) -> None:
         for queue in self._subscribers.get(event.build_id, ()):
             queue.put_nowait(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must never fail a build
+                log.exception("build event listener %r failed", listener)
+
+    def add_listener(self, listener: Callable[[BuildEvent], None]) -> None:
+        """Call ``listener`` with every event of every build, synchronously, in the
+        publisher's task. It must not block; start a task for slow work."""
+        self._listeners.append(listener)
 
     def watching(self, build_id: str) -> int:
         return len(self._subscribers.get(build_id, ()))

@@ -153,6 +153,98 @@ class AuthSettings(_Section):
     """Let anyone read builds, logs and images without a token (for development)."""
 
 
+class SecretKeyRef(_Section):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    """Name of a Secret in the builds' namespace."""
+
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """Key within the Secret."""
+
+
+class KubernetesSettings(_Section):
+    namespace: str | None = None
+    """Namespace of the build Jobs. Default: the namespace the service runs in (read
+    from its service account), else ``default``."""
+
+    kubeconfig: Path | None = None
+    """kubeconfig file to use outside a cluster. Default: in-cluster configuration when
+    running in a pod, else ``$KUBECONFIG`` or ``~/.kube/config``."""
+
+    instance: str = Field(
+        default="binderhub-service", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    """Value of the ``app.kubernetes.io/instance`` label on this service's Jobs. Services
+    that share a namespace need different values; replicas of one service share it
+    (they share the queue)."""
+
+    builder_image: str = "quay.io/jupyterhub/repo2docker:2024.07.0"
+    """Image the build pods run; it must contain ``repo2docker.version``."""
+
+    builder_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """``imagePullPolicy`` of the builder container."""
+
+    builder_command: list[str] = ["jupyter-repo2docker"]
+    """Command that starts repo2docker in the builder image; its arguments follow."""
+
+    builder: Literal["docker-socket"] = "docker-socket"
+    """How builds reach a container engine. ``docker-socket``: a Docker daemon's socket
+    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``."""
+
+    docker_socket: str = "/var/run/docker.sock"
+    """Path of the Docker daemon's socket on the nodes."""
+
+    service_account: str | None = None
+    """Service account of the build pods (its API token is never mounted). Default: the
+    namespace's ``default``."""
+
+    docker_config_secret: SecretKeyRef | None = None
+    """A Secret key holding a docker ``config.json`` with push credentials; mounted into
+    build pods as a single file."""
+
+    registry_credentials_secret: SecretKeyRef | None = None
+    """A Secret key holding ``{"registry", "username", "password"}`` JSON, passed to
+    repo2docker as ``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``; an alternative to
+    ``docker_config_secret``."""
+
+    git_credentials_secret: SecretKeyRef | None = None
+    """A Secret key holding git credentials (``username=…`` and ``password=…`` lines),
+    passed to the builder as ``GIT_CREDENTIAL_ENV`` for its ``git-credential-env``
+    helper."""
+
+    resources: dict[str, dict[str, str]] = {}
+    """``resources`` of the builder container (``requests`` and ``limits``)."""
+
+    node_selector: dict[str, str] = {}
+    """``nodeSelector`` of build pods (put them where the Docker daemon is)."""
+
+    tolerations: list[dict[str, Any]] = []
+    """``tolerations`` of build pods."""
+
+    affinity: dict[str, Any] = {}
+    """``affinity`` of build pods."""
+
+    priority_class_name: str | None = None
+    """``priorityClassName`` of build pods."""
+
+    run_as_user: int = Field(default=0, ge=0)
+    """UID the builder runs as. Access to a Docker socket means root on the node anyway;
+    a non-root UID needs ``run_as_groups`` to name the socket's group."""
+
+    run_as_groups: list[int] = []
+    """Supplementary groups of the builder (e.g. the GID owning the Docker socket)."""
+
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    """Seconds a finished Job (and its pod and log) stays before Kubernetes deletes it.
+    Logs are in the service's store already."""
+
+    unschedulable_timeout: float = Field(default=300.0, gt=0)
+    """Seconds a build pod may stay unschedulable before the build fails."""
+
+    lease_seconds: float = Field(default=15.0, gt=0)
+    """Duration of the lease that makes one replica the queue keeper (the one that
+    lets suspended Jobs run); another replica takes over this long after it stops."""
+
+
 class Settings(BaseSettings):
     """Everything the service can be told. See docs/configuration.md."""
 
@@ -167,12 +259,18 @@ class Settings(BaseSettings):
     listen: str = "127.0.0.1:8080"
     """Address the HTTP server listens on, ``HOST:PORT``."""
 
+    public_url: str | None = None
+    """URL at which people reach this service, e.g.
+    ``https://hub.example.org/services/binder/``; used for links to builds (forge
+    statuses, JupyterHub). Default: links are left out."""
+
     image_prefix: str = "127.0.0.1:5000/binder-"
     """Prepended to the repository slug to name images:
     ``<image_prefix><slug>:<commit>``. Includes the registry host."""
 
-    executor: Literal["local"] = "local"
-    """Where builds run. ``local``: a repo2docker subprocess on this machine."""
+    executor: Literal["local", "kubernetes"] = "local"
+    """Where builds run. ``local``: a repo2docker subprocess on this machine.
+    ``kubernetes``: a Job per build, queued in the cluster (see ``kubernetes``)."""
 
     state_path: Path = Path("binderhub-service.sqlite")
     """SQLite file holding build records and logs (created if missing)."""
@@ -199,6 +297,9 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    """The ``kubernetes`` executor: where and how build Jobs run."""
 
     repos: list[RepoSettings] = []
     """Repositories whose push webhooks build, with the branches and tags that do."""
