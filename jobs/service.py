@@ -73,6 +73,7 @@ class BuildService:
         self._active: dict[str, Build] = {}  # image -> queued or running build
         self._running: dict[str, asyncio.Task[None]] = {}  # build id -> task
         self._cancelling: set[str] = set()
+        self._stopping: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -85,8 +86,12 @@ class BuildService:
         ``recover=False`` (the one-shot CLI) leaves them alone: they may belong to a
         server that is running right now on the same state file.
         """
+        durable = self.executor.durable
         for build in self.store.active() if recover else ():
-            if build.state is BuildState.RUNNING:
+            if durable:
+                # its Job runs on (or waits) in the cluster: attach to it again
+                self._log(build, LogLine("", "the service restarted; following this build again"))
+            elif build.state is BuildState.RUNNING:
                 if await self.executor.recover(build):
                     log.info("build %s is running in another process; leaving it", build.id)
                     continue
@@ -103,7 +108,27 @@ class BuildService:
                 self._log(build, LogLine("", "the service restarted; this build runs again"))
             self._active[build.image] = build
             self._queue.append(build)
+        if recover and durable:
+            await self._adopt()
         self._schedule()
+
+    async def _adopt(self) -> None:
+        """Record builds whose Jobs are in the cluster but not in the store (another
+        replica's, or queued before the store was lost): they are followed and
+        reported, not lost."""
+        adopt = getattr(self.executor, "adopt", None)
+        if adopt is None:
+            return
+        for build in await adopt():
+            if build.image in self._active or self.store.get(build.id) is not None:
+                continue
+            try:
+                self.store.create(build)
+            except DuplicateActiveBuild:
+                continue
+            self._log(build, LogLine("", "found this build's Job in the cluster; following it"))
+            self._active[build.image] = build
+            self._queue.append(build)
 
     async def close(self, *, abandon: bool = False) -> None:
         """Stop scheduling and stop running builds.
@@ -195,8 +220,9 @@ class BuildService:
         )
         superseded = [
             other
-            for other in self._queue
-            if other.repo == url
+            for other in self._active.values()
+            if other.state is BuildState.QUEUED
+            and other.repo == url
             and other.ref == ref
             and other.sha != build.sha
             and other.supersedable
@@ -211,7 +237,10 @@ class BuildService:
                 raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
             return BuildOutcome("joined", url, ref, resolved.sha, image, other)
         for other in superseded:
-            self._queue.remove(other)
+            if other in self._queue:
+                self._queue.remove(other)
+            else:  # handed to a durable executor, waiting in its queue: take it back
+                self._stop_later(other)
             self._active.pop(other.image, None)
             other.state, other.finished_at = BuildState.SUPERSEDED, now
             other.error = f"superseded by build {build.id} of {build.sha}"
@@ -290,7 +319,7 @@ class BuildService:
         build = self.get(build_id)
         if build.state.finished:
             raise Conflict(f"build {build_id} has already finished ({build.state})")
-        if build.state is BuildState.QUEUED:
+        if build.state is BuildState.QUEUED and build in self._queue:
             self._queue.remove(build)
             self._finish(build, BuildState.CANCELLED, "cancelled")
             return build
@@ -304,8 +333,22 @@ class BuildService:
 
     # -- running ------------------------------------------------------------
 
+    def _stop_later(self, build: Build) -> None:
+        """Stop a build the executor holds, without waiting (from synchronous code)."""
+        self._cancelling.add(build.id)
+        task = asyncio.create_task(self.executor.cancel(build), name=f"stop-{build.name}")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
     def _schedule(self) -> None:
         if self._closed:
+            return
+        if self.executor.durable:
+            # The executor holds the queue and the limits: hand everything over.
+            for build in self._queue:
+                self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
+            self._queue.clear()
+            self._update_gauges()
             return
         limits = self.settings.limits
         running: dict[str, int] = {}
@@ -328,8 +371,12 @@ class BuildService:
             )
             self._publish_state(build)
             self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
-        metrics.QUEUE_LENGTH.set(len(self._queue))
-        metrics.RUNNING.set(len(self._active) - len(self._queue))
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        queued = sum(1 for build in self._active.values() if build.state is BuildState.QUEUED)
+        metrics.QUEUE_LENGTH.set(queued)
+        metrics.RUNNING.set(len(self._active) - queued)
         if self._active:
             self._idle.clear()
         else:
@@ -345,8 +392,11 @@ class BuildService:
                 return
             await self.executor.run(
                 build,
-                on_log=lambda line: self._log(build, line),
+                on_log=lambda line: self._log(build, line, builder=True),
                 on_start=lambda pid: self._started(build, pid),
+                resume_lines=self.store.count_logs(build.id, builder=True)
+                if self.executor.durable
+                else 0,
             )
             if not await self.registry.has_image(build.image, use_cache=False):
                 raise BuildFailed(
@@ -357,7 +407,9 @@ class BuildService:
             self._active.pop(build.image, None)
             raise
         except BuildFailed as e:
-            if build.id in self._cancelling:
+            if build.state.finished:  # superseded while it waited
+                pass
+            elif build.id in self._cancelling:
                 self._finish(build, BuildState.CANCELLED, "cancelled")
             else:
                 self._finish(build, BuildState.FAILED, str(e), remember=e.remember)
@@ -374,12 +426,25 @@ class BuildService:
             self.store.forget_log_cursor(build.id)
             self._schedule()
 
-    def _started(self, build: Build, pid: int) -> None:
+    def _started(self, build: Build, pid: int | None) -> None:
         build.pid = pid
+        if build.state is BuildState.QUEUED:  # a durable executor's queue let it go
+            build.state, build.started_at = BuildState.RUNNING, self._clock()
+            build.attempts += 1
+            self.store.update(
+                build.id,
+                state=build.state,
+                started_at=build.started_at,
+                attempts=build.attempts,
+                pid=pid,
+            )
+            self._publish_state(build)
+            self._update_gauges()
+            return
         self.store.update(build.id, pid=pid)
 
-    def _log(self, build: Build, line: LogLine) -> None:
-        seq = self.store.append_log(build.id, line.phase, line.message)
+    def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
+        seq = self.store.append_log(build.id, line.phase, line.message, builder=builder)
         self.events.publish(BuildEvent(build.id, "log", line.phase, line.message, seq=seq))
 
     def _finish(

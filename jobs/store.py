@@ -57,9 +57,12 @@ CREATE TABLE IF NOT EXISTS build_logs (
     seq INTEGER NOT NULL,
     phase TEXT NOT NULL,
     message TEXT NOT NULL,
+    builder INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (build_id, seq)
 );
 """
+# ``builder``: the line came from the build's own output (repo2docker), not from the
+# service; a durable executor that follows a build again skips that many lines.
 
 _COLUMNS = (
     "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
@@ -92,6 +95,9 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(build_logs)")}
+        if "builder" not in columns:  # a state file from before the column existed
+            self._db.execute("ALTER TABLE build_logs ADD COLUMN builder INTEGER NOT NULL DEFAULT 0")
         self._log_seq: dict[str, int] = {}
         self._deliveries_since_prune = 0
         # Checkpoints (copying the WAL into the database, with an fsync) take tens of
@@ -271,7 +277,7 @@ class Store:
                     (keep,),
                 )
 
-    def append_log(self, build_id: str, phase: str, message: str) -> int:
+    def append_log(self, build_id: str, phase: str, message: str, *, builder: bool = False) -> int:
         """Append a line; returns its sequence number (0 for the first line)."""
         with self._lock:
             seq = self._log_seq.get(build_id)
@@ -284,11 +290,21 @@ class Store:
             seq += 1
             self._log_seq[build_id] = seq
             self._db.execute(
-                "INSERT INTO build_logs (build_id, seq, phase, message) VALUES (?, ?, ?, ?)",
-                (build_id, seq, phase, message),
+                "INSERT INTO build_logs (build_id, seq, phase, message, builder) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (build_id, seq, phase, message, int(builder)),
             )
         self._wrote()
         return seq
+
+    def count_logs(self, build_id: str, *, builder: bool) -> int:
+        """How many of the build's lines came from the build itself (or the service)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM build_logs WHERE build_id = ? AND builder = ?",
+                (build_id, int(builder)),
+            ).fetchone()
+        return int(row[0])
 
     def forget_log_cursor(self, build_id: str) -> None:
         with self._lock:

@@ -9,14 +9,31 @@ from ..model import Build, LogLine
 
 
 class Executor(Protocol):
-    """Runs builds. The coordinator owns the queue; an executor only runs what it is given."""
+    """Runs builds.
+
+    A plain executor (``durable = False``, the local one) runs what it is given; the
+    coordinator owns the queue and the limits. A durable executor (Kubernetes) holds
+    the queue itself, in a place that outlives this process: the coordinator hands it
+    every build at once, and after a restart hands it the unfinished builds again so
+    that ``run`` attaches to them.
+    """
+
+    durable: bool
 
     async def run(
-        self, build: Build, on_log: Callable[[LogLine], None], on_start: Callable[[int], None]
+        self,
+        build: Build,
+        on_log: Callable[[LogLine], None],
+        on_start: Callable[[int | None], None],
+        *,
+        resume_lines: int = 0,
     ) -> None:
         """Run ``build`` to the end. Returns when the image was pushed; raises BuildFailed.
 
-        ``on_start`` receives a handle (a pid) to record for ``recover``.
+        ``on_start`` is called when the build leaves the queue and starts, with a
+        process id to record for ``recover`` (None when there is none).
+        ``resume_lines``: a durable executor that attaches to a build already under
+        way skips this many of its log lines (they are in the store already).
         """
 
     async def cancel(self, build: Build) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BuildFailed
+from ..forges.credentials import credential_set
 from ..model import Build, LogLine
 from ..refs import git_environment
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, parse_log_line, repo2docker_args
@@ -74,6 +75,8 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
 
 
 class LocalExecutor:
+    durable = False
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._procs: dict[str, asyncio.subprocess.Process] = {}
@@ -87,6 +90,8 @@ class LocalExecutor:
     def _environment(self, state_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
         env.update(git_environment(self._settings.allow_file_urls))
+        # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*
+        env.update(credential_set(self._settings.forges).git_environment())
         registry = self._settings.registry
         if registry.username and registry.password:
             env["CONTAINER_ENGINE_REGISTRY_CREDENTIALS"] = json.dumps(
@@ -120,7 +125,12 @@ class LocalExecutor:
         ]
 
     async def run(
-        self, build: Build, on_log: Callable[[LogLine], None], on_start: Callable[[int], None]
+        self,
+        build: Build,
+        on_log: Callable[[LogLine], None],
+        on_start: Callable[[int | None], None],
+        *,
+        resume_lines: int = 0,
     ) -> None:
         timeout = self._settings.limits.build_timeout
         if build.id in self._cancelled:

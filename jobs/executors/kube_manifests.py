@@ -1,0 +1,231 @@
+"""Kubernetes objects for builds, as plain dicts. Pure functions: no API calls.
+
+A build is one Job whose name is derived from the image name, so the API server
+itself refuses a second Job for the same image (409), whichever replica asks.
+Every Job is created suspended; the queue keeper lets it run (see kubernetes.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..model import Build
+from ..refs import git_environment
+from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
+from ..settings import Settings
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "binderhub-service"
+
+ANNOTATION = "binderhub-service/"
+"""Prefix of our own labels and annotations."""
+LABEL_BUILD_ID = ANNOTATION + "build-id"
+LABEL_COMMIT = ANNOTATION + "commit"
+ANNOTATIONS = ("repo", "ref", "ref-kind", "commit", "image", "build-id", "trigger", "queued-at")
+
+CONTAINER = "builder"
+CONFIG_DIR = "/etc/binderhub-service"
+CONFIG_FILE = "repo2docker_config.py"
+DOCKER_CONFIG_DIR = "/etc/binderhub-service-docker"
+GIT_POLICY = (
+    "GIT_TERMINAL_PROMPT",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_SSH_COMMAND",
+    "GIT_ALLOW_PROTOCOL",
+)
+
+
+def selector_labels(settings: Settings) -> dict[str, str]:
+    """Labels that select this service's build Jobs and pods (and nothing else)."""
+    return {
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_INSTANCE: settings.kubernetes.instance,
+        LABEL_COMPONENT: "build",
+    }
+
+
+def label_selector(settings: Settings) -> str:
+    return ",".join(f"{key}={value}" for key, value in selector_labels(settings).items())
+
+
+def config_map_name(settings: Settings) -> str:
+    return f"{settings.kubernetes.instance}-repo2docker"
+
+
+def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
+    """repo2docker's configuration file for build pods (only the Git content provider)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map_name(settings),
+            "namespace": namespace,
+            "labels": {LABEL_NAME: MANAGER, **selector_labels(settings)},
+        },
+        "data": {CONFIG_FILE: CONTENT_PROVIDER_CONFIG},
+    }
+
+
+def _secret_env(name: str, ref: Any) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str, Any]:
+    """The Job that builds and pushes ``build.image``; created suspended.
+
+    No secret value is ever part of it: credentials are references to Secrets.
+    """
+    k8s = settings.kubernetes
+    labels = {
+        LABEL_NAME: MANAGER,
+        **selector_labels(settings),
+        LABEL_BUILD_ID: build.id,
+        LABEL_COMMIT: build.sha,
+    }
+    annotations = {
+        ANNOTATION + "repo": build.repo,
+        ANNOTATION + "ref": build.ref,
+        ANNOTATION + "ref-kind": build.ref_kind,
+        ANNOTATION + "commit": build.sha,
+        ANNOTATION + "image": build.image,
+        ANNOTATION + "build-id": build.id,
+        ANNOTATION + "trigger": build.trigger,
+        ANNOTATION + "queued-at": f"{build.created_at:.6f}",
+    }
+    args = repo2docker_args(
+        settings.repo2docker,
+        image=build.image,
+        repo=build.repo,
+        sha=build.sha,
+        config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
+    )
+    # git's policy (no prompts, allowed transports), not this machine's environment;
+    # not GIT_CONFIG_NOSYSTEM: the builder image configures its credential helper there
+    env = [
+        {"name": key, "value": value}
+        for key, value in sorted(git_environment(settings.allow_file_urls).items())
+        if key in GIT_POLICY
+    ]
+    env += [
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        {"name": "BINDERHUB_SERVICE_BUILD_ID", "value": build.id},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "repo2docker-config", "configMap": {"name": config_map_name(settings)}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
+        {"name": "repo2docker-config", "mountPath": CONFIG_DIR, "readOnly": True},
+    ]
+    if k8s.builder == "docker-socket":
+        volumes.append(
+            {"name": "docker-socket", "hostPath": {"path": k8s.docker_socket, "type": "Socket"}}
+        )
+        mounts.append({"name": "docker-socket", "mountPath": "/var/run/docker.sock"})
+    if k8s.docker_config_secret is not None:
+        ref = k8s.docker_config_secret
+        volumes.append(
+            {
+                "name": "docker-config",
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": "config.json"}],
+                },
+            }
+        )
+        mounts.append({"name": "docker-config", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
+        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
+    if k8s.registry_credentials_secret is not None:
+        env.append(
+            _secret_env("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", k8s.registry_credentials_secret)
+        )
+    if k8s.git_credentials_secret is not None:
+        env.append(_secret_env("GIT_CREDENTIAL_ENV", k8s.git_credentials_secret))
+
+    pod_security: dict[str, Any] = {
+        "runAsUser": k8s.run_as_user,
+        "runAsGroup": k8s.run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if k8s.run_as_user != 0:
+        pod_security["runAsNonRoot"] = True
+    if k8s.run_as_groups:
+        pod_security["supplementalGroups"] = list(k8s.run_as_groups)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": k8s.builder_image,
+        "imagePullPolicy": k8s.builder_image_pull_policy,
+        "command": list(k8s.builder_command),
+        "args": args,
+        "env": env,
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if k8s.resources:
+        container["resources"] = {key: dict(value) for key, value in k8s.resources.items()}
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if k8s.service_account:
+        pod_spec["serviceAccountName"] = k8s.service_account
+    if k8s.node_selector:
+        pod_spec["nodeSelector"] = dict(k8s.node_selector)
+    if k8s.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in k8s.tolerations]
+    if k8s.affinity:
+        pod_spec["affinity"] = dict(k8s.affinity)
+    if k8s.priority_class_name:
+        pod_spec["priorityClassName"] = k8s.priority_class_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": build.name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "suspend": True,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": max(1, math.ceil(settings.limits.build_timeout)),
+            "ttlSecondsAfterFinished": k8s.ttl_seconds_after_finished,
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def build_from_job(job: dict[str, Any] | Any) -> dict[str, str] | None:
+    """The build facts a Job carries in its annotations, or None for a foreign Job."""
+    annotations = _metadata(job).get("annotations") or {}
+    facts = {key: annotations.get(ANNOTATION + key) for key in ANNOTATIONS}
+    if any(value is None for value in facts.values()):
+        return None
+    return {key: str(value) for key, value in facts.items()}
+
+
+def _metadata(job: dict[str, Any] | Any) -> dict[str, Any]:
+    if isinstance(job, dict):
+        return dict(job.get("metadata") or {})
+    meta = job.metadata
+    return {"annotations": meta.annotations, "labels": meta.labels, "name": meta.name}

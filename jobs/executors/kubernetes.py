@@ -1,0 +1,703 @@
+"""Builds as Kubernetes Jobs: one Job per image, queued in the cluster.
+
+How it fits together:
+- ``run`` creates the build's Job, always suspended. The Job's name comes from the
+  image, so a second request for the same image, from this process or another
+  replica, gets 409 AlreadyExists and attaches to the Job that is there.
+- The queue keeper (one replica at a time, the holder of a Lease) lets suspended
+  Jobs run in the order they were queued, within ``limits``. The queue is the set of
+  suspended Jobs: it survives restarts and every replica sees the same one.
+- Two watches (Jobs and their pods, by label, resumed from their resourceVersion
+  and listed again when it expires) keep a cache in memory; each running build
+  reads the cache whenever it changes and decides: started, failed and why, done.
+- The builder container's log is followed into the store. After a restart the
+  build attaches to its Job again and skips the lines it stored before.
+
+The official ``kubernetes`` client is synchronous; its calls run in threads and
+watch events are handed to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from ..errors import BuildFailed
+from ..model import Build, BuildState, LogLine
+from ..repo2docker import parse_log_line
+from ..settings import Settings
+from . import kube_manifests as manifests
+
+log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+WATCH_SECONDS = 240
+"""Each watch request ends after this long and is resumed from its resourceVersion."""
+RECHECK_SECONDS = 5.0
+"""A running build looks at its Job at least this often, even when nothing changed
+(for the unschedulable timeout, and in case a watch event went missing)."""
+LOG_DRAIN_SECONDS = 30.0
+"""How long a finished build waits for the rest of its log."""
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+
+
+def _default_namespace(settings: Settings) -> str:
+    if settings.kubernetes.namespace:
+        return settings.kubernetes.namespace
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _api_client(settings: Settings) -> client.ApiClient:
+    kubeconfig = settings.kubernetes.kubeconfig
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    api: client.ApiClient = config.new_client_from_config(
+        config_file=str(kubeconfig) if kubeconfig else None
+    )
+    return api
+
+
+def _condition(job: Any, *types: str) -> Any:
+    for condition in (job.status.conditions or []) if job.status else []:
+        if condition.type in types and condition.status == "True":
+            return condition
+    return None
+
+
+def job_finished(job: Any) -> str | None:
+    """``complete``, ``failed`` or None (still queued or running)."""
+    if _condition(job, "Complete", "SuccessCriteriaMet"):
+        return "complete"
+    if _condition(job, "Failed", "FailureTarget"):
+        return "failed"
+    return None
+
+
+def _queued_at(job: Any) -> tuple[float, str]:
+    annotations = job.metadata.annotations or {}
+    try:
+        when = float(annotations.get(manifests.ANNOTATION + "queued-at", "inf"))
+    except ValueError:
+        when = float("inf")
+    return when, job.metadata.name
+
+
+def _builder_status(pod: Any) -> Any:
+    for status in (pod.status.container_statuses or []) if pod.status else []:
+        if status.name == manifests.CONTAINER:
+            return status
+    return None
+
+
+def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
+    """Why a build pod will never finish its build, if it is clear already."""
+    status = pod.status
+    if status is None:
+        return None
+    if status.reason == "Evicted":
+        return f"the build pod was evicted: {status.message or 'no reason given'}"
+    builder = _builder_status(pod)
+    waiting = builder.state.waiting if builder and builder.state else None
+    if waiting is not None and waiting.reason in PULL_FAILURES:
+        return (
+            f"cannot pull the builder image {settings.kubernetes.builder_image}: "
+            f"{waiting.reason}: {waiting.message or ''}".rstrip(": ")
+        )
+    if waiting is not None and waiting.reason in CONFIG_FAILURES:
+        return f"cannot start the builder: {waiting.reason}: {waiting.message or ''}".rstrip(": ")
+    for condition in status.conditions or []:
+        if (
+            condition.type == "PodScheduled"
+            and condition.status == "False"
+            and condition.reason == "Unschedulable"
+        ):
+            since = condition.last_transition_time
+            waited = now - since.timestamp() if since else 0.0
+            if waited >= settings.kubernetes.unschedulable_timeout:
+                return (
+                    f"the build pod could not be scheduled for {waited:.0f} seconds: "
+                    f"{condition.message or 'no node fits'}"
+                )
+    return None
+
+
+def failure_reason(job: Any, pod: Any | None, settings: Settings, last_error: str) -> str:
+    """A clear message for a failed Job, from its condition and its pod's end."""
+    condition = _condition(job, "Failed", "FailureTarget")
+    if condition is not None and condition.reason == "DeadlineExceeded":
+        return f"build timed out after {settings.limits.build_timeout:g} seconds"
+    builder = _builder_status(pod) if pod is not None else None
+    terminated = builder.state.terminated if builder and builder.state else None
+    if terminated is None and builder is not None and builder.last_state:
+        terminated = builder.last_state.terminated
+    if terminated is not None:
+        if terminated.reason == "OOMKilled":
+            limit = (settings.kubernetes.resources.get("limits") or {}).get("memory")
+            where = f" (memory limit {limit})" if limit else ""
+            return f"the build ran out of memory{where} and was killed"
+        reason = f"repo2docker exited with code {terminated.exit_code}"
+        return f"{reason}: {last_error}" if last_error else reason
+    if pod is not None:
+        problem = pod_problem(pod, settings, time.time())
+        if problem:
+            return problem
+    detail = condition.message if condition is not None and condition.message else "no reason"
+    return f"the build's Job failed: {detail}"
+
+
+class _LogFollower:
+    """Follows the builder container's log in a thread; lines go to the event loop."""
+
+    def __init__(
+        self,
+        core: Any,
+        namespace: str,
+        pod: str,
+        skip: int,
+        deliver: Callable[[LogLine], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.last_error = ""
+        self.delivered = 0
+        self._core, self._namespace, self._pod = core, namespace, pod
+        self._skip, self._deliver, self._loop = skip, deliver, loop
+        self._stop = threading.Event()
+        self._response: Any = None
+        self.done = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name=f"log-{pod}", daemon=True)
+        self._thread.start()
+
+    def _lines(self) -> Iterator[str]:
+        response = self._core.read_namespaced_pod_log(
+            self._pod,
+            self._namespace,
+            container=manifests.CONTAINER,
+            follow=True,
+            _preload_content=False,
+        )
+        self._response = response
+        buffer = b""
+        try:
+            for chunk in response.stream(64 * 1024, decode_content=True):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    yield raw.decode(errors="replace")
+            if buffer:
+                yield buffer.decode(errors="replace")
+        finally:
+            response.release_conn()
+
+    def _run(self) -> None:
+        try:
+            # The pod's log from the start; lines stored before (by an earlier
+            # attempt to follow it) are skipped by their count.
+            seen = 0
+            for raw in self._lines():
+                if self._stop.is_set():
+                    return
+                line = parse_log_line(raw)
+                if line is None:
+                    continue
+                seen += 1
+                if line.phase in ("failed", "failure") or line.message.startswith("Error"):
+                    self.last_error = line.message
+                if seen <= self._skip:
+                    continue
+                self.delivered += 1
+                self._loop.call_soon_threadsafe(self._deliver, line)
+        except Exception as e:  # the log is a convenience; the Job's status is the truth
+            if not self._stop.is_set():
+                log.warning("log of build pod %s broke off: %s", self._pod, e)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(self.done.set)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._response is not None:
+            with contextlib.suppress(Exception):
+                self._response.close()
+
+
+class KubernetesExecutor:
+    durable = True
+    """Builds outlive this process and the queue is in the cluster: the coordinator
+    hands every build over at once and ``run`` attaches to what exists."""
+
+    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+        self._settings = settings
+        self._api = api or _api_client(settings)
+        # Typed as Any: the client's models are loosely typed (every field Optional),
+        # and this module checks what it reads from them itself.
+        self._batch: Any = client.BatchV1Api(self._api)
+        self._core: Any = client.CoreV1Api(self._api)
+        self._coordination: Any = client.CoordinationV1Api(self._api)
+        self.namespace = _default_namespace(settings)
+        self._selector = manifests.label_selector(settings)
+        self.identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._jobs: dict[str, Any] = {}
+        self._pods: dict[str, Any] = {}  # job name -> its newest pod
+        self._synced = {"jobs": asyncio.Event(), "pods": asyncio.Event()}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._cancelled: set[str] = set()
+        self._stopping = threading.Event()
+        self._watches: set[watch.Watch] = set()
+        self._threads: list[threading.Thread] = []
+        self._keeper: asyncio.Task[None] | None = None
+        self._keeper_poke = asyncio.Event()
+        self._leader = False
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    # -- start and stop -----------------------------------------------------
+
+    async def _ensure_started(self) -> None:
+        if self._started:
+            return
+        async with self._start_lock:
+            if self._started:
+                return
+            await asyncio.to_thread(self._ensure_config_map)
+            loop = asyncio.get_running_loop()
+            for kind in ("jobs", "pods"):
+                thread = threading.Thread(
+                    target=self._watch_loop, args=(kind, loop), name=f"watch-{kind}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+            for event in self._synced.values():
+                await event.wait()
+            self._keeper = asyncio.create_task(self._keep_queue(), name="queue-keeper")
+            self._started = True
+
+    def _ensure_config_map(self) -> None:
+        body = manifests.make_config_map(self._settings, self.namespace)
+        name = body["metadata"]["name"]
+        try:
+            current = self._core.read_namespaced_config_map(name, self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            with contextlib.suppress(ApiException):  # another replica made it meanwhile
+                self._core.create_namespaced_config_map(self.namespace, body)
+            return
+        if current.data != body["data"]:
+            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            self._core.replace_namespaced_config_map(name, self.namespace, body)
+
+    async def close(self) -> None:
+        self._stopping.set()
+        for w in list(self._watches):
+            w.stop()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        if self._leader:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._release_lease)
+        self._api.close()
+
+    # -- the watches --------------------------------------------------------
+
+    def _watch_loop(self, kind: str, loop: asyncio.AbstractEventLoop) -> None:
+        list_call = (
+            self._batch.list_namespaced_job if kind == "jobs" else self._core.list_namespaced_pod
+        )
+        while not self._stopping.is_set():
+            try:
+                listed = list_call(self.namespace, label_selector=self._selector)
+                version = listed.metadata.resource_version
+                loop.call_soon_threadsafe(self._replace_all, kind, listed.items)
+                while not self._stopping.is_set():
+                    w = watch.Watch()
+                    self._watches.add(w)
+                    try:
+                        for event in w.stream(
+                            list_call,
+                            self.namespace,
+                            label_selector=self._selector,
+                            resource_version=version,
+                            allow_watch_bookmarks=True,
+                            timeout_seconds=WATCH_SECONDS,
+                        ):
+                            raw = event.get("raw_object") or {}
+                            version = (raw.get("metadata") or {}).get("resourceVersion", version)
+                            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                                loop.call_soon_threadsafe(
+                                    self._apply, kind, event["type"], event["object"]
+                                )
+                    finally:
+                        self._watches.discard(w)
+            except ApiException as e:
+                if e.status != 410:  # 410 Gone: resourceVersion expired; list again
+                    log.warning("watch of %s failed: %s %s; again in 1 s", kind, e.status, e.reason)
+                    self._stopping.wait(1.0)
+            except Exception as e:
+                if self._stopping.is_set():
+                    return
+                log.warning("watch of %s broke off: %r; again in 1 s", kind, e)
+                self._stopping.wait(1.0)
+
+    @staticmethod
+    def _job_of(pod: Any) -> str | None:
+        labels = pod.metadata.labels or {}
+        return labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+
+    def _replace_all(self, kind: str, items: list[Any]) -> None:
+        if kind == "jobs":
+            gone = set(self._jobs) - {job.metadata.name for job in items}
+            self._jobs = {job.metadata.name: job for job in items}
+            for name in gone:
+                self._notify(name)
+            for name in self._jobs:
+                self._notify(name)
+        else:
+            self._pods = {}
+            for pod in items:
+                self._apply("pods", "ADDED", pod)
+        self._synced[kind].set()
+        self._keeper_poke.set()
+
+    def _apply(self, kind: str, event_type: str, obj: Any) -> None:
+        if kind == "jobs":
+            name = obj.metadata.name
+            if event_type == "DELETED":
+                self._jobs.pop(name, None)
+            else:
+                self._jobs[name] = obj
+            self._keeper_poke.set()
+        else:
+            name = self._job_of(obj) or ""
+            current = self._pods.get(name)
+            if event_type == "DELETED":
+                if current is not None and current.metadata.uid == obj.metadata.uid:
+                    del self._pods[name]
+            elif current is None or (
+                current.metadata.creation_timestamp <= obj.metadata.creation_timestamp
+            ):
+                self._pods[name] = obj
+        self._notify(name)
+
+    def _notify(self, name: str) -> None:
+        event = self._changed.get(name)
+        if event is not None:
+            event.set()
+
+    # -- the queue keeper ---------------------------------------------------
+
+    def _lease_name(self) -> str:
+        return f"{self._settings.kubernetes.instance}-queue"
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the queue keeper's Lease; True when this process holds it."""
+        seconds = self._settings.kubernetes.lease_seconds
+        now = dt.datetime.now(dt.UTC)
+        name = self._lease_name()
+        try:
+            lease = self._coordination.read_namespaced_lease(name, self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            body = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=name, namespace=self.namespace),
+                spec=client.V1LeaseSpec(
+                    holder_identity=self.identity,
+                    lease_duration_seconds=max(1, round(seconds)),
+                    acquire_time=now,
+                    renew_time=now,
+                ),
+            )
+            try:
+                self._coordination.create_namespaced_lease(self.namespace, body)
+            except ApiException as e2:
+                if e2.status == 409:
+                    return False
+                raise
+            return True
+        spec = lease.spec
+        renewed = spec.renew_time or spec.acquire_time
+        expired = (
+            renewed is None
+            or (now - renewed).total_seconds() > (spec.lease_duration_seconds or seconds)
+            or not spec.holder_identity
+        )
+        if spec.holder_identity != self.identity and not expired:
+            return False
+        if spec.holder_identity != self.identity:
+            spec.acquire_time = now
+            spec.lease_transitions = (spec.lease_transitions or 0) + 1
+        spec.holder_identity = self.identity
+        spec.lease_duration_seconds = max(1, round(seconds))
+        spec.renew_time = now
+        try:
+            self._coordination.replace_namespaced_lease(name, self.namespace, lease)
+        except ApiException as e:
+            if e.status == 409:  # someone else renewed or took it first
+                return False
+            raise
+        return True
+
+    def _release_lease(self) -> None:
+        lease = self._coordination.read_namespaced_lease(self._lease_name(), self.namespace)
+        if lease.spec.holder_identity == self.identity:
+            lease.spec.holder_identity = None
+            lease.spec.renew_time = None
+            self._coordination.replace_namespaced_lease(self._lease_name(), self.namespace, lease)
+
+    async def _keep_queue(self) -> None:
+        renew_every = self._settings.kubernetes.lease_seconds / 3
+        renewed_at = 0.0
+        while True:
+            try:
+                if time.monotonic() - renewed_at >= renew_every or not self._leader:
+                    self._leader = await asyncio.to_thread(self._hold_lease)
+                    renewed_at = time.monotonic()
+                if self._leader:
+                    await self._release_queued()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self._leader = False
+                log.warning("queue keeper: %r", e)
+            self._keeper_poke.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(renew_every):
+                    await self._keeper_poke.wait()
+
+    async def _release_queued(self) -> None:
+        """Let suspended Jobs run, oldest first, within the concurrency limits."""
+        limits = self._settings.limits
+        active = [job for job in self._jobs.values() if job_finished(job) is None]
+        running: dict[str, int] = {}
+        for job in active:
+            if not job.spec.suspend:
+                repo = (job.metadata.annotations or {}).get(manifests.ANNOTATION + "repo", "")
+                running[repo] = running.get(repo, 0) + 1
+        total = sum(running.values())
+        waiting = sorted((job for job in active if job.spec.suspend), key=_queued_at)
+        for job in waiting:
+            if total >= limits.max_concurrent_builds:
+                return
+            repo = (job.metadata.annotations or {}).get(manifests.ANNOTATION + "repo", "")
+            if running.get(repo, 0) >= limits.max_concurrent_builds_per_repo:
+                continue
+            try:
+                updated = await asyncio.to_thread(
+                    self._batch.patch_namespaced_job,
+                    job.metadata.name,
+                    self.namespace,
+                    {"spec": {"suspend": False}},
+                )
+            except ApiException as e:
+                if e.status == 404:  # cancelled meanwhile
+                    continue
+                raise
+            self._apply("jobs", "MODIFIED", updated)
+            running[repo] = running.get(repo, 0) + 1
+            total += 1
+
+    # -- the executor interface ---------------------------------------------
+
+    async def run(
+        self,
+        build: Build,
+        on_log: Callable[[LogLine], None],
+        on_start: Callable[[int | None], None],
+        *,
+        resume_lines: int = 0,
+    ) -> None:
+        await self._ensure_started()
+        name = build.name
+        changed = self._changed.setdefault(name, asyncio.Event())
+        follower: _LogFollower | None = None
+        try:
+            if build.id in self._cancelled:
+                raise BuildFailed("cancelled before it started", remember=False)
+            attached = await self._create_or_attach(build, on_log)
+            skip = resume_lines if attached else 0
+            started = False
+            seen = False
+            while True:
+                changed.clear()
+                job = self._jobs.get(name)
+                if job is None:
+                    if seen or build.id in self._cancelled:
+                        reason = (
+                            "cancelled"
+                            if build.id in self._cancelled
+                            else "the build's Job was deleted (cancelled by another replica?)"
+                        )
+                        raise BuildFailed(reason, remember=False)
+                else:
+                    seen = True
+                    if not job.spec.suspend and not started:
+                        started = True
+                        on_start(None)
+                    pod = self._pods.get(name)
+                    if follower is None and pod is not None and self._has_log(pod):
+                        follower = _LogFollower(
+                            self._core,
+                            self.namespace,
+                            pod.metadata.name,
+                            skip,
+                            on_log,
+                            asyncio.get_running_loop(),
+                        )
+                    finished = job_finished(job)
+                    if finished is not None:
+                        last_error = await self._drain(follower)
+                        if finished == "complete":
+                            return
+                        raise BuildFailed(
+                            failure_reason(job, self._pods.get(name), self._settings, last_error),
+                            remember=_remember(job, self._pods.get(name)),
+                        )
+                    if pod is not None:
+                        problem = pod_problem(pod, self._settings, time.time())
+                        if problem is not None:
+                            await self._delete(name)
+                            raise BuildFailed(problem, remember=False)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECHECK_SECONDS):
+                        await changed.wait()
+        finally:
+            if follower is not None:
+                follower.stop()
+            self._changed.pop(name, None)
+            self._cancelled.discard(build.id)
+
+    @staticmethod
+    def _has_log(pod: Any) -> bool:
+        builder = _builder_status(pod)
+        return bool(
+            builder and builder.state and (builder.state.running or builder.state.terminated)
+        )
+
+    async def _drain(self, follower: _LogFollower | None) -> str:
+        if follower is None:
+            return ""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LOG_DRAIN_SECONDS):
+                await follower.done.wait()
+        return follower.last_error
+
+    async def _create_or_attach(self, build: Build, on_log: Callable[[LogLine], None]) -> bool:
+        """Create the build's Job, or find the one there. True when it was there."""
+        body = manifests.make_build_job(build, self._settings, self.namespace)
+        try:
+            created = await asyncio.to_thread(
+                self._batch.create_namespaced_job, self.namespace, body
+            )
+        except ApiException as e:
+            if e.status != 409:
+                raise BuildFailed(
+                    f"cannot create the build's Job: {e.status} {e.reason}: {_api_message(e)}",
+                    remember=False,
+                ) from None
+        else:
+            if created.metadata.name not in self._jobs:
+                self._apply("jobs", "ADDED", created)
+            on_log(LogLine("", f"created Job {self.namespace}/{build.name}"))
+            return False
+        job = await asyncio.to_thread(self._batch.read_namespaced_job, build.name, self.namespace)
+        facts = manifests.build_from_job(job)
+        if facts is None or facts["image"] != build.image:
+            raise BuildFailed(
+                f"a Job named {build.name} exists but does not build {build.image}",
+                remember=False,
+            )
+        if job.metadata.name not in self._jobs:
+            self._apply("jobs", "ADDED", job)
+        on_log(LogLine("", f"following Job {self.namespace}/{build.name}, which was there"))
+        return True
+
+    async def _delete(self, name: str) -> None:
+        with contextlib.suppress(ApiException):
+            await asyncio.to_thread(
+                self._batch.delete_namespaced_job,
+                name,
+                self.namespace,
+                propagation_policy="Background",
+            )
+
+    async def cancel(self, build: Build) -> None:
+        self._cancelled.add(build.id)
+        await self._ensure_started()
+        await self._delete(build.name)
+        self._notify(build.name)
+
+    async def recover(self, build: Build) -> bool:
+        # Nothing of a build runs in this process: ``run`` attaches to its Job.
+        return False
+
+    async def adopt(self) -> list[Build]:
+        """Builds whose Jobs are in the cluster, as the Jobs tell them (for a service
+        that starts and may not know them: another replica's, or a lost store's)."""
+        await self._ensure_started()
+        builds = []
+        for job in sorted(self._jobs.values(), key=_queued_at):
+            facts = manifests.build_from_job(job)
+            if facts is None:
+                continue
+            finished = job_finished(job)
+            state = (
+                BuildState.QUEUED if job.spec.suspend and finished is None else BuildState.RUNNING
+            )
+            builds.append(
+                Build(
+                    id=facts["build-id"],
+                    repo=facts["repo"],
+                    ref=facts["ref"],
+                    ref_kind=facts["ref-kind"],
+                    sha=facts["commit"],
+                    image=facts["image"],
+                    name=job.metadata.name,
+                    state=state,
+                    trigger=facts["trigger"],
+                    created_at=float(facts["queued-at"]),
+                    supersedable=False,
+                )
+            )
+        return builds
+
+
+def _remember(job: Any, pod: Any | None) -> bool:
+    """A failure is the commit's own (asking again is refused unless forced) when the
+    build itself failed: its deadline, or repo2docker's exit. Pod troubles (image
+    pulls, scheduling, eviction) are the cluster's and are not remembered."""
+    condition = _condition(job, "Failed", "FailureTarget")
+    if condition is not None and condition.reason == "DeadlineExceeded":
+        return True
+    builder = _builder_status(pod) if pod is not None else None
+    terminated = builder.state.terminated if builder and builder.state else None
+    return bool(terminated and terminated.exit_code)
+
+
+def _api_message(e: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(e.body or "{}").get("message", ""))
+    except ValueError:
+        return str(e.body or "")[:200]

@@ -1,0 +1,287 @@
+"""The build Job manifest (pure) and the reading of Job and pod states into messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes import client
+
+from jobs.executors import kube_manifests as manifests
+from jobs.executors.kube_rbac import RULES, role
+from jobs.executors.kubernetes import failure_reason, job_finished, pod_problem
+from jobs.model import Build, BuildState
+from jobs.settings import Settings
+from jobs.specs import build_name_for, image_name_for
+
+GOLDEN = Path(__file__).parent / "golden" / "build_job.json"
+KUBERNETES_VERSION = "1.34.0"  # the test cluster's (tests/cluster/k8s/go.mod: v1.34.4)
+
+
+def make_build(repo: str = "https://github.com/binder-examples/requirements") -> Build:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    image = image_name_for("registry.example.org/binder-", repo, sha)
+    return Build(
+        id="5f0c6a0e3b7c4d0f8e1a2b3c4d5e6f70",
+        repo=repo,
+        ref="main",
+        ref_kind="branch",
+        sha=sha,
+        image=image,
+        name=build_name_for(image),
+        state=BuildState.QUEUED,
+        trigger="webhook:github",
+        created_at=1764100000.25,
+    )
+
+
+def full_settings() -> Settings:
+    """Every Kubernetes option set, and secrets everywhere they can be."""
+    return Settings(
+        executor="kubernetes",
+        image_prefix="registry.example.org/binder-",
+        registry={"username": "pusher", "password": "registry-password-SECRET"},
+        webhooks={"github_secret": "webhook-SECRET"},
+        limits={"build_timeout": 1800.5},
+        repo2docker={"target_repo_dir": "/srv/repo", "extra_args": ["--label", "a=b"]},
+        kubernetes={
+            "namespace": "builds",
+            "instance": "bhs",
+            "builder_image": "registry.example.org/repo2docker:2024.07.0",
+            "builder_image_pull_policy": "Always",
+            "service_account": "bhs-builder",
+            "docker_socket": "/var/run/dind/bhs/docker.sock",
+            "docker_config_secret": {"name": "bhs-push", "key": "config.json"},
+            "registry_credentials_secret": {"name": "bhs-push", "key": "credentials"},
+            "git_credentials_secret": {"name": "bhs-git", "key": "credentials"},
+            "resources": {
+                "requests": {"cpu": "500m", "memory": "1Gi"},
+                "limits": {"memory": "4Gi"},
+            },
+            "node_selector": {"binderhub-service/docker": "true"},
+            "tolerations": [{"key": "builds", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 10,
+                            "preference": {
+                                "matchExpressions": [
+                                    {"key": "fast", "operator": "In", "values": ["yes"]}
+                                ]
+                            },
+                        }
+                    ]
+                }
+            },
+            "priority_class_name": "builds",
+            "run_as_user": 1000,
+            "run_as_groups": [998],
+            "ttl_seconds_after_finished": 600,
+        },
+    )
+
+
+VARIANTS = {
+    "defaults": Settings(executor="kubernetes"),
+    "everything": full_settings(),
+}
+
+
+def validate(obj: dict[str, Any]) -> None:
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_is_a_valid_job(variant: str) -> None:
+    settings = VARIANTS[variant]
+    validate(manifests.make_build_job(make_build(), settings, "builds"))
+    validate(manifests.make_config_map(settings, "builds"))
+
+
+def test_an_invalid_manifest_is_refused_by_the_validator() -> None:
+    # the check above can fail: an unknown field is an error in strict mode
+    job = manifests.make_build_job(make_build(), VARIANTS["defaults"], "builds")
+    job["spec"]["template"]["spec"]["containers"][0]["commandd"] = ["x"]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(job)
+
+
+def test_the_role_is_valid() -> None:
+    validate(role("bhs", "builds"))
+    assert {rule["resources"][0] for rule in RULES} == {
+        "jobs",
+        "pods",
+        "pods/log",
+        "configmaps",
+        "leases",
+    }
+
+
+def test_job_matches_the_golden_file() -> None:
+    job = manifests.make_build_job(make_build(), full_settings(), "builds")
+    rendered = json.dumps(job, indent=2, sort_keys=True) + "\n"
+    if not GOLDEN.exists():  # pragma: no cover - writing a new golden file is deliberate
+        GOLDEN.write_text(rendered)
+        pytest.fail(f"wrote {GOLDEN}; check it and commit it")
+    assert rendered == GOLDEN.read_text()
+
+
+def test_no_secret_value_is_in_the_job() -> None:
+    text = json.dumps(manifests.make_build_job(make_build(), full_settings(), "builds"))
+    assert "SECRET" not in text
+    assert "registry-password" not in text
+    assert '"secretKeyRef": {"name": "bhs-push", "key": "credentials"}' in text
+
+
+def test_job_shape() -> None:
+    build = make_build()
+    job = manifests.make_build_job(build, VARIANTS["defaults"], "ns")
+    spec = job["spec"]
+    assert job["metadata"]["name"] == build.name and len(build.name) <= 63
+    assert spec["suspend"] is True and spec["backoffLimit"] == 0
+    assert spec["activeDeadlineSeconds"] == 3600
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    assert container["command"] == ["jupyter-repo2docker"]
+    assert container["args"][-1] == build.repo  # the repository URL is always last
+    assert container["args"][container["args"].index("--ref") + 1] == build.sha
+    assert container["args"][container["args"].index("--image-name") + 1] == build.image
+    labels = job["metadata"]["labels"]
+    assert labels[manifests.LABEL_BUILD_ID] == build.id
+    assert labels[manifests.LABEL_COMMIT] == build.sha
+    assert labels["app.kubernetes.io/instance"] == "binderhub-service"
+    assert manifests.build_from_job(job) == {
+        "repo": build.repo,
+        "ref": "main",
+        "ref-kind": "branch",
+        "commit": build.sha,
+        "image": build.image,
+        "build-id": build.id,
+        "trigger": "webhook:github",
+        "queued-at": "1764100000.250000",
+    }
+
+
+def test_job_names_differ_for_images_that_look_alike() -> None:
+    long = "https://example.org/" + "x" * 200
+    a = make_build(long + "/a")
+    b = make_build(long + "/b")
+    assert a.name != b.name and len(a.name) <= 63 and len(b.name) <= 63
+
+
+def test_a_foreign_job_is_not_read_as_a_build() -> None:
+    assert manifests.build_from_job({"metadata": {"annotations": {"other": "x"}}}) is None
+
+
+# -- reading states -----------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def job_with(condition: str | None, reason: str | None = None) -> client.V1Job:
+    conditions = (
+        [client.V1JobCondition(type=condition, status="True", reason=reason, message="m")]
+        if condition
+        else None
+    )
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(name="j"),
+        spec=client.V1JobSpec(template=client.V1PodTemplateSpec(), suspend=False),
+        status=client.V1JobStatus(conditions=conditions),
+    )
+
+
+def pod_with(
+    waiting: str | None = None,
+    terminated: tuple[int, str] | None = None,
+    reason: str | None = None,
+    unschedulable_for: float | None = None,
+) -> client.V1Pod:
+    state = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason=waiting, message="details")
+        if waiting
+        else None,
+        terminated=client.V1ContainerStateTerminated(exit_code=terminated[0], reason=terminated[1])
+        if terminated
+        else None,
+    )
+    conditions = None
+    if unschedulable_for is not None:
+        conditions = [
+            client.V1PodCondition(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/1 nodes are available: 1 Insufficient memory.",
+                last_transition_time=NOW - dt.timedelta(seconds=unschedulable_for),
+            )
+        ]
+    statuses = [
+        client.V1ContainerStatus(
+            name="builder", image="i", image_id="", ready=False, restart_count=0, state=state
+        )
+    ]
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="p"),
+        status=client.V1PodStatus(
+            reason=reason,
+            message="The node was low on resource: memory.",
+            container_statuses=statuses,
+            conditions=conditions,
+        ),
+    )
+
+
+SETTINGS = Settings(
+    executor="kubernetes",
+    limits={"build_timeout": 600},
+    kubernetes={"resources": {"limits": {"memory": "2Gi"}}, "unschedulable_timeout": 300},
+)
+
+
+def test_job_finished() -> None:
+    assert job_finished(job_with(None)) is None
+    assert job_finished(job_with("Complete")) == "complete"
+    assert job_finished(job_with("Failed", "BackoffLimitExceeded")) == "failed"
+    assert job_finished(job_with("Suspended")) is None
+
+
+def test_pod_problems() -> None:
+    now = NOW.timestamp()
+    assert pod_problem(pod_with(waiting="ContainerCreating"), SETTINGS, now) is None
+    pull = pod_problem(pod_with(waiting="ImagePullBackOff"), SETTINGS, now)
+    assert pull == (
+        "cannot pull the builder image quay.io/jupyterhub/repo2docker:2024.07.0: "
+        "ImagePullBackOff: details"
+    )
+    evicted = pod_problem(pod_with(reason="Evicted"), SETTINGS, now)
+    assert evicted == "the build pod was evicted: The node was low on resource: memory."
+    assert pod_problem(pod_with(unschedulable_for=299), SETTINGS, now) is None
+    unschedulable = pod_problem(pod_with(unschedulable_for=301), SETTINGS, now)
+    assert unschedulable == (
+        "the build pod could not be scheduled for 301 seconds: "
+        "0/1 nodes are available: 1 Insufficient memory."
+    )
+
+
+def test_failure_reasons() -> None:
+    failed = job_with("Failed", "BackoffLimitExceeded")
+    assert (
+        failure_reason(job_with("Failed", "DeadlineExceeded"), None, SETTINGS, "")
+        == "build timed out after 600 seconds"
+    )
+    assert (
+        failure_reason(failed, pod_with(terminated=(137, "OOMKilled")), SETTINGS, "")
+        == "the build ran out of memory (memory limit 2Gi) and was killed"
+    )
+    assert (
+        failure_reason(failed, pod_with(terminated=(1, "Error")), SETTINGS, "Error: no such ref")
+        == "repo2docker exited with code 1: Error: no such ref"
+    )
+    assert failure_reason(failed, None, SETTINGS, "") == "the build's Job failed: m"
