@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from importlib import metadata
 
 from .executors import Executor
+from .forges import Forges
+from .forges.status import StatusReporter, attach_status_reporter
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
 from .service import BuildService
@@ -49,11 +52,21 @@ def make_executor(settings: Settings) -> Executor:
 
         check_builder_version(settings)
         return LocalExecutor(settings)
+    if settings.executor == "kubernetes":
+        from .executors.kubernetes import KubernetesExecutor
+
+        return KubernetesExecutor(settings)
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 
 
+_STATUS_REPORTERS: weakref.WeakKeyDictionary[BuildService, StatusReporter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def make_service(settings: Settings) -> BuildService:
-    return BuildService(
+    forges = Forges.from_settings(settings.forges)
+    service = BuildService(
         settings,
         store=Store(settings.state_path),
         registry=make_registry_client(settings),
@@ -61,6 +74,25 @@ def make_service(settings: Settings) -> BuildService:
             timeout=settings.git_timeout,
             ttl=settings.ref_cache_seconds,
             allow_file=settings.allow_file_urls,
+            forge=forges,
+            git_env=forges.git_environment(),
         ),
         executor=make_executor(settings),
     )
+    reporter = attach_status_reporter(
+        service.events.add_listener,
+        forges,
+        service.get,
+        context=settings.forges.status_context,
+        public_url=settings.public_url,
+    )
+    if reporter is not None:
+        _STATUS_REPORTERS[service] = reporter
+    return service
+
+
+async def drain_statuses(service: BuildService) -> None:
+    """Wait until the commit statuses of ``service``'s builds are sent (or given up)."""
+    reporter = _STATUS_REPORTERS.get(service)
+    if reporter is not None:
+        await reporter.drain()

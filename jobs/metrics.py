@@ -28,3 +28,14 @@ REGISTRY_CHECK = Histogram(
     ["result"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+FORGE_REF_REQUESTS = Counter(
+    "binderhub_service_forge_ref_requests_total",
+    "Forge API requests made to resolve refs, by forge and answer (fetched, not_modified, "
+    "not_found, rate_limited, failed).",
+    ["forge", "result"],
+)
+FORGE_STATUSES = Counter(
+    "binderhub_service_forge_statuses_total",
+    "Commit statuses sent to forges, by forge and result (sent, failed, rate_limited).",
+    ["forge", "result"],
+)

@@ -1,6 +1,7 @@
 """Resolve a ref (branch, tag, HEAD) to a commit with ``git ls-remote``.
 
-A full 40-hex SHA is used as given. Everything else asks the repository. Answers are
+A full 40-hex SHA is used as given. Everything else asks the repository (or, with a
+token, its forge's API: ``jobs.forges``, tried first; issue 8). Answers are
 cached for ``ttl`` seconds and can be refreshed by push webhooks (``remember``);
 concurrent resolutions of the same ref share one ``git`` process.
 """
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from .errors import GitError, InvalidRequest, RefNotFound, RepoUnreachable
 from .specs import SHA_RE, check_ref
@@ -83,9 +84,17 @@ def git_environment(allow_file: bool) -> dict[str, str]:
     return env
 
 
-async def ls_remote(args: list[str], url: str, *, seconds: float, allow_file: bool) -> str:
+async def ls_remote(
+    args: list[str],
+    url: str,
+    *,
+    seconds: float,
+    allow_file: bool,
+    extra_env: Mapping[str, str] | None = None,
+) -> str:
     """Run ``git ls-remote <args>`` (``args`` hold the URL, after ``--``) and return its
-    output. Raises RepoUnreachable when git fails, GitError when it takes too long."""
+    output. Raises RepoUnreachable when git fails, GitError when it takes too long.
+    ``extra_env`` adds to git's environment (credentials, as ``GIT_CONFIG_*``)."""
     proc = await asyncio.create_subprocess_exec(
         "git",
         "ls-remote",
@@ -93,7 +102,7 @@ async def ls_remote(args: list[str], url: str, *, seconds: float, allow_file: bo
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=git_environment(allow_file),
+        env={**git_environment(allow_file), **(extra_env or {})},
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), seconds)
@@ -108,8 +117,15 @@ async def ls_remote(args: list[str], url: str, *, seconds: float, allow_file: bo
     return out.decode(errors="replace")
 
 
+class ForgeRefSource(Protocol):
+    async def resolve(self, url: str, ref: str) -> ResolvedRef | None:
+        """The commit ``ref`` names, or None when git should be asked instead."""
+        ...
+
+
 class RefResolver:
-    """Resolves refs with ``git ls-remote``, caching answers for a short time."""
+    """Resolves refs with a forge's API (``forge``) or ``git ls-remote``, caching
+    answers for a short time. ``git_env`` is added to git's environment."""
 
     def __init__(
         self,
@@ -118,10 +134,14 @@ class RefResolver:
         ttl: float,
         allow_file: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        forge: ForgeRefSource | None = None,
+        git_env: Mapping[str, str] | None = None,
     ) -> None:
         self._timeout = timeout
         self._ttl = ttl
         self._allow_file = allow_file
+        self._forge = forge
+        self._git_env = dict(git_env or {})
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, ResolvedRef]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[ResolvedRef]] = {}
@@ -157,6 +177,10 @@ class RefResolver:
         return resolved
 
     async def _ls_remote(self, url: str, ref: str) -> ResolvedRef:
+        if self._forge is not None:
+            resolved = await self._forge.resolve(url, ref)
+            if resolved is not None:
+                return resolved
         # "--" ends the options: neither the URL nor the ref can be taken for one.
         args = ["--", url]
         if ref != "HEAD" and not ref.startswith("refs/"):
@@ -165,7 +189,9 @@ class RefResolver:
             args += [ref, f"{ref}^{{}}"]
         else:
             args += ["HEAD"]
-        out = await ls_remote(args, url, seconds=self._timeout, allow_file=self._allow_file)
+        out = await ls_remote(
+            args, url, seconds=self._timeout, allow_file=self._allow_file, extra_env=self._git_env
+        )
         resolved = pick_ref(out, ref)
         if resolved is None:
             if all(c in "0123456789abcdef" for c in ref) and len(ref) >= _ABBREVIATED_SHA_MIN:

@@ -15,7 +15,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "BINDERHUB_SERVICE_"
@@ -245,6 +253,160 @@ class KubernetesSettings(_Section):
     lets suspended Jobs run); another replica takes over this long after it stops."""
 
 
+class ForgeHostSettings(_Section):
+    kind: Literal["github", "gitlab"]
+    """``github`` (github.com or GitHub Enterprise Server) or ``gitlab`` (gitlab.com or
+    self-managed GitLab)."""
+
+    url: str
+    """Web address of the forge, e.g. ``https://github.com`` or
+    ``https://gitlab.example.org`` (with a path if GitLab is served under one).
+    Repositories on this host (any scheme, any port) belong to this forge."""
+
+    api_url: str | None = None
+    """Base URL of the REST API. Default: ``https://api.github.com`` for github.com,
+    ``<url>/api/v3`` for GitHub Enterprise, ``<url>`` for GitLab (``/api/v4`` is added)."""
+
+    token: SecretStr | None = None
+    """API token (GitHub: a personal access or app installation token; GitLab: a
+    personal, group or project access token). Without it nothing is asked of the API:
+    refs are resolved with ``git ls-remote`` and no statuses are reported. It is also
+    offered to git for private repositories of this host."""
+
+    git_username: str | None = None
+    """User name sent with ``token`` to git over HTTPS. Default: ``x-access-token``
+    (GitHub), ``oauth2`` (GitLab)."""
+
+    resolve_refs: bool = True
+    """Resolve branches, tags and short SHAs through the API (with conditional
+    requests) instead of ``git ls-remote``."""
+
+    report_status: bool = True
+    """Set a commit status on every built commit (pending, success, failure)."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the API."""
+
+    @field_validator("url", "api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s) URL, e.g. https://github.example.org")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
+
+
+class GitCredentialSettings(_Section):
+    url: str
+    """Repositories these credentials are for: a URL prefix matched as git matches
+    ``http.<url>.*`` settings (scheme, host with ``*`` for one name label, port, then
+    whole path segments): ``https://github.com/my-org`` covers every repository of
+    ``my-org``, ``https://git.example.org`` a whole host. The most specific wins."""
+
+    username: str = "x-access-token"
+    """User name for HTTP Basic authentication."""
+
+    password: SecretStr
+    """Password or access token. Never logged, never in a URL or on a command line."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        from .forges.credentials import UrlPattern
+
+        UrlPattern.parse(value)  # raises ValueError naming the problem
+        return value.rstrip("/")
+
+
+class ForgeSettings(_Section):
+    hosts: list[ForgeHostSettings] = []
+    """GitHub and GitLab instances whose APIs resolve refs, receive commit statuses
+    and get webhooks installed (``binderhub-service hooks install``)."""
+
+    credentials: list[GitCredentialSettings] = []
+    """Git credentials for private repositories, per host or per repository prefix;
+    used to resolve refs and handed to local builds through git's configuration
+    environment (``GIT_CONFIG_COUNT``)."""
+
+    status_context: str = Field(default="binderhub-service", min_length=1, max_length=255)
+    """The ``context`` (GitHub) or ``name`` (GitLab) of the commit statuses, so that
+    several services can report on one commit."""
+
+
+class JupyterHubSettings(_Section):
+    enabled: bool = False
+    """Run as a JupyterHub service: accept JupyterHub API tokens and log browsers in
+    through the hub's OAuth. Every field below left empty is read from the environment
+    JupyterHub gives the services it starts (``JUPYTERHUB_*``)."""
+
+    api_url: str | None = None
+    """The hub's REST API, e.g. ``http://hub:8081/hub/api``. Default:
+    ``$JUPYTERHUB_API_URL``."""
+
+    api_token: SecretStr | None = None
+    """This service's API token, as registered in the hub's ``services``; it is also the
+    OAuth client secret. Default: ``$JUPYTERHUB_API_TOKEN``."""
+
+    service_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._~-]{1,255}$")
+    """The service's name in the hub's ``services``. Default:
+    ``$JUPYTERHUB_SERVICE_NAME``, else ``binder``."""
+
+    client_id: str | None = None
+    """OAuth client id. Default: ``$JUPYTERHUB_CLIENT_ID``, else
+    ``service-<service_name>`` (the hub's default for services)."""
+
+    oauth_callback_url: str | None = None
+    """Where the hub sends browsers back after login; it must equal the service's
+    ``oauth_redirect_uri`` in the hub. Default: ``$JUPYTERHUB_OAUTH_CALLBACK_URL``, else
+    ``<base_path>oauth_callback``."""
+
+    authorize_url: str | None = None
+    """The hub's OAuth authorize page as browsers reach it. Default: derived from
+    ``$JUPYTERHUB_PUBLIC_HUB_URL``, else ``/hub/api/oauth2/authorize`` (same host)."""
+
+    access_scopes: list[str] = []
+    """Hub scopes of which a token needs one to use this service at all. Default:
+    ``access:services!service=<service_name>`` and ``access:services``."""
+
+    allowed_users: list[str] = []
+    """Hub users who may request builds. With this and ``allowed_groups`` both empty,
+    every user with an access scope may; otherwise the others may only read."""
+
+    allowed_groups: list[str] = []
+    """Hub groups whose members may request builds (see ``allowed_users``)."""
+
+    cache_seconds: float = Field(default=60.0, ge=0)
+    """How long the hub's answer about a token is remembered (a revoked token keeps
+    working at most this long)."""
+
+    session_seconds: int = Field(default=8 * 3600, ge=60)
+    """Lifetime of the browser session cookie set after the OAuth login (never longer
+    than the hub's token)."""
+
+    cookie_secret: SecretStr | None = None
+    """Key that signs the session cookies. Default: derived from ``api_token``, so that
+    every replica and restart shares it."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the hub's API."""
+
+    @model_validator(mode="after")
+    def _check_enabled(self) -> JupyterHubSettings:
+        # Checked here, with the environment, so that start-up names what is missing.
+        if self.enabled:
+            for name, env in (
+                ("api_url", "JUPYTERHUB_API_URL"),
+                ("api_token", "JUPYTERHUB_API_TOKEN"),
+            ):
+                if getattr(self, name) is None and not os.environ.get(env):
+                    raise ValueError(f"enabled needs {name} (or ${env} in the environment)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the service can be told. See docs/configuration.md."""
 
@@ -307,8 +469,20 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     """GitHub and GitLab push webhooks."""
 
+    forges: ForgeSettings = ForgeSettings()
+    """GitHub and GitLab APIs (ref resolution, commit statuses, webhook setup) and git
+    credentials for private repositories. See docs/forges.md."""
+
     auth: AuthSettings = AuthSettings()
     """Who may use the API and the BinderHub-compatible build stream."""
+
+    jupyterhub: JupyterHubSettings = JupyterHubSettings()
+    """Running behind JupyterHub: hub tokens, OAuth login, who may build."""
+
+    base_path: str | None = Field(default=None, pattern=r"^/([^/?#\s]+/)*$")
+    """Path prefix of every route, e.g. ``/services/binder/`` behind the hub's proxy
+    (which passes the prefix on). Default: ``$JUPYTERHUB_SERVICE_PREFIX`` with
+    ``jupyterhub.enabled``, else ``/``."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log records written."""

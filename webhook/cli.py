@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from jobs.errors import BuildServiceError, InvalidRequest
-from jobs.factory import check_builder_version, make_service
+from jobs.factory import check_builder_version, drain_statuses, make_service
 from jobs.model import BuildState
 from jobs.settings import ConfigError, Settings, load_settings
 
@@ -73,6 +73,23 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build even if the last build of this commit failed",
     )
+
+    hooks = commands.add_parser(
+        "hooks",
+        help="set up push webhooks on GitHub or GitLab",
+        description="Create (or update) a repository's push webhook so that it calls "
+        "this service at <public_url>hooks/<forge> with the configured secret, using "
+        "the forge's token from forges.hosts. Exit status: 0 done, 1 the forge failed, "
+        "2 the request or the configuration is incomplete. See docs/forges.md.",
+    )
+    hook_commands = hooks.add_subparsers(dest="hooks_command", required=True, metavar="ACTION")
+    install = hook_commands.add_parser("install", help="create or update the webhook")
+    _add_config_option(install)
+    install.add_argument("forge", choices=["github", "gitlab"], help="the forge's kind")
+    install.add_argument("project", metavar="OWNER/REPO", help="the repository's path")
+    install.add_argument(
+        "--forge-url", help="which forge of that kind (its url in forges.hosts), if several"
+    )
     return parser
 
 
@@ -90,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(settings)
+    if args.command == "hooks":
+        return install_hook(settings, args.forge, args.project, args.forge_url)
     configure_logging(settings.log_level, "text")
     return asyncio.run(build(settings, args.repo, args.ref, args.force))
 
@@ -113,6 +132,22 @@ def serve(settings: Settings) -> int:
         http="httptools",
         lifespan="on",
     )
+    return 0
+
+
+def install_hook(settings: Settings, forge: str, project: str, forge_url: str | None) -> int:
+    from jobs.forges import ForgeUnavailable
+    from jobs.forges.hooks import install_hook as install
+
+    try:
+        change = install(settings, forge, project, forge_url=forge_url)  # type: ignore[arg-type]
+    except InvalidRequest as e:
+        print(f"binderhub-service: {e}", file=sys.stderr)
+        return 2
+    except (BuildServiceError, ForgeUnavailable) as e:
+        print(f"binderhub-service: {e}", file=sys.stderr)
+        return 1
+    print(f"{change.action} webhook {change.id} of {project}: {change.url}")
     return 0
 
 
@@ -192,3 +227,4 @@ async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> 
         return 1
     finally:
         await service.close(abandon=True)
+        await drain_statuses(service)  # the last commit status, before the process ends

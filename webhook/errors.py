@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from jobs import errors
+from jobs.forges.errors import ForgeRateLimited
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ async def handle_service_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return error_response(str(exc), status)
+    response = error_response(str(exc), status)
+    if isinstance(exc, ForgeRateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def handle_bad_request(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,163 @@
+"""Git credentials for private repositories, matched the way git matches URLs.
+
+A credential covers a URL prefix (``https://github.com/my-org``): same scheme, same
+host (``*`` stands for one name label), same port, and whole path segments. Python
+(for API calls) and git (for ``ls-remote`` and clones) must pick the same credential
+for a repository, so git is handed the credentials as URL-scoped
+``http.<prefix>.extraHeader`` settings through its configuration environment
+(``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_<n>``/``GIT_CONFIG_VALUE_<n>``), never on a
+command line or in a URL, where they would show up in process lists and logs.
+
+Git applies a URL-scoped setting only when its prefix matches at least as well as
+every one applied before (host length, then path length), and an empty
+``extraHeader`` clears the list. Each credential is therefore written as a clearing
+entry and its header, from the least to the most specific: whatever matches best is
+the one header left, as ``CredentialSet.best`` also finds.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ..settings import ForgeSettings
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_GIT_USERNAMES = {"github": "x-access-token", "gitlab": "oauth2"}
+"""The user names the forges document for access tokens sent over HTTPS."""
+
+
+@dataclass(frozen=True)
+class UrlPattern:
+    scheme: str
+    host: str
+    """Lower case; a label may be ``*``."""
+    port: int
+    path: str
+    """Without a trailing ``/``; empty for the whole host."""
+
+    @classmethod
+    def parse(cls, text: str) -> UrlPattern:
+        """Raises ValueError naming what is wrong with ``text``."""
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise ValueError("must be an http:// or https:// URL prefix")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials (set username and password)")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        host = (parts.hostname or "").lower()
+        if not host or any(not label for label in host.split(".")):
+            raise ValueError("has no host")
+        if any("*" in label and label != "*" for label in host.split(".")):
+            raise ValueError("'*' must stand for a whole host name label, as in *.example.org")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError as e:
+            raise ValueError(f"has an invalid port: {e}") from None
+        path = parts.path.rstrip("/")
+        if ".." in path.split("/"):
+            raise ValueError("path must not contain '..'")
+        return cls(scheme, host, port, path)
+
+    def matches(self, url: str) -> bool:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme != self.scheme:
+            return False
+        host = (parts.hostname or "").lower()
+        mine, theirs = self.host.split("."), host.split(".")
+        if len(mine) != len(theirs) or any(
+            a != "*" and a != b for a, b in zip(mine, theirs, strict=True)
+        ):
+            return False
+        try:
+            port = parts.port or _DEFAULT_PORTS.get(scheme)
+        except ValueError:
+            return False
+        if port != self.port:
+            return False
+        path = parts.path.rstrip("/")
+        return path == self.path or path.startswith(f"{self.path}/")
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Git's order of preference: the longer host text, then the longer path."""
+        return (len(self.host), len(self.path))
+
+    @property
+    def git_url(self) -> str:
+        default = _DEFAULT_PORTS[self.scheme]
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.path}"
+
+
+@dataclass(frozen=True)
+class Credential:
+    pattern: UrlPattern
+    username: str
+    password: str = field(repr=False)
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value git sends (HTTP Basic)."""
+        pair = f"{self.username}:{self.password}".encode()
+        return f"Basic {base64.b64encode(pair).decode()}"
+
+
+class CredentialSet:
+    """Credentials in git's order of preference; ``best`` and git agree on the winner."""
+
+    def __init__(self, credentials: Iterable[Credential] = ()) -> None:
+        # stable sort: of two equally specific prefixes the later one wins, as in git
+        self._items = sorted(credentials, key=lambda c: c.pattern.specificity)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __repr__(self) -> str:
+        return f"CredentialSet({[c.pattern.git_url for c in self._items]})"
+
+    def best(self, url: str) -> Credential | None:
+        """The credential git would use for ``url``, if any covers it."""
+        found = None
+        for credential in self._items:
+            if credential.pattern.matches(url):
+                found = credential
+        return found
+
+    def git_environment(self) -> dict[str, str]:
+        """``GIT_CONFIG_*`` variables that make git send each credential's header to the
+        repositories it covers. Empty when there are no credentials."""
+        entries: list[tuple[str, str]] = []
+        for credential in self._items:
+            key = f"http.{credential.pattern.git_url}.extraHeader"
+            entries += [(key, ""), (key, f"Authorization: {credential.authorization}")]
+        env = {"GIT_CONFIG_COUNT": str(len(entries))} if entries else {}
+        for index, (key, value) in enumerate(entries):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        return env
+
+
+def credential_set(settings: ForgeSettings) -> CredentialSet:
+    """The configured credentials, and each forge's API token for its own host."""
+    credentials = [
+        Credential(
+            UrlPattern.parse(host.url),
+            host.git_username or DEFAULT_GIT_USERNAMES[host.kind],
+            host.token.get_secret_value(),
+        )
+        for host in settings.hosts
+        if host.token is not None
+    ]
+    credentials += [
+        Credential(UrlPattern.parse(c.url), c.username, c.password.get_secret_value())
+        for c in settings.credentials
+    ]
+    return CredentialSet(credentials)

@@ -1,0 +1,234 @@
+"""GitHub and GitHub Enterprise Server through PyGithub.
+
+Refs are resolved with ``GET /repos/{owner}/{repo}/commits/{ref}`` in the ``sha``
+media type (the answer is the 40 hex digits, not the whole commit with its diff),
+asking ``heads/<name>`` then ``tags/<name>`` (the order ``git ls-remote`` resolution
+uses), then the name itself when it looks like an abbreviated SHA. Every GET is
+conditional on the ETag of the last answer: a ``304`` costs no rate limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import github
+import requests
+from github import GithubException
+
+from .. import metrics
+from ..refs import ResolvedRef
+from ..specs import SHA_RE
+from .base import CommitStatus, ETagCache, HookChange, RefMissing
+from .errors import ForgeRateLimited, ForgeUnavailable
+
+SHA_MEDIA_TYPE = "application/vnd.github.sha"
+JSON_MEDIA_TYPE = "application/vnd.github+json"
+GITHUB_STATES = {
+    "pending": "pending",
+    "running": "pending",
+    "success": "success",
+    "failure": "failure",
+    "cancelled": "error",  # GitHub has no "cancelled"; "error" is not the commit's fault
+}
+HOOK_EVENTS = ["push"]
+
+
+def default_api_url(web_url: str) -> str:
+    """``https://api.github.com`` for github.com, ``<url>/api/v3`` for Enterprise."""
+    if web_url.rstrip("/") in ("https://github.com", "https://www.github.com"):
+        return "https://api.github.com"
+    return f"{web_url.rstrip('/')}/api/v3"
+
+
+def rate_limit_error(
+    forge: str, status: int | None, headers: Mapping[str, Any] | None, now: float
+) -> ForgeRateLimited | None:
+    """The rate-limit error an answer means, if it means one. Pure.
+
+    GitHub: ``403``/``429`` with ``retry-after`` (secondary limits) or with
+    ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` (epoch seconds). GitLab:
+    ``429`` with ``Retry-After`` or ``RateLimit-Reset``.
+    """
+    if status not in (403, 429):
+        return None
+    lower = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    try:
+        if "retry-after" in lower:
+            return ForgeRateLimited(forge, now + float(lower["retry-after"]), now=now)
+        reset = lower.get("x-ratelimit-reset") or lower.get("ratelimit-reset")
+        exhausted = lower.get("x-ratelimit-remaining", lower.get("ratelimit-remaining")) == "0"
+        if reset and (exhausted or status == 429):
+            return ForgeRateLimited(forge, float(reset), now=now)
+    except ValueError:
+        pass
+    if status == 429:
+        return ForgeRateLimited(forge, now + 60, now=now)
+    return None
+
+
+class GitHubClient:
+    kind = "github"
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        cache: ETagCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._timeout = max(math.ceil(timeout), 1)
+        self._cache = cache or ETagCache()
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"GitHubClient({self.api_url!r})"
+
+    def _connect(self) -> github.Github:
+        """A client for one operation (its requests share a connection), to be closed
+        after it: nothing is left open between operations or across threads."""
+        return github.Github(
+            auth=github.Auth.Token(self._token),
+            base_url=self.api_url,
+            timeout=self._timeout,
+            retry=None,  # a rate limit is reported, never slept through
+            lazy=True,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            user_agent="binderhub-service",
+        )
+
+    def _failure(self, e: Exception) -> Exception:
+        if isinstance(e, GithubException):
+            limited = rate_limit_error("GitHub", e.status, e.headers, self._clock())
+            if limited is not None:
+                return limited
+            message = e.data.get("message") if isinstance(e.data, dict) else None
+            return ForgeUnavailable(f"GitHub answered {e.status}: {message or e.data!r}")
+        return ForgeUnavailable(f"GitHub cannot be reached: {e}")
+
+    # -- refs -----------------------------------------------------------------
+
+    def _get(self, gh: github.Github, path: str, accept: str) -> Any | None:
+        """The answer to a conditional GET; None for 404 and 422 (GitHub's "no commit
+        found" for a ref it cannot parse)."""
+        key = f"{accept} {path}"
+        cached = self._cache.get(key)
+        headers = {"Accept": accept}
+        if cached is not None:
+            headers["If-None-Match"] = cached[0]
+        try:
+            answer, data = gh.requester.requestJsonAndCheck("GET", path, headers=headers)
+        except GithubException as e:
+            if e.status in (404, 422):
+                metrics.FORGE_REF_REQUESTS.labels(self.kind, "not_found").inc()
+                return None
+            error = self._failure(e)
+            result = "rate_limited" if isinstance(error, ForgeRateLimited) else "failed"
+            metrics.FORGE_REF_REQUESTS.labels(self.kind, result).inc()
+            raise error from e
+        except requests.RequestException as e:
+            metrics.FORGE_REF_REQUESTS.labels(self.kind, "failed").inc()
+            raise self._failure(e) from e
+        if data is None and cached is not None:  # 304 Not Modified: an empty body
+            metrics.FORGE_REF_REQUESTS.labels(self.kind, "not_modified").inc()
+            return cached[1]
+        metrics.FORGE_REF_REQUESTS.labels(self.kind, "fetched").inc()
+        if accept == SHA_MEDIA_TYPE and isinstance(data, dict):
+            value = data.get("data") or data.get("sha")
+        elif isinstance(data, dict):
+            value = data.get("default_branch")
+        else:
+            value = None
+        if not isinstance(value, str):
+            raise ForgeUnavailable(f"GitHub answered GET {path} with an unexpected body")
+        value = value.strip()
+        etag = {str(k).lower(): v for k, v in answer.items()}.get("etag")
+        self._cache.put(key, etag, value)
+        return value
+
+    def _sha(self, gh: github.Github, project: str, ref: str) -> str | None:
+        sha = self._get(gh, f"/repos/{project}/commits/{quote(ref, safe='/')}", SHA_MEDIA_TYPE)
+        if sha is not None and not SHA_RE.match(sha):
+            raise ForgeUnavailable(f"GitHub answered {sha!r} for the commit of {ref}")
+        return sha
+
+    def _missing(self, gh: github.Github, project: str) -> RefMissing | None:
+        """RefMissing if the repository is visible (so the ref is what is missing)."""
+        if self._get(gh, f"/repos/{project}", JSON_MEDIA_TYPE) is None:
+            return None
+        return RefMissing()
+
+    def resolve(self, project: str, ref: str) -> ResolvedRef | None:
+        with self._connect() as gh:
+            return self._resolve(gh, project, ref)
+
+    def _resolve(self, gh: github.Github, project: str, ref: str) -> ResolvedRef | None:
+        if ref == "HEAD":
+            default = self._get(gh, f"/repos/{project}", JSON_MEDIA_TYPE)
+            sha = None if default is None else self._sha(gh, project, f"heads/{default}")
+            return None if sha is None else ResolvedRef(sha, "head", "HEAD")
+        for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
+            if ref.startswith(prefix):
+                name = ref[len(prefix) :]
+                sha = self._sha(gh, project, f"{prefix[5:]}{name}")
+                if sha is not None:
+                    return ResolvedRef(sha, kind, ref)  # type: ignore[arg-type]
+                missing = self._missing(gh, project)
+                if missing is None:
+                    return None
+                raise missing
+        if ref.startswith("refs/"):
+            return None  # pull request refs and the like: git knows them
+        sha = self._sha(gh, project, f"heads/{ref}")
+        if sha is not None:
+            return ResolvedRef(sha, "branch", f"refs/heads/{ref}")
+        sha = self._sha(gh, project, f"tags/{ref}")
+        if sha is not None:
+            return ResolvedRef(sha, "tag", f"refs/tags/{ref}")
+        if 7 <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref):
+            sha = self._sha(gh, project, ref)
+            if sha is not None and sha.startswith(ref):
+                return ResolvedRef(sha, "commit", sha)
+        missing = self._missing(gh, project)
+        if missing is None:
+            return None
+        raise missing
+
+    # -- statuses and hooks ---------------------------------------------------
+
+    def set_status(self, project: str, sha: str, status: CommitStatus) -> None:
+        body: dict[str, str] = {
+            "state": GITHUB_STATES[status.state],
+            "description": status.short_description(),
+            "context": status.context,
+        }
+        if status.target_url:
+            body["target_url"] = status.target_url
+        try:
+            # the lazy repository costs no request; the status is one POST
+            with self._connect() as gh:
+                gh.get_repo(project).get_commit(sha).create_status(**body)
+        except (GithubException, requests.RequestException) as e:
+            raise self._failure(e) from e
+
+    def install_hook(self, project: str, url: str, secret: str) -> HookChange:
+        config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
+        try:
+            with self._connect() as gh:
+                repo = gh.get_repo(project)
+                for hook in repo.get_hooks():
+                    if hook.config.get("url") == url:
+                        hook.edit("web", config, events=HOOK_EVENTS, active=True)
+                        return HookChange("updated", hook.id, url)
+                created = repo.create_hook("web", config, events=HOOK_EVENTS, active=True)
+        except (GithubException, requests.RequestException) as e:
+            raise self._failure(e) from e
+        return HookChange("created", created.id, url)
