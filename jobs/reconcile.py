@@ -109,11 +109,16 @@ def parse_ls_remote(output: str) -> RemoteRefs:
     return RemoteRefs(default_branch, refs)
 
 
-async def list_remote_refs(url: str, *, git_timeout: float, allow_file: bool) -> RemoteRefs:
-    """One ``git ls-remote`` of ``url``. Raises RepoUnreachable or GitError."""
+async def list_remote_refs(
+    url: str, *, git_timeout: float, allow_file: bool, git_env: dict[str, str] | None = None
+) -> RemoteRefs:
+    """One ``git ls-remote`` of ``url``. Raises RepoUnreachable or GitError.
+    ``git_env`` carries credentials for private repositories."""
     # "--" ends the options: the URL cannot be taken for one.
     args = ["--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"]
-    return parse_ls_remote(await ls_remote(args, url, seconds=git_timeout, allow_file=allow_file))
+    return parse_ls_remote(
+        await ls_remote(args, url, seconds=git_timeout, allow_file=allow_file, extra_env=git_env)
+    )
 
 
 async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[BuildOutcome]:
@@ -125,7 +130,10 @@ async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[Buil
     """
     settings = service.settings
     remote = await list_remote_refs(
-        repo.url, git_timeout=settings.git_timeout, allow_file=settings.allow_file_urls
+        repo.url,
+        git_timeout=settings.git_timeout,
+        allow_file=settings.allow_file_urls,
+        git_env=service.resolver.git_env,
     )
     outcomes: list[BuildOutcome] = []
     for ref in remote.refs:

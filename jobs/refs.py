@@ -146,6 +146,11 @@ class RefResolver:
         self._cache: dict[tuple[str, str], tuple[float, ResolvedRef]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[ResolvedRef]] = {}
 
+    @property
+    def git_env(self) -> dict[str, str]:
+        """What git needs besides the policy (credentials), for other callers of git."""
+        return dict(self._git_env)
+
     def remember(self, url: str, ref: str, resolved: ResolvedRef) -> None:
         """Record what a trusted source (a push webhook) told us a ref points at."""
         self._cache[(url, ref)] = (self._clock(), resolved)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The npm packages of tests/node (the unmodified @jupyterhub/binderhub-client the
-# BinderHub-compatible stream is tested with), installed exactly as package-lock.json
-# says. Nothing happens when node_modules is already up to date with the lock file.
+# BinderHub-compatible stream is tested with, and configurable-http-proxy, the proxy of
+# the real JupyterHub the hub tests run), installed exactly as package-lock.json says.
+# Nothing happens when node_modules is already up to date with the lock file.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 NODE_DIR="$(cd "$(dirname "$0")/../tests/node" && pwd)"
@@ -13,7 +14,8 @@ major="$(node -p 'process.versions.node.split(".")[0]')"
 
 installed="$NODE_DIR/node_modules/.package-lock.json"
 if [ -f "$installed" ] && [ ! "$NODE_DIR/package-lock.json" -nt "$installed" ] \
-    && [ -d "$NODE_DIR/node_modules/@jupyterhub/binderhub-client" ]; then
+    && [ -d "$NODE_DIR/node_modules/@jupyterhub/binderhub-client" ] \
+    && [ -x "$NODE_DIR/node_modules/.bin/configurable-http-proxy" ]; then
     exit 0
 fi
 say "installing the npm packages of tests/node"

@@ -11,15 +11,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import __version__, api, binderhub, hooks, metrics, openapi, page
-from .auth import Auth, TokenAuthenticator
+from . import __version__, api, binderhub, hooks, hub_auth, metrics, openapi, page
+from .auth import Auth, Authenticator, LoginRequired, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
 
@@ -31,8 +31,29 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def send_to_login(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return exc.response
+
+
+def under_prefix(base_path: str, routes: list[BaseRoute]) -> list[BaseRoute]:
+    """``routes`` served under ``base_path`` (the hub's proxy passes its prefix on), and
+    ``/health`` at the root as well, for probes that reach the pod directly."""
+    if base_path == "/":
+        return routes
+    return [Mount(base_path.rstrip("/"), routes=routes), Route("/health", health, methods=["GET"])]
+
+
 def create_app(settings: Settings, service: BuildService | None = None) -> Starlette:
-    """The application. ``service`` is made from ``settings`` unless given (tests)."""
+    """The application. ``service`` is made from ``settings`` unless given (tests).
+
+    Raises ``ConfigError`` for JupyterHub settings that cannot work."""
+    base_path = hub_auth.resolve_base_path(settings)
+    authenticators: list[Authenticator] = [TokenAuthenticator(settings.auth)]
+    hub: hub_auth.HubAuthenticator | None = None
+    if settings.jupyterhub.enabled:
+        hub = hub_auth.HubAuthenticator(hub_auth.HubConfig.resolve(settings.jupyterhub, base_path))
+        authenticators.append(hub)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -49,22 +70,28 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.close()
+            if hub is not None:
+                await hub.client.aclose()
 
+    routes: list[BaseRoute] = [
+        *api.routes,
+        *hooks.routes,
+        *binderhub.routes,
+        *metrics.routes,
+        *openapi.routes,
+        *page.routes,
+        *(hub_auth.routes(hub) if hub is not None else []),
+        Route("/health", health, methods=["GET"]),
+    ]
     app = Starlette(
-        routes=[
-            *api.routes,
-            *hooks.routes,
-            *binderhub.routes,
-            *metrics.routes,
-            *openapi.routes,
-            *page.routes,
-            Route("/health", health, methods=["GET"]),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        routes=under_prefix(base_path, routes),
+        exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: send_to_login},
         lifespan=lifespan,
         middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.settings = settings
     app.state.openapi = openapi.document(__version__)
-    app.state.auth = Auth([TokenAuthenticator(settings.auth)], open_read=settings.auth.open_read)
+    if base_path != "/":
+        app.state.openapi = {**app.state.openapi, "servers": [{"url": base_path.rstrip("/")}]}
+    app.state.auth = Auth(authenticators, open_read=settings.auth.open_read, login=hub)
     return app

@@ -2,8 +2,10 @@
 
 An ``Authenticator`` turns a request into a ``Principal`` (or None when the request
 carries no credentials it knows). ``require`` asks each authenticator in turn and
-then checks the scope: no credentials is 401, credentials without the scope is 403.
-API tokens from the settings are one authenticator; JupyterHub tokens will be another.
+then checks the scope: no credentials, or a token no authenticator knows, is 401;
+credentials without the scope is 403. API tokens from the settings are one
+authenticator; JupyterHub tokens (``webhook.hub_auth``) are another. With a login
+(JupyterHub's OAuth), a browser's GET without credentials is sent to log in instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from jobs.settings import AuthSettings
 
@@ -27,6 +30,8 @@ WRITE = "builds:write"
 class Principal:
     name: str
     scopes: frozenset[str]
+    why_not: str = ""
+    """Why a scope it lacks is missing, when there is more to say than its name."""
 
 
 ANONYMOUS_READER = Principal("anonymous", frozenset({READ}))
@@ -36,7 +41,22 @@ class Authenticator(Protocol):
     async def authenticate(self, connection: HTTPConnection) -> Principal | None:
         """The principal the request's credentials name; None if it has none we know.
 
-        Raises ``BadRequest`` (401) for credentials that are ours but wrong."""
+        A token it does not know is None too: the next authenticator may know it, and
+        ``Auth.require`` answers 401 when none does. Raises ``BadRequest`` for
+        credentials that are its own but unusable."""
+
+
+class Login(Protocol):
+    def login_redirect(self, connection: HTTPConnection) -> Response:
+        """Where a browser without credentials goes to get some."""
+
+
+class LoginRequired(Exception):
+    """A browser's request without credentials; ``response`` sends it to log in."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("login required")
+        self.response = response
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
@@ -75,34 +95,48 @@ class TokenAuthenticator:
         token = bearer_token(connection)
         if token is None:
             return None
-        found = self._tokens.get(hashlib.sha256(token.encode()).digest())
-        if found is None:
-            raise Unauthorized("invalid token")
-        return found
+        return self._tokens.get(hashlib.sha256(token.encode()).digest())
 
 
 class Auth:
     """The authenticators of one app, and whether reading is open to everyone."""
 
-    def __init__(self, authenticators: Sequence[Authenticator], open_read: bool) -> None:
+    def __init__(
+        self,
+        authenticators: Sequence[Authenticator],
+        open_read: bool,
+        login: Login | None = None,
+    ) -> None:
         self._authenticators = list(authenticators)
         self._open_read = open_read
+        self.login = login
 
-    async def require(self, connection: HTTPConnection, scope: str) -> Principal:
+    async def require(
+        self, connection: HTTPConnection, scope: str, *, browser: bool = False
+    ) -> Principal:
+        """The principal, if it has ``scope``. ``browser``: a GET a person's browser
+        makes (the page, the build stream), sent to log in when it has no credentials
+        and there is a login."""
         principal = None
         for authenticator in self._authenticators:
             principal = await authenticator.authenticate(connection)
             if principal is not None:
                 break
         if principal is None:
+            if bearer_token(connection) is not None:
+                raise Unauthorized("invalid token")
             if scope == READ and self._open_read:
                 return ANONYMOUS_READER
+            if browser and self.login is not None and connection.scope.get("method") == "GET":
+                raise LoginRequired(self.login.login_redirect(connection))
             raise Unauthorized(f"this needs a token with the {scope} scope")
         if scope not in principal.scopes:
-            raise Forbidden(f"token {principal.name!r} lacks the {scope} scope")
+            raise Forbidden(
+                principal.why_not or f"token {principal.name!r} lacks the {scope} scope"
+            )
         return principal
 
 
-async def require(connection: HTTPConnection, scope: str) -> Principal:
+async def require(connection: HTTPConnection, scope: str, *, browser: bool = False) -> Principal:
     auth: Auth = connection.app.state.auth
-    return await auth.require(connection, scope)
+    return await auth.require(connection, scope, browser=browser)

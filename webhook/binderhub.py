@@ -287,7 +287,9 @@ async def _framed(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
 
 
 async def build_stream(request: Request) -> Response:
-    await require(request, WRITE)
+    # browser: jupyterhub-fancy-profiles fetches this from the hub's spawn page with
+    # the hub's cookies only; behind JupyterHub it follows the OAuth redirects.
+    await require(request, WRITE, browser=True)
     if not accepts_event_stream(request.headers.get("accept")):
         raise BadRequest(
             "this is an event stream: send Accept: text/event-stream "

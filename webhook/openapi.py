@@ -345,7 +345,15 @@ def document(version: str, extra_paths: dict[str, Any] | None = None) -> dict[st
         "paths": {**PATHS, **(extra_paths or {})},
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token of this service, or with "
+                    "`jupyterhub.enabled` a JupyterHub API token (also as "
+                    "`Authorization: token <t>`).",
+                }
+            },
         },
     }
 

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
+from .auth import READ, Auth
+
 PAGE = files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
@@ -19,6 +21,11 @@ SECURITY_HEADERS = {
 
 
 async def index(request: Request) -> HTMLResponse:
+    auth: Auth = request.app.state.auth
+    if auth.login is not None:
+        # Behind JupyterHub: log the browser in first, so the page's own API calls
+        # carry the session cookie.
+        await auth.require(request, READ, browser=True)
     return HTMLResponse(PAGE, headers=SECURITY_HEADERS)
 
 

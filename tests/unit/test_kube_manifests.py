@@ -142,11 +142,14 @@ def test_job_shape() -> None:
     build = make_build()
     job = manifests.make_build_job(build, VARIANTS["defaults"], "ns")
     spec = job["spec"]
-    assert job["metadata"]["name"] == build.name and len(build.name) <= 63
-    assert spec["suspend"] is True and spec["backoffLimit"] == 0
+    assert job["metadata"]["name"] == build.name
+    assert len(build.name) <= 63
+    assert spec["suspend"] is True
+    assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 3600
     pod = spec["template"]["spec"]
-    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
     container = pod["containers"][0]
     assert container["command"] == ["jupyter-repo2docker"]
     assert container["args"][-1] == build.repo  # the repository URL is always last
@@ -172,7 +175,9 @@ def test_job_names_differ_for_images_that_look_alike() -> None:
     long = "https://example.org/" + "x" * 200
     a = make_build(long + "/a")
     b = make_build(long + "/b")
-    assert a.name != b.name and len(a.name) <= 63 and len(b.name) <= 63
+    assert a.name != b.name
+    assert len(a.name) <= 63
+    assert len(b.name) <= 63
 
 
 def test_a_foreign_job_is_not_read_as_a_build() -> None:

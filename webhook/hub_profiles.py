@@ -1,0 +1,216 @@
+"""KubeSpawner ``profile_list`` choices from this service's image catalog (issue 7).
+
+For a hub's configuration (z2jh ``hub.extraConfig``), where the hub imports it::
+
+    from webhook.hub_profiles import make_profile_list
+    c.KubeSpawner.profile_list = make_profile_list(
+        "http://binderhub-service:8080/services/binder/", token=os.environ["BINDER_TOKEN"]
+    )
+
+The callable asks ``GET <service>/api/v1/images`` each time a spawn form is shown and
+offers, newest first, the last image built for each configured repository's branch or
+tag, so that users pick a prebuilt image and start at once. Everything that turns the
+catalog into profiles is a pure function (``profiles_from_catalog``), tested by running
+KubeSpawner's own profile handling on its output. Only httpx is imported here: the
+hub has it (JupyterHub depends on it), and nothing of the service's server is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KINDS = ("branch", "tag", "head")
+"""Refs offered by default: branches, tags and the default branch (``HEAD``); images
+built for a bare commit are left out (nobody would know which to pick)."""
+
+OPTION = "image"
+"""The profile option that carries the image (``profile-option-<slug>--image``)."""
+
+_REGEX_SPECIAL = set(r"\.^$*+?{}[]|()")
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a regex matching itself, in syntax that Python and JavaScript (with or
+    without the ``u`` flag) read alike: only metacharacters are escaped, never ``-``."""
+    return "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in text)
+
+
+def image_validation_regex(image_prefix: str) -> str:
+    """A ``validation_regex`` for a free-text image choice: only images under
+    ``image_prefix`` (this service's setting), with a tag or a sha256 digest, and no
+    ``..`` or ``//`` to step outside it."""
+    return (
+        r"^(?!.*(?:\.\.|//))"
+        + _regex_literal(image_prefix)
+        + r"[a-z0-9](?:[a-z0-9._/-]*[a-z0-9])?"
+        + r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+    )
+
+
+def ref_label(ref: str, kind: str, sha: str) -> str:
+    """What people call a ref: ``main``, ``v1.0``, ``default branch``, a short SHA."""
+    if kind == "head":
+        return "default branch"
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    if kind == "commit":
+        return sha[:10]
+    return ref
+
+
+def repo_label(url: str) -> str:
+    """``owner/name`` of a repository URL (the path, without ``.git``)."""
+    path = re.sub(r"^[a-z+]+://[^/]*/", "", url).removesuffix(".git").strip("/")
+    return path or url
+
+
+def choice_slug(repo: str, ref: str, label: str) -> str:
+    """A form-safe key for one choice: readable (``label``), unique through a hash."""
+    readable = re.sub(r"[^a-z0-9]+", "-", f"{repo_label(repo)}-{label}".lower()).strip("-")
+    digest = hashlib.sha256(f"{repo}\n{ref}".encode()).hexdigest()[:8]
+    return f"{readable[:40].strip('-')}-{digest}"
+
+
+def home_copy_command(source: str = "/srv/repo", dest: str = "/home/jovyan/repo") -> list[str]:
+    """A command that copies ``source`` into ``dest`` and never overwrites a file there.
+
+    Files already in ``dest`` (the user's edits) stay as they are; files the repository
+    gained since the last copy appear; nothing is deleted. It always exits 0, since it
+    runs as a start hook and a failed copy must not stop the user's server (its reason
+    goes to the container's stderr). POSIX ``sh``, ``find`` and ``cp`` only, so that it
+    works in any image repo2docker builds.
+    """
+    script = (
+        'src="$1"; dst="$2"; '
+        '[ -d "$src" ] || { echo "no $src to copy" >&2; exit 0; }; '
+        'mkdir -p "$dst" && cd "$src" && '
+        'find . -type d -exec sh -c \'for d; do mkdir -p "$0/$d"; done\' "$dst" {} + && '
+        "find . ! -type d -exec sh -c "
+        '\'for f; do [ -e "$0/$f" ] || [ -L "$0/$f" ] || cp -P "$f" "$0/$f"; done\' "$dst" {} +; '
+        "exit 0"
+    )
+    return ["sh", "-c", script, "copy-repo", source, dest]
+
+
+def copy_hook(source: str, dest: str) -> dict[str, Any]:
+    """KubeSpawner ``lifecycle_hooks`` that run ``home_copy_command`` after start."""
+    return {"postStart": {"exec": {"command": home_copy_command(source, dest)}}}
+
+
+def profiles_from_catalog(
+    catalog: Mapping[str, Any],
+    *,
+    repos: Iterable[str] | None = None,
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    display_name: str = "Prebuilt repository images",
+    description: str = "Images built by binderhub-service, newest first",
+    slug: str = "binderhub-service",
+    image_prefix: str | None = None,
+    kubespawner_override: Mapping[str, Any] | None = None,
+    copy_repo_to_home: str | None = None,
+    repo_dir: str = "/srv/repo",
+) -> list[dict[str, Any]]:
+    """One KubeSpawner profile whose ``image`` option has a choice per repository and
+    ref (the newest image of each), plus, with ``image_prefix``, a free-text choice that
+    admits only images of this service (``image_validation_regex``).
+
+    ``catalog`` is the answer of ``GET /api/v1/images``; ``repos`` keeps only those
+    repository URLs (default: all). ``copy_repo_to_home`` (a folder under the home, e.g.
+    ``/home/jovyan``) adds to each choice a start hook that copies ``repo_dir`` into
+    ``<copy_repo_to_home>/<repository name>`` without overwriting anything (images built
+    with ``repo2docker.target_repo_dir``). Returns ``[]`` when there is nothing to offer.
+    """
+    wanted = set(repos) if repos is not None else None
+    choices: dict[str, dict[str, Any]] = {}
+    for entry in catalog.get("repos", []):
+        repo = entry["repo"]
+        if wanted is not None and repo not in wanted:
+            continue
+        seen: set[str] = set()
+        for image in entry["images"]:  # newest first
+            if image["ref_kind"] not in kinds or image["ref"] in seen:
+                continue
+            seen.add(image["ref"])
+            override: dict[str, Any] = {"image": image["image"]}
+            if copy_repo_to_home is not None:
+                name = repo_label(repo).rsplit("/", 1)[-1] or "repo"
+                dest = f"{copy_repo_to_home.rstrip('/')}/{name}"
+                override["lifecycle_hooks"] = copy_hook(repo_dir, dest)
+            label = ref_label(image["ref"], image["ref_kind"], image["sha"])
+            choices[choice_slug(repo, image["ref"], label)] = {
+                "display_name": f"{repo_label(repo)} ({label})",
+                "description": f"{image['image']}",
+                "kubespawner_override": override,
+            }
+    option: dict[str, Any] = {"display_name": "Image", "choices": choices}
+    if image_prefix is not None:
+        option["unlisted_choice"] = {
+            "enabled": True,
+            "display_name": f"Another image built by this service ({image_prefix}…)",
+            "validation_regex": image_validation_regex(image_prefix),
+            "kubespawner_override": {"image": "{value}"},
+        }
+    if not choices and image_prefix is None:
+        return []
+    profile: dict[str, Any] = {
+        "display_name": display_name,
+        "description": description,
+        "slug": slug,
+        "profile_options": {OPTION: option},
+    }
+    if kubespawner_override:
+        profile["kubespawner_override"] = dict(kubespawner_override)
+    return [profile]
+
+
+async def fetch_catalog(
+    service_url: str, token: str | None = None, request_timeout: float = 10.0
+) -> dict[str, Any]:
+    """``GET <service_url>api/v1/images``; raises ``httpx.HTTPError`` on failure."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=request_timeout) as client:
+        response = await client.get(service_url.rstrip("/") + "/api/v1/images", headers=headers)
+        response.raise_for_status()
+        catalog: dict[str, Any] = response.json()
+        return catalog
+
+
+ProfileList = Callable[[Any], Awaitable[list[dict[str, Any]]]]
+
+
+def make_profile_list(
+    service_url: str,
+    *,
+    token: str | None = None,
+    extra_profiles: Sequence[Mapping[str, Any]] = (),
+    timeout: float = 10.0,
+    **options: Any,
+) -> ProfileList:
+    """A ``c.KubeSpawner.profile_list`` callable: ``extra_profiles`` (the hub's own)
+    followed by ``profiles_from_catalog(<the service's catalog>, **options)``.
+
+    ``service_url`` is where the hub reaches the service, with its base path; ``token``
+    an API token of the service with ``builds:read`` (or a hub token with access).
+    When the service cannot be reached the form still shows ``extra_profiles``, and the
+    reason goes to the hub's log: a build service that is down must not stop spawns.
+    """
+
+    async def profile_list(spawner: Any) -> list[dict[str, Any]]:
+        try:
+            catalog = await fetch_catalog(service_url, token, timeout)
+        except (httpx.HTTPError, ValueError) as e:
+            getattr(spawner, "log", log).warning("binderhub-service images unavailable: %s", e)
+            catalog = {"repos": []}
+        ours = profiles_from_catalog(catalog, **options)
+        return [dict(p) for p in extra_profiles] + ours
+
+    return profile_list
