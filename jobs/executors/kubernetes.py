@@ -92,6 +92,13 @@ def job_finished(job: Any) -> str | None:
     return None
 
 
+def job_terminal(job: Any) -> bool:
+    """The Job and its pods are done (Complete or Failed). ``job_finished`` answers
+    earlier (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still
+    be terminating); the queue counts a Job as running until it is terminal."""
+    return _condition(job, "Complete", "Failed") is not None
+
+
 def _queued_at(job: Any) -> tuple[float, str]:
     annotations = job.metadata.annotations or {}
     try:
@@ -488,7 +495,7 @@ class KubernetesExecutor:
     async def _release_queued(self) -> None:
         """Let suspended Jobs run, oldest first, within the concurrency limits."""
         limits = self._settings.limits
-        active = [job for job in self._jobs.values() if job_finished(job) is None]
+        active = [job for job in self._jobs.values() if not job_terminal(job)]
         running: dict[str, int] = {}
         for job in active:
             if not job.spec.suspend:
