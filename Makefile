@@ -49,6 +49,7 @@ docs: $(STAMP)
 
 docs-check: docs
 	$(PY) -m jobs.settings_docs --check docs/configuration.md
+	$(PY) chart/values_docs.py --check docs/helm-values.md
 
 bench: $(STAMP) components
 	$(PY) -m bench.run

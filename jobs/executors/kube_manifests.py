@@ -57,6 +57,11 @@ def config_map_name(settings: Settings) -> str:
     return f"{settings.kubernetes.instance}-repo2docker"
 
 
+def lease_name(settings: Settings) -> str:
+    """The Lease whose holder keeps the queue (lets suspended Jobs run)."""
+    return f"{settings.kubernetes.instance}-queue"
+
+
 def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
     """repo2docker's configuration file for build pods (only the Git content provider)."""
     return {

@@ -38,7 +38,7 @@ from kubernetes.client.exceptions import ApiException
 from ..errors import BuildFailed
 from ..model import Build, BuildState, LogLine
 from ..repo2docker import parse_log_line
-from ..settings import Settings
+from ..settings import ConfigError, Settings
 from . import kube_manifests as manifests
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,12 @@ def _builder_status(pod: Any) -> Any:
         if status.name == manifests.CONTAINER:
             return status
     return None
+
+
+def _builder_succeeded(pod: Any) -> bool:
+    builder = _builder_status(pod)
+    terminated = builder.state.terminated if builder and builder.state else None
+    return terminated is not None and terminated.exit_code == 0
 
 
 def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
@@ -284,6 +290,7 @@ class KubernetesExecutor:
         async with self._start_lock:
             if self._started:
                 return
+            await asyncio.to_thread(self._check_access)
             await asyncio.to_thread(self._ensure_config_map)
             loop = asyncio.get_running_loop()
             for kind in ("jobs", "pods"):
@@ -297,6 +304,19 @@ class KubernetesExecutor:
             self._keeper = asyncio.create_task(self._keep_queue(), name="queue-keeper")
             self._started = True
 
+    def _check_access(self) -> None:
+        """Fail at start-up, with a clear message, when the API server cannot be used."""
+        try:
+            self._batch.list_namespaced_job(self.namespace, label_selector=self._selector, limit=1)
+        except ApiException as e:
+            raise ConfigError(
+                f"kubernetes: cannot list Jobs in namespace {self.namespace!r}: "
+                f"{e.status} {e.reason}: {_api_message(e)} (see docs/kubernetes.md, "
+                "Permissions)"
+            ) from None
+        except Exception as e:
+            raise ConfigError(f"kubernetes: cannot reach the API server: {e}") from None
+
     def _ensure_config_map(self) -> None:
         body = manifests.make_config_map(self._settings, self.namespace)
         name = body["metadata"]["name"]
@@ -309,8 +329,9 @@ class KubernetesExecutor:
                 self._core.create_namespaced_config_map(self.namespace, body)
             return
         if current.data != body["data"]:
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            self._core.replace_namespaced_config_map(name, self.namespace, body)
+            # only the data: labels and annotations others set (Helm's) stay
+            current.data = body["data"]
+            self._core.replace_namespaced_config_map(name, self.namespace, current)
 
     async def close(self) -> None:
         self._stopping.set()
@@ -414,7 +435,7 @@ class KubernetesExecutor:
     # -- the queue keeper ---------------------------------------------------
 
     def _lease_name(self) -> str:
-        return f"{self._settings.kubernetes.instance}-queue"
+        return manifests.lease_name(self._settings)
 
     def _hold_lease(self) -> bool:
         """Take or renew the queue keeper's Lease; True when this process holds it."""
@@ -442,6 +463,8 @@ class KubernetesExecutor:
                     return False
                 raise
             return True
+        if lease.spec is None:  # made empty (by the Helm chart, for helm uninstall)
+            lease.spec = client.V1LeaseSpec()
         spec = lease.spec
         renewed = spec.renew_time or spec.acquire_time
         expired = (
@@ -571,6 +594,11 @@ class KubernetesExecutor:
                             on_log,
                             asyncio.get_running_loop(),
                         )
+                    if pod is not None and _builder_succeeded(pod):
+                        # The Job says Complete a few seconds later (its controller
+                        # batches pod updates); with backoffLimit 0 it cannot differ.
+                        await self._drain(follower)
+                        return
                     finished = job_finished(job)
                     if finished is not None:
                         last_error = await self._drain(follower)

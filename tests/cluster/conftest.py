@@ -558,6 +558,30 @@ class GitServer:
             _run(["git", "clone", "-q", "--bare", work, str(self.base / name)], timeout=60, env=env)
         return sha
 
+    def commit(self, name: str, files: dict[str, str], branch: str = "main") -> str:
+        """Add a commit with FILES on BRANCH of repository NAME; return its sha."""
+        env = {**os.environ, **_GIT_IDENTITY}
+        with tempfile.TemporaryDirectory() as work:
+            _run(["git", "clone", "-q", str(self.base / name), work], timeout=60, env=env)
+            _run(["git", "-C", work, "checkout", "-q", "-B", branch], timeout=60, env=env)
+            for rel, content in files.items():
+                Path(work, rel).parent.mkdir(parents=True, exist_ok=True)
+                Path(work, rel).write_text(content)
+            _run(["git", "-C", work, "add", "-A"], timeout=60, env=env)
+            _run(["git", "-C", work, "commit", "-q", "-m", "next commit"], timeout=60, env=env)
+            _run(["git", "-C", work, "push", "-q", "origin", branch], timeout=60, env=env)
+            return _run(
+                ["git", "-C", work, "rev-parse", "HEAD"], timeout=60, env=env, capture_output=True
+            ).stdout.strip()
+
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
 
 @pytest.fixture(scope="session")
 def git_server(kubeconfig: str) -> Iterator[GitServer]:

@@ -28,7 +28,7 @@ from jobs.executors.kube_rbac import RULES
 from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
-from jobs.settings import load_settings
+from jobs.settings import ConfigError, load_settings
 from tests.integration.components import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
@@ -63,26 +63,30 @@ def builder_image(load_image: Callable[[str], str], base_image: str) -> str:
     return load_image(tag)
 
 
-@pytest.fixture
-def role_kubeconfig(
-    namespace: str, api_client: client.ApiClient, kubeconfig: str, tmp_path: Path
+def account_kubeconfig(
+    api_client: client.ApiClient,
+    kubeconfig: str,
+    namespace: str,
+    name: str,
+    path: Path,
+    rules: list[dict[str, Any]] | None,
 ) -> Path:
-    """A kubeconfig for a service account that has only ``RULES`` in the namespace."""
+    """A kubeconfig for a new service account that has ``rules`` (or nothing) there."""
     core = client.CoreV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)
-    name = "binderhub-service"
     core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
     )
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": RULES})
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        },
-    )
+    if rules is not None:
+        rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+            },
+        )
     token = core.create_namespaced_service_account_token(
         name,
         namespace,
@@ -92,21 +96,29 @@ def role_kubeconfig(
     ).status.token
     admin = yaml.safe_load(Path(kubeconfig).read_text())
     cluster = admin["clusters"][0]["cluster"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": cluster}],
-        "users": [{"name": name, "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
-        "current-context": "test",
-    }
-    if "certificate-authority" in cluster:
-        cluster["certificate-authority"] = str(
-            (Path(kubeconfig).parent / cluster["certificate-authority"]).resolve()
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "test", "cluster": cluster}],
+                "users": [{"name": name, "user": {"token": token}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
+                "current-context": "test",
+            }
         )
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
+    )
     return path
+
+
+@pytest.fixture
+def role_kubeconfig(
+    namespace: str, api_client: client.ApiClient, kubeconfig: str, tmp_path: Path
+) -> Path:
+    """A kubeconfig for a service account that has only ``RULES`` in the namespace."""
+    return account_kubeconfig(
+        api_client, kubeconfig, namespace, "binderhub-service", tmp_path / "kubeconfig", RULES
+    )
 
 
 @pytest.fixture
@@ -524,3 +536,43 @@ def test_the_executor_needs_no_more_than_its_role(role_kubeconfig: Path, namespa
         client.BatchV1Api(api).list_namespaced_job(namespace)  # allowed
     finally:
         api.close()
+
+
+async def test_a_newer_push_supersedes_a_queued_job(
+    services, settings_for, git_server, batch_v1, namespace
+) -> None:
+    # one slot, taken by a slow build; the branch's first commit waits suspended
+    git_server.create_repo("blocker.git", {"Dockerfile": dockerfile("RUN sleep 15")})
+    git_server.create_repo("branch.git", {"Dockerfile": dockerfile("RUN echo first")})
+    service = await services(settings_for(limits={"max_concurrent_builds": 1}, ref_cache_seconds=0))
+    blocker = await service.request(git_server.url("blocker.git"))
+    first = await service.request(git_server.url("branch.git"), "main")
+    assert blocker.build is not None
+    assert first.build is not None
+    await eventually(lambda: len(jobs_in(batch_v1, namespace)) == 2, 60, "two Jobs")
+    second_sha = git_server.commit("branch.git", {"Dockerfile": dockerfile("RUN echo second")})
+    second = await service.request(git_server.url("branch.git"), "main")
+    assert second.build is not None
+    assert second.sha == second_sha
+    assert service.get(first.build.id).state is BuildState.SUPERSEDED
+    done = await finished(service, second.build.id)
+    assert done.state is BuildState.BUILT, done.error
+    names = {job.metadata.name for job in jobs_in(batch_v1, namespace)}
+    assert first.build.name not in names  # its Job was deleted
+    assert second.build.name in names
+    assert (await finished(service, blocker.build.id)).state is BuildState.BUILT
+
+
+async def test_without_its_role_the_service_refuses_to_start(
+    settings_for, api_client, kubeconfig, namespace, tmp_path
+) -> None:
+    bare = account_kubeconfig(
+        api_client, kubeconfig, namespace, "nobody", tmp_path / "bare-kubeconfig", None
+    )
+    service = make_service(
+        load_settings(None, **settings_for(kubernetes={"kubeconfig": str(bare)}))
+    )
+    with pytest.raises(ConfigError) as refused:
+        await service.start()
+    assert f"cannot list Jobs in namespace '{namespace}': 403 Forbidden" in str(refused.value)
+    await service.close()

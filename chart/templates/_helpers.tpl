@@ -1,0 +1,174 @@
+{{/*
+Names. Every object's name comes from one of these helpers, so that fullnameOverride and
+the release name shape all of them the same way.
+*/}}
+{{- define "binderhub-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "binderhub-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A name derived from the fullname with a suffix, kept within 63 characters. */}}
+{{- define "binderhub-service.suffixed" -}}
+{{- $suffix := index . 1 }}
+{{- printf "%s-%s" (include "binderhub-service.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix }}
+{{- end }}
+
+{{- define "binderhub-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object; call with (list $ "component"). */}}
+{{- define "binderhub-service.labels" -}}
+{{- $ := index . 0 -}}
+helm.sh/chart: {{ include "binderhub-service.chart" $ }}
+{{ include "binderhub-service.selectorLabels" . }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+app.kubernetes.io/part-of: binderhub-service
+{{- end }}
+
+{{/* Labels that select a component's pods; call with (list $ "component"). */}}
+{{- define "binderhub-service.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "binderhub-service.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{- define "binderhub-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "binderhub-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "binderhub-service.buildServiceAccountName" -}}
+{{- if .Values.builder.serviceAccount.create }}
+{{- default (include "binderhub-service.suffixed" (list . "build")) .Values.builder.serviceAccount.name }}
+{{- else }}
+{{- .Values.builder.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "binderhub-service.secretName" -}}
+{{- default (include "binderhub-service.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+The value of kubernetes.instance: the label the service puts on its build Jobs. It must be
+unique per namespace, as the fullname is.
+*/}}
+{{- define "binderhub-service.instance" -}}
+{{- include "binderhub-service.fullname" . }}
+{{- end }}
+
+{{/* The docker-in-docker daemon's socket directory on the nodes: one per release. */}}
+{{- define "binderhub-service.dindSocketDir" -}}
+{{- printf "%s/%s-%s" (trimSuffix "/" .Values.builder.dind.hostSocketDir) .Release.Namespace .Release.Name }}
+{{- end }}
+
+{{- define "binderhub-service.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "binderhub-service.builderImage" -}}
+{{- if .Values.builder.image.repository }}
+{{- printf "%s:%s" .Values.builder.image.repository (default .Chart.AppVersion .Values.builder.image.tag) }}
+{{- else }}
+{{- include "binderhub-service.image" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the Secret holds a key: a non-empty value when the chart makes the Secret, or the
+key listed in secrets.existingSecretKeys. Call with (list $ "value name" "key").
+*/}}
+{{- define "binderhub-service.hasSecret" -}}
+{{- $ := index . 0 }}
+{{- if $.Values.secrets.existingSecret }}
+{{- if has (index . 2) $.Values.secrets.existingSecretKeys }}true{{ end }}
+{{- else if index $.Values.secrets (index . 1) }}true{{ end }}
+{{- end }}
+
+{{- define "binderhub-service.stateDir" -}}/var/lib/binderhub-service{{- end }}
+{{- define "binderhub-service.configDir" -}}/etc/binderhub-service{{- end }}
+{{- define "binderhub-service.secretDir" -}}/etc/binderhub-service-secret{{- end }}
+
+{{/*
+The service's settings file: what the chart's values say, with .Values.config merged over
+it (config wins, key by key; lists are replaced whole).
+*/}}
+{{- define "binderhub-service.settings" -}}
+{{- $v := .Values }}
+{{- $k8s := dict
+    "namespace" .Release.Namespace
+    "instance" (include "binderhub-service.instance" .)
+    "builder_image" (include "binderhub-service.builderImage" .)
+    "builder_image_pull_policy" $v.builder.image.pullPolicy
+    "builder" "docker-socket"
+    "ttl_seconds_after_finished" (int $v.builder.ttlSecondsAfterFinished)
+}}
+{{- if eq $v.builder.type "dind" }}
+{{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
+{{- else }}
+{{- $_ := set $k8s "docker_socket" $v.builder.dockerSocket }}
+{{- end }}
+{{- $sa := include "binderhub-service.buildServiceAccountName" . }}
+{{- if $sa }}{{ $_ := set $k8s "service_account" $sa }}{{ end }}
+{{- with $v.builder.nodeSelector }}{{ $_ := set $k8s "node_selector" . }}{{ end }}
+{{- with $v.builder.tolerations }}{{ $_ := set $k8s "tolerations" . }}{{ end }}
+{{- with $v.builder.affinity }}{{ $_ := set $k8s "affinity" . }}{{ end }}
+{{- with $v.builder.resources }}{{ $_ := set $k8s "resources" . }}{{ end }}
+{{- with $v.builder.priorityClassName }}{{ $_ := set $k8s "priority_class_name" . }}{{ end }}
+{{- $secret := include "binderhub-service.secretName" . }}
+{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- $_ := set $k8s "docker_config_secret" (dict "name" $secret "key" "docker-config.json") }}
+{{- end }}
+{{- if include "binderhub-service.hasSecret" (list . "gitCredentials" "git-credentials") }}
+{{- $_ := set $k8s "git_credentials_secret" (dict "name" $secret "key" "git-credentials") }}
+{{- end }}
+{{- $registry := dict }}
+{{- with $v.registry.url }}{{ $_ := set $registry "url" . }}{{ end }}
+{{- with $v.registry.username }}{{ $_ := set $registry "username" . }}{{ end }}
+{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- $_ := set $registry "docker_config" (printf "%s/docker-config.json" (include "binderhub-service.secretDir" .)) }}
+{{- end }}
+{{- $tokens := list }}
+{{- range $v.apiTokens }}
+{{- $hash := .sha256 | default (sha256sum (.token | default "")) }}
+{{- $tokens = append $tokens (dict "name" .name "sha256" $hash "scopes" (.scopes | default (list "builds:read"))) }}
+{{- end }}
+{{- $settings := dict
+    "listen" (printf "0.0.0.0:%d" (int $v.containerPort))
+    "executor" "kubernetes"
+    "state_path" (printf "%s/state.sqlite" (include "binderhub-service.stateDir" .))
+    "allowed_repos" $v.allowedRepos
+    "repos" $v.repos
+    "registry" $registry
+    "kubernetes" $k8s
+    "auth" (dict "tokens" $tokens "open_read" $v.openRead)
+    "webhooks" (dict "reconcile_interval" $v.reconcileInterval)
+    "limits" (dict
+        "max_concurrent_builds" (int $v.limits.maxConcurrentBuilds)
+        "max_concurrent_builds_per_repo" (int $v.limits.maxConcurrentBuildsPerRepo)
+        "build_timeout" $v.limits.buildTimeout)
+    "log_level" $v.logLevel
+    "log_format" $v.logFormat
+}}
+{{- with $v.publicUrl }}{{ $_ := set $settings "public_url" . }}{{ end }}
+{{- with $v.imagePrefix }}{{ $_ := set $settings "image_prefix" . }}{{ end }}
+{{- toYaml (mustMergeOverwrite $settings (deepCopy $v.config)) }}
+{{- end }}

@@ -1,0 +1,518 @@
+"""The Helm chart, rendered without a cluster: lint, schema, Kubernetes validation, yamllint,
+and the settings it hands the service (loaded with the service's own settings loader)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+from jobs.executors import kube_manifests as manifests
+from jobs.executors.kube_rbac import RULES
+from jobs.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "chart"
+HERE = Path(__file__).resolve().parent
+ALL_VALUES = HERE / "all-values.yaml"
+K8S_VERSION = "1.34.0"
+NAMESPACE = "bhs-ns"
+
+Render = Callable[..., list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The pinned helm (fetched into the cache by helm-path.sh; needs no cluster)."""
+    out = subprocess.run(
+        [str(ROOT / "tests" / "cluster" / "helm-path.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
+
+
+def template_text(helm: str, *args: str, release: str = "rel") -> str:
+    result = run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def render(helm: str) -> Render:
+    def _render(*args: str, release: str = "rel") -> list[dict[str, Any]]:
+        text = template_text(helm, *args, release=release)
+        return [doc for doc in yaml.safe_load_all(text) if doc]
+
+    return _render
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, [(d["kind"], d["metadata"]["name"]) for d in docs]
+    return found[0]
+
+
+def config_text(docs: list[dict[str, Any]]) -> str:
+    """The settings file in the service's ConfigMap."""
+    (text,) = [
+        d["data"]["config.yaml"]
+        for d in docs
+        if d["kind"] == "ConfigMap" and "config.yaml" in (d.get("data") or {})
+    ]
+    return str(text)
+
+
+def settings_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(config_text(docs))
+    return data
+
+
+def service_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+VARIANTS = {"default": (), "all-values": ("-f", str(ALL_VALUES))}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_helm_lint_strict(helm: str, variant: str) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), *VARIANTS[variant])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_document_is_valid_kubernetes(render: Render, variant: str) -> None:
+    docs = render(*VARIANTS[variant])
+    unchecked = []
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            unchecked.append(doc["kind"])
+    # only the Prometheus operator's CRD has no schema in kubernetes-validate
+    assert unchecked == (["ServiceMonitor"] if variant == "all-values" else [])
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"} <= kinds
+    assert {"ConfigMap", "Secret"} <= kinds
+
+
+def test_a_document_with_an_unknown_field_fails_validation(render: Render) -> None:
+    # the validator itself is strict, so the test above can fail
+    doc = one(render(), "Deployment")
+    doc["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Never"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def yamllint_problems(text: str) -> list[str]:
+    conf = YamlLintConfig(file=str(HERE / "yamllint.yaml"))
+    return [f"{p.line}:{p.column} {p.level} {p.message}" for p in linter.run(text, conf)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_manifests_pass_yamllint(helm: str, variant: str) -> None:
+    text = template_text(helm, *VARIANTS[variant])
+    assert yamllint_problems(text) == []
+
+
+def test_values_files_pass_yamllint() -> None:
+    for path in (CHART / "values.yaml", CHART / "Chart.yaml", ALL_VALUES):
+        assert yamllint_problems(path.read_text()) == [], path
+
+
+def test_yamllint_reports_problems() -> None:
+    assert yamllint_problems("a:\n   b: 1\n  c: 2\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (("--set", "replica=2"), "replica"),
+        (("--set", "builder.tpye=dind"), "tpye"),
+        (("--set", "secrets.githubWebhookSecrett=x"), "githubWebhookSecrett"),
+        (("--set", "builder.dind.storage.typ=hostPath"), "typ"),
+    ],
+)
+def test_schema_rejects_a_misspelt_key(helm: str, args: tuple[str, ...], key: str) -> None:
+    result = run_helm(helm, "template", "rel", str(CHART), *args)
+    assert result.returncode != 0
+    assert f"additional properties '{key}' not allowed" in result.stderr
+
+
+def test_schema_rejects_a_wrong_value(helm: str) -> None:
+    result = run_helm(helm, "template", "rel", str(CHART), "--set", "builder.type=podman")
+    assert result.returncode != 0
+    assert "builder/type" in result.stderr
+
+
+def test_role_grants_exactly_the_executors_rules(render: Render) -> None:
+    role = one(render(), "Role")
+    assert role["rules"] == RULES
+    binding = one(render(), "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rel-binderhub-service", "namespace": NAMESPACE}
+    ]
+
+
+def env_of(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The service container's environment, with values from the rendered Secret."""
+    secrets = {
+        d["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
+        for d in docs
+        if d["kind"] == "Secret"
+    }
+    env = {}
+    for item in service_container(docs)["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def load_as_service(
+    docs: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings the service would start with: the ConfigMap's file plus the env."""
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text(docs))
+    for name, value in env_of(docs).items():
+        if name.startswith("BINDERHUB_SERVICE_"):
+            monkeypatch.setenv(name, value)
+    return load_settings(path)
+
+
+def test_default_settings_are_accepted_by_the_service(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_as_service(render(), tmp_path, monkeypatch)
+    assert settings.executor == "kubernetes"
+    assert settings.listen == "0.0.0.0:8080"
+    assert str(settings.state_path) == "/var/lib/binderhub-service/state.sqlite"
+    k8s = settings.kubernetes
+    assert k8s.namespace == NAMESPACE
+    assert k8s.instance == "rel-binderhub-service"
+    assert k8s.service_account == "rel-binderhub-service-build"
+    assert k8s.builder_image == "binderhub-service:0.1.0.dev0"
+    assert k8s.docker_socket == "/var/run/docker.sock"
+    assert k8s.docker_config_secret is None
+    assert settings.webhooks.github_secret is None
+
+
+def test_every_option_reaches_the_service(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render("-f", str(ALL_VALUES))
+    s = load_as_service(docs, tmp_path, monkeypatch)
+    assert s.listen == "0.0.0.0:8081"
+    assert s.public_url == "https://binder.example.org/"
+    assert s.image_prefix == "registry.example.org/binder-"
+    assert s.registry.url == "https://registry.example.org"
+    assert s.registry.username == "pusher"
+    assert s.registry.password is not None
+    assert s.registry.password.get_secret_value() == "registry-password"
+    assert str(s.registry.docker_config) == "/etc/binderhub-service-secret/docker-config.json"
+    assert s.allowed_repos == ["https://github.com/my-org/*"]
+    assert [(r.url, r.branches, r.tags) for r in s.repos] == [
+        ("https://github.com/my-org/my-repo", ["main", "release-*"], [])
+    ]
+    token_hash = hashlib.sha256(b"0123456789abcdef0123456789abcdef").hexdigest()
+    assert [(t.name, t.sha256, t.scopes) for t in s.auth.tokens] == [
+        ("hub", token_hash, ["builds:read", "builds:write"]),
+        (
+            "reader",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            ["builds:read"],
+        ),
+    ]
+    assert s.auth.open_read is True
+    assert s.webhooks.reconcile_interval == 300
+    assert s.webhooks.github_secret is not None
+    assert s.webhooks.github_secret.get_secret_value() == "github-secret"
+    assert s.webhooks.gitlab_token is not None
+    assert s.webhooks.gitlab_token.get_secret_value() == "gitlab-token"
+    assert (
+        s.limits.max_concurrent_builds,
+        s.limits.max_concurrent_builds_per_repo,
+        s.limits.build_timeout,
+    ) == (4, 2, 1800)
+    assert (s.log_level, s.log_format) == ("debug", "text")
+    assert s.ref_cache_seconds == 60  # from config, the escape hatch
+    # secrets.settings arrive as JSON env vars, merged over the file
+    api_token = s.jupyterhub.api_token  # type: ignore[attr-defined]
+    assert api_token.get_secret_value() == "hub-token-for-this-service"
+    k8s = s.kubernetes
+    assert k8s.unschedulable_timeout == 120  # config merged into the chart's section
+    assert k8s.instance == "everything"
+    assert k8s.builder_image == "registry.example.org/repo2docker:2024.07.0"
+    assert k8s.service_account == "bhs-builds"
+    assert k8s.docker_socket == f"/var/run/dind/{NAMESPACE}-rel/docker.sock"
+    assert k8s.node_selector == {"example.org/builds": "true"}
+    assert k8s.tolerations[0]["key"] == "builds"
+    assert k8s.affinity["nodeAffinity"]
+    assert k8s.resources == {"limits": {"memory": "4Gi"}}
+    assert k8s.priority_class_name == "builds"
+    assert k8s.ttl_seconds_after_finished == 600
+    assert k8s.docker_config_secret is not None
+    assert (k8s.docker_config_secret.name, k8s.docker_config_secret.key) == (
+        "everything",
+        "docker-config.json",
+    )
+    assert k8s.git_credentials_secret is not None
+    assert k8s.git_credentials_secret.key == "git-credentials"
+    secret = one(docs, "Secret")
+    assert base64.b64decode(secret["data"]["git-credentials"]) == b"username=bot\npassword=token\n"
+    # no secret value is in the ConfigMap
+    text = config_text(docs)
+    for secret_value in ("github-secret", "gitlab-token", "registry-password", "hub-token"):
+        assert secret_value not in text
+    assert "0123456789abcdef0123456789abcdef" not in json.dumps(docs)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_executors_own_objects_belong_to_the_release(
+    render: Render, variant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # made by the chart so that helm uninstall removes them; the service fills them in
+    docs = render(*VARIANTS[variant])
+    settings = load_as_service(docs, tmp_path, monkeypatch)
+    config_map = one(docs, "ConfigMap", manifests.config_map_name(settings))
+    # the very content the service writes, or it would rewrite the chart's ConfigMap
+    assert config_map["data"] == manifests.make_config_map(settings, NAMESPACE)["data"]
+    lease = one(docs, "Lease", manifests.lease_name(settings))
+    assert lease["spec"] == {}
+    if variant == "all-values":
+        # the builds' NetworkPolicy selects exactly the executor's build pods
+        policy = one(docs, "NetworkPolicy", f"{settings.kubernetes.instance}-build")
+        assert policy["spec"]["podSelector"]["matchLabels"] == manifests.selector_labels(settings)
+
+
+def test_the_service_pod_is_locked_down(render: Render) -> None:
+    docs = render("-f", str(ALL_VALUES))
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 1000
+    container = pod["containers"][0]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    assert pod["imagePullSecrets"] == [{"name": "pull-secret"}]
+    assert pod["priorityClassName"] == "high"
+    assert pod["hostNetwork"] is True
+    assert {"name": "extra", "mountPath": "/extra"} in container["volumeMounts"]
+    assert {"name": "extra", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "BINDERHUB_SERVICE_LOG_LEVEL", "value": "debug"} in container["env"]
+    assert container["resources"]["limits"] == {"memory": "512Mi"}
+    state = next(v for v in pod["volumes"] if v["name"] == "state")
+    assert state == {"name": "state", "persistentVolumeClaim": {"claimName": "everything"}}
+    # the build pods' account has no token
+    builds_sa = one(docs, "ServiceAccount", "bhs-builds")
+    assert builds_sa["automountServiceAccountToken"] is False
+
+
+def test_config_changes_roll_the_pods(render: Render) -> None:
+    def checksums(*args: str) -> dict[str, str]:
+        meta = one(render(*args), "Deployment")["spec"]["template"]["metadata"]
+        return {k: v for k, v in meta["annotations"].items() if k.startswith("checksum/")}
+
+    base = checksums()
+    assert base == checksums()
+    changed = checksums("--set", "logLevel=debug")
+    assert changed["checksum/config"] != base["checksum/config"]
+    assert changed["checksum/secret"] == base["checksum/secret"]
+    secret_changed = checksums("--set", "secrets.githubWebhookSecret=new")
+    assert secret_changed["checksum/secret"] != base["checksum/secret"]
+
+
+def test_existing_secret_replaces_the_charts_secret(render: Render, helm: str) -> None:
+    docs = render(
+        "--set",
+        "secrets.existingSecret=mine",
+        "--set",
+        "secrets.existingSecretKeys={github-webhook-secret,docker-config.json,"
+        "settings.jupyterhub.json}",
+        "--set",
+        "secrets.gitlabWebhookToken=ignored",
+    )
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    env = {e["name"]: e for e in service_container(docs)["env"]}
+    assert env["BINDERHUB_SERVICE_WEBHOOKS__GITHUB_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mine",
+        "key": "github-webhook-secret",
+    }
+    assert env["BINDERHUB_SERVICE_JUPYTERHUB"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mine",
+        "key": "settings.jupyterhub.json",
+    }
+    assert "BINDERHUB_SERVICE_WEBHOOKS__GITLAB_TOKEN" not in env
+    assert settings_of(docs)["kubernetes"]["docker_config_secret"] == {
+        "name": "mine",
+        "key": "docker-config.json",
+    }
+    assert "git_credentials_secret" not in settings_of(docs)["kubernetes"]
+    result = run_helm(
+        helm,
+        "template",
+        "rel",
+        str(CHART),
+        "--set",
+        "secrets.existingSecret=mine",
+        "--set",
+        "secrets.existingSecretKeys={registry-passwrd}",
+    )
+    assert result.returncode != 0
+    assert "existingSecretKeys" in result.stderr
+
+
+def test_names_follow_the_release_and_fullname_override(render: Render) -> None:
+    docs = render(release="hub-builds")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Deployment", "hub-builds-binderhub-service") in names
+    assert ("ServiceAccount", "hub-builds-binderhub-service-build") in names
+    # a release whose name contains the chart's is not doubled
+    assert ("Deployment", "binderhub-service") in {
+        (d["kind"], d["metadata"]["name"]) for d in render(release="binderhub-service")
+    }
+    override = render("--set", "fullnameOverride=bhs")
+    assert {d["metadata"]["name"] for d in override} == {
+        "bhs",
+        "bhs-build",
+        "bhs-repo2docker",
+        "bhs-queue",
+    }
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "binderhub-service"
+        assert labels["app.kubernetes.io/instance"] == "hub-builds"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["app.kubernetes.io/version"] == "0.1.0.dev0"
+        assert labels["helm.sh/chart"] == "binderhub-service-0.1.0"
+        assert labels["app.kubernetes.io/component"] in ("service", "build")
+
+
+def test_dind_sockets_are_per_release_and_builds_follow_the_daemon(render: Render) -> None:
+    args = ("--set", "builder.type=dind", "--set", "builder.nodeSelector.builds=yes")
+    sockets = []
+    for release in ("one", "two"):
+        docs = render(*args, release=release)
+        daemonset = one(docs, "DaemonSet")
+        pod = daemonset["spec"]["template"]["spec"]
+        assert pod["containers"][0]["securityContext"] == {"privileged": True}
+        host_dir = next(v for v in pod["volumes"] if v["name"] == "socket-dir")["hostPath"]["path"]
+        k8s = settings_of(docs)["kubernetes"]
+        assert k8s["docker_socket"] == f"{host_dir}/docker.sock"
+        # build pods land where this release's daemon runs
+        assert pod["nodeSelector"] == k8s["node_selector"] == {"builds": "yes"}
+        sockets.append(k8s["docker_socket"])
+    assert sockets == [
+        f"/var/run/dind/{NAMESPACE}-one/docker.sock",
+        f"/var/run/dind/{NAMESPACE}-two/docker.sock",
+    ]
+    host = render("--set", "builder.nodeSelector.builds=yes")
+    assert not [d for d in host if d["kind"] == "DaemonSet"]
+    assert settings_of(host)["kubernetes"]["node_selector"] == {"builds": "yes"}
+
+
+def test_persistence_refuses_several_replicas(helm: str) -> None:
+    result = run_helm(
+        helm,
+        "template",
+        "rel",
+        str(CHART),
+        "--set",
+        "persistence.enabled=true",
+        "--set",
+        "replicas=2",
+    )
+    assert result.returncode != 0
+    assert "persistence.enabled" in result.stderr
+
+
+def test_notes_print_webhook_urls_and_a_hub_snippet(helm: str) -> None:
+    result = run_helm(
+        helm,
+        "install",
+        "rel",
+        str(CHART),
+        "--dry-run=client",
+        "--namespace",
+        NAMESPACE,
+        "--set",
+        "publicUrl=https://binder.example.org/",
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "https://binder.example.org/hooks/github" in notes
+    assert "https://binder.example.org/hooks/gitlab" in notes
+    # the snippet, indented in the notes, is YAML to paste into a z2jh config
+    snippet = "  hub:" + notes.split("\n  hub:", 1)[1].split("\n\n")[0]
+    parsed = yaml.safe_load(textwrap.dedent(snippet))
+    assert parsed["hub"]["services"]["binder"]["url"] == (
+        f"http://rel-binderhub-service.{NAMESPACE}.svc:80"
+    )
+
+
+def test_values_reference_is_generated_from_the_schema() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(CHART / "values_docs.py"),
+            "--check",
+            str(ROOT / "docs/helm-values.md"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_values_docs_check_finds_disagreements() -> None:
+    sys.path.insert(0, str(CHART))
+    try:
+        import values_docs
+    finally:
+        sys.path.remove(str(CHART))
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"a": {"type": "string", "description": "A."}, "b": {"type": "string"}},
+    }
+    assert sorted(values_docs.problems(schema, {"a": "", "b": "", "c": 1})) == [
+        "b: no description in the schema",
+        "c: in values.yaml, not in the schema",
+    ]
+    assert values_docs.problems(schema, {"a": "", "b": "", "c": 1}) != []
+    schema["properties"]["b"]["description"] = "B."
+    assert values_docs.problems(schema, {"a": "", "b": ""}) == []
