@@ -149,7 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     core = client.CoreV1Api(api)
     namespace = f"bhs-bench-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    wait_until(lambda: core.read_namespaced_service_account("default", namespace), timeout=60)
+
+    def has_default_account() -> bool:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    wait_until(has_default_account, timeout=60)
     results: dict[str, list[float]] = {"local": [], "kubernetes": [], "pod_running": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

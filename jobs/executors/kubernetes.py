@@ -93,9 +93,10 @@ def job_finished(job: Any) -> str | None:
 
 
 def job_terminal(job: Any) -> bool:
-    """The Job and its pods are done (Complete or Failed). ``job_finished`` answers
-    earlier (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still
-    be terminating); the queue counts a Job as running until it is terminal."""
+    """The Job is done (Complete or Failed). ``job_finished`` answers earlier
+    (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still be
+    terminating). The queue counts a Job as running until it is terminal or its pod
+    has ended (Succeeded or Failed: nothing of the build runs any more)."""
     return _condition(job, "Complete", "Failed") is not None
 
 
@@ -425,6 +426,8 @@ class KubernetesExecutor:
                 current.metadata.creation_timestamp <= obj.metadata.creation_timestamp
             ):
                 self._pods[name] = obj
+            if obj.status is not None and obj.status.phase in ("Succeeded", "Failed"):
+                self._keeper_poke.set()  # a slot is free
         self._notify(name)
 
     def _notify(self, name: str) -> None:
@@ -521,6 +524,9 @@ class KubernetesExecutor:
         active = [job for job in self._jobs.values() if not job_terminal(job)]
         running: dict[str, int] = {}
         for job in active:
+            pod = self._pods.get(job.metadata.name)
+            if pod is not None and pod.status and pod.status.phase in ("Succeeded", "Failed"):
+                continue  # its build is over; the Job controller says so a little later
             if not job.spec.suspend:
                 repo = (job.metadata.annotations or {}).get(manifests.ANNOTATION + "repo", "")
                 running[repo] = running.get(repo, 0) + 1
