@@ -27,6 +27,7 @@ import yaml
 from kubernetes import client
 
 from tests.conftest import WEBHOOK_FIXTURES
+from tests.integration.components import in_registry
 from webhook.forges import github_signature
 
 pytestmark = pytest.mark.cluster
@@ -121,15 +122,6 @@ def send_push(proxy: ServiceProxy, repo_url: str, sha: str) -> dict[str, Any]:
     (build,) = answer["builds"]
     assert build["sha"] == sha
     return dict(build)
-
-
-def in_registry(registry: str, image: str) -> bool:
-    name, _, tag = image.partition("/")[2].rpartition(":")
-    response = httpx.head(
-        f"http://{registry}/v2/{name}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
-    return response.status_code == 200
 
 
 def wait_for_build(proxy: ServiceProxy, kube: Any, build_id: str) -> dict[str, Any]:
@@ -262,7 +254,7 @@ def test_install_build_upgrade_uninstall(
         build = send_push(proxy, repo_url, sha)
         done = wait_for_build(proxy, kube, build["id"])
         assert done["state"] == "built", done.get("error")
-        assert in_registry(registry, build["image"])
+        assert in_registry(f"http://{registry}", build["image"])
         assert build["image"].startswith(f"{registry}/bhs-chart-{token}-")
         assert build["image"].endswith(f":{sha}")
 
@@ -454,7 +446,7 @@ def test_dind_builder_builds_with_its_own_daemon(
     done = wait_for_build(proxy, kube, build["id"])
     assert done["state"] == "built", done.get("error")
     assert build["image"].startswith(f"{node_registry}/bhs-dind-{token}-")
-    assert in_registry(node_registry, build["image"])
+    assert in_registry(f"http://{node_registry}", build["image"])
     # the build used this release's daemon, not the node's: the node's has no such image
     # (nor could it push there: it does not know the registry as a plain-HTTP one)
     inspect = subprocess.run([DOCKER, "image", "inspect", build["image"]], capture_output=True)

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from kubernetes import client, watch
@@ -29,7 +28,7 @@ from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import ConfigError, load_settings
-from tests.integration.components import ServiceProcess, free_port
+from tests.integration.components import ServiceProcess, free_port, in_registry
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 
@@ -231,15 +230,6 @@ async def eventually(check: Callable[[], Any], within: float, what: str) -> Any:
         await asyncio.sleep(0.2)
 
 
-def registry_has(registry: str, image: str) -> bool:
-    name, _, tag = image.partition("/")[2].rpartition(":")
-    response = httpx.head(
-        f"http://{registry}/v2/{name}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
-    return response.status_code == 200
-
-
 async def finished(service: BuildService, build_id: str, seconds: float = 300) -> Any:
     async with asyncio.timeout(seconds):
         async for _event in service.watch(build_id):
@@ -275,7 +265,7 @@ def test_api_build_runs_as_a_job_and_a_second_request_is_a_cache_hit(
     assert build["sha"] == sha
     done = follow(server, build["id"])
     assert done["state"] == "built", done
-    assert registry_has(registry, done["image"])
+    assert in_registry(f"http://{registry}", done["image"])
     (job,) = jobs_in(batch_v1, namespace)
     labels = job.metadata.labels
     assert labels["binderhub-service/build-id"] == build["id"]
@@ -472,7 +462,7 @@ def test_restart_mid_build_attaches_to_the_job_again(
     done = follow(again, build["id"])
     assert done["state"] == "built", done
     assert done["attempts"] == 1  # attached, not run again
-    assert registry_has(registry, done["image"])
+    assert in_registry(f"http://{registry}", done["image"])
     with again.client() as http:
         log = http.get(f"/api/v1/builds/{build['id']}/logs").text
     # the lines read before the restart are not read twice

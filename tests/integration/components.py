@@ -272,3 +272,13 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-20000:]
+
+
+def in_registry(base_url: str, image: str) -> bool:
+    """Whether the registry at ``base_url`` (``http://host:port``) has ``image``."""
+    name, _, tag = image.partition("/")[2].rpartition(":")
+    response = httpx.head(
+        f"{base_url}/v2/{name}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    return response.status_code == 200

@@ -27,6 +27,7 @@ from .components import (
     start_git_server,
     start_registry,
 )
+from .forge_standins import FORGE_TOKEN, GitHubStandIn, GitLabStandIn
 from .token_registry import TokenService, start_token_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +171,19 @@ def start_server(
     if failed(request):
         for server in servers:
             print(f"\n----- service log ({server.config.name}) -----\n{server.log()}")
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    """A GitHub API stand-in (tests/integration/forge_standins.py) on a free port."""
+    standin = GitHubStandIn(FORGE_TOKEN)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def gitlab() -> Iterator[GitLabStandIn]:
+    """A GitLab API stand-in on a free port."""
+    standin = GitLabStandIn(FORGE_TOKEN)
+    yield standin
+    standin.stop()

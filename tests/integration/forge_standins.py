@@ -30,6 +30,10 @@ from urllib.parse import unquote, urlsplit
 Answer = tuple[int, dict[str, str], bytes]
 
 
+FORGE_TOKEN = "forge-token-0123456789"
+"""The token the stand-ins accept (tests/integration/conftest.py: ``github``, ``gitlab``)."""
+
+
 @dataclass
 class Recorded:
     method: str

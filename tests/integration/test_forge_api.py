@@ -8,7 +8,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from jobs.settings import ForgeSettings, Settings
 
 from .components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 from .forge_standins import (
+    FORGE_TOKEN,
     ForgeRepo,
     GitHubStandIn,
     GitLabStandIn,
@@ -32,24 +33,10 @@ from .forge_standins import (
 )
 
 pytestmark = pytest.mark.anyio
-TOKEN = "forge-token-0123456789"
+TOKEN = FORGE_TOKEN
 SHA_MEDIA = "application/vnd.github.sha"
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "binderhub-service")
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    standin = GitHubStandIn(TOKEN)
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def gitlab() -> Iterator[GitLabStandIn]:
-    standin = GitLabStandIn(TOKEN)
-    yield standin
-    standin.stop()
 
 
 def forge_repo(repo: GitRepo) -> ForgeRepo:

@@ -6,7 +6,7 @@ over HTTP from a real git server that demands the forge token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,20 +24,6 @@ from .test_webhooks import WEBHOOKS, for_github, send_github
 
 pytestmark = pytest.mark.anyio
 PUBLIC_URL = "https://hub.example.org/binder/"
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    standin = GitHubStandIn(TOKEN)
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def gitlab() -> Iterator[GitLabStandIn]:
-    standin = GitLabStandIn(TOKEN)
-    yield standin
-    standin.stop()
 
 
 def github_host(standin: GitHubStandIn, url: str = "http://127.0.0.1") -> dict[str, Any]:
