@@ -50,6 +50,8 @@ RECHECK_SECONDS = 5.0
 """A running build looks at its Job at least this often, even when nothing changed
 (for the unschedulable timeout, and in case a watch event went missing)."""
 LOG_DRAIN_SECONDS = 30.0
+MAX_LOG_RESTARTS = 5
+"""How often a build's log is read on after its stream broke off while it ran."""
 """How long a finished build waits for the rest of its log."""
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
@@ -114,6 +116,11 @@ def _builder_status(pod: Any) -> Any:
         if status.name == manifests.CONTAINER:
             return status
     return None
+
+
+def _builder_running(pod: Any) -> bool:
+    builder = _builder_status(pod)
+    return bool(builder and builder.state and builder.state.running)
 
 
 def _builder_succeeded(pod: Any) -> bool:
@@ -192,6 +199,8 @@ class _LogFollower:
     ) -> None:
         self.last_error = ""
         self.delivered = 0
+        self.seen = skip
+        """Lines read so far, counting those skipped: where a new follower resumes."""
         self._core, self._namespace, self._pod = core, namespace, pod
         self._skip, self._deliver, self._loop = skip, deliver, loop
         self._stop = threading.Event()
@@ -216,8 +225,9 @@ class _LogFollower:
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
                     yield raw.decode(errors="replace")
-            if buffer:
-                yield buffer.decode(errors="replace")
+            # An unterminated last piece is dropped: it is what a stream that broke off
+            # mid-line leaves, and counting it would make the next reader skip the whole
+            # line. repo2docker ends every line it writes.
         finally:
             response.release_conn()
 
@@ -237,6 +247,7 @@ class _LogFollower:
                     self.last_error = line.message
                 if seen <= self._skip:
                     continue
+                self.seen = seen
                 self.delivered += 1
                 self._loop.call_soon_threadsafe(self._deliver, line)
         except Exception as e:  # the log is a convenience; the Job's status is the truth
@@ -572,6 +583,7 @@ class KubernetesExecutor:
                 raise BuildFailed("cancelled before it started", remember=False)
             attached = await self._create_or_attach(build, on_log)
             skip = resume_lines if attached else 0
+            restarts = 0
             started = False
             seen = False
             while True:
@@ -591,15 +603,18 @@ class KubernetesExecutor:
                         started = True
                         on_start(None)
                     pod = self._pods.get(name)
-                    if follower is None and pod is not None and self._has_log(pod):
-                        follower = _LogFollower(
-                            self._core,
-                            self.namespace,
-                            pod.metadata.name,
-                            skip,
-                            on_log,
-                            asyncio.get_running_loop(),
-                        )
+                    if pod is not None and self._has_log(pod):
+                        if follower is None:
+                            follower = self._follow_log(pod, skip, on_log)
+                        elif (
+                            follower.done.is_set()
+                            and _builder_running(pod)
+                            and restarts < MAX_LOG_RESTARTS
+                        ):
+                            # the stream broke off (an API server restart, a proxy's
+                            # timeout) while the build goes on: read on where it stopped
+                            restarts += 1
+                            follower = self._follow_log(pod, follower.seen, on_log)
                     if pod is not None and _builder_succeeded(pod):
                         # The Job says Complete a few seconds later (its controller
                         # batches pod updates); with backoffLimit 0 it cannot differ.
@@ -627,6 +642,11 @@ class KubernetesExecutor:
                 follower.stop()
             self._changed.pop(name, None)
             self._cancelled.discard(build.id)
+
+    def _follow_log(self, pod: Any, skip: int, on_log: Callable[[LogLine], None]) -> _LogFollower:
+        return _LogFollower(
+            self._core, self.namespace, pod.metadata.name, skip, on_log, asyncio.get_running_loop()
+        )
 
     @staticmethod
     def _has_log(pod: Any) -> bool:
