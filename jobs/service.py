@@ -113,22 +113,31 @@ class BuildService:
         self._schedule()
 
     async def _adopt(self) -> None:
-        """Record builds whose Jobs are in the cluster but not in the store (another
-        replica's, or queued before the store was lost): they are followed and
-        reported, not lost."""
         adopt = getattr(self.executor, "adopt", None)
-        if adopt is None:
+        if adopt is not None:
+            await adopt(self._adopt_one)
+
+    def _adopt_one(self, build: Build) -> None:
+        """Record and follow a build the executor found in its cluster that this process
+        does not know: another replica's, or one queued before the store was lost.
+        Builds that ran while the service was down are thereby reported, not lost."""
+        if self._closed or build.image in self._active or self.store.get(build.id) is not None:
             return
-        for build in await adopt():
-            if build.image in self._active or self.store.get(build.id) is not None:
-                continue
-            try:
-                self.store.create(build)
-            except DuplicateActiveBuild:
-                continue
-            self._log(build, LogLine("", "found this build's Job in the cluster; following it"))
-            self._active[build.image] = build
-            self._queue.append(build)
+        last = self.store.latest_for_image(build.image)
+        if last is not None and (
+            not last.state.finished
+            or last.state is BuildState.BUILT
+            or last.created_at >= build.created_at
+        ):
+            return  # the store knows this image's outcome (or a newer attempt)
+        try:
+            self.store.create(build)
+        except DuplicateActiveBuild:
+            return
+        self._log(build, LogLine("", "found this build's Job in the cluster; following it"))
+        self._active[build.image] = build
+        self._queue.append(build)
+        self._schedule()
 
     async def close(self, *, abandon: bool = False) -> None:
         """Stop scheduling and stop running builds.

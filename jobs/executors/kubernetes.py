@@ -291,6 +291,7 @@ class KubernetesExecutor:
         self._keeper: asyncio.Task[None] | None = None
         self._keeper_poke = asyncio.Event()
         self._leader = False
+        self._found: Callable[[Build], None] | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -410,8 +411,9 @@ class KubernetesExecutor:
             self._jobs = {job.metadata.name: job for job in items}
             for name in gone:
                 self._notify(name)
-            for name in self._jobs:
+            for name, job in self._jobs.items():
                 self._notify(name)
+                self._offer(job)
         else:
             self._pods = {}
             for pod in items:
@@ -426,6 +428,8 @@ class KubernetesExecutor:
                 self._jobs.pop(name, None)
             else:
                 self._jobs[name] = obj
+                if event_type == "ADDED":
+                    self._offer(obj)
             self._keeper_poke.set()
         else:
             name = self._job_of(obj) or ""
@@ -712,35 +716,48 @@ class KubernetesExecutor:
         # Nothing of a build runs in this process: ``run`` attaches to its Job.
         return False
 
-    async def adopt(self) -> list[Build]:
-        """Builds whose Jobs are in the cluster, as the Jobs tell them (for a service
-        that starts and may not know them: another replica's, or a lost store's)."""
+    async def adopt(self, found: Callable[[Build], None]) -> None:
+        """Call ``found`` with the build of every Job of this instance that this process
+        does not follow: each one there now (oldest first), then each new one as it
+        appears. Another replica's builds, and those queued before a store was lost,
+        are thereby followed and reported by this process too."""
         await self._ensure_started()
-        builds = []
+        self._found = found
         for job in sorted(self._jobs.values(), key=_queued_at):
-            facts = manifests.build_from_job(job)
-            if facts is None:
-                continue
-            finished = job_finished(job)
-            state = (
-                BuildState.QUEUED if job.spec.suspend and finished is None else BuildState.RUNNING
-            )
-            builds.append(
-                Build(
-                    id=facts["build-id"],
-                    repo=facts["repo"],
-                    ref=facts["ref"],
-                    ref_kind=facts["ref-kind"],
-                    sha=facts["commit"],
-                    image=facts["image"],
-                    name=job.metadata.name,
-                    state=state,
-                    trigger=facts["trigger"],
-                    created_at=float(facts["queued-at"]),
-                    supersedable=False,
-                )
-            )
-        return builds
+            self._offer(job)
+
+    def _offer(self, job: Any) -> None:
+        if self._found is None or job.metadata.name in self._changed:
+            return  # nobody asked, or a build of this process follows the Job
+        build = build_of_job(job)
+        if build is not None:
+            self._found(build)
+
+
+def build_of_job(job: Any) -> Build | None:
+    """The build a Job of this service runs, as its annotations tell it."""
+    facts = manifests.build_from_job(job)
+    if facts is None:
+        return None
+    finished = job_finished(job)
+    state = BuildState.QUEUED if job.spec.suspend and finished is None else BuildState.RUNNING
+    try:
+        created_at = float(facts["queued-at"])
+    except ValueError:
+        return None
+    return Build(
+        id=facts["build-id"],
+        repo=facts["repo"],
+        ref=facts["ref"],
+        ref_kind=facts["ref-kind"],
+        sha=facts["commit"],
+        image=facts["image"],
+        name=job.metadata.name,
+        state=state,
+        trigger=facts["trigger"],
+        created_at=created_at,
+        supersedable=False,
+    )
 
 
 def _remember(job: Any, pod: Any | None) -> bool:

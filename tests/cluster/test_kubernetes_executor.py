@@ -562,3 +562,26 @@ async def test_without_its_role_the_service_refuses_to_start(
         await service.start()
     assert f"cannot list Jobs in namespace '{namespace}': 403 Forbidden" in str(refused.value)
     await service.close()
+
+
+def test_a_replica_follows_the_builds_another_one_started(
+    servers, settings_for, git_server
+) -> None:
+    git_server.create_repo(
+        "seen.git", {"Dockerfile": dockerfile("RUN echo seen-by-both", "RUN sleep 3")}
+    )
+    a = servers(settings_for(state="a.sqlite"))
+    b = servers(settings_for(state="b.sqlite"))  # running before the build exists
+    with a.client() as http:
+        build = http.post("/api/v1/builds", json={"repo": git_server.url("seen.git")}).json()
+    with b.client() as http:
+        wait_for(
+            lambda: http.get(f"/api/v1/builds/{build['id']}").status_code == 200,
+            60,
+            "the other replica to record the build",
+        )
+    done_a, done_b = follow(a, build["id"]), follow(b, build["id"])
+    assert done_a["state"] == done_b["state"] == "built", (done_a, done_b)
+    with b.client() as http:
+        log = http.get(f"/api/v1/builds/{build['id']}/logs").text
+    assert "seen-by-both" in log
