@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -34,7 +33,13 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from bench.run import API_TOKEN, ROOT, start_server
-from tests.integration.components import dockerfile, free_port, start_registry, wait_until
+from tests.integration.components import (
+    dockerfile,
+    free_port,
+    git,
+    start_registry,
+    wait_until,
+)
 
 NODE_IP = "10.244.0.1"
 GOAL_POD_RUNNING_S = 5.0
@@ -71,17 +76,6 @@ def git_daemon(base: Path) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(10)
-
-
-def git(path: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-    return sh("git", "-C", str(path), *args, env=env).strip()
 
 
 class PodTimes:
@@ -169,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             with git_daemon(work / "repos") as port:
                 repo_dir = work / "repos" / "bench.git"
                 repo_dir.mkdir(parents=True)
-                git(repo_dir, "init", "-q", "-b", "main")
+                git("init", "-q", "-b", "main", cwd=repo_dir)
                 url = f"git://{NODE_IP}:{port}/bench.git"
                 local = start_server(work / "local", registry)
                 kube = start_server(
@@ -192,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                         for which in order:
                             content = f"RUN echo {which}-{trial}-{uuid.uuid4().hex}"
                             (repo_dir / "Dockerfile").write_text(dockerfile(content))
-                            git(repo_dir, "add", "-A")
-                            git(repo_dir, "commit", "-q", "-m", f"{which} {trial}")
-                            sha = git(repo_dir, "rev-parse", "HEAD")
+                            git("add", "-A", cwd=repo_dir)
+                            git("commit", "-q", "-m", f"{which} {trial}", cwd=repo_dir)
+                            sha = git("rev-parse", "HEAD", cwd=repo_dir)
                             server = local if which == "local" else kube
                             build_id, sent, done = post_and_wait(server.port, url, sha)
                             if trial == 0:

@@ -526,6 +526,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
 class GitServer:
     def __init__(self, base: Path, port: int, host: str):
         self.base = base
@@ -538,13 +546,7 @@ class GitServer:
 
     def create_repo(self, name: str, files: dict[str, str]) -> str:
         """Create bare repository NAME with one commit holding FILES; return the commit's sha."""
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "test",
-            "GIT_AUTHOR_EMAIL": "test@example.invalid",
-            "GIT_COMMITTER_NAME": "test",
-            "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        }
+        env = {**os.environ, **_GIT_IDENTITY}
         with tempfile.TemporaryDirectory() as work:
             _run(["git", "init", "-q", "-b", "main", work], timeout=60, env=env)
             for rel, content in files.items():
@@ -573,14 +575,6 @@ class GitServer:
             return _run(
                 ["git", "-C", work, "rev-parse", "HEAD"], timeout=60, env=env, capture_output=True
             ).stdout.strip()
-
-
-_GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
 
 
 @pytest.fixture(scope="session")

@@ -207,17 +207,6 @@ def jobs_in(batch_v1: client.BatchV1Api, namespace: str) -> list[client.V1Job]:
     ).items
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-
-
 async def eventually(check: Callable[[], Any], within: float, what: str) -> Any:
     """``wait_for`` for async tests: the service's tasks run while it waits."""
     deadline = time.monotonic() + within
@@ -373,7 +362,7 @@ async def test_queue_in_the_cluster_releases_suspended_jobs_in_order(
 
 
 async def test_cancel_deletes_the_job(
-    services, settings_for, git_server, batch_v1, namespace, core_v1
+    services, settings_for, git_server, batch_v1, namespace, core_v1, kube
 ) -> None:
     git_server.create_repo("slow.git", {"Dockerfile": dockerfile("RUN sleep 120")})
     service = await services(settings_for())
@@ -388,7 +377,7 @@ async def test_cancel_deletes_the_job(
     )
     await service.cancel(outcome.build.id)
     assert service.get(outcome.build.id).state is BuildState.CANCELLED
-    wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
+    kube.wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
 
 
 async def test_deadline_exceeded_fails_the_build(services, settings_for, git_server) -> None:
@@ -402,7 +391,7 @@ async def test_deadline_exceeded_fails_the_build(services, settings_for, git_ser
 
 
 async def test_failing_build_keeps_its_log_after_the_pod_is_gone(
-    services, settings_for, git_server, batch_v1, core_v1, namespace
+    services, settings_for, git_server, batch_v1, core_v1, namespace, kube
 ) -> None:
     git_server.create_repo(
         "fails.git", {"Dockerfile": dockerfile("RUN echo marker-before-failing && exit 3")}
@@ -414,13 +403,13 @@ async def test_failing_build_keeps_its_log_after_the_pod_is_gone(
     assert done.state is BuildState.FAILED
     assert done.error.startswith("repo2docker exited with code 1"), done.error
     batch_v1.delete_namespaced_job(done.name, namespace, propagation_policy="Foreground")
-    wait_for(lambda: not core_v1.list_namespaced_pod(namespace).items, 60, "the pod to go")
+    kube.wait_for(lambda: not core_v1.list_namespaced_pod(namespace).items, 60, "the pod to go")
     lines = [message for _phase, message in service.store.logs(done.id)]
     assert any("marker-before-failing" in line for line in lines)
 
 
 async def test_a_builder_image_that_cannot_be_pulled_is_a_clear_failure(
-    services, settings_for, git_server, batch_v1, namespace
+    services, settings_for, git_server, batch_v1, namespace, kube
 ) -> None:
     git_server.create_repo("nopull.git", {"Dockerfile": dockerfile("RUN true")})
     values = settings_for(kubernetes={"builder_image": "local/no-such-builder:1"})
@@ -433,11 +422,11 @@ async def test_a_builder_image_that_cannot_be_pulled_is_a_clear_failure(
         "cannot pull the builder image local/no-such-builder:1: ErrImageNeverPull"
     ), done.error
     assert not done.error_remembered  # the cluster's trouble, not the commit's
-    wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
+    kube.wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
 
 
 def test_restart_mid_build_attaches_to_the_job_again(
-    servers, settings_for, git_server, registry
+    servers, settings_for, git_server, registry, kube
 ) -> None:
     git_server.create_repo(
         "restart.git",
@@ -456,7 +445,7 @@ def test_restart_mid_build_attaches_to_the_job_again(
             text = http.get(f"/api/v1/builds/{build['id']}/logs").text
             return "line-before-restart" in text
 
-        wait_for(log_has_marker, 180, "the first log line")
+        kube.wait_for(log_has_marker, 180, "the first log line")
     server.kill()
     again = servers(values)
     done = follow(again, build["id"])
@@ -495,13 +484,13 @@ def test_two_service_processes_make_one_job(
 
 
 def test_a_job_unknown_to_the_store_is_adopted_and_reported(
-    servers, settings_for, git_server, namespace, batch_v1
+    servers, settings_for, git_server, namespace, batch_v1, kube
 ) -> None:
     git_server.create_repo("adopt.git", {"Dockerfile": dockerfile("RUN sleep 5")})
     first = servers(settings_for(state="first.sqlite"))
     with first.client() as http:
         build = http.post("/api/v1/builds", json={"repo": git_server.url("adopt.git")}).json()
-    wait_for(lambda: jobs_in(batch_v1, namespace), 30, "the Job")
+    kube.wait_for(lambda: jobs_in(batch_v1, namespace), 30, "the Job")
     first.kill()
     # a new process with an empty store (a lost volume, another replica)
     second = servers(settings_for(state="second.sqlite"))
@@ -565,7 +554,7 @@ async def test_without_its_role_the_service_refuses_to_start(
 
 
 def test_a_replica_follows_the_builds_another_one_started(
-    servers, settings_for, git_server
+    servers, settings_for, git_server, kube
 ) -> None:
     git_server.create_repo(
         "seen.git", {"Dockerfile": dockerfile("RUN echo seen-by-both", "RUN sleep 3")}
@@ -575,7 +564,7 @@ def test_a_replica_follows_the_builds_another_one_started(
     with a.client() as http:
         build = http.post("/api/v1/builds", json={"repo": git_server.url("seen.git")}).json()
     with b.client() as http:
-        wait_for(
+        kube.wait_for(
             lambda: http.get(f"/api/v1/builds/{build['id']}").status_code == 200,
             60,
             "the other replica to record the build",
