@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from . import metrics
 from .errors import (
@@ -373,12 +374,7 @@ class BuildService:
             self._queue.remove(build)
             running[build.repo] = running.get(build.repo, 0) + 1
             total += 1
-            build.state, build.started_at = BuildState.RUNNING, self._clock()
-            build.attempts += 1
-            self.store.update(
-                build.id, state=build.state, started_at=build.started_at, attempts=build.attempts
-            )
-            self._publish_state(build)
+            self._mark_running(build)
             self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
         self._update_gauges()
 
@@ -435,19 +431,22 @@ class BuildService:
             self.store.forget_log_cursor(build.id)
             self._schedule()
 
+    def _mark_running(self, build: Build, **fields: Any) -> None:
+        build.state, build.started_at = BuildState.RUNNING, self._clock()
+        build.attempts += 1
+        self.store.update(
+            build.id,
+            state=build.state,
+            started_at=build.started_at,
+            attempts=build.attempts,
+            **fields,
+        )
+        self._publish_state(build)
+
     def _started(self, build: Build, pid: int | None) -> None:
         build.pid = pid
         if build.state is BuildState.QUEUED:  # a durable executor's queue let it go
-            build.state, build.started_at = BuildState.RUNNING, self._clock()
-            build.attempts += 1
-            self.store.update(
-                build.id,
-                state=build.state,
-                started_at=build.started_at,
-                attempts=build.attempts,
-                pid=pid,
-            )
-            self._publish_state(build)
+            self._mark_running(build, pid=pid)
             self._update_gauges()
             return
         self.store.update(build.id, pid=pid)

@@ -92,16 +92,17 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
         LABEL_BUILD_ID: build.id,
         LABEL_COMMIT: build.sha,
     }
-    annotations = {
-        ANNOTATION + "repo": build.repo,
-        ANNOTATION + "ref": build.ref,
-        ANNOTATION + "ref-kind": build.ref_kind,
-        ANNOTATION + "commit": build.sha,
-        ANNOTATION + "image": build.image,
-        ANNOTATION + "build-id": build.id,
-        ANNOTATION + "trigger": build.trigger,
-        ANNOTATION + "queued-at": f"{build.created_at:.6f}",
+    facts = {
+        "repo": build.repo,
+        "ref": build.ref,
+        "ref-kind": build.ref_kind,
+        "commit": build.sha,
+        "image": build.image,
+        "build-id": build.id,
+        "trigger": build.trigger,
+        "queued-at": f"{build.created_at:.6f}",
     }
+    annotations = {ANNOTATION + key: facts[key] for key in ANNOTATIONS}
     args = repo2docker_args(
         settings.repo2docker,
         image=build.image,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -198,7 +199,6 @@ class _LogFollower:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.last_error = ""
-        self.delivered = 0
         self.seen = skip
         """Lines read so far, counting those skipped: where a new follower resumes."""
         self._core, self._namespace, self._pod = core, namespace, pod
@@ -248,7 +248,6 @@ class _LogFollower:
                 if seen <= self._skip:
                     continue
                 self.seen = seen
-                self.delivered += 1
                 self._loop.call_soon_threadsafe(self._deliver, line)
         except Exception as e:  # the log is a convenience; the Job's status is the truth
             if not self._stop.is_set():
@@ -773,8 +772,6 @@ def _remember(job: Any, pod: Any | None) -> bool:
 
 
 def _api_message(e: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(e.body or "{}").get("message", ""))
     except ValueError:

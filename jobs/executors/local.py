@@ -50,11 +50,9 @@ def _runs_build(pid: int, build_id: str) -> bool:
 
 def _process_group(pid: int) -> int | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return os.getpgid(pid)
+    except ProcessLookupError:
         return None
-    # the command name (field 2) may contain spaces and parentheses: split after it
-    return int(stat.rpartition(")")[2].split()[2])
 
 
 def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:

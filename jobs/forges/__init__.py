@@ -72,6 +72,16 @@ class Forges:
         credentials: CredentialSet | None = None,
     ) -> None:
         self._hosts = hosts
+        # what ``match`` compares, worked out once: host name and path prefix of each
+        self._where = [
+            (
+                host,
+                client,
+                (urlsplit(host.url).hostname or "").lower(),
+                urlsplit(host.url).path.strip("/"),
+            )
+            for host, client in hosts
+        ]
         self.credentials = credentials or CredentialSet()
 
     @classmethod
@@ -87,11 +97,10 @@ class Forges:
         if parts.scheme == "file":
             return None
         hostname = (parts.hostname or "").lower()
-        for host, client in self._hosts:
-            web = urlsplit(host.url)
-            prefix = web.path.strip("/")
-            path = parts.path.strip("/")
-            if hostname != (web.hostname or "").lower():
+        whole_path = parts.path.strip("/")
+        for host, client, host_name, prefix in self._where:
+            path = whole_path
+            if hostname != host_name:
                 continue
             if prefix:
                 if not path.startswith(f"{prefix}/"):

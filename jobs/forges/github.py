@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from .. import metrics
 from ..refs import ResolvedRef
 from ..specs import SHA_RE
 from .base import CommitStatus, ETagCache, HookChange, RefMissing
-from .errors import ForgeRateLimited, ForgeUnavailable
+from .errors import ForgeRateLimited, ForgeUnavailable, rate_limit_error
 
 SHA_MEDIA_TYPE = "application/vnd.github.sha"
 JSON_MEDIA_TYPE = "application/vnd.github+json"
@@ -42,32 +42,6 @@ def default_api_url(web_url: str) -> str:
     if web_url.rstrip("/") in ("https://github.com", "https://www.github.com"):
         return "https://api.github.com"
     return f"{web_url.rstrip('/')}/api/v3"
-
-
-def rate_limit_error(
-    forge: str, status: int | None, headers: Mapping[str, Any] | None, now: float
-) -> ForgeRateLimited | None:
-    """The rate-limit error an answer means, if it means one. Pure.
-
-    GitHub: ``403``/``429`` with ``retry-after`` (secondary limits) or with
-    ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` (epoch seconds). GitLab:
-    ``429`` with ``Retry-After`` or ``RateLimit-Reset``.
-    """
-    if status not in (403, 429):
-        return None
-    lower = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-    try:
-        if "retry-after" in lower:
-            return ForgeRateLimited(forge, now + float(lower["retry-after"]), now=now)
-        reset = lower.get("x-ratelimit-reset") or lower.get("ratelimit-reset")
-        exhausted = lower.get("x-ratelimit-remaining", lower.get("ratelimit-remaining")) == "0"
-        if reset and (exhausted or status == 429):
-            return ForgeRateLimited(forge, float(reset), now=now)
-    except ValueError:
-        pass
-    if status == 429:
-        return ForgeRateLimited(forge, now + 60, now=now)
-    return None
 
 
 class GitHubClient:

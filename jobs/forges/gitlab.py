@@ -22,8 +22,7 @@ from .. import metrics
 from ..refs import ResolvedRef
 from ..specs import SHA_RE
 from .base import CommitStatus, ETagCache, HookChange, RefMissing
-from .errors import ForgeRateLimited, ForgeUnavailable
-from .github import rate_limit_error
+from .errors import ForgeRateLimited, ForgeUnavailable, rate_limit_error
 
 GITLAB_STATES = {
     "pending": "pending",
