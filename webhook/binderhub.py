@@ -43,6 +43,7 @@ from jobs.specs import RepoSpec
 from . import __version__
 from .api import service_of, settings_of
 from .auth import WRITE, require
+from .body import sent_path
 from .errors import BadRequest, status_for
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
 
@@ -59,6 +60,7 @@ LAUNCH_REFUSED = (
 )
 
 LOG_PHASES = frozenset({"fetching", "building", "pushing"})
+FINAL_PHASES = ("ready", "failed")
 """repo2docker phases passed on as they are; a line of any other phase goes out
 without one (``failed`` would end the stream for clients, see the module docstring)."""
 
@@ -295,8 +297,7 @@ async def build_stream(request: Request) -> Response:
             "this is an event stream: send Accept: text/event-stream "
             "(e.g. with @jupyterhub/binderhub-client)"
         )
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-    provider, spec = split_build_path(raw_path.decode("latin-1"))
+    provider, spec = split_build_path(sent_path(request))
     events = build_events(
         service_of(request),
         provider,
@@ -314,9 +315,6 @@ async def build_stream(request: Request) -> Response:
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
-
-
-FINAL_PHASES = ("ready", "failed")
 
 
 async def _prepend(

@@ -1,15 +1,23 @@
-"""Reading request bodies: size cap, content type, UTF-8, JSON object. Before any work."""
+"""Reading requests: the path as sent; bodies (size cap, content type, UTF-8, JSON
+object), before any work."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from .errors import BadRequest
 
 DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def sent_path(connection: HTTPConnection) -> str:
+    """The request's path as the client sent it: not percent-decoded, so that the %2F
+    inside a BinderHub git spec stays apart from the path's own slashes."""
+    raw = connection.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else connection.url.path
 
 
 async def read_body(request: Request, limit: int = DEFAULT_MAX_BODY) -> bytes:

@@ -44,6 +44,7 @@ from starlette.routing import BaseRoute, Route
 from jobs.settings import ConfigError, JupyterHubSettings, Settings
 
 from .auth import READ, WRITE, Forbidden, Principal, bearer_token
+from .body import sent_path
 from .errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,8 @@ class HubConfig:
             )
             if not value
         ]
-        if missing:
+        if missing or api_url is None or token is None:
             raise ConfigError(f"jupyterhub.enabled needs {' and '.join(missing)}")
-        if api_url is None or token is None:  # for mypy: checked just above
-            raise ConfigError("jupyterhub.enabled needs api_url and api_token")
         name = hub.service_name or environ.get("JUPYTERHUB_SERVICE_NAME") or "binder"
         if hub.authorize_url:
             authorize = hub.authorize_url
@@ -350,10 +349,7 @@ class HubAuthenticator:
     def login_redirect(self, request: HTTPConnection) -> Response:
         """Send a browser to the hub's authorize page; it comes back to ``callback``."""
         state = secrets.token_urlsafe(24)
-        # the path as sent: decoded, the %2F of a BinderHub git spec would become a /
-        raw = request.scope.get("raw_path")
-        path = raw.decode("latin-1") if raw else request.url.path
-        target = path + (f"?{request.url.query}" if request.url.query else "")
+        target = sent_path(request) + (f"?{request.url.query}" if request.url.query else "")
         query = urlencode(
             {
                 "client_id": self.config.client_id,

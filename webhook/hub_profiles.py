@@ -136,19 +136,20 @@ def profiles_from_catalog(
         if wanted is not None and repo not in wanted:
             continue
         seen: set[str] = set()
+        repo_name = repo_label(repo)
+        if copy_repo_to_home is not None:
+            dest = f"{copy_repo_to_home.rstrip('/')}/{repo_name.rsplit('/', 1)[-1] or 'repo'}"
         for image in entry["images"]:  # newest first
             if image["ref_kind"] not in kinds or image["ref"] in seen:
                 continue
             seen.add(image["ref"])
             override: dict[str, Any] = {"image": image["image"]}
             if copy_repo_to_home is not None:
-                name = repo_label(repo).rsplit("/", 1)[-1] or "repo"
-                dest = f"{copy_repo_to_home.rstrip('/')}/{name}"
                 override["lifecycle_hooks"] = copy_hook(repo_dir, dest)
             label = ref_label(image["ref"], image["ref_kind"], image["sha"])
             choices[choice_slug(repo, image["ref"], label)] = {
-                "display_name": f"{repo_label(repo)} ({label})",
-                "description": f"{image['image']}",
+                "display_name": f"{repo_name} ({label})",
+                "description": image["image"],
                 "kubespawner_override": override,
             }
     option: dict[str, Any] = {"display_name": "Image", "choices": choices}
