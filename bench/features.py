@@ -59,7 +59,7 @@ from .run import (
     write_config,
 )
 
-FIXTURES = Path(os.environ.get("BENCH_WEBHOOK_FIXTURES", "/work/shared/fixtures/webhooks"))
+FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 PUSH_FIXTURE = FIXTURES / "github-push-branch-update.json"
 WEBHOOK_SECRET = secrets.token_hex(20)
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"  # noqa: S105 (a variable name)

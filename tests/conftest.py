@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-WEBHOOK_FIXTURES = ROOT.parent / "shared" / "fixtures" / "webhooks"
-"""Real recorded GitHub and GitLab deliveries, kept beside the repository (CI has a
-copy of shared/ next to its clone); tests never edit them, they rewrite copies."""
+WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
+"""Real recorded GitHub and GitLab deliveries, copied into the repository so that a clone
+alone passes (tests/fixtures/webhooks/README.md says where each comes from); tests never
+edit them, they rewrite copies."""
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -28,17 +28,12 @@ from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import ConfigError, load_settings
-from tests.integration.components import ServiceProcess, free_port, in_registry
+from tests.integration.components import ServiceProcess, dockerfile, free_port, in_registry
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "local/debian:bookworm"
 TOKEN = "cluster-tests-token"
-
-
-def dockerfile(*steps: str) -> str:
-    return "\n".join([f"FROM {BASE_IMAGE}", "ARG NB_USER", "ARG NB_UID", *steps]) + "\n"
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,7 +427,11 @@ def test_restart_mid_build_attaches_to_the_job_again(
         "restart.git",
         {
             "Dockerfile": dockerfile(
-                "RUN echo line-before-restart", "RUN sleep 12", "RUN echo after"
+                # the output (reversed) differs from the step's own line, so each
+                # is counted apart
+                "RUN echo line-before-restart | rev",
+                "RUN sleep 12",
+                "RUN echo after",
             )
         },
     )
@@ -454,8 +453,11 @@ def test_restart_mid_build_attaches_to_the_job_again(
     assert in_registry(f"http://{registry}", done["image"])
     with again.client() as http:
         log = http.get(f"/api/v1/builds/{build['id']}/logs").text
-    # the lines read before the restart are not read twice
-    assert log.count("line-before-restart") == log.count("Step 2/") == 1, log
+    # the lines read before the restart are not read twice: the step's line and its
+    # output once each (the unique label in dockerfile() makes the step really run)
+    assert log.count("RUN echo line-before-restart") == 1, log
+    assert log.count("tratser-erofeb-enil") == 1, log
+    assert log.count("Step 2/") == 1, log
 
 
 def test_two_service_processes_make_one_job(

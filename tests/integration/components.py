@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,8 +204,14 @@ def start_git_server(base: Path) -> GitServer:
 
 
 def dockerfile(*steps: str) -> str:
-    """A repo2docker-buildable Dockerfile on the local base image (nothing is pulled)."""
-    lines = [f"FROM {BASE_IMAGE}", "ARG NB_USER", "ARG NB_UID", *steps]
+    """A repo2docker-buildable Dockerfile on the local base image (nothing is pulled).
+
+    Its first step is a label unique to this call, so that no step after it is ever
+    taken from Docker's build cache: a test sees the same build on a fresh machine and
+    on one that ran the suite before (issue 12, item 8).
+    """
+    fresh = f"LABEL org.binderhub-service.test-build={uuid.uuid4().hex}"
+    lines = [f"FROM {BASE_IMAGE}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
     return "\n".join(lines) + "\n"
 
 
