@@ -150,6 +150,11 @@ def _precheck(repo: str) -> str:
         raise InvalidRequest("repo must not contain spaces or control characters")
     if repo.startswith("-"):
         raise InvalidRequest("repo must not start with '-'")
+    if not repo.isascii():
+        try:
+            repo.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("repo must be valid Unicode text") from None
     if "\\" in repo:
         raise InvalidRequest("repo URL must not contain '\\' (some servers read it as '/')")
     if "://" not in repo:

@@ -82,6 +82,7 @@ def test_canonical_spellings(given: str, canonical: str) -> None:
         ("http://h.example:0/a", "port"),
         ("http://h.example:x/a", "port"),
         ("http://[::1/a", "cannot be parsed"),
+        ("http://h.example/a/\ud800", "valid Unicode"),
         ("http://h.example/.git", "has no path"),
         ("http://h.example//./", "has no path"),
     ],
@@ -111,6 +112,14 @@ def test_patterns_are_spelled_as_canonical_urls(pattern: str, canonical: str) ->
 def test_a_pattern_without_a_path_is_refused_at_load() -> None:
     with pytest.raises(ConfigError, match=r"allowed_repos: .*needs a path"):
         load_settings(None, allowed_repos=["https://github.com"])
+
+
+def test_configured_repos_are_canonical_too() -> None:
+    """Webhooks and the reconciler use ``repos[].url``: the same identity as requests."""
+    settings = load_settings(None, repos=[{"url": "HTTPS://h.example:443/a/./%72epo.git/"}])
+    assert settings.repos[0].url == "https://h.example/a/repo"
+    with pytest.raises(ConfigError, match=r"repos\.0\.url: .*'\.\.' segments"):
+        load_settings(None, repos=[{"url": "https://h.example/a/%2E%2E/b"}])
 
 
 @pytest.mark.parametrize(
