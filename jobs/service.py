@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import logging
 import time
 import uuid
@@ -36,6 +35,7 @@ from .executors import Executor
 from .model import Build, BuildOutcome, BuildState, LogLine
 from .refs import RefResolver, ResolvedRef
 from .registry import RegistryClient
+from .repo_urls import url_matches
 from .settings import Settings
 from .specs import build_name_for, image_name_for, repo_spec
 from .store import DuplicateActiveBuild, Store
@@ -169,7 +169,9 @@ class BuildService:
     # -- requests -----------------------------------------------------------
 
     def check_allowed(self, url: str) -> None:
-        if not any(fnmatch.fnmatchcase(url, pattern) for pattern in self.settings.allowed_repos):
+        """Raise ``RepoNotAllowed`` unless the canonical ``url`` matches an ``allowed_repos``
+        pattern (``jobs.repo_urls.url_matches``)."""
+        if not any(url_matches(url, pattern) for pattern in self.settings.allowed_repos):
             raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
 
     async def request(

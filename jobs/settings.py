@@ -439,7 +439,15 @@ class Settings(BaseSettings):
 
     allowed_repos: list[str] = ["*"]
     """Shell-style patterns (``fnmatch``) of canonical repository URLs that may be
-    built, e.g. ``https://github.com/my-org/*``. The default admits every repository."""
+    built, e.g. ``https://github.com/my-org/*``. The default admits every repository.
+    ``*`` matches any characters, ``/`` included: ``https://gitlab.com/group/*`` admits
+    projects in subgroups too. Canonical URLs have no ``..``, escaped ``/`` or other
+    spelling that git or a server would read as another path, so a URL under a
+    pattern's path is a repository under that path. In a pattern with ``scheme://``,
+    wildcards in the host part match within the host only. Patterns are spelled as
+    canonical URLs when the settings load (host in lower case, no default port, no
+    trailing ``/`` or ``.git``, the path in lower case on github.com and gitlab.com);
+    a pattern with a scheme needs a path (``https://host/*``, not ``https://host``)."""
 
     allow_file_urls: bool = False
     """Admit ``file://`` repository URLs (for local testing only)."""
@@ -490,6 +498,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     """``json``: one JSON object per line, with the request id (for log collectors);
     ``text``: plain lines for people. ``binderhub-service build`` always writes text."""
+
+    @field_validator("allowed_repos")
+    @classmethod
+    def _canonical_patterns(cls, value: list[str]) -> list[str]:
+        from .errors import InvalidRequest
+        from .repo_urls import canonical_pattern
+
+        try:
+            return [canonical_pattern(pattern) for pattern in value]
+        except InvalidRequest as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("listen")
     @classmethod

@@ -10,21 +10,16 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidRequest
+from .repo_urls import canonical_repo_url as canonical_repo_url
 
-ALLOWED_SCHEMES = ("https", "http", "git", "ssh")
-MAX_REPO_LENGTH = 2048
 MAX_REF_LENGTH = 255
 MAX_IMAGE_NAME_LENGTH = 255  # the registry's limit for a repository name
 MAX_BUILD_NAME_LENGTH = 63  # a DNS label: Kubernetes object names, pod host names
 
-# Hosts whose owner/name are case-insensitive: one repository, one image.
-CASE_INSENSITIVE_HOSTS = frozenset({"github.com", "gitlab.com"})
-
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_SCP_LIKE_RE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
 _FORBIDDEN_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
@@ -35,71 +30,6 @@ class RepoSpec:
 
     url: str
     ref: str
-
-
-def canonical_repo_url(repo: str, *, allow_file: bool = False) -> str:
-    """Check a repository URL and return its canonical form.
-
-    Canonical: scheme and host lower case, no trailing ``/`` or ``.git``, and for
-    hosts in ``CASE_INSENSITIVE_HOSTS`` the path lower case too. SCP-like SSH
-    addresses (``git@host:owner/repo``) become ``ssh://`` URLs. Raises
-    ``InvalidRequest`` naming the problem.
-    """
-    if not isinstance(repo, str) or not repo:
-        raise InvalidRequest("repo must be a non-empty string")
-    if len(repo) > MAX_REPO_LENGTH:
-        raise InvalidRequest(f"repo is longer than {MAX_REPO_LENGTH} characters")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in repo):
-        raise InvalidRequest("repo must not contain spaces or control characters")
-    if repo.startswith("-"):
-        raise InvalidRequest("repo must not start with '-'")
-    if "://" not in repo:
-        match = _SCP_LIKE_RE.match(repo)
-        if not match:
-            raise InvalidRequest(
-                "repo must be a URL (https://, http://, git://, ssh://) or user@host:path"
-            )
-        repo = f"ssh://{match['user'] or ''}{match['host']}/{match['path']}"
-    parts = urlsplit(repo)
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        if not allow_file:
-            raise InvalidRequest("file:// repository URLs are not allowed")
-        path = unquote(parts.path).rstrip("/")
-        if (
-            parts.netloc not in ("", "localhost")
-            or not path.startswith("/")
-            or "/../" in f"{path}/"
-        ):
-            raise InvalidRequest("a file:// repo needs an absolute path without '..'")
-        return f"file://{path}"
-    if scheme not in ALLOWED_SCHEMES:
-        raise InvalidRequest(
-            f"repo URL scheme {scheme or '(none)'!r} is not allowed; use one of "
-            + ", ".join(ALLOWED_SCHEMES)
-        )
-    if parts.password is not None or (parts.username is not None and scheme != "ssh"):
-        raise InvalidRequest("repo URL must not carry credentials; configure them instead")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise InvalidRequest("repo URL has no host")
-    if parts.query or parts.fragment:
-        raise InvalidRequest("repo URL must not have a query or fragment")
-    path = parts.path.rstrip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    if not path.strip("/"):
-        raise InvalidRequest("repo URL has no path")
-    if ".." in path.split("/"):
-        raise InvalidRequest("repo URL path must not contain '..'")
-    if host in CASE_INSENSITIVE_HOSTS:
-        path = path.lower()
-    netloc = host if ":" not in host else f"[{host}]"
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    if parts.username is not None:
-        netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 def check_ref(ref: str) -> str:

@@ -9,7 +9,9 @@ the tests to assert. Their repositories are what the tests put in them: usually 
 branches and tags of a real repository on the real git server.
 
 ``start_http_git_server`` is no stand-in: it is ``git http-backend`` (real git) behind
-a small HTTP server that demands HTTP Basic credentials, for private repositories.
+a small HTTP server that demands HTTP Basic credentials, for private repositories. Like
+nginx and Apache, the server decodes the request path and resolves its dot segments
+before it maps the path to a repository.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import posixpath
 import subprocess
 import threading
 import time
@@ -568,7 +571,7 @@ def start_http_git_server(base: Path, accept: Callable[[list[str]], bool]) -> Ht
             env = {
                 "GIT_PROJECT_ROOT": str(base),
                 "GIT_HTTP_EXPORT_ALL": "1",
-                "PATH_INFO": unquote(path),
+                "PATH_INFO": posixpath.normpath(unquote(path)),
                 "QUERY_STRING": query,
                 "REQUEST_METHOD": self.command,
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),

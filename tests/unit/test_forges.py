@@ -295,6 +295,13 @@ BAD_PUSHES: list[tuple[str, str, str, Any, str]] = [
         ("set", "not a url", "repository", "clone_url"),
         "repository.clone_url",
     ),
+    (
+        "gh clone_url with an escaped '..'",
+        GH,
+        "push",
+        ("set", "https://git.example.org/allowed/%2E%2E/private", "repository", "clone_url"),
+        "field repository.clone_url: repo URL path must not contain '..' segments",
+    ),
     ("gh no repo URL", GH, "push", ("set", {"name": "x"}, "repository"), "names no repository"),
     ("gh deleted not bool", GH, "push", ("set", "yes", "deleted"), "deleted must be a boolean"),
     ("gl no ref", GL, "Push Hook", ("drop", "ref"), "missing field: ref"),
@@ -384,6 +391,15 @@ def test_repos_are_matched_by_any_canonical_url() -> None:
     assert match_repo(repos, ("https://github.com/org/repo2",), allow_file=False) is None
     assert match_repo(repos, ("file:///srv/repo",), allow_file=False) is None
     assert match_repo(repos, ("file:///srv/repo",), allow_file=True) is local
+
+
+def test_pushes_name_repos_by_their_canonical_urls() -> None:
+    spelled = "HTTPS://Git.Example.org:443/team/./%72epo.git/"
+    data = _with(fixture(GH), spelled, "repository", "clone_url")
+    push = parse_github("push", data)
+    assert isinstance(push, Push)
+    assert "https://git.example.org/team/repo" in push.urls
+    assert spelled not in push.urls
 
 
 def test_ls_remote_output() -> None:
