@@ -222,6 +222,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
 
     token: str | None = None
+    env: dict[str, str] | None = None
+    """Environment variables set for the process, beside this one's."""
 
     @property
     def url(self) -> str:
@@ -244,6 +246,7 @@ class ServiceProcess:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(self.env or {})},
             )
 
         def healthy() -> bool:
