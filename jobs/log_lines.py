@@ -10,6 +10,8 @@ message that is stored to ``MAX_LINE_BYTES``, marking the cut.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass
 
 from .model import LogLine
@@ -96,14 +98,35 @@ class LineSplitter:
         return line
 
 
+_JSON_MESSAGE_START = '{"message": "'
+"""How repo2docker's JSON log lines begin (python-json-logger writes the message first)."""
+
+
+def _message_prefix(text: str) -> str | None:
+    """The start of the message of a JSON log line whose end was not read, or None
+    when ``text`` is not such a line. A trailing escape sequence the cut split is
+    dropped."""
+    if not text.startswith(_JSON_MESSAGE_START):
+        return None
+    rest = text[len(_JSON_MESSAGE_START) :]
+    for trim in range(min(len(rest), 6) + 1):  # "\\uXXXX" is the longest escape
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(f'"{rest[: len(rest) - trim]}"')
+            return decoded if isinstance(decoded, str) else None
+    return None
+
+
 def log_line_from_raw(raw: RawLine, limit: int = MAX_LINE_BYTES) -> LogLine | None:
     """The log line to store for one line of repo2docker's ``--json-logs`` output, with
     its message cut to ``limit`` bytes; None for lines a reader does not need (see
-    ``parse_log_line``). A line cut while reading is no longer JSON: it is kept as
-    text, and the marker counts the whole line."""
+    ``parse_log_line``). Of a line cut while reading (no longer whole JSON), the start
+    of its message is kept, or its text when it is not a JSON log line; the marker
+    counts the whole line."""
     text = raw.data.decode(errors="replace")
     if raw.cut:
-        return LogLine(phase="", message=cut_line(text.rstrip("\r"), limit, size=raw.size))
+        message = _message_prefix(text)
+        kept = text.rstrip("\r") if message is None else message
+        return LogLine(phase="", message=cut_line(kept, limit, size=raw.size))
     line = parse_log_line(text)
     if line is None:
         return None
