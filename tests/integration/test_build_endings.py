@@ -11,18 +11,21 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import Store
 
-from .components import GitServer, ServiceProcess, dockerfile, wait_until
+from .components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
+from .test_cli import CLI
 from .test_pipeline import wait_finished
 
 StartService = Callable[[Settings], Any]
@@ -141,3 +144,51 @@ def test_a_crash_leaves_nothing_after_the_restart(
     server.stop()  # SIGTERM while the build runs again
     assert list(builds.iterdir()) == []
     assert [path.name for path in tmpdir.iterdir() if path.name.startswith("repo2docker")] == []
+
+
+def test_a_server_starting_leaves_a_running_cli_build_its_directory(
+    git_server: GitServer,
+    registry: Registry,
+    start_server: StartServer,
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    """The start-up sweep removes only what no live process holds: a build that
+    ``binderhub-service build`` runs on the same state file keeps its checkout."""
+    repo = git_server.create_repo(
+        f"cli-dir-{unique}", {"Dockerfile": dockerfile(f"RUN echo {unique} && sleep 5"), "big": BIG}
+    )
+    state_path = tmp_path / "state" / "builds.sqlite"
+    config = tmp_path / "cli.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {"image_prefix": f"{registry.host}/t{unique}-", "state_path": str(state_path)}
+        )
+    )
+    with (tmp_path / "cli.log").open("wb") as log:
+        cli = subprocess.Popen(
+            [CLI, "build", "--config", str(config), repo.url],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(state_path.exists, timeout=60)
+        store = Store(state_path)
+        try:
+            wait_until(lambda: len(store.active()) == 1, timeout=60)
+            build_id = store.active()[0].id
+            wait_until(lambda: any("sleep 5" in m for m in messages(store, build_id)), timeout=120)
+            checkout = checkout_in(messages(store, build_id))
+        finally:
+            store.close()
+
+        start_server()  # its start-up sweeps the builds' directories
+
+        assert (checkout / "big").exists()
+        assert cli.wait(120) == 0, (tmp_path / "cli.log").read_text()
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert not (tmp_path / "state" / "builds" / build_id).exists()
