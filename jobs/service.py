@@ -463,7 +463,8 @@ class BuildService:
             max_bytes=self.settings.build_logs.max_bytes,
         )
         if stored is not None:  # None: past the build's log cap, neither stored nor sent
-            self.events.publish(BuildEvent(build.id, "log", *stored[1:], seq=stored[0]))
+            seq, phase, message = stored
+            self.events.publish(BuildEvent(build.id, "log", phase, message, seq=seq))
 
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False
