@@ -142,6 +142,7 @@ class LocalExecutor:
         try:
             workdir = await self.workdirs.claim(build.id)
         except (WorkDirBusy, OSError) as e:
+            self._cancelled.discard(build.id)
             raise BuildFailed(f"no working directory: {e}", remember=False) from e
         try:
             await self._run_in(workdir, build, on_log, on_start)
