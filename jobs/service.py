@@ -111,6 +111,9 @@ class BuildService:
             self._queue.append(build)
         if recover and durable:
             await self._adopt()
+        sweep = getattr(self.executor, "sweep", None)
+        if sweep is not None:  # what stopped builds left on disk (local executor)
+            await sweep()
         self._schedule()
 
     async def _adopt(self) -> None:
@@ -454,8 +457,16 @@ class BuildService:
         self.store.update(build.id, pid=pid)
 
     def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
-        seq = self.store.append_log(build.id, line.phase, line.message, builder=builder)
-        self.events.publish(BuildEvent(build.id, "log", line.phase, line.message, seq=seq))
+        stored = self.store.append_log(
+            build.id,
+            line.phase,
+            line.message,
+            builder=builder,
+            max_bytes=self.settings.build_logs.max_bytes,
+        )
+        if stored is not None:  # None: past the build's log cap, neither stored nor sent
+            seq, phase, message = stored
+            self.events.publish(BuildEvent(build.id, "log", phase, message, seq=seq))
 
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False

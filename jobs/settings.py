@@ -96,6 +96,18 @@ class LimitSettings(_Section):
     """Seconds a build may run before it is stopped and marked failed."""
 
 
+class BuildLogSettings(_Section):
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    """Bytes of log text stored for one build (all its attempts together). At the cap
+    one line says that the log was cut, and nothing more of it is stored; the build
+    goes on and its outcome is recorded. (Each line is also cut to its first 64 KiB,
+    with a marker.)"""
+
+    retention_days: float = Field(default=30.0, ge=0)
+    """Days the log lines of a finished build are kept; the server then deletes them
+    (the build's record stays). 0 keeps them forever."""
+
+
 class RepoSettings(_Section):
     url: str
     """The repository's URL (canonicalised: case-insensitive hosts lower-cased, no
@@ -467,6 +479,9 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    build_logs: BuildLogSettings = BuildLogSettings()
+    """How much of each build's log is stored, and for how long."""
 
     kubernetes: KubernetesSettings = KubernetesSettings()
     """The ``kubernetes`` executor: where and how build Jobs run."""

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS builds (
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image, created_at);
 CREATE INDEX IF NOT EXISTS builds_by_repo ON builds (repo, created_at);
 CREATE INDEX IF NOT EXISTS builds_by_state ON builds (state, created_at);
+CREATE INDEX IF NOT EXISTS builds_by_finish ON builds (finished_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_build_per_image
     ON builds (image) WHERE state IN ('queued', 'running');
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -68,6 +70,24 @@ _COLUMNS = (
     "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
     "started_at, finished_at, error, error_remembered, attempts, supersedable, pid"
 )
+
+
+LOG_CUT_PREFIX = "[log cut: "
+
+
+def log_cut_marker(max_bytes: int) -> str:
+    """The last stored line of a build whose log reached ``max_bytes``."""
+    return (
+        f"{LOG_CUT_PREFIX}this build's log reached build_logs.max_bytes ({max_bytes} bytes); "
+        "later lines are not stored]"
+    )
+
+
+@dataclass
+class _LogCursor:
+    seq: int  # of the last line, -1 before the first
+    size: int  # bytes of the messages stored
+    cut: bool  # the cap was reached: nothing more is stored
 
 
 class DuplicateActiveBuild(Exception):
@@ -98,7 +118,7 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(build_logs)")}
         if "builder" not in columns:  # a state file from before the column existed
             self._db.execute("ALTER TABLE build_logs ADD COLUMN builder INTEGER NOT NULL DEFAULT 0")
-        self._log_seq: dict[str, int] = {}
+        self._log_cursors: dict[str, _LogCursor] = {}
         self._deliveries_since_prune = 0
         # Checkpoints (copying the WAL into the database, with an fsync) take tens of
         # milliseconds; on the caller's thread they stalled one request in a hundred.
@@ -277,25 +297,55 @@ class Store:
                     (keep,),
                 )
 
-    def append_log(self, build_id: str, phase: str, message: str, *, builder: bool = False) -> int:
-        """Append a line; returns its sequence number (0 for the first line)."""
+    def append_log(
+        self,
+        build_id: str,
+        phase: str,
+        message: str,
+        *,
+        builder: bool = False,
+        max_bytes: int | None = None,
+    ) -> tuple[int, str, str] | None:
+        """Append a line; returns its sequence number (0 for the first line), phase and
+        message as stored.
+
+        With ``max_bytes``, the line that would take the build's stored messages past
+        that many bytes (UTF-8) is replaced by ``log_cut_marker`` (a service line), and
+        every later line is dropped: None is returned for those.
+        """
+        size = len(message.encode("utf-8", errors="replace"))
         with self._lock:
-            seq = self._log_seq.get(build_id)
-            if seq is None:
-                row = self._db.execute(
-                    "SELECT COALESCE(MAX(seq), -1) FROM build_logs WHERE build_id = ?",
-                    (build_id,),
-                ).fetchone()
-                seq = int(row[0])
-            seq += 1
-            self._log_seq[build_id] = seq
+            cursor = self._log_cursor(build_id)
+            if cursor.cut:
+                return None
+            if max_bytes is not None and cursor.size + size > max_bytes:
+                phase, message, builder = "", log_cut_marker(max_bytes), False
+                size, cursor.cut = len(message.encode()), True
+            cursor.seq += 1
+            cursor.size += size
             self._db.execute(
                 "INSERT INTO build_logs (build_id, seq, phase, message, builder) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (build_id, seq, phase, message, int(builder)),
+                (build_id, cursor.seq, phase, message, int(builder)),
             )
         self._wrote()
-        return seq
+        return cursor.seq, phase, message
+
+    def _log_cursor(self, build_id: str) -> _LogCursor:
+        cursor = self._log_cursors.get(build_id)
+        if cursor is None:
+            seq, size = self._db.execute(
+                "SELECT COALESCE(MAX(seq), -1), COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) "
+                "FROM build_logs WHERE build_id = ?",
+                (build_id,),
+            ).fetchone()
+            last = self._db.execute(
+                "SELECT message FROM build_logs WHERE build_id = ? ORDER BY seq DESC LIMIT 1",
+                (build_id,),
+            ).fetchone()
+            cut = last is not None and str(last[0]).startswith(LOG_CUT_PREFIX)
+            cursor = self._log_cursors[build_id] = _LogCursor(int(seq), int(size), cut)
+        return cursor
 
     def count_logs(self, build_id: str, *, builder: bool) -> int:
         """How many of the build's lines came from the build itself (or the service)."""
@@ -308,7 +358,24 @@ class Store:
 
     def forget_log_cursor(self, build_id: str) -> None:
         with self._lock:
-            self._log_seq.pop(build_id, None)
+            self._log_cursors.pop(build_id, None)
+
+    def prune_logs(self, finished_before: float, *, batch: int = 2000) -> int:
+        """Delete at most ``batch`` log lines of builds that finished before
+        ``finished_before`` (seconds since the epoch); returns how many were deleted.
+
+        Lines of queued and running builds are never deleted; build records stay. One
+        call is one short transaction: call it again until it returns less than
+        ``batch``, off the event loop (``jobs/retention.py``).
+        """
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM build_logs WHERE rowid IN ("
+                "SELECT l.rowid FROM builds b JOIN build_logs l ON l.build_id = b.id "
+                "WHERE b.finished_at < ? AND b.state NOT IN ('queued', 'running') LIMIT ?)",
+                (finished_before, batch),
+            ).rowcount
+        return int(deleted)
 
     def logs(self, build_id: str, after: int = -1) -> list[tuple[str, str]]:
         """The build's log lines (phase, message) in order, from line ``after + 1``."""

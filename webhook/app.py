@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from jobs.factory import make_service
+from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
 
@@ -23,8 +24,17 @@ from .auth import Auth, Authenticator, LoginRequired, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
 
-BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [*hooks.background]
-"""Work that runs beside the server for its whole life (the reconciler)."""
+
+async def prune_build_logs(app: Starlette) -> None:
+    service: BuildService = app.state.service
+    await prune_logs_forever(service.store, service.settings.build_logs.retention_days)
+
+
+BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [
+    *hooks.background,
+    prune_build_logs,
+]
+"""Work that runs beside the server for its whole life (the reconciler, log retention)."""
 
 
 async def health(request: Request) -> JSONResponse:

@@ -16,6 +16,10 @@ class Executor(Protocol):
     the queue itself, in a place that outlives this process: the coordinator hands it
     every build at once, and after a restart hands it the unfinished builds again so
     that ``run`` attaches to them.
+
+    Optional: ``async sweep()``, called once at start-up after ``recover``, removes
+    what builds that no live process runs left behind (the local executor's working
+    directories).
     """
 
     durable: bool

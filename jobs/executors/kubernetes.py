@@ -37,8 +37,8 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from ..errors import BuildFailed
+from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, BuildState, LogLine
-from ..repo2docker import parse_log_line
 from ..settings import ConfigError, Settings
 from . import kube_manifests as manifests
 
@@ -209,7 +209,7 @@ class _LogFollower:
         self._thread = threading.Thread(target=self._run, name=f"log-{pod}", daemon=True)
         self._thread.start()
 
-    def _lines(self) -> Iterator[str]:
+    def _lines(self) -> Iterator[RawLine]:
         response = self._core.read_namespaced_pod_log(
             self._pod,
             self._namespace,
@@ -218,13 +218,10 @@ class _LogFollower:
             _preload_content=False,
         )
         self._response = response
-        buffer = b""
+        splitter = LineSplitter()  # lines of any length, cut (issue #12)
         try:
             for chunk in response.stream(64 * 1024, decode_content=True):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    yield raw.decode(errors="replace")
+                yield from splitter.feed(chunk)
             # An unterminated last piece is dropped: it is what a stream that broke off
             # mid-line leaves, and counting it would make the next reader skip the whole
             # line. repo2docker ends every line it writes.
@@ -239,7 +236,7 @@ class _LogFollower:
             for raw in self._lines():
                 if self._stop.is_set():
                     return
-                line = parse_log_line(raw)
+                line = log_line_from_raw(raw)
                 if line is None:
                     continue
                 seen += 1

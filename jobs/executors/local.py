@@ -3,6 +3,9 @@
 Each build is its own process group, so cancel and timeout stop repo2docker and
 anything it started. The child is told to die with the service (``PR_SET_PDEATHSIG``):
 after a crash the build is run again from the store, never left running unseen.
+Each build runs in a working directory of its own (``workdirs.py``), removed however
+the build ends; output is read in chunks and cut into bounded lines
+(``jobs/log_lines.py``), so no output can fail a build.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from pathlib import Path
 
 from ..errors import BuildFailed
 from ..forges.credentials import credential_set
+from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
 from ..refs import git_environment
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, parse_log_line, repo2docker_args
+from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
 from ..settings import Settings
+from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
 _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_SECONDS = 10.0
-_LINE_LIMIT = 4 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -84,6 +89,7 @@ class LocalExecutor:
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
         self._env = self._environment(state_dir)
+        self.workdirs = WorkDirs(state_dir / "builds")
 
     def _environment(self, state_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
@@ -130,10 +136,27 @@ class LocalExecutor:
         *,
         resume_lines: int = 0,
     ) -> None:
-        timeout = self._settings.limits.build_timeout
         if build.id in self._cancelled:
             self._cancelled.discard(build.id)
             raise BuildFailed("cancelled before it started", remember=False)
+        try:
+            workdir = await self.workdirs.claim(build.id)
+        except (WorkDirBusy, OSError) as e:
+            self._cancelled.discard(build.id)
+            raise BuildFailed(f"no working directory: {e}", remember=False) from e
+        try:
+            await self._run_in(workdir, build, on_log, on_start)
+        finally:
+            await self.workdirs.release(workdir)
+
+    async def _run_in(
+        self,
+        workdir: WorkDir,
+        build: Build,
+        on_log: Callable[[LogLine], None],
+        on_start: Callable[[int | None], None],
+    ) -> None:
+        timeout = self._settings.limits.build_timeout
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.command_for(build),
@@ -142,26 +165,36 @@ class LocalExecutor:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
-                env={**self._env, BUILD_ID_ENV: build.id},
-                limit=_LINE_LIMIT,
+                env={**self._env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)},
+                cwd=workdir.path,
             )
         except OSError as e:
             raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
         self._procs[build.id] = proc
         on_start(proc.pid)
         last_error = ""
+
+        def deliver(raw: RawLine) -> None:
+            nonlocal last_error
+            line = log_line_from_raw(raw)
+            if line is None:
+                return
+            if line.phase in ("failed", "failure") or line.message.startswith("Error"):
+                last_error = line.message
+            on_log(line)
+
         try:
             if build.id in self._cancelled:  # cancelled while the process was starting
                 await self._stop(proc)
             async with asyncio.timeout(timeout):
                 assert proc.stdout is not None
-                async for raw in proc.stdout:
-                    line = parse_log_line(raw.decode(errors="replace"))
-                    if line is None:
-                        continue
-                    if line.phase in ("failed", "failure") or line.message.startswith("Error"):
-                        last_error = line.message
-                    on_log(line)
+                splitter = LineSplitter()
+                while chunk := await proc.stdout.read(_READ_CHUNK):
+                    for raw in splitter.feed(chunk):
+                        deliver(raw)
+                rest = splitter.end()
+                if rest is not None:
+                    deliver(rest)
                 returncode = await proc.wait()
         except TimeoutError:
             raise BuildFailed(f"build timed out after {timeout:g} seconds") from None
@@ -206,6 +239,11 @@ class LocalExecutor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         return False
+
+    async def sweep(self) -> None:
+        """Remove what builds that no live process runs left behind (at start-up,
+        after ``recover`` stopped their leftover processes)."""
+        await self.workdirs.sweep()
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

@@ -229,6 +229,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
 
     token: str | None = None
+    env: dict[str, str] | None = None
+    """Environment variables set for the process, beside this one's."""
 
     @property
     def url(self) -> str:
@@ -251,6 +253,7 @@ class ServiceProcess:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(self.env or {})},
             )
 
         def healthy() -> bool:

@@ -1,0 +1,133 @@
+"""Build output of any size as log lines of bounded size. Pure: no I/O.
+
+A build writes whatever its repository makes it write: one commit subject of 5 MB is
+enough for repo2docker's "HEAD is now at <sha> <subject>" to exceed any reader's line
+limit (issue #12). No output may fail a build, so lines are cut, never refused:
+``LineSplitter`` keeps at most ``READ_LIMIT`` bytes of a line in memory (enough for
+every JSON line repo2docker writes in practice to parse), and ``cut_line`` cuts the
+message that is stored to ``MAX_LINE_BYTES``, marking the cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+
+from .model import LogLine
+from .repo2docker import parse_log_line
+
+READ_LIMIT = 1024 * 1024
+"""Bytes of one raw output line kept while reading; the rest is counted, not kept."""
+
+MAX_LINE_BYTES = 64 * 1024
+"""Bytes of one stored log message; a longer one keeps its first part and a marker."""
+
+
+def cut_marker(size: int, kept: int) -> str:
+    """The text that ends a cut line: how many bytes of how many were left out."""
+    return f" … [cut: {size - kept} of {size} bytes not shown]"
+
+
+def cut_line(text: str, limit: int = MAX_LINE_BYTES, *, size: int | None = None) -> str:
+    """``text`` if its UTF-8 form has at most ``limit`` bytes; otherwise its first
+    ``limit`` bytes (never half a character) followed by ``cut_marker``.
+
+    ``size``: the line's size in bytes when ``text`` is already a cut part of it (the
+    reader kept only a prefix); it is what the marker reports. Lone surrogates (JSON
+    can spell them, SQLite cannot store them) become ``?``.
+    """
+    data = text.encode("utf-8", errors="replace")
+    total = len(data) if size is None else max(size, len(data))
+    if total <= limit:
+        return data.decode("utf-8")
+    kept = data[:limit].decode("utf-8", errors="ignore")
+    return kept + cut_marker(total, len(kept.encode("utf-8")))
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line of output: its first bytes (without the newline) and its whole size."""
+
+    data: bytes
+    size: int
+
+    @property
+    def cut(self) -> bool:
+        return self.size > len(self.data)
+
+
+class LineSplitter:
+    """Splits a byte stream into lines, holding at most ``keep`` bytes of any line.
+
+    ``feed`` takes chunks as they arrive and returns the lines they complete; ``end``
+    returns what followed the last newline, if anything. Memory stays bounded
+    whatever the stream holds.
+    """
+
+    def __init__(self, keep: int = READ_LIMIT) -> None:
+        if keep < 1:
+            raise ValueError("keep must be at least 1 byte")
+        self._keep = keep
+        self._part = bytearray()
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[RawLine]:
+        lines: list[RawLine] = []
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            end = len(chunk) if newline < 0 else newline
+            room = self._keep - len(self._part)
+            if room > 0:
+                self._part += chunk[start : min(end, start + room)]
+            self._size += end - start
+            if newline < 0:
+                return lines
+            lines.append(RawLine(bytes(self._part), self._size))
+            self._part.clear()
+            self._size = 0
+            start = newline + 1
+
+    def end(self) -> RawLine | None:
+        if not self._size:
+            return None
+        line = RawLine(bytes(self._part), self._size)
+        self._part.clear()
+        self._size = 0
+        return line
+
+
+_JSON_MESSAGE_START = '{"message": "'
+"""How repo2docker's JSON log lines begin (python-json-logger writes the message first)."""
+
+
+def _message_prefix(text: str) -> str | None:
+    """The start of the message of a JSON log line whose end was not read, or None
+    when ``text`` is not such a line. A trailing escape sequence the cut split is
+    dropped."""
+    if not text.startswith(_JSON_MESSAGE_START):
+        return None
+    rest = text[len(_JSON_MESSAGE_START) :]
+    for trim in range(min(len(rest), 6) + 1):  # "\\uXXXX" is the longest escape
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(f'"{rest[: len(rest) - trim]}"')
+            return decoded if isinstance(decoded, str) else None
+    return None
+
+
+def log_line_from_raw(raw: RawLine, limit: int = MAX_LINE_BYTES) -> LogLine | None:
+    """The log line to store for one line of repo2docker's ``--json-logs`` output, with
+    its message cut to ``limit`` bytes; None for lines a reader does not need (see
+    ``parse_log_line``). Of a line cut while reading (no longer whole JSON), the start
+    of its message is kept, or its text when it is not a JSON log line; the marker
+    counts the whole line."""
+    text = raw.data.decode(errors="replace")
+    if raw.cut:
+        message = _message_prefix(text)
+        kept = text.rstrip("\r") if message is None else message
+        return LogLine(phase="", message=cut_line(kept, limit, size=raw.size))
+    line = parse_log_line(text)
+    if line is None:
+        return None
+    return LogLine(line.phase, cut_line(line.message, limit), line.extra)
