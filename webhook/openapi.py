@@ -321,6 +321,22 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/hooks/{forge}": {
+        "post": {
+            "summary": "Any other webhook path: 404 naming the receivers that exist",
+            "parameters": [
+                {
+                    "name": "forge",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "not": {"enum": ["github", "gitlab"]}},
+                }
+            ],
+            "responses": {
+                "404": _json(ERROR, "No receiver at this path; `error` names the ones that do.")
+            },
+        }
+    },
     "/health": {
         "get": {
             "summary": "Liveness",
