@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from jobs.factory import make_service
+from jobs.factory import drain_statuses, make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
 
@@ -70,6 +70,8 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.close()
+            # builds have stopped taking work: their last commit statuses go out now
+            await drain_statuses(svc)
             if hub is not None:
                 await hub.client.aclose()
 

@@ -157,6 +157,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 BUILD = {"$ref": "#/components/schemas/Build"}
+HOOKS_ELSEWHERE = (
+    "A POST to any other path under /hooks/ answers 404 with an `error` naming the "
+    "receivers that exist."
+)
 
 PATHS: dict[str, Any] = {
     "/api/v1/builds": {
@@ -302,6 +306,7 @@ PATHS: dict[str, Any] = {
     "/hooks/github": {
         "post": {
             "summary": "GitHub and Gitea push webhooks (X-Hub-Signature-256)",
+            "description": HOOKS_ELSEWHERE,
             "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {
                 "200": _json({"type": "object"}, "Ignored, or a redelivery."),
@@ -313,27 +318,12 @@ PATHS: dict[str, Any] = {
     "/hooks/gitlab": {
         "post": {
             "summary": "GitLab push, tag push and system webhooks (X-Gitlab-Token)",
+            "description": HOOKS_ELSEWHERE,
             "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {
                 "200": _json({"type": "object"}, "Ignored, or a redelivery."),
                 "202": _json({"type": "object"}, "Builds recorded."),
                 **_errors(400, 401, 403, 413, 415),
-            },
-        }
-    },
-    "/hooks/{forge}": {
-        "post": {
-            "summary": "Any other webhook path: 404 naming the receivers that exist",
-            "parameters": [
-                {
-                    "name": "forge",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "not": {"enum": ["github", "gitlab"]}},
-                }
-            ],
-            "responses": {
-                "404": _json(ERROR, "No receiver at this path; `error` names the ones that do.")
             },
         }
     },
