@@ -88,9 +88,9 @@ def make_service(settings: Settings) -> BuildService:
     return service
 
 
-async def drain_statuses(service: BuildService, timeout: float = STATUS_DRAIN_SECONDS) -> int:
+async def drain_statuses(service: BuildService, within: float = STATUS_DRAIN_SECONDS) -> int:
     """Wait until the commit statuses of ``service``'s builds are sent or given up on,
-    at most ``timeout`` seconds. Returns how many builds' last statuses were dropped
+    at most ``within`` seconds. Returns how many builds' last statuses were dropped
     (logged and counted by the reporter). Call it after ``service.close()``."""
     reporter = service.status_reporter
-    return 0 if reporter is None else await reporter.drain(timeout)
+    return 0 if reporter is None else await reporter.drain(within)

@@ -23,11 +23,13 @@ from ..model import Build, LogLine
 from ..refs import git_environment
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, parse_log_line, repo2docker_args
 from ..settings import Settings
+from .docker_daemon import ping_docker
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
 _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_SECONDS = 10.0
 _LINE_LIMIT = 4 * 1024 * 1024
+CHECK_TIMEOUT_SECONDS = 2.0
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -74,6 +76,7 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
 
 class LocalExecutor:
     durable = False
+    backend = "docker"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -206,6 +209,10 @@ class LocalExecutor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         return False
+
+    async def check(self) -> None:
+        """The Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
+        await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

@@ -144,9 +144,9 @@ class StatusReporter:
                 metrics.FORGE_STATUSES.labels(client.kind, "sent").inc()
                 log.info("commit status %s set on %s@%s", status.state, project, sha)
 
-    async def drain(self, timeout: float | None = None) -> int:
+    async def drain(self, within: float | None = None) -> int:
         """Wait until every wanted status has been sent or given up on, for at most
-        ``timeout`` seconds (None: as long as it takes).
+        ``within`` seconds (None: as long as it takes).
 
         Returns the number of builds whose latest status was still unsent when the
         time was up (0 when all went out). Those are logged, counted as ``dropped``
@@ -155,12 +155,12 @@ class StatusReporter:
         if not self._workers:
             return 0
         log.info(
-            "sending the commit statuses of %d builds before stopping (at most %s s)",
+            "sending the commit statuses of %d builds before stopping (%s)",
             len(self._workers),
-            "unbounded" if timeout is None else f"{timeout:g}",
+            "no time limit" if within is None else f"at most {within:g} s",
         )
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if within is None else loop.time() + within
         while self._workers:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
@@ -176,7 +176,7 @@ class StatusReporter:
         log.warning(
             "gave up on the commit statuses of %d builds after %s s: %s",
             len(unsent),
-            f"{timeout:g}",
+            f"{within:g}",
             ", ".join(sorted(unsent)),
         )
         workers = list(self._workers.values())

@@ -241,8 +241,10 @@ def test_a_stopping_server_sends_the_last_commit_status_before_it_exits(
         # the forge answers once the server is stopping: with the drain, while it waits
         # for its statuses; without, after its tasks were given up
         wait_until(
-            lambda: "sending the commit statuses" in server.log()
-            or "Application shutdown complete" in server.log()
+            lambda: (
+                "sending the commit statuses" in server.log()
+                or "Application shutdown complete" in server.log()
+            )
         )
     finally:
         release.set()

@@ -469,9 +469,7 @@ def test_unknown_hook_paths_name_the_receivers_that_exist(start_server: StartSer
         for forge in ("bitbucket", "gitea", "GitHub", "a/b"):
             response = client.post(f"/hooks/{forge}", json={"push": {}})
             assert response.status_code == 404, response.text
-            assert response.json() == {
-                "error": f"no webhook receiver for {forge!r}; {receivers}"
-            }
+            assert response.json() == {"error": f"no webhook receiver for {forge!r}; {receivers}"}
         # the receivers take POST only; other methods get 405 naming it
         for path in ("/hooks/github", "/hooks/gitlab", "/hooks/bitbucket"):
             response = client.get(path)
