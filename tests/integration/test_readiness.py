@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .components import ServiceProcess, start_registry, wait_until
+from .components import ServiceProcess, free_port, start_registry, wait_until
 
 StartServer = Callable[..., ServiceProcess]
 
@@ -62,17 +62,24 @@ def test_ready_follows_the_registry_down_and_back_without_a_restart(
         registry.stop()
 
 
-def test_ready_names_a_docker_daemon_that_does_not_answer(
+def test_ready_names_a_docker_daemon_and_a_hub_that_do_not_answer(
     tmp_path: Path, start_server: StartServer
 ) -> None:
     socket = tmp_path / "no-daemon-here.sock"
-    # probes reach the pod directly: both routes answer at the root under a base path too
-    server = start_server(base_path="/services/binder/", env={"DOCKER_HOST": f"unix://{socket}"})
+    hub_api = f"http://127.0.0.1:{free_port()}/hub/api"
+    server = start_server(
+        # probes reach the pod directly: the routes answer at the root under a base path too
+        base_path="/services/binder/",
+        jupyterhub={"enabled": True, "api_url": hub_api, "api_token": "service-token"},
+        env={"DOCKER_HOST": f"unix://{socket}"},
+    )
     with server.client(None) as client:
         for path in ("/health/ready", "/services/binder/health/ready"):
             answer = client.get(path)
             assert answer.status_code == 503, answer.text
-            assert answer.json() == {
+            body = answer.json()
+            hub = body["checks"].pop("jupyterhub")
+            assert body == {
                 "status": "unavailable",
                 "checks": {
                     "docker": {
@@ -84,5 +91,7 @@ def test_ready_names_a_docker_daemon_that_does_not_answer(
                     "store": {"ok": True},
                 },
             }
+            assert hub["ok"] is False
+            assert hub["error"].startswith(f"JupyterHub's API at {hub_api}/ could not be reached")
         for path in ("/health", "/services/binder/health"):
             assert client.get(path).json() == {"status": "ok"}
