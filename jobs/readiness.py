@@ -23,8 +23,8 @@ Check = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT_SECONDS = 2.0
 """How long one check may take before it counts as failed."""
 CACHE_SECONDS = 1.0
-"""How long an answer is reused. Probes come every few seconds; this only keeps
-simultaneous ones (several probes, replicas behind one Service) from multiplying."""
+"""How long an answer is reused. The kubelet probes every few seconds; this keeps
+anything else that asks (load balancers, monitoring, people) from multiplying checks."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,14 @@ class CheckResult:
     """Why the check failed, in words that name the dependency."""
 
 
-async def run_check(check: Check, within: float) -> CheckResult:
-    """One check's result; never raises (a bug in a check is a failed check)."""
+async def run_check(name: str, check: Check, within: float) -> CheckResult:
+    """The result of ``check`` (of the dependency ``name``); never raises (a bug in a
+    check is a failed check)."""
     try:
         async with asyncio.timeout(within):
             await check()
     except TimeoutError:
-        return CheckResult(False, f"no answer within {within:g} s")
+        return CheckResult(False, f"{name} did not answer within {within:g} s")
     except Exception as e:
         return CheckResult(False, str(e) or type(e).__name__)
     return CheckResult(True)
@@ -81,7 +82,7 @@ class Readiness:
                 return self._last[1]
             names = list(self._checks)
             outcomes = await asyncio.gather(
-                *(run_check(self._checks[name], self._timeout) for name in names)
+                *(run_check(name, self._checks[name], self._timeout) for name in names)
             )
             results = dict(zip(names, outcomes, strict=True))
             self._last = (self._clock(), results)

@@ -47,10 +47,14 @@ async def test_a_check_that_raises_or_hangs_is_a_failed_check_with_a_reason() ->
     async def hangs() -> None:
         await asyncio.Event().wait()
 
-    assert await run_check(fine, 1) == CheckResult(True)
-    assert await run_check(down, 1) == CheckResult(False, "registry http://r could not be reached")
-    assert await run_check(silent, 1) == CheckResult(False, "RuntimeError")
-    assert await run_check(hangs, 0.01) == CheckResult(False, "no answer within 0.01 s")
+    assert await run_check("registry", fine, 1) == CheckResult(True)
+    assert await run_check("registry", down, 1) == CheckResult(
+        False, "registry http://r could not be reached"
+    )
+    assert await run_check("store", silent, 1) == CheckResult(False, "RuntimeError")
+    assert await run_check("docker", hangs, 0.01) == CheckResult(
+        False, "docker did not answer within 0.01 s"
+    )
 
 
 async def test_checks_run_together_and_answers_are_reused_for_a_moment() -> None:
