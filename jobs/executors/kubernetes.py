@@ -349,9 +349,10 @@ class KubernetesExecutor:
                 f"{self.namespace!r}: {e.status} {e.reason}: {_api_message(e)}"
             ) from None
         except Exception as e:
+            cause = getattr(e, "reason", None) or e  # urllib3 wraps it in MaxRetryError
             raise TemporaryError(
                 f"the Kubernetes API server at {self._api.configuration.host} is not "
-                f"answering: {str(e) or type(e).__name__}"
+                f"answering: {str(cause) or type(cause).__name__}"
             ) from None
 
     def _ensure_config_map(self) -> None:

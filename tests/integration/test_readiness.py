@@ -8,10 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from kubernetes import client
+
+from jobs.errors import TemporaryError
+from jobs.executors.kubernetes import KubernetesExecutor
+from jobs.settings import load_settings
 
 from .components import ServiceProcess, free_port, start_registry, wait_until
 
 StartServer = Callable[..., ServiceProcess]
+pytestmark = pytest.mark.anyio
 
 
 def ready_answering(
@@ -95,3 +102,28 @@ def test_ready_names_a_docker_daemon_and_a_hub_that_do_not_answer(
             assert hub["error"].startswith(f"JupyterHub's API at {hub_api}/ could not be reached")
         for path in ("/health", "/services/binder/health"):
             assert client.get(path).json() == {"status": "ok"}
+
+
+async def test_the_kubernetes_executor_names_an_api_server_that_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    # the executor's check through the real client, at an address where nothing listens
+    # (tests/cluster has the real API server; this machine's tests may not use it)
+    server = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings(
+        None,
+        executor="kubernetes",
+        image_prefix="127.0.0.1:5000/ready-",
+        state_path=tmp_path / "builds.sqlite",
+        kubernetes={"namespace": "builds"},
+    )
+    executor = KubernetesExecutor(settings, api=client.ApiClient(client.Configuration(host=server)))
+    try:
+        with pytest.raises(TemporaryError) as raised:
+            await executor.check()
+    finally:
+        await executor.close()
+    assert str(raised.value).startswith(
+        f"the Kubernetes API server at {server} is not answering: "
+    ), raised.value
+    assert "Connection refused" in str(raised.value)
