@@ -31,7 +31,7 @@ from jobs.settings import Settings
 from . import forges
 from .api import service_of, settings_of
 from .body import parse_json_object, read_body
-from .errors import BadRequest, error_response
+from .errors import BadRequest
 from .forges import Decision, Delivery, Ignored, Provider, Push
 from .metrics import WEBHOOK_DELIVERIES
 
@@ -84,8 +84,7 @@ async def unknown(request: Request) -> JSONResponse:
     forge = request.path_params["forge"]
     base = request.url.path[: len(request.url.path) - len(forge)] if forge else request.url.path
     receivers = " and ".join(f"{base}{name} ({forges})" for name, forges in RECEIVERS)
-    message = f"no webhook receiver for {forge!r}; this service receives {receivers}"
-    return error_response(message, 404)
+    raise BadRequest(f"no webhook receiver for {forge!r}; this service receives {receivers}", 404)
 
 
 async def _counted(
