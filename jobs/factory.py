@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from importlib import metadata
 
 from .executors import Executor
 from .forges import Forges
-from .forges.status import StatusReporter, attach_status_reporter
+from .forges.status import attach_status_reporter
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
 from .service import BuildService
@@ -59,9 +58,9 @@ def make_executor(settings: Settings) -> Executor:
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 
 
-_STATUS_REPORTERS: weakref.WeakKeyDictionary[BuildService, StatusReporter] = (
-    weakref.WeakKeyDictionary()
-)
+STATUS_DRAIN_SECONDS = 10.0
+"""How long a stopping process waits for its last commit statuses. With uvicorn's 10 s
+for open connections it stays within Kubernetes' default 30 s grace period."""
 
 
 def make_service(settings: Settings) -> BuildService:
@@ -79,20 +78,19 @@ def make_service(settings: Settings) -> BuildService:
         ),
         executor=make_executor(settings),
     )
-    reporter = attach_status_reporter(
+    service.status_reporter = attach_status_reporter(
         service.events.add_listener,
         forges,
         service.get,
         context=settings.forges.status_context,
         public_url=settings.public_url,
     )
-    if reporter is not None:
-        _STATUS_REPORTERS[service] = reporter
     return service
 
 
-async def drain_statuses(service: BuildService) -> None:
-    """Wait until the commit statuses of ``service``'s builds are sent (or given up)."""
-    reporter = _STATUS_REPORTERS.get(service)
-    if reporter is not None:
-        await reporter.drain()
+async def drain_statuses(service: BuildService, within: float = STATUS_DRAIN_SECONDS) -> int:
+    """Wait until the commit statuses of ``service``'s builds are sent or given up on,
+    at most ``within`` seconds. Returns how many builds' last statuses were dropped
+    (logged and counted by the reporter). Call it after ``service.close()``."""
+    reporter = service.status_reporter
+    return 0 if reporter is None else await reporter.drain(within)

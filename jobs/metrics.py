@@ -36,6 +36,7 @@ FORGE_REF_REQUESTS = Counter(
 )
 FORGE_STATUSES = Counter(
     "binderhub_service_forge_statuses_total",
-    "Commit statuses sent to forges, by forge and result (sent, failed, rate_limited).",
+    "Commit statuses sent to forges, by forge and result (sent, failed, rate_limited, "
+    "dropped: still unsent when the service stopped).",
     ["forge", "result"],
 )

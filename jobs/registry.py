@@ -139,6 +139,16 @@ class RegistryClient:
             f"for {ref.repository}:{ref.tag}"
         )
 
+    async def check(self) -> None:
+        """Return when the registry answers its API root (``GET /v2/``) with 200, or
+        401 (it wants credentials: it is up); raise ``RegistryError`` naming it
+        otherwise. No credentials are sent and nothing is cached."""
+        response = await self._send("GET", f"{self._base_url}/v2/", {})
+        if response.status_code not in (200, 401):
+            raise RegistryError(
+                f"registry {self._base_url} answered HTTP {response.status_code} at /v2/"
+            )
+
     async def _head(self, url: str, scope: str) -> httpx.Response:
         headers = {"Accept": MANIFEST_ACCEPT}
         token = self._tokens.get(scope)

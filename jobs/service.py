@@ -32,6 +32,7 @@ from .errors import (
 )
 from .events import BuildEvent, EventHub
 from .executors import Executor
+from .forges.status import StatusReporter
 from .model import Build, BuildOutcome, BuildState, LogLine
 from .refs import RefResolver, ResolvedRef
 from .registry import RegistryClient
@@ -78,6 +79,9 @@ class BuildService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self.status_reporter: StatusReporter | None = None
+        """Sends commit statuses from this service's events (attached by
+        ``factory.make_service`` when a forge reports them); drained at shutdown."""
 
     # -- life cycle ---------------------------------------------------------
 

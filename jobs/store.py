@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import TemporaryError
 from .model import Build, BuildState
 
 SCHEMA = """
@@ -108,6 +109,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = str(path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -133,6 +135,15 @@ class Store:
             self._checkpointer.stop()
         with self._lock:
             self._db.close()
+
+    def check(self) -> None:
+        """Return when the database answers a read of the builds table; raise
+        ``TemporaryError`` naming the state file otherwise. Blocks: call it in a thread."""
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1 FROM builds LIMIT 1").fetchall()
+        except sqlite3.Error as e:
+            raise TemporaryError(f"the state store {self._path} cannot be read: {e}") from e
 
     def _wrote(self) -> None:
         if self._checkpointer is not None:

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from jobs.factory import make_service
+from jobs import readiness
+from jobs.factory import drain_statuses, make_service
 from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
@@ -38,7 +39,25 @@ BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [
 
 
 async def health(request: Request) -> JSONResponse:
+    """Liveness: 200 while the process serves. It checks no dependency on purpose: a
+    registry or daemon that is down must not get the pod restarted."""
     return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: 200 when everything builds need answers, else 503 naming what does
+    not (``jobs.readiness``)."""
+    checker: readiness.Readiness = request.app.state.readiness
+    answer = readiness.report(await checker.results())
+    return JSONResponse(answer, status_code=200 if answer["status"] == "ready" else 503)
+
+
+PROBES: list[BaseRoute] = [
+    Route("/health", health, methods=["GET"]),
+    Route("/health/ready", ready, methods=["GET"]),
+]
+"""Served at the root as well when there is a base path, for probes that reach the
+pod directly."""
 
 
 async def send_to_login(request: Request, exc: Exception) -> Response:
@@ -48,10 +67,10 @@ async def send_to_login(request: Request, exc: Exception) -> Response:
 
 def under_prefix(base_path: str, routes: list[BaseRoute]) -> list[BaseRoute]:
     """``routes`` served under ``base_path`` (the hub's proxy passes its prefix on), and
-    ``/health`` at the root as well, for probes that reach the pod directly."""
+    the probes at the root as well."""
     if base_path == "/":
         return routes
-    return [Mount(base_path.rstrip("/"), routes=routes), Route("/health", health, methods=["GET"])]
+    return [Mount(base_path.rstrip("/"), routes=routes), *PROBES]
 
 
 def create_app(settings: Settings, service: BuildService | None = None) -> Starlette:
@@ -69,6 +88,10 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = service if service is not None else make_service(settings)
         app.state.service = svc
+        checks = readiness.service_checks(svc)
+        if hub is not None:
+            checks["jupyterhub"] = hub.client.check
+        app.state.readiness = readiness.Readiness(checks)
         await svc.start()
         tasks = [asyncio.create_task(work(app)) for work in BACKGROUND]
         try:
@@ -80,6 +103,8 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await svc.close()
+            # builds have stopped taking work: their last commit statuses go out now
+            await drain_statuses(svc)
             if hub is not None:
                 await hub.client.aclose()
 
@@ -91,7 +116,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
         *openapi.routes,
         *page.routes,
         *(hub_auth.routes(hub) if hub is not None else []),
-        Route("/health", health, methods=["GET"]),
+        *PROBES,
     ]
     app = Starlette(
         routes=under_prefix(base_path, routes),

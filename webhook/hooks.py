@@ -1,5 +1,7 @@
 """GitHub, Gitea and GitLab push webhooks (issue 3): ``POST /hooks/github``,
 ``POST /hooks/gitlab``, and the reconciler that catches the pushes whose webhook was lost.
+A POST to any other ``/hooks/…`` path answers 404 naming the receivers that exist
+(issue 12); other methods on ``/hooks/…`` answer 405 with ``Allow: POST``.
 
 A delivery is answered within the forge's patience (10 s) and without network I/O: it
 is authenticated, parsed (``forges``), decided, and the decision (the builds it
@@ -69,6 +71,20 @@ async def _gitlab(request: Request) -> tuple[JSONResponse, str]:
     body = await read_body(request, webhooks.max_body_bytes)
     delivery = forges.gitlab_delivery(request.headers)
     return await _receive(request, delivery, body, forges.parse_gitlab)
+
+
+RECEIVERS = (("github", "GitHub, Gitea"), ("gitlab", "GitLab"))
+"""The webhook receivers: the path segment after ``/hooks/`` and the forges it serves."""
+
+
+async def unknown(request: Request) -> JSONResponse:
+    """``POST /hooks/{anything else}``: 404 naming the receivers that exist, so that a
+    webhook set up for a forge we do not serve (Bitbucket, say) says so in the forge's
+    delivery log. Nothing is counted: no forge is known to have sent it."""
+    forge = request.path_params["forge"]
+    base = request.url.path[: len(request.url.path) - len(forge)] if forge else request.url.path
+    receivers = " and ".join(f"{base}{name} ({forges})" for name, forges in RECEIVERS)
+    raise BadRequest(f"no webhook receiver for {forge!r}; this service receives {receivers}", 404)
 
 
 async def _counted(
@@ -168,5 +184,8 @@ async def reconcile_forever(app: Starlette) -> None:
 routes: list[BaseRoute] = [
     Route("/hooks/github", github, methods=["POST"]),
     Route("/hooks/gitlab", gitlab, methods=["POST"]),
+    # after the receivers: only what they did not take (a GET of /hooks/github
+    # matches both partially and gets their 405)
+    Route("/hooks/{forge:path}", unknown, methods=["POST"]),
 ]
 background: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [reconcile_forever]

@@ -247,6 +247,19 @@ class HubClient:
         if self._client is not None:
             await self._client.aclose()
 
+    async def check(self) -> None:
+        """Return when the hub's API root answers 200 (it needs no token); raise
+        ``HubUnavailable`` naming the hub otherwise (for readiness)."""
+        url = f"{self._config.api_url}/"
+        try:
+            response = await self._http().get(url)
+        except httpx.HTTPError as e:
+            raise HubUnavailable(
+                f"JupyterHub's API at {url} could not be reached: {str(e) or type(e).__name__}"
+            ) from e
+        if response.status_code != 200:
+            raise HubUnavailable(f"JupyterHub's API at {url} answered {response.status_code}")
+
     async def identify(self, token: str) -> HubIdentity | None:
         """Who owns ``token``; None when the hub does not know it."""
         try:

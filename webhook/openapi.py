@@ -123,6 +123,26 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Readiness": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "checks": {
+                "type": "object",
+                "description": "One entry per dependency: `docker` or `kubernetes` (the "
+                "build backend), `registry`, `store`, and `jupyterhub` when enabled.",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["ok"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "error": {"type": "string", "description": "Why, naming it."},
+                    },
+                },
+            },
+        },
+    },
     "Images": {
         "type": "object",
         "required": ["repos"],
@@ -157,6 +177,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 BUILD = {"$ref": "#/components/schemas/Build"}
+HOOKS_ELSEWHERE = (
+    "A POST to any other path under /hooks/ answers 404 with an `error` naming the "
+    "receivers that exist."
+)
 
 PATHS: dict[str, Any] = {
     "/api/v1/builds": {
@@ -302,6 +326,7 @@ PATHS: dict[str, Any] = {
     "/hooks/github": {
         "post": {
             "summary": "GitHub and Gitea push webhooks (X-Hub-Signature-256)",
+            "description": HOOKS_ELSEWHERE,
             "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {
                 "200": _json({"type": "object"}, "Ignored, or a redelivery."),
@@ -313,6 +338,7 @@ PATHS: dict[str, Any] = {
     "/hooks/gitlab": {
         "post": {
             "summary": "GitLab push, tag push and system webhooks (X-Gitlab-Token)",
+            "description": HOOKS_ELSEWHERE,
             "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {
                 "200": _json({"type": "object"}, "Ignored, or a redelivery."),
@@ -323,11 +349,25 @@ PATHS: dict[str, Any] = {
     },
     "/health": {
         "get": {
-            "summary": "Liveness",
+            "summary": "Liveness: the process serves (no dependency is checked)",
             "responses": {
                 "200": _json(
                     {"type": "object", "properties": {"status": {"type": "string"}}}, "Alive."
                 )
+            },
+        }
+    },
+    "/health/ready": {
+        "get": {
+            "summary": "Readiness: everything builds need answers",
+            "description": "Checks run together, each within 2 s; the answer is reused "
+            "for a second.",
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Readiness"}, "Ready."),
+                "503": _json(
+                    {"$ref": "#/components/schemas/Readiness"},
+                    "A dependency is down; its check's `error` says which and why.",
+                ),
             },
         }
     },

@@ -23,6 +23,8 @@ class Executor(Protocol):
     """
 
     durable: bool
+    backend: str
+    """What builds run on, as readiness names it (``docker``, ``kubernetes``)."""
 
     async def run(
         self,
@@ -49,6 +51,10 @@ class Executor(Protocol):
         Returns True when the build is still being run by another live process
         (leave it alone); otherwise makes sure nothing of it is left running, so that
         it can be run again, and returns False."""
+
+    async def check(self) -> None:
+        """Return when what builds run on answers now; raise ``TemporaryError`` naming
+        it and the problem otherwise. Cheap and bounded (readiness calls it often)."""
 
     async def close(self) -> None:
         """Release resources."""

@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import BuildFailed
+from ..errors import BuildFailed, TemporaryError
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, BuildState, LogLine
 from ..settings import ConfigError, Settings
@@ -54,6 +54,8 @@ LOG_DRAIN_SECONDS = 30.0
 MAX_LOG_RESTARTS = 5
 """How often a build's log is read on after its stream broke off while it ran."""
 """How long a finished build waits for the rest of its log."""
+CHECK_TIMEOUT_SECONDS = 2.0
+"""How long readiness waits for the API server."""
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 
@@ -264,6 +266,7 @@ class KubernetesExecutor:
     durable = True
     """Builds outlive this process and the queue is in the cluster: the coordinator
     hands every build over at once and ``run`` attaches to what exists."""
+    backend = "kubernetes"
 
     def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
         self._settings = settings
@@ -325,6 +328,29 @@ class KubernetesExecutor:
             ) from None
         except Exception as e:
             raise ConfigError(f"kubernetes: cannot reach the API server: {e}") from None
+
+    async def check(self) -> None:
+        """The API server answers the cheapest call builds depend on: listing this
+        executor's Jobs (one at most), within ``CHECK_TIMEOUT_SECONDS``."""
+        try:
+            await asyncio.to_thread(
+                self._batch.list_namespaced_job,
+                self.namespace,
+                label_selector=self._selector,
+                limit=1,
+                _request_timeout=CHECK_TIMEOUT_SECONDS,
+            )
+        except ApiException as e:
+            raise TemporaryError(
+                f"the Kubernetes API server refused to list Jobs in namespace "
+                f"{self.namespace!r}: {e.status} {e.reason}: {_api_message(e)}"
+            ) from None
+        except Exception as e:
+            cause = getattr(e, "reason", None) or e  # urllib3 wraps it in MaxRetryError
+            raise TemporaryError(
+                f"the Kubernetes API server at {self._api.configuration.host} is not "
+                f"answering: {str(cause) or type(cause).__name__}"
+            ) from None
 
     def _ensure_config_map(self) -> None:
         body = manifests.make_config_map(self._settings, self.namespace)

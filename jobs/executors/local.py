@@ -27,12 +27,14 @@ from ..model import Build, LogLine
 from ..refs import git_environment
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
 from ..settings import Settings
+from .docker_daemon import ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
 _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_SECONDS = 10.0
 _READ_CHUNK = 64 * 1024
+CHECK_TIMEOUT_SECONDS = 2.0
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -79,6 +81,7 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
 
 class LocalExecutor:
     durable = False
+    backend = "docker"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -244,6 +247,10 @@ class LocalExecutor:
         """Remove what builds that no live process runs left behind (at start-up,
         after ``recover`` stopped their leftover processes)."""
         await self.workdirs.sweep()
+
+    async def check(self) -> None:
+        """The Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
+        await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

@@ -7,7 +7,9 @@ one task per build. That task sends a build's statuses in order, skips the ones
 overtaken while an earlier one was in flight (only the latest matters), and runs the
 synchronous forge client in a thread. A forge that is down, refuses or is rate limited
 never touches the build: the failure is logged and counted
-(``binderhub_service_forge_statuses_total``).
+(``binderhub_service_forge_statuses_total``). At shutdown ``drain`` waits a bounded
+time for what is still queued (issue 12: a stopping server dropped the last
+statuses); what is left after that is logged and counted as ``dropped``.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class StatusReporter:
         self._wanted: dict[str, tuple[ForgeClient, str, str, CommitStatus]] = {}
         self._sent: dict[str, CommitStatus] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._forge_of: dict[str, str] = {}  # build id -> forge kind, while it has a worker
         self._sends = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
 
     def on_event(self, event: BuildEvent) -> None:
@@ -102,6 +105,7 @@ class StatusReporter:
         if status is None:
             return
         self._wanted[build.id] = (found.client, found.project, build.sha, status)
+        self._forge_of[build.id] = found.client.kind
         if build.id not in self._workers:
             task = asyncio.get_running_loop().create_task(
                 self._work(build.id), name=f"forge-status-{build.id}"
@@ -119,6 +123,7 @@ class StatusReporter:
                     self._sent.pop(build_id, None)
         finally:
             self._workers.pop(build_id, None)
+            self._forge_of.pop(build_id, None)
 
     async def _send(
         self, client: ForgeClient, project: str, sha: str, status: CommitStatus
@@ -139,10 +144,47 @@ class StatusReporter:
                 metrics.FORGE_STATUSES.labels(client.kind, "sent").inc()
                 log.info("commit status %s set on %s@%s", status.state, project, sha)
 
-    async def drain(self) -> None:
-        """Return when every wanted status has been sent or given up on."""
+    async def drain(self, within: float | None = None) -> int:
+        """Wait until every wanted status has been sent or given up on, for at most
+        ``within`` seconds (None: as long as it takes).
+
+        Returns the number of builds whose latest status was still unsent when the
+        time was up (0 when all went out). Those are logged, counted as ``dropped``
+        and their sending is stopped: nothing of the reporter runs after ``drain``.
+        """
+        if not self._workers:
+            return 0
+        log.info(
+            "sending the commit statuses of %d builds before stopping (%s)",
+            len(self._workers),
+            "no time limit" if within is None else f"at most {within:g} s",
+        )
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
         while self._workers:
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                break
+            # asyncio.wait, not gather: reaching the bound must not cancel the workers
+            # before they are counted below
+            await asyncio.wait(list(self._workers.values()), timeout=left)
+        if not self._workers:
+            return 0
+        unsent = dict(self._forge_of)
+        for kind in unsent.values():
+            metrics.FORGE_STATUSES.labels(kind, "dropped").inc()
+        log.warning(
+            "gave up on the commit statuses of %d builds after %s s: %s",
+            len(unsent),
+            f"{within:g}",
+            ", ".join(sorted(unsent)),
+        )
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._wanted.clear()
+        return len(unsent)
 
 
 def attach_status_reporter(

@@ -71,15 +71,19 @@ class Registry:
 
 
 def start_registry(
-    directory: Path, auth: tuple[str, str] | None = None, auth_block: str = ""
+    directory: Path,
+    auth: tuple[str, str] | None = None,
+    auth_block: str = "",
+    port: int | None = None,
 ) -> Registry:
     """A real registry (distribution 2.8) with filesystem storage in ``directory``.
 
     ``auth`` turns on htpasswd (Basic) authentication; ``auth_block`` is any other
-    ``auth:`` section of the registry's configuration.
+    ``auth:`` section of the registry's configuration. ``port``: a free one unless
+    given (to start a stopped registry again where it was).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     if auth is not None:
         htpasswd = directory / "htpasswd"
         hashed = subprocess.run(
@@ -95,7 +99,7 @@ def start_registry(
         f"http:\n  addr: 127.0.0.1:{port}\n{auth_block}"
     )
     log_path = directory / "registry.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
         )
@@ -229,8 +233,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
 
     token: str | None = None
-    env: dict[str, str] | None = None
-    """Environment variables set for the process, beside this one's."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to this process's environment."""
 
     @property
     def url(self) -> str:
@@ -253,7 +257,7 @@ class ServiceProcess:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(self.env or {})},
+                env={**os.environ, **self.env},
             )
 
         def healthy() -> bool:

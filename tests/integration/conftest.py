@@ -139,7 +139,8 @@ async def start_service() -> AsyncIterator[Callable[[Settings], Any]]:
 def start_server(
     tmp_path: Path, registry: Registry, unique: str, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start ``binderhub-service serve`` processes with a config file; logs on failure."""
+    """Start ``binderhub-service serve`` processes with a config file (and ``env`` added
+    to their environment); logs on failure."""
     servers: list[ServiceProcess] = []
 
     def start(*, env: dict[str, str] | None = None, **settings: Any) -> ServiceProcess:
@@ -159,7 +160,7 @@ def start_server(
         config = tmp_path / f"config-{len(servers)}.yml"
         config.write_text(yaml.safe_dump(values))
         server = ServiceProcess(
-            config, tmp_path / f"service-{len(servers)}.log", port, token=API_TOKEN, env=env
+            config, tmp_path / f"service-{len(servers)}.log", port, token=API_TOKEN, env=env or {}
         )
         servers.append(server)
         server.start()

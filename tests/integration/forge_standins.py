@@ -83,6 +83,9 @@ class StandIn:
         self.fail_with: int | None = None
         """Answer every request with this status (a forge that is down)."""
         self.rate_limited_until: float | None = None
+        self.before_answer: Callable[[Recorded], None] | None = None
+        """Called in the request's own thread before the request is recorded and
+        answered: a test can hold requests there (a slow forge) without holding others."""
         self._lock = threading.Lock()
         self._next_id = 1
         standin = self
@@ -97,6 +100,8 @@ class StandIn:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                 )
+                if standin.before_answer is not None:
+                    standin.before_answer(recorded)
                 with standin._lock:
                     standin.requests.append(recorded)
                     status, headers, payload = standin.answer(recorded)

@@ -6,6 +6,7 @@ over HTTP from a real git server that demands the forge token."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,13 @@ from jobs.model import BuildState
 from jobs.settings import Settings
 
 from .components import GitServer, ServiceProcess, dockerfile, wait_until
-from .forge_standins import GitHubStandIn, GitLabStandIn, basic, start_http_git_server
+from .forge_standins import (
+    GitHubStandIn,
+    GitLabStandIn,
+    Recorded,
+    basic,
+    start_http_git_server,
+)
 from .test_forge_api import TOKEN, forge_repo, make_repo
 from .test_http_api import wait_for_state
 from .test_pipeline import StartService, wait_finished
@@ -198,3 +205,52 @@ def test_forge_answering_500_never_fails_a_webhook_build(
         assert client.get(f"/api/v1/builds/{build_id}").json()["state"] == "built"
     assert "GitHub answered 500" in server.log()
     assert TOKEN not in server.log()
+
+
+def test_a_stopping_server_sends_the_last_commit_status_before_it_exits(
+    git_server: GitServer,
+    github: GitHubStandIn,
+    start_server: Callable[..., ServiceProcess],
+    unique: str,
+) -> None:
+    project = f"org-{unique}/stopping"
+    repo, shas = make_repo(git_server, project)
+    github.repos[project] = forge_repo(repo)
+    held, release = threading.Event(), threading.Event()
+
+    def slow_statuses(request: Recorded) -> None:
+        # the forge holds the first status until the server is stopping, so that the
+        # later ones ("success") wait in the server's queue when it is told to stop
+        if request.method == "POST" and "/statuses/" in request.path:
+            held.set()
+            release.wait(300)
+
+    github.before_answer = slow_statuses
+    # patient enough to wait out the whole build for the held status
+    host = {**github_host(github), "timeout": 300}
+    server = start_server(public_url=PUBLIC_URL, forges={"hosts": [host]})
+    assert server.process is not None
+    try:
+        with server.client() as client:
+            response = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
+            assert response.status_code == 202, response.text
+            built = wait_for_state(client, response.json()["id"], {"built", "failed"}, 300)
+            assert built["state"] == "built", built["error"]
+        wait_until(held.is_set)
+        server.process.terminate()
+        # the forge answers once the server is stopping: with the drain, while it waits
+        # for its statuses; without, after its tasks were given up
+        wait_until(
+            lambda: (
+                "sending the commit statuses" in server.log()
+                or "Application shutdown complete" in server.log()
+            )
+        )
+    finally:
+        release.set()
+    server.process.wait(60)  # uvicorn ends a graceful stop with the signal it got
+    assert "Application shutdown complete" in server.log()
+    states = [r.json()["state"] for r in github.requests_to("POST", "/statuses/")]
+    assert states[-1:] == ["success"], states
+    assert all(r.path.endswith(shas["main"]) for r in github.requests_to("POST", "/statuses/"))
+    assert "gave up on the commit statuses" not in server.log()

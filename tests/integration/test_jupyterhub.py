@@ -165,6 +165,14 @@ def test_a_hub_users_token_builds_through_the_hubs_proxy(
         assert [entry["repo"] for entry in images] == [repo.url]
 
 
+def test_readiness_checks_the_hub_too(hub_setup: tuple[Hub, ServiceProcess, GitRepo]) -> None:
+    _, service, _ = hub_setup
+    with service.client(None) as client:  # at the root, as probes ask
+        answer = client.get("/health/ready")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"]["jupyterhub"] == {"ok": True}
+
+
 def test_who_may_do_what(hub_setup: tuple[Hub, ServiceProcess, GitRepo]) -> None:
     hub, _, repo = hub_setup
     body = {"repo": repo.url, "ref": "main"}

@@ -462,6 +462,24 @@ def test_hooks_without_a_secret_are_refused(start_server: StartServer) -> None:
     assert stored(server) == (0, 0)
 
 
+def test_unknown_hook_paths_name_the_receivers_that_exist(start_server: StartServer) -> None:
+    server = start_server(webhooks=WEBHOOKS)
+    receivers = "this service receives /hooks/github (GitHub, Gitea) and /hooks/gitlab (GitLab)"
+    with server.client(None) as client:
+        for forge in ("bitbucket", "gitea", "GitHub", "a/b"):
+            response = client.post(f"/hooks/{forge}", json={"push": {}})
+            assert response.status_code == 404, response.text
+            assert response.json() == {"error": f"no webhook receiver for {forge!r}; {receivers}"}
+        # the receivers take POST only; other methods get 405 naming it
+        for path in ("/hooks/github", "/hooks/gitlab", "/hooks/bitbucket"):
+            response = client.get(path)
+            assert response.status_code == 405, response.text
+            assert response.headers["allow"] == "POST"
+            assert response.json() == {"error": "Method Not Allowed"}
+        assert delivery_count(client, "github", "rejected") == 0
+    assert stored(server) == (0, 0)
+
+
 def _github_case(
     body: bytes | None = None,
     *,

@@ -231,6 +231,32 @@ async def test_a_failing_forge_is_counted_and_nothing_raises() -> None:
     assert client.sent == []
 
 
+async def test_drain_gives_up_after_its_bound_and_counts_what_it_dropped() -> None:
+    from prometheus_client import REGISTRY
+
+    def dropped() -> float:
+        value = REGISTRY.get_sample_value(
+            "binderhub_service_forge_statuses_total", {"forge": "github", "result": "dropped"}
+        )
+        return value or 0.0
+
+    build = make_build()
+    client = RecordingClient()
+    reporter, hub = reporter_for(client, build)
+    before = dropped()
+    assert await reporter.drain(0.01) == 0  # nothing to send: nothing dropped
+    hub.publish(state_event(build, "queued"))
+    await asyncio.to_thread(client.entered.wait, 30)  # the forge holds the first status
+    hub.publish(state_event(build, "built"))
+    try:
+        assert await reporter.drain(0.1) == 1
+    finally:
+        client.gate.set()
+    assert dropped() == before + 1
+    assert await reporter.drain(None) == 0  # the worker was stopped: nothing is left
+    assert ("org/repo", SHA, "success") not in client.sent
+
+
 # -- rate limits --------------------------------------------------------------------
 
 

@@ -1,0 +1,60 @@
+"""Is the Docker daemon that builds use answering? ``GET /_ping`` on its socket.
+
+The daemon is found as repo2docker's Docker client finds it: ``DOCKER_HOST`` from the
+build's environment (``unix://`` socket, or ``tcp://`` with TLS when
+``DOCKER_TLS_VERIFY`` is set, its certificates in ``DOCKER_CERT_PATH``), else the
+default socket.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from ..errors import TemporaryError
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def docker_host(env: Mapping[str, str]) -> str:
+    """The daemon address builds use. Pure."""
+    return env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def _tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
+    certs = Path(env.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    context.load_cert_chain(str(certs / "cert.pem"), str(certs / "key.pem"))
+    return context
+
+
+async def ping_docker(env: Mapping[str, str], within: float) -> None:
+    """Return when the daemon named by ``env`` answers ``/_ping`` with 200 within
+    ``within`` seconds; raise ``TemporaryError`` naming the daemon otherwise.
+    Addresses other than ``unix://``, ``tcp://``, ``http(s)://`` (``ssh://``) are not
+    checked."""
+    host = docker_host(env)
+    scheme, _, rest = host.partition("://")
+    try:
+        if scheme == "unix":
+            transport = httpx.AsyncHTTPTransport(uds=rest)
+            base = "http://docker"
+        elif scheme in ("tcp", "http", "https"):
+            tls = scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY"))
+            verify: ssl.SSLContext | bool = _tls_context(env) if tls else False
+            transport = httpx.AsyncHTTPTransport(verify=verify)
+            base = f"{'https' if tls else 'http'}://{rest.rstrip('/')}"
+        else:
+            return
+        async with httpx.AsyncClient(transport=transport, timeout=within) as client:
+            response = await client.get(f"{base}/_ping")
+    except (httpx.HTTPError, OSError, ssl.SSLError) as e:
+        reason = str(e) or type(e).__name__
+        raise TemporaryError(f"the Docker daemon at {host} is not answering: {reason}") from e
+    if response.status_code != 200:
+        raise TemporaryError(
+            f"the Docker daemon at {host} answered HTTP {response.status_code} to a ping"
+        )
