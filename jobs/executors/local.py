@@ -14,10 +14,12 @@ import json
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BuildFailed
+from ..failures import TAIL_LINES, classify_failure
 from ..forges.credentials import credential_set
 from ..model import Build, LogLine
 from ..refs import git_environment
@@ -149,7 +151,7 @@ class LocalExecutor:
             raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
         self._procs[build.id] = proc
         on_start(proc.pid)
-        last_error = ""
+        tail: deque[LogLine] = deque(maxlen=TAIL_LINES)  # for classify_failure
         try:
             if build.id in self._cancelled:  # cancelled while the process was starting
                 await self._stop(proc)
@@ -159,8 +161,7 @@ class LocalExecutor:
                     line = parse_log_line(raw.decode(errors="replace"))
                     if line is None:
                         continue
-                    if line.phase in ("failed", "failure") or line.message.startswith("Error"):
-                        last_error = line.message
+                    tail.append(line)
                     on_log(line)
                 returncode = await proc.wait()
         except TimeoutError:
@@ -171,12 +172,8 @@ class LocalExecutor:
             if proc.returncode is None:
                 await self._stop(proc)
         if returncode != 0:
-            reason = (
-                f"repo2docker was stopped by signal {-returncode}"
-                if returncode < 0
-                else f"repo2docker exited with code {returncode}"
-            )
-            raise BuildFailed(f"{reason}: {last_error}" if last_error else reason)
+            failure = classify_failure(returncode, tail, build.image)
+            raise BuildFailed(failure.message, remember=failure.remember)
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
