@@ -18,6 +18,7 @@ import re
 import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .model import LogLine
 
@@ -91,7 +92,9 @@ def classify_failure(returncode: int, lines: Sequence[LogLine], image: str) -> F
         return Failure(f"pushing {image} failed: {error}")
     if _FETCH.match(error):
         fatal = _git_fatal(lines)
-        return Failure(f"fetching the repository failed: {error}" + (f" ({fatal})" if fatal else ""))
+        return Failure(
+            f"fetching the repository failed: {error}" + (f" ({fatal})" if fatal else "")
+        )
     reason = f"repo2docker exited with code {returncode}"
     return Failure(f"{reason}: {error}" if error else reason)
 
@@ -140,3 +143,8 @@ def _signal_name(number: int) -> str:
         return f"{number} ({signal.Signals(number).name})"
     except ValueError:
         return str(number)
+
+
+def retry_time(until: float) -> str:
+    """``until`` (epoch seconds) as people read it: ``2026-11-30 08:42 UTC``."""
+    return datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -106,7 +106,9 @@ EXPECTED: dict[str, tuple[int, Failure]] = {
     "sigkill": (-9, Failure("repo2docker was stopped by signal 9 (SIGKILL)")),
     "push_registry_500": (
         1,
-        Failure(f"pushing {IMAGE} failed: received unexpected HTTP status: 500 Internal Server Error"),
+        Failure(
+            f"pushing {IMAGE} failed: received unexpected HTTP status: 500 Internal Server Error"
+        ),
     ),
     "push_registry_unreachable": (
         1,
