@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import weakref
+from collections.abc import Callable
 from importlib import metadata
 
 from .executors import Executor
@@ -64,7 +66,8 @@ _STATUS_REPORTERS: weakref.WeakKeyDictionary[BuildService, StatusReporter] = (
 )
 
 
-def make_service(settings: Settings) -> BuildService:
+def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) -> BuildService:
+    """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
     forges = Forges.from_settings(settings.forges)
     service = BuildService(
         settings,
@@ -78,6 +81,7 @@ def make_service(settings: Settings) -> BuildService:
             git_env=forges.git_environment(),
         ),
         executor=make_executor(settings),
+        clock=clock,
     )
     reporter = attach_status_reporter(
         service.events.add_listener,
