@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -588,7 +589,10 @@ class KubernetesExecutor:
         *,
         resume_lines: int = 0,
     ) -> None:
-        await self._ensure_started()
+        try:
+            await self._ensure_started()
+        except ConfigError as e:  # the API server cannot be reached or used (issue #12)
+            raise BuildFailed(str(e)) from None
         name = build.name
         changed = self._changed.setdefault(name, asyncio.Event())
         follower: _LogFollower | None = None
@@ -689,6 +693,8 @@ class KubernetesExecutor:
                     f"cannot create the build's Job: {e.status} {e.reason}: {_api_message(e)}",
                     remember=False,
                 ) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
         else:
             if created.metadata.name not in self._jobs:
                 self._apply("jobs", "ADDED", created)

@@ -1,19 +1,24 @@
 """Only the commit's own failures are remembered, and not forever (issue #12, items 1
 and 7): real repo2docker builds against a real registry, behind a proxy that fails
-pushes while told to, and against a Docker daemon that is not there."""
+pushes while told to, and against a Docker daemon (or Kubernetes API) that is not
+there."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from jobs.model import BuildState
+from jobs.errors import BuildFailed
+from jobs.executors.kubernetes import KubernetesExecutor
+from jobs.model import Build, BuildState
 from jobs.settings import Settings
 
-from .components import GitServer, Registry, dockerfile, in_registry
+from .components import GitServer, Registry, dockerfile, free_port, in_registry
 from .failing_registry import MANIFEST_PUTS, failing_registry
 from .test_pipeline import wait_finished
 
@@ -135,3 +140,44 @@ async def test_an_unreachable_docker_daemon_is_named_and_not_remembered(
     assert again.status == "created"
     assert again.build is not None
     await wait_finished(service, again.build.id)
+
+
+async def test_an_unreachable_kubernetes_api_is_named_and_not_remembered(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    server = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "gone", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "gone", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    settings = make_settings(
+        executor="kubernetes", kubernetes={"kubeconfig": str(kubeconfig), "namespace": "builds"}
+    )
+    executor = KubernetesExecutor(settings)
+    build = Build(
+        id="b" * 32,
+        repo="git://127.0.0.1/r",
+        ref="main",
+        ref_kind="branch",
+        sha="0" * 40,
+        image=f"127.0.0.1:1/r:{'0' * 40}",
+        name="r2d-r",
+        state=BuildState.QUEUED,
+        trigger="api",
+        created_at=0.0,
+    )
+    try:
+        with pytest.raises(BuildFailed, match="kubernetes: cannot reach the API server") as e:
+            await executor.run(build, on_log=lambda line: None, on_start=lambda pid: None)
+        assert not e.value.remember
+    finally:
+        await executor.close()
