@@ -56,11 +56,12 @@ class RegistryAuthError(RegistryError):
 class BuildFailed(BuildServiceError):
     """Raised by executors: the build did not produce the image.
 
-    ``remember`` says whether the failure belongs to the commit (repo2docker failed,
-    the build timed out), so that asking again would fail again and is refused unless
-    forced; or to us (the builder could not start), so that asking again may work.
+    ``remember`` says whether the failure is positively the commit's own (a Dockerfile
+    step or an environment file failed; see ``jobs.failures``), so that asking again
+    would fail again and is refused until it expires or is forced. Everything else
+    (the registry, the daemon, signals, timeouts, the builder) may work next time.
     """
 
-    def __init__(self, message: str, *, remember: bool = True) -> None:
+    def __init__(self, message: str, *, remember: bool = False) -> None:
         super().__init__(message)
         self.remember = remember

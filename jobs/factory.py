@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from importlib import metadata
 
 from .executors import Executor
@@ -63,7 +65,8 @@ STATUS_DRAIN_SECONDS = 10.0
 for open connections it stays within Kubernetes' default 30 s grace period."""
 
 
-def make_service(settings: Settings) -> BuildService:
+def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) -> BuildService:
+    """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
     forges = Forges.from_settings(settings.forges)
     service = BuildService(
         settings,
@@ -77,6 +80,7 @@ def make_service(settings: Settings) -> BuildService:
             git_env=forges.git_environment(),
         ),
         executor=make_executor(settings),
+        clock=clock,
     )
     service.status_reporter = attach_status_reporter(
         service.events.add_listener,

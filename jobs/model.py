@@ -48,6 +48,13 @@ class Build:
     commit on the branch must not cancel it."""
     pid: int | None = None
 
+    def failure_remembered_until(self, memory: float) -> float | None:
+        """When this build's failure stops being remembered (epoch seconds, ``memory``
+        seconds after it ended); None when it is not a remembered failure at all."""
+        if self.state is not BuildState.FAILED or not self.error_remembered or memory <= 0:
+            return None
+        return (self.finished_at or self.created_at) + memory
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = str(self.state)

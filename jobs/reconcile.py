@@ -10,7 +10,8 @@ restarting). ``reconcile_once`` lists each configured repository's branches and 
 one ``git ls-remote`` and asks for every matching commit whose image is missing, so a
 lost webhook costs one interval, never a stale image. Asking is cheap: the image name
 dedupes (an image in the registry is ``cached``, one being built is ``joined``) and a
-commit whose build failed is not tried again (``failed-before``).
+commit whose build failed because of the commit itself is not tried again until that
+failure expires (``failed-before``; the coordinator applies one rule for every caller).
 """
 
 from __future__ import annotations

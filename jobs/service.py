@@ -4,7 +4,8 @@ Guarantees, in the order a request meets them:
 - a request is checked (repo, ref, allow-list) before anything is resolved or stored;
 - one image, one build: a request for an image that is queued or running joins it;
 - an image in the registry is answered at once and nothing is recorded;
-- a commit whose last build failed is not built again unless forced;
+- a commit whose last build failed because of the commit itself (``jobs.failures``) is
+  not built again for ``limits.failure_memory`` seconds, unless forced;
 - the record is committed before the request is answered, so nothing acknowledged
   is lost; at start-up queued builds are queued again and builds that were running
   are stopped and run again (at most ``MAX_ATTEMPTS`` times);
@@ -216,7 +217,10 @@ class BuildService:
         metrics.CACHE_LOOKUPS.labels("miss").inc()
         if not force:
             last = self.store.latest_for_image(image)
-            if last is not None and last.state is BuildState.FAILED and last.error_remembered:
+            until = (
+                last.failure_remembered_until(self.settings.limits.failure_memory) if last else None
+            )
+            if until is not None and self._clock() < until:
                 return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
         # No await from here on: the check above and the insert below are atomic
         # with respect to other requests in this process.

@@ -95,6 +95,11 @@ class LimitSettings(_Section):
     build_timeout: float = Field(default=3600.0, gt=0)
     """Seconds a build may run before it is stopped and marked failed."""
 
+    failure_memory: float = Field(default=86400.0, ge=0)
+    """Seconds a failure of the commit's own (a failing Dockerfile step, an environment
+    file repo2docker refuses) is remembered: until then, requests for that commit
+    answer `failed-before` unless forced. 0 remembers no failure."""
+
 
 class BuildLogSettings(_Section):
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

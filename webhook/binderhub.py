@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
+from jobs.failures import retry_time
 from jobs.model import Build, BuildState
 from jobs.service import WATCH_POLL_SECONDS, BuildService
 from jobs.settings import Settings
@@ -182,12 +183,26 @@ def error_event(error: Exception) -> dict[str, Any]:
     return failed_event(str(error), status)
 
 
-def failed_before_event(build: Build) -> dict[str, Any]:
+def failed_before_event(build: Build, until: float | None) -> dict[str, Any]:
+    """The answer for a commit whose own failure is remembered until ``until``."""
+    when = f"after {retry_time(until)}" if until is not None else "later"
     return failed_event(
         f"The last build of commit {build.sha} failed, and it would fail again: "
-        f"{build.error or 'no reason recorded'}. Push a fix, or build with force "
-        "through the HTTP API."
+        f"{build.error or 'no reason recorded'}. Push a fix; it is tried again {when}, "
+        "or now when asked with force=true."
     )
+
+
+def force_requested(value: str | None) -> bool:
+    """The stream's ``force`` parameter: ``true`` or ``false`` (any case), or absent.
+
+    Raises BadRequest for anything else: a typo must not silently mean "no".
+    """
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise BadRequest(f"force must be true or false, not {value[:40]!r}")
 
 
 def superseded_event(ref: str) -> dict[str, Any]:
@@ -228,25 +243,33 @@ async def build_events(
     spec: str,
     *,
     build_only: bool,
+    force: str | None = None,
     poll_interval: float = WATCH_POLL_SECONDS,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``.
 
-    Nothing is raised: an error becomes the last event.
+    ``force`` is the request's ``force`` parameter (see ``force_requested``): build even
+    if the commit's last build failed. Nothing is raised: an error becomes the last event.
     """
     if not build_only:
         yield failed_event(LAUNCH_REFUSED, 400)
         return
     try:
+        forced = force_requested(force)
         wanted = repo_spec_for(provider, spec)
         for _ in range(MAX_SUPERSEDED + 1):
-            outcome = await service.request(wanted.url, wanted.ref, trigger="binderhub")
+            outcome = await service.request(
+                wanted.url, wanted.ref, trigger="binderhub", force=forced
+            )
             if outcome.status == "cached":
                 yield ready_event(outcome.image, cached=True)
                 return
             assert outcome.build is not None
             if outcome.status == "failed-before":
-                yield failed_before_event(outcome.build)
+                memory = service.settings.limits.failure_memory
+                yield failed_before_event(
+                    outcome.build, outcome.build.failure_remembered_until(memory)
+                )
                 return
             async for event in service.watch(outcome.build.id, poll_interval=poll_interval):
                 if event.state == BuildState.SUPERSEDED:
@@ -303,6 +326,7 @@ async def build_stream(request: Request) -> Response:
         provider,
         spec,
         build_only=build_only_requested(request.query_params.get("build_only")),
+        force=request.query_params.get("force"),
     )
     first = await anext(events)
     if first.get("phase") in FINAL_PHASES:

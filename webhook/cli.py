@@ -13,6 +13,7 @@ from typing import TextIO
 
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.factory import check_builder_version, drain_statuses, make_service
+from jobs.failures import retry_time
 from jobs.model import BuildState
 from jobs.settings import ConfigError, Settings, load_settings
 
@@ -202,9 +203,10 @@ async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> 
         build = outcome.build
         assert build is not None
         if outcome.status == "failed-before":
+            until = build.failure_remembered_until(settings.limits.failure_memory) or 0.0
             print(
                 f"binderhub-service: the last build of {build.sha} failed ({build.error}); "
-                "use --force to build it again",
+                f"it is tried again after {retry_time(until)}, or now with --force",
                 file=sys.stderr,
             )
             return 1

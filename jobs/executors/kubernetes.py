@@ -29,14 +29,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from ..errors import BuildFailed, TemporaryError
+from ..failures import TAIL_LINES, Failure, classify_failure
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, BuildState, LogLine
 from ..settings import ConfigError, Settings
@@ -164,11 +167,19 @@ def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
     return None
 
 
-def failure_reason(job: Any, pod: Any | None, settings: Settings, last_error: str) -> str:
-    """A clear message for a failed Job, from its condition and its pod's end."""
+def failure_of(
+    job: Any, pod: Any | None, settings: Settings, lines: Sequence[LogLine], image: str
+) -> Failure:
+    """What a failed Job's end means: a clear message from its condition, its pod's end
+    and repo2docker's last ``lines``, and whether it is the commit's own failure.
+
+    Only repo2docker's exit can be the commit's (``classify_failure`` decides). The
+    deadline and the OOM killer are not positively the commit's (a slow registry, a
+    busy node) and, like pod troubles (pulls, scheduling, eviction), not remembered.
+    """
     condition = _condition(job, "Failed", "FailureTarget")
     if condition is not None and condition.reason == "DeadlineExceeded":
-        return f"build timed out after {settings.limits.build_timeout:g} seconds"
+        return Failure(f"build timed out after {settings.limits.build_timeout:g} seconds")
     builder = _builder_status(pod) if pod is not None else None
     terminated = builder.state.terminated if builder and builder.state else None
     if terminated is None and builder is not None and builder.last_state:
@@ -177,15 +188,16 @@ def failure_reason(job: Any, pod: Any | None, settings: Settings, last_error: st
         if terminated.reason == "OOMKilled":
             limit = (settings.kubernetes.resources.get("limits") or {}).get("memory")
             where = f" (memory limit {limit})" if limit else ""
-            return f"the build ran out of memory{where} and was killed"
-        reason = f"repo2docker exited with code {terminated.exit_code}"
-        return f"{reason}: {last_error}" if last_error else reason
+            return Failure(f"the build ran out of memory{where} and was killed")
+        code = terminated.exit_code or 1
+        # a container killed by signal N ends with 128 + N
+        return classify_failure(128 - code if code > 128 else code, lines, image)
     if pod is not None:
         problem = pod_problem(pod, settings, time.time())
         if problem:
-            return problem
+            return Failure(problem)
     detail = condition.message if condition is not None and condition.message else "no reason"
-    return f"the build's Job failed: {detail}"
+    return Failure(f"the build's Job failed: {detail}")
 
 
 class _LogFollower:
@@ -200,7 +212,8 @@ class _LogFollower:
         deliver: Callable[[LogLine], None],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.last_error = ""
+        self.tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
+        """The last lines read, for ``classify_failure``."""
         self.seen = skip
         """Lines read so far, counting those skipped: where a new follower resumes."""
         self._core, self._namespace, self._pod = core, namespace, pod
@@ -242,8 +255,7 @@ class _LogFollower:
                 if line is None:
                     continue
                 seen += 1
-                if line.phase in ("failed", "failure") or line.message.startswith("Error"):
-                    self.last_error = line.message
+                self.tail.append(line)
                 if seen <= self._skip:
                     continue
                 self.seen = seen
@@ -600,7 +612,10 @@ class KubernetesExecutor:
         *,
         resume_lines: int = 0,
     ) -> None:
-        await self._ensure_started()
+        try:
+            await self._ensure_started()
+        except ConfigError as e:  # the API server cannot be reached or used (issue #12)
+            raise BuildFailed(str(e)) from None
         name = build.name
         changed = self._changed.setdefault(name, asyncio.Event())
         follower: _LogFollower | None = None
@@ -648,13 +663,12 @@ class KubernetesExecutor:
                         return
                     finished = job_finished(job)
                     if finished is not None:
-                        last_error = await self._drain(follower)
+                        lines = await self._drain(follower)
                         if finished == "complete":
                             return
-                        raise BuildFailed(
-                            failure_reason(job, self._pods.get(name), self._settings, last_error),
-                            remember=_remember(job, self._pods.get(name)),
-                        )
+                        pod = self._pods.get(name)
+                        failure = failure_of(job, pod, self._settings, lines, build.image)
+                        raise BuildFailed(failure.message, remember=failure.remember)
                     if pod is not None:
                         problem = pod_problem(pod, self._settings, time.time())
                         if problem is not None:
@@ -681,13 +695,13 @@ class KubernetesExecutor:
             builder and builder.state and (builder.state.running or builder.state.terminated)
         )
 
-    async def _drain(self, follower: _LogFollower | None) -> str:
+    async def _drain(self, follower: _LogFollower | None) -> list[LogLine]:
         if follower is None:
-            return ""
+            return []
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(LOG_DRAIN_SECONDS):
                 await follower.done.wait()
-        return follower.last_error
+        return list(follower.tail)
 
     async def _create_or_attach(self, build: Build, on_log: Callable[[LogLine], None]) -> bool:
         """Create the build's Job, or find the one there. True when it was there."""
@@ -702,6 +716,8 @@ class KubernetesExecutor:
                     f"cannot create the build's Job: {e.status} {e.reason}: {_api_message(e)}",
                     remember=False,
                 ) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
         else:
             if created.metadata.name not in self._jobs:
                 self._apply("jobs", "ADDED", created)
@@ -780,18 +796,6 @@ def build_of_job(job: Any) -> Build | None:
         created_at=created_at,
         supersedable=False,
     )
-
-
-def _remember(job: Any, pod: Any | None) -> bool:
-    """A failure is the commit's own (asking again is refused unless forced) when the
-    build itself failed: its deadline, or repo2docker's exit. Pod troubles (image
-    pulls, scheduling, eviction) are the cluster's and are not remembered."""
-    condition = _condition(job, "Failed", "FailureTarget")
-    if condition is not None and condition.reason == "DeadlineExceeded":
-        return True
-    builder = _builder_status(pod) if pod is not None else None
-    terminated = builder.state.terminated if builder and builder.state else None
-    return bool(terminated and terminated.exit_code)
 
 
 def _api_message(e: ApiException) -> str:

@@ -17,10 +17,12 @@ import json
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BuildFailed
+from ..failures import TAIL_LINES, classify_failure
 from ..forges.credentials import credential_set
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
@@ -175,15 +177,13 @@ class LocalExecutor:
             raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
         self._procs[build.id] = proc
         on_start(proc.pid)
-        last_error = ""
+        tail: deque[LogLine] = deque(maxlen=TAIL_LINES)  # for classify_failure
 
         def deliver(raw: RawLine) -> None:
-            nonlocal last_error
             line = log_line_from_raw(raw)
             if line is None:
                 return
-            if line.phase in ("failed", "failure") or line.message.startswith("Error"):
-                last_error = line.message
+            tail.append(line)
             on_log(line)
 
         try:
@@ -207,12 +207,8 @@ class LocalExecutor:
             if proc.returncode is None:
                 await self._stop(proc)
         if returncode != 0:
-            reason = (
-                f"repo2docker was stopped by signal {-returncode}"
-                if returncode < 0
-                else f"repo2docker exited with code {returncode}"
-            )
-            raise BuildFailed(f"{reason}: {last_error}" if last_error else reason)
+            failure = classify_failure(returncode, tail, build.image)
+            raise BuildFailed(failure.message, remember=failure.remember)
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)

@@ -396,7 +396,11 @@ async def test_failing_build_keeps_its_log_after_the_pod_is_gone(
     assert outcome.build is not None
     done = await finished(service, outcome.build.id)
     assert done.state is BuildState.FAILED
-    assert done.error.startswith("repo2docker exited with code 1"), done.error
+    assert done.error == (
+        "a Dockerfile step failed: The command '/bin/sh -c echo marker-before-failing "
+        "&& exit 3' returned a non-zero code: 3"
+    ), done.error
+    assert done.error_remembered  # the commit's own failure (issue #12)
     batch_v1.delete_namespaced_job(done.name, namespace, propagation_policy="Foreground")
     kube.wait_for(lambda: not core_v1.list_namespaced_pod(namespace).items, 60, "the pod to go")
     lines = [message for _phase, message in service.store.logs(done.id)]

@@ -124,8 +124,8 @@ async def start_service() -> AsyncIterator[Callable[[Settings], Any]]:
     """Start BuildServices for a test; every one is closed at the end."""
     services: list[BuildService] = []
 
-    async def start(settings: Settings) -> BuildService:
-        service = make_service(settings)
+    async def start(settings: Settings, **options: Any) -> BuildService:
+        service = make_service(settings, **options)
         await service.start()
         services.append(service)
         return service

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from jobs.failures import retry_time
 from jobs.model import Build
 from jobs.specs import image_name_for
 from jobs.store import Store
@@ -127,6 +128,7 @@ BAD_STREAMS: list[tuple[str, str, dict[str, str], int, str]] = [
     ("unknown branch", "git/REPO/nope", BUILD_ONLY, 422, "no branch or tag named 'nope'"),
     ("missing repository", "git/MISSING/main", BUILD_ONLY, 422, "cannot read repository"),
     ("file URL", "git/file%3A%2F%2F%2Fetc/main", BUILD_ONLY, 400, "file:// repository URLs"),
+    ("force=yes", "git/REPO/main", {**BUILD_ONLY, "force": "yes"}, 400, "force must be true or"),
 ]
 
 
@@ -223,6 +225,37 @@ def test_a_failed_build_ends_with_its_error_and_no_status(
     assert len(again) == 1
     assert again[0]["phase"] == "failed"
     assert again[0]["message"].startswith(f"The last build of commit {build.sha} failed")
+
+
+def test_force_builds_a_commit_that_failed_before_with_the_write_scope(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    repo = git_server.create_repo(f"bh-force-{unique}", {"Dockerfile": dockerfile("RUN false")})
+    server = start_server()
+    spec = git_spec(repo.url, "main")
+    assert stream(server, spec)[-1]["message"].startswith("Build failed: a Dockerfile step failed")
+    (failed,) = records(server)
+
+    refused = stream(server, spec)
+    assert len(refused) == 1
+    assert refused[0]["message"].endswith(
+        ". Push a fix; it is tried again after "
+        f"{retry_time(failed.failure_remembered_until(86400.0) or 0)}, "
+        "or now when asked with force=true.\n"
+    )
+    assert len(records(server)) == 1
+
+    # the stream (force or not) needs builds:write: a reader is refused before it starts
+    with server.client(READ_TOKEN) as client:
+        response = client.get(f"/build/{spec}", headers=SSE, params={**BUILD_ONLY, "force": "true"})
+    assert response.status_code == 403
+    assert "lacks the builds:write scope" in response.json()["error"]
+    assert len(records(server)) == 1
+
+    forced = stream(server, spec, {**BUILD_ONLY, "force": "true"})
+    assert forced[0] == {"phase": "waiting", "message": "Waiting for build to start...\n"}
+    assert forced[-1]["message"].startswith("Build failed: a Dockerfile step failed")
+    assert len(records(server)) == 2
 
 
 def test_a_client_that_goes_away_does_not_cancel_and_the_next_one_joins(

@@ -58,10 +58,11 @@ def test_build_command(
     broken = git_server.create_repo(f"clibad-{unique}", {"Dockerfile": dockerfile("RUN false")})
     failed = run_cli(broken.url, config=config)
     assert failed.returncode == 1
-    assert "build failed: repo2docker exited with code 1" in failed.stderr
+    assert "build failed: a Dockerfile step failed: The command '/bin/sh -c false'" in failed.stderr
     again = run_cli(broken.url, config=config)
     assert again.returncode == 1
-    assert "use --force" in again.stderr
+    assert "it is tried again after " in again.stderr
+    assert "or now with --force" in again.stderr
 
 
 def test_help_and_configuration_errors(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ async def test_failed_build_reports_failure_with_the_reason(
     last = github.requests_to("POST", "/statuses/")[-1].json()
     assert last["state"] == "failure"
     assert last["context"] == "binderhub-service"
-    assert last["description"].startswith("build failed: repo2docker exited with code")
+    assert last["description"].startswith("build failed: a Dockerfile step failed: ")
     assert last["description"] == f"build failed: {build.error}"[:139] + (
         "…" if len(f"build failed: {build.error}") > 140 else ""
     )

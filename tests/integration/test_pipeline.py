@@ -200,6 +200,7 @@ async def test_timeout_fails_the_build(
     build = service.get(outcome.build.id)
     assert build.state is BuildState.FAILED
     assert build.error == "build timed out after 3 seconds"
+    assert not build.error_remembered  # not positively the commit's (issue #12)
 
 
 async def test_failing_build_is_recorded_with_its_log_and_remembered(
@@ -219,9 +220,10 @@ async def test_failing_build_is_recorded_with_its_log_and_remembered(
     build = service.get(outcome.build.id)
     assert build.state is BuildState.FAILED
     assert build.error == (
-        "repo2docker exited with code 1: The command '/bin/sh -c echo 'about to fail' "
+        "a Dockerfile step failed: The command '/bin/sh -c echo 'about to fail' "
         "&& exit 3' returned a non-zero code: 3"
     )
+    assert build.error_remembered
     log = "\n".join(message for _, message in service.store.logs(build.id))
     assert "about to fail" in log
     assert "returned a non-zero code: 3" in log

@@ -22,6 +22,7 @@ from webhook.binderhub import (
     error_event,
     event_for,
     failed_before_event,
+    force_requested,
     ready_event,
     repo_spec_for,
     split_build_path,
@@ -175,11 +176,22 @@ def test_a_commit_that_failed_before() -> None:
         created_at=0.0,
         error="repo2docker exited with 1",
     )
-    assert failed_before_event(build) == {
+    assert failed_before_event(build, 86400.0) == {
         "phase": "failed",
         "message": f"The last build of commit {SHA} failed, and it would fail again: "
-        "repo2docker exited with 1. Push a fix, or build with force through the HTTP API.\n",
+        "repo2docker exited with 1. Push a fix; it is tried again after 1970-01-02 00:00 UTC, "
+        "or now when asked with force=true.\n",
     }
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("false", False), ("TRUE", True)])
+def test_force_is_true_or_false(value: str | None, expected: bool) -> None:
+    assert force_requested(value) is expected
+
+
+def test_force_refuses_anything_else() -> None:
+    with pytest.raises(BadRequest, match="force must be true or false, not 'yes'"):
+        force_requested("yes")
 
 
 def test_superseded_says_what_happens_next() -> None:

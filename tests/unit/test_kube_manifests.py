@@ -13,8 +13,9 @@ from kubernetes import client
 
 from jobs.executors import kube_manifests as manifests
 from jobs.executors.kube_rbac import RULES, role
-from jobs.executors.kubernetes import _LogFollower, failure_reason, job_finished, pod_problem
-from jobs.model import Build, BuildState
+from jobs.executors.kubernetes import _LogFollower, failure_of, job_finished, pod_problem
+from jobs.failures import Failure
+from jobs.model import Build, BuildState, LogLine
 from jobs.settings import Settings
 from jobs.specs import build_name_for, image_name_for
 
@@ -279,19 +280,25 @@ def test_pod_problems() -> None:
 
 def test_failure_reasons() -> None:
     failed = job_with("Failed", "BackoffLimitExceeded")
-    assert (
-        failure_reason(job_with("Failed", "DeadlineExceeded"), None, SETTINGS, "")
-        == "build timed out after 600 seconds"
+    image = "r.example/x:1"
+    assert failure_of(job_with("Failed", "DeadlineExceeded"), None, SETTINGS, [], image) == (
+        Failure("build timed out after 600 seconds")
     )
-    assert (
-        failure_reason(failed, pod_with(terminated=(137, "OOMKilled")), SETTINGS, "")
-        == "the build ran out of memory (memory limit 2Gi) and was killed"
+    assert failure_of(failed, pod_with(terminated=(137, "OOMKilled")), SETTINGS, [], image) == (
+        Failure("the build ran out of memory (memory limit 2Gi) and was killed")
     )
-    assert (
-        failure_reason(failed, pod_with(terminated=(1, "Error")), SETTINGS, "Error: no such ref")
-        == "repo2docker exited with code 1: Error: no such ref"
+    unknown = [LogLine("failed", "Error: no such ref")]
+    assert failure_of(failed, pod_with(terminated=(1, "Error")), SETTINGS, unknown, image) == (
+        Failure("repo2docker exited with code 1: Error: no such ref")
     )
-    assert failure_reason(failed, None, SETTINGS, "") == "the build's Job failed: m"
+    step = [LogLine("failed", "The command '/bin/sh -c false' returned a non-zero code: 1")]
+    assert failure_of(failed, pod_with(terminated=(1, "Error")), SETTINGS, step, image) == (
+        Failure(f"a Dockerfile step failed: {step[0].message}", remember=True)
+    )
+    assert failure_of(failed, pod_with(terminated=(137, "Error")), SETTINGS, step, image) == (
+        Failure("repo2docker was stopped by signal 9 (SIGKILL)")
+    )
+    assert failure_of(failed, None, SETTINGS, [], image) == Failure("the build's Job failed: m")
 
 
 # -- following a build's log --------------------------------------------------------------
