@@ -39,3 +39,9 @@ FORGE_STATUSES = Counter(
     "Commit statuses sent to forges, by forge and result (sent, failed, rate_limited).",
     ["forge", "result"],
 )
+QUOTA_REFUSALS = Counter(
+    "binderhub_service_quota_refusals_total",
+    "Build requests refused because a quota was used up, by quota (e.g. "
+    "per_user.builds_per_window).",
+    ["quota"],
+)

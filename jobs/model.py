@@ -47,11 +47,15 @@ class Build:
     """False once anyone asked for this exact commit (by SHA or tag): then a newer
     commit on the branch must not cancel it."""
     pid: int | None = None
+    requester: str | None = None
+    """Who asked for it by name (an API token's name, ``user:<name>`` of JupyterHub);
+    None for builds nobody asked for (push webhooks). Counted by quotas; not shown in
+    the API, where every reader would see every user's name."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = str(self.state)
-        del data["pid"], data["supersedable"], data["error_remembered"]
+        del data["pid"], data["supersedable"], data["error_remembered"], data["requester"]
         return data
 
 

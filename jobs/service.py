@@ -34,6 +34,7 @@ from .errors import (
 from .events import BuildEvent, EventHub
 from .executors import Executor
 from .model import Build, BuildOutcome, BuildState, LogLine
+from .quotas import Quotas, QuotaStatus, StoreCounter
 from .refs import RefResolver, ResolvedRef
 from .registry import RegistryClient
 from .settings import Settings
@@ -62,6 +63,7 @@ class BuildService:
         executor: Executor,
         events: EventHub | None = None,
         clock: Callable[[], float] = time.time,
+        quotas: Quotas | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -70,6 +72,7 @@ class BuildService:
         self.executor = executor
         self.events = events or EventHub()
         self._clock = clock
+        self.quotas = quotas or Quotas(settings.quotas, StoreCounter(store))
         self._queue: list[Build] = []
         self._active: dict[str, Build] = {}  # image -> queued or running build
         self._running: dict[str, asyncio.Task[None]] = {}  # build id -> task
@@ -173,13 +176,25 @@ class BuildService:
             raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
 
     async def request(
-        self, repo: str, ref: str | None = None, *, trigger: str = "api", force: bool = False
+        self,
+        repo: str,
+        ref: str | None = None,
+        *,
+        trigger: str = "api",
+        force: bool = False,
+        requester: str | None = None,
     ) -> BuildOutcome:
-        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring."""
+        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring.
+
+        ``requester`` (who asked, by name) is held to ``settings.quotas``: a build it
+        may not start raises ``QuotaExceeded``, after the checks that make a request
+        free (join, cache hit) and before anything is recorded."""
         spec = repo_spec(repo, ref, allow_file=self.settings.allow_file_urls)
         self.check_allowed(spec.url)
         resolved = await self.resolver.resolve(spec.url, spec.ref)
-        return await self.request_commit(spec.url, spec.ref, resolved, trigger=trigger, force=force)
+        return await self.request_commit(
+            spec.url, spec.ref, resolved, trigger=trigger, force=force, requester=requester
+        )
 
     async def request_commit(
         self,
@@ -190,6 +205,7 @@ class BuildService:
         trigger: str,
         force: bool = False,
         check_registry: bool = True,
+        requester: str | None = None,
     ) -> BuildOutcome:
         """Like ``request`` for a commit already known (e.g. from a push webhook).
 
@@ -215,6 +231,8 @@ class BuildService:
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
         now = self._clock()
+        if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
+            self.quotas.check(requester, url, now, self._active.values())
         build = Build(
             id=uuid.uuid4().hex,
             repo=url,
@@ -227,6 +245,7 @@ class BuildService:
             trigger=trigger,
             created_at=now,
             supersedable=resolved.kind in ("branch", "head"),
+            requester=requester,
         )
         superseded = [
             other
@@ -260,6 +279,10 @@ class BuildService:
         self._publish_state(build)
         self._schedule()
         return BuildOutcome("created", url, ref, resolved.sha, image, build)
+
+    def quota_status(self, requester: str) -> list[QuotaStatus]:
+        """``requester``'s quotas that are on, and what it uses of them now."""
+        return self.quotas.status(requester, self._clock(), self._active.values())
 
     def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
         build = self._active.get(image)

@@ -96,6 +96,32 @@ class LimitSettings(_Section):
     """Seconds a build may run before it is stopped and marked failed."""
 
 
+class QuotaLimits(_Section):
+    builds_per_window: int = Field(default=0, ge=0)
+    """Builds that may be started in any ``window`` seconds (0: no limit). A build
+    counts from the moment it is accepted (queued), unless it is cancelled or
+    superseded before it starts; cache hits and joins of a running build never count."""
+
+    window: float = Field(default=3600.0, gt=0)
+    """Seconds of the sliding window ``builds_per_window`` counts in."""
+
+    max_queued: int = Field(default=0, ge=0)
+    """Builds that may be queued or running at once (0: no limit)."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.builds_per_window or self.max_queued)
+
+
+class QuotaSettings(_Section):
+    per_user: QuotaLimits = QuotaLimits()
+    """For each requester: an API token's name, or a JupyterHub user or service."""
+
+    per_repo: QuotaLimits = QuotaLimits()
+    """For each repository, counting the builds people asked for (push webhooks and
+    configured repositories are neither refused nor counted)."""
+
+
 class RepoSettings(_Section):
     url: str
     """The repository's URL (canonicalised: case-insensitive hosts lower-cased, no
@@ -459,6 +485,10 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    quotas: QuotaSettings = QuotaSettings()
+    """Fair use of on-demand builds: per requester and per repository (issue 16).
+    Off by default. See docs/jupyterhub-auth.md."""
 
     kubernetes: KubernetesSettings = KubernetesSettings()
     """The ``kubernetes`` executor: where and how build Jobs run."""
