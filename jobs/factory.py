@@ -8,6 +8,7 @@ from importlib import metadata
 from .executors import Executor
 from .forges import Forges
 from .forges.status import StatusReporter, attach_status_reporter
+from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
 from .service import BuildService
@@ -64,11 +65,23 @@ _STATUS_REPORTERS: weakref.WeakKeyDictionary[BuildService, StatusReporter] = (
 )
 
 
+def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
+    """Quotas counted where every process sees the same builds: the cluster's Jobs
+    for a durable executor that lists them, else the build records."""
+    counted = getattr(executor, "counted_builds", None)
+    counter: QuotaCounter = (
+        ClusterCounter(counted) if executor.durable and counted is not None else StoreCounter(store)
+    )
+    return Quotas(settings.quotas, counter)
+
+
 def make_service(settings: Settings) -> BuildService:
     forges = Forges.from_settings(settings.forges)
+    store = Store(settings.state_path)
+    executor = make_executor(settings)
     service = BuildService(
         settings,
-        store=Store(settings.state_path),
+        store=store,
         registry=make_registry_client(settings),
         resolver=RefResolver(
             timeout=settings.git_timeout,
@@ -77,7 +90,8 @@ def make_service(settings: Settings) -> BuildService:
             forge=forges,
             git_env=forges.git_environment(),
         ),
-        executor=make_executor(settings),
+        executor=executor,
+        quotas=make_quotas(settings, store, executor),
     )
     reporter = attach_status_reporter(
         service.events.add_listener,

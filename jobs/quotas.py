@@ -160,7 +160,9 @@ class CountedBuild:
 
     @classmethod
     def of(cls, build: Build) -> CountedBuild:
-        return cls(build.id, build.requester, build.repo, build.created_at, not build.state.finished)
+        return cls(
+            build.id, build.requester, build.repo, build.created_at, not build.state.finished
+        )
 
 
 class ClusterCounter:

@@ -290,8 +290,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/quotas/me": {
         "get": {
             "summary": "The caller's quotas: limits, what is used, when each frees",
-            "description": "Lists the per-user quotas that are on (none when quotas "
-            "are off).",
+            "description": "Lists the per-user quotas that are on (none when quotas are off).",
             "security": SECURED,
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/Quotas"}, "The quotas."),

@@ -71,7 +71,9 @@ def test_the_window_is_named_first_when_both_are_used_up() -> None:
 
 
 def test_statuses_show_what_is_used_and_when_it_frees() -> None:
-    found = [q.to_json() for q in statuses("per_user", LIMITS, Usage((NOW - 700, NOW - 60), 1), NOW)]
+    found = [
+        q.to_json() for q in statuses("per_user", LIMITS, Usage((NOW - 700, NOW - 60), 1), NOW)
+    ]
     assert found == [
         {
             "quota": "per_user.builds_per_window",
@@ -175,7 +177,8 @@ def test_a_state_file_from_before_quotas_gains_the_column(tmp_path: Path) -> Non
         )
     store = Store(path)
     old = store.get("a")
-    assert old is not None and old.requester is None
+    assert old is not None
+    assert old.requester is None
     store.create(build(1))
     assert store.quota_usage(requester="user:ann", since=0) == ([NOW - 10], 1)
     store.close()
