@@ -1,0 +1,77 @@
+"""Quotas with the kubernetes executor (issue 16): replicas share one count.
+
+Each ``serve`` process has a state file of its own; what they share is the cluster.
+A quota used up through one process is used up through the other, because both count
+the build Jobs (which name their requester), not their own records.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.components import ServiceProcess
+
+# the fixtures and helpers of the executor's tests (not their tests)
+from .test_kubernetes_executor import (  # noqa: F401 - fixtures are used by name
+    builder_image,
+    dockerfile,
+    follow,
+    jobs_in,
+    role_kubeconfig,
+    servers,
+    settings_for,
+)
+
+pytestmark = [pytest.mark.cluster]
+
+
+def used(server: ServiceProcess) -> int:
+    with server.client() as http:
+        (quota,) = http.get("/api/v1/quotas/me").json()["quotas"]
+    return int(quota["used"])
+
+
+def wait_used(server: ServiceProcess, count: int, timeout: float = 30) -> None:
+    """Until ``server`` counts ``count`` builds (its watch has seen the Job)."""
+    deadline = time.monotonic() + timeout
+    while used(server) != count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{server.config.name} never counted {count} builds")
+        time.sleep(0.2)
+
+
+def post(server: ServiceProcess, url: str, sha: str) -> tuple[int, dict[str, Any]]:
+    with server.client() as http:
+        response = http.post("/api/v1/builds", json={"repo": url, "ref": sha})
+    return response.status_code, response.json()
+
+
+def test_two_service_processes_enforce_one_quota(
+    servers, settings_for, git_server, batch_v1, namespace
+) -> None:
+    first = git_server.create_repo("quota.git", {"Dockerfile": dockerfile("RUN echo quota")})
+    second = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo second")})
+    url = git_server.url("quota.git")
+    quotas = {"per_user": {"builds_per_window": 1, "window": 600}}
+    a = servers(settings_for(state="a.sqlite", quotas=quotas))
+    b = servers(settings_for(state="b.sqlite", quotas=quotas))
+    status, build = post(a, url, first)
+    assert status == 202, build
+    # b has no record of it, but sees its Job: the token's one build is used, there too
+    wait_used(b, 1)
+    status, refused = post(b, url, second)
+    assert status == 429, refused
+    assert refused["quota"] == "per_user.builds_per_window"
+    # joining the build a started, through b, costs nothing
+    status, joined = post(b, url, first)
+    assert status in (200, 202), joined
+    assert joined["outcome"] in ("joined", "cached")
+    assert follow(a, build["id"])["state"] == "built"
+    # a finished build still counts (its Job is kept for the window): both still refuse
+    for server in (a, b):
+        status, refused = post(server, url, second)
+        assert status == 429, refused
+    assert [job.metadata.name for job in jobs_in(batch_v1, namespace)] == [build["name"]]
