@@ -50,7 +50,11 @@ def post(server: ServiceProcess, url: str, sha: str) -> tuple[int, dict[str, Any
 
 
 def test_two_service_processes_enforce_one_quota(
-    servers, settings_for, git_server, batch_v1, namespace
+    servers,  # noqa: F811 - the imported fixture
+    settings_for,  # noqa: F811 - the imported fixture
+    git_server,
+    batch_v1,
+    namespace,
 ) -> None:
     first = git_server.create_repo("quota.git", {"Dockerfile": dockerfile("RUN echo quota")})
     second = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo second")})
