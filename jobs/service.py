@@ -217,6 +217,8 @@ class BuildService:
         joined = self._join(image, resolved)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
+        if requester is not None and not self.registry.known(image):
+            self._refuse_over_quota(requester, url, image)  # quotas (issue 16), before I/O
         if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
             return BuildOutcome("cached", url, ref, resolved.sha, image)
@@ -279,6 +281,15 @@ class BuildService:
         self._publish_state(build)
         self._schedule()
         return BuildOutcome("created", url, ref, resolved.sha, image, build)
+
+    def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
+        """Raise ``QuotaExceeded`` for a requester over quota before the registry lookup
+        (most of what a refusal would cost), unless the image may be a cache hit: one
+        built here before, which the lookup then confirms. The check before the insert
+        stays the one that counts; this one only answers early."""
+        last = self.store.latest_for_image(image)
+        if last is None or last.state is not BuildState.BUILT:
+            self.quotas.check(requester, url, self._clock(), self._active.values())
 
     def quota_status(self, requester: str) -> list[QuotaStatus]:
         """``requester``'s quotas that are on, and what it uses of them now."""
