@@ -115,8 +115,13 @@ def bench_quota_burst(
         time.sleep(1.0)
         say(f"quota burst: {requests} requests for distinct commits over {connections} connections")
         done = subprocess.run(
-            [sys.executable, "-m", "bench.quota_burst", "--port", str(server.port)]
-            + ["--repo", repo.url, "--shas", str(shas_file), "--connections", str(connections)],
+            [
+                sys.executable,
+                "-m",
+                "bench.quota_burst",
+                *("--port", str(server.port), "--repo", repo.url, "--shas", str(shas_file)),
+                *("--connections", str(connections)),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
