@@ -56,26 +56,42 @@ def test_two_service_processes_enforce_one_quota(
     batch_v1,
     namespace,
 ) -> None:
+    blocker = git_server.create_repo("blocker.git", {"Dockerfile": dockerfile("RUN sleep 20")})
     first = git_server.create_repo("quota.git", {"Dockerfile": dockerfile("RUN echo quota")})
     second = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo second")})
-    url = git_server.url("quota.git")
-    quotas = {"per_user": {"builds_per_window": 1, "window": 600}}
-    a = servers(settings_for(state="a.sqlite", quotas=quotas))
-    b = servers(settings_for(state="b.sqlite", quotas=quotas))
-    status, build = post(a, url, first)
-    assert status == 202, build
-    # b has no record of it, but sees its Job: the token's one build is used, there too
-    wait_used(b, 1)
+    third = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo third")})
+    url, blocker_url = git_server.url("quota.git"), git_server.url("blocker.git")
+    values = {
+        "quotas": {"per_user": {"builds_per_window": 2, "window": 600}},
+        "limits": {"max_concurrent_builds": 1},
+    }
+    a = servers(settings_for(state="a.sqlite", **values))
+    b = servers(settings_for(state="b.sqlite", **values))
+    # through a: one build that runs, one that waits for the slot (its Job suspended)
+    status, running = post(a, blocker_url, blocker)
+    assert status == 202, running
+    status, waiting = post(a, url, first)
+    assert status == 202, waiting
+    # b has no record of them, but sees their Jobs: the token's two builds are used there
+    wait_used(b, 2)
     status, refused = post(b, url, second)
     assert status == 429, refused
     assert refused["quota"] == "per_user.builds_per_window"
-    # joining the build a started, through b, costs nothing
-    status, joined = post(b, url, first)
+    # joining a build a started, through b, costs nothing
+    status, joined = post(b, blocker_url, blocker)
     assert status in (200, 202), joined
     assert joined["outcome"] in ("joined", "cached")
-    assert follow(a, build["id"])["state"] == "built"
-    # a finished build still counts (its Job is kept for the window): both still refuse
-    for server in (a, b):
-        status, refused = post(server, url, second)
-        assert status == 429, refused
-    assert [job.metadata.name for job in jobs_in(batch_v1, namespace)] == [build["name"]]
+    # cancelled before it started (its Job deleted): free on every replica, though b
+    # followed it and recorded it as failed
+    with a.client() as http:
+        assert http.delete(f"/api/v1/builds/{waiting['id']}").status_code == 200
+    wait_used(b, 1)
+    status, created = post(b, url, second)
+    assert status == 202, created
+    # ... and what b started counts on a
+    wait_used(a, 2)
+    status, refused = post(a, url, third)
+    assert status == 429, refused
+    names = {job.metadata.name for job in jobs_in(batch_v1, namespace)}
+    assert names == {running["name"], created["name"]}
+    assert follow(a, running["id"])["state"] == "built"
