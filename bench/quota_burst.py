@@ -154,6 +154,7 @@ def bench_quota_burst(
         "refused": latency_summary(refused) if refused else None,
         "all": latency_summary([ns for _, ns, _ in out["answers"]]),
         "span_s": out["span_ns"] / 1e9,
+        "answers_in_order": out["answers"],
         "goal_p99_ms": GOAL_P99_MS,
     }
     p99 = percentile(refused_ms, 99) if refused_ms else float("nan")
