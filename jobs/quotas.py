@@ -201,6 +201,11 @@ class Quotas:
         self.settings = settings
         self.counter = counter
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any quota is on."""
+        return self.settings.per_user.enabled or self.settings.per_repo.enabled
+
     def _usage(
         self, limits: QuotaLimits, now: float, pending: Iterable[Build], **who: str | None
     ) -> Usage:

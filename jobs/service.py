@@ -187,8 +187,9 @@ class BuildService:
         """Build ``repo`` at ``ref`` unless its image exists; see the module docstring.
 
         ``requester`` (who asked, by name) is held to ``settings.quotas``: a build it
-        may not start raises ``QuotaExceeded``, after the checks that make a request
-        free (join, cache hit) and before anything is recorded."""
+        may not start raises ``QuotaExceeded`` and nothing is recorded. Joins and cache
+        hits are free; over quota, the registry is asked only about images built here
+        (``_refuse_over_quota``)."""
         spec = repo_spec(repo, ref, allow_file=self.settings.allow_file_urls)
         self.check_allowed(spec.url)
         resolved = await self.resolver.resolve(spec.url, spec.ref)
@@ -217,8 +218,8 @@ class BuildService:
         joined = self._join(image, resolved)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
-        if requester is not None and not self.registry.known(image):
-            self._refuse_over_quota(requester, url, image)  # quotas (issue 16), before I/O
+        if requester is not None:  # quotas (issue 16): answer early, before the lookup
+            self._refuse_over_quota(requester, url, image)
         if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
             return BuildOutcome("cached", url, ref, resolved.sha, image)
@@ -287,6 +288,8 @@ class BuildService:
         (most of what a refusal would cost), unless the image may be a cache hit: one
         built here before, which the lookup then confirms. The check before the insert
         stays the one that counts; this one only answers early."""
+        if not self.quotas.enabled or self.registry.known(image):
+            return
         last = self.store.latest_for_image(image)
         if last is None or last.state is not BuildState.BUILT:
             self.quotas.check(requester, url, self._clock(), self._active.values())
