@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 BENCHMARKS = ("cache_hit", "pipeline", "memory")
 # bench/features.py; run only when named with --only (each starts its own server)
-FEATURE_BENCHMARKS = ("webhooks", "stream_cache_hits", "stream_watchers")
+FEATURE_BENCHMARKS = ("webhooks", "stream_cache_hits", "stream_watchers", "quota_burst")
 
 GOALS = {
     "cache_hit_sha_median_ms": 1.0,
@@ -72,6 +72,7 @@ GOALS = {
     "webhook_p99_ms": 20.0,
     "webhook_throughput_per_s": 500.0,  # at least
     "stream_cache_hit_median_ms": 20.0,
+    "quota_refusal_p99_ms": 20.0,
 }
 HIGHER_IS_BETTER = {"webhook_throughput_per_s"}
 BINDERHUB = {
@@ -835,6 +836,14 @@ def table(results: dict[str, Any]) -> str:
         row("  server RSS peak", sw["rss_peak_mib"], "Mi")
         row("  server PSS idle", sw["idle"]["Pss"], "Mi")
         row("  server PSS peak", sw["pss_peak_mib"], "Mi")
+    qb = results.get("quota_burst")
+    if qb:
+        row(f"quota burst: builds created (quota {qb['quota']})", qb["builds_created"], "")
+        row(f"  answered 429 (of {qb['requests']})", qb["statuses"].get("429", 0), "")
+        row("  5xx answers", qb["server_errors"], "")
+        if qb["refused"]:
+            row("  429: median", qb["refused"]["median_ms"], "ms")
+            row("  429: p99", qb["refused"]["p99_ms"], "ms", "quota_refusal_p99_ms")
     return "\n".join(lines)
 
 
@@ -993,6 +1002,12 @@ def main(argv: list[str] | None = None) -> int:
             if "stream_watchers" in selected:
                 results["stream_watchers"] = features.bench_stream_watchers(
                     workdir / "stream-watchers", registry, git_server, watchers=watchers
+                )
+            if "quota_burst" in selected:
+                from .quota_burst import bench_quota_burst
+
+                results["quota_burst"] = bench_quota_burst(
+                    workdir / "quota-burst", registry, git_server
                 )
             remove_images(registry)
     finally:

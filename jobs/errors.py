@@ -37,6 +37,24 @@ class TemporaryError(BuildServiceError):
     """Something we depend on failed; the same request may succeed later."""
 
 
+class QuotaExceeded(TemporaryError):
+    """The requester (or repository) used up a quota; asking again after
+    ``retry_after`` seconds may work.
+
+    ``quota`` names the setting (e.g. ``per_user.builds_per_window``); ``frees_at``
+    is the Unix time a window quota frees a build, None for ``max_queued`` (it frees
+    when a build finishes, and ``retry_after`` is a guess).
+    """
+
+    def __init__(
+        self, message: str, *, quota: str, retry_after: int, frees_at: float | None
+    ) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.retry_after = retry_after
+        self.frees_at = frees_at
+
+
 class GitError(TemporaryError):
     """``git ls-remote`` failed for a reason other than a missing ref."""
 

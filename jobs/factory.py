@@ -9,6 +9,7 @@ from importlib import metadata
 from .executors import Executor
 from .forges import Forges
 from .forges.status import attach_status_reporter
+from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
 from .service import BuildService
@@ -65,12 +66,24 @@ STATUS_DRAIN_SECONDS = 10.0
 for open connections it stays within Kubernetes' default 30 s grace period."""
 
 
+def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
+    """Quotas counted where every process sees the same builds: the cluster's Jobs
+    for a durable executor that lists them, else the build records."""
+    counted = getattr(executor, "counted_builds", None)
+    counter: QuotaCounter = (
+        ClusterCounter(counted) if executor.durable and counted is not None else StoreCounter(store)
+    )
+    return Quotas(settings.quotas, counter)
+
+
 def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) -> BuildService:
     """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
     forges = Forges.from_settings(settings.forges)
+    store = Store(settings.state_path)
+    executor = make_executor(settings)
     service = BuildService(
         settings,
-        store=Store(settings.state_path),
+        store=store,
         registry=make_registry_client(settings),
         resolver=RefResolver(
             timeout=settings.git_timeout,
@@ -79,7 +92,8 @@ def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) 
             forge=forges,
             git_env=forges.git_environment(),
         ),
-        executor=make_executor(settings),
+        executor=executor,
+        quotas=make_quotas(settings, store, executor),
         clock=clock,
     )
     service.status_reporter = attach_status_reporter(

@@ -40,3 +40,9 @@ FORGE_STATUSES = Counter(
     "dropped: still unsent when the service stopped).",
     ["forge", "result"],
 )
+QUOTA_REFUSALS = Counter(
+    "binderhub_service_quota_refusals_total",
+    "Build requests refused because a quota was used up, by quota (e.g. "
+    "per_user.builds_per_window).",
+    ["quota"],
+)

@@ -47,6 +47,10 @@ class Build:
     """False once anyone asked for this exact commit (by SHA or tag): then a newer
     commit on the branch must not cancel it."""
     pid: int | None = None
+    requester: str | None = None
+    """Who asked for it by name (an API token's name, ``user:<name>`` of JupyterHub);
+    None for builds nobody asked for (push webhooks). Counted by quotas; not shown in
+    the API, where every reader would see every user's name."""
 
     def failure_remembered_until(self, memory: float) -> float | None:
         """When this build's failure stops being remembered (epoch seconds, ``memory``
@@ -58,7 +62,7 @@ class Build:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = str(self.state)
-        del data["pid"], data["supersedable"], data["error_remembered"]
+        del data["pid"], data["supersedable"], data["error_remembered"], data["requester"]
         return data
 
 

@@ -35,6 +35,7 @@ from .events import BuildEvent, EventHub
 from .executors import Executor
 from .forges.status import StatusReporter
 from .model import Build, BuildOutcome, BuildState, LogLine
+from .quotas import Quotas, QuotaStatus, StoreCounter
 from .refs import RefResolver, ResolvedRef
 from .registry import RegistryClient
 from .repo_urls import url_matches
@@ -64,6 +65,7 @@ class BuildService:
         executor: Executor,
         events: EventHub | None = None,
         clock: Callable[[], float] = time.time,
+        quotas: Quotas | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,6 +74,7 @@ class BuildService:
         self.executor = executor
         self.events = events or EventHub()
         self._clock = clock
+        self.quotas = quotas or Quotas(settings.quotas, StoreCounter(store))
         self._queue: list[Build] = []
         self._active: dict[str, Build] = {}  # image -> queued or running build
         self._running: dict[str, asyncio.Task[None]] = {}  # build id -> task
@@ -183,13 +186,26 @@ class BuildService:
             raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
 
     async def request(
-        self, repo: str, ref: str | None = None, *, trigger: str = "api", force: bool = False
+        self,
+        repo: str,
+        ref: str | None = None,
+        *,
+        trigger: str = "api",
+        force: bool = False,
+        requester: str | None = None,
     ) -> BuildOutcome:
-        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring."""
+        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring.
+
+        ``requester`` (who asked, by name) is held to ``settings.quotas``: a build it
+        may not start raises ``QuotaExceeded`` and nothing is recorded. Joins and cache
+        hits are free; over quota, the registry is asked only about images built here
+        (``_refuse_over_quota``)."""
         spec = repo_spec(repo, ref, allow_file=self.settings.allow_file_urls)
         self.check_allowed(spec.url)
         resolved = await self.resolver.resolve(spec.url, spec.ref)
-        return await self.request_commit(spec.url, spec.ref, resolved, trigger=trigger, force=force)
+        return await self.request_commit(
+            spec.url, spec.ref, resolved, trigger=trigger, force=force, requester=requester
+        )
 
     async def request_commit(
         self,
@@ -200,6 +216,7 @@ class BuildService:
         trigger: str,
         force: bool = False,
         check_registry: bool = True,
+        requester: str | None = None,
     ) -> BuildOutcome:
         """Like ``request`` for a commit already known (e.g. from a push webhook).
 
@@ -211,6 +228,8 @@ class BuildService:
         joined = self._join(image, resolved)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
+        if requester is not None:  # quotas (issue 16): answer early, before the lookup
+            self._refuse_over_quota(requester, url, image)
         if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
             return BuildOutcome("cached", url, ref, resolved.sha, image)
@@ -228,6 +247,8 @@ class BuildService:
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
         now = self._clock()
+        if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
+            self.quotas.check(requester, url, now, self._active.values())
         build = Build(
             id=uuid.uuid4().hex,
             repo=url,
@@ -240,6 +261,7 @@ class BuildService:
             trigger=trigger,
             created_at=now,
             supersedable=resolved.kind in ("branch", "head"),
+            requester=requester,
         )
         superseded = [
             other
@@ -273,6 +295,21 @@ class BuildService:
         self._publish_state(build)
         self._schedule()
         return BuildOutcome("created", url, ref, resolved.sha, image, build)
+
+    def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
+        """Raise ``QuotaExceeded`` for a requester over quota before the registry lookup
+        (most of what a refusal would cost), unless the image may be a cache hit: one
+        built here before, which the lookup then confirms. The check before the insert
+        stays the one that counts; this one only answers early."""
+        if not self.quotas.enabled or self.registry.known(image):
+            return
+        last = self.store.latest_for_image(image)
+        if last is None or last.state is not BuildState.BUILT:
+            self.quotas.check(requester, url, self._clock(), self._active.values())
+
+    def quota_status(self, requester: str) -> list[QuotaStatus]:
+        """``requester``'s quotas that are on, and what it uses of them now."""
+        return self.quotas.status(requester, self._clock(), self._active.values())
 
     def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
         build = self._active.get(image)

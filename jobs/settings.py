@@ -113,6 +113,32 @@ class BuildLogSettings(_Section):
     (the build's record stays). 0 keeps them forever."""
 
 
+class QuotaLimits(_Section):
+    builds_per_window: int = Field(default=0, ge=0)
+    """Builds that may be started in any ``window`` seconds (0: no limit). A build
+    counts from the moment it is accepted (queued), unless it is cancelled or
+    superseded before it starts; cache hits and joins of a running build never count."""
+
+    window: float = Field(default=3600.0, gt=0)
+    """Seconds of the sliding window ``builds_per_window`` counts in."""
+
+    max_queued: int = Field(default=0, ge=0)
+    """Builds that may be queued or running at once (0: no limit)."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.builds_per_window or self.max_queued)
+
+
+class QuotaSettings(_Section):
+    per_user: QuotaLimits = QuotaLimits()
+    """For each requester: an API token's name, or a JupyterHub user or service."""
+
+    per_repo: QuotaLimits = QuotaLimits()
+    """For each repository, counting the builds people asked for (push webhooks and
+    configured repositories are neither refused nor counted)."""
+
+
 class RepoSettings(_Section):
     url: str
     """The repository's URL (canonicalised: case-insensitive hosts lower-cased, no
@@ -487,6 +513,10 @@ class Settings(BaseSettings):
 
     build_logs: BuildLogSettings = BuildLogSettings()
     """How much of each build's log is stored, and for how long."""
+
+    quotas: QuotaSettings = QuotaSettings()
+    """Fair use of on-demand builds: per requester and per repository (issue 16).
+    Off by default. See docs/jupyterhub-auth.md."""
 
     kubernetes: KubernetesSettings = KubernetesSettings()
     """The ``kubernetes`` executor: where and how build Jobs run."""

@@ -120,9 +120,12 @@ def render() -> str:
         if prefix:
             doc = _section_doc(prefix)
             out.append(f"{doc}\n")
-        out.append("| setting | type | default | meaning |")
-        out.append("| --- | --- | --- | --- |")
-        out.extend(rows)
+        if rows:
+            out.append("| setting | type | default | meaning |")
+            out.append("| --- | --- | --- | --- |")
+            out.extend(rows)
+        else:
+            out.append("Its settings: " + ", ".join(f"`{name}`" for name, _ in sections) + ".")
         pending.extend((name, section, f"`{name}`") for name, section in sections)
     return "\n".join(out) + "\n"
 

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS builds (
     error_remembered INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     supersedable INTEGER NOT NULL DEFAULT 1,
-    pid INTEGER
+    pid INTEGER,
+    requester TEXT
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image, created_at);
 CREATE INDEX IF NOT EXISTS builds_by_repo ON builds (repo, created_at);
@@ -64,12 +65,21 @@ CREATE TABLE IF NOT EXISTS build_logs (
     PRIMARY KEY (build_id, seq)
 );
 """
+# After the columns added since the first schema exist (``Store.__init__``).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS builds_by_requester ON builds (requester, created_at)
+    WHERE requester IS NOT NULL;
+CREATE INDEX IF NOT EXISTS active_builds_by_requester ON builds (requester)
+    WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS active_builds_by_repo ON builds (repo)
+    WHERE state IN ('queued', 'running');
+"""
 # ``builder``: the line came from the build's own output (repo2docker), not from the
 # service; a durable executor that follows a build again skips that many lines.
 
 _COLUMNS = (
     "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
-    "started_at, finished_at, error, error_remembered, attempts, supersedable, pid"
+    "started_at, finished_at, error, error_remembered, attempts, supersedable, pid, requester"
 )
 
 
@@ -120,6 +130,10 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(build_logs)")}
         if "builder" not in columns:  # a state file from before the column existed
             self._db.execute("ALTER TABLE build_logs ADD COLUMN builder INTEGER NOT NULL DEFAULT 0")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(builds)")}
+        if "requester" not in columns:  # a state file from before quotas (issue 16)
+            self._db.execute("ALTER TABLE builds ADD COLUMN requester TEXT")
+        self._db.executescript(INDEXES)
         self._log_cursors: dict[str, _LogCursor] = {}
         self._deliveries_since_prune = 0
         # Checkpoints (copying the WAL into the database, with an fsync) take tens of
@@ -167,6 +181,7 @@ class Store:
         data["pid"] = build.pid
         data["supersedable"] = int(build.supersedable)
         data["error_remembered"] = int(build.error_remembered)
+        data["requester"] = build.requester
         names = _COLUMNS.split(", ")
         try:
             with self._transaction() as db:
@@ -226,6 +241,30 @@ class Store:
                 "WHERE state IN ('queued', 'running') ORDER BY created_at, rowid"
             ).fetchall()
         return [_to_build(row) for row in rows]
+
+    def quota_usage(
+        self, *, requester: str | None = None, repo: str | None = None, since: float
+    ) -> tuple[list[float], int]:
+        """For quotas: the acceptance times (oldest first) of the builds ``requester``
+        asked for after ``since``, and how many of them are queued or running; with
+        ``repo`` instead, the same over every requested build of that repository.
+        Builds cancelled or superseded before they started are not counted."""
+        if (requester is None) == (repo is None):
+            raise ValueError("give exactly one of requester and repo")
+        who, value = ("requester = ?", requester) if repo is None else ("repo = ?", repo)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT created_at FROM builds WHERE {who} AND requester IS NOT NULL "  # noqa: S608
+                "AND created_at > ? AND (started_at IS NOT NULL "
+                "OR state NOT IN ('cancelled', 'superseded')) ORDER BY created_at",
+                (value, since),
+            ).fetchall()
+            active = self._db.execute(
+                f"SELECT COUNT(*) FROM builds WHERE {who} AND requester IS NOT NULL "  # noqa: S608
+                "AND state IN ('queued', 'running')",
+                (value,),
+            ).fetchone()
+        return [float(row[0]) for row in rows], int(active[0])
 
     def recent(
         self,

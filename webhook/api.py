@@ -43,7 +43,7 @@ def build_id_of(request: Request) -> str:
 
 
 async def create_build(request: Request) -> JSONResponse:
-    await require(request, WRITE)
+    principal = await require(request, WRITE)
     body = await read_body(request)
     fields = take_fields(
         parse_json_object(body, request.headers.get("content-type")),
@@ -51,7 +51,11 @@ async def create_build(request: Request) -> JSONResponse:
         optional={"ref": str, "force": bool},
     )
     outcome = await service_of(request).request(
-        fields["repo"], fields.get("ref"), trigger="api", force=fields.get("force", False)
+        fields["repo"],
+        fields.get("ref"),
+        trigger="api",
+        force=fields.get("force", False),
+        requester=principal.name,
     )
     status = 202 if outcome.status in ("created", "joined") else 200
     return JSONResponse(outcome.to_json(), status_code=status)
@@ -157,6 +161,16 @@ async def list_images(request: Request) -> JSONResponse:
     )
 
 
+async def my_quotas(request: Request) -> JSONResponse:
+    """The caller's quotas that are on, what it used and when each frees (issue 16)."""
+    principal = await require(request, READ)
+    _query(request, set())
+    quotas = service_of(request).quota_status(principal.name)
+    return JSONResponse(
+        {"requester": principal.name, "quotas": [quota.to_json() for quota in quotas]}
+    )
+
+
 def by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
     """One endpoint for several methods, so that a 405 lists all of them in Allow."""
 
@@ -179,4 +193,5 @@ routes: list[BaseRoute] = [
     ),
     Route("/api/v1/builds/{build_id}/logs", build_logs, methods=["GET"]),
     Route("/api/v1/images", list_images, methods=["GET"]),
+    Route("/api/v1/quotas/me", my_quotas, methods=["GET"]),
 ]

@@ -245,11 +245,13 @@ async def build_events(
     build_only: bool,
     force: str | None = None,
     poll_interval: float = WATCH_POLL_SECONDS,
+    requester: str | None = None,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``.
 
     ``force`` is the request's ``force`` parameter (see ``force_requested``): build even
     if the commit's last build failed. Nothing is raised: an error becomes the last event.
+    A used-up quota is one ``failed`` event with status 429 and the quota's message.
     """
     if not build_only:
         yield failed_event(LAUNCH_REFUSED, 400)
@@ -259,7 +261,11 @@ async def build_events(
         wanted = repo_spec_for(provider, spec)
         for _ in range(MAX_SUPERSEDED + 1):
             outcome = await service.request(
-                wanted.url, wanted.ref, trigger="binderhub", force=forced
+                wanted.url,
+                wanted.ref,
+                trigger="binderhub",
+                force=forced,
+                requester=requester,
             )
             if outcome.status == "cached":
                 yield ready_event(outcome.image, cached=True)
@@ -314,7 +320,7 @@ async def _framed(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
 async def build_stream(request: Request) -> Response:
     # browser: jupyterhub-fancy-profiles fetches this from the hub's spawn page with
     # the hub's cookies only; behind JupyterHub it follows the OAuth redirects.
-    await require(request, WRITE, browser=True)
+    principal = await require(request, WRITE, browser=True)
     if not accepts_event_stream(request.headers.get("accept")):
         raise BadRequest(
             "this is an event stream: send Accept: text/event-stream "
@@ -327,6 +333,7 @@ async def build_stream(request: Request) -> Response:
         spec,
         build_only=build_only_requested(request.query_params.get("build_only")),
         force=request.query_params.get("force"),
+        requester=principal.name,
     )
     first = await anext(events)
     if first.get("phase") in FINAL_PHASES:

@@ -31,6 +31,7 @@ STATUS_FOR_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (errors.InvalidRequest, 400),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.QuotaExceeded, 429),
     (errors.RepoUnreachable, 422),
     (errors.RegistryAuthError, 502),
     (errors.RegistryError, 503),
@@ -54,10 +55,23 @@ async def handle_service_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, errors.QuotaExceeded):
+        return quota_response(exc)
     response = error_response(str(exc), status)
     if isinstance(exc, ForgeRateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def quota_response(exc: errors.QuotaExceeded) -> JSONResponse:
+    """429 with ``Retry-After`` (seconds) and the quota named in the body."""
+    body = {
+        "error": str(exc),
+        "quota": exc.quota,
+        "retry_after": exc.retry_after,
+        "frees_at": exc.frees_at,
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
 
 async def handle_bad_request(request: Request, exc: Exception) -> Response:

@@ -36,11 +36,28 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "The repository or ref does not exist.",
+        429: "A quota is used up; `Retry-After` says when to ask again.",
         502: "The registry refused our credentials.",
         503: "The registry or a repository could not be reached; try again.",
     }
     return {str(code): _json(ERROR, reasons[code]) for code in codes}
 
+
+QUOTA = {
+    "type": "object",
+    "required": ["quota", "limit", "used", "remaining", "frees_at"],
+    "properties": {
+        "quota": {"type": "string", "examples": ["per_user.builds_per_window"]},
+        "limit": {"type": "integer", "minimum": 1},
+        "used": {"type": "integer", "minimum": 0},
+        "remaining": {"type": "integer", "minimum": 0},
+        "frees_at": {
+            "type": ["number", "null"],
+            "description": "Unix time at which `used` next drops; null when nothing is "
+            "used or it drops when a build finishes.",
+        },
+    },
+}
 
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -48,7 +65,24 @@ SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string"},
+            "quota": {"type": "string", "description": "429 only: the quota used up."},
+            "retry_after": {"type": "integer", "description": "429 only: seconds."},
+            "frees_at": {
+                "type": ["number", "null"],
+                "description": "429 only: Unix time the quota frees a build; null for "
+                "`max_queued` (when a build finishes).",
+            },
+        },
+    },
+    "Quotas": {
+        "type": "object",
+        "required": ["requester", "quotas"],
+        "properties": {
+            "requester": {"type": "string"},
+            "quotas": {"type": "array", "items": QUOTA},
+        },
     },
     "BuildRequest": {
         "type": "object",
@@ -221,7 +255,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(BUILD, "The image exists, or this commit failed before."),
                 "202": _json(BUILD, "A build was created, or an identical one joined."),
-                **_errors(400, 401, 403, 413, 415, 422, 502, 503),
+                **_errors(400, 401, 403, 413, 415, 422, 429, 502, 503),
             },
         },
     },
@@ -273,6 +307,17 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/Images"}, "The catalog."),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
+    "/api/v1/quotas/me": {
+        "get": {
+            "summary": "The caller's quotas: limits, what is used, when each frees",
+            "description": "Lists the per-user quotas that are on (none when quotas are off).",
+            "security": SECURED,
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Quotas"}, "The quotas."),
                 **_errors(400, 401, 403),
             },
         }

@@ -165,10 +165,20 @@ it (config wins, key by key; lists are replaced whole).
         "max_concurrent_builds" (int $v.limits.maxConcurrentBuilds)
         "max_concurrent_builds_per_repo" (int $v.limits.maxConcurrentBuildsPerRepo)
         "build_timeout" $v.limits.buildTimeout)
+    "quotas" (dict
+        "per_user" (include "binderhub-service.quotaLimits" $v.quotas.perUser | fromYaml)
+        "per_repo" (include "binderhub-service.quotaLimits" $v.quotas.perRepo | fromYaml))
     "log_level" $v.logLevel
     "log_format" $v.logFormat
 }}
 {{- with $v.publicUrl }}{{ $_ := set $settings "public_url" . }}{{ end }}
 {{- with $v.imagePrefix }}{{ $_ := set $settings "image_prefix" . }}{{ end }}
 {{- toYaml (mustMergeOverwrite $settings (deepCopy $v.config)) }}
+{{- end }}
+
+{{/* One quota section of the settings (``quotas.per_user``, ``quotas.per_repo``). */}}
+{{- define "binderhub-service.quotaLimits" -}}
+builds_per_window: {{ int .buildsPerWindow }}
+window: {{ .window }}
+max_queued: {{ int .maxQueued }}
 {{- end }}

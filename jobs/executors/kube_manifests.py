@@ -7,6 +7,7 @@ Every Job is created suspended; the queue keeper lets it run (see kubernetes.py)
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -26,6 +27,9 @@ ANNOTATION = "binderhub-service/"
 LABEL_BUILD_ID = ANNOTATION + "build-id"
 LABEL_COMMIT = ANNOTATION + "commit"
 ANNOTATIONS = ("repo", "ref", "ref-kind", "commit", "image", "build-id", "trigger", "queued-at")
+REQUESTER = ANNOTATION + "requester"
+"""Who asked for the build (quotas count it): the name as an annotation, and as a
+label its hash (a label value is at most 63 of a few characters), to select them."""
 
 CONTAINER = "builder"
 CONFIG_DIR = "/etc/binderhub-service"
@@ -80,6 +84,23 @@ def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
 
+def requester_label(requester: str) -> str:
+    """The label value for a requester: 40 hex digits of its SHA-256."""
+    return hashlib.sha256(requester.encode()).hexdigest()[:40]
+
+
+def job_ttl(settings: Settings) -> int:
+    """``ttlSecondsAfterFinished``: the setting, or the longest quota window that is on
+    if that is longer. Quotas count finished builds from their Jobs, so a Job must
+    outlive the window it counts in."""
+    windows = [
+        limits.window
+        for limits in (settings.quotas.per_user, settings.quotas.per_repo)
+        if limits.builds_per_window
+    ]
+    return max([settings.kubernetes.ttl_seconds_after_finished, *map(math.ceil, windows)])
+
+
 def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str, Any]:
     """The Job that builds and pushes ``build.image``; created suspended.
 
@@ -103,6 +124,9 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
         "queued-at": f"{build.created_at:.6f}",
     }
     annotations = {ANNOTATION + key: facts[key] for key in ANNOTATIONS}
+    if build.requester is not None:
+        labels[REQUESTER] = requester_label(build.requester)
+        annotations[REQUESTER] = build.requester
     args = repo2docker_args(
         settings.repo2docker,
         image=build.image,
@@ -212,7 +236,7 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
             "suspend": True,
             "backoffLimit": 0,
             "activeDeadlineSeconds": max(1, math.ceil(settings.limits.build_timeout)),
-            "ttlSecondsAfterFinished": k8s.ttl_seconds_after_finished,
+            "ttlSecondsAfterFinished": job_ttl(settings),
             "template": {
                 "metadata": {"labels": labels, "annotations": annotations},
                 "spec": pod_spec,
@@ -227,7 +251,10 @@ def build_from_job(job: dict[str, Any] | Any) -> dict[str, str] | None:
     facts = {key: annotations.get(ANNOTATION + key) for key in ANNOTATIONS}
     if any(value is None for value in facts.values()):
         return None
-    return {key: str(value) for key, value in facts.items()}
+    found = {key: str(value) for key, value in facts.items()}
+    if annotations.get(REQUESTER) is not None:
+        found["requester"] = str(annotations[REQUESTER])
+    return found
 
 
 def _metadata(job: dict[str, Any] | Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from ..errors import BuildFailed, TemporaryError
 from ..failures import TAIL_LINES, Failure, classify_failure
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, BuildState, LogLine
+from ..quotas import CountedBuild
 from ..settings import ConfigError, Settings
 from . import kube_manifests as manifests
 
@@ -764,6 +765,26 @@ class KubernetesExecutor:
         for job in sorted(self._jobs.values(), key=_queued_at):
             self._offer(job)
 
+    def counted_builds(self) -> list[CountedBuild]:
+        """For quotas: the builds of the Jobs in the cache, which every replica sees
+        alike. A deleted Job (a cancelled or superseded build) is not among them."""
+        found = []
+        for job in self._jobs.values():
+            facts = manifests.build_from_job(job)
+            if facts is None or "requester" not in facts:
+                continue
+            with contextlib.suppress(ValueError):
+                found.append(
+                    CountedBuild(
+                        facts["build-id"],
+                        facts["requester"],
+                        facts["repo"],
+                        float(facts["queued-at"]),
+                        not job_terminal(job),
+                    )
+                )
+        return found
+
     def _offer(self, job: Any) -> None:
         if self._found is None or job.metadata.name in self._changed:
             return  # nobody asked, or a build of this process follows the Job
@@ -795,6 +816,7 @@ def build_of_job(job: Any) -> Build | None:
         trigger=facts["trigger"],
         created_at=created_at,
         supersedable=False,
+        requester=facts.get("requester"),
     )
 
 

@@ -262,6 +262,12 @@ def test_every_option_reaches_the_service(
         s.limits.max_concurrent_builds_per_repo,
         s.limits.build_timeout,
     ) == (4, 2, 1800)
+    assert s.quotas.per_user.model_dump() == {
+        "builds_per_window": 20,
+        "window": 604800,
+        "max_queued": 2,
+    }
+    assert (s.quotas.per_repo.builds_per_window, s.quotas.per_repo.max_queued) == (0, 5)
     assert (s.log_level, s.log_format) == ("debug", "text")
     assert s.ref_cache_seconds == 60  # from config, the escape hatch
     # secrets.settings arrive as JSON env vars, merged over the file

@@ -255,3 +255,35 @@ def test_open_read_lets_anyone_read_but_not_write(
     with server.client(None) as anonymous:
         assert anonymous.post("/api/v1/builds", json={"repo": repo.url}).status_code == 401
         assert anonymous.get("/api/v1/builds/" + "0" * 32).status_code == 404
+
+
+def test_a_repository_quota_and_the_quotas_route(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    repo = git_server.create_repo(f"quota-{unique}", {"Dockerfile": dockerfile("RUN sleep 10")})
+    server = start_server(
+        quotas={"per_repo": {"max_queued": 1}, "per_user": {"builds_per_window": 5}}
+    )
+    with server.client() as client:
+        first = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
+        assert first.status_code == 202, first.text
+        other = repo.commit({"other.txt": "x"})
+        refused = client.post("/api/v1/builds", json={"repo": repo.url, "ref": other})
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "30"
+        assert refused.json()["quota"] == "per_repo.max_queued"
+        assert refused.json()["frees_at"] is None
+        assert records(server) == 1
+        mine = client.get("/api/v1/quotas/me").json()
+        assert mine["requester"] == "tests"
+        assert [(q["quota"], q["used"]) for q in mine["quotas"]] == [
+            ("per_user.builds_per_window", 1)
+        ]
+        bad = client.get("/api/v1/quotas/me", params={"user": "someone-else"})
+        assert bad.status_code == 400
+        assert bad.json() == {"error": "unknown query parameter(s): user"}
+    with server.client(READ_TOKEN) as reader:
+        theirs = reader.get("/api/v1/quotas/me").json()
+        assert (theirs["requester"], theirs["quotas"][0]["used"]) == ("reader", 0)
+    with server.client(None) as anonymous:
+        assert anonymous.get("/api/v1/quotas/me").status_code == 401

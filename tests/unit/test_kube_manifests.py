@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -84,6 +85,8 @@ def full_settings() -> Settings:
             "run_as_groups": [998],
             "ttl_seconds_after_finished": 600,
         },
+        # a window longer than the Jobs' TTL: the TTL follows it (quotas count Jobs)
+        quotas={"per_user": {"builds_per_window": 10, "window": 7200.5}},
     )
 
 
@@ -123,13 +126,39 @@ def test_the_role_is_valid() -> None:
     }
 
 
+def requested_build() -> Build:
+    return dataclasses.replace(make_build(), trigger="binderhub", requester="user:ann@example.org")
+
+
 def test_job_matches_the_golden_file() -> None:
-    job = manifests.make_build_job(make_build(), full_settings(), "builds")
+    job = manifests.make_build_job(requested_build(), full_settings(), "builds")
     rendered = json.dumps(job, indent=2, sort_keys=True) + "\n"
     if not GOLDEN.exists():  # pragma: no cover - writing a new golden file is deliberate
         GOLDEN.write_text(rendered)
         pytest.fail(f"wrote {GOLDEN}; check it and commit it")
     assert rendered == GOLDEN.read_text()
+
+
+def test_a_requested_build_is_a_valid_job_that_names_its_requester() -> None:
+    job = manifests.make_build_job(requested_build(), full_settings(), "builds")
+    validate(job)
+    facts = manifests.build_from_job(job)
+    assert facts is not None
+    assert facts["requester"] == "user:ann@example.org"
+    label = job["metadata"]["labels"][manifests.REQUESTER]
+    assert label == manifests.requester_label("user:ann@example.org")
+    assert len(label) == 40
+    # a webhook's build names nobody
+    plain = manifests.make_build_job(make_build(), VARIANTS["defaults"], "builds")
+    assert manifests.REQUESTER not in plain["metadata"]["annotations"]
+    assert "requester" not in (manifests.build_from_job(plain) or {})
+
+
+def test_jobs_outlive_the_longest_quota_window() -> None:
+    assert manifests.job_ttl(Settings(executor="kubernetes")) == 3600
+    assert manifests.job_ttl(full_settings()) == 7201
+    short = Settings(quotas={"per_repo": {"builds_per_window": 1, "window": 60}})
+    assert manifests.job_ttl(short) == 3600
 
 
 def test_no_secret_value_is_in_the_job() -> None:
