@@ -43,6 +43,7 @@ STATE = Path(os.environ.get("BHS_CLUSTER_STATE", "/tmp/binderhub-service-cluster
 NODE_IP = "10.244.0.1"  # keep in step with common.sh
 DOCKER = "/usr/bin/docker"
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "local/debian:bookworm")
+PAUSE_IMAGE = "local/pause:bhs-1"  # tests/cluster/common.sh
 NAMESPACE_LABEL = "binderhub-service-test"
 
 
@@ -383,6 +384,33 @@ def base_image(docker: str) -> str:
         )
     assert _image_exists(BASE_IMAGE)
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def pause_image(docker: str) -> str:
+    """local/pause:bhs-1 in the Docker daemon (the cluster's pause binary as an image).
+
+    ``up.sh`` makes it only when it first loads the image into the node's containerd,
+    so a daemon pruned since then lacks it: made again here from the cached binary."""
+    if not _image_exists(PAUSE_IMAGE):
+        _run(
+            [
+                "bash",
+                "-c",
+                f"""
+            set -e
+            . {CLUSTER_DIR}/common.sh
+            tmp=$(mktemp -d)
+            cp "$K8S_CACHE/bin/pause" "$tmp/pause"
+            tar -C "$tmp" -c pause | {DOCKER} import --change 'ENTRYPOINT ["/pause"]' - \
+                {PAUSE_IMAGE} >/dev/null
+            rm -rf "$tmp"
+        """,
+            ],
+            timeout=300,
+        )
+    assert _image_exists(PAUSE_IMAGE)
+    return PAUSE_IMAGE
 
 
 def _containerd_has(image: str) -> bool:

@@ -56,11 +56,14 @@ def test_two_service_processes_enforce_one_quota(
     batch_v1,
     namespace,
 ) -> None:
-    blocker = git_server.create_repo("blocker.git", {"Dockerfile": dockerfile("RUN sleep 20")})
+    # names of their own: the cluster's git server is shared by the whole session
+    blocker = git_server.create_repo(
+        "quota-blocker.git", {"Dockerfile": dockerfile("RUN sleep 20")}
+    )
     first = git_server.create_repo("quota.git", {"Dockerfile": dockerfile("RUN echo quota")})
     second = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo second")})
     third = git_server.commit("quota.git", {"Dockerfile": dockerfile("RUN echo third")})
-    url, blocker_url = git_server.url("quota.git"), git_server.url("blocker.git")
+    url, blocker_url = git_server.url("quota.git"), git_server.url("quota-blocker.git")
     values = {
         "quotas": {"per_user": {"builds_per_window": 2, "window": 600}},
         "limits": {"max_concurrent_builds": 1},

@@ -135,7 +135,7 @@ def test_host_network_pod_reaches_the_node_registry(
 
 
 def test_pod_image_is_pulled_from_the_node_registry(
-    core_v1: client.CoreV1Api, namespace: str, kube, registry: str, docker: str
+    core_v1: client.CoreV1Api, namespace: str, kube, registry: str, docker: str, pause_image: str
 ) -> None:
     # what a launch after a build does: docker pushes, the kubelet pulls (plain HTTP)
     token = uuid.uuid4().hex[:12]
@@ -145,7 +145,7 @@ def test_pod_image_is_pulled_from_the_node_registry(
         [docker, "build", "-q", "-t", image, "-"],
         check=True,
         capture_output=True,
-        input=f"FROM local/pause:bhs-1\nLABEL bhs-smoke-token={token}\n".encode(),
+        input=f"FROM {pause_image}\nLABEL bhs-smoke-token={token}\n".encode(),
     )
     try:
         subprocess.run([docker, "push", image], check=True, capture_output=True)
