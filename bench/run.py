@@ -189,7 +189,7 @@ def machine_info() -> dict[str, Any]:
     ).stdout.strip()
     dirty = bool(
         subprocess.run(
-            ["git", "status", "--porcelain", "--", "jobs", "webhook"],
+            ["git", "status", "--porcelain", "--", "jobs", "webhook", "hub"],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -28,7 +28,7 @@ from kubernetes import client
 
 from tests.conftest import WEBHOOK_FIXTURES
 from tests.integration.components import in_registry
-from webhook.forges import github_signature
+from webhook.deliveries import github_signature
 
 pytestmark = pytest.mark.cluster
 

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
+from hub.profiles import make_profile_list
 from jobs.specs import image_name_for
 from tests.conftest import failed
-from webhook.hub_profiles import make_profile_list
 
 from .components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from .conftest import API_TOKEN, token_settings

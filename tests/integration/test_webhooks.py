@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import WEBHOOK_FIXTURES
-from webhook.forges import github_signature
+from webhook.deliveries import github_signature
 
 from .components import (
     GitRepo,

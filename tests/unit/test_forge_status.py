@@ -14,7 +14,7 @@ from jobs.forges import Forges
 from jobs.forges.base import CommitStatus, HookChange
 from jobs.forges.errors import rate_limit_error
 from jobs.forges.github import default_api_url
-from jobs.forges.hooks import check_project, hook_url, install_hook, pick_host
+from jobs.forges.hook_setup import check_project, hook_url, install_hook, pick_host
 from jobs.forges.status import StatusReporter, build_page_url, status_for
 from jobs.model import Build, BuildState
 from jobs.refs import ResolvedRef
