@@ -137,7 +137,7 @@ def serve(settings: Settings) -> int:
 
 
 def install_hook(settings: Settings, forge: str, project: str, forge_url: str | None) -> int:
-    from jobs.forges import ForgeUnavailable
+    from jobs.forges.errors import ForgeUnavailable
     from jobs.forges.hook_setup import install_hook as install
 
     try:
