@@ -26,8 +26,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from testkit.components import in_registry
 from tests.conftest import WEBHOOK_FIXTURES
-from tests.integration.components import in_registry
 from webhook.deliveries import github_signature
 
 pytestmark = pytest.mark.cluster

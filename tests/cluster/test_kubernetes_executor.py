@@ -28,7 +28,7 @@ from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import ConfigError, load_settings
-from tests.integration.components import ServiceProcess, dockerfile, free_port, in_registry
+from testkit.components import ServiceProcess, dockerfile, free_port, in_registry
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 

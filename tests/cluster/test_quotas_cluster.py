@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.components import ServiceProcess
+from testkit.components import ServiceProcess
 
 # the fixtures and helpers of the executor's tests (not their tests)
 from .test_kubernetes_executor import (  # noqa: F401 - fixtures are used by name

@@ -23,8 +23,8 @@ from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import Store
+from testkit.components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
 
-from .components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
 from .test_cli import CLI
 from .test_pipeline import wait_finished
 

@@ -20,8 +20,8 @@ from jobs.errors import ForgeRateLimited, RefNotFound, RepoNotReadable
 from jobs.forges.hosts import Forges
 from jobs.refs import RefResolver, ResolvedRef
 from jobs.settings import ForgeSettings, Settings
+from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 
-from .components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 from .forge_standins import (
     FORGE_TOKEN,
     ForgeRepo,

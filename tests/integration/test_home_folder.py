@@ -28,8 +28,7 @@ from hub.profiles import home_copy_command
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
-
-from .components import DOCKER, GitServer, dockerfile
+from testkit.components import DOCKER, GitServer, dockerfile
 
 pytestmark = pytest.mark.anyio
 

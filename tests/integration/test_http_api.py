@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from jobs.store import Store
+from testkit.components import GitServer, ServiceProcess, dockerfile, free_port
 
-from .components import GitServer, ServiceProcess, dockerfile, free_port
 from .conftest import READ_TOKEN
 
 StartServer = Callable[..., ServiceProcess]

@@ -22,9 +22,9 @@ import yaml
 
 from hub.profiles import make_profile_list
 from jobs.specs import image_name_for
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from tests.conftest import failed
 
-from .components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from .conftest import API_TOKEN, token_settings
 from .hub_components import PASSWORD, Hub, start_hub
 

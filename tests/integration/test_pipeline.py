@@ -14,8 +14,7 @@ from jobs.errors import RefNotFound, RegistryAuthError
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
-
-from .components import GitServer, Registry, dockerfile
+from testkit.components import GitServer, Registry, dockerfile
 
 pytestmark = pytest.mark.anyio
 
