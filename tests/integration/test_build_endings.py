@@ -55,7 +55,7 @@ async def wait_for_line(service: BuildService, build_id: str, text: str) -> None
         async for event in service.watch(build_id):
             if event.kind == "log" and text in event.message:
                 return
-            if event.kind == "state" and BuildState(event.state).finished:
+            if event.kind == "state" and event.state and BuildState(event.state).finished:
                 raise AssertionError(f"the build ended before {text!r}: {event.message}")
 
 
