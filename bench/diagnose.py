@@ -68,11 +68,11 @@ def package_of(filename: str) -> str:
 def cpu(n: int, *, profiled: bool = True, log_level: str = "info") -> dict[str, float]:
     import uvicorn
 
-    from bench.run import API_TOKEN
+    from bench.common import API_TOKEN
     from jobs.refs import ResolvedRef
     from jobs.settings import Settings, load_settings
     from jobs.specs import image_name_for, repo_spec
-    from tests.integration.components import free_port
+    from testkit.components import free_port
     from webhook.app import create_app
 
     workdir = Path(tempfile.mkdtemp(prefix="bhs-diagnose-"))

@@ -41,9 +41,9 @@ import httpx
 from jobs.registry import MANIFEST_ACCEPT
 from jobs.settings import load_settings
 from jobs.specs import image_name_for, repo_spec
-from tests.integration.components import GitRepo, GitServer, Registry, dockerfile, git
+from testkit.components import GitRepo, GitServer, Registry, dockerfile, git
 
-from .run import (
+from .common import (
     API_TOKEN,
     PROFILE,
     ROOT,

@@ -32,8 +32,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from bench.run import API_TOKEN, ROOT, start_server
-from tests.integration.components import (
+from testkit.components import (
     dockerfile,
     free_port,
     git,
@@ -41,12 +40,15 @@ from tests.integration.components import (
     wait_until,
 )
 
+from .common import API_TOKEN, ROOT, start_server
+
 NODE_IP = "10.244.0.1"
 GOAL_POD_RUNNING_S = 5.0
 
 
 def sh(*cmd: str, **kwargs: Any) -> str:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs).stdout
+    done = subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs)
+    return str(done.stdout)
 
 
 def builder_image() -> str:

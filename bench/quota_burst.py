@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.components import GitServer, Registry, dockerfile
+from testkit.components import GitServer, Registry, dockerfile
 
+from .common import API_TOKEN, ROOT, latency_summary, percentile, say, start_server
 from .loadgen import connect, read_body, read_head
 
 GOAL_P99_MS = 20.0
@@ -100,8 +101,6 @@ def bench_quota_burst(
     connections: int = 8,
 ) -> dict[str, Any]:
     """Start a server with the quota, send the burst, count what it answered and made."""
-    from .run import API_TOKEN, ROOT, latency_summary, percentile, say, start_server
-
     repo = git_server.create_repo("quota-burst", {"Dockerfile": dockerfile("RUN true")})
     # distinct commits nobody has built: SHAs the resolver takes as given (the builds
     # that are let through fail at checkout, which costs the burst nothing)

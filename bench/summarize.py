@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .run import BINDERHUB, FEATURE_BENCHMARKS, GOALS, HIGHER_IS_BETTER, RESULTS_DIR, median_ci95
+from .common import BINDERHUB, FEATURE_BENCHMARKS, GOALS, HIGHER_IS_BETTER, RESULTS_DIR, median_ci95
 
 # (label, path in the results, unit, goal/BinderHub key)
 METRICS: list[tuple[str, tuple[str, ...], str, str | None]] = [

@@ -1,19 +1,55 @@
-"""The pipeline's own errors.
+"""The service's errors: one hierarchy, two kinds.
 
-Every failure that leaves ``jobs`` is one of these, so that the HTTP layer can map
-them to responses in one place. The split that matters is *permanent* (the request
-is wrong: retrying it changes nothing) versus *temporary* (something we depend on
-failed: the same request may succeed later). A temporary error is never turned into
-a decision such as "the image is missing" (BinderHub rebuilds silently when its
-registry check fails; we refuse to guess).
+Every error the service answers a request with is a ``PermanentError`` or a
+``TemporaryError``, and ``webhook.errors`` maps the type (never the message) to an HTTP
+status in one table:
+
+- *permanent*: the request is wrong, or names something that is not there or not for
+  us. Asking again unchanged gets the same answer (4xx).
+- *temporary*: something we depend on failed or is busy. The same request may succeed
+  later; ``retry_after`` says when to try (seconds, sent as ``Retry-After``). A temporary
+  error is never turned into a decision such as "the image is missing" (BinderHub
+  rebuilds silently when its registry check fails; we refuse to guess).
+
+The pipeline's errors are here; the HTTP layer's few (a malformed body, a missing
+token, a hub that does not answer) subclass these two in ``webhook``, which ``jobs``
+never imports. ``BuildFailed`` is an outcome of a build, not an answer to a request.
 """
+
+from __future__ import annotations
+
+import math
+import time
 
 
 class BuildServiceError(Exception):
-    """Base of every error the pipeline raises on purpose."""
+    """Base of every error the service raises on purpose."""
 
 
-class InvalidRequest(BuildServiceError):
+class PermanentError(BuildServiceError):
+    """The request is wrong or names what is not there: asking again changes nothing."""
+
+
+class TemporaryError(BuildServiceError):
+    """Something we depend on failed; the same request may succeed later.
+
+    ``retry_after`` is the delay, in whole seconds (at least 1), after which asking
+    again is reasonable: the class's ``default_retry_after`` unless the raiser knows
+    better (a rate limit's reset time, a quota window).
+    """
+
+    default_retry_after = 30
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        delay = self.default_retry_after if retry_after is None else retry_after
+        self.retry_after = max(int(delay), 1)
+
+
+# -- permanent -------------------------------------------------------------------------
+
+
+class InvalidRequest(PermanentError):
     """The request itself is wrong: a malformed repo, ref or field."""
 
 
@@ -25,16 +61,21 @@ class RefNotFound(InvalidRequest):
     """The repository answered, and it has no such branch, tag or commit."""
 
 
-class NotFound(BuildServiceError):
+class RepoNotReadable(InvalidRequest):
+    """The repository's host answered and refused: no such repository, or a private one
+    and the credentials we have (if any) are not accepted. Credentials or a URL must
+    change before asking again helps."""
+
+
+class NotFound(PermanentError):
     """No build with that id."""
 
 
-class Conflict(BuildServiceError):
+class Conflict(PermanentError):
     """The request does not fit the build's state (e.g. cancelling a finished build)."""
 
 
-class TemporaryError(BuildServiceError):
-    """Something we depend on failed; the same request may succeed later."""
+# -- temporary -------------------------------------------------------------------------
 
 
 class QuotaExceeded(TemporaryError):
@@ -49,18 +90,32 @@ class QuotaExceeded(TemporaryError):
     def __init__(
         self, message: str, *, quota: str, retry_after: int, frees_at: float | None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, retry_after=retry_after)
         self.quota = quota
-        self.retry_after = retry_after
         self.frees_at = frees_at
 
 
+class ForgeRateLimited(TemporaryError):
+    """The forge's API rate limit is used up until ``retry_at`` (epoch seconds);
+    ``retry_after`` is the time until then (at least 1 s)."""
+
+    def __init__(self, forge: str, retry_at: float, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        delay = max(math.ceil(retry_at - now), 1)
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now + delay))
+        super().__init__(
+            f"the {forge} API rate limit is exhausted; retry after {when} (in {delay} s)",
+            retry_after=delay,
+        )
+
+
 class GitError(TemporaryError):
-    """``git ls-remote`` failed for a reason other than a missing ref."""
+    """``git ls-remote`` took too long."""
 
 
 class RepoUnreachable(GitError):
-    """The repository could not be read at all (down, private, or not there)."""
+    """The repository's host could not be reached or failed (no connection, a name
+    that does not resolve, a 5xx): it may answer later."""
 
 
 class RegistryError(TemporaryError):
@@ -68,7 +123,8 @@ class RegistryError(TemporaryError):
 
 
 class RegistryAuthError(RegistryError):
-    """The registry refused our credentials (or we have none and it wants some)."""
+    """The registry refused our credentials (or we have none and it wants some): the
+    operator's to fix, not the requester's, so temporary for the request."""
 
 
 class BuildFailed(BuildServiceError):

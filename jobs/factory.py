@@ -7,7 +7,7 @@ from collections.abc import Callable
 from importlib import metadata
 
 from .executors import Executor
-from .forges import Forges
+from .forges.hosts import Forges
 from .forges.status import attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver

@@ -113,7 +113,7 @@ def parse_ls_remote(output: str) -> RemoteRefs:
 async def list_remote_refs(
     url: str, *, git_timeout: float, allow_file: bool, git_env: dict[str, str] | None = None
 ) -> RemoteRefs:
-    """One ``git ls-remote`` of ``url``. Raises RepoUnreachable or GitError.
+    """One ``git ls-remote`` of ``url``. Raises RepoNotReadable, RepoUnreachable or GitError.
     ``git_env`` carries credentials for private repositories."""
     # "--" ends the options: the URL cannot be taken for one.
     args = ["--symref", "--", url, "HEAD", "refs/heads/*", "refs/tags/*"]

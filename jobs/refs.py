@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .errors import GitError, InvalidRequest, RefNotFound, RepoUnreachable
+from .errors import GitError, InvalidRequest, RefNotFound, RepoNotReadable, RepoUnreachable
 from .specs import SHA_RE, check_ref
 
 RefKind = Literal["branch", "tag", "commit", "head", "other"]
@@ -64,6 +64,12 @@ def pick_ref(ls_remote_output: str, ref: str) -> ResolvedRef | None:
     return None
 
 
+def looks_like_abbreviated_sha(ref: str) -> bool:
+    """Whether ``ref`` could be an abbreviated commit SHA: 7 to 39 lower-case hex
+    digits (git's shortest default abbreviation; 40 is a full SHA). Pure."""
+    return _ABBREVIATED_SHA_MIN <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref)
+
+
 def git_environment(allow_file: bool) -> dict[str, str]:
     """Environment for git: never prompt, only the allowed transports."""
     env = {
@@ -93,7 +99,8 @@ async def ls_remote(
     extra_env: Mapping[str, str] | None = None,
 ) -> str:
     """Run ``git ls-remote <args>`` (``args`` hold the URL, after ``--``) and return its
-    output. Raises RepoUnreachable when git fails, GitError when it takes too long.
+    output. Raises ``git_failure``'s error when git fails (RepoNotReadable: the host
+    refused; RepoUnreachable: it could not be reached), GitError when it takes too long.
     ``extra_env`` adds to git's environment (credentials, as ``GIT_CONFIG_*``)."""
     proc = await asyncio.create_subprocess_exec(
         "git",
@@ -111,10 +118,48 @@ async def ls_remote(
         await proc.wait()
         raise GitError(f"git ls-remote {url} took longer than {seconds:g}s") from None
     if proc.returncode != 0:
-        message = err.decode(errors="replace").strip().splitlines()
-        detail = message[-1] if message else f"exit code {proc.returncode}"
-        raise RepoUnreachable(f"cannot read repository {url}: {detail}")
+        raise git_failure(url, err.decode(errors="replace"), proc.returncode)
     return out.decode(errors="replace")
+
+
+_UNREACHABLE_MARKERS = (
+    "could not resolve host",
+    "temporary failure in name resolution",
+    "unable to connect",
+    "failed to connect",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "operation timed out",
+    "timed out after",
+    "network is unreachable",
+    "no route to host",
+    "the requested url returned error: 5",
+    "remote end hung up unexpectedly",
+    "early eof",
+    "ssl_read",
+    "gnutls recv error",
+)
+"""What git prints (lower case) when the host could not be reached or failed, as
+opposed to answering "no such repository" or "not for you"."""
+
+
+def git_failure(url: str, stderr: str, returncode: int | None) -> RepoNotReadable | RepoUnreachable:
+    """The error a failed ``git ls-remote`` of ``url`` means, from its ``stderr``. Pure.
+
+    Temporary (``RepoUnreachable``) when git says the host could not be reached or
+    failed (no connection, a name that does not resolve, a 5xx, a dropped connection);
+    permanent (``RepoNotReadable``) otherwise: the host answered, and the repository is
+    not there, not exported, or private and our credentials (if any) are refused. The
+    message is git's last line, which never holds credentials (they are not in URLs).
+    """
+    lines = stderr.strip().splitlines()
+    detail = lines[-1] if lines else f"exit code {returncode}"
+    message = f"cannot read repository {url}: {detail}"
+    lower = stderr.lower()
+    if any(marker in lower for marker in _UNREACHABLE_MARKERS):
+        return RepoUnreachable(message)
+    return RepoNotReadable(message)
 
 
 class ForgeRefSource(Protocol):
@@ -162,7 +207,9 @@ class RefResolver:
         return hit[1]
 
     async def resolve(self, url: str, ref: str) -> ResolvedRef:
-        """The commit ``ref`` names in ``url``. Raises RefNotFound, RepoUnreachable, GitError."""
+        """The commit ``ref`` names in ``url``. Raises InvalidRequest (an upper-case
+        SHA), RefNotFound, RepoNotReadable (permanent), RepoUnreachable and GitError
+        (temporary), ForgeRateLimited."""
         check_ref(ref)
         if SHA_RE.match(ref):
             return ResolvedRef(ref, "commit", ref)
@@ -199,7 +246,7 @@ class RefResolver:
         )
         resolved = pick_ref(out, ref)
         if resolved is None:
-            if all(c in "0123456789abcdef" for c in ref) and len(ref) >= _ABBREVIATED_SHA_MIN:
+            if looks_like_abbreviated_sha(ref):
                 raise RefNotFound(
                     f"{ref!r} is not a branch or tag of {url}; abbreviated commit SHAs cannot "
                     "be resolved with git ls-remote, give the full 40-character SHA"

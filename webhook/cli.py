@@ -137,8 +137,8 @@ def serve(settings: Settings) -> int:
 
 
 def install_hook(settings: Settings, forge: str, project: str, forge_url: str | None) -> int:
-    from jobs.forges import ForgeUnavailable
-    from jobs.forges.hooks import install_hook as install
+    from jobs.forges.errors import ForgeUnavailable
+    from jobs.forges.hook_setup import install_hook as install
 
     try:
         change = install(settings, forge, project, forge_url=forge_url)  # type: ignore[arg-type]

@@ -1,4 +1,8 @@
-"""The one place where errors become HTTP responses."""
+"""The one place where errors become HTTP responses.
+
+The status follows from the error's type (``jobs.errors``): permanent errors are 4xx,
+temporary ones 5xx (429 for a quota) with ``Retry-After`` from their ``retry_after``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from jobs import errors
-from jobs.forges.errors import ForgeRateLimited
 
 log = logging.getLogger(__name__)
 
 
-class BadRequest(Exception):
-    """Malformed HTTP input (content type, size, JSON shape) found by the HTTP layer."""
+class BadRequest(errors.PermanentError):
+    """Malformed or unauthorised HTTP input (content type, size, JSON shape, a token)
+    found by the HTTP layer; ``status_code`` is its 4xx."""
 
     def __init__(self, message: str, status_code: int = 400, *, bearer: bool = True) -> None:
         super().__init__(message)
@@ -24,27 +28,42 @@ class BadRequest(Exception):
         """For a 401: whether a Bearer token would help (not for webhook signatures)."""
 
 
-# Most specific first: the first match wins.
+# Most specific first: the first match wins. A BadRequest carries its own status.
 STATUS_FOR_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (errors.RepoNotAllowed, 403),
     (errors.RefNotFound, 422),
+    (errors.RepoNotReadable, 422),
     (errors.InvalidRequest, 400),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.PermanentError, 400),
     (errors.QuotaExceeded, 429),
-    (errors.RepoUnreachable, 422),
     (errors.RegistryAuthError, 502),
-    (errors.RegistryError, 503),
+    (errors.RepoUnreachable, 503),
     (errors.GitError, 504),
     (errors.TemporaryError, 503),
 )
 
 
 def status_for(error: Exception) -> int:
+    """The HTTP status for ``error``: its own for a ``BadRequest``, the first match in
+    ``STATUS_FOR_ERROR`` otherwise, 500 for anything else. Pure."""
+    if isinstance(error, BadRequest):
+        return error.status_code
     for kind, status in STATUS_FOR_ERROR:
         if isinstance(error, kind):
             return status
     return 500
+
+
+def headers_for(error: Exception) -> dict[str, str]:
+    """The headers the answer to ``error`` needs: ``Retry-After`` (seconds) for a
+    temporary error, ``WWW-Authenticate`` for a 401 a Bearer token would fix. Pure."""
+    if isinstance(error, errors.TemporaryError):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, BadRequest) and error.status_code == 401 and error.bearer:
+        return {"WWW-Authenticate": 'Bearer realm="binderhub-service"'}
+    return {}
 
 
 def error_response(message: str, status_code: int) -> JSONResponse:
@@ -52,15 +71,14 @@ def error_response(message: str, status_code: int) -> JSONResponse:
 
 
 async def handle_service_error(request: Request, exc: Exception) -> Response:
+    """Every ``BuildServiceError`` (``BadRequest`` too): ``{"error": message}`` with
+    the status and headers its type says; a quota's answer names the quota."""
     status = status_for(exc)
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
     if isinstance(exc, errors.QuotaExceeded):
         return quota_response(exc)
-    response = error_response(str(exc), status)
-    if isinstance(exc, ForgeRateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers_for(exc))
 
 
 def quota_response(exc: errors.QuotaExceeded) -> JSONResponse:
@@ -71,15 +89,7 @@ def quota_response(exc: errors.QuotaExceeded) -> JSONResponse:
         "retry_after": exc.retry_after,
         "frees_at": exc.frees_at,
     }
-    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})
-
-
-async def handle_bad_request(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadRequest)
-    response = error_response(str(exc), exc.status_code)
-    if exc.status_code == 401 and exc.bearer:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="binderhub-service"'
-    return response
+    return JSONResponse(body, status_code=429, headers=headers_for(exc))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -96,7 +106,6 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     errors.BuildServiceError: handle_service_error,
-    BadRequest: handle_bad_request,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

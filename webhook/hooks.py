@@ -4,7 +4,7 @@ A POST to any other ``/hooks/…`` path answers 404 naming the receivers that ex
 (issue 12); other methods on ``/hooks/…`` answer 405 with ``Allow: POST``.
 
 A delivery is answered within the forge's patience (10 s) and without network I/O: it
-is authenticated, parsed (``forges``), decided, and the decision (the builds it
+is authenticated, parsed (``deliveries``), decided, and the decision (the builds it
 created) is committed to the store before the answer. Nothing waits for a build.
 Refused deliveries (4xx) store nothing; every 2xx answer is remembered under the
 delivery id, so a redelivery gets the same answer and changes nothing.
@@ -28,11 +28,11 @@ from jobs.errors import RepoNotAllowed
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import forges
+from . import deliveries
 from .api import service_of, settings_of
 from .body import parse_json_object, read_body
+from .deliveries import Decision, Delivery, Ignored, Provider, Push
 from .errors import BadRequest
-from .forges import Decision, Delivery, Ignored, Provider, Push
 from .metrics import WEBHOOK_DELIVERIES
 
 Parser = Callable[[str, dict[str, Any]], Push | Ignored]
@@ -40,7 +40,7 @@ Parser = Callable[[str, dict[str, Any]], Push | Ignored]
 
 async def github(request: Request) -> JSONResponse:
     """``POST /hooks/github``: GitHub deliveries, and Gitea's (they sign the same way)."""
-    provider = forges.github_provider(request.headers)
+    provider = deliveries.github_provider(request.headers)
     return await _counted(provider, _github(request, provider))
 
 
@@ -49,11 +49,11 @@ async def _github(request: Request, provider: Provider) -> tuple[JSONResponse, s
     if webhooks.github_secret is None:
         raise BadRequest("GitHub webhooks are not configured", 403)
     body = await read_body(request, webhooks.max_body_bytes)
-    forges.verify_github_signature(
+    deliveries.verify_github_signature(
         webhooks.github_secret.get_secret_value().encode(), body, request.headers, provider
     )
-    delivery = forges.github_delivery(request.headers, provider)
-    return await _receive(request, delivery, body, forges.parse_github)
+    delivery = deliveries.github_delivery(request.headers, provider)
+    return await _receive(request, delivery, body, deliveries.parse_github)
 
 
 async def gitlab(request: Request) -> JSONResponse:
@@ -65,12 +65,12 @@ async def _gitlab(request: Request) -> tuple[JSONResponse, str]:
     webhooks = settings_of(request).webhooks
     if webhooks.gitlab_token is None:
         raise BadRequest("GitLab webhooks are not configured", 403)
-    forges.verify_gitlab_token(
+    deliveries.verify_gitlab_token(
         webhooks.gitlab_token.get_secret_value().encode(), request.headers.get("x-gitlab-token")
     )
     body = await read_body(request, webhooks.max_body_bytes)
-    delivery = forges.gitlab_delivery(request.headers)
-    return await _receive(request, delivery, body, forges.parse_gitlab)
+    delivery = deliveries.gitlab_delivery(request.headers)
+    return await _receive(request, delivery, body, deliveries.parse_gitlab)
 
 
 RECEIVERS = (("github", "GitHub, Gitea"), ("gitlab", "GitLab"))
@@ -141,7 +141,7 @@ async def decide(service: BuildService, provider: Provider, event: Push | Ignore
     if isinstance(event, Ignored):
         return Decision("ignored", event.reason)
     settings = service.settings
-    repo = forges.match_repo(settings.repos, event.urls, allow_file=settings.allow_file_urls)
+    repo = deliveries.match_repo(settings.repos, event.urls, allow_file=settings.allow_file_urls)
     if repo is None:
         return Decision("ignored", "repo not configured")
     try:

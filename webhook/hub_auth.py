@@ -41,6 +41,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from jobs.errors import TemporaryError
 from jobs.settings import ConfigError, JupyterHubSettings, Settings
 
 from .auth import READ, WRITE, Forbidden, Principal, bearer_token
@@ -224,11 +225,9 @@ def safe_target(target: str, base_path: str) -> str:
 # -- the hub's API -------------------------------------------------------------
 
 
-class HubUnavailable(BadRequest):
-    """The hub did not answer (or answered 5xx): the request may work later."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 503)
+class HubUnavailable(TemporaryError):
+    """The hub did not answer (or answered 5xx): the request may work later (503 with
+    ``Retry-After``)."""
 
 
 class HubClient:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..refs import ResolvedRef
+from ..refs import RefKind, ResolvedRef, looks_like_abbreviated_sha
 
 StatusState = Literal["pending", "running", "success", "failure", "cancelled"]
 DESCRIPTION_LIMIT = 140
@@ -49,6 +50,66 @@ class HookChange:
 
 class RefMissing(Exception):
     """The repository is there and has no such branch, tag or commit."""
+
+
+@dataclass(frozen=True)
+class RefLookups:
+    """One forge's answers about one project, for ``resolve_ref``. Each lookup returns
+    a commit's 40 hex digits, or None when the forge has no such thing (404); each may
+    raise ForgeRateLimited or ForgeUnavailable."""
+
+    default_branch: Callable[[], str | None]
+    """The default branch's name; None when the project is not visible (to the token)."""
+    branch: Callable[[str], str | None]
+    tag: Callable[[str], str | None]
+    """The commit a tag names (peeled: an annotated tag's commit, not the tag object)."""
+    commit: Callable[[str], str | None]
+    """The commit an abbreviated SHA names."""
+
+
+def resolve_ref(lookups: RefLookups, ref: str) -> ResolvedRef | None:
+    """The commit ``ref`` names, by the forges' shared rules (those of ``git ls-remote``
+    resolution: ``HEAD`` is the default branch; a full ``refs/heads/``/``refs/tags/``
+    name is that branch or tag; a short name is a branch, else a tag, else an
+    abbreviated SHA). None when the API cannot tell (the project is not visible, a
+    ``refs/`` name of another kind): git answers instead. Raises RefMissing when the
+    project is visible and has no such ref, and what the lookups raise.
+    """
+    if ref == "HEAD":
+        default = lookups.default_branch()
+        sha = None if default is None else lookups.branch(default)
+        return None if sha is None else ResolvedRef(sha, "head", "HEAD")
+    full: tuple[tuple[str, Callable[[str], str | None], RefKind], ...] = (
+        ("refs/heads/", lookups.branch, "branch"),
+        ("refs/tags/", lookups.tag, "tag"),
+    )
+    for prefix, lookup, kind in full:
+        if ref.startswith(prefix):
+            sha = lookup(ref[len(prefix) :])
+            if sha is not None:
+                return ResolvedRef(sha, kind, ref)
+            _raise_if_visible(lookups)
+            return None
+    if ref.startswith("refs/"):
+        return None  # pull and merge request refs and the like: git knows them
+    sha = lookups.branch(ref)
+    if sha is not None:
+        return ResolvedRef(sha, "branch", f"refs/heads/{ref}")
+    sha = lookups.tag(ref)
+    if sha is not None:
+        return ResolvedRef(sha, "tag", f"refs/tags/{ref}")
+    if looks_like_abbreviated_sha(ref):
+        sha = lookups.commit(ref)
+        if sha is not None and sha.startswith(ref):
+            return ResolvedRef(sha, "commit", sha)
+    _raise_if_visible(lookups)
+    return None
+
+
+def _raise_if_visible(lookups: RefLookups) -> None:
+    """Raise RefMissing if the project is visible (so the ref is what is missing)."""
+    if lookups.default_branch() is not None:
+        raise RefMissing()
 
 
 class ForgeClient(Protocol):

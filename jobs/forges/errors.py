@@ -1,32 +1,20 @@
 """Errors of the forge clients.
 
-Only ``ForgeRateLimited`` leaves this package: a forge that refuses to answer until a
-known time is a temporary error with a retry time (HTTP 503 with ``Retry-After``).
+Only ``ForgeRateLimited`` (``jobs.errors``) leaves this package: a forge that refuses to
+answer until a known time is a temporary error with a retry time (HTTP 503 with
+``Retry-After``).
 Every other API failure is a ``ForgeUnavailable``, which callers absorb: resolution
 falls back to ``git ls-remote``, status reports are logged, counted and dropped.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import TemporaryError
+from ..errors import ForgeRateLimited
 
-
-class ForgeRateLimited(TemporaryError):
-    """The forge's API rate limit is used up until ``retry_at`` (epoch seconds)."""
-
-    def __init__(self, forge: str, retry_at: float, *, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        self.retry_after = max(math.ceil(retry_at - now), 1)
-        """Seconds until the limit resets (at least 1), for a ``Retry-After`` header."""
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now + self.retry_after))
-        super().__init__(
-            f"the {forge} API rate limit is exhausted; retry after {when} (in {self.retry_after} s)"
-        )
+__all__ = ["ForgeRateLimited", "ForgeUnavailable", "rate_limit_error"]
 
 
 class ForgeUnavailable(Exception):

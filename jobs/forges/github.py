@@ -22,7 +22,7 @@ from github import GithubException
 from .. import metrics
 from ..refs import ResolvedRef
 from ..specs import SHA_RE
-from .base import CommitStatus, ETagCache, HookChange, RefMissing
+from .base import CommitStatus, ETagCache, HookChange, RefLookups, resolve_ref
 from .errors import ForgeRateLimited, ForgeUnavailable, rate_limit_error
 
 SHA_MEDIA_TYPE = "application/vnd.github.sha"
@@ -134,47 +134,15 @@ class GitHubClient:
             raise ForgeUnavailable(f"GitHub answered {sha!r} for the commit of {ref}")
         return sha
 
-    def _missing(self, gh: github.Github, project: str) -> RefMissing | None:
-        """RefMissing if the repository is visible (so the ref is what is missing)."""
-        if self._get(gh, f"/repos/{project}", JSON_MEDIA_TYPE) is None:
-            return None
-        return RefMissing()
-
     def resolve(self, project: str, ref: str) -> ResolvedRef | None:
         with self._connect() as gh:
-            return self._resolve(gh, project, ref)
-
-    def _resolve(self, gh: github.Github, project: str, ref: str) -> ResolvedRef | None:
-        if ref == "HEAD":
-            default = self._get(gh, f"/repos/{project}", JSON_MEDIA_TYPE)
-            sha = None if default is None else self._sha(gh, project, f"heads/{default}")
-            return None if sha is None else ResolvedRef(sha, "head", "HEAD")
-        for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
-            if ref.startswith(prefix):
-                name = ref[len(prefix) :]
-                sha = self._sha(gh, project, f"{prefix[5:]}{name}")
-                if sha is not None:
-                    return ResolvedRef(sha, kind, ref)  # type: ignore[arg-type]
-                missing = self._missing(gh, project)
-                if missing is None:
-                    return None
-                raise missing
-        if ref.startswith("refs/"):
-            return None  # pull request refs and the like: git knows them
-        sha = self._sha(gh, project, f"heads/{ref}")
-        if sha is not None:
-            return ResolvedRef(sha, "branch", f"refs/heads/{ref}")
-        sha = self._sha(gh, project, f"tags/{ref}")
-        if sha is not None:
-            return ResolvedRef(sha, "tag", f"refs/tags/{ref}")
-        if 7 <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref):
-            sha = self._sha(gh, project, ref)
-            if sha is not None and sha.startswith(ref):
-                return ResolvedRef(sha, "commit", sha)
-        missing = self._missing(gh, project)
-        if missing is None:
-            return None
-        raise missing
+            lookups = RefLookups(
+                default_branch=lambda: self._get(gh, f"/repos/{project}", JSON_MEDIA_TYPE),
+                branch=lambda name: self._sha(gh, project, f"heads/{name}"),
+                tag=lambda name: self._sha(gh, project, f"tags/{name}"),
+                commit=lambda prefix: self._sha(gh, project, prefix),
+            )
+            return resolve_ref(lookups, ref)
 
     # -- statuses and hooks ---------------------------------------------------
 

@@ -21,7 +21,7 @@ from gitlab.exceptions import GitlabError, GitlabHttpError
 from .. import metrics
 from ..refs import ResolvedRef
 from ..specs import SHA_RE
-from .base import CommitStatus, ETagCache, HookChange, RefMissing
+from .base import CommitStatus, ETagCache, HookChange, RefLookups, resolve_ref
 from .errors import ForgeRateLimited, ForgeUnavailable, rate_limit_error
 
 GITLAB_STATES = {
@@ -130,46 +130,15 @@ class GitLabClient:
     def _default_branch(self, gl: gitlab.Gitlab, project: str) -> str | None:
         return self._get(gl, f"/projects/{_project_id(project)}", ("default_branch",))
 
-    def _missing(self, gl: gitlab.Gitlab, project: str) -> RefMissing | None:
-        return None if self._default_branch(gl, project) is None else RefMissing()
-
     def resolve(self, project: str, ref: str) -> ResolvedRef | None:
         with self._connect() as gl:
-            return self._resolve(gl, project, ref)
-
-    def _resolve(self, gl: gitlab.Gitlab, project: str, ref: str) -> ResolvedRef | None:
-        if ref == "HEAD":
-            default = self._default_branch(gl, project)
-            sha = None if default is None else self._commit(gl, project, "branches", default)
-            return None if sha is None else ResolvedRef(sha, "head", "HEAD")
-        for prefix, endpoint, kind in (
-            ("refs/heads/", "branches", "branch"),
-            ("refs/tags/", "tags", "tag"),
-        ):
-            if ref.startswith(prefix):
-                sha = self._commit(gl, project, endpoint, ref[len(prefix) :])
-                if sha is not None:
-                    return ResolvedRef(sha, kind, ref)  # type: ignore[arg-type]
-                missing = self._missing(gl, project)
-                if missing is None:
-                    return None
-                raise missing
-        if ref.startswith("refs/"):
-            return None  # merge request refs and the like: git knows them
-        sha = self._commit(gl, project, "branches", ref)
-        if sha is not None:
-            return ResolvedRef(sha, "branch", f"refs/heads/{ref}")
-        sha = self._commit(gl, project, "tags", ref)
-        if sha is not None:
-            return ResolvedRef(sha, "tag", f"refs/tags/{ref}")
-        if 7 <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref):
-            sha = self._commit(gl, project, "commits", ref)
-            if sha is not None and sha.startswith(ref):
-                return ResolvedRef(sha, "commit", sha)
-        missing = self._missing(gl, project)
-        if missing is None:
-            return None
-        raise missing
+            lookups = RefLookups(
+                default_branch=lambda: self._default_branch(gl, project),
+                branch=lambda name: self._commit(gl, project, "branches", name),
+                tag=lambda name: self._commit(gl, project, "tags", name),
+                commit=lambda prefix: self._commit(gl, project, "commits", prefix),
+            )
+            return resolve_ref(lookups, ref)
 
     # -- statuses and hooks ---------------------------------------------------
 

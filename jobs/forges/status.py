@@ -22,9 +22,9 @@ from .. import metrics
 from ..errors import NotFound
 from ..events import BuildEvent
 from ..model import Build, BuildState
-from . import Forges
 from .base import CommitStatus, ForgeClient, StatusState
 from .errors import ForgeRateLimited, ForgeUnavailable
+from .hosts import Forges
 
 log = logging.getLogger(__name__)
 

@@ -271,7 +271,8 @@ def test_every_option_reaches_the_service(
     assert (s.log_level, s.log_format) == ("debug", "text")
     assert s.ref_cache_seconds == 60  # from config, the escape hatch
     # secrets.settings arrive as JSON env vars, merged over the file
-    api_token = s.jupyterhub.api_token  # type: ignore[attr-defined]
+    api_token = s.jupyterhub.api_token
+    assert api_token is not None
     assert api_token.get_secret_value() == "hub-token-for-this-service"
     k8s = s.kubernetes
     assert k8s.unschedulable_timeout == 120  # config merged into the chart's section
@@ -515,7 +516,7 @@ def test_values_docs_check_finds_disagreements() -> None:
         import values_docs
     finally:
         sys.path.remove(str(CHART))
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"a": {"type": "string", "description": "A."}, "b": {"type": "string"}},

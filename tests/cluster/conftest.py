@@ -30,12 +30,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 CLUSTER_DIR = Path(__file__).resolve().parent
 REPO_DIR = CLUSTER_DIR.parent.parent
@@ -54,7 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # Keep each phase's report on the item, so fixtures can tell whether the test failed.
     report = yield
     setattr(item, f"rep_{report.when}", report)
@@ -66,7 +69,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 # ------------------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, timeout=timeout, **kwargs)
 
 
@@ -148,7 +151,9 @@ def dump_namespace(core_v1: client.CoreV1Api, ns: str) -> str:
                 lines.append(f"===== logs of {pod.metadata.name}/{c.name}")
                 try:
                     lines.append(
-                        core_v1.read_namespaced_pod_log(pod.metadata.name, ns, container=c.name)
+                        core_v1.read_namespaced_pod_log(
+                            str(pod.metadata.name), ns, container=c.name
+                        )
                     )
                 except ApiException as exc:
                     lines.append(f"(no logs: {exc.status} {exc.reason})")
@@ -200,7 +205,9 @@ def _has_default_sa(core_v1: client.CoreV1Api, ns: str) -> bool:
 # ------------------------------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """The first truthy value of ``predicate()``, asked every ``interval`` seconds; raise
+    TimeoutError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -212,12 +219,12 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 def watch_until(
-    list_func: Callable,
-    predicate: Callable[[str, object], bool],
+    list_func: Callable[..., Any],
+    predicate: Callable[[str, Any], bool],
     timeout: float,
     what: str,
-    **kwargs,
-) -> tuple[str, object]:
+    **kwargs: Any,
+) -> tuple[str, Any]:
     """Watch LIST_FUNC(**kwargs) until PREDICATE(event_type, obj) holds; return that event.
 
     Starts from a fresh list (so no event is missed between the caller's action and the
@@ -283,6 +290,7 @@ def wait_for_pod_phase(
         namespace=ns,
         field_selector=f"metadata.name={name}",
     )
+    assert isinstance(pod, client.V1Pod)
     return pod
 
 
@@ -293,10 +301,11 @@ def pod_manifest(
     *,
     host_network: bool = False,
     pull_policy: str = "Never",
-    volumes: list[dict] | None = None,
-    mounts: list[dict] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+    mounts: list[dict[str, Any]] | None = None,
     restart_policy: str = "Never",
-) -> dict:
+) -> Any:
+    """A Pod as a dict (the client takes one where it types a ``V1Pod``)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -551,7 +560,7 @@ def helm(kubeconfig: str) -> str:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 _GIT_IDENTITY = {

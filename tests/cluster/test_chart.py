@@ -26,9 +26,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from testkit.components import in_registry
 from tests.conftest import WEBHOOK_FIXTURES
-from tests.integration.components import in_registry
-from webhook.forges import github_signature
+from webhook.deliveries import github_signature
 
 pytestmark = pytest.mark.cluster
 
@@ -174,7 +174,7 @@ def leftovers(api_client: client.ApiClient, namespace: str) -> list[tuple[str, s
     coordination = client.CoordinationV1Api(api_client)
     networking = client.NetworkingV1Api(api_client)
     policy = client.PolicyV1Api(api_client)
-    listers = {
+    listers: dict[str, Callable[[str], Any]] = {
         "ConfigMap": core.list_namespaced_config_map,
         "Secret": core.list_namespaced_secret,
         "ServiceAccount": core.list_namespaced_service_account,

@@ -28,7 +28,9 @@ from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import ConfigError, load_settings
-from tests.integration.components import ServiceProcess, dockerfile, free_port, in_registry
+from testkit.components import ServiceProcess, dockerfile, free_port, in_registry
+
+from .conftest import GitServer, Helpers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 
@@ -72,15 +74,15 @@ def account_kubeconfig(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
     )
     if rules is not None:
-        rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
-        rbac.create_namespaced_role_binding(
-            namespace,
-            {
-                "metadata": {"name": name},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-            },
-        )
+        # dicts, which the client takes where it types a V1Role and a V1RoleBinding
+        role: Any = {"metadata": {"name": name}, "rules": rules}
+        rbac.create_namespaced_role(namespace, role)
+        binding: Any = {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+        rbac.create_namespaced_role_binding(namespace, binding)
     token = core.create_namespaced_service_account_token(
         name,
         namespace,
@@ -225,7 +227,7 @@ def follow(server: ServiceProcess, build_id: str, timeout: float = 300) -> dict[
     with server.client() as http:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            build = http.get(f"/api/v1/builds/{build_id}").json()
+            build: dict[str, Any] = http.get(f"/api/v1/builds/{build_id}").json()
             if build["state"] not in ("queued", "running"):
                 return build
             time.sleep(0.5)
@@ -238,7 +240,12 @@ def follow(server: ServiceProcess, build_id: str, timeout: float = 300) -> dict[
 
 
 def test_api_build_runs_as_a_job_and_a_second_request_is_a_cache_hit(
-    servers, settings_for, git_server, registry, batch_v1, namespace
+    servers: Callable[..., ServiceProcess],
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    registry: str,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
 ) -> None:
     sha = git_server.create_repo("api.git", {"Dockerfile": dockerfile("RUN echo built-in-a-pod")})
     server = servers(settings_for(allow_file_urls=False))
@@ -265,7 +272,11 @@ def test_api_build_runs_as_a_job_and_a_second_request_is_a_cache_hit(
 
 
 async def test_two_concurrent_requests_make_one_job(
-    services, settings_for, git_server, batch_v1, namespace
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
 ) -> None:
     git_server.create_repo("twice.git", {"Dockerfile": dockerfile("RUN echo twice")})
     service = await services(settings_for())
@@ -328,7 +339,12 @@ class QueueWatcher:
 
 
 async def test_queue_in_the_cluster_releases_suspended_jobs_in_order(
-    services, settings_for, git_server, batch_v1, namespace, api_client
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+    api_client: client.ApiClient,
 ) -> None:
     urls = []
     for name in ("q1.git", "q2.git", "q3.git"):
@@ -357,7 +373,13 @@ async def test_queue_in_the_cluster_releases_suspended_jobs_in_order(
 
 
 async def test_cancel_deletes_the_job(
-    services, settings_for, git_server, batch_v1, namespace, core_v1, kube
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo("slow.git", {"Dockerfile": dockerfile("RUN sleep 120")})
     service = await services(settings_for())
@@ -375,7 +397,11 @@ async def test_cancel_deletes_the_job(
     kube.wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
 
 
-async def test_deadline_exceeded_fails_the_build(services, settings_for, git_server) -> None:
+async def test_deadline_exceeded_fails_the_build(
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+) -> None:
     git_server.create_repo("deadline.git", {"Dockerfile": dockerfile("RUN sleep 120")})
     service = await services(settings_for(limits={"build_timeout": 8}))
     outcome = await service.request(git_server.url("deadline.git"))
@@ -386,7 +412,13 @@ async def test_deadline_exceeded_fails_the_build(services, settings_for, git_ser
 
 
 async def test_failing_build_keeps_its_log_after_the_pod_is_gone(
-    services, settings_for, git_server, batch_v1, core_v1, namespace, kube
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo(
         "fails.git", {"Dockerfile": dockerfile("RUN echo marker-before-failing && exit 3")}
@@ -408,7 +440,12 @@ async def test_failing_build_keeps_its_log_after_the_pod_is_gone(
 
 
 async def test_a_builder_image_that_cannot_be_pulled_is_a_clear_failure(
-    services, settings_for, git_server, batch_v1, namespace, kube
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo("nopull.git", {"Dockerfile": dockerfile("RUN true")})
     values = settings_for(kubernetes={"builder_image": "local/no-such-builder:1"})
@@ -425,7 +462,11 @@ async def test_a_builder_image_that_cannot_be_pulled_is_a_clear_failure(
 
 
 def test_restart_mid_build_attaches_to_the_job_again(
-    servers, settings_for, git_server, registry, kube
+    servers: Callable[..., ServiceProcess],
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    registry: str,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo(
         "restart.git",
@@ -465,7 +506,11 @@ def test_restart_mid_build_attaches_to_the_job_again(
 
 
 def test_two_service_processes_make_one_job(
-    servers, settings_for, git_server, batch_v1, namespace
+    servers: Callable[..., ServiceProcess],
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
 ) -> None:
     git_server.create_repo("replicas.git", {"Dockerfile": dockerfile("RUN echo replicas")})
     a = servers(settings_for(state="a.sqlite"))
@@ -490,7 +535,12 @@ def test_two_service_processes_make_one_job(
 
 
 def test_a_job_unknown_to_the_store_is_adopted_and_reported(
-    servers, settings_for, git_server, namespace, batch_v1, kube
+    servers: Callable[..., ServiceProcess],
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    namespace: str,
+    batch_v1: client.BatchV1Api,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo("adopt.git", {"Dockerfile": dockerfile("RUN sleep 5")})
     first = servers(settings_for(state="first.sqlite"))
@@ -520,7 +570,11 @@ def test_the_executor_needs_no_more_than_its_role(role_kubeconfig: Path, namespa
 
 
 async def test_a_newer_push_supersedes_a_queued_job(
-    services, settings_for, git_server, batch_v1, namespace
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
 ) -> None:
     # one slot, taken by a slow build; the branch's first commit waits suspended
     git_server.create_repo("blocker.git", {"Dockerfile": dockerfile("RUN sleep 15")})
@@ -545,7 +599,11 @@ async def test_a_newer_push_supersedes_a_queued_job(
 
 
 async def test_without_its_role_the_service_refuses_to_start(
-    settings_for, api_client, kubeconfig, namespace, tmp_path
+    settings_for: Callable[..., dict[str, Any]],
+    api_client: client.ApiClient,
+    kubeconfig: str,
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     bare = account_kubeconfig(
         api_client, kubeconfig, namespace, "nobody", tmp_path / "bare-kubeconfig", None
@@ -560,7 +618,10 @@ async def test_without_its_role_the_service_refuses_to_start(
 
 
 def test_a_replica_follows_the_builds_another_one_started(
-    servers, settings_for, git_server, kube
+    servers: Callable[..., ServiceProcess],
+    settings_for: Callable[..., dict[str, Any]],
+    git_server: GitServer,
+    kube: type[Helpers],
 ) -> None:
     git_server.create_repo(
         "seen.git", {"Dockerfile": dockerfile("RUN echo seen-by-both", "RUN sleep 3")}

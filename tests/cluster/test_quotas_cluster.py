@@ -8,16 +8,19 @@ the build Jobs (which name their requester), not their own records.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from tests.integration.components import ServiceProcess
+from testkit.components import ServiceProcess, dockerfile
+
+from .conftest import GitServer
 
 # the fixtures and helpers of the executor's tests (not their tests)
 from .test_kubernetes_executor import (  # noqa: F401 - fixtures are used by name
     builder_image,
-    dockerfile,
     follow,
     jobs_in,
     role_kubeconfig,
@@ -50,11 +53,11 @@ def post(server: ServiceProcess, url: str, sha: str) -> tuple[int, dict[str, Any
 
 
 def test_two_service_processes_enforce_one_quota(
-    servers,  # noqa: F811 - the imported fixture
-    settings_for,  # noqa: F811 - the imported fixture
-    git_server,
-    batch_v1,
-    namespace,
+    servers: Callable[..., Any],  # noqa: F811 - the imported fixture
+    settings_for: Callable[..., dict[str, Any]],  # noqa: F811 - the imported fixture
+    git_server: GitServer,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
 ) -> None:
     # names of their own: the cluster's git server is shared by the whole session
     blocker = git_server.create_repo(

@@ -5,15 +5,19 @@ from __future__ import annotations
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
+from .conftest import GitServer, Helpers
+
 pytestmark = pytest.mark.cluster
 
 
-def job_manifest(name: str, image: str, command: list[str], ttl: int | None = None) -> dict:
-    spec: dict = {
+def job_manifest(name: str, image: str, command: list[str], ttl: int | None = None) -> Any:
+    """A Job as a dict (the client takes one where it types a ``V1Job``)."""
+    spec: dict[str, Any] = {
         "backoffLimit": 0,
         "template": {
             "spec": {
@@ -42,7 +46,11 @@ def test_node_is_ready(core_v1: client.CoreV1Api) -> None:
 
 
 def test_job_runs_to_completion_and_its_log_is_readable(
-    batch_v1: client.BatchV1Api, core_v1: client.CoreV1Api, namespace: str, kube, tools_image: str
+    batch_v1: client.BatchV1Api,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    kube: type[Helpers],
+    tools_image: str,
 ) -> None:
     token = uuid.uuid4().hex
     batch_v1.create_namespaced_job(
@@ -64,12 +72,12 @@ def test_job_runs_to_completion_and_its_log_is_readable(
     pods = core_v1.list_namespaced_pod(namespace, label_selector="job-name=hello").items
     assert len(pods) == 1
     assert pods[0].status.phase == "Succeeded"
-    log = core_v1.read_namespaced_pod_log(pods[0].metadata.name, namespace)
+    log = core_v1.read_namespaced_pod_log(str(pods[0].metadata.name), namespace)
     assert log == f"hello {token}\n"
 
 
 def test_finished_job_is_deleted_after_its_ttl(
-    batch_v1: client.BatchV1Api, namespace: str, kube, tools_image: str
+    batch_v1: client.BatchV1Api, namespace: str, kube: type[Helpers], tools_image: str
 ) -> None:
     batch_v1.create_namespaced_job(
         namespace, job_manifest("short-lived", tools_image, ["true"], ttl=1)
@@ -89,7 +97,7 @@ def test_finished_job_is_deleted_after_its_ttl(
 
 
 def test_pod_runs_docker_version_through_the_node_socket(
-    core_v1: client.CoreV1Api, namespace: str, kube, tools_image: str, docker: str
+    core_v1: client.CoreV1Api, namespace: str, kube: type[Helpers], tools_image: str, docker: str
 ) -> None:
     expected = subprocess.run(
         [docker, "version", "--format", "{{.Server.Version}}"],
@@ -119,7 +127,7 @@ def test_pod_runs_docker_version_through_the_node_socket(
 
 
 def test_host_network_pod_reaches_the_node_registry(
-    core_v1: client.CoreV1Api, namespace: str, kube, tools_image: str, registry: str
+    core_v1: client.CoreV1Api, namespace: str, kube: type[Helpers], tools_image: str, registry: str
 ) -> None:
     core_v1.create_namespaced_pod(
         namespace,
@@ -135,7 +143,12 @@ def test_host_network_pod_reaches_the_node_registry(
 
 
 def test_pod_image_is_pulled_from_the_node_registry(
-    core_v1: client.CoreV1Api, namespace: str, kube, registry: str, docker: str, pause_image: str
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    kube: type[Helpers],
+    registry: str,
+    docker: str,
+    pause_image: str,
 ) -> None:
     # what a launch after a build does: docker pushes, the kubelet pulls (plain HTTP)
     token = uuid.uuid4().hex[:12]
@@ -167,7 +180,11 @@ def test_pod_image_is_pulled_from_the_node_registry(
 
 
 def test_pod_clones_from_the_node_git_daemon(
-    core_v1: client.CoreV1Api, namespace: str, kube, tools_image: str, git_server
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    kube: type[Helpers],
+    tools_image: str,
+    git_server: GitServer,
 ) -> None:
     sha = git_server.create_repo("smoke.git", {"README.md": "hello\n"})
     url = git_server.url("smoke.git")
@@ -189,7 +206,7 @@ def test_pod_clones_from_the_node_git_daemon(
 
 
 def test_pod_reaches_the_api_server_through_its_service(
-    core_v1: client.CoreV1Api, namespace: str, kube, tools_image: str
+    core_v1: client.CoreV1Api, namespace: str, kube: type[Helpers], tools_image: str
 ) -> None:
     # in-cluster clients use the kubernetes service (kube-proxy) and a service account token
     sa = "/var/run/secrets/kubernetes.io/serviceaccount"

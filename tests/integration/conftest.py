@@ -17,9 +17,7 @@ import yaml
 from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings, load_settings
-from tests.conftest import failed
-
-from .components import (
+from testkit.components import (
     GitServer,
     Registry,
     ServiceProcess,
@@ -27,6 +25,8 @@ from .components import (
     start_git_server,
     start_registry,
 )
+from tests.conftest import failed
+
 from .forge_standins import FORGE_TOKEN, GitHubStandIn, GitLabStandIn
 from .token_registry import TokenService, start_token_registry
 

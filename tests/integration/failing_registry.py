@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .components import Registry, free_port, wait_until
+from testkit.components import Registry, free_port, wait_until
 
 BLOB_UPLOADS = re.compile(r"^/v2/.+/blobs/uploads(/|$)")
 MANIFEST_PUTS = re.compile(r"^/v2/.+/manifests/[^/]+$")

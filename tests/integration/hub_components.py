@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .components import free_port, wait_until
+from testkit.components import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHP = ROOT / "tests" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"

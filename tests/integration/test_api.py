@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from .components import GitServer, ServiceProcess, dockerfile
+from testkit.components import GitServer, ServiceProcess, dockerfile
+
 from .test_http_api import records, wait_for_state
 
 StartServer = Callable[..., ServiceProcess]

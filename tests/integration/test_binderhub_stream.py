@@ -21,8 +21,8 @@ from jobs.failures import retry_time
 from jobs.model import Build
 from jobs.specs import image_name_for
 from jobs.store import Store
+from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile
 
-from .components import GitRepo, GitServer, ServiceProcess, dockerfile
 from .conftest import READ_TOKEN, ROOT
 
 StartServer = Callable[..., ServiceProcess]

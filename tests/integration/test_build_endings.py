@@ -23,8 +23,8 @@ from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import Store
+from testkit.components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
 
-from .components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
 from .test_cli import CLI
 from .test_pipeline import wait_finished
 
@@ -55,7 +55,7 @@ async def wait_for_line(service: BuildService, build_id: str, text: str) -> None
         async for event in service.watch(build_id):
             if event.kind == "log" and text in event.message:
                 return
-            if event.kind == "state" and BuildState(event.state).finished:
+            if event.kind == "state" and event.state and BuildState(event.state).finished:
                 raise AssertionError(f"the build ended before {text!r}: {event.message}")
 
 

@@ -16,8 +16,8 @@ from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import Store, log_cut_marker
+from testkit.components import GitServer, ServiceProcess, dockerfile, git, wait_until
 
-from .components import GitServer, ServiceProcess, dockerfile, git, wait_until
 from .test_pipeline import wait_finished
 
 StartService = Callable[[Settings], Any]

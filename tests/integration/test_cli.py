@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .components import GitServer, Registry, dockerfile
+from testkit.components import GitServer, Registry, dockerfile
 
 CLI = str(Path(sys.executable).parent / "binderhub-service")
 

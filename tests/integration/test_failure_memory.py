@@ -17,8 +17,8 @@ from jobs.errors import BuildFailed
 from jobs.executors.kubernetes import KubernetesExecutor
 from jobs.model import Build, BuildState
 from jobs.settings import Settings
+from testkit.components import GitServer, Registry, dockerfile, free_port, in_registry
 
-from .components import GitServer, Registry, dockerfile, free_port, in_registry
 from .failing_registry import MANIFEST_PUTS, failing_registry
 from .test_pipeline import wait_finished
 

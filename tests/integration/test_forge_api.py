@@ -16,12 +16,12 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from jobs.errors import RefNotFound, RepoUnreachable
-from jobs.forges import ForgeRateLimited, Forges
+from jobs.errors import ForgeRateLimited, RefNotFound, RepoNotReadable
+from jobs.forges.hosts import Forges
 from jobs.refs import RefResolver, ResolvedRef
 from jobs.settings import ForgeSettings, Settings
+from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 
-from .components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 from .forge_standins import (
     FORGE_TOKEN,
     ForgeRepo,
@@ -311,11 +311,11 @@ async def test_private_repository_credentials_reach_git_and_nothing_else(
         assert all(a == [good] for a in http.authorizations)
 
         without = RefResolver(timeout=20, ttl=0)
-        with pytest.raises(RepoUnreachable) as refused:
+        with pytest.raises(RepoNotReadable) as refused:
             await without.resolve(url, "main")
         assert http.authorizations[-1] == []
         wrong = resolver_for({"credentials": credentials["credentials"][:1]})
-        with pytest.raises(RepoUnreachable) as refused_wrong:
+        with pytest.raises(RepoNotReadable) as refused_wrong:
             await wrong.resolve(url, "main")
         for text in (str(refused.value), str(refused_wrong.value), caplog.text):
             assert TOKEN not in text

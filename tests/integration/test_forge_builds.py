@@ -15,8 +15,8 @@ import pytest
 from jobs.factory import drain_statuses
 from jobs.model import BuildState
 from jobs.settings import Settings
+from testkit.components import GitServer, ServiceProcess, dockerfile, wait_until
 
-from .components import GitServer, ServiceProcess, dockerfile, wait_until
 from .forge_standins import (
     GitHubStandIn,
     GitLabStandIn,

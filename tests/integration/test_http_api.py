@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from jobs.store import Store
+from testkit.components import GitServer, ServiceProcess, dockerfile, free_port
 
-from .components import GitServer, ServiceProcess, dockerfile
 from .conftest import READ_TOKEN
 
 StartServer = Callable[..., ServiceProcess]
@@ -188,6 +188,21 @@ def _substitute(body: Any, repo_url: str, git_server: GitServer) -> Any:
             for key, value in body.items()
         }
     return body
+
+
+def test_a_repository_host_that_cannot_be_reached_is_503_with_retry_after(
+    start_server: StartServer,
+) -> None:
+    """Temporary, unlike a repository that is not there (422): nothing listens on the
+    port, so asking again later may work, and the answer says when."""
+    server = start_server()
+    url = f"git://127.0.0.1:{free_port()}/repo"
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": url})
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "cannot read repository" in response.json()["error"]
+    assert records(server) == 0
 
 
 def test_repos_outside_the_allow_list_are_refused(

@@ -20,11 +20,11 @@ import httpx
 import pytest
 import yaml
 
+from hub.profiles import make_profile_list
 from jobs.specs import image_name_for
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from tests.conftest import failed
-from webhook.hub_profiles import make_profile_list
 
-from .components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from .conftest import API_TOKEN, token_settings
 from .hub_components import PASSWORD, Hub, start_hub
 
@@ -176,7 +176,7 @@ def test_readiness_checks_the_hub_too(hub_setup: tuple[Hub, ServiceProcess, GitR
 def test_who_may_do_what(hub_setup: tuple[Hub, ServiceProcess, GitRepo]) -> None:
     hub, _, repo = hub_setup
     body = {"repo": repo.url, "ref": "main"}
-    cases: list[tuple[str | None, str, int, str]] = [
+    cases: list[tuple[str | None, str, int | None, str]] = [
         (None, "post", 401, "this needs a token with the builds:write scope"),
         ("not-a-hub-token", "post", 401, "invalid token"),
         (

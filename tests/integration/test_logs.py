@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from .components import GitServer, ServiceProcess, dockerfile
+from testkit.components import GitServer, ServiceProcess, dockerfile
 
 StartServer = Callable[..., ServiceProcess]
 

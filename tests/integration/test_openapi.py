@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .components import GitServer, ServiceProcess
+from testkit.components import GitServer, ServiceProcess
 
 StartServer = Callable[..., ServiceProcess]
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")

@@ -7,7 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from .components import GitServer, ServiceProcess, dockerfile
+from testkit.components import GitServer, ServiceProcess, dockerfile
+
 from .conftest import API_TOKEN, token_settings
 from .test_http_api import wait_for_state
 

@@ -14,8 +14,7 @@ from jobs.errors import RefNotFound, RegistryAuthError
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
-
-from .components import GitServer, Registry, dockerfile
+from testkit.components import GitServer, Registry, dockerfile
 
 pytestmark = pytest.mark.anyio
 
@@ -140,7 +139,7 @@ async def test_newer_commit_supersedes_queued_build(
     assert superseded.state is BuildState.SUPERSEDED
     assert superseded.error is not None
     assert fourth.build.id in superseded.error
-    assert service.store.get(third.build.id).state is BuildState.SUPERSEDED  # type: ignore[union-attr]
+    assert service.store.get(third.build.id).state is BuildState.SUPERSEDED
 
     await service.cancel(running.build.id)
     for build_id in (old.build.id, second.build.id, fourth.build.id):
@@ -176,11 +175,11 @@ async def test_cancel_running_and_queued_builds(
     assert cancelled.state is BuildState.CANCELLED
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    assert service.store.get(running.build.id).state is BuildState.CANCELLED  # type: ignore[union-attr]
+    assert service.store.get(running.build.id).state is BuildState.CANCELLED
     # a cancelled build is not remembered as a failure: asking again builds again
     again = await service.request(repo.url, "main")
     assert again.status == "created"
-    await service.cancel(again.build.id)  # type: ignore[union-attr]
+    await service.cancel(again.build.id)
 
 
 async def test_timeout_fails_the_build(

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from tests.conftest import failed
 
-from .components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
 from .hub_components import Hub, start_hub
 from .test_jupyterhub import ACCESS, PREFIX, SSE, git_spec, sse_events, through_proxy, wait_finished
 

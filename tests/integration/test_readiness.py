@@ -14,8 +14,7 @@ from kubernetes import client
 from jobs.errors import TemporaryError
 from jobs.executors.kubernetes import KubernetesExecutor
 from jobs.settings import load_settings
-
-from .components import ServiceProcess, free_port, start_registry, wait_until
+from testkit.components import ServiceProcess, free_port, start_registry, wait_until
 
 StartServer = Callable[..., ServiceProcess]
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,7 @@ import pytest
 from jobs.reconcile import list_remote_refs, reconcile_once
 from jobs.refs import ResolvedRef
 from jobs.settings import Settings
-
-from .components import GitServer, ServiceProcess, dockerfile, git
+from testkit.components import GitServer, ServiceProcess, dockerfile, git
 
 pytestmark = pytest.mark.anyio
 

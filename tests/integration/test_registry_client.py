@@ -12,8 +12,8 @@ import pytest
 
 from jobs.errors import RegistryAuthError, RegistryError
 from jobs.registry import RegistryClient
+from testkit.components import DOCKER, Registry, free_port
 
-from .components import DOCKER, Registry, free_port
 from .token_registry import TokenService
 
 pytestmark = pytest.mark.anyio

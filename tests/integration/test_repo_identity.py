@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .components import GitServer, ServiceProcess, dockerfile
+from testkit.components import GitServer, ServiceProcess, dockerfile
+
 from .forge_standins import HttpGitServer, start_http_git_server
 from .test_http_api import records
 

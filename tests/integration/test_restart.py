@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobs.store import Store
+from testkit.components import GitServer, ServiceProcess, dockerfile, wait_until
 
-from .components import GitServer, ServiceProcess, dockerfile, wait_until
 from .test_http_api import wait_for_state
 
 StartServer = Callable[..., ServiceProcess]

@@ -17,10 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WEBHOOK_FIXTURES
-from webhook.forges import github_signature
-
-from .components import (
+from testkit.components import (
     GitRepo,
     GitServer,
     Registry,
@@ -29,6 +26,9 @@ from .components import (
     git,
     in_registry,
 )
+from tests.conftest import WEBHOOK_FIXTURES
+from webhook.deliveries import github_signature
+
 from .test_http_api import wait_for_state
 
 StartServer = Callable[..., ServiceProcess]

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .components import Registry, free_port, start_registry
+from testkit.components import Registry, free_port, start_registry
 
 SERVICE = "test-registry"
 ISSUER = "test-token-issuer"

@@ -10,11 +10,11 @@ import pytest
 
 from jobs.errors import InvalidRequest, NotFound
 from jobs.events import BuildEvent, EventHub
-from jobs.forges import Forges
 from jobs.forges.base import CommitStatus, HookChange
 from jobs.forges.errors import rate_limit_error
 from jobs.forges.github import default_api_url
-from jobs.forges.hooks import check_project, hook_url, install_hook, pick_host
+from jobs.forges.hook_setup import check_project, hook_url, install_hook, pick_host
+from jobs.forges.hosts import Forges
 from jobs.forges.status import StatusReporter, build_page_url, status_for
 from jobs.model import Build, BuildState
 from jobs.refs import ResolvedRef
@@ -162,7 +162,7 @@ class RecordingClient:
         self.entered.set()
         self.gate.wait(30)
         if self.fail:
-            from jobs.forges import ForgeUnavailable
+            from jobs.forges.errors import ForgeUnavailable
 
             raise ForgeUnavailable("GitHub answered 500: Internal Server Error")
         self.sent.append((project, sha, status.state))

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from jobs.settings import ConfigError, JupyterHubSettings, Settings, load_settings
 from webhook.app import create_app
@@ -52,7 +53,9 @@ def config(**hub: object) -> HubConfig:
 
 
 def test_every_default_comes_from_the_environment_jupyterhub_gives_its_services() -> None:
-    settings = Settings(jupyterhub=JupyterHubSettings(enabled=True, api_url="x", api_token="y"))
+    settings = Settings(
+        jupyterhub=JupyterHubSettings(enabled=True, api_url="x", api_token=SecretStr("y"))
+    )
     assert resolve_base_path(settings, HUB_ENV) == "/services/builder/"
     resolved = HubConfig.resolve(JupyterHubSettings(), "/services/builder/", HUB_ENV)
     assert resolved.api_url == "http://hub:8081/hub/api"
@@ -68,7 +71,7 @@ def test_every_default_comes_from_the_environment_jupyterhub_gives_its_services(
 def test_settings_win_over_the_environment_and_defaults_fill_the_rest() -> None:
     hub = JupyterHubSettings(
         api_url="http://other/hub/api/",
-        api_token="mine",
+        api_token=SecretStr("mine"),
         service_name="binder",
         access_scopes=["custom:binder"],
     )

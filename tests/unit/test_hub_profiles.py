@@ -1,4 +1,4 @@
-"""webhook.hub_profiles: the profiles it makes, run through KubeSpawner's own profile
+"""hub.profiles: the profiles it makes, run through KubeSpawner's own profile
 handling (form, form data, validation, overrides), as the hub would."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook.hub_profiles import (
+from hub.profiles import (
     choice_slug,
     home_copy_command,
     image_validation_regex,

@@ -41,9 +41,14 @@ def make_build(repo: str = "https://github.com/binder-examples/requirements") ->
     )
 
 
+def settings_of(**values: Any) -> Settings:
+    """Settings from plain values, as a configuration file gives them."""
+    return Settings(**values)
+
+
 def full_settings() -> Settings:
     """Every Kubernetes option set, and secrets everywhere they can be."""
-    return Settings(
+    return settings_of(
         executor="kubernetes",
         image_prefix="registry.example.org/binder-",
         registry={"username": "pusher", "password": "registry-password-SECRET"},
@@ -157,7 +162,7 @@ def test_a_requested_build_is_a_valid_job_that_names_its_requester() -> None:
 def test_jobs_outlive_the_longest_quota_window() -> None:
     assert manifests.job_ttl(Settings(executor="kubernetes")) == 3600
     assert manifests.job_ttl(full_settings()) == 7201
-    short = Settings(quotas={"per_repo": {"builds_per_window": 1, "window": 60}})
+    short = settings_of(quotas={"per_repo": {"builds_per_window": 1, "window": 60}})
     assert manifests.job_ttl(short) == 3600
 
 
@@ -273,7 +278,7 @@ def pod_with(
     )
 
 
-SETTINGS = Settings(
+SETTINGS = settings_of(
     executor="kubernetes",
     limits={"build_timeout": 600},
     kubernetes={"resources": {"limits": {"memory": "2Gi"}}, "unschedulable_timeout": 300},

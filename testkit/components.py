@@ -1,4 +1,5 @@
-"""Real components for the integration tests: registries and a git server.
+"""Real components for the integration tests and the benchmarks: registries, a git
+server, the service as a process.
 
 Each is a real server process on 127.0.0.1 (Debian's docker-registry, git daemon),
 started on a free port and stopped afterwards. The Docker daemon and the base image

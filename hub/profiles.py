@@ -2,7 +2,7 @@
 
 For a hub's configuration (z2jh ``hub.extraConfig``), where the hub imports it::
 
-    from webhook.hub_profiles import make_profile_list
+    from hub.profiles import make_profile_list
     c.KubeSpawner.profile_list = make_profile_list(
         "http://binderhub-service:8080/services/binder/", token=os.environ["BINDER_TOKEN"]
     )

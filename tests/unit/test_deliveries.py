@@ -16,8 +16,7 @@ from jobs.reconcile import parse_ls_remote, resolved_ref, short_name, skip_reaso
 from jobs.refs import ResolvedRef
 from jobs.settings import RepoSettings
 from tests.conftest import WEBHOOK_FIXTURES
-from webhook.errors import BadRequest
-from webhook.forges import (
+from webhook.deliveries import (
     Decision,
     Delivery,
     Ignored,
@@ -33,6 +32,7 @@ from webhook.forges import (
     verify_github_signature,
     verify_gitlab_token,
 )
+from webhook.errors import BadRequest
 
 FIXTURES = WEBHOOK_FIXTURES
 SECRET = b"It's a Secret to Everybody"

@@ -12,8 +12,8 @@ from typing import Literal
 
 from ..errors import InvalidRequest
 from ..settings import ForgeHostSettings, Settings
-from . import make_client
 from .base import HookChange
+from .hosts import make_client
 
 ForgeKind = Literal["github", "gitlab"]
 
