@@ -123,6 +123,7 @@ class Store:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on the connection (the lock's holder's)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -164,15 +165,45 @@ class Store:
             self._checkpointer.wrote()
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit every write made inside the block at once at its end, or none of them
+        when it raises. Writes inside are the calling thread's alone (the store's lock
+        is held): the block must not ``await``, or another request's writes would join
+        it. Blocks nest; an inner one that raises undoes only its own writes."""
+        with self._transaction():
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._depth:  # inside an outer transaction: a savepoint of it
+                name = f"s{self._depth}"
+                self._db.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    raise
+                finally:
+                    self._depth -= 1
+                    self._db.execute(f"RELEASE {name}")
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         self._wrote()
 
     def create(self, build: Build, *, supersede: Iterable[str] = ()) -> None:
