@@ -28,7 +28,7 @@ from .model import Build, BuildOutcome, BuildState
 from .push import Decision, Ignored, PushAnswer, PushRequest, match_repo, select_refs
 from .quotas import Quotas, QuotaStatus
 from .refs import RefResolver, ResolvedRef
-from .registry import RegistryClient
+from .registry import Registry
 from .repo_urls import url_matches
 from .requests import BuildPage, BuildQuery, BuildRequest
 from .settings import Settings
@@ -56,7 +56,7 @@ class Door:
     # Set by BuildService.__init__:
     settings: Settings
     store: Store
-    registry: RegistryClient
+    registry: Registry
     resolver: RefResolver
     events: EventHub
     quotas: Quotas

@@ -34,7 +34,7 @@ from .forges.status import StatusReporter
 from .model import Build, BuildState, LogLine
 from .quotas import Quotas, StoreCounter
 from .refs import RefResolver
-from .registry import RegistryClient
+from .registry import Registry
 from .settings import Settings
 from .store import DuplicateActiveBuild, Store
 
@@ -50,7 +50,7 @@ class BuildService(Door):
         settings: Settings,
         *,
         store: Store,
-        registry: RegistryClient,
+        registry: Registry,
         resolver: RefResolver,
         executor: Executor,
         events: EventHub | None = None,
