@@ -96,8 +96,8 @@ class Door:
         return await self.receive_request(BuildRequest(repo, ref, trigger, force, requester))
 
     async def receive_request(self, req: BuildRequest) -> BuildOutcome:
-        """Build ``req.repo`` at ``req.ref`` unless its image exists; see the module
-        docstring. Raises ``InvalidRequest`` (bad repo or ref), ``RepoNotAllowed``,
+        """Build ``req.repo`` at ``req.ref`` unless its image exists; the rules are in
+        ``jobs.service``'s module docstring. Raises ``InvalidRequest`` (bad repo or ref), ``RepoNotAllowed``,
         ``RefNotFound``, ``QuotaExceeded`` or a ``TemporaryError``; nothing is recorded then.
 
         ``req.requester`` (who asked, by name) is held to ``settings.quotas``. Joins and
