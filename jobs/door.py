@@ -97,8 +97,9 @@ class Door:
 
     async def receive_request(self, req: BuildRequest) -> BuildOutcome:
         """Build ``req.repo`` at ``req.ref`` unless its image exists; the rules are in
-        ``jobs.service``'s module docstring. Raises ``InvalidRequest`` (bad repo or ref), ``RepoNotAllowed``,
-        ``RefNotFound``, ``QuotaExceeded`` or a ``TemporaryError``; nothing is recorded then.
+        ``jobs.service``'s module docstring. Raises ``InvalidRequest`` (bad repo or ref),
+        ``RepoNotAllowed``, ``RefNotFound``, ``QuotaExceeded`` or a ``TemporaryError``;
+        nothing is recorded then.
 
         ``req.requester`` (who asked, by name) is held to ``settings.quotas``. Joins and
         cache hits are free; over quota, the registry is asked only about images built
