@@ -1,7 +1,7 @@
-"""Which refs of the configured ``repos`` build, and the pass that builds missed pushes.
+"""The pass that builds the pushes whose webhook was lost.
 
-Push webhooks and the reconciler answer the same question with the same functions
-(``skip_reason``, ``resolved_ref``): a ref builds when its repository is in
+Push webhooks and the reconciler answer "which refs build" with the same functions
+(``jobs.push.skip_reason``, ``resolved_ref``): a ref builds when its repository is in
 ``settings.repos`` and the ref is a branch matching ``branches`` (default: the default
 branch only) or a tag matching ``tags`` (default: every tag).
 
@@ -17,60 +17,18 @@ failure expires (``failed-before``; the coordinator applies one rule for every c
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 from dataclasses import dataclass
 
 from .errors import BuildServiceError
 from .model import BuildOutcome
-from .refs import RefKind, ResolvedRef, ls_remote
+from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
+from .refs import ResolvedRef, ls_remote
 from .service import BuildService
 from .settings import RepoSettings
 from .specs import SHA_RE
 
 log = logging.getLogger(__name__)
-
-BRANCH_PREFIX = "refs/heads/"
-TAG_PREFIX = "refs/tags/"
-
-
-def short_name(full_ref: str) -> str:
-    """``refs/heads/main`` -> ``main``, ``refs/tags/v1`` -> ``v1``; other refs unchanged."""
-    for prefix in (BRANCH_PREFIX, TAG_PREFIX):
-        if full_ref.startswith(prefix):
-            return full_ref[len(prefix) :]
-    return full_ref
-
-
-def skip_reason(repo: RepoSettings, default_branch: str | None, full_ref: str) -> str | None:
-    """Why a commit on ``full_ref`` of ``repo`` is not built, or None when it is. Pure.
-
-    ``default_branch`` is the repository's default branch as its forge (or its remote
-    ``HEAD``) names it; it is only consulted when ``repo.branches`` is not set.
-    """
-    name = short_name(full_ref)
-    if full_ref.startswith(BRANCH_PREFIX):
-        if repo.branches is None:
-            if default_branch is None:
-                return "the default branch is not known; set branches for this repo"
-            if name != default_branch:
-                return f"not the default branch ({default_branch}) and branches is not set"
-            return None
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in repo.branches):
-            return "branch does not match the repo's branches"
-        return None
-    if full_ref.startswith(TAG_PREFIX):
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in repo.tags):
-            return "tag does not match the repo's tags"
-        return None
-    return "not a branch or tag"
-
-
-def resolved_ref(full_ref: str, sha: str) -> ResolvedRef:
-    """What a trusted source (a push, the remote's ref list) says ``full_ref``, a branch
-    or a tag, points at."""
-    kind: RefKind = "branch" if full_ref.startswith(BRANCH_PREFIX) else "tag"
-    return ResolvedRef(sha, kind, full_ref)
 
 
 @dataclass(frozen=True)

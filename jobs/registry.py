@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -72,6 +73,27 @@ def credentials_from_docker_config(path: Path, host: str) -> tuple[str, str] | N
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return user, password
     return None
+
+
+class Registry(Protocol):
+    """What the pipeline asks of a registry. ``RegistryClient`` is the one in use;
+    ``tests/fakes`` has an in-memory one that keeps the same contract."""
+
+    def known(self, image: str) -> bool:
+        """True when the registry said yes (or ``remember`` was told) lately; no I/O."""
+
+    def remember(self, image: str) -> None:
+        """Note that ``image`` exists (a build just pushed it)."""
+
+    async def has_image(self, image: str, *, use_cache: bool = True) -> bool:
+        """Whether ``image`` is in the registry; ``use_cache=False`` asks it even when
+        ``known``. Raises ``RegistryError`` when it cannot say (never answers False)."""
+
+    async def check(self) -> None:
+        """Return when the registry answers; raise ``RegistryError`` otherwise."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
 
 
 class RegistryClient:

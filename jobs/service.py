@@ -18,29 +18,24 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from . import metrics
+from .door import Door
 from .errors import (
     BuildFailed,
     Conflict,
-    NotFound,
     RegistryError,
-    RepoNotAllowed,
-    TemporaryError,
 )
 from .events import BuildEvent, EventHub
 from .executors import Executor
 from .forges.status import StatusReporter
-from .model import Build, BuildOutcome, BuildState, LogLine
-from .quotas import Quotas, QuotaStatus, StoreCounter
-from .refs import RefResolver, ResolvedRef
-from .registry import RegistryClient
-from .repo_urls import url_matches
+from .model import Build, BuildState, LogLine
+from .quotas import Quotas, StoreCounter
+from .refs import RefResolver
+from .registry import Registry
 from .settings import Settings
-from .specs import build_name_for, image_name_for, repo_spec
 from .store import DuplicateActiveBuild, Store
 
 log = logging.getLogger(__name__)
@@ -48,19 +43,14 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 """A build interrupted by restarts this many times is marked failed instead."""
 
-WATCH_POLL_SECONDS = 10.0
-"""Seconds of silence after which a watched build's state is read again. Builds of
-this process announce their end; a build that another process runs (the CLI, another
-replica) does not, and only its record says when it finished."""
 
-
-class BuildService:
+class BuildService(Door):
     def __init__(
         self,
         settings: Settings,
         *,
         store: Store,
-        registry: RegistryClient,
+        registry: Registry,
         resolver: RefResolver,
         executor: Executor,
         events: EventHub | None = None,
@@ -83,6 +73,7 @@ class BuildService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._holding = False  # a push is being recorded: start nothing until it commits
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
@@ -177,203 +168,7 @@ class BuildService:
         """Return when no build is queued or running (for the CLI and tests)."""
         await self._idle.wait()
 
-    # -- requests -----------------------------------------------------------
-
-    def check_allowed(self, url: str) -> None:
-        """Raise ``RepoNotAllowed`` unless the canonical ``url`` matches an ``allowed_repos``
-        pattern (``jobs.repo_urls.url_matches``)."""
-        if not any(url_matches(url, pattern) for pattern in self.settings.allowed_repos):
-            raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
-
-    async def request(
-        self,
-        repo: str,
-        ref: str | None = None,
-        *,
-        trigger: str = "api",
-        force: bool = False,
-        requester: str | None = None,
-    ) -> BuildOutcome:
-        """Build ``repo`` at ``ref`` unless its image exists; see the module docstring.
-
-        ``requester`` (who asked, by name) is held to ``settings.quotas``: a build it
-        may not start raises ``QuotaExceeded`` and nothing is recorded. Joins and cache
-        hits are free; over quota, the registry is asked only about images built here
-        (``_refuse_over_quota``)."""
-        spec = repo_spec(repo, ref, allow_file=self.settings.allow_file_urls)
-        self.check_allowed(spec.url)
-        resolved = await self.resolver.resolve(spec.url, spec.ref)
-        return await self.request_commit(
-            spec.url, spec.ref, resolved, trigger=trigger, force=force, requester=requester
-        )
-
-    async def request_commit(
-        self,
-        url: str,
-        ref: str,
-        resolved: ResolvedRef,
-        *,
-        trigger: str,
-        force: bool = False,
-        check_registry: bool = True,
-        requester: str | None = None,
-    ) -> BuildOutcome:
-        """Like ``request`` for a commit already known (e.g. from a push webhook).
-
-        ``check_registry=False`` records the build without asking the registry first
-        (the build asks before it runs): the answer then depends on no I/O but the
-        store's commit, which is what a webhook's fast, durable reply needs.
-        """
-        image = image_name_for(self.settings.image_prefix, url, resolved.sha)
-        joined = self._join(image, resolved)
-        if joined is not None:
-            return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
-        if requester is not None:  # quotas (issue 16): answer early, before the lookup
-            self._refuse_over_quota(requester, url, image)
-        if self.registry.known(image) or (check_registry and await self.registry.has_image(image)):
-            metrics.CACHE_LOOKUPS.labels("hit").inc()
-            return BuildOutcome("cached", url, ref, resolved.sha, image)
-        metrics.CACHE_LOOKUPS.labels("miss").inc()
-        if not force:
-            last = self.store.latest_for_image(image)
-            until = (
-                last.failure_remembered_until(self.settings.limits.failure_memory) if last else None
-            )
-            if until is not None and self._clock() < until:
-                return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
-        # No await from here on: the check above and the insert below are atomic
-        # with respect to other requests in this process.
-        joined = self._join(image, resolved)
-        if joined is not None:
-            return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
-        now = self._clock()
-        if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
-            self.quotas.check(requester, url, now, self._active.values())
-        build = Build(
-            id=uuid.uuid4().hex,
-            repo=url,
-            ref=ref,
-            ref_kind=resolved.kind,
-            sha=resolved.sha,
-            image=image,
-            name=build_name_for(image),
-            state=BuildState.QUEUED,
-            trigger=trigger,
-            created_at=now,
-            supersedable=resolved.kind in ("branch", "head"),
-            requester=requester,
-        )
-        superseded = [
-            other
-            for other in self._active.values()
-            if other.state is BuildState.QUEUED
-            and other.repo == url
-            and other.ref == ref
-            and other.sha != build.sha
-            and other.supersedable
-            and build.supersedable
-        ]
-        try:
-            self.store.create(build, supersede=[other.id for other in superseded])
-        except DuplicateActiveBuild:
-            # another process (the CLI, another replica) is building this image
-            other = self.store.latest_for_image(image)
-            if other is None or other.state.finished:  # it finished in between
-                raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
-            return BuildOutcome("joined", url, ref, resolved.sha, image, other)
-        for other in superseded:
-            if other in self._queue:
-                self._queue.remove(other)
-            else:  # handed to a durable executor, waiting in its queue: take it back
-                self._stop_later(other)
-            self._active.pop(other.image, None)
-            other.state, other.finished_at = BuildState.SUPERSEDED, now
-            other.error = f"superseded by build {build.id} of {build.sha}"
-            self._publish_state(other)
-        self._queue.append(build)
-        self._active[image] = build
-        self._publish_state(build)
-        self._schedule()
-        return BuildOutcome("created", url, ref, resolved.sha, image, build)
-
-    def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
-        """Raise ``QuotaExceeded`` for a requester over quota before the registry lookup
-        (most of what a refusal would cost), unless the image may be a cache hit: one
-        built here before, which the lookup then confirms. The check before the insert
-        stays the one that counts; this one only answers early."""
-        if not self.quotas.enabled or self.registry.known(image):
-            return
-        last = self.store.latest_for_image(image)
-        if last is None or last.state is not BuildState.BUILT:
-            self.quotas.check(requester, url, self._clock(), self._active.values())
-
-    def quota_status(self, requester: str) -> list[QuotaStatus]:
-        """``requester``'s quotas that are on, and what it uses of them now."""
-        return self.quotas.status(requester, self._clock(), self._active.values())
-
-    def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
-        build = self._active.get(image)
-        if build is None:
-            return None
-        if build.supersedable and resolved.kind not in ("branch", "head"):
-            build.supersedable = False
-            self.store.update(build.id, supersedable=False)
-        return build
-
-    def get(self, build_id: str) -> Build:
-        for build in self._active.values():
-            if build.id == build_id:
-                return build
-        found = self.store.get(build_id)
-        if found is None:
-            raise NotFound(f"no build with id {build_id!r}")
-        return found
-
-    async def watch(
-        self, build_id: str, *, poll_interval: float = WATCH_POLL_SECONDS
-    ) -> AsyncIterator[BuildEvent]:
-        """The build's story from the start: ``queued``, its state now, the log lines it
-        wrote so far, then live events until the first finished state (the last one).
-
-        The state and the stored lines are read right after subscribing, with no await
-        in between, and live lines already read are skipped by their number: no line is
-        lost or repeated.
-        """
-        async with self.events.subscribe(build_id) as queue:
-            build = self.get(build_id)
-            state = BuildEvent(build_id, "state", "", build.error or "", state=str(build.state))
-            stored = self.store.logs(build_id)
-            seen = len(stored) - 1
-            yield BuildEvent(build_id, "state", "", "", state=str(BuildState.QUEUED))
-            if build.state is BuildState.RUNNING:
-                yield state
-            for phase, message in stored:
-                yield BuildEvent(build_id, "log", phase, message)
-            if build.state.finished:
-                yield state
-                return
-            while True:
-                try:
-                    if queue.empty():
-                        # asyncio.timeout, not wait_for: no Task per event (500 watchers
-                        # of one build wait here at once); Queue.get is safe to cancel
-                        async with asyncio.timeout(poll_interval):
-                            event = await queue.get()
-                    else:
-                        event = queue.get_nowait()
-                except TimeoutError:
-                    build = self.get(build_id)
-                    if build.state.finished:
-                        yield BuildEvent(
-                            build_id, "state", "", build.error or "", state=str(build.state)
-                        )
-                        return
-                    continue
-                if event.kind == "log" and event.seq is not None and event.seq <= seen:
-                    continue
-                yield event
-                if event.kind == "state" and event.state and BuildState(event.state).finished:
-                    return
+    # -- requests (the rest: jobs.door.Door) -------------------------------
 
     async def cancel(self, build_id: str) -> Build:
         build = self.get(build_id)

@@ -9,7 +9,6 @@ database too, not only of the queue in memory.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,62 +19,7 @@ from typing import Any
 
 from .errors import TemporaryError
 from .model import Build, BuildState
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS builds (
-    id TEXT PRIMARY KEY,
-    repo TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    ref_kind TEXT NOT NULL,
-    sha TEXT NOT NULL,
-    image TEXT NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT,
-    error_remembered INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    supersedable INTEGER NOT NULL DEFAULT 1,
-    pid INTEGER,
-    requester TEXT
-);
-CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image, created_at);
-CREATE INDEX IF NOT EXISTS builds_by_repo ON builds (repo, created_at);
-CREATE INDEX IF NOT EXISTS builds_by_state ON builds (state, created_at);
-CREATE INDEX IF NOT EXISTS builds_by_finish ON builds (finished_at);
-CREATE UNIQUE INDEX IF NOT EXISTS one_active_build_per_image
-    ON builds (image) WHERE state IN ('queued', 'running');
-CREATE TABLE IF NOT EXISTS deliveries (
-    provider TEXT NOT NULL,
-    delivery_id TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    decision TEXT NOT NULL,
-    PRIMARY KEY (provider, delivery_id)
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (received_at);
-CREATE TABLE IF NOT EXISTS build_logs (
-    build_id TEXT NOT NULL REFERENCES builds (id),
-    seq INTEGER NOT NULL,
-    phase TEXT NOT NULL,
-    message TEXT NOT NULL,
-    builder INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (build_id, seq)
-);
-"""
-# After the columns added since the first schema exist (``Store.__init__``).
-INDEXES = """
-CREATE INDEX IF NOT EXISTS builds_by_requester ON builds (requester, created_at)
-    WHERE requester IS NOT NULL;
-CREATE INDEX IF NOT EXISTS active_builds_by_requester ON builds (requester)
-    WHERE state IN ('queued', 'running');
-CREATE INDEX IF NOT EXISTS active_builds_by_repo ON builds (repo)
-    WHERE state IN ('queued', 'running');
-"""
-# ``builder``: the line came from the build's own output (repo2docker), not from the
-# service; a durable executor that follows a build again skips that many lines.
+from .sqlite_db import Checkpointer, open_database
 
 _COLUMNS = (
     "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
@@ -120,29 +64,18 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = str(path)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._db = open_database(str(path))
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(build_logs)")}
-        if "builder" not in columns:  # a state file from before the column existed
-            self._db.execute("ALTER TABLE build_logs ADD COLUMN builder INTEGER NOT NULL DEFAULT 0")
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(builds)")}
-        if "requester" not in columns:  # a state file from before quotas (issue 16)
-            self._db.execute("ALTER TABLE builds ADD COLUMN requester TEXT")
-        self._db.executescript(INDEXES)
+        self._depth = 0  # transactions open on the connection (the lock's holder's)
         self._log_cursors: dict[str, _LogCursor] = {}
         self._deliveries_since_prune = 0
         # Checkpoints (copying the WAL into the database, with an fsync) take tens of
         # milliseconds; on the caller's thread they stalled one request in a hundred.
         # A thread of the store's own does them instead (PASSIVE: never blocks writers).
-        self._checkpointer: _Checkpointer | None = None
+        self._checkpointer: Checkpointer | None = None
         if str(path) != ":memory:":
             self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = _Checkpointer(str(path))
+            self._checkpointer = Checkpointer(str(path))
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -164,15 +97,45 @@ class Store:
             self._checkpointer.wrote()
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit every write made inside the block at once at its end, or none of them
+        when it raises. Writes inside are the calling thread's alone (the store's lock
+        is held): the block must not ``await``, or another request's writes would join
+        it. Blocks nest; an inner one that raises undoes only its own writes."""
+        with self._transaction():
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._depth:  # inside an outer transaction: a savepoint of it
+                name = f"s{self._depth}"
+                self._db.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    raise
+                finally:
+                    self._depth -= 1
+                    self._db.execute(f"RELEASE {name}")
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         self._wrote()
 
     def create(self, build: Build, *, supersede: Iterable[str] = ()) -> None:
@@ -435,42 +398,3 @@ class Store:
                 (build_id, after),
             ).fetchall()
         return [(row[0], row[1]) for row in rows]
-
-
-class _Checkpointer:
-    """Checkpoints the WAL from a thread of its own, after every ``EVERY`` writes and at
-    least every ``PERIOD`` seconds while there were any, and once more at ``stop``."""
-
-    EVERY = 200
-    PERIOD = 5.0
-
-    def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._writes = 0
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
-
-    def wrote(self) -> None:
-        self._writes += 1
-        if self._writes >= self.EVERY:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.PERIOD)
-            self._wake.clear()
-            if self._writes:
-                self._writes = 0
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()

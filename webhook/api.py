@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,18 +10,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from jobs.model import BuildState
+from jobs.requests import BUILD_ID_RE, BuildRequest, build_query
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.specs import canonical_repo_url
 
 from .auth import READ, WRITE, require
 from .body import parse_json_object, read_body, take_fields
 from .errors import BadRequest
 from .sse import event_stream, sse_event
-
-BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-DEFAULT_PAGE = 50
-MAX_PAGE = 200
 
 
 def service_of(request: Request) -> BuildService:
@@ -50,12 +45,14 @@ async def create_build(request: Request) -> JSONResponse:
         required={"repo": str},
         optional={"ref": str, "force": bool},
     )
-    outcome = await service_of(request).request(
-        fields["repo"],
-        fields.get("ref"),
-        trigger="api",
-        force=fields.get("force", False),
-        requester=principal.name,
+    outcome = await service_of(request).receive_request(
+        BuildRequest(
+            fields["repo"],
+            fields.get("ref"),
+            trigger="api",
+            force=fields.get("force", False),
+            requester=principal.name,
+        )
     )
     status = 202 if outcome.status in ("created", "joined") else 200
     return JSONResponse(outcome.to_json(), status_code=status)
@@ -81,26 +78,16 @@ async def list_builds(request: Request) -> JSONResponse:
     await require(request, READ)
     query = _query(request, {"repo", "state", "limit", "cursor"})
     service = service_of(request)
-    repo = query.get("repo")
-    if repo is not None:
-        repo = canonical_repo_url(repo, allow_file=service.settings.allow_file_urls)
-    state = query.get("state")
-    if state is not None and state not in {str(s) for s in BuildState}:
-        raise BadRequest(f"state must be one of {', '.join(str(s) for s in BuildState)}")
-    limit_text = query.get("limit", str(DEFAULT_PAGE))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
-    limit = int(limit_text)
-    cursor = query.get("cursor")
-    if cursor is not None and (not BUILD_ID_RE.match(cursor) or service.store.get(cursor) is None):
-        raise BadRequest("cursor is not a build id from a previous page")
-    builds = service.store.recent(repo=repo, state=state, limit=limit + 1, before=cursor)
-    page = builds[:limit]
+    wanted = build_query(
+        repo=query.get("repo"),
+        state=query.get("state"),
+        limit=query.get("limit"),
+        cursor=query.get("cursor"),
+        allow_file=service.settings.allow_file_urls,
+    )
+    page = service.list_builds(wanted)
     return JSONResponse(
-        {
-            "builds": [build.to_json() for build in page],
-            "next_cursor": page[-1].id if len(builds) > limit else None,
-        }
+        {"builds": [build.to_json() for build in page.builds], "next_cursor": page.next_cursor}
     )
 
 
@@ -117,9 +104,8 @@ async def build_logs(request: Request) -> Response:
     if follow not in ("true", "false"):
         raise BadRequest("follow must be true or false")
     service = service_of(request)
-    build = service.get(build_id_of(request))
     if follow == "false":
-        lines = service.store.logs(build.id)
+        build, lines = service.logs(build_id_of(request))
         return JSONResponse(
             {
                 "id": build.id,
@@ -127,6 +113,7 @@ async def build_logs(request: Request) -> Response:
                 "lines": [{"phase": phase, "message": message} for phase, message in lines],
             }
         )
+    build = service.get(build_id_of(request))
     return event_stream(_follow(service, build.id))
 
 
@@ -144,21 +131,24 @@ async def list_images(request: Request) -> JSONResponse:
     """Images built for each repository, newest first: the catalog hub profiles read."""
     await require(request, READ)
     _query(request, set())
-    repos: dict[str, list[dict[str, Any]]] = {}
-    for build in service_of(request).store.built_images():
-        repos.setdefault(build.repo, []).append(
-            {
-                "image": build.image,
-                "sha": build.sha,
-                "ref": build.ref,
-                "ref_kind": build.ref_kind,
-                "built_at": build.finished_at,
-                "build_id": build.id,
-            }
-        )
-    return JSONResponse(
-        {"repos": [{"repo": repo, "images": images} for repo, images in repos.items()]}
-    )
+    repos = [
+        {
+            "repo": repo,
+            "images": [
+                {
+                    "image": build.image,
+                    "sha": build.sha,
+                    "ref": build.ref,
+                    "ref_kind": build.ref_kind,
+                    "built_at": build.finished_at,
+                    "build_id": build.id,
+                }
+                for build in builds
+            ],
+        }
+        for repo, builds in service_of(request).catalog().items()
+    ]
+    return JSONResponse({"repos": repos})
 
 
 async def my_quotas(request: Request) -> JSONResponse:

@@ -33,11 +33,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from jobs.door import WATCH_POLL_SECONDS
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
 from jobs.failures import retry_time
 from jobs.model import Build, BuildState
-from jobs.service import WATCH_POLL_SECONDS, BuildService
+from jobs.requests import BuildRequest
+from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.specs import RepoSpec
 
@@ -260,12 +262,10 @@ async def build_events(
         forced = force_requested(force)
         wanted = repo_spec_for(provider, spec)
         for _ in range(MAX_SUPERSEDED + 1):
-            outcome = await service.request(
-                wanted.url,
-                wanted.ref,
-                trigger="binderhub",
-                force=forced,
-                requester=requester,
+            outcome = await service.receive_request(
+                BuildRequest(
+                    wanted.url, wanted.ref, trigger="binderhub", force=forced, requester=requester
+                )
             )
             if outcome.status == "cached":
                 yield ready_event(outcome.image, cached=True)

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from jobs.errors import InvalidRequest
-from jobs.model import BuildOutcome
-from jobs.settings import RepoSettings
+from jobs.push import Ignored, Push, RefChange
 from jobs.specs import SHA_RE, canonical_repo_url, check_ref
 
 from .errors import BadRequest
@@ -64,74 +63,6 @@ class Delivery:
     id: str | None
     """``X-GitHub-Delivery`` / ``X-Gitea-Delivery``; GitLab's ``Idempotency-Key``
     (17.4+), else ``X-Gitlab-Event-UUID``. None when the sender gave none."""
-
-
-@dataclass(frozen=True)
-class RefChange:
-    """One ref a push moved."""
-
-    ref: str
-    """The full ref name, checked with ``check_ref``: ``refs/heads/main``."""
-    sha: str | None
-    """The commit the ref now points at; None when the push deleted the ref."""
-
-
-@dataclass(frozen=True)
-class Push:
-    """A push to a repository."""
-
-    urls: tuple[str, ...]
-    """Every URL the payload names the repository by, canonical
-    (``jobs.specs.canonical_repo_url``), in the payload's order, without repeats."""
-    default_branch: str | None
-    """The repository's default branch, when the payload says."""
-    changes: tuple[RefChange, ...]
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """A delivery that asks for nothing, and why."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What was done with a delivery; its JSON is the answer and what a redelivery gets.
-
-    ``accepted`` when at least one ref was asked to build (even if its image already
-    exists: then that build's ``outcome`` is ``cached``), else ``ignored``.
-    """
-
-    outcome: Literal["accepted", "ignored"]
-    reason: str | None = None
-    repo: str | None = None
-    builds: tuple[tuple[str, BuildOutcome], ...] = ()
-    """(full ref name, the service's answer) for each ref that builds."""
-    ignored: tuple[tuple[str, str], ...] = ()
-    """(full ref name, reason) for each ref of the push that does not build."""
-
-    @property
-    def status_code(self) -> int:
-        return 202 if self.outcome == "accepted" else 200
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "repo": self.repo,
-            "builds": [
-                {
-                    "id": None if outcome.build is None else outcome.build.id,
-                    "ref": ref,
-                    "sha": outcome.sha,
-                    "image": outcome.image,
-                    "outcome": outcome.status,
-                }
-                for ref, outcome in self.builds
-            ],
-            "ignored": [{"ref": ref, "reason": reason} for ref, reason in self.ignored],
-        }
 
 
 # -- who sent it, and do they know the secret ----------------------------------
@@ -363,16 +294,3 @@ def parse_gitlab(event: str, data: Mapping[str, Any]) -> Push | Ignored:
     default_branch = _default_branch(project, "project.")
     sha = None if after == ZERO_SHA else _sha(data, "checkout_sha")
     return Push(urls, default_branch, (RefChange(ref, sha),))
-
-
-def match_repo(
-    repos: Sequence[RepoSettings], urls: Sequence[str], *, allow_file: bool
-) -> RepoSettings | None:
-    """The configured repository any of ``urls`` (canonical) names, if there is one.
-
-    ``file://`` repositories match only when ``allow_file`` (``allow_file_urls``).
-    """
-    for repo in repos:
-        if repo.url in urls and (allow_file or not repo.url.startswith("file://")):
-            return repo
-    return None

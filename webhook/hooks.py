@@ -4,17 +4,16 @@ A POST to any other ``/hooks/…`` path answers 404 naming the receivers that ex
 (issue 12); other methods on ``/hooks/…`` answer 405 with ``Allow: POST``.
 
 A delivery is answered within the forge's patience (10 s) and without network I/O: it
-is authenticated, parsed (``deliveries``), decided, and the decision (the builds it
-created) is committed to the store before the answer. Nothing waits for a build.
-Refused deliveries (4xx) store nothing; every 2xx answer is remembered under the
-delivery id, so a redelivery gets the same answer and changes nothing.
+is authenticated and parsed here (``deliveries``), then received by the pipeline
+(``BuildService.receive_push``), which decides which refs build and commits the builds
+with the delivery's record before this answers. Nothing waits for a build. Refused
+deliveries (4xx) store nothing; every 2xx answer is remembered under the delivery id,
+so a redelivery gets the same answer and changes nothing.
 See docs/webhooks.md for the answers.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,14 +23,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from jobs import reconcile
-from jobs.errors import RepoNotAllowed
+from jobs.push import Ignored, Push, PushAnswer, PushRequest
 from jobs.service import BuildService
 from jobs.settings import Settings
 
 from . import deliveries
 from .api import service_of, settings_of
 from .body import parse_json_object, read_body
-from .deliveries import Decision, Delivery, Ignored, Provider, Push
+from .deliveries import Delivery, Provider
 from .errors import BadRequest
 from .metrics import WEBHOOK_DELIVERIES
 
@@ -104,73 +103,28 @@ async def _counted(
 async def _receive(
     request: Request, delivery: Delivery, body: bytes, parse: Parser
 ) -> tuple[JSONResponse, str]:
-    """Answer an authenticated delivery: the recorded answer for a redelivery, else
-    decide, remember the decision, answer it."""
+    """Answer an authenticated delivery: the recorded answer for a redelivery (before
+    the body is parsed), else the pipeline's answer to the parsed push."""
     service = service_of(request)
-    if delivery.id is not None:
-        recorded = service.store.delivery(delivery.provider, delivery.id)
-        if recorded is not None:
-            return JSONResponse({**json.loads(recorded), "duplicate": True}), "duplicate"
-    data = parse_json_object(
-        body,
-        request.headers.get("content-type"),
-        hint=": configure the webhook with content type application/json",
+    answer = service.recorded_push(delivery.provider, delivery.id)
+    if answer is None:
+        data = parse_json_object(
+            body,
+            request.headers.get("content-type"),
+            hint=": configure the webhook with content type application/json",
+        )
+        push = PushRequest(delivery.provider, delivery.id, parse(delivery.event, data))
+        answer = service.receive_push(push)  # committed when it returns
+    response = JSONResponse(
+        {**answer.answer, "duplicate": answer.duplicate}, status_code=push_status(answer)
     )
-    decision = await decide(service, delivery.provider, parse(delivery.event, data))
-    answer = decision.to_json()
-    if delivery.id is not None:
-        service.store.remember_delivery(
-            delivery.provider,
-            delivery.id,
-            time.time(),
-            json.dumps(answer),
-            keep=settings_of(request).webhooks.deliveries_remembered,
-        )
-    response = JSONResponse({**answer, "duplicate": False}, status_code=decision.status_code)
-    return response, decision.outcome
+    return response, answer.outcome
 
 
-async def decide(service: BuildService, provider: Provider, event: Push | Ignored) -> Decision:
-    """Ask for a build of each pushed commit that the repo's settings select.
-
-    No network I/O: the push names the commit, so the resolver's cache is refreshed
-    from it and the build is recorded without asking the registry (the build asks
-    before it runs). Each ref is asked for on its own; the image name dedupes, so a
-    commit that several refs point at builds once.
-    """
-    if isinstance(event, Ignored):
-        return Decision("ignored", event.reason)
-    settings = service.settings
-    repo = deliveries.match_repo(settings.repos, event.urls, allow_file=settings.allow_file_urls)
-    if repo is None:
-        return Decision("ignored", "repo not configured")
-    try:
-        service.check_allowed(repo.url)
-    except RepoNotAllowed:
-        return Decision("ignored", "repo not in allowed_repos", repo.url)
-    builds, ignored = [], []
-    for change in event.changes:
-        if change.sha is None:
-            ignored.append((change.ref, "deleted"))
-            continue
-        reason = reconcile.skip_reason(repo, event.default_branch, change.ref)
-        if reason is not None:
-            ignored.append((change.ref, reason))
-            continue
-        resolved = reconcile.resolved_ref(change.ref, change.sha)
-        name = reconcile.short_name(change.ref)
-        service.resolver.remember(repo.url, change.ref, resolved)
-        if resolved.kind == "branch":
-            # Only branches under their short name: "v1" resolves to a branch v1 before
-            # a tag v1, so remembering a tag push as "v1" could shadow a branch.
-            service.resolver.remember(repo.url, name, resolved)
-        outcome = await service.request_commit(
-            repo.url, name, resolved, trigger=provider, check_registry=False
-        )
-        builds.append((change.ref, outcome))
-    if not builds:
-        return Decision("ignored", "no ref to build", repo.url, ignored=tuple(ignored))
-    return Decision("accepted", None, repo.url, tuple(builds), tuple(ignored))
+def push_status(answer: PushAnswer) -> int:
+    """The HTTP status of a push's answer: 202 when a ref was asked to build (the
+    builds are recorded, not done), else 200 (a redelivery's too)."""
+    return 202 if not answer.duplicate and answer.outcome == "accepted" else 200
 
 
 async def reconcile_forever(app: Starlette) -> None:

@@ -12,27 +12,34 @@ import pytest
 from starlette.datastructures import Headers
 
 from jobs.model import Build, BuildOutcome, BuildState
-from jobs.reconcile import parse_ls_remote, resolved_ref, short_name, skip_reason
+from jobs.push import (
+    Decision,
+    Ignored,
+    Push,
+    PushAnswer,
+    RefChange,
+    match_repo,
+    resolved_ref,
+    short_name,
+    skip_reason,
+)
+from jobs.reconcile import parse_ls_remote
 from jobs.refs import ResolvedRef
 from jobs.settings import RepoSettings
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import (
-    Decision,
     Delivery,
-    Ignored,
-    Push,
-    RefChange,
     github_delivery,
     github_provider,
     github_signature,
     gitlab_delivery,
-    match_repo,
     parse_github,
     parse_gitlab,
     verify_github_signature,
     verify_gitlab_token,
 )
 from webhook.errors import BadRequest
+from webhook.hooks import push_status
 
 FIXTURES = WEBHOOK_FIXTURES
 SECRET = b"It's a Secret to Everybody"
@@ -451,7 +458,7 @@ def test_decision_json_is_pinned() -> None:
         ),
         (("refs/tags/old", "deleted"),),
     )
-    assert decision.status_code == 202
+    assert push_status(PushAnswer(decision.to_json(), duplicate=False)) == 202
     assert decision.to_json() == {
         "outcome": "accepted",
         "reason": None,
@@ -469,7 +476,7 @@ def test_decision_json_is_pinned() -> None:
         "ignored": [{"ref": "refs/tags/old", "reason": "deleted"}],
     }
     ignored = Decision("ignored", "repo not configured")
-    assert ignored.status_code == 200
+    assert push_status(PushAnswer(ignored.to_json(), duplicate=False)) == 200
     assert ignored.to_json() == {
         "outcome": "ignored",
         "reason": "repo not configured",

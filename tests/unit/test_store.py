@@ -7,7 +7,7 @@ import pytest
 
 from jobs.model import Build, BuildState
 from jobs.retention import BATCH, prune_old_logs
-from jobs.store import Store, log_cut_marker
+from jobs.store import DuplicateActiveBuild, Store, log_cut_marker
 
 DAY = 86400.0
 
@@ -106,4 +106,60 @@ async def test_retention_prunes_only_finished_builds_past_the_age(tmp_path: Path
     assert await prune_old_logs(store, 30, clock=lambda: now) == 0
     assert await prune_old_logs(store, 0, clock=lambda: 1000 * DAY) == 0  # 0: keep forever
     assert len(store.logs("recent")) == BATCH + 5
+    store.close()
+
+
+def queued(build_id: str, image: str) -> Build:
+    return Build(
+        id=build_id,
+        repo="https://github.com/org/repo",
+        ref="main",
+        ref_kind="branch",
+        sha="a" * 40,
+        image=image,
+        name="r2d-x",
+        state=BuildState.QUEUED,
+        trigger="github",
+        created_at=1.0,
+    )
+
+
+def test_a_transaction_commits_its_writes_together_or_none(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+
+    def write_and_fail() -> None:
+        with store.transaction():
+            store.create(queued("1" * 32, "img:1"))
+            store.remember_delivery("github", "d1", 1.0, "{}", keep=100)
+            raise RuntimeError("the answer could not be written")
+
+    with pytest.raises(RuntimeError):
+        write_and_fail()
+    assert store.get("1" * 32) is None
+    assert store.delivery("github", "d1") is None
+    with store.transaction():
+        store.create(queued("2" * 32, "img:2"))
+        store.remember_delivery("github", "d2", 1.0, "{}", keep=100)
+        assert count(path, "builds") == 0  # another connection sees nothing before the end
+    assert store.get("2" * 32) is not None
+    assert store.delivery("github", "d2") == "{}"
+    store.close()
+
+
+def test_a_failed_write_inside_a_transaction_undoes_only_its_own_part(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    first, older = queued("1" * 32, "img:1"), queued("9" * 32, "img:9")
+    with store.transaction():
+        store.create(first)
+        store.create(older)
+        # first's image: refused by the one-active-build index, and its supersede undone
+        with pytest.raises(DuplicateActiveBuild):
+            store.create(queued("2" * 32, "img:1"), supersede=[older.id])
+        store.remember_delivery("github", "d1", 1.0, "{}", keep=100)
+    for build in (first, older):
+        stored = store.get(build.id)
+        assert stored is not None
+        assert stored.state is BuildState.QUEUED
+    assert store.delivery("github", "d1") == "{}"
     store.close()
