@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import Any
 
 from kubernetes import client
 
-from jobs.executors.kube_status import failure_of, job_finished, pod_problem
+from jobs.executors import kube_manifests as manifests
+from jobs.executors.kube_status import (
+    build_of_job,
+    counted_build_of,
+    failure_of,
+    job_finished,
+    job_of,
+    pod_ended,
+    pod_problem,
+    queued_at,
+    repo_of,
+)
 from jobs.failures import Failure
-from jobs.model import LogLine
+from jobs.model import Build, BuildState, LogLine
+from jobs.quotas import CountedBuild
 from jobs.settings import Settings
 
 # -- reading states -----------------------------------------------------------------------
@@ -125,3 +139,82 @@ def test_failure_reasons() -> None:
         Failure("repo2docker was stopped by signal 9 (SIGKILL)")
     )
     assert failure_of(failed, None, SETTINGS, [], image) == Failure("the build's Job failed: m")
+
+
+# -- the build a Job carries ----------------------------------------------------------------
+
+BUILD = Build(
+    id="5f0c6a0e3b7c4d0f8e1a2b3c4d5e6f70",
+    repo="https://github.com/binder-examples/requirements",
+    ref="main",
+    ref_kind="branch",
+    sha="0123456789abcdef0123456789abcdef01234567",
+    image="registry.example.org/binder-requirements:0123456789ab",
+    name="bhs-requirements-0123456789ab",
+    state=BuildState.QUEUED,
+    trigger="binderhub",
+    created_at=1764100000.25,
+    supersedable=False,
+    requester="user:ann@example.org",
+)
+
+
+def job_of_build(build: Build, *, suspend: bool = True, condition: str | None = None) -> Any:
+    """The Job the executor creates for ``build``, as the API server returns it."""
+    body = manifests.make_build_job(build, SETTINGS, "builds")
+    job: Any = job_with(condition)
+    job.metadata = client.V1ObjectMeta(
+        name=body["metadata"]["name"],
+        annotations=body["metadata"]["annotations"],
+        labels=body["metadata"]["labels"],
+    )
+    job.spec.suspend = suspend
+    return job
+
+
+def test_a_job_gives_back_its_build() -> None:
+    assert build_of_job(job_of_build(BUILD)) == BUILD
+    running = build_of_job(job_of_build(BUILD, suspend=False))
+    assert running == dataclasses.replace(BUILD, state=BuildState.RUNNING)
+    finished = build_of_job(job_of_build(BUILD, suspend=True, condition="Complete"))
+    assert finished is not None
+    assert finished.state is BuildState.RUNNING
+    assert build_of_job(job_with(None)) is None  # not one of ours
+
+
+def test_a_job_is_counted_for_quotas_only_when_requested() -> None:
+    counted = CountedBuild(BUILD.id, "user:ann@example.org", BUILD.repo, BUILD.created_at, True)
+    assert counted_build_of(job_of_build(BUILD)) == counted
+    done = counted_build_of(job_of_build(BUILD, condition="Failed"))
+    assert done == dataclasses.replace(counted, active=False)
+    # SuccessCriteriaMet: the outcome is known, the pod may still run; it still counts
+    ending = counted_build_of(job_of_build(BUILD, condition="SuccessCriteriaMet"))
+    assert ending == counted
+    assert counted_build_of(job_of_build(dataclasses.replace(BUILD, requester=None))) is None
+    assert counted_build_of(job_with(None)) is None
+
+
+def test_queue_order_and_repo_of_a_job() -> None:
+    older = job_of_build(BUILD)
+    younger = job_of_build(dataclasses.replace(BUILD, created_at=BUILD.created_at + 1))
+    foreign = job_with(None)
+    assert sorted([foreign, younger, older], key=queued_at) == [older, younger, foreign]
+    assert queued_at(older) == (BUILD.created_at, BUILD.name)
+    assert repo_of(older) == BUILD.repo
+    assert repo_of(foreign) == ""
+
+
+def test_pods_name_their_job_and_end() -> None:
+    pod: Any = pod_with()
+    assert job_of(pod) is None
+    pod.metadata.labels = {"job-name": "old-style"}
+    assert job_of(pod) == "old-style"
+    pod.metadata.labels = {"batch.kubernetes.io/job-name": "j", "job-name": "j"}
+    assert job_of(pod) == "j"
+    assert not pod_ended(None)
+    assert not pod_ended(pod)
+    for phase, ended in (("Pending", False), ("Running", False), ("Succeeded", True)):
+        pod.status.phase = phase
+        assert pod_ended(pod) is ended
+    pod.status.phase = "Failed"
+    assert pod_ended(pod)
