@@ -32,7 +32,7 @@ from .errors import (
     TemporaryError,
 )
 from .events import BuildEvent, EventHub
-from .executors import DurableExecutor, Executor
+from .executors import DurableExecutor, Executor, Note
 from .forges.status import StatusReporter
 from .model import Build, BuildOutcome, BuildState, LogLine
 from .queue_policy import may_start
@@ -453,7 +453,7 @@ class BuildService:
                 return
             await self.executor.run(
                 build,
-                on_log=lambda line: self._log(build, line, builder=True),
+                on_log=lambda line: self._log(build, line, builder=not isinstance(line, Note)),
                 on_start=lambda pid: self._started(build, pid),
                 resume_lines=self.store.count_logs(build.id, builder=True),
             )

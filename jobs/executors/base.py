@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..model import Build, LogLine
 from ..quotas import CountedBuild
+
+
+@dataclass(frozen=True)
+class Note(LogLine):
+    """A line an executor writes about a build (what it created or found), not the
+    build's own output. Stored in the build's log like any line, but not counted in
+    ``resume_lines``: counting it would make a resumed build skip one line of its
+    own output for each note."""
 
 
 class Executor(abc.ABC):
@@ -36,9 +45,10 @@ class Executor(abc.ABC):
 
         ``on_start`` is called when the build leaves the queue and starts, with a
         process id to record for ``recover`` (None when there is none).
-        ``resume_lines``: how many of the build's log lines are stored already. An
-        executor that attaches to a build under way skips that many; one that starts
-        the build afresh ignores it.
+        ``on_log`` gets the build's output, line by line, and the executor's notes (``Note``).
+        ``resume_lines``: how many lines of the build's output (no notes) are stored
+        already. An executor that attaches to a build under way skips that many; one
+        that starts the build afresh ignores it.
         """
 
     @abc.abstractmethod

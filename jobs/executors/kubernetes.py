@@ -36,7 +36,7 @@ from ..quotas import CountedBuild
 from ..settings import ConfigError, Settings
 from . import kube_manifests as manifests
 from . import kube_status as status
-from .base import DurableExecutor
+from .base import DurableExecutor, Note
 from .kube_queue import QueueKeeper
 from .kube_watch import LogFollower, WatchCache
 
@@ -321,7 +321,7 @@ class KubernetesExecutor(DurableExecutor):
         else:
             if created.metadata.name not in self._cache.jobs:
                 self._cache.apply("jobs", "ADDED", created)
-            on_log(LogLine("", f"created Job {self.namespace}/{build.name}"))
+            on_log(Note("", f"created Job {self.namespace}/{build.name}"))
             return False
         job = await asyncio.to_thread(self._batch.read_namespaced_job, build.name, self.namespace)
         facts = manifests.build_from_job(job)
@@ -332,7 +332,7 @@ class KubernetesExecutor(DurableExecutor):
             )
         if job.metadata.name not in self._cache.jobs:
             self._cache.apply("jobs", "ADDED", job)
-        on_log(LogLine("", f"following Job {self.namespace}/{build.name}, which was there"))
+        on_log(Note("", f"following Job {self.namespace}/{build.name}, which was there"))
         return True
 
     async def _delete(self, name: str) -> None:
