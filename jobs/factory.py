@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 
-from .executors import Executor
+from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
@@ -68,10 +68,11 @@ for open connections it stays within Kubernetes' default 30 s grace period."""
 
 def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
     """Quotas counted where every process sees the same builds: the cluster's Jobs
-    for a durable executor that lists them, else the build records."""
-    counted = getattr(executor, "counted_builds", None)
+    for a durable executor, else the build records."""
     counter: QuotaCounter = (
-        ClusterCounter(counted) if executor.durable and counted is not None else StoreCounter(store)
+        ClusterCounter(executor.counted_builds)
+        if isinstance(executor, DurableExecutor)
+        else StoreCounter(store)
     )
     return Quotas(settings.quotas, counter)
 

@@ -29,9 +29,10 @@ from .errors import (
     RegistryError,
 )
 from .events import BuildEvent, EventHub
-from .executors import Executor
+from .executors import DurableExecutor, Executor, Note
 from .forges.status import StatusReporter
 from .model import Build, BuildState, LogLine
+from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
 from .refs import RefResolver
 from .registry import Registry
@@ -62,6 +63,9 @@ class BuildService(Door):
         self.registry = registry
         self.resolver = resolver
         self.executor = executor
+        self._durable = executor if isinstance(executor, DurableExecutor) else None
+        """The executor, when it holds the queue and the limits itself (``executors.base``).
+        Otherwise this coordinator queues builds and applies the limits."""
         self.events = events or EventHub()
         self._clock = clock
         self.quotas = quotas or Quotas(settings.quotas, StoreCounter(store))
@@ -86,39 +90,42 @@ class BuildService(Door):
         ``recover=False`` (the one-shot CLI) leaves them alone: they may belong to a
         server that is running right now on the same state file.
         """
-        durable = self.executor.durable
-        for build in self.store.active() if recover else ():
-            if durable:
-                # its Job runs on (or waits) in the cluster: attach to it again
+        if recover and self._durable is not None:
+            for build in self.store.active():
+                # it runs on (or waits) where the executor keeps it: attach to it again
                 self._log(build, LogLine("", "the service restarted; following this build again"))
-            elif build.state is BuildState.RUNNING:
-                if await self.executor.recover(build):
-                    log.info("build %s is running in another process; leaving it", build.id)
-                    continue
-                if build.attempts >= MAX_ATTEMPTS:
-                    self._finish(
-                        build,
-                        BuildState.FAILED,
-                        f"interrupted by {build.attempts} service restarts; giving up",
-                    )
-                    continue
-                build.state = BuildState.QUEUED
-                build.pid = None
-                self.store.update(build.id, state=BuildState.QUEUED, pid=None)
-                self._log(build, LogLine("", "the service restarted; this build runs again"))
-            self._active[build.image] = build
-            self._queue.append(build)
-        if recover and durable:
-            await self._adopt()
-        sweep = getattr(self.executor, "sweep", None)
-        if sweep is not None:  # what stopped builds left on disk (local executor)
-            await sweep()
+                self._active[build.image] = build
+                self._queue.append(build)
+            await self._durable.adopt(self._adopt_one)
+        elif recover:
+            for build in self.store.active():
+                if await self._run_again(build):
+                    self._active[build.image] = build
+                    self._queue.append(build)
+        await self.executor.sweep()  # what stopped builds left behind (work directories)
         self._schedule()
 
-    async def _adopt(self) -> None:
-        adopt = getattr(self.executor, "adopt", None)
-        if adopt is not None:
-            await adopt(self._adopt_one)
+    async def _run_again(self, build: Build) -> bool:
+        """Queue again a build a plain executor ran (or had queued) when the service
+        stopped. False when it stays as it is: run by another live process, or failed
+        after ``MAX_ATTEMPTS`` interruptions."""
+        if build.state is not BuildState.RUNNING:
+            return True
+        if await self.executor.recover(build):
+            log.info("build %s is running in another process; leaving it", build.id)
+            return False
+        if build.attempts >= MAX_ATTEMPTS:
+            self._finish(
+                build,
+                BuildState.FAILED,
+                f"interrupted by {build.attempts} service restarts; giving up",
+            )
+            return False
+        build.state = BuildState.QUEUED
+        build.pid = None
+        self.store.update(build.id, state=BuildState.QUEUED, pid=None)
+        self._log(build, LogLine("", "the service restarted; this build runs again"))
+        return True
 
     def _adopt_one(self, build: Build) -> None:
         """Record and follow a build the executor found in its cluster that this process
@@ -198,28 +205,27 @@ class BuildService(Door):
     def _schedule(self) -> None:
         if self._closed:
             return
-        if self.executor.durable:
+        if self._durable is not None:
             # The executor holds the queue and the limits: hand everything over.
-            for build in self._queue:
-                self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
-            self._queue.clear()
-            self._update_gauges()
-            return
-        limits = self.settings.limits
-        running: dict[str, int] = {}
-        for build in self._active.values():
-            if build.state is BuildState.RUNNING:
-                running[build.repo] = running.get(build.repo, 0) + 1
-        total = sum(running.values())
-        for build in list(self._queue):
-            if total >= limits.max_concurrent_builds:
-                break
-            if running.get(build.repo, 0) >= limits.max_concurrent_builds_per_repo:
-                continue
-            self._queue.remove(build)
-            running[build.repo] = running.get(build.repo, 0) + 1
-            total += 1
-            self._mark_running(build)
+            starting, self._queue = self._queue, []
+        else:
+            limits = self.settings.limits
+            starting = may_start(
+                self._queue,
+                (
+                    build.repo
+                    for build in self._active.values()
+                    if build.state is BuildState.RUNNING
+                ),
+                max_total=limits.max_concurrent_builds,
+                max_per_repo=limits.max_concurrent_builds_per_repo,
+                repo_of=lambda build: build.repo,
+                queued_at=lambda build: build.created_at,
+            )
+            for build in starting:
+                self._queue.remove(build)
+                self._mark_running(build)
+        for build in starting:
             self._running[build.id] = asyncio.create_task(self._run(build), name=build.name)
         self._update_gauges()
 
@@ -242,11 +248,9 @@ class BuildService(Door):
                 return
             await self.executor.run(
                 build,
-                on_log=lambda line: self._log(build, line, builder=True),
+                on_log=lambda line: self._log(build, line, builder=not isinstance(line, Note)),
                 on_start=lambda pid: self._started(build, pid),
-                resume_lines=self.store.count_logs(build.id, builder=True)
-                if self.executor.durable
-                else 0,
+                resume_lines=self.store.count_logs(build.id, builder=True),
             )
             if not await self.registry.has_image(build.image, use_cache=False):
                 raise BuildFailed(

@@ -29,6 +29,7 @@ from ..model import Build, LogLine
 from ..refs import git_environment
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
 from ..settings import Settings
+from .base import Executor
 from .docker_daemon import ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
@@ -81,8 +82,7 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
     return group in members, members
 
 
-class LocalExecutor:
-    durable = False
+class LocalExecutor(Executor):
     backend = "docker"
 
     def __init__(self, settings: Settings) -> None:

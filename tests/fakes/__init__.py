@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from jobs.errors import BuildFailed, RegistryError, TemporaryError
+from jobs.executors import Executor
 from jobs.model import Build, LogLine
 
 
@@ -63,13 +64,12 @@ class FakeRegistry:
         pass
 
 
-class FakeExecutor:
+class FakeExecutor(Executor):
     """Runs builds that end when the test says (``finish``), pushing their image to
     ``registry`` when they succeed, like the local executor (a plain one: the
     coordinator owns the queue). ``elsewhere`` holds the ids of builds "another live
     process" runs, for ``recover``."""
 
-    durable = False
     backend = "fake"
 
     def __init__(self, registry: FakeRegistry) -> None:

@@ -1,0 +1,228 @@
+"""Reading build Jobs and their pods: what state a build is in, and why it failed.
+
+Pure: every function takes the Kubernetes client's models (read as ``Any``: every
+field of them is Optional, and these functions check what they read) and does no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ..failures import Failure, classify_failure
+from ..model import Build, BuildState, LogLine
+from ..quotas import CountedBuild
+from ..settings import Settings
+from . import kube_manifests as manifests
+
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+
+
+def _condition(job: Any, *types: str) -> Any:
+    for condition in (job.status.conditions or []) if job.status else []:
+        if condition.type in types and condition.status == "True":
+            return condition
+    return None
+
+
+def job_finished(job: Any) -> str | None:
+    """``complete``, ``failed`` or None (still queued or running)."""
+    if _condition(job, "Complete", "SuccessCriteriaMet"):
+        return "complete"
+    if _condition(job, "Failed", "FailureTarget"):
+        return "failed"
+    return None
+
+
+def job_terminal(job: Any) -> bool:
+    """The Job is done (Complete or Failed). ``job_finished`` answers earlier
+    (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still be
+    terminating). The queue counts a Job as running until it is terminal or its pod
+    has ended (``pod_ended``: nothing of the build runs any more)."""
+    return _condition(job, "Complete", "Failed") is not None
+
+
+def pod_ended(pod: Any | None) -> bool:
+    """The pod is over (Succeeded or Failed): its build holds no slot any more."""
+    return (
+        pod is not None and pod.status is not None and pod.status.phase in ("Succeeded", "Failed")
+    )
+
+
+def queued_at(job: Any) -> tuple[float, str]:
+    """The order of the queue: when the build was queued (its annotation; a Job
+    without one comes last), then the Job's name."""
+    annotations = job.metadata.annotations or {}
+    try:
+        when = float(annotations.get(manifests.ANNOTATION + "queued-at", "inf"))
+    except ValueError:
+        when = float("inf")
+    return when, job.metadata.name
+
+
+def repo_of(job: Any) -> str:
+    """The repository a build Job builds ("" for a Job without the annotation)."""
+    return str((job.metadata.annotations or {}).get(manifests.ANNOTATION + "repo", ""))
+
+
+def job_of(pod: Any) -> str | None:
+    """The name of the Job that made ``pod``, from the labels the Job controller sets."""
+    labels = pod.metadata.labels or {}
+    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    return str(name) if name else None
+
+
+def _builder_status(pod: Any) -> Any:
+    for status in (pod.status.container_statuses or []) if pod.status else []:
+        if status.name == manifests.CONTAINER:
+            return status
+    return None
+
+
+def builder_running(pod: Any) -> bool:
+    """The builder container runs now."""
+    builder = _builder_status(pod)
+    return bool(builder and builder.state and builder.state.running)
+
+
+def builder_succeeded(pod: Any) -> bool:
+    """The builder container exited with 0: the image was built and pushed."""
+    builder = _builder_status(pod)
+    terminated = builder.state.terminated if builder and builder.state else None
+    return terminated is not None and terminated.exit_code == 0
+
+
+def has_log(pod: Any) -> bool:
+    """The builder container started (runs or ended), so it has a log to read."""
+    builder = _builder_status(pod)
+    return bool(builder and builder.state and (builder.state.running or builder.state.terminated))
+
+
+def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
+    """Why a build pod will never finish its build, if it is clear already.
+    ``now``: epoch seconds (for the unschedulable timeout)."""
+    status = pod.status
+    if status is None:
+        return None
+    if status.reason == "Evicted":
+        return f"the build pod was evicted: {status.message or 'no reason given'}"
+    builder = _builder_status(pod)
+    waiting = builder.state.waiting if builder and builder.state else None
+    if waiting is not None and waiting.reason in PULL_FAILURES:
+        return (
+            f"cannot pull the builder image {settings.kubernetes.builder_image}: "
+            f"{waiting.reason}: {waiting.message or ''}".rstrip(": ")
+        )
+    if waiting is not None and waiting.reason in CONFIG_FAILURES:
+        return f"cannot start the builder: {waiting.reason}: {waiting.message or ''}".rstrip(": ")
+    for condition in status.conditions or []:
+        if (
+            condition.type == "PodScheduled"
+            and condition.status == "False"
+            and condition.reason == "Unschedulable"
+        ):
+            since = condition.last_transition_time
+            waited = now - since.timestamp() if since else 0.0
+            if waited >= settings.kubernetes.unschedulable_timeout:
+                return (
+                    f"the build pod could not be scheduled for {waited:.0f} seconds: "
+                    f"{condition.message or 'no node fits'}"
+                )
+    return None
+
+
+def failure_of(
+    job: Any,
+    pod: Any | None,
+    settings: Settings,
+    lines: Sequence[LogLine],
+    image: str,
+    now: float | None = None,
+) -> Failure:
+    """What a failed Job's end means: a clear message from its condition, its pod's end
+    and repo2docker's last ``lines``, and whether it is the commit's own failure.
+    ``now``: epoch seconds, as for ``pod_problem`` (default: the time of the call).
+
+    Only repo2docker's exit can be the commit's (``classify_failure`` decides). The
+    deadline and the OOM killer are not positively the commit's (a slow registry, a
+    busy node) and, like pod troubles (pulls, scheduling, eviction), not remembered.
+    """
+    condition = _condition(job, "Failed", "FailureTarget")
+    if condition is not None and condition.reason == "DeadlineExceeded":
+        return Failure(f"build timed out after {settings.limits.build_timeout:g} seconds")
+    builder = _builder_status(pod) if pod is not None else None
+    terminated = builder.state.terminated if builder and builder.state else None
+    if terminated is None and builder is not None and builder.last_state:
+        terminated = builder.last_state.terminated
+    if terminated is not None:
+        if terminated.reason == "OOMKilled":
+            limit = (settings.kubernetes.resources.get("limits") or {}).get("memory")
+            where = f" (memory limit {limit})" if limit else ""
+            return Failure(f"the build ran out of memory{where} and was killed")
+        code = terminated.exit_code or 1
+        # a container killed by signal N ends with 128 + N
+        return classify_failure(128 - code if code > 128 else code, lines, image)
+    if pod is not None:
+        problem = pod_problem(pod, settings, time.time() if now is None else now)
+        if problem:
+            return Failure(problem)
+    detail = condition.message if condition is not None and condition.message else "no reason"
+    return Failure(f"the build's Job failed: {detail}")
+
+
+def build_of_job(job: Any) -> Build | None:
+    """The build a Job of this service runs, as its annotations tell it; None for a
+    Job that is not one of this service's builds."""
+    facts = manifests.build_from_job(job)
+    if facts is None:
+        return None
+    finished = job_finished(job)
+    state = BuildState.QUEUED if job.spec.suspend and finished is None else BuildState.RUNNING
+    try:
+        created_at = float(facts["queued-at"])
+    except ValueError:
+        return None
+    return Build(
+        id=facts["build-id"],
+        repo=facts["repo"],
+        ref=facts["ref"],
+        ref_kind=facts["ref-kind"],
+        sha=facts["commit"],
+        image=facts["image"],
+        name=job.metadata.name,
+        state=state,
+        trigger=facts["trigger"],
+        created_at=created_at,
+        supersedable=False,
+        requester=facts.get("requester"),
+    )
+
+
+def counted_build_of(job: Any) -> CountedBuild | None:
+    """What quotas count of a Job: None unless it is a requested build of this service."""
+    facts = manifests.build_from_job(job)
+    if facts is None or "requester" not in facts:
+        return None
+    with contextlib.suppress(ValueError):
+        return CountedBuild(
+            facts["build-id"],
+            facts["requester"],
+            facts["repo"],
+            float(facts["queued-at"]),
+            not job_terminal(job),
+        )
+    return None
+
+
+def api_message(e: ApiException) -> str:
+    """The message of an API server's error answer (its Status body), for our errors."""
+    try:
+        return str(json.loads(e.body or "{}").get("message", ""))
+    except ValueError:
+        return str(e.body or "")[:200]

@@ -1,0 +1,222 @@
+"""Reading build Jobs and their pods into states and messages (``kube_status``, pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from kubernetes import client
+
+from jobs.executors import kube_manifests as manifests
+from jobs.executors.kube_status import (
+    build_of_job,
+    counted_build_of,
+    failure_of,
+    job_finished,
+    job_of,
+    pod_ended,
+    pod_problem,
+    queued_at,
+    repo_of,
+)
+from jobs.failures import Failure
+from jobs.model import Build, BuildState, LogLine
+from jobs.quotas import CountedBuild
+from jobs.settings import Settings
+
+# -- reading states -----------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def job_with(condition: str | None, reason: str | None = None) -> client.V1Job:
+    conditions = (
+        [client.V1JobCondition(type=condition, status="True", reason=reason, message="m")]
+        if condition
+        else None
+    )
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(name="j"),
+        spec=client.V1JobSpec(template=client.V1PodTemplateSpec(), suspend=False),
+        status=client.V1JobStatus(conditions=conditions),
+    )
+
+
+def pod_with(
+    waiting: str | None = None,
+    terminated: tuple[int, str] | None = None,
+    reason: str | None = None,
+    unschedulable_for: float | None = None,
+) -> client.V1Pod:
+    state = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason=waiting, message="details")
+        if waiting
+        else None,
+        terminated=client.V1ContainerStateTerminated(exit_code=terminated[0], reason=terminated[1])
+        if terminated
+        else None,
+    )
+    conditions = None
+    if unschedulable_for is not None:
+        conditions = [
+            client.V1PodCondition(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/1 nodes are available: 1 Insufficient memory.",
+                last_transition_time=NOW - dt.timedelta(seconds=unschedulable_for),
+            )
+        ]
+    statuses = [
+        client.V1ContainerStatus(
+            name="builder", image="i", image_id="", ready=False, restart_count=0, state=state
+        )
+    ]
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="p"),
+        status=client.V1PodStatus(
+            reason=reason,
+            message="The node was low on resource: memory.",
+            container_statuses=statuses,
+            conditions=conditions,
+        ),
+    )
+
+
+SETTINGS = Settings.model_validate(
+    {
+        "executor": "kubernetes",
+        "limits": {"build_timeout": 600},
+        "kubernetes": {"resources": {"limits": {"memory": "2Gi"}}, "unschedulable_timeout": 300},
+    }
+)
+
+
+def test_job_finished() -> None:
+    assert job_finished(job_with(None)) is None
+    assert job_finished(job_with("Complete")) == "complete"
+    assert job_finished(job_with("Failed", "BackoffLimitExceeded")) == "failed"
+    assert job_finished(job_with("Suspended")) is None
+
+
+def test_pod_problems() -> None:
+    now = NOW.timestamp()
+    assert pod_problem(pod_with(waiting="ContainerCreating"), SETTINGS, now) is None
+    pull = pod_problem(pod_with(waiting="ImagePullBackOff"), SETTINGS, now)
+    assert pull == (
+        "cannot pull the builder image quay.io/jupyterhub/repo2docker:2024.07.0: "
+        "ImagePullBackOff: details"
+    )
+    missing_secret = pod_problem(pod_with(waiting="CreateContainerConfigError"), SETTINGS, now)
+    assert missing_secret == "cannot start the builder: CreateContainerConfigError: details"
+    evicted = pod_problem(pod_with(reason="Evicted"), SETTINGS, now)
+    assert evicted == "the build pod was evicted: The node was low on resource: memory."
+    assert pod_problem(pod_with(unschedulable_for=299), SETTINGS, now) is None
+    unschedulable = pod_problem(pod_with(unschedulable_for=301), SETTINGS, now)
+    assert unschedulable == (
+        "the build pod could not be scheduled for 301 seconds: "
+        "0/1 nodes are available: 1 Insufficient memory."
+    )
+
+
+def test_failure_reasons() -> None:
+    failed = job_with("Failed", "BackoffLimitExceeded")
+    image = "r.example/x:1"
+    assert failure_of(job_with("Failed", "DeadlineExceeded"), None, SETTINGS, [], image) == (
+        Failure("build timed out after 600 seconds")
+    )
+    assert failure_of(failed, pod_with(terminated=(137, "OOMKilled")), SETTINGS, [], image) == (
+        Failure("the build ran out of memory (memory limit 2Gi) and was killed")
+    )
+    unknown = [LogLine("failed", "Error: no such ref")]
+    assert failure_of(failed, pod_with(terminated=(1, "Error")), SETTINGS, unknown, image) == (
+        Failure("repo2docker exited with code 1: Error: no such ref")
+    )
+    step = [LogLine("failed", "The command '/bin/sh -c false' returned a non-zero code: 1")]
+    assert failure_of(failed, pod_with(terminated=(1, "Error")), SETTINGS, step, image) == (
+        Failure(f"a Dockerfile step failed: {step[0].message}", remember=True)
+    )
+    assert failure_of(failed, pod_with(terminated=(137, "Error")), SETTINGS, step, image) == (
+        Failure("repo2docker was stopped by signal 9 (SIGKILL)")
+    )
+    assert failure_of(failed, None, SETTINGS, [], image) == Failure("the build's Job failed: m")
+
+
+# -- the build a Job carries ----------------------------------------------------------------
+
+BUILD = Build(
+    id="5f0c6a0e3b7c4d0f8e1a2b3c4d5e6f70",
+    repo="https://github.com/binder-examples/requirements",
+    ref="main",
+    ref_kind="branch",
+    sha="0123456789abcdef0123456789abcdef01234567",
+    image="registry.example.org/binder-requirements:0123456789ab",
+    name="bhs-requirements-0123456789ab",
+    state=BuildState.QUEUED,
+    trigger="binderhub",
+    created_at=1764100000.25,
+    supersedable=False,
+    requester="user:ann@example.org",
+)
+
+
+def job_of_build(build: Build, *, suspend: bool = True, condition: str | None = None) -> Any:
+    """The Job the executor creates for ``build``, as the API server returns it."""
+    body = manifests.make_build_job(build, SETTINGS, "builds")
+    job: Any = job_with(condition)
+    job.metadata = client.V1ObjectMeta(
+        name=body["metadata"]["name"],
+        annotations=body["metadata"]["annotations"],
+        labels=body["metadata"]["labels"],
+    )
+    job.spec.suspend = suspend
+    return job
+
+
+def test_a_job_gives_back_its_build() -> None:
+    assert build_of_job(job_of_build(BUILD)) == BUILD
+    running = build_of_job(job_of_build(BUILD, suspend=False))
+    assert running == dataclasses.replace(BUILD, state=BuildState.RUNNING)
+    finished = build_of_job(job_of_build(BUILD, suspend=True, condition="Complete"))
+    assert finished is not None
+    assert finished.state is BuildState.RUNNING
+    assert build_of_job(job_with(None)) is None  # not one of ours
+
+
+def test_a_job_is_counted_for_quotas_only_when_requested() -> None:
+    counted = CountedBuild(BUILD.id, "user:ann@example.org", BUILD.repo, BUILD.created_at, True)
+    assert counted_build_of(job_of_build(BUILD)) == counted
+    done = counted_build_of(job_of_build(BUILD, condition="Failed"))
+    assert done == dataclasses.replace(counted, active=False)
+    # SuccessCriteriaMet: the outcome is known, the pod may still run; it still counts
+    ending = counted_build_of(job_of_build(BUILD, condition="SuccessCriteriaMet"))
+    assert ending == counted
+    assert counted_build_of(job_of_build(dataclasses.replace(BUILD, requester=None))) is None
+    assert counted_build_of(job_with(None)) is None
+
+
+def test_queue_order_and_repo_of_a_job() -> None:
+    older = job_of_build(BUILD)
+    younger = job_of_build(dataclasses.replace(BUILD, created_at=BUILD.created_at + 1))
+    foreign = job_with(None)
+    assert sorted([foreign, younger, older], key=queued_at) == [older, younger, foreign]
+    assert queued_at(older) == (BUILD.created_at, BUILD.name)
+    assert repo_of(older) == BUILD.repo
+    assert repo_of(foreign) == ""
+
+
+def test_pods_name_their_job_and_end() -> None:
+    pod: Any = pod_with()
+    assert job_of(pod) is None
+    pod.metadata.labels = {"job-name": "old-style"}
+    assert job_of(pod) == "old-style"
+    pod.metadata.labels = {"batch.kubernetes.io/job-name": "j", "job-name": "j"}
+    assert job_of(pod) == "j"
+    assert not pod_ended(None)
+    assert not pod_ended(pod)
+    for phase, ended in (("Pending", False), ("Running", False), ("Succeeded", True)):
+        pod.status.phase = phase
+        assert pod_ended(pod) is ended
+    pod.status.phase = "Failed"
+    assert pod_ended(pod)
