@@ -1,0 +1,441 @@
+"""The sections of the settings file: one model per top-level key (and its parts).
+
+``jobs.settings`` puts them together into ``Settings`` and loads them; the field
+docstrings here become docs/configuration.md (``jobs.settings_docs``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class RegistrySettings(_Section):
+    url: str | None = None
+    """Base URL of the registry's HTTP API (``https://registry.example.org``). Default:
+    derived from the host of ``image_prefix``, over plain HTTP for loopback hosts and
+    HTTPS otherwise."""
+
+    username: str | None = None
+    """User name for the registry (pushes and the "does this image exist" check)."""
+
+    password: SecretStr | None = None
+    """Password or token for ``username``."""
+
+    docker_config: Path | None = None
+    """A docker ``config.json`` whose ``auths`` entry for the registry host holds the
+    credentials; an alternative to ``username``/``password``."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the registry before the check counts as failed (a failed
+    check is an error, never taken for "image missing")."""
+
+    cache_seconds: float = Field(default=3600.0, ge=0)
+    """How long a positive "image exists" answer is remembered in memory."""
+
+
+class Repo2DockerSettings(_Section):
+    command: list[str] | None = None
+    """Command that runs repo2docker for the local executor. Default: the repo2docker
+    installed with this service (``python -m repo2docker``)."""
+
+    version: str = "2024.7.0"
+    """repo2docker version builds use. 2024.7.0 is the newest that builds through the
+    Docker API; later versions need the docker buildx plugin."""
+
+    extra_args: list[str] = []
+    """Extra command-line arguments, placed before the repository URL."""
+
+    target_repo_dir: str | None = None
+    """Where the repository's content goes in the image (``--target-repo-dir``);
+    default: the user's home directory, repo2docker's own default."""
+
+    user_id: int = Field(default=1000, ge=1)
+    """UID of the image's default user (``--user-id``)."""
+
+    user_name: str = Field(default="jovyan", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    """Name of the image's default user (``--user-name``)."""
+
+
+class LimitSettings(_Section):
+    max_concurrent_builds: int = Field(default=2, ge=1)
+    """Builds that may run at once; more wait in the queue."""
+
+    max_concurrent_builds_per_repo: int = Field(default=1, ge=1)
+    """Builds of one repository that may run at once."""
+
+    build_timeout: float = Field(default=3600.0, gt=0)
+    """Seconds a build may run before it is stopped and marked failed."""
+
+    failure_memory: float = Field(default=86400.0, ge=0)
+    """Seconds a failure of the commit's own (a failing Dockerfile step, an environment
+    file repo2docker refuses) is remembered: until then, requests for that commit
+    answer `failed-before` unless forced. 0 remembers no failure."""
+
+
+class BuildLogSettings(_Section):
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    """Bytes of log text stored for one build (all its attempts together). At the cap
+    one line says that the log was cut, and nothing more of it is stored; the build
+    goes on and its outcome is recorded. (Each line is also cut to its first 64 KiB,
+    with a marker.)"""
+
+    retention_days: float = Field(default=30.0, ge=0)
+    """Days the log lines of a finished build are kept; the server then deletes them
+    (the build's record stays). 0 keeps them forever."""
+
+
+class QuotaLimits(_Section):
+    builds_per_window: int = Field(default=0, ge=0)
+    """Builds that may be started in any ``window`` seconds (0: no limit). A build
+    counts from the moment it is accepted (queued), unless it is cancelled or
+    superseded before it starts; cache hits and joins of a running build never count."""
+
+    window: float = Field(default=3600.0, gt=0)
+    """Seconds of the sliding window ``builds_per_window`` counts in."""
+
+    max_queued: int = Field(default=0, ge=0)
+    """Builds that may be queued or running at once (0: no limit)."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.builds_per_window or self.max_queued)
+
+
+class QuotaSettings(_Section):
+    per_user: QuotaLimits = QuotaLimits()
+    """For each requester: an API token's name, or a JupyterHub user or service."""
+
+    per_repo: QuotaLimits = QuotaLimits()
+    """For each repository, counting the builds people asked for (push webhooks and
+    configured repositories are neither refused nor counted)."""
+
+
+class RepoSettings(_Section):
+    url: str
+    """The repository's URL (canonicalised: case-insensitive hosts lower-cased, no
+    ``.git``), as in ``https://github.com/my-org/my-repo``."""
+
+    branches: list[str] | None = None
+    """Branch name patterns (``fnmatch``) whose pushes build. Default: only the
+    repository's default branch, as the push webhook names it."""
+
+    tags: list[str] = ["*"]
+    """Tag name patterns whose pushes build. Default: every tag; ``[]``: none."""
+
+    @field_validator("url")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        from .errors import InvalidRequest
+        from .specs import canonical_repo_url
+
+        try:
+            return canonical_repo_url(value, allow_file=True)
+        except InvalidRequest as e:
+            raise ValueError(str(e)) from None
+
+
+class WebhookSettings(_Section):
+    github_secret: SecretStr | None = None
+    """Secret of the GitHub (or Gitea) webhooks: their ``X-Hub-Signature-256`` is
+    checked against it. Without it, ``/hooks/github`` refuses every delivery."""
+
+    gitlab_token: SecretStr | None = None
+    """Secret token of the GitLab webhooks (``X-Gitlab-Token``). Without it,
+    ``/hooks/gitlab`` refuses every delivery."""
+
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    """Largest webhook body accepted (GitHub and GitLab cap theirs at 25 MB)."""
+
+    deliveries_remembered: int = Field(default=10_000, ge=1)
+    """How many delivery ids are remembered, so that a redelivery changes nothing."""
+
+    reconcile_interval: float = Field(default=0.0, ge=0)
+    """Seconds between checks of the configured ``repos`` for commits whose image is
+    missing (pushes whose webhook never arrived). 0 turns the check off."""
+
+
+class ApiTokenSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    """Who holds the token; shown in logs instead of the token."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Hex SHA-256 of the token (the token itself is never stored): e.g.
+    ``printf %s "$TOKEN" | sha256sum``."""
+
+    scopes: list[Literal["builds:read", "builds:write"]] = ["builds:read"]
+    """What the token may do: ``builds:read`` (builds, logs, images) and
+    ``builds:write`` (request and cancel builds)."""
+
+
+class AuthSettings(_Section):
+    tokens: list[ApiTokenSettings] = []
+    """API tokens, sent as ``Authorization: Bearer <token>``."""
+
+    open_read: bool = False
+    """Let anyone read builds, logs and images without a token (for development)."""
+
+
+class SecretKeyRef(_Section):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    """Name of a Secret in the builds' namespace."""
+
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """Key within the Secret."""
+
+
+class KubernetesSettings(_Section):
+    namespace: str | None = None
+    """Namespace of the build Jobs. Default: the namespace the service runs in (read
+    from its service account), else ``default``."""
+
+    kubeconfig: Path | None = None
+    """kubeconfig file to use outside a cluster. Default: in-cluster configuration when
+    running in a pod, else ``$KUBECONFIG`` or ``~/.kube/config``."""
+
+    instance: str = Field(
+        default="binderhub-service", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    """Value of the ``app.kubernetes.io/instance`` label on this service's Jobs. Services
+    that share a namespace need different values; replicas of one service share it
+    (they share the queue)."""
+
+    builder_image: str = "quay.io/jupyterhub/repo2docker:2024.07.0"
+    """Image the build pods run; it must contain ``repo2docker.version``."""
+
+    builder_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """``imagePullPolicy`` of the builder container."""
+
+    builder_command: list[str] = ["jupyter-repo2docker"]
+    """Command that starts repo2docker in the builder image; its arguments follow."""
+
+    builder: Literal["docker-socket"] = "docker-socket"
+    """How builds reach a container engine. ``docker-socket``: a Docker daemon's socket
+    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``."""
+
+    docker_socket: str = "/var/run/docker.sock"
+    """Path of the Docker daemon's socket on the nodes."""
+
+    service_account: str | None = None
+    """Service account of the build pods (its API token is never mounted). Default: the
+    namespace's ``default``."""
+
+    docker_config_secret: SecretKeyRef | None = None
+    """A Secret key holding a docker ``config.json`` with push credentials; mounted into
+    build pods as a single file."""
+
+    registry_credentials_secret: SecretKeyRef | None = None
+    """A Secret key holding ``{"registry", "username", "password"}`` JSON, passed to
+    repo2docker as ``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``; an alternative to
+    ``docker_config_secret``."""
+
+    git_credentials_secret: SecretKeyRef | None = None
+    """A Secret key holding git credentials (``username=…`` and ``password=…`` lines),
+    passed to the builder as ``GIT_CREDENTIAL_ENV`` for its ``git-credential-env``
+    helper."""
+
+    resources: dict[str, dict[str, str]] = {}
+    """``resources`` of the builder container (``requests`` and ``limits``)."""
+
+    node_selector: dict[str, str] = {}
+    """``nodeSelector`` of build pods (put them where the Docker daemon is)."""
+
+    tolerations: list[dict[str, Any]] = []
+    """``tolerations`` of build pods."""
+
+    affinity: dict[str, Any] = {}
+    """``affinity`` of build pods."""
+
+    priority_class_name: str | None = None
+    """``priorityClassName`` of build pods."""
+
+    run_as_user: int = Field(default=0, ge=0)
+    """UID the builder runs as. Access to a Docker socket means root on the node anyway;
+    a non-root UID needs ``run_as_groups`` to name the socket's group."""
+
+    run_as_groups: list[int] = []
+    """Supplementary groups of the builder (e.g. the GID owning the Docker socket)."""
+
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    """Seconds a finished Job (and its pod and log) stays before Kubernetes deletes it.
+    Logs are in the service's store already."""
+
+    unschedulable_timeout: float = Field(default=300.0, gt=0)
+    """Seconds a build pod may stay unschedulable before the build fails."""
+
+    lease_seconds: float = Field(default=15.0, gt=0)
+    """Duration of the lease that makes one replica the queue keeper (the one that
+    lets suspended Jobs run); another replica takes over this long after it stops."""
+
+
+class ForgeHostSettings(_Section):
+    kind: Literal["github", "gitlab"]
+    """``github`` (github.com or GitHub Enterprise Server) or ``gitlab`` (gitlab.com or
+    self-managed GitLab)."""
+
+    url: str
+    """Web address of the forge, e.g. ``https://github.com`` or
+    ``https://gitlab.example.org`` (with a path if GitLab is served under one).
+    Repositories on this host (any scheme, any port) belong to this forge."""
+
+    api_url: str | None = None
+    """Base URL of the REST API. Default: ``https://api.github.com`` for github.com,
+    ``<url>/api/v3`` for GitHub Enterprise, ``<url>`` for GitLab (``/api/v4`` is added)."""
+
+    token: SecretStr | None = None
+    """API token (GitHub: a personal access or app installation token; GitLab: a
+    personal, group or project access token). Without it nothing is asked of the API:
+    refs are resolved with ``git ls-remote`` and no statuses are reported. It is also
+    offered to git for private repositories of this host."""
+
+    git_username: str | None = None
+    """User name sent with ``token`` to git over HTTPS. Default: ``x-access-token``
+    (GitHub), ``oauth2`` (GitLab)."""
+
+    resolve_refs: bool = True
+    """Resolve branches, tags and short SHAs through the API (with conditional
+    requests) instead of ``git ls-remote``."""
+
+    report_status: bool = True
+    """Set a commit status on every built commit (pending, success, failure)."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the API."""
+
+    @field_validator("url", "api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s) URL, e.g. https://github.example.org")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
+
+
+class GitCredentialSettings(_Section):
+    url: str
+    """Repositories these credentials are for: a URL prefix matched as git matches
+    ``http.<url>.*`` settings (scheme, host with ``*`` for one name label, port, then
+    whole path segments): ``https://github.com/my-org`` covers every repository of
+    ``my-org``, ``https://git.example.org`` a whole host. The most specific wins."""
+
+    username: str = "x-access-token"
+    """User name for HTTP Basic authentication."""
+
+    password: SecretStr
+    """Password or access token. Never logged, never in a URL or on a command line."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        from .forges.credentials import UrlPattern
+
+        UrlPattern.parse(value)  # raises ValueError naming the problem
+        return value.rstrip("/")
+
+
+class ForgeSettings(_Section):
+    hosts: list[ForgeHostSettings] = []
+    """GitHub and GitLab instances whose APIs resolve refs, receive commit statuses
+    and get webhooks installed (``binderhub-service hooks install``)."""
+
+    credentials: list[GitCredentialSettings] = []
+    """Git credentials for private repositories, per host or per repository prefix;
+    used to resolve refs and handed to local builds through git's configuration
+    environment (``GIT_CONFIG_COUNT``)."""
+
+    status_context: str = Field(default="binderhub-service", min_length=1, max_length=255)
+    """The ``context`` (GitHub) or ``name`` (GitLab) of the commit statuses, so that
+    several services can report on one commit."""
+
+
+class JupyterHubSettings(_Section):
+    enabled: bool = False
+    """Run as a JupyterHub service: accept JupyterHub API tokens and log browsers in
+    through the hub's OAuth. Every field below left empty is read from the environment
+    JupyterHub gives the services it starts (``JUPYTERHUB_*``)."""
+
+    api_url: str | None = None
+    """The hub's REST API, e.g. ``http://hub:8081/hub/api``. Default:
+    ``$JUPYTERHUB_API_URL``."""
+
+    api_token: SecretStr | None = None
+    """This service's API token, as registered in the hub's ``services``; it is also the
+    OAuth client secret. Default: ``$JUPYTERHUB_API_TOKEN``."""
+
+    service_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._~-]{1,255}$")
+    """The service's name in the hub's ``services``. Default:
+    ``$JUPYTERHUB_SERVICE_NAME``, else ``binder``."""
+
+    client_id: str | None = None
+    """OAuth client id. Default: ``$JUPYTERHUB_CLIENT_ID``, else
+    ``service-<service_name>`` (the hub's default for services)."""
+
+    oauth_callback_url: str | None = None
+    """Where the hub sends browsers back after login; it must equal the service's
+    ``oauth_redirect_uri`` in the hub. Default: ``$JUPYTERHUB_OAUTH_CALLBACK_URL``, else
+    ``<base_path>oauth_callback``."""
+
+    authorize_url: str | None = None
+    """The hub's OAuth authorize page as browsers reach it. Default: derived from
+    ``$JUPYTERHUB_PUBLIC_HUB_URL``, else ``/hub/api/oauth2/authorize`` (same host)."""
+
+    access_scopes: list[str] = []
+    """Hub scopes of which a token needs one to use this service at all. Default:
+    ``access:services!service=<service_name>`` and ``access:services``."""
+
+    allowed_users: list[str] = []
+    """Hub users who may request builds. With this and ``allowed_groups`` both empty,
+    every user with an access scope may; otherwise the others may only read."""
+
+    allowed_groups: list[str] = []
+    """Hub groups whose members may request builds (see ``allowed_users``)."""
+
+    cache_seconds: float = Field(default=60.0, ge=0)
+    """How long the hub's answer about a token is remembered (a revoked token keeps
+    working at most this long)."""
+
+    session_seconds: int = Field(default=8 * 3600, ge=60)
+    """Lifetime of the browser session cookie set after the OAuth login (never longer
+    than the hub's token)."""
+
+    cookie_secret: SecretStr | None = None
+    """Key that signs the session cookies. Default: derived from ``api_token``, so that
+    every replica and restart shares it."""
+
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the hub's API."""
+
+    @model_validator(mode="after")
+    def _check_enabled(self) -> JupyterHubSettings:
+        # Checked here, with the environment, so that start-up names what is missing.
+        if self.enabled:
+            for name, env in (
+                ("api_url", "JUPYTERHUB_API_URL"),
+                ("api_token", "JUPYTERHUB_API_TOKEN"),
+            ):
+                if getattr(self, name) is None and not os.environ.get(env):
+                    raise ValueError(f"enabled needs {name} (or ${env} in the environment)")
+        return self
