@@ -8,7 +8,7 @@ from importlib import metadata
 
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
-from .forges.status import attach_status_reporter
+from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
 from .registry import RegistryClient, credentials_from_docker_config
@@ -61,9 +61,8 @@ def make_executor(settings: Settings) -> Executor:
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 
 
-STATUS_DRAIN_SECONDS = 10.0
-"""How long a stopping process waits for its last commit statuses. With uvicorn's 10 s
-for open connections it stays within Kubernetes' default 30 s grace period."""
+STATUS_DRAIN_SECONDS = DRAIN_SECONDS
+"""How long a stopping process waits for its last commit statuses (``BuildService.close``)."""
 
 
 def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
@@ -109,7 +108,8 @@ def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) 
 
 async def drain_statuses(service: BuildService, within: float = STATUS_DRAIN_SECONDS) -> int:
     """Wait until the commit statuses of ``service``'s builds are sent or given up on,
-    at most ``within`` seconds. Returns how many builds' last statuses were dropped
-    (logged and counted by the reporter). Call it after ``service.close()``."""
+        at most ``within`` seconds. Returns how many builds' last statuses were dropped
+        (logged and counted by the reporter). ``service.close()`` does it too; tests call it
+    to wait for the statuses of builds that have ended."""
     reporter = service.status_reporter
     return 0 if reporter is None else await reporter.drain(within)

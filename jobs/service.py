@@ -30,7 +30,7 @@ from .errors import (
 )
 from .events import BuildEvent, EventHub
 from .executors import DurableExecutor, Executor, Note
-from .forges.status import StatusReporter
+from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildState, LogLine
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
@@ -150,7 +150,8 @@ class BuildService(Door):
         self._schedule()
 
     async def close(self, *, abandon: bool = False) -> None:
-        """Stop scheduling and stop running builds.
+        """Stop scheduling and stop running builds, then send their last commit statuses
+        (waiting at most ``forges.status.DRAIN_SECONDS``).
 
         By default they stay ``running`` in the store and the next ``start`` runs them
         again. ``abandon=True`` (the one-shot CLI, whose builds nobody resumes) marks
@@ -167,6 +168,9 @@ class BuildService(Door):
         if abandon:
             for build in builds:
                 self._finish(build, BuildState.CANCELLED, "interrupted")
+        if self.status_reporter is not None:
+            # builds have stopped: their last commit statuses go out now (bounded)
+            await self.status_reporter.drain(DRAIN_SECONDS)
         await self.executor.close()
         await self.registry.aclose()
         self.store.close()

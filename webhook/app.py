@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from jobs import readiness
-from jobs.factory import drain_statuses, make_service
+from jobs.factory import make_service
 from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
@@ -102,9 +102,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await svc.close()
-            # builds have stopped taking work: their last commit statuses go out now
-            await drain_statuses(svc)
+            await svc.close()  # sends the last commit statuses too
             if hub is not None:
                 await hub.client.aclose()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from jobs.errors import BuildServiceError, InvalidRequest
-from jobs.factory import check_builder_version, drain_statuses, make_service
+from jobs.factory import check_builder_version, make_service
 from jobs.failures import retry_time
 from jobs.model import BuildState
 from jobs.settings import ConfigError, Settings, load_settings
@@ -228,5 +228,4 @@ async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> 
         print(f"binderhub-service: build {build.state}: {build.error}", file=sys.stderr)
         return 1
     finally:
-        await service.close(abandon=True)
-        await drain_statuses(service)  # the last commit status, before the process ends
+        await service.close(abandon=True)  # sends the last commit status too
