@@ -4,16 +4,29 @@ service. Users log in with JupyterHub's DummyAuthenticator and a shared password
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import yaml
 
-from testkit.components import free_port, wait_until
+from testkit.components import (
+    GitRepo,
+    GitServer,
+    Registry,
+    ServiceProcess,
+    dockerfile,
+    free_port,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHP = ROOT / "tests" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -149,3 +162,71 @@ def start_hub(
         hub.stop()
         raise
     return hub
+
+
+@contextmanager
+def hub_with_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: Registry,
+    git_server: GitServer,
+    *,
+    kind: str,
+    service_name: str,
+    service_token: str,
+    settings: dict[str, Any],
+    jupyterhub: dict[str, Any],
+    users: dict[str, list[str]],
+    groups: dict[str, list[str]] | None = None,
+    token: str | None = None,
+) -> Iterator[tuple[Hub, ServiceProcess, GitRepo]]:
+    """A ``binderhub-service serve`` registered with a real hub, and a repository to build.
+
+    The service listens behind the hub's proxy at ``/services/<service_name>/``, with
+    ``settings`` and ``jupyterhub`` (its ``jupyterhub`` section, beside what this sets)
+    added to what every such test needs; ``kind`` names the image prefix and the repo.
+    Both processes are stopped at the end."""
+    directory = tmp_path_factory.mktemp(f"{kind}-tests")
+    unique = re.sub(r"[^a-z0-9]", "", directory.name.lower())[-8:]
+    port, hub_port = free_port(), free_port()
+    values: dict[str, Any] = {
+        "listen": f"127.0.0.1:{port}",
+        "image_prefix": f"{registry.host}/{kind}{unique}-",
+        "state_path": str(directory / "state" / "builds.sqlite"),
+        "base_path": f"/services/{service_name}/",
+        **settings,
+        "jupyterhub": {
+            "enabled": True,
+            "api_url": f"http://127.0.0.1:{hub_port}/hub/api",
+            "api_token": service_token,
+            "service_name": service_name,
+            **jupyterhub,
+        },
+    }
+    repo = git_server.create_repo(f"{kind}-{unique}", {"Dockerfile": dockerfile("RUN true")})
+    config = directory / "service.yml"
+    config.write_text(yaml.safe_dump(values))
+    service = ServiceProcess(config, directory / "service.log", port, token=token)
+    hub: Hub | None = None
+    try:
+        # the service first: the hub waits for an external service to answer
+        service.start()
+        hub = start_hub(
+            directory / "hub",
+            service_name=service_name,
+            service_url=service.url,
+            service_token=service_token,
+            hub_port=hub_port,
+            users=users,
+            groups=groups,
+        )
+        yield hub, service, repo
+    finally:
+        service.stop()
+        if hub is not None:
+            hub.stop()
+
+
+def print_logs(hub: Hub, service: ServiceProcess) -> None:
+    """Both processes' logs, for a test that failed."""
+    print(f"\n----- service log -----\n{service.log()}")
+    print(f"\n----- hub log -----\n{hub.log()}")

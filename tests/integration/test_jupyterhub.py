@@ -22,11 +22,11 @@ import yaml
 
 from hub.profiles import make_profile_list
 from jobs.specs import image_name_for
-from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess
 from tests.conftest import failed
 
 from .conftest import API_TOKEN, token_settings
-from .hub_components import PASSWORD, Hub, start_hub
+from .hub_components import PASSWORD, Hub, hub_with_service, print_logs
 
 NAME = "binder"
 PREFIX = f"/services/{NAME}"
@@ -39,46 +39,24 @@ SSE = {"Accept": "text/event-stream"}
 def hub_setup(
     tmp_path_factory: pytest.TempPathFactory, registry: Registry, git_server: GitServer
 ) -> Iterator[tuple[Hub, ServiceProcess, GitRepo]]:
-    directory = tmp_path_factory.mktemp("hub-tests")
-    unique = re.sub(r"[^a-z0-9]", "", directory.name.lower())[-8:]
-    port, hub_port = free_port(), free_port()
-    settings: dict[str, Any] = {
-        "listen": f"127.0.0.1:{port}",
-        "image_prefix": f"{registry.host}/hub{unique}-",
-        "state_path": str(directory / "state" / "builds.sqlite"),
-        "base_path": f"{PREFIX}/",
-        "auth": {"tokens": [token_settings(API_TOKEN, "tests", ["builds:read", "builds:write"])]},
-        "jupyterhub": {
-            "enabled": True,
-            "api_url": f"http://127.0.0.1:{hub_port}/hub/api",
-            "api_token": SERVICE_TOKEN,
-            "service_name": NAME,
-            "allowed_users": ["alice"],
-            "allowed_groups": ["builders"],
+    with hub_with_service(
+        tmp_path_factory,
+        registry,
+        git_server,
+        kind="hub",
+        service_name=NAME,
+        service_token=SERVICE_TOKEN,
+        settings={
+            "auth": {
+                "tokens": [token_settings(API_TOKEN, "tests", ["builds:read", "builds:write"])]
+            }
         },
-    }
-    repo = git_server.create_repo(f"hub-{unique}", {"Dockerfile": dockerfile("RUN true")})
-    config = directory / "service.yml"
-    config.write_text(yaml.safe_dump(settings))
-    service = ServiceProcess(config, directory / "service.log", port, token=API_TOKEN)
-    hub: Hub | None = None
-    try:
-        # the service first: the hub waits for an external service to answer
-        service.start()
-        hub = start_hub(
-            directory / "hub",
-            service_name=NAME,
-            service_url=service.url,
-            service_token=SERVICE_TOKEN,
-            hub_port=hub_port,
-            users={"alice": ACCESS, "carol": ACCESS, "dave": ACCESS, "bob": []},
-            groups={"builders": ["alice", "carol"]},
-        )
-        yield hub, service, repo
-    finally:
-        service.stop()
-        if hub is not None:
-            hub.stop()
+        jupyterhub={"allowed_users": ["alice"], "allowed_groups": ["builders"]},
+        users={"alice": ACCESS, "carol": ACCESS, "dave": ACCESS, "bob": []},
+        groups={"builders": ["alice", "carol"]},
+        token=API_TOKEN,
+    ) as setup:
+        yield setup
 
 
 @pytest.fixture
@@ -87,9 +65,7 @@ def _logs_on_failure(
 ) -> Iterator[None]:
     yield
     if failed(request):
-        hub, service, _ = hub_setup
-        print(f"\n----- service log -----\n{service.log()}")
-        print(f"\n----- hub log -----\n{hub.log()}")
+        print_logs(*hub_setup[:2])
 
 
 pytestmark = pytest.mark.usefixtures("_logs_on_failure")

@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, free_port
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess
 from tests.conftest import failed
 
-from .hub_components import Hub, start_hub
-from .test_jupyterhub import ACCESS, PREFIX, SSE, git_spec, sse_events, through_proxy, wait_finished
+from .hub_components import Hub, hub_with_service, print_logs
+from .test_jupyterhub import ACCESS, SSE, git_spec, sse_events, through_proxy, wait_finished
 
 NAME = "binder"
 SERVICE_TOKEN = "binder-service-token-for-quota-tests"
@@ -32,42 +31,18 @@ WINDOW = 3600
 def quota_setup(
     tmp_path_factory: pytest.TempPathFactory, registry: Registry, git_server: GitServer
 ) -> Iterator[tuple[Hub, ServiceProcess, GitRepo]]:
-    directory = tmp_path_factory.mktemp("quota-tests")
-    unique = re.sub(r"[^a-z0-9]", "", directory.name.lower())[-8:]
-    port, hub_port = free_port(), free_port()
-    settings: dict[str, Any] = {
-        "listen": f"127.0.0.1:{port}",
-        "image_prefix": f"{registry.host}/quota{unique}-",
-        "state_path": str(directory / "state" / "builds.sqlite"),
-        "base_path": f"{PREFIX}/",
-        "quotas": {"per_user": {"builds_per_window": 1, "window": WINDOW}},
-        "jupyterhub": {
-            "enabled": True,
-            "api_url": f"http://127.0.0.1:{hub_port}/hub/api",
-            "api_token": SERVICE_TOKEN,
-            "service_name": NAME,
-        },
-    }
-    repo = git_server.create_repo(f"quota-{unique}", {"Dockerfile": dockerfile("RUN true")})
-    config = directory / "service.yml"
-    config.write_text(yaml.safe_dump(settings))
-    service = ServiceProcess(config, directory / "service.log", port)
-    hub: Hub | None = None
-    try:
-        service.start()
-        hub = start_hub(
-            directory / "hub",
-            service_name=NAME,
-            service_url=service.url,
-            service_token=SERVICE_TOKEN,
-            hub_port=hub_port,
-            users={"alice": ACCESS, "carol": ACCESS},
-        )
-        yield hub, service, repo
-    finally:
-        service.stop()
-        if hub is not None:
-            hub.stop()
+    with hub_with_service(
+        tmp_path_factory,
+        registry,
+        git_server,
+        kind="quota",
+        service_name=NAME,
+        service_token=SERVICE_TOKEN,
+        settings={"quotas": {"per_user": {"builds_per_window": 1, "window": WINDOW}}},
+        jupyterhub={},
+        users={"alice": ACCESS, "carol": ACCESS},
+    ) as setup:
+        yield setup
 
 
 @pytest.fixture
@@ -76,9 +51,7 @@ def _logs_on_failure(
 ) -> Iterator[None]:
     yield
     if failed(request):
-        hub, service, _ = quota_setup
-        print(f"\n----- service log -----\n{service.log()}")
-        print(f"\n----- hub log -----\n{hub.log()}")
+        print_logs(*quota_setup[:2])
 
 
 pytestmark = pytest.mark.usefixtures("_logs_on_failure")
