@@ -126,7 +126,12 @@ class Settings(BaseSettings):
     webhooks refresh it at once."""
 
     registry: RegistrySettings = RegistrySettings()
-    """The registry images are pushed to and looked up in."""
+    """The registry images are pushed to and looked up in. Whether an image exists is
+    asked with a manifest HEAD: 404 means missing, and so does a 401
+    `insufficient_scope` to a token the registry's token service issued (Docker Hub
+    answers so for a repository that does not exist yet). A refused token exchange or
+    Basic login is an error naming the credentials; any other answer is an error,
+    never "missing"."""
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
