@@ -5,7 +5,9 @@
 # Build with scripts/ensure-service-image.sh, which fills .wheelhouse/ with wheels of every
 # dependency first so that the build needs no network (PIP_NO_INDEX=1). With a reachable
 # package index, `mkdir -p .wheelhouse && docker build .` works too (an empty wheelhouse).
-ARG BASE_IMAGE=local/debian:bookworm
+# BASE_IMAGE: any Debian bookworm image; the default is the public one, the tests pass their
+# local copy (`--build-arg BASE_IMAGE=local/debian:bookworm`, as the script does).
+ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
 # build stage: a virtual environment with the package and its dependencies

@@ -1,8 +1,11 @@
 """Does an image exist? Asked of the registry over the Docker Registry HTTP API v2.
 
 ``HEAD /v2/<name>/manifests/<tag>``: 200 means it exists, 404 that it does not.
-Anything else (401/403, 5xx, a timeout) raises: an unanswered question is never
-taken for "missing", or every registry hiccup would become a rebuild.
+So does a 401 ``insufficient_scope`` to a Bearer token the token service issued for
+the repository's pull scope: Docker Hub answers so for a repository that does not
+exist yet, even to valid credentials. Anything else (401/403 otherwise, 5xx, a
+timeout) raises: an unanswered question is never taken for "missing", or every
+registry hiccup would become a rebuild.
 Authentication follows the registry's ``WWW-Authenticate`` challenge: anonymous
 first, then Basic, or a Bearer token from the realm it names.
 """
@@ -58,6 +61,14 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="…",service="…"`` into ("bearer", {"realm": …, …}). Pure."""
     scheme, _, rest = header.strip().partition(" ")
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+def _out_of_scope(response: httpx.Response) -> bool:
+    """A 401 whose Bearer challenge says ``error="insufficient_scope"``. Pure."""
+    if response.status_code != 401:
+        return False
+    scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
+    return scheme == "bearer" and params.get("error") == "insufficient_scope"
 
 
 def credentials_from_docker_config(path: Path, host: str) -> tuple[str, str] | None:
@@ -140,16 +151,17 @@ class RegistryClient:
         scope = f"repository:{ref.repository}:pull"
         started = time.perf_counter()
         try:
-            response = await self._head(url, scope)
+            response, bearer = await self._head(url, scope)
         except RegistryError:
             metrics.REGISTRY_CHECK.labels("error").observe(time.perf_counter() - started)
             raise
-        result = {200: "found", 404: "missing"}.get(response.status_code, "error")
+        missing = response.status_code == 404 or (bearer and _out_of_scope(response))
+        result = "found" if response.status_code == 200 else "missing" if missing else "error"
         metrics.REGISTRY_CHECK.labels(result).observe(time.perf_counter() - started)
         if response.status_code == 200:
             self.remember(image)
             return True
-        if response.status_code == 404:
+        if missing:
             return False
         if response.status_code in (401, 403):
             raise RegistryAuthError(
@@ -171,7 +183,10 @@ class RegistryClient:
                 f"registry {self._base_url} answered HTTP {response.status_code} at /v2/"
             )
 
-    async def _head(self, url: str, scope: str) -> httpx.Response:
+    async def _head(self, url: str, scope: str) -> tuple[httpx.Response, bool]:
+        """The registry's last answer to HEAD ``url``, and whether that request carried
+        a Bearer token the token service issued (its refusal then is not about the
+        credentials, which the token service accepted)."""
         headers = {"Accept": MANIFEST_ACCEPT}
         token = self._tokens.get(scope)
         if token and token[0] > self._clock():
@@ -180,7 +195,7 @@ class RegistryClient:
             headers["Authorization"] = self._basic()
         response = await self._send("HEAD", url, headers)
         if response.status_code != 401:
-            return response
+            return response, headers.get("Authorization", "").startswith("Bearer ")
         scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
         if scheme == "basic":
             if not self._credentials:
@@ -192,8 +207,9 @@ class RegistryClient:
         elif scheme == "bearer" and params.get("realm"):
             headers["Authorization"] = f"Bearer {await self._token(params, scope)}"
         else:
-            return response
-        return await self._send("HEAD", url, headers)
+            return response, False
+        response = await self._send("HEAD", url, headers)
+        return response, headers["Authorization"].startswith("Bearer ")
 
     def _basic(self) -> str:
         assert self._credentials is not None

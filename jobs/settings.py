@@ -10,6 +10,7 @@ repr and str are masked, so logging a settings object leaks nothing.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -73,6 +74,9 @@ ENV_PREFIX = "BINDERHUB_SERVICE_"
 CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
 
 
+_BASE_PATH = re.compile(r"/([^/?#\s]+/)*")
+
+
 class Settings(BaseSettings):
     """Everything the service can be told. See docs/configuration.md."""
 
@@ -126,7 +130,12 @@ class Settings(BaseSettings):
     webhooks refresh it at once."""
 
     registry: RegistrySettings = RegistrySettings()
-    """The registry images are pushed to and looked up in."""
+    """The registry images are pushed to and looked up in. Whether an image exists is
+    asked with a manifest HEAD: 404 means missing, and so does a 401
+    `insufficient_scope` to a token the registry's token service issued (Docker Hub
+    answers so for a repository that does not exist yet). A refused token exchange or
+    Basic login is an error naming the credentials; any other answer is an error,
+    never "missing"."""
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
@@ -160,10 +169,10 @@ class Settings(BaseSettings):
     jupyterhub: JupyterHubSettings = JupyterHubSettings()
     """Running behind JupyterHub: hub tokens, OAuth login, who may build."""
 
-    base_path: str | None = Field(default=None, pattern=r"^/([^/?#\s]+/)*$")
+    base_path: str | None = None
     """Path prefix of every route, e.g. ``/services/binder/`` behind the hub's proxy
-    (which passes the prefix on). Default: ``$JUPYTERHUB_SERVICE_PREFIX`` with
-    ``jupyterhub.enabled``, else ``/``."""
+    (which passes the prefix on); a missing leading or trailing ``/`` is added.
+    Default: ``$JUPYTERHUB_SERVICE_PREFIX`` with ``jupyterhub.enabled``, else ``/``."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of log records written."""
@@ -200,6 +209,20 @@ class Settings(BaseSettings):
         if rest != rest.lower() or any(c.isspace() for c in value):
             raise ValueError("must be lower case without spaces (registry repository rules)")
         return value
+
+    @field_validator("base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = value if value.startswith("/") else "/" + value
+        path = path if path.endswith("/") else path + "/"
+        if not value or not _BASE_PATH.fullmatch(path):
+            raise ValueError(
+                "must be a URL path such as /services/binder/ (segments without "
+                "spaces, '?', '#' or empty ones)"
+            )
+        return path
 
     @classmethod
     def settings_customise_sources(

@@ -81,6 +81,20 @@ def token_registry(
 
 
 @pytest.fixture(scope="session")
+def hub_like_registry(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[tuple[Registry, TokenService]]:
+    """A token registry that answers 401 for repositories that do not exist yet, as
+    Docker Hub does."""
+    server, tokens = start_token_registry(
+        tmp_path_factory.mktemp("hub-like-registry"), credentials=REGISTRY_AUTH, hide_missing=True
+    )
+    yield server, tokens
+    server.stop()
+    tokens.stop()
+
+
+@pytest.fixture(scope="session")
 def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     server = start_git_server(tmp_path_factory.mktemp("git") / "repos")
     yield server

@@ -126,3 +126,9 @@ async def test_the_kubernetes_executor_names_an_api_server_that_does_not_answer(
         f"the Kubernetes API server at {server} is not answering: "
     ), raised.value
     assert "Connection refused" in str(raised.value)
+
+
+def test_a_base_path_without_its_trailing_slash_serves_under_it(start_server: StartServer) -> None:
+    server = start_server(base_path="/services/binder")
+    with server.client(None) as client:
+        assert client.get("/services/binder/health").json() == {"status": "ok"}

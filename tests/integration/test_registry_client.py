@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from jobs.errors import RegistryAuthError, RegistryError
@@ -113,6 +114,40 @@ async def test_bearer_token_registry(
                 await client.has_image(image)
         finally:
             await client.aclose()
+
+
+async def test_a_repository_hidden_behind_401_is_missing(
+    hub_like_registry: tuple[Registry, TokenService], unique: str
+) -> None:
+    """Docker Hub answers 401 insufficient_scope, not 404, for a repository that does
+    not exist yet, even to valid credentials; that is "missing". Wrong credentials
+    stay an error that names them."""
+    registry, tokens = hub_like_registry
+    assert registry.auth is not None
+    image = push(registry, f"hub-{unique}:v1")
+    never_pushed = f"never-pushed-{unique}"
+    # the registry really does answer 401 to a token issued for that scope
+    token = tokens.issue([f"repository:{never_pushed}:pull"])
+    async with httpx.AsyncClient() as http:
+        raw = await http.head(
+            f"{registry.url}/v2/{never_pushed}/manifests/v1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert raw.status_code == 401
+    assert 'error="insufficient_scope"' in raw.headers["www-authenticate"]
+    client = RegistryClient(registry.url, credentials=registry.auth)
+    try:
+        assert await client.has_image(image, use_cache=False)
+        assert not await client.has_image(f"{registry.host}/hub-{unique}:v2")
+        assert not await client.has_image(f"{registry.host}/{never_pushed}:v1")
+    finally:
+        await client.aclose()
+    client = RegistryClient(registry.url, credentials=("builder", "wrong"))
+    try:
+        with pytest.raises(RegistryAuthError, match="refused the registry credentials"):
+            await client.has_image(f"{registry.host}/{never_pushed}:v1")
+    finally:
+        await client.aclose()
 
 
 async def test_a_registry_that_is_down_is_an_error_not_a_miss() -> None:

@@ -5,6 +5,10 @@ The registry is Debian's docker-registry with ``auth: token``; the token service
 checks HTTP Basic credentials and issues RS256 JWTs signed by a key whose
 self-signed certificate the registry trusts (``rootcertbundle``), carried in the
 token's ``x5c`` header.
+
+``hide_missing=True`` makes it answer as Docker Hub does: a token asked for only
+``pull`` on a repository that does not exist yet grants nothing, so the registry
+answers the manifest HEAD with 401 ``insufficient_scope`` rather than 404.
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ class TokenService:
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    repositories: Path | None = None  # the registry's storage; set: hide missing ones
+
+    def _grants(self, name: str, actions: list[str]) -> list[str]:
+        """The actions granted on repository ``name``: all asked for, except none when
+        hiding, the repository does not exist yet and ``push`` was not asked for."""
+        if self.repositories is None or "push" in actions:
+            return actions
+        return actions if (self.repositories / name).is_dir() else []
 
     @property
     def realm(self) -> str:
@@ -51,7 +63,8 @@ class TokenService:
         for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            granted = self._grants(name, actions.split(","))
+            access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -122,14 +135,18 @@ def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
 
 
 def start_token_registry(
-    directory: Path, credentials: tuple[str, str]
+    directory: Path, credentials: tuple[str, str], *, hide_missing: bool = False
 ) -> tuple[Registry, TokenService]:
+    """A token-authenticated registry in ``directory`` and its token service, which
+    accepts ``credentials`` (HTTP Basic). ``hide_missing``: see the module docstring."""
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = _self_signed(key)
     bundle = directory / "token-ca.pem"
     bundle.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     tokens = TokenService(credentials, key, certificate, port=free_port())
+    if hide_missing:
+        tokens.repositories = directory / "data" / "docker" / "registry" / "v2" / "repositories"
     tokens.start()
     auth_block = (
         "auth:\n  token:\n"

@@ -91,3 +91,34 @@ def test_every_setting_is_documented() -> None:
         "listen",
     ):
         assert f"`{key}`" in text
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("/services/binder/", "/services/binder/"),
+        ("/services/binder", "/services/binder/"),
+        ("services/binder", "/services/binder/"),
+        ("binder/", "/binder/"),
+        ("/", "/"),
+    ],
+)
+def test_base_path_is_normalised(given: str, normalised: str) -> None:
+    assert load_settings(None, base_path=given).base_path == normalised
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "https://hub.example/services/binder/",
+        "//hub.example/",
+        "/services//binder",
+        "/a b/",
+        "/a?x=1",
+        "/a#top",
+    ],
+)
+def test_a_base_path_that_is_not_a_path_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"base_path: .*a URL path such as /services/binder/"):
+        load_settings(None, base_path=bad)
