@@ -213,6 +213,20 @@ class Server:
                 self.process.wait()
 
 
+def token_settings() -> dict[str, Any]:
+    """The ``auth`` section for the bench's API token, with both scopes, as a real
+    client's token would have."""
+    return {
+        "tokens": [
+            {
+                "name": "bench",
+                "sha256": hashlib.sha256(API_TOKEN.encode()).hexdigest(),
+                "scopes": ["builds:read", "builds:write"],
+            }
+        ]
+    }
+
+
 def write_config(
     workdir: Path, registry: Registry, extra: dict[str, Any] | None = None
 ) -> tuple[Path, int]:
@@ -228,15 +242,7 @@ def write_config(
     }
     if "auth" in Settings.model_fields:
         # the API asks for a token: one with both scopes, as a real client would send
-        config["auth"] = {
-            "tokens": [
-                {
-                    "name": "bench",
-                    "sha256": hashlib.sha256(API_TOKEN.encode()).hexdigest(),
-                    "scopes": ["builds:read", "builds:write"],
-                }
-            ]
-        }
+        config["auth"] = token_settings()
     config.update(extra or {})
     config_path = workdir / "service.yaml"
     config_path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML

@@ -68,7 +68,7 @@ def package_of(filename: str) -> str:
 def cpu(n: int, *, profiled: bool = True, log_level: str = "info") -> dict[str, float]:
     import uvicorn
 
-    from bench.common import API_TOKEN
+    from bench.common import API_TOKEN, token_settings
     from jobs.refs import ResolvedRef
     from jobs.settings import Settings, load_settings
     from jobs.specs import image_name_for, repo_spec
@@ -84,17 +84,7 @@ def cpu(n: int, *, profiled: bool = True, log_level: str = "info") -> dict[str, 
         "log_level": log_level,
     }
     if "auth" in Settings.model_fields:
-        import hashlib
-
-        values["auth"] = {
-            "tokens": [
-                {
-                    "name": "bench",
-                    "sha256": hashlib.sha256(API_TOKEN.encode()).hexdigest(),
-                    "scopes": ["builds:read", "builds:write"],
-                }
-            ]
-        }
+        values["auth"] = token_settings()
     settings = load_settings(None, **values)
     # Log as `serve` does (webhook.cli.serve), to a file as in bench.run: fd 2 is
     # redirected for the duration.

@@ -181,8 +181,7 @@ def failed_event(message: str, status_code: int | None = None) -> dict[str, Any]
 
 def error_event(error: Exception) -> dict[str, Any]:
     """The ``failed`` event for an error of the request, with its HTTP status."""
-    status = error.status_code if isinstance(error, BadRequest) else status_for(error)
-    return failed_event(str(error), status)
+    return failed_event(str(error), status_for(error))
 
 
 def failed_before_event(build: Build, until: float | None) -> dict[str, Any]:
