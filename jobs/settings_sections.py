@@ -470,4 +470,3 @@ class HubProfileSettings(_Section):
 
     kubespawner_override: dict[str, Any] = {}
     """KubeSpawner settings of the profile (``cpu_limit``, ``mem_limit``, …)."""
-

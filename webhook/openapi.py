@@ -320,9 +320,7 @@ PATHS: dict[str, Any] = {
             "(`jupyterhub.api_token`) may read it.",
             "security": SECURED,
             "responses": {
-                "200": _json(
-                    {"type": "array", "items": {"type": "object"}}, "The profile list."
-                ),
+                "200": _json({"type": "array", "items": {"type": "object"}}, "The profile list."),
                 **_errors(400, 401, 403),
             },
         }

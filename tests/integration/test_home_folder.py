@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from webhook.profiles import home_copy_command
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from testkit.components import DOCKER, GitServer, dockerfile
+from webhook.profiles import home_copy_command
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,8 @@ from .test_jupyterhub import hub_login, through_proxy, wait_finished
 
 NAME = "binder"
 SNIPPET = ROOT / "docs" / "hub-extra-config.py"
-OWN = {"display_name": "The hub's standard environment", "slug": "standard", "default": True}
+OWN_NAME = "The hub's standard environment"
+OWN = {"display_name": OWN_NAME, "slug": "standard", "default": True}
 
 
 def hub_config(kubeconfig: Path) -> str:
@@ -104,7 +105,7 @@ def test_the_spawn_page_offers_the_hubs_profiles_then_the_images_built_here(
 ) -> None:
     hub, service, repo = snippet_hub
     before = spawn_form(hub)
-    assert OWN["display_name"] in before
+    assert OWN_NAME in before
     assert "Prebuilt repository images" not in before  # nothing built yet: no profile
 
     with through_proxy(hub, API_TOKEN, "Bearer") as client:
@@ -112,7 +113,7 @@ def test_the_spawn_page_offers_the_hubs_profiles_then_the_images_built_here(
         wait_finished(client, answer["id"])
     form = spawn_form(hub)
     ours = form.index("Prebuilt repository images")
-    assert form.index(OWN["display_name"]) < ours
+    assert form.index(OWN_NAME) < ours
     assert f"{repo.path.name} (main)" in form[ours:]
     # KubeSpawner shows display names; the choice's key leads to the image
     # (tests/unit/test_hub_profiles.py starts it through KubeSpawner's own handling)
@@ -128,7 +129,7 @@ def test_a_service_that_is_down_leaves_the_hubs_own_profiles(
     service.stop()
     try:
         form = spawn_form(hub)
-        assert OWN["display_name"] in form
+        assert OWN_NAME in form
         assert "Prebuilt repository images" not in form
         assert "binderhub-service profiles from http://127.0.0.1" in hub.log()
     finally:

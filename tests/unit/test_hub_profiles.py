@@ -296,9 +296,9 @@ def test_the_settings_shape_the_profile_list() -> None:
 
 
 def test_copying_home_without_a_folder_to_copy_from_is_refused_at_start_up() -> None:
-    with pytest.raises(ConfigError, match="copy_repo_to_home needs repo2docker.target_repo_dir"):
+    with pytest.raises(ConfigError, match=r"copy_repo_to_home needs repo2docker\.target_repo_dir"):
         load_settings(None, hub_profiles={"copy_repo_to_home": "/home/jovyan"})
-    with pytest.raises(ConfigError, match="hub_profiles.copy_repo_to_home: String should match"):
+    with pytest.raises(ConfigError, match=r"hub_profiles\.copy_repo_to_home: String should match"):
         load_settings(
             None,
             repo2docker={"target_repo_dir": "/srv/repo"},
