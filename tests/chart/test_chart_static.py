@@ -34,19 +34,6 @@ NAMESPACE = "bhs-ns"
 Render = Callable[..., list[dict[str, Any]]]
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """The pinned helm (fetched into the cache by helm-path.sh; needs no cluster)."""
-    out = subprocess.run(
-        [str(ROOT / "tests" / "cluster" / "helm-path.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    ).stdout
-    return out.strip().splitlines()[-1]
-
-
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
 
