@@ -459,28 +459,61 @@ def test_persistence_refuses_several_replicas(helm: str) -> None:
     assert "persistence.enabled" in result.stderr
 
 
-def test_notes_print_webhook_urls_and_a_hub_snippet(helm: str) -> None:
+def notes_of(helm: str, *args: str) -> str:
     result = run_helm(
-        helm,
-        "install",
-        "rel",
-        str(CHART),
-        "--dry-run=client",
-        "--namespace",
-        NAMESPACE,
-        "--set",
-        "publicUrl=https://binder.example.org/",
+        helm, "install", "rel", str(CHART), "--dry-run=client", "--namespace", NAMESPACE, *args
     )
     assert result.returncode == 0, result.stderr
-    notes = result.stdout.split("NOTES:", 1)[1]
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def hub_values_in(notes: str) -> dict[str, Any]:
+    """The z2jh values the notes print: the lines from ``  hub:`` up to the first line that
+    is neither indented nor empty."""
+    lines = notes.split("\n  hub:\n", 1)[1].splitlines()
+    block = ["  hub:"]
+    for line in lines:
+        if line.strip() and not line.startswith("  "):
+            break
+        block.append(line)
+    parsed: dict[str, Any] = yaml.safe_load(textwrap.dedent("\n".join(block)))
+    return parsed["hub"]
+
+
+def test_notes_print_webhook_urls_and_the_hub_snippet(helm: str) -> None:
+    notes = notes_of(helm, "--set", "publicUrl=https://binder.example.org/")
     assert "https://binder.example.org/hooks/github" in notes
     assert "https://binder.example.org/hooks/gitlab" in notes
-    # the snippet, indented in the notes, is YAML to paste into a z2jh config
-    snippet = "  hub:" + notes.split("\n  hub:", 1)[1].split("\n\n")[0]
-    parsed = yaml.safe_load(textwrap.dedent(snippet))
-    assert parsed["hub"]["services"]["binder"]["url"] == (
-        f"http://rel-binderhub-service.{NAMESPACE}.svc:80"
+    hub = hub_values_in(notes)
+    assert hub["services"]["binder"]["url"] == f"http://rel-binderhub-service.{NAMESPACE}.svc:80"
+    assert "apiToken" in hub["services"]["binder"]
+    snippet = (CHART / "files" / "hub-extra-config.py").read_text()
+    assert hub["extraConfig"]["binderhub-service"].strip() == snippet.strip()
+    assert hub["networkPolicy"] == {"interNamespaceAccessLabels": "accept"}
+    assert "config.base_path is not /services/binder/ yet" in notes
+
+
+def test_notes_follow_the_settings_public_url_and_service_name(helm: str) -> None:
+    notes = notes_of(
+        helm,
+        "--set",
+        "publicUrl=https://old.example.org/",
+        "--set",
+        "config.public_url=https://hub.example.org/services/builder/",
+        "--set",
+        "config.base_path=/services/builder/",
+        "--set",
+        "config.jupyterhub.service_name=builder",
+        "--set",
+        "hubNetworkAccess=false",
     )
+    assert "https://hub.example.org/services/builder/hooks/github" in notes
+    assert "old.example.org" not in notes
+    assert "config.base_path is not" not in notes
+    assert "hubNetworkAccess is false" in notes
+    hub = hub_values_in(notes)
+    assert list(hub["services"]) == ["builder"]
+    assert 'SERVICE = "builder"' in hub["extraConfig"]["binderhub-service"]
 
 
 def test_values_reference_is_generated_from_the_schema() -> None:
