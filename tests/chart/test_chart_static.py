@@ -156,9 +156,38 @@ def test_schema_rejects_a_wrong_value(helm: str) -> None:
     assert "builder/type" in result.stderr
 
 
-def test_role_grants_exactly_the_executors_rules(render: Render) -> None:
-    role = one(render(), "Role")
-    assert role["rules"] == RULES
+def named(rules: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """``rules`` with each resource of ``names`` limited to that name, except ``create``
+    (Kubernetes cannot limit it by name: the object does not exist yet)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        (resource,) = rule["resources"]
+        if resource not in names:
+            out.append(rule)
+            continue
+        verbs = [v for v in rule["verbs"] if v != "create"]
+        if "create" in rule["verbs"]:
+            out.append({**rule, "verbs": ["create"]})
+        out.append({**rule, "resourceNames": [names[resource]], "verbs": verbs})
+    return out
+
+
+def test_role_grants_exactly_the_executors_rules_on_its_own_objects(render: Render) -> None:
+    docs = render()
+    role = one(docs, "Role")
+    settings = Settings(**settings_of(docs))
+    own = {
+        "configmaps": manifests.config_map_name(settings),
+        "leases": manifests.lease_name(settings),
+    }
+    assert own == {
+        "configmaps": "rel-binderhub-service-repo2docker",
+        "leases": "rel-binderhub-service-queue",
+    }
+    assert role["rules"] == named(RULES, own)
+    # the names are the objects' the chart makes
+    assert one(docs, "ConfigMap", own["configmaps"])
+    assert one(docs, "Lease", own["leases"])
     binding = one(render(), "RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
