@@ -505,8 +505,9 @@ def hub_values_in(notes: str) -> dict[str, Any]:
         if line.strip() and not line.startswith("  "):
             break
         block.append(line)
-    parsed: dict[str, Any] = yaml.safe_load(textwrap.dedent("\n".join(block)))
-    return parsed["hub"]
+    parsed = yaml.safe_load(textwrap.dedent("\n".join(block)))
+    hub: dict[str, Any] = parsed["hub"]
+    return hub
 
 
 def test_notes_print_webhook_urls_and_the_hub_snippet(helm: str) -> None:
