@@ -12,7 +12,9 @@ SERVICE = "binder"  # the service's name in hub.services
 
 
 def binderhub_service_profiles(name, own):
-    service = next(s for s in c.JupyterHub.services if s["name"] == name)
+    service = next((s for s in c.JupyterHub.services if s.get("name") == name), {})
+    if not (service.get("url") and service.get("api_token")):
+        raise ValueError(f"binderhub-service: hub.services.{name} needs url and apiToken")
     url = service["url"].rstrip("/") + f"/services/{name}/api/v1/profiles"
     headers = {"Authorization": f"token {service['api_token']}"}
 

@@ -320,3 +320,36 @@ def test_the_start_hook_in_the_docs_is_the_copy_command() -> None:
     (hook,) = [yaml.safe_load(block) for block in blocks if "lifecycleHooks" in block]
     command = hook["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
     assert command == home_copy_command("/srv/repo", "/home/jovyan/repo")
+
+
+SNIPPET = Path(__file__).parents[2] / "docs" / "hub-extra-config.py"
+
+
+def run_snippet(config: Any) -> None:
+    """The snippet as z2jh runs ``hub.extraConfig``: ``exec`` with the hub's ``c``."""
+    exec(compile(SNIPPET.read_text(), str(SNIPPET), "exec"), {"c": config})  # noqa: S102
+
+
+def test_the_snippet_is_one_file_that_the_docs_include_and_the_chart_prints() -> None:
+    root = Path(__file__).parents[2]
+    assert SNIPPET.resolve() == root / "chart" / "files" / "hub-extra-config.py"
+    assert "```{literalinclude} hub-extra-config.py" in (root / "docs" / "launching.md").read_text()
+    assert "hub-extra-config.py" in (root / "chart" / "templates" / "NOTES.txt").read_text()
+
+
+def test_the_snippet_names_what_the_hub_config_lacks() -> None:
+    from traitlets.config import Config
+
+    for services in (
+        [],
+        [{"name": "binder", "api_token": "t"}],
+        [{"name": "binder", "url": "http://binder"}],
+    ):
+        config = Config()
+        config.JupyterHub.services = services
+        with pytest.raises(ValueError, match=r"hub\.services\.binder needs url and apiToken"):
+            run_snippet(config)
+    config = Config()
+    config.JupyterHub.services = [{"name": "binder", "url": "http://binder", "api_token": "t"}]
+    run_snippet(config)
+    assert callable(config.KubeSpawner.profile_list)
