@@ -301,6 +301,9 @@ def test_the_profile_list_offers_the_images_built_here(
             wait_finished(client, answer["id"])
     with through_proxy(hub, hub.token_for("dave")) as client:
         (profile,) = client.get("/api/v1/profiles").json()
+        refused = client.get("/api/v1/profiles", params={"repo": repo.url})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unknown query parameter(s): repo"
     (choice,) = profile["profile_options"]["image"]["choices"].values()
     assert choice["display_name"] == f"{repo.path.name} (main)"
     assert choice["kubespawner_override"] == {"image": image_of(service, repo)}
