@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import ssl
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ DOCKER_CLI = "docker"
 TLS_FILES = {"cacert": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
 _SCHEMES = ("tcp://", "unix://")
 _CLI_TIMEOUT_SECONDS = 60
+PROBE_TIMEOUT_SECONDS = 10.0
 
 
 class BuilderSetupError(ValueError):
@@ -138,3 +141,59 @@ def ensure_builder(builder: RemoteBuilder, env: Mapping[str, str]) -> dict[str, 
         output = (created.stderr or created.stdout).strip()
         raise BuilderSetupError(f"docker buildx create failed for {builder.address}: {output}")
     return selected
+
+
+def _connect(address: str, timeout: float) -> socket.socket:
+    if address.startswith("unix://"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address.removeprefix("unix://"))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    host, _, port = address.removeprefix("tcp://").rstrip("/").rpartition(":")
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+
+
+def _tls_context(tls_dir: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(tls_dir / TLS_FILES["cacert"]))
+    context.load_cert_chain(str(tls_dir / TLS_FILES["cert"]), str(tls_dir / TLS_FILES["key"]))
+    context.set_alpn_protocols(["h2"])  # gRPC servers refuse connections without it
+    return context
+
+
+def probe_daemon(builder: RemoteBuilder, env: Mapping[str, str], timeout: float) -> None:
+    """Connect to the daemon of ``builder`` (and, with ``BUILDKIT_TLS_DIR``, complete a
+    TLS handshake with its files, then read the server's first bytes, so a refused
+    client certificate shows too), within ``timeout`` seconds each step.
+
+    buildx reports both an unreachable daemon and a refused certificate as "context
+    deadline exceeded" after its own timeout; this names the cause. Raises
+    ``BuilderSetupError``: "... is unreachable: ..." or "... certificate ... refused: ...".
+    """
+    try:
+        sock = _connect(builder.address, timeout)
+    except (OSError, ValueError) as e:
+        raise BuilderSetupError(
+            f"the BuildKit daemon at {builder.address} is unreachable: {e}"
+        ) from None
+    tls_dir = env.get("BUILDKIT_TLS_DIR", "").strip()
+    with sock:
+        if not tls_dir:
+            return
+        host = builder.address.removeprefix("tcp://").rpartition(":")[0].strip("[]")
+        servername = env.get("BUILDKIT_TLS_SERVERNAME", "").strip() or host
+        try:
+            with _tls_context(Path(tls_dir)).wrap_socket(sock, server_hostname=servername) as tls:
+                tls.recv(1)  # the server's HTTP/2 settings, or its alert about our certificate
+        except ssl.SSLError as e:
+            raise BuilderSetupError(
+                f"TLS certificate refused talking to the BuildKit daemon at {builder.address} "
+                f"(server name {servername}): {e}"
+            ) from None
+        except OSError as e:
+            raise BuilderSetupError(
+                f"the BuildKit daemon at {builder.address} is unreachable: {e}"
+            ) from None

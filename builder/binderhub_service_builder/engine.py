@@ -19,7 +19,14 @@ from typing import Any
 from repo2docker.docker import DockerEngine
 from repo2docker.engine import BuildError
 
-from .builders import DOCKER_CLI, BuilderSetupError, ensure_builder, remote_builder
+from .builders import (
+    DOCKER_CLI,
+    PROBE_TIMEOUT_SECONDS,
+    BuilderSetupError,
+    ensure_builder,
+    probe_daemon,
+    remote_builder,
+)
 
 _VERSION_TIMEOUT_SECONDS = 60
 
@@ -79,7 +86,10 @@ class BuildKitEngine(DockerEngine):  # type: ignore[misc]
     def build(self, **kwargs: Any) -> Iterator[Any]:
         try:
             builder = remote_builder(os.environ)
-            selected = {} if builder is None else ensure_builder(builder, os.environ)
+            selected = {}
+            if builder is not None:
+                selected = ensure_builder(builder, os.environ)
+                probe_daemon(builder, os.environ, PROBE_TIMEOUT_SECONDS)
         except BuilderSetupError as e:
             raise self._fail(str(e)) from None
         with _environment(selected):
