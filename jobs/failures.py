@@ -155,7 +155,7 @@ def _last_error(lines: Sequence[LogLine]) -> str:
         if line.phase in ("failed", "failure") or line.message.startswith("Error"):
             error = line.message.strip().removeprefix(_ERROR_PREFIX)
             if _BUILDX_COMMAND.match(error):
-                return _buildx_error(lines[:index]) or error
+                return _buildx_error(list(lines)[:index]) or error
             return error
     return ""
 
