@@ -8,12 +8,8 @@ are shared and made sure of by scripts/ensure-*.sh (``make test`` runs them).
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +37,6 @@ GIT_ENV = {
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY_REPO2DOCKER = "2024.7.0"
-BUILDKIT_VERSION = "v0.34.2"  # scripts/ensure-buildkit.sh
 
 
 @functools.cache
@@ -244,65 +239,6 @@ def dockerfile(*steps: str, base: str = BASE_IMAGE) -> str:
     fresh = f"LABEL org.binderhub-service.test-build={uuid.uuid4().hex}"
     lines = [f"FROM {base}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
     return "\n".join(lines) + "\n"
-
-
-@dataclass
-class BuildKitDaemon:
-    """A buildkitd of our own (scripts/ensure-buildkitd.sh with its own state directory,
-    so its cache starts empty)."""
-
-    address: str
-    directory: Path
-    pid: int
-
-    def buildctl(self, *args: str) -> str:
-        cache = Path(os.environ.get("BHS_CACHE_ROOT") or Path.home() / ".cache/binderhub-service")
-        binary = cache / f"buildkit-{BUILDKIT_VERSION}" / "bin" / "buildctl"
-        return subprocess.run(
-            [binary, "--addr", self.address, *args], check=True, capture_output=True, text=True
-        ).stdout
-
-    def prune(self) -> None:
-        """Empty the daemon's local cache (what a builder that never saw a repository has)."""
-        self.buildctl("prune", "--all")
-
-    def log(self) -> str:
-        return (self.directory / "buildkitd.log").read_text(errors="replace")[-20000:]
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        wait_until(lambda: not Path(f"/proc/{self.pid}").exists(), timeout=30)
-
-
-def start_buildkitd(directory: Path) -> BuildKitDaemon:
-    """A new buildkitd with its state in ``directory`` (root; builds it first if needed)."""
-    out = subprocess.run(
-        [ROOT / "scripts" / "ensure-buildkitd.sh"],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "BUILDKITD_DIR": str(directory)},
-    ).stdout
-    pid = int((directory / "buildkitd.pid").read_text())
-    return BuildKitDaemon(out.strip().splitlines()[-1], directory, pid)
-
-
-def push_base_image(registry: Registry, config_dir: Path) -> str:
-    """Push the local base image into ``registry`` (BuildKit pulls ``FROM`` images from
-    registries; it cannot see Docker's) and return its name there. ``config_dir``
-    becomes the docker CLI's configuration (with the registry's credentials)."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    auths = {}
-    if registry.auth is not None:
-        token = base64.b64encode(":".join(registry.auth).encode()).decode()
-        auths = {registry.host: {"auth": token}}
-    (config_dir / "config.json").write_text(json.dumps({"auths": auths}))
-    name = f"{registry.host}/{BASE_IMAGE}"
-    env = {**os.environ, "DOCKER_CONFIG": str(config_dir)}
-    subprocess.run([DOCKER, "tag", BASE_IMAGE, name], check=True, env=env)
-    subprocess.run([DOCKER, "push", name], check=True, env=env, capture_output=True)
-    return name
 
 
 def image_in_docker(image: str) -> bool:

@@ -18,13 +18,17 @@ import pytest
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings, load_settings
-from testkit.components import (
+from testkit.buildkit import (
     BuildKitDaemon,
+    push_base_image,
+    start_buildkitd,
+    start_tls_buildkitd,
+)
+from testkit.certs import client_dir, make_ca
+from testkit.components import (
     GitServer,
     Registry,
     dockerfile,
-    push_base_image,
-    start_buildkitd,
 )
 
 from .test_pipeline import wait_finished
@@ -40,6 +44,18 @@ def buildkitd(
 ) -> Iterator[BuildKitDaemon]:
     daemon = start_buildkitd(tmp_path_factory.mktemp("buildkitd"))
     yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_buildkitd(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[tuple[BuildKitDaemon, Path]]:
+    """A buildkitd that requires mTLS, and the directory of its CA and pairs."""
+    certs = tmp_path_factory.mktemp("certs")
+    make_ca(certs, "buildkit test CA")
+    daemon = start_tls_buildkitd(tmp_path_factory.mktemp("tls-buildkitd"), certs)
+    yield daemon, certs
     daemon.stop()
 
 
@@ -175,5 +191,57 @@ async def test_an_unreachable_buildkit_daemon_is_named_and_not_remembered(
     assert failed.state is BuildState.FAILED
     assert failed.error == (
         f"the BuildKit daemon at {address} is unreachable: [Errno 2] No such file or directory"
+    )
+    assert not failed.error_remembered
+
+
+async def test_a_build_over_mtls(
+    git_server: GitServer,
+    buildkit_settings: Callable[..., Settings],
+    start_service: StartService,
+    tls_buildkitd: tuple[BuildKitDaemon, Path],
+    base_image: str,
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    daemon, certs = tls_buildkitd
+    tls = client_dir(tmp_path / "tls", certs, certs)
+    repo = git_server.create_repo(f"bktls-{unique}", {"Dockerfile": dockerfile(base=base_image)})
+    service = await start_service(
+        buildkit_settings(buildkit={"host": daemon.address, "tls_dir": tls})
+    )
+    built = service.get(await build(service, repo.url))
+    assert built.state is BuildState.BUILT, built.error
+
+
+@pytest.mark.parametrize("wrong", ["ca", "client"])
+async def test_a_refused_certificate_is_named_and_not_remembered(
+    git_server: GitServer,
+    buildkit_settings: Callable[..., Settings],
+    start_service: StartService,
+    tls_buildkitd: tuple[BuildKitDaemon, Path],
+    base_image: str,
+    tmp_path: Path,
+    unique: str,
+    wrong: str,
+) -> None:
+    daemon, certs = tls_buildkitd
+    other = tmp_path / "other-ca"
+    make_ca(other, "another CA")
+    if wrong == "ca":  # we do not trust the daemon's certificate
+        tls = client_dir(tmp_path / "tls", other, certs)
+    else:  # the daemon does not trust ours
+        tls = client_dir(tmp_path / "tls", certs, other)
+    repo = git_server.create_repo(
+        f"bkcert-{wrong}-{unique}", {"Dockerfile": dockerfile(base=base_image)}
+    )
+    service = await start_service(
+        buildkit_settings(buildkit={"host": daemon.address, "tls_dir": tls})
+    )
+    failed = service.get(await build(service, repo.url))
+    assert failed.state is BuildState.FAILED
+    assert failed.error is not None
+    assert failed.error.startswith(
+        f"TLS certificate refused talking to the BuildKit daemon at {daemon.address}"
     )
     assert not failed.error_remembered
