@@ -26,11 +26,18 @@ from ..forges.credentials import credential_set
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
 from ..refs import git_environment
-from ..registry_auth import build_docker_config, write_docker_config
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
+from ..repo2docker import (
+    CONTENT_PROVIDER_CONFIG,
+    buildkit_environment,
+    buildx_args,
+    repo2docker_args,
+    repo2docker_config,
+    uses_buildx,
+)
 from ..settings import Settings
 from .base import Executor
-from .docker_daemon import ping_docker
+from .build_config import write_docker_config
+from .docker_daemon import ping_buildkit, ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
@@ -91,6 +98,7 @@ class LocalExecutor(Executor):
         self._cancelled: set[str] = set()
         state_dir = settings.state_path.resolve().parent
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._buildx = uses_buildx(settings.repo2docker.version)
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
         self._env = self._environment(state_dir)
@@ -101,9 +109,14 @@ class LocalExecutor(Executor):
         env.update(git_environment(self._settings.allow_file_urls))
         # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*
         env.update(credential_set(self._settings.forges).git_environment())
+        if self._buildx:
+            # buildx reads each build's own DOCKER_CONFIG (``_build_files``)
+            env.update(buildkit_environment(self._settings.buildkit))
         return env
 
-    def command_for(self, build: Build) -> list[str]:
+    def command_for(self, build: Build, config_file: Path | None = None) -> list[str]:
+        """The repo2docker command line of ``build``; ``config_file`` defaults to the
+        one written at start-up (without the build's cache settings)."""
         command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
         return [
             *command,
@@ -112,9 +125,27 @@ class LocalExecutor(Executor):
                 image=build.image,
                 repo=build.repo,
                 sha=build.sha,
-                config_file=str(self._config_file),
+                config_file=str(config_file or self._config_file),
             ),
         ]
+
+    def _build_files(self, workdir: WorkDir, build: Build) -> tuple[Path, dict[str, str]]:
+        """The build's repo2docker configuration file and the environment to add: its own
+        writable DOCKER_CONFIG with the push credentials as the settings hold them now (a
+        rotated file is read again; buildx also keeps its builders there), in its working
+        directory; from 2025.8 on, a configuration file of its own with its registry
+        cache. Raises ``BuildFailed`` (not remembered) when the credentials cannot be read."""
+        try:
+            docker_dir = write_docker_config(workdir.path / "docker", self._settings)
+        except RegistryAuthError as e:
+            raise BuildFailed(f"no registry credentials for the push: {e}", remember=False) from e
+        env = {"DOCKER_CONFIG": str(docker_dir)}
+        if not self._buildx:
+            return self._config_file, env
+        config_file = workdir.path / "repo2docker_config.py"
+        extra = buildx_args(self._settings.buildkit, build.image)
+        config_file.write_text(repo2docker_config(extra), encoding="utf-8")
+        return config_file, env
 
     async def run(
         self,
@@ -145,20 +176,19 @@ class LocalExecutor(Executor):
         on_start: Callable[[int | None], None],
     ) -> None:
         timeout = self._settings.limits.build_timeout
-        env = {**self._env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)}
-        env.update(self._push_credentials(workdir))
         try:
+            config_file, build_env = self._build_files(workdir, build)
             proc = await asyncio.create_subprocess_exec(
-                *self.command_for(build),
+                *self.command_for(build, config_file),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
-                env=env,
+                env={**self._env, **build_env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)},
                 cwd=workdir.path,
             )
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
         self._procs[build.id] = proc
         on_start(proc.pid)
@@ -195,18 +225,6 @@ class LocalExecutor(Executor):
             failure = classify_failure(returncode, tail, build.image)
             raise BuildFailed(failure.message, remember=failure.remember)
 
-    def _push_credentials(self, workdir: WorkDir) -> dict[str, str]:
-        """``DOCKER_CONFIG`` for one build: a writable directory of its own holding the
-        ``config.json`` of the registry settings as they are now (a rotated file is
-        read again); nothing when no credentials are configured."""
-        try:
-            content = build_docker_config(self._settings)
-        except RegistryAuthError as e:
-            raise BuildFailed(f"no registry credentials for the push: {e}", remember=False) from e
-        if content is None:
-            return {}
-        return {"DOCKER_CONFIG": str(write_docker_config(workdir.path / "docker", content))}
-
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
         try:
@@ -242,8 +260,13 @@ class LocalExecutor(Executor):
         await self.workdirs.sweep()
 
     async def check(self) -> None:
-        """The Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
-        await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
+        """The BuildKit daemon builds use (``buildkit.host``) accepts connections; without
+        one, the Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
+        host = self._settings.buildkit.host
+        if self._buildx and host:
+            await ping_buildkit(host, CHECK_TIMEOUT_SECONDS)
+        else:
+            await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):
