@@ -27,7 +27,6 @@ RUN python3 -m venv /opt/binderhub-service
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY webhook /src/webhook
-COPY hub /src/hub
 # The build backend (hatchling) comes from the wheelhouse too; pip and setuptools are only
 # needed here, so they leave the environment before it is copied. The kubernetes client's
 # asyncio twin (kubernetes.aio, 70 MB) is unused: the executor uses the threaded client,

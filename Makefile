@@ -49,6 +49,7 @@ docs: $(STAMP)
 
 docs-check: docs
 	$(PY) -m jobs.settings_docs --check docs/configuration.md
+	$(PY) -m jobs.settings_schema --check chart/values.schema.json
 	$(PY) chart/values_docs.py --check docs/helm-values.md
 
 bench: $(STAMP) components

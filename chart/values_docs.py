@@ -52,12 +52,18 @@ def _default(value: Any) -> str:
     return f"; default `{json.dumps(value)}`"
 
 
+def generated(node: dict[str, Any]) -> bool:
+    """A node generated from the settings model (``config``): documented as one key here,
+    setting by setting in docs/configuration.md."""
+    return str(node.get("$comment", "")).startswith("Generated from the service's settings")
+
+
 def _leaves(
     node: dict[str, Any], defaults: Any, path: str, depth: int
 ) -> Iterator[tuple[str, int, dict[str, Any], Any]]:
     yield path, depth, node, defaults
     props = node.get("properties")
-    if node.get("type") == "object" and props:
+    if node.get("type") == "object" and props and not generated(node):
         for key, child in props.items():
             sub = defaults.get(key, MISSING) if isinstance(defaults, dict) else MISSING
             yield from _leaves(child, sub, f"{path}.{key}", depth + 1)
@@ -71,7 +77,7 @@ def problems(schema: dict[str, Any], values: dict[str, Any]) -> list[str]:
         if path and not node.get("description"):
             found.append(f"{path}: no description in the schema")
         props = node.get("properties")
-        if props is None:
+        if props is None or generated(node):
             return
         if node.get("additionalProperties", True) is not False:
             found.append(f"{path or '(top level)'}: the schema allows unknown keys")
@@ -102,7 +108,7 @@ def render(schema: dict[str, Any], values: dict[str, Any]) -> str:
         out.append("\n")
         for path, depth, child, default in entries[1:]:
             indent = "  " * (depth - 1)
-            leaf = child.get("type") != "object" or "properties" not in child
+            leaf = child.get("type") != "object" or "properties" not in child or generated(child)
             what = f"{_type(child)}{_default(default)}" if leaf else "object"
             out.append(f"{indent}- `{path}` ({what}): {child['description']}\n")
     return "".join(out)

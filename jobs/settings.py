@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -31,6 +32,7 @@ from .settings_sections import (
     ForgeHostSettings,
     ForgeSettings,
     GitCredentialSettings,
+    HubProfileSettings,
     JupyterHubSettings,
     KubernetesSettings,
     LimitSettings,
@@ -54,6 +56,7 @@ __all__ = [  # the sections (jobs/settings_sections.py) are part of this module'
     "ForgeHostSettings",
     "ForgeSettings",
     "GitCredentialSettings",
+    "HubProfileSettings",
     "JupyterHubSettings",
     "KubernetesSettings",
     "LimitSettings",
@@ -169,6 +172,10 @@ class Settings(BaseSettings):
     jupyterhub: JupyterHubSettings = JupyterHubSettings()
     """Running behind JupyterHub: hub tokens, OAuth login, who may build."""
 
+    hub_profiles: HubProfileSettings = HubProfileSettings()
+    """The KubeSpawner ``profile_list`` that ``GET /api/v1/profiles`` answers for the
+    hub's spawn page (docs/launching.md)."""
+
     base_path: str | None = None
     """Path prefix of every route, e.g. ``/services/binder/`` behind the hub's proxy
     (which passes the prefix on); a missing leading or trailing ``/`` is added.
@@ -223,6 +230,15 @@ class Settings(BaseSettings):
                 "spaces, '?', '#' or empty ones)"
             )
         return path
+
+    @model_validator(mode="after")
+    def _check_home_copy(self) -> Settings:
+        if self.hub_profiles.copy_repo_to_home and not self.repo2docker.target_repo_dir:
+            raise ValueError(
+                "hub_profiles.copy_repo_to_home needs repo2docker.target_repo_dir (the "
+                "folder to copy from, outside the home; see docs/home-folder.md)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -439,3 +439,34 @@ class JupyterHubSettings(_Section):
                 if getattr(self, name) is None and not os.environ.get(env):
                     raise ValueError(f"enabled needs {name} (or ${env} in the environment)")
         return self
+
+
+class HubProfileSettings(_Section):
+    """What ``GET /api/v1/profiles`` answers: a ready KubeSpawner ``profile_list`` (one
+    profile whose ``image`` option offers the newest image of each built branch and tag)."""
+
+    display_name: str = "Prebuilt repository images"
+    """The profile's name on the hub's spawn page."""
+
+    description: str = "Images built by binderhub-service, newest first"
+    """The profile's description on the spawn page."""
+
+    slug: str = Field(default="binderhub-service", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    """The profile's key in the spawn form (``profile-option-<slug>--image``)."""
+
+    ref_kinds: list[Literal["branch", "tag", "head", "commit"]] = ["branch", "tag", "head"]
+    """Which built refs become choices: branches, tags, the default branch (``head``),
+    bare commits."""
+
+    any_image_choice: bool = False
+    """Add a free-text choice that admits any image under ``image_prefix`` (with a tag
+    or digest), e.g. one a user built with jupyterhub-fancy-profiles."""
+
+    copy_repo_to_home: str | None = Field(default=None, pattern=r"^/")
+    """A folder under the users' home (e.g. ``/home/jovyan``): each choice gets a start
+    hook that copies ``repo2docker.target_repo_dir`` into ``<folder>/<repository
+    name>`` without overwriting anything (docs/home-folder.md). Needs
+    ``repo2docker.target_repo_dir``."""
+
+    kubespawner_override: dict[str, Any] = {}
+    """KubeSpawner settings of the profile (``cpu_limit``, ``mem_limit``, …)."""

@@ -18,7 +18,7 @@ label=org.binderhub-service.source-hash
 # What the image is made of: the Dockerfile, the package metadata and sources, the base image.
 source_hash() {
     {
-        find Dockerfile .dockerignore pyproject.toml README.md jobs webhook hub -type f \
+        find Dockerfile .dockerignore pyproject.toml README.md jobs webhook -type f \
             ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
         $DOCKER image inspect -f '{{.Id}}' "$base" 2>/dev/null || true
     } | sha256sum | cut -c1-32

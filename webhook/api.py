@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from jobs.model import BuildState
+from jobs.model import Build, BuildState
 from jobs.requests import BUILD_ID_RE, BuildRequest, build_query
 from jobs.service import BuildService
 from jobs.settings import Settings
@@ -64,7 +64,8 @@ async def get_build(request: Request) -> JSONResponse:
     return JSONResponse(build.to_json())
 
 
-def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+def query_params(request: Request, allowed: set[str]) -> dict[str, str]:
+    """The query as a dict; 400 naming any parameter not in ``allowed`` or repeated."""
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
@@ -76,7 +77,7 @@ def _query(request: Request, allowed: set[str]) -> dict[str, str]:
 
 async def list_builds(request: Request) -> JSONResponse:
     await require(request, READ)
-    query = _query(request, {"repo", "state", "limit", "cursor"})
+    query = query_params(request, {"repo", "state", "limit", "cursor"})
     service = service_of(request)
     wanted = build_query(
         repo=query.get("repo"),
@@ -99,7 +100,7 @@ async def cancel_build(request: Request) -> JSONResponse:
 
 async def build_logs(request: Request) -> Response:
     await require(request, READ)
-    query = _query(request, {"follow"})
+    query = query_params(request, {"follow"})
     follow = query.get("follow", "false")
     if follow not in ("true", "false"):
         raise BadRequest("follow must be true or false")
@@ -127,34 +128,42 @@ async def _follow(service: BuildService, build_id: str) -> AsyncIterator[str]:
             yield sse_event({"state": event.state, "error": event.message or None}, event="end")
 
 
+def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:
+    """``BuildService.catalog()`` (repository URL -> its built images, newest first) as
+    ``GET /api/v1/images`` answers it: ``{"repos": [{"repo", "images": [{"image",
+    "sha", "ref", "ref_kind", "built_at" (Unix seconds), "build_id"}]}]}``."""
+    return {
+        "repos": [
+            {
+                "repo": repo,
+                "images": [
+                    {
+                        "image": build.image,
+                        "sha": build.sha,
+                        "ref": build.ref,
+                        "ref_kind": build.ref_kind,
+                        "built_at": build.finished_at,
+                        "build_id": build.id,
+                    }
+                    for build in builds
+                ],
+            }
+            for repo, builds in catalog.items()
+        ]
+    }
+
+
 async def list_images(request: Request) -> JSONResponse:
-    """Images built for each repository, newest first: the catalog hub profiles read."""
+    """Images built for each repository, newest first."""
     await require(request, READ)
-    _query(request, set())
-    repos = [
-        {
-            "repo": repo,
-            "images": [
-                {
-                    "image": build.image,
-                    "sha": build.sha,
-                    "ref": build.ref,
-                    "ref_kind": build.ref_kind,
-                    "built_at": build.finished_at,
-                    "build_id": build.id,
-                }
-                for build in builds
-            ],
-        }
-        for repo, builds in service_of(request).catalog().items()
-    ]
-    return JSONResponse({"repos": repos})
+    query_params(request, set())
+    return JSONResponse(catalog_json(service_of(request).catalog()))
 
 
 async def my_quotas(request: Request) -> JSONResponse:
     """The caller's quotas that are on, what it used and when each frees (issue 16)."""
     principal = await require(request, READ)
-    _query(request, set())
+    query_params(request, set())
     quotas = service_of(request).quota_status(principal.name)
     return JSONResponse(
         {"requester": principal.name, "quotas": [quota.to_json() for quota in quotas]}

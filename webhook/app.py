@@ -20,7 +20,7 @@ from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import __version__, api, binderhub, hooks, hub_auth, metrics, openapi, page
+from . import __version__, api, binderhub, hooks, hub_auth, metrics, openapi, page, profiles
 from .auth import Auth, Authenticator, LoginRequired, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
@@ -108,6 +108,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
 
     routes: list[BaseRoute] = [
         *api.routes,
+        *profiles.routes,
         *hooks.routes,
         *binderhub.routes,
         *metrics.routes,

@@ -353,10 +353,18 @@ class HubAuthenticator:
             token = self.session_token(connection)
             if token is None:
                 return None
+        if hmac.compare_digest(token.encode(), self.config.api_token.encode()):
+            return self.own_token_principal()
         identity = await self.identify(token)
         if identity is None:
             return None
         return principal_for(identity, self.config)
+
+    def own_token_principal(self) -> Principal:
+        """The hub itself, sending the token it shares with this service (the hub's
+        ``extraConfig`` fetching ``/api/v1/profiles``): it may read, never build. The
+        hub's ``/user`` would name this service, with none of the access scopes."""
+        return Principal(f"service:{self.config.service_name}", frozenset({READ}))
 
     def login_redirect(self, request: HTTPConnection) -> Response:
         """Send a browser to the hub's authorize page; it comes back to ``callback``."""

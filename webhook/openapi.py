@@ -311,6 +311,20 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/profiles": {
+        "get": {
+            "summary": "A KubeSpawner profile_list offering the images built here",
+            "description": "What the hub's `extraConfig` snippet (docs/hub-extra-config.py) "
+            "sets as `c.KubeSpawner.profile_list`; shaped by the `hub_profiles` settings. "
+            "`[]` before the first image. The hub's own service token "
+            "(`jupyterhub.api_token`) may read it.",
+            "security": SECURED,
+            "responses": {
+                "200": _json({"type": "array", "items": {"type": "object"}}, "The profile list."),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
     "/api/v1/quotas/me": {
         "get": {
             "summary": "The caller's quotas: limits, what is used, when each frees",

@@ -34,19 +34,6 @@ NAMESPACE = "bhs-ns"
 Render = Callable[..., list[dict[str, Any]]]
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """The pinned helm (fetched into the cache by helm-path.sh; needs no cluster)."""
-    out = subprocess.run(
-        [str(ROOT / "tests" / "cluster" / "helm-path.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    ).stdout
-    return out.strip().splitlines()[-1]
-
-
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
 
@@ -169,9 +156,38 @@ def test_schema_rejects_a_wrong_value(helm: str) -> None:
     assert "builder/type" in result.stderr
 
 
-def test_role_grants_exactly_the_executors_rules(render: Render) -> None:
-    role = one(render(), "Role")
-    assert role["rules"] == RULES
+def named(rules: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """``rules`` with each resource of ``names`` limited to that name, except ``create``
+    (Kubernetes cannot limit it by name: the object does not exist yet)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        (resource,) = rule["resources"]
+        if resource not in names:
+            out.append(rule)
+            continue
+        verbs = [v for v in rule["verbs"] if v != "create"]
+        if "create" in rule["verbs"]:
+            out.append({**rule, "verbs": ["create"]})
+        out.append({**rule, "resourceNames": [names[resource]], "verbs": verbs})
+    return out
+
+
+def test_role_grants_exactly_the_executors_rules_on_its_own_objects(render: Render) -> None:
+    docs = render()
+    role = one(docs, "Role")
+    settings = Settings(**settings_of(docs))
+    own = {
+        "configmaps": manifests.config_map_name(settings),
+        "leases": manifests.lease_name(settings),
+    }
+    assert own == {
+        "configmaps": "rel-binderhub-service-repo2docker",
+        "leases": "rel-binderhub-service-queue",
+    }
+    assert role["rules"] == named(RULES, own)
+    # the names are the objects' the chart makes
+    assert one(docs, "ConfigMap", own["configmaps"])
+    assert one(docs, "Lease", own["leases"])
     binding = one(render(), "RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
@@ -472,28 +488,62 @@ def test_persistence_refuses_several_replicas(helm: str) -> None:
     assert "persistence.enabled" in result.stderr
 
 
-def test_notes_print_webhook_urls_and_a_hub_snippet(helm: str) -> None:
+def notes_of(helm: str, *args: str) -> str:
     result = run_helm(
-        helm,
-        "install",
-        "rel",
-        str(CHART),
-        "--dry-run=client",
-        "--namespace",
-        NAMESPACE,
-        "--set",
-        "publicUrl=https://binder.example.org/",
+        helm, "install", "rel", str(CHART), "--dry-run=client", "--namespace", NAMESPACE, *args
     )
     assert result.returncode == 0, result.stderr
-    notes = result.stdout.split("NOTES:", 1)[1]
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def hub_values_in(notes: str) -> dict[str, Any]:
+    """The z2jh values the notes print: the lines from ``  hub:`` up to the first line that
+    is neither indented nor empty."""
+    lines = notes.split("\n  hub:\n", 1)[1].splitlines()
+    block = ["  hub:"]
+    for line in lines:
+        if line.strip() and not line.startswith("  "):
+            break
+        block.append(line)
+    parsed = yaml.safe_load(textwrap.dedent("\n".join(block)))
+    hub: dict[str, Any] = parsed["hub"]
+    return hub
+
+
+def test_notes_print_webhook_urls_and_the_hub_snippet(helm: str) -> None:
+    notes = notes_of(helm, "--set", "publicUrl=https://binder.example.org/")
     assert "https://binder.example.org/hooks/github" in notes
     assert "https://binder.example.org/hooks/gitlab" in notes
-    # the snippet, indented in the notes, is YAML to paste into a z2jh config
-    snippet = "  hub:" + notes.split("\n  hub:", 1)[1].split("\n\n")[0]
-    parsed = yaml.safe_load(textwrap.dedent(snippet))
-    assert parsed["hub"]["services"]["binder"]["url"] == (
-        f"http://rel-binderhub-service.{NAMESPACE}.svc:80"
+    hub = hub_values_in(notes)
+    assert hub["services"]["binder"]["url"] == f"http://rel-binderhub-service.{NAMESPACE}.svc:80"
+    assert "apiToken" in hub["services"]["binder"]
+    snippet = (CHART / "files" / "hub-extra-config.py").read_text()
+    assert hub["extraConfig"]["binderhub-service"].strip() == snippet.strip()
+    assert hub["networkPolicy"] == {"interNamespaceAccessLabels": "accept"}
+    assert "config.base_path is not /services/binder/ yet" in notes
+
+
+def test_notes_follow_the_settings_public_url_and_service_name(helm: str) -> None:
+    notes = notes_of(
+        helm,
+        "--set",
+        "publicUrl=https://old.example.org/",
+        "--set",
+        "config.public_url=https://hub.example.org/services/builder/",
+        "--set",
+        "config.base_path=/services/builder/",
+        "--set",
+        "config.jupyterhub.service_name=builder",
+        "--set",
+        "hubNetworkAccess=false",
     )
+    assert "https://hub.example.org/services/builder/hooks/github" in notes
+    assert "old.example.org" not in notes
+    assert "config.base_path is not" not in notes
+    assert "hubNetworkAccess is false" in notes
+    hub = hub_values_in(notes)
+    assert list(hub["services"]) == ["builder"]
+    assert 'SERVICE = "builder"' in hub["extraConfig"]["binderhub-service"]
 
 
 def test_values_reference_is_generated_from_the_schema() -> None:

@@ -80,10 +80,12 @@ def start_hub(
     users: dict[str, list[str]],
     groups: dict[str, list[str]] | None = None,
     hub_port: int | None = None,
+    extra_config: str = "",
 ) -> Hub:
     """A hub whose ``users`` map each user name to the roles' scopes they get;
     ``groups`` maps group names to members. The service is reached at
-    ``/services/<service_name>/`` through the proxy and logs browsers in by OAuth."""
+    ``/services/<service_name>/`` through the proxy and logs browsers in by OAuth.
+    ``extra_config`` (Python) ends the hub's configuration file."""
     directory.mkdir(parents=True, exist_ok=True)
     proxy_port, api_port = free_port(), free_port()
     hub_port = hub_port or free_port()
@@ -136,6 +138,7 @@ def start_hub(
             c.JupyterHub.log_level = "DEBUG"
             """
         )
+        + extra_config
     )
     log_path = directory / "hub.log"
     with log_path.open("wb") as log:
@@ -178,12 +181,14 @@ def hub_with_service(
     users: dict[str, list[str]],
     groups: dict[str, list[str]] | None = None,
     token: str | None = None,
+    hub_config: str = "",
 ) -> Iterator[tuple[Hub, ServiceProcess, GitRepo]]:
     """A ``binderhub-service serve`` registered with a real hub, and a repository to build.
 
     The service listens behind the hub's proxy at ``/services/<service_name>/``, with
     ``settings`` and ``jupyterhub`` (its ``jupyterhub`` section, beside what this sets)
-    added to what every such test needs; ``kind`` names the image prefix and the repo.
+    added to what every such test needs; ``kind`` names the image prefix and the repo;
+    ``hub_config`` ends the hub's configuration file.
     Both processes are stopped at the end."""
     directory = tmp_path_factory.mktemp(f"{kind}-tests")
     unique = re.sub(r"[^a-z0-9]", "", directory.name.lower())[-8:]
@@ -218,6 +223,7 @@ def hub_with_service(
             hub_port=hub_port,
             users=users,
             groups=groups,
+            extra_config=hub_config,
         )
         yield hub, service, repo
     finally:

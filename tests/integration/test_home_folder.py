@@ -6,7 +6,7 @@ docs/home-folder.md are run here with a volume (a host folder owned by the image
 mounted over ``/home/jovyan``:
 
 - ``repo2docker.target_repo_dir``: the content lives outside the home;
-- ``hub.profiles.home_copy_command``: copied into the home, never overwriting.
+- ``webhook.profiles.home_copy_command``: copied into the home, never overwriting.
 
 Offline only Dockerfile repositories build; repo2docker hands ``--target-repo-dir`` to a
 Dockerfile as the ``REPO_DIR`` build argument, and this Dockerfile places the content
@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from hub.profiles import home_copy_command
 from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from testkit.components import DOCKER, GitServer, dockerfile
+from webhook.profiles import home_copy_command
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,6 @@ import httpx
 import pytest
 import yaml
 
-from hub.profiles import make_profile_list
 from jobs.specs import image_name_for
 from testkit.components import GitRepo, GitServer, Registry, ServiceProcess
 from tests.conftest import failed
@@ -289,24 +288,22 @@ def test_the_stream_follows_the_oauth_login_as_fancy_profiles_fetch_does(
     assert events[-1]["imageName"] == image_of(service, repo)
 
 
-@pytest.mark.anyio
-async def test_the_profile_list_offers_the_images_built_here(
+def test_the_profile_list_offers_the_images_built_here(
     hub_setup: tuple[Hub, ServiceProcess, GitRepo],
 ) -> None:
-    """``make_profile_list`` against the real catalog, through the hub's proxy with a hub
-    user's token (KubeSpawner's handling of the result: tests/unit/test_hub_profiles.py)."""
+    """``GET /api/v1/profiles`` against the real catalog, through the hub's proxy with a
+    hub user's token (the hub's own fetch: tests/integration/test_hub_snippet.py;
+    KubeSpawner's handling of the result: tests/unit/test_hub_profiles.py)."""
     hub, service, repo = hub_setup
     with through_proxy(hub, API_TOKEN, "Bearer") as client:
         answer = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"}).json()
         if answer["outcome"] != "cached":
             wait_finished(client, answer["id"])
-    prefix = yaml.safe_load(service.config.read_text())["image_prefix"]
-    profile_list = make_profile_list(
-        f"{hub.url}{PREFIX}/", token=hub.token_for("dave"), image_prefix=prefix
-    )
-    (profile,) = await profile_list(object())
-    option = profile["profile_options"]["image"]
-    (choice,) = option["choices"].values()
+    with through_proxy(hub, hub.token_for("dave")) as client:
+        (profile,) = client.get("/api/v1/profiles").json()
+        refused = client.get("/api/v1/profiles", params={"repo": repo.url})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unknown query parameter(s): repo"
+    (choice,) = profile["profile_options"]["image"]["choices"].values()
     assert choice["display_name"] == f"{repo.path.name} (main)"
     assert choice["kubespawner_override"] == {"image": image_of(service, repo)}
-    assert re.match(option["unlisted_choice"]["validation_regex"], image_of(service, repo))

@@ -239,3 +239,22 @@ def test_a_login_only_ever_returns_under_the_base_path() -> None:
         assert safe_target(elsewhere, base) == base
     for other_site in ("//evil.example.org/", "/\\evil.example.org/"):
         assert safe_target(other_site, "/") == "/"
+
+
+@pytest.mark.anyio
+async def test_the_hubs_own_service_token_may_read_and_never_build(tmp_path: Path) -> None:
+    """The hub's ``extraConfig`` fetches the profiles with the token it shares with this
+    service: known here without asking the hub (unreachable in this test), read-only."""
+    async with hub_app(tmp_path, f"http://127.0.0.1:{closed_port()}/hub/api") as client:
+        own = {"Authorization": "token service-secret"}
+        refused = await client.post(
+            "/services/binder/api/v1/builds", headers=own, json={"repo": "https://x.org/a/b"}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "token 'service:binder' lacks the builds:write scope"
+        other = await client.post(
+            "/services/binder/api/v1/builds",
+            headers={"Authorization": "token service-secret2"},
+            json={"repo": "https://x.org/a/b"},
+        )
+        assert other.status_code == 503  # any other token is the hub's to judge

@@ -1,11 +1,11 @@
-"""hub.profiles: the profiles it makes, run through KubeSpawner's own profile
-handling (form, form data, validation, overrides), as the hub would."""
+"""webhook.profiles: the profiles ``GET /api/v1/profiles`` answers, run through
+KubeSpawner's own profile handling (form, form data, validation, overrides), as the
+hub would."""
 
 from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.profiles import (
+from jobs.settings import ConfigError, load_settings
+from webhook.profiles import (
     choice_slug,
     home_copy_command,
     image_validation_regex,
-    make_profile_list,
+    profiles_for,
     profiles_from_catalog,
     ref_label,
 )
@@ -235,16 +236,74 @@ def test_copying_into_home_adds_a_start_hook_per_choice() -> None:
     }
 
 
-@pytest.mark.anyio
-async def test_a_service_that_cannot_be_reached_leaves_the_hubs_own_profiles(
-    kubespawner: type[Any],
-) -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    own = [{"display_name": "Default", "slug": "default", "kubespawner_override": {}}]
-    profile_list = make_profile_list(f"http://127.0.0.1:{port}/", extra_profiles=own, timeout=2)
-    assert await profile_list(kubespawner(_mock=True)) == own
+def test_the_settings_shape_the_profile_list() -> None:
+    settings = load_settings(
+        None,
+        image_prefix=PREFIX,
+        repo2docker={"target_repo_dir": "/srv/content"},
+        hub_profiles={
+            "display_name": "Course images",
+            "description": "Built on every push",
+            "slug": "course",
+            "ref_kinds": ["tag"],
+            "any_image_choice": True,
+            "copy_repo_to_home": "/home/jovyan",
+            "kubespawner_override": {"mem_limit": "2G"},
+        },
+    )
+    tag = choice_slug(REPO, "refs/tags/v1.0", "v1.0")
+    assert profiles_for(settings, CATALOG) == [
+        {
+            "display_name": "Course images",
+            "description": "Built on every push",
+            "slug": "course",
+            "profile_options": {
+                "image": {
+                    "display_name": "Image",
+                    "choices": {
+                        tag: {
+                            "display_name": "my-org/analysis (v1.0)",
+                            "description": f"{PREFIX}my-2dorg-analysis-1234abcd:{C}",
+                            "kubespawner_override": {
+                                "image": f"{PREFIX}my-2dorg-analysis-1234abcd:{C}",
+                                "lifecycle_hooks": {
+                                    "postStart": {
+                                        "exec": {
+                                            "command": home_copy_command(
+                                                "/srv/content", "/home/jovyan/analysis"
+                                            )
+                                        }
+                                    }
+                                },
+                            },
+                        }
+                    },
+                    "unlisted_choice": {
+                        "enabled": True,
+                        "display_name": f"Another image built by this service ({PREFIX}…)",
+                        "validation_regex": image_validation_regex(PREFIX),
+                        "kubespawner_override": {"image": "{value}"},
+                    },
+                }
+            },
+            "kubespawner_override": {"mem_limit": "2G"},
+        }
+    ]
+    # the defaults: branches, tags and the default branch; no free text; nothing copied
+    (default,) = profiles_for(load_settings(None, image_prefix=PREFIX), CATALOG)
+    assert default == profiles_from_catalog(CATALOG)[0]
+    assert profiles_for(load_settings(None), {"repos": []}) == []
+
+
+def test_copying_home_without_a_folder_to_copy_from_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"copy_repo_to_home needs repo2docker\.target_repo_dir"):
+        load_settings(None, hub_profiles={"copy_repo_to_home": "/home/jovyan"})
+    with pytest.raises(ConfigError, match=r"hub_profiles\.copy_repo_to_home: String should match"):
+        load_settings(
+            None,
+            repo2docker={"target_repo_dir": "/srv/repo"},
+            hub_profiles={"copy_repo_to_home": "home/jovyan"},
+        )
 
 
 def test_ref_labels() -> None:
@@ -261,3 +320,36 @@ def test_the_start_hook_in_the_docs_is_the_copy_command() -> None:
     (hook,) = [yaml.safe_load(block) for block in blocks if "lifecycleHooks" in block]
     command = hook["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
     assert command == home_copy_command("/srv/repo", "/home/jovyan/repo")
+
+
+SNIPPET = Path(__file__).parents[2] / "docs" / "hub-extra-config.py"
+
+
+def run_snippet(config: Any) -> None:
+    """The snippet as z2jh runs ``hub.extraConfig``: ``exec`` with the hub's ``c``."""
+    exec(compile(SNIPPET.read_text(), str(SNIPPET), "exec"), {"c": config})  # noqa: S102
+
+
+def test_the_snippet_is_one_file_that_the_docs_include_and_the_chart_prints() -> None:
+    root = Path(__file__).parents[2]
+    assert SNIPPET.resolve() == root / "chart" / "files" / "hub-extra-config.py"
+    assert "```{literalinclude} hub-extra-config.py" in (root / "docs" / "launching.md").read_text()
+    assert "hub-extra-config.py" in (root / "chart" / "templates" / "NOTES.txt").read_text()
+
+
+def test_the_snippet_names_what_the_hub_config_lacks() -> None:
+    from traitlets.config import Config
+
+    for services in (
+        [],
+        [{"name": "binder", "api_token": "t"}],
+        [{"name": "binder", "url": "http://binder"}],
+    ):
+        config = Config()
+        config.JupyterHub.services = services
+        with pytest.raises(ValueError, match=r"hub\.services\.binder needs url and apiToken"):
+            run_snippet(config)
+    config = Config()
+    config.JupyterHub.services = [{"name": "binder", "url": "http://binder", "api_token": "t"}]
+    run_snippet(config)
+    assert callable(config.KubeSpawner.profile_list)

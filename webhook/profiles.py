@@ -1,31 +1,29 @@
-"""KubeSpawner ``profile_list`` choices from this service's image catalog (issue 7).
+"""KubeSpawner ``profile_list`` choices from this service's image catalog (issues 7, 14).
 
-For a hub's configuration (z2jh ``hub.extraConfig``), where the hub imports it::
-
-    from hub.profiles import make_profile_list
-    c.KubeSpawner.profile_list = make_profile_list(
-        "http://binderhub-service:8080/services/binder/", token=os.environ["BINDER_TOKEN"]
-    )
-
-The callable asks ``GET <service>/api/v1/images`` each time a spawn form is shown and
-offers, newest first, the last image built for each configured repository's branch or
-tag, so that users pick a prebuilt image and start at once. Everything that turns the
+``GET /api/v1/profiles`` answers a ready ``profile_list``: the hub's configuration only
+fetches it (``docs/hub-extra-config.py``, a short ``extraConfig`` snippet), so nothing
+of this service is installed on the hub. The list is one profile whose ``image``
+option offers, newest first, the last image built for each repository's branch or tag,
+so that users pick a prebuilt image and start at once. Everything that turns the
 catalog into profiles is a pure function (``profiles_from_catalog``), tested by running
-KubeSpawner's own profile handling on its output. Only httpx is imported here: the
-hub has it (JupyterHub depends on it), and nothing of the service's server is loaded.
+KubeSpawner's own profile handling on its output.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 
-log = logging.getLogger(__name__)
+from jobs.settings import Settings
+
+from .api import catalog_json, query_params, service_of, settings_of
+from .auth import READ, require
 
 DEFAULT_KINDS = ("branch", "tag", "head")
 """Refs offered by default: branches, tags and the default branch (``HEAD``); images
@@ -123,7 +121,7 @@ def profiles_from_catalog(
     ref (the newest image of each), plus, with ``image_prefix``, a free-text choice that
     admits only images of this service (``image_validation_regex``).
 
-    ``catalog`` is the answer of ``GET /api/v1/images``; ``repos`` keeps only those
+    ``catalog`` has the shape of ``GET /api/v1/images``'s answer; ``repos`` keeps only those
     repository URLs (default: all). ``copy_repo_to_home`` (a folder under the home, e.g.
     ``/home/jovyan``) adds to each choice a start hook that copies ``repo_dir`` into
     ``<copy_repo_to_home>/<repository name>`` without overwriting anything (images built
@@ -173,45 +171,29 @@ def profiles_from_catalog(
     return [profile]
 
 
-async def fetch_catalog(
-    service_url: str, token: str | None = None, request_timeout: float = 10.0
-) -> dict[str, Any]:
-    """``GET <service_url>api/v1/images``; raises ``httpx.HTTPError`` on failure."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=request_timeout) as client:
-        response = await client.get(service_url.rstrip("/") + "/api/v1/images", headers=headers)
-        response.raise_for_status()
-        catalog: dict[str, Any] = response.json()
-        return catalog
+def profiles_for(settings: Settings, catalog: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``profiles_from_catalog`` as the settings (``hub_profiles``, ``image_prefix``,
+    ``repo2docker.target_repo_dir``) ask."""
+    wanted = settings.hub_profiles
+    return profiles_from_catalog(
+        catalog,
+        kinds=wanted.ref_kinds,
+        display_name=wanted.display_name,
+        description=wanted.description,
+        slug=wanted.slug,
+        image_prefix=settings.image_prefix if wanted.any_image_choice else None,
+        kubespawner_override=wanted.kubespawner_override,
+        copy_repo_to_home=wanted.copy_repo_to_home,
+        repo_dir=settings.repo2docker.target_repo_dir or "/srv/repo",
+    )
 
 
-ProfileList = Callable[[Any], Awaitable[list[dict[str, Any]]]]
+async def get_profiles(request: Request) -> JSONResponse:
+    """The hub's ``profile_list`` (a JSON list, ``[]`` before the first image)."""
+    await require(request, READ)
+    query_params(request, set())
+    catalog = catalog_json(service_of(request).catalog())
+    return JSONResponse(profiles_for(settings_of(request), catalog))
 
 
-def make_profile_list(
-    service_url: str,
-    *,
-    token: str | None = None,
-    extra_profiles: Sequence[Mapping[str, Any]] = (),
-    timeout: float = 10.0,
-    **options: Any,
-) -> ProfileList:
-    """A ``c.KubeSpawner.profile_list`` callable: ``extra_profiles`` (the hub's own)
-    followed by ``profiles_from_catalog(<the service's catalog>, **options)``.
-
-    ``service_url`` is where the hub reaches the service, with its base path; ``token``
-    an API token of the service with ``builds:read`` (or a hub token with access).
-    When the service cannot be reached the form still shows ``extra_profiles``, and the
-    reason goes to the hub's log: a build service that is down must not stop spawns.
-    """
-
-    async def profile_list(spawner: Any) -> list[dict[str, Any]]:
-        try:
-            catalog = await fetch_catalog(service_url, token, timeout)
-        except (httpx.HTTPError, ValueError) as e:
-            getattr(spawner, "log", log).warning("binderhub-service images unavailable: %s", e)
-            catalog = {"repos": []}
-        ours = profiles_from_catalog(catalog, **options)
-        return [dict(p) for p in extra_profiles] + ours
-
-    return profile_list
+routes: list[BaseRoute] = [Route("/api/v1/profiles", get_profiles, methods=["GET"])]

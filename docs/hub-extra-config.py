@@ -1,0 +1,1 @@
+../chart/files/hub-extra-config.py

@@ -1,0 +1,157 @@
+"""May the service's pods reach zero-to-jupyterhub's hub API (issue 14, item 3)?
+
+z2jh's hub NetworkPolicy is on by default and admits only labelled pods. The test cluster's
+network plugin does not enforce policies, so this decides it by code: both charts rendered
+by the real helm (z2jh's vendored release, this chart), and the hub policy's ingress rules
+evaluated (``testkit.network_policy``) against the service pod's labels and namespace. The
+hub runs in ``jhub``, the service in ``binder``, as in docs/walkthrough.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from testkit.network_policy import Pod, Port, ingress_allowed
+
+from .test_chart_static import CHART, ROOT, one
+
+Z2JH = ROOT / "tests" / "cluster" / "vendor" / "zero-to-jupyterhub-4.4.0" / "jupyterhub"
+HUB_NAMESPACE, SERVICE_NAMESPACE = "jhub", "binder"
+
+HUB_VALUES: dict[str, Any] = {
+    "hub": {
+        "services": {
+            "binder": {
+                "url": f"http://binderhub-service.{SERVICE_NAMESPACE}.svc.cluster.local",
+                "apiToken": "0" * 64,
+            }
+        },
+    }
+}
+"""The walkthrough's hub values, as far as they concern the network."""
+
+ACCEPT_LABELS = {"hub": {"networkPolicy": {"interNamespaceAccessLabels": "accept"}}}
+"""docs/jupyterhub-auth.md, "A hub in another namespace": labelled pods of any namespace."""
+
+BY_NAMESPACE = {
+    "hub": {
+        "networkPolicy": {
+            "ingress": [
+                {
+                    "ports": [{"port": "http"}],
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": SERVICE_NAMESPACE}
+                            },
+                            "podSelector": {
+                                "matchLabels": {"app.kubernetes.io/name": "binderhub-service"}
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+}
+"""The same page's alternative: the service's pods of its namespace, by selector."""
+
+
+def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = value
+    return out
+
+
+def rendered(
+    helm: str, chart: Path, release: str, namespace: str, values: dict[str, Any], tmp: Path
+) -> list[dict[str, Any]]:
+    path = tmp / f"{release}-values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = subprocess.run(
+        [helm, "template", release, str(chart), "--namespace", namespace, "--values", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def service_reaches_hub(
+    helm: str, tmp: Path, hub_values: dict[str, Any], service_values: dict[str, Any]
+) -> bool:
+    hub_docs = rendered(helm, Z2JH, "jhub", HUB_NAMESPACE, hub_values, tmp)
+    policies = [
+        {**d, "metadata": {**d["metadata"], "namespace": HUB_NAMESPACE}}
+        for d in hub_docs
+        if d["kind"] == "NetworkPolicy"
+    ]
+    hub_pod = one(hub_docs, "Deployment", "hub")["spec"]["template"]
+    (hub_port,) = [
+        Port(p["containerPort"], p.get("name"))
+        for c in hub_pod["spec"]["containers"]
+        if c["name"] == "hub"
+        for p in c["ports"]
+    ]
+    ours = rendered(helm, CHART, "binderhub-service", SERVICE_NAMESPACE, service_values, tmp)
+    service_pod = one(ours, "Deployment")["spec"]["template"]
+    return ingress_allowed(
+        policies,
+        target=Pod(HUB_NAMESPACE, hub_pod["metadata"]["labels"]),
+        source=Pod(SERVICE_NAMESPACE, service_pod["metadata"]["labels"]),
+        port=hub_port,
+    )
+
+
+@pytest.mark.parametrize(
+    ("hub_values", "service_values", "reaches"),
+    [
+        # z2jh's default admits labelled pods of the hub's own namespace only
+        (HUB_VALUES, {}, False),
+        (merged(HUB_VALUES, ACCEPT_LABELS), {}, True),
+        (merged(HUB_VALUES, ACCEPT_LABELS), {"hubNetworkAccess": False}, False),
+        (merged(HUB_VALUES, BY_NAMESPACE), {"hubNetworkAccess": False}, True),
+        (merged(HUB_VALUES, BY_NAMESPACE, ACCEPT_LABELS), {}, True),
+        # NetworkPolicies off in z2jh: nothing to pass
+        (merged(HUB_VALUES, {"hub": {"networkPolicy": {"enabled": False}}}), {}, True),
+    ],
+    ids=[
+        "z2jh-defaults",
+        "accept-labels",
+        "accept-labels-label-off",
+        "namespace-selector",
+        "both",
+        "policies-off",
+    ],
+)
+def test_the_service_reaches_the_hub_only_as_the_docs_say(
+    helm: str,
+    tmp_path: Path,
+    hub_values: dict[str, Any],
+    service_values: dict[str, Any],
+    reaches: bool,
+) -> None:
+    assert service_reaches_hub(helm, tmp_path, hub_values, service_values) is reaches
+
+
+def test_the_service_pods_carry_the_hub_access_label_by_default(helm: str, tmp_path: Path) -> None:
+    labels = one(rendered(helm, CHART, "rel", "binder", {}, tmp_path), "Deployment")["spec"][
+        "template"
+    ]["metadata"]["labels"]
+    assert labels["hub.jupyter.org/network-access-hub"] == "true"
+    off = rendered(helm, CHART, "rel", "binder", {"hubNetworkAccess": False}, tmp_path)
+    assert (
+        "hub.jupyter.org/network-access-hub"
+        not in (one(off, "Deployment")["spec"]["template"]["metadata"]["labels"])
+    )
