@@ -15,6 +15,10 @@ CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/binderhub-service"
 K8S_CACHE="${BHS_K8S_CACHE:-$CACHE_ROOT/k8s-$K8S_VERSION}"   # built binaries, reused
 HELM_DIR="$CACHE_ROOT/helm-$HELM_VERSION"
 HELM="$HELM_DIR/helm"
+# Cluster DNS: CoreDNS built from its Go module into the cache, run as a pod (k8s/coredns/).
+COREDNS_VERSION="v1.15.0"
+COREDNS_CACHE="$CACHE_ROOT/coredns-$COREDNS_VERSION"
+COREDNS_IMAGE="local/coredns:$COREDNS_VERSION-bhs1"
 
 STATE="${BHS_CLUSTER_STATE:-/tmp/binderhub-service-cluster}"  # certs, etcd data, logs, pids
 KUBECONFIG_PATH="$STATE/kubeconfig"
@@ -28,6 +32,8 @@ POD_CIDR="10.244.0.0/16"
 NODE_IP="10.244.0.1"
 SERVICE_CIDR="10.96.0.0/16"
 API_SERVICE_IP="10.96.0.1"
+DNS_SERVICE_IP="10.96.0.10"     # the kube-dns Service (kubeadm's choice: the 10th address)
+CLUSTER_DOMAIN="cluster.local"
 API_PORT=6443
 ETCD_CLIENT_PORT=23790
 ETCD_PEER_PORT=23800
@@ -92,6 +98,17 @@ ensure_helm() {
     mkdir -p "$HELM_DIR"
     install -m 0755 "$tmp/helm/helm" "$HELM"
     rm -rf "$tmp"
+}
+
+# close_inherited_fds : close every file descriptor above 2 of this shell. Daemons are started
+# from a subshell after it: a lock held by whoever ran up.sh (`flock /tmp/cluster.lock ...`
+# hands its descriptor to the children) must not stay held by the cluster for ever.
+close_inherited_fds() {
+    local fd
+    for fd in $(ls "/proc/$BASHPID/fd"); do
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    return 0
 }
 
 kubectl_() { "$K8S_CACHE/bin/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }

@@ -60,16 +60,65 @@ build_k8s() {
     mv "$tmp" "$K8S_CACHE"
 }
 
+# CoreDNS from the Go module proxy (a static binary; about 3 minutes on 2 cores).
+build_coredns() {
+    [ -x "$COREDNS_CACHE/coredns" ] && return 0
+    command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || PATH="$PATH:/usr/local/go/bin"
+    command -v go >/dev/null || die "Go is needed to build CoreDNS $COREDNS_VERSION"
+    log "building CoreDNS $COREDNS_VERSION into $COREDNS_CACHE (log: $CACHE_ROOT/coredns-build.log)"
+    local tmp="$COREDNS_CACHE.tmp"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    (
+        export CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS="-buildvcs=false"
+        nice go install -trimpath -ldflags='-s -w' "github.com/coredns/coredns@$COREDNS_VERSION"
+    ) >"$CACHE_ROOT/coredns-build.log" 2>&1 || die "building CoreDNS failed; see $CACHE_ROOT/coredns-build.log"
+    "$tmp/coredns" -version | grep -q "CoreDNS-${COREDNS_VERSION#v}" || die "the CoreDNS built is not $COREDNS_VERSION"
+    rm -rf "$COREDNS_CACHE"
+    mv "$tmp" "$COREDNS_CACHE"
+}
+
+# The CoreDNS image: the cached binary on the Debian base, in containerd (no registry).
+load_coredns_image() {
+    if ctr_ images check "name==docker.io/$COREDNS_IMAGE" 2>/dev/null | grep -q complete; then return 0; fi
+    if ! "$DOCKER" image inspect "$COREDNS_IMAGE" >/dev/null 2>&1; then
+        local tmp
+        tmp="$(mktemp -d)"
+        cp "$COREDNS_CACHE/coredns" "$tmp/coredns"
+        printf 'FROM %s\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n' "$BASE_IMAGE" >"$tmp/Dockerfile"
+        "$DOCKER" build -q -t "$COREDNS_IMAGE" "$tmp" >/dev/null || die "could not build $COREDNS_IMAGE"
+        rm -rf "$tmp"
+    fi
+    "$DOCKER" save "$COREDNS_IMAGE" | ctr_ images import - >/dev/null
+}
+
+# Cluster DNS objects (kubectl apply: unchanged objects stay), then wait until it answers.
+deploy_dns() {
+    dns_ready && return 0
+    load_coredns_image || die "could not load $COREDNS_IMAGE into containerd"
+    sed -e "s|@DNS_SERVICE_IP@|$DNS_SERVICE_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" \
+        -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" "$CLUSTER_DIR/k8s/coredns/coredns.yaml" \
+        | kubectl_ apply -f - >/dev/null || die "could not create the cluster DNS objects"
+    wait_until 120 dns_ready || {
+        kubectl_ -n kube-system describe pods -l k8s-app=kube-dns | tail -n 30 >&2 || true
+        die "CoreDNS did not become ready within 120s"
+    }
+}
+
+dns_ready() {
+    [ "$(kubectl_ -n kube-system get deployment coredns -o 'jsonpath={.status.readyReplicas}' 2>/dev/null)" = 1 ]
+}
+
 ensure_docker() {
     if [ -x "$REPO_DIR/scripts/ensure-docker.sh" ]; then
-        "$REPO_DIR/scripts/ensure-docker.sh" >&2 9>&- || die "scripts/ensure-docker.sh failed"
+        (close_inherited_fds && exec "$REPO_DIR/scripts/ensure-docker.sh") >&2 || die "scripts/ensure-docker.sh failed"
         return 0
     fi
     need_packages docker.io
     "$DOCKER" version >/dev/null 2>&1 && return 0
     mkdir -p "$STATE"
     log "starting dockerd (log: $CACHE_ROOT/dockerd.log)"
-    nohup dockerd --host unix:///var/run/docker.sock >"$CACHE_ROOT/dockerd.log" 2>&1 9>&- &
+    (close_inherited_fds && exec nohup dockerd --host unix:///var/run/docker.sock >"$CACHE_ROOT/dockerd.log" 2>&1) &
     wait_until 60 "$DOCKER" version || die "dockerd did not come up; see $CACHE_ROOT/dockerd.log"
 }
 
@@ -86,6 +135,8 @@ node_ready() {
 }
 
 cluster_healthy() {
+    # a kubelet started before the cluster had DNS hands pods no cluster resolver: start afresh
+    grep -qx "clusterDNS: \[$DNS_SERVICE_IP\]" "$STATE/kubelet-config.yaml" 2>/dev/null || return 1
     all_running && kubectl_ get --raw /readyz >/dev/null 2>&1 && node_ready
 }
 
@@ -205,8 +256,11 @@ EOF
 start() { # NAME BINARY ARGS... : start in the background, log to $STATE/logs/NAME.log
     local name=$1 bin=$2; shift 2
     mkdir -p "$STATE/logs" "$STATE/pids"
-    # fd 9 (the lock) must not stay open in the daemons
-    setsid nohup "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 9>&- &
+    # no lock (ours on fd 9, or a caller's flock) may stay open in the daemons
+    (
+        close_inherited_fds
+        exec setsid nohup "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null
+    ) &
     echo $! >"$STATE/pids/$name.pid"
     echo "$bin" >"$STATE/pids/$name.cmd"
 }
@@ -365,6 +419,8 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 resolvConf: /etc/resolv.conf
+clusterDNS: [$DNS_SERVICE_IP]
+clusterDomain: $CLUSTER_DOMAIN
 # images loaded from the local Docker daemon must never be garbage collected
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -434,9 +490,11 @@ load_pause_image() {
 need_packages containerd runc containernetworking-plugins etcd-server iptables conntrack openssl \
     iproute2 util-linux ca-certificates curl git
 build_k8s
+build_coredns
 ensure_helm
 
 if [ -d "$STATE" ] && cluster_healthy; then
+    deploy_dns
     log "cluster already up (checked in $((SECONDS - T0))s)"
     echo "KUBECONFIG=$KUBECONFIG_PATH"
     exit 0
@@ -469,6 +527,7 @@ expect_up kubelet 120 node_ready
 expect_up kube-controller-manager 60 kubectl_ get serviceaccount default -n default
 expect_up kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 expect_up kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
+deploy_dns
 
 log "cluster up in $((SECONDS - T0))s; node $NODE_NAME at $NODE_IP; helm: $HELM"
 echo "KUBECONFIG=$KUBECONFIG_PATH"
