@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from jobs.model import BuildState
+from jobs.repo2docker import cache_ref
 from jobs.service import BuildService
 from jobs.settings import Settings, load_settings
 from testkit.buildkit import (
@@ -120,6 +121,9 @@ async def test_dockerfile_repo_built_and_pushed_by_repo2docker_2026(
     assert any(m.startswith("#") and f"pushing manifest for {done.image}" in m for m in messages)
     assert {phase for phase, _ in log} <= {"", "fetching", "building"}  # 2026.4: no "pushing"
     assert (await service.request(repo.url, "main")).status == "cached"
+    # the layer cache is in the registry next to the image, and no listing shows it
+    assert await service.registry.has_image(cache_ref(done.image), use_cache=False)
+    assert [b.image for builds in service.catalog().values() for b in builds] == [done.image]
 
 
 async def test_content_only_commit_reuses_the_registry_cache_on_an_emptied_builder(
