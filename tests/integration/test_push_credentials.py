@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 PROBE = r"""
 set -e
+if [ "$1" = --version ]; then echo 2024.7.0; exit 0; fi
 echo "DOCKER_CONFIG=$DOCKER_CONFIG"
 mkdir "$DOCKER_CONFIG/buildx"
 echo "config.json=$(tr -d '\n ' < "$DOCKER_CONFIG/config.json")"

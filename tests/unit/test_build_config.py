@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.errors import RegistryAuthError
 from jobs.executors.build_config import write_docker_config
 from jobs.settings import load_settings
 
@@ -39,7 +40,7 @@ def test_a_docker_config_that_is_not_json_is_named(tmp_path: Path) -> None:
     source = tmp_path / "config.json"
     source.write_text("auths: nope")
     settings = load_settings(None, image_prefix=PREFIX, registry={"docker_config": source})
-    with pytest.raises(ValueError, match=rf"registry.docker_config {source}: "):
+    with pytest.raises(RegistryAuthError, match=rf"cannot read docker config {source}: "):
         write_docker_config(tmp_path / "docker", settings)
 
 
