@@ -137,6 +137,69 @@ def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
     return None
 
 
+def _unschedulable(pod: Any) -> bool:
+    for condition in (pod.status.conditions or []) if pod.status else []:
+        if (
+            condition.type == "PodScheduled"
+            and condition.status == "False"
+            and condition.reason == "Unschedulable"
+        ):
+            return True
+    return False
+
+
+def start_overdue(job: Any, pod: Any | None, settings: Settings, now: float) -> bool:
+    """The build's Job was let run ``kubernetes.start_timeout`` seconds ago or more and
+    its builder has not started: no pod (the Job controller cannot create it), or a pod
+    whose builder container neither runs nor ended. ``now``: epoch seconds.
+
+    An unschedulable pod is left to ``unschedulable_timeout`` (``pod_problem``), a
+    suspended Job is queued, not starting. The Job's ``startTime`` is set when it is
+    let run (reset on each resume), so the time in the queue does not count.
+    """
+    if job.spec.suspend or job.status is None or job.status.start_time is None:
+        return False
+    if pod is not None and (has_log(pod) or pod_ended(pod) or _unschedulable(pod)):
+        return False
+    started_at = float(job.status.start_time.timestamp())
+    return now - started_at >= settings.kubernetes.start_timeout
+
+
+START_FAILURES = {
+    "FailedCreate": "the build's Job cannot create its pod",
+    "FailedMount": "a volume of the build pod cannot be mounted",
+    "FailedAttachVolume": "a volume of the build pod cannot be attached",
+    "FailedCreatePodSandBox": "the node cannot create the build pod's sandbox",
+}
+"""Known Warning reasons that keep a build pod from starting, and what they mean.
+Any other Warning is reported with its own reason."""
+
+
+def _event_time(event: Any) -> float:
+    when = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+    return float(when.timestamp()) if when is not None else 0.0
+
+
+def start_failure(events: Sequence[Any], settings: Settings) -> str | None:
+    """Why an overdue build (``start_overdue``) cannot start, from the events of its Job
+    and its pod: the newest event, when it is a Warning, with what its reason means (a
+    missing Docker socket or Secret is a ``FailedMount``; a Pod Security Admission
+    refusal the Job controller's ``FailedCreate``; both are repeated, so they stay the
+    newest). None when the newest is a Normal event (e.g. a large builder image being
+    pulled after a mount that failed once) or there is none: the build goes on waiting."""
+    if not events:
+        return None
+    # on the same second, the Warning is taken for the newer (timestamps are in seconds)
+    latest = max(events, key=lambda event: (_event_time(event), event.type == "Warning"))
+    if latest.type != "Warning":
+        return None
+    reason = str(latest.reason or "Warning")
+    meaning = START_FAILURES.get(reason, "the build pod cannot start")
+    timeout = settings.kubernetes.start_timeout
+    message = " ".join(str(latest.message or "no message").split())
+    return f"{meaning} ({timeout:g} seconds after it was let run): {reason}: {message}"
+
+
 def failure_of(
     job: Any,
     pod: Any | None,

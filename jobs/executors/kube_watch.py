@@ -186,6 +186,24 @@ class WatchCache:
                 self._watches.discard(w)
 
 
+def start_events(core: Any, namespace: str, objects: list[Any]) -> list[Any]:
+    """The events of ``objects`` (a build's Job and its pod, if any), found by their uid:
+    a Job of the same name made earlier (a build asked for again) left events of its own.
+    Blocking (run it in a thread). A refusal (an older Role without ``events``) or an
+    unreachable API server gives no events: the build then waits as it did before."""
+    events: list[Any] = []
+    for obj in objects:
+        try:
+            found = core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.uid={obj.metadata.uid}"
+            )
+        except Exception as e:
+            log.warning("cannot list the events of %s: %s", obj.metadata.name, e)
+            continue
+        events += found.items
+    return events
+
+
 class LogFollower:
     """Follows the builder container's log in a thread; lines go to the event loop.
 
