@@ -180,18 +180,23 @@ def _event_time(event: Any) -> float:
     return float(when.timestamp()) if when is not None else 0.0
 
 
+PROGRESS = ("Pulling", "Pulled", "Created", "Started")
+"""Normal events of a pod that is getting on with starting (its image is being pulled)."""
+
+
 def start_failure(events: Sequence[Any], settings: Settings) -> str | None:
     """Why an overdue build (``start_overdue``) cannot start, from the events of its Job
-    and its pod: the newest event, when it is a Warning, with what its reason means (a
-    missing Docker socket or Secret is a ``FailedMount``; a Pod Security Admission
-    refusal the Job controller's ``FailedCreate``; both are repeated, so they stay the
-    newest). None when the newest is a Normal event (e.g. a large builder image being
-    pulled after a mount that failed once) or there is none: the build goes on waiting."""
-    if not events:
+    and its pod: the newest Warning, with what its reason means (a missing Docker socket
+    or Secret is a ``FailedMount``; a Pod Security Admission refusal the Job
+    controller's ``FailedCreate``). None when there is no Warning, or when the pod made
+    progress since (a large builder image being pulled after a mount that failed once):
+    the build goes on waiting."""
+    warnings = [event for event in events if event.type == "Warning"]
+    if not warnings:
         return None
-    # on the same second, the Warning is taken for the newer (timestamps are in seconds)
-    latest = max(events, key=lambda event: (_event_time(event), event.type == "Warning"))
-    if latest.type != "Warning":
+    latest = max(warnings, key=_event_time)
+    progress = [_event_time(e) for e in events if e.type == "Normal" and e.reason in PROGRESS]
+    if progress and max(progress) > _event_time(latest):
         return None
     reason = str(latest.reason or "Warning")
     meaning = START_FAILURES.get(reason, "the build pod cannot start")

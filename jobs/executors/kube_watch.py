@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 240
 """Each watch request ends after this long and is resumed from its resourceVersion."""
+EVENTS_TIMEOUT_SECONDS = 10.0
+"""How long listing a build's events may take (a build that cannot start is looked at
+again a few seconds later)."""
 _new_watch: Callable[[], Any] = watch.Watch  # the client's watch module is untyped
 
 
@@ -195,7 +198,9 @@ def start_events(core: Any, namespace: str, objects: list[Any]) -> list[Any]:
     for obj in objects:
         try:
             found = core.list_namespaced_event(
-                namespace, field_selector=f"involvedObject.uid={obj.metadata.uid}"
+                namespace,
+                field_selector=f"involvedObject.uid={obj.metadata.uid}",
+                _request_timeout=EVENTS_TIMEOUT_SECONDS,
             )
         except Exception as e:
             log.warning("cannot list the events of %s: %s", obj.metadata.name, e)

@@ -295,15 +295,18 @@ def test_the_newest_warning_names_why_a_build_cannot_start() -> None:
         "the build pod cannot start (45 seconds after it was let run): Strange: line one line two"
     )
     # a large builder image being pulled, after a mount that failed once, is no reason
-    # to give up
+    # to give up; being scheduled is no progress of that kind
     pulling = [
         event("Pod", "FailedMount", 'configmap "x" not registered', 40),
         event("Pod", "Pulling", "Pulling image", 30, type_="Normal"),
     ]
     assert start_failure(pulling, SETTINGS) is None
-    # on the same second, the Warning counts as the newer
-    same_second = [event("Pod", "Scheduled", "assigned", 9, "Normal"), event("Pod", "A", "b", 9)]
-    assert start_failure(same_second, SETTINGS) == (
+    scheduled_later = [
+        event("Pod", "A", "b", 9),
+        event("Pod", "Scheduled", "assigned", 8, "Normal"),
+    ]
+    assert start_failure(scheduled_later, SETTINGS) == (
         "the build pod cannot start (45 seconds after it was let run): A: b"
     )
+    assert start_failure(pulling[1:], SETTINGS) is None
     assert start_failure([], SETTINGS) is None
