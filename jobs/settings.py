@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .settings_sections import (
     ApiTokenSettings,
     AuthSettings,
+    BuildKitSettings,
     BuildLogSettings,
     ConfigError,
     ForgeHostSettings,
@@ -49,6 +50,7 @@ __all__ = [  # the sections (jobs/settings_sections.py) are part of this module'
     "ENV_PREFIX",
     "ApiTokenSettings",
     "AuthSettings",
+    "BuildKitSettings",
     "BuildLogSettings",
     "ConfigError",
     "ForgeHostSettings",
@@ -139,6 +141,10 @@ class Settings(BaseSettings):
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
+
+    buildkit: BuildKitSettings = BuildKitSettings()
+    """The BuildKit daemon and registry cache of local builds with repo2docker 2025.8+
+    (docs/local-mode.md)."""
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
