@@ -13,19 +13,22 @@ from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
-from .registry import RegistryClient, credentials_from_docker_config
+from .registry import Credentials, RegistryClient
+from .registry_auth import DockerConfigCredentials
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .store import Store
 
 
 def make_registry_client(settings: Settings) -> RegistryClient:
+    """The registry client of the one credential setting: ``username``/``password``, or
+    ``docker_config``, read again whenever the file changes (rotated tokens)."""
     registry = settings.registry
-    credentials: tuple[str, str] | None = None
+    credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
         credentials = (registry.username, registry.password.get_secret_value())
     elif registry.docker_config:
-        credentials = credentials_from_docker_config(registry.docker_config, settings.registry_host)
+        credentials = DockerConfigCredentials(registry.docker_config, settings.registry_host)
     return RegistryClient(
         settings.registry_url,
         credentials=credentials,

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -229,6 +230,28 @@ class Settings(BaseSettings):
                 "spaces, '?', '#' or empty ones)"
             )
         return path
+
+    @model_validator(mode="after")
+    def _check_push_credentials(self) -> Settings:
+        """Registry credentials that build pods would not get are refused: a Job refers to
+        a Secret, it cannot carry the service's password (issue #14)."""
+        k8s = self.kubernetes
+        has_credentials = bool(
+            (self.registry.username and self.registry.password) or self.registry.docker_config
+        )
+        if (
+            self.executor == "kubernetes"
+            and has_credentials
+            and k8s.docker_config_secret is None
+            and k8s.registry_credentials_secret is None
+        ):
+            raise ValueError(
+                "kubernetes.docker_config_secret is needed: the registry credentials "
+                "(registry.username/password or registry.docker_config) reach build pods "
+                "only through a Secret holding a docker config.json (the Helm chart makes "
+                "one from registry.username and secrets.registryPassword)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

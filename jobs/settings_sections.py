@@ -36,14 +36,20 @@ class RegistrySettings(_Section):
     HTTPS otherwise."""
 
     username: str | None = None
-    """User name for the registry (pushes and the "does this image exist" check)."""
+    """User name for the registry: with ``password``, the one credential setting for
+    pushes (every executor) and the "does this image exist" check. The local executor
+    gives each build a ``config.json`` made from it; the Kubernetes executor's build pods
+    read ``kubernetes.docker_config_secret`` (the Helm chart makes that Secret from
+    these values)."""
 
     password: SecretStr | None = None
     """Password or token for ``username``."""
 
     docker_config: Path | None = None
     """A docker ``config.json`` whose ``auths`` entry for the registry host holds the
-    credentials; an alternative to ``username``/``password``."""
+    credentials; an alternative to ``username``/``password`` for the check and the
+    pushes. Read again whenever the file changes (rotated tokens need no restart);
+    each local build pushes with the file as it is when it starts."""
 
     timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for the registry before the check counts as failed (a failed
@@ -51,6 +57,12 @@ class RegistrySettings(_Section):
 
     cache_seconds: float = Field(default=3600.0, ge=0)
     """How long a positive "image exists" answer is remembered in memory."""
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> RegistrySettings:
+        if self.password is not None and not self.username:
+            raise ValueError("registry.password is set but registry.username is not")
+        return self
 
 
 class Repo2DockerSettings(_Section):
@@ -277,8 +289,11 @@ class KubernetesSettings(_Section):
     namespace's ``default``."""
 
     docker_config_secret: SecretKeyRef | None = None
-    """A Secret key holding a docker ``config.json`` with push credentials; mounted into
-    build pods as a single file."""
+    """A Secret key holding a docker ``config.json`` with push credentials: mounted into
+    build pods by ``subPath`` as ``config.json`` in a writable ``$DOCKER_CONFIG``
+    (buildx writes there). Needed when ``registry`` has credentials; the Helm chart
+    makes it from ``registry.username`` and ``secrets.registryPassword``. Each build pod
+    reads the Secret as it is when it starts."""
 
     registry_credentials_secret: SecretKeyRef | None = None
     """A Secret key holding ``{"registry", "username", "password"}`` JSON, passed to

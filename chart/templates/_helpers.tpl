@@ -105,6 +105,50 @@ key listed in secrets.existingSecretKeys. Call with (list $ "value name" "key").
 {{- else if index $.Values.secrets (index . 1) }}true{{ end }}
 {{- end }}
 
+{{/*
+Registry credentials: ONE setting serves the service's image check and every build's push
+(issue 14). registry.username + secrets.registryPassword become a docker config.json in the
+chart's Secret (key docker-config.json); secrets.dockerConfigJson is taken as it is. Build
+pods mount that key (kubernetes.docker_config_secret) and the service reads the same file
+(registry.docker_config), again whenever the Secret changes.
+*/}}
+{{- define "binderhub-service.checkCredentials" -}}
+{{- $s := .Values.secrets }}
+{{- if $s.existingSecret }}
+{{- if and (has "registry-password" $s.existingSecretKeys) (not (has "docker-config.json" $s.existingSecretKeys)) }}
+{{- fail "secrets.existingSecret: a registry-password key reaches only the service's image check; build pods push with a docker-config.json key (a docker config.json for the registry host): add it to the Secret and to existingSecretKeys" }}
+{{- end }}
+{{- else }}
+{{- if and $s.registryPassword $s.dockerConfigJson }}
+{{- fail "secrets.registryPassword and secrets.dockerConfigJson are both set: give the registry credentials once (the password with registry.username, or a docker config.json)" }}
+{{- end }}
+{{- if and $s.registryPassword (not .Values.registry.username) }}
+{{- fail "secrets.registryPassword is set but registry.username is not" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The registry host of the image names (the first part of the image prefix). */}}
+{{- define "binderhub-service.registryHost" -}}
+{{- $prefix := .Values.config.image_prefix | default .Values.imagePrefix | default "127.0.0.1:5000/binder-" }}
+{{- first (splitList "/" $prefix) }}
+{{- end }}
+
+{{/* The docker config.json the chart makes from registry.username and the password. */}}
+{{- define "binderhub-service.madeDockerConfig" -}}
+{{- $host := include "binderhub-service.registryHost" . }}
+{{- $key := ternary "https://index.docker.io/v1/" $host (has $host (list "docker.io" "index.docker.io" "registry-1.docker.io")) }}
+{{- $auth := printf "%s:%s" .Values.registry.username .Values.secrets.registryPassword | b64enc }}
+{{- dict "auths" (dict $key (dict "auth" $auth)) | toJson }}
+{{- end }}
+
+{{/* Whether the Secret holds a docker config.json (given, or made from the password). */}}
+{{- define "binderhub-service.hasDockerConfig" -}}
+{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}true
+{{- else if and (not .Values.secrets.existingSecret) .Values.secrets.registryPassword .Values.registry.username }}true
+{{- end }}
+{{- end }}
+
 {{- define "binderhub-service.stateDir" -}}/var/lib/binderhub-service{{- end }}
 {{- define "binderhub-service.configDir" -}}/etc/binderhub-service{{- end }}
 {{- define "binderhub-service.secretDir" -}}/etc/binderhub-service-secret{{- end }}
@@ -140,7 +184,8 @@ it (config wins, key by key; lists are replaced whole).
 {{- with $v.builder.resources }}{{ $_ := set $k8s "resources" . }}{{ end }}
 {{- with $v.builder.priorityClassName }}{{ $_ := set $k8s "priority_class_name" . }}{{ end }}
 {{- $secret := include "binderhub-service.secretName" . }}
-{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- $hasDockerConfig := include "binderhub-service.hasDockerConfig" . }}
+{{- if $hasDockerConfig }}
 {{- $_ := set $k8s "docker_config_secret" (dict "name" $secret "key" "docker-config.json") }}
 {{- end }}
 {{- if include "binderhub-service.hasSecret" (list . "gitCredentials" "git-credentials") }}
@@ -149,7 +194,7 @@ it (config wins, key by key; lists are replaced whole).
 {{- $registry := dict }}
 {{- with $v.registry.url }}{{ $_ := set $registry "url" . }}{{ end }}
 {{- with $v.registry.username }}{{ $_ := set $registry "username" . }}{{ end }}
-{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- if $hasDockerConfig }}
 {{- $_ := set $registry "docker_config" (printf "%s/docker-config.json" (include "binderhub-service.secretDir" .)) }}
 {{- end }}
 {{- $tokens := list }}

@@ -35,6 +35,8 @@ CONTAINER = "builder"
 CONFIG_DIR = "/etc/binderhub-service"
 CONFIG_FILE = "repo2docker_config.py"
 DOCKER_CONFIG_DIR = "/etc/binderhub-service-docker"
+"""The build pod's ``$DOCKER_CONFIG``: a writable ``emptyDir``."""
+DOCKER_CONFIG_FILE = "config.json"
 GIT_POLICY = (
     "GIT_TERMINAL_PROMPT",
     "GIT_ASKPASS",
@@ -82,6 +84,51 @@ def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def push_credentials(
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The volumes, mounts and environment that give a build pod its push credentials.
+
+    ``kubernetes.docker_config_secret`` (the chart makes it from ``registry.username``
+    and the password, or takes a ``dockerConfigJson``) is mounted by ``subPath`` as the
+    one file ``config.json`` inside an ``emptyDir`` that is ``$DOCKER_CONFIG``: buildx
+    writes ``$DOCKER_CONFIG/buildx`` and fails on a read-only directory (issue #15).
+    A ``subPath`` mount is not updated when the Secret changes; every build is a new
+    pod, which reads the Secret as it is when it starts (rotated tokens, issue #14).
+    """
+    k8s = settings.kubernetes
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    if k8s.docker_config_secret is not None:
+        ref = k8s.docker_config_secret
+        volumes += [
+            {"name": "docker-config", "emptyDir": {}},
+            {
+                "name": "docker-config-file",
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": DOCKER_CONFIG_FILE}],
+                },
+            },
+        ]
+        mounts += [
+            {"name": "docker-config", "mountPath": DOCKER_CONFIG_DIR},
+            {
+                "name": "docker-config-file",
+                "mountPath": f"{DOCKER_CONFIG_DIR}/{DOCKER_CONFIG_FILE}",
+                "subPath": DOCKER_CONFIG_FILE,
+                "readOnly": True,
+            },
+        ]
+        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
+    if k8s.registry_credentials_secret is not None:
+        env.append(
+            _secret_env("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", k8s.registry_credentials_secret)
+        )
+    return volumes, mounts, env
 
 
 def requester_label(requester: str) -> str:
@@ -158,23 +205,10 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
             {"name": "docker-socket", "hostPath": {"path": k8s.docker_socket, "type": "Socket"}}
         )
         mounts.append({"name": "docker-socket", "mountPath": "/var/run/docker.sock"})
-    if k8s.docker_config_secret is not None:
-        ref = k8s.docker_config_secret
-        volumes.append(
-            {
-                "name": "docker-config",
-                "secret": {
-                    "secretName": ref.name,
-                    "items": [{"key": ref.key, "path": "config.json"}],
-                },
-            }
-        )
-        mounts.append({"name": "docker-config", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
-        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
-    if k8s.registry_credentials_secret is not None:
-        env.append(
-            _secret_env("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", k8s.registry_credentials_secret)
-        )
+    push_volumes, push_mounts, push_env = push_credentials(settings)
+    volumes += push_volumes
+    mounts += push_mounts
+    env += push_env
     if k8s.git_credentials_secret is not None:
         env.append(_secret_env("GIT_CREDENTIAL_ENV", k8s.git_credentials_secret))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import sys
@@ -21,12 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import BuildFailed
+from ..errors import BuildFailed, RegistryAuthError
 from ..failures import TAIL_LINES, classify_failure
 from ..forges.credentials import credential_set
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
 from ..refs import git_environment
+from ..registry_auth import build_docker_config
+from ..registry_auth import write_docker_config as write_config_file
 from ..repo2docker import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
@@ -110,28 +111,10 @@ class LocalExecutor(Executor):
         env.update(git_environment(self._settings.allow_file_urls))
         # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*
         env.update(credential_set(self._settings.forges).git_environment())
-        registry = self._settings.registry
         if self._buildx:
             # buildx reads a DOCKER_CONFIG of each build's own (``_build_files``);
             # repo2docker's `docker login` would need a Docker daemon
             env.update(buildkit_environment(self._settings.buildkit))
-            return env
-        if registry.username and registry.password:
-            env["CONTAINER_ENGINE_REGISTRY_CREDENTIALS"] = json.dumps(
-                {
-                    "registry": self._settings.registry_url,
-                    "username": registry.username,
-                    "password": registry.password.get_secret_value(),
-                }
-            )
-        if registry.docker_config:
-            # docker reads $DOCKER_CONFIG/config.json; point it at the configured file
-            config_dir = state_dir / "docker-config"
-            config_dir.mkdir(exist_ok=True)
-            link = config_dir / "config.json"
-            link.unlink(missing_ok=True)
-            link.symlink_to(registry.docker_config.resolve())
-            env["DOCKER_CONFIG"] = str(config_dir)
         return env
 
     def command_for(self, build: Build, config_file: Path | None = None) -> list[str]:
@@ -190,6 +173,9 @@ class LocalExecutor(Executor):
         on_start: Callable[[int | None], None],
     ) -> None:
         timeout = self._settings.limits.build_timeout
+        env = {**self._env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)}
+        if not self._buildx:  # with buildx, _build_files writes DOCKER_CONFIG
+            env.update(self._push_credentials(workdir))
         try:
             config_file, build_env = self._build_files(workdir, build)
             proc = await asyncio.create_subprocess_exec(
@@ -199,7 +185,7 @@ class LocalExecutor(Executor):
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
-                env={**self._env, **build_env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)},
+                env={**env, **build_env},
                 cwd=workdir.path,
             )
         except (OSError, ValueError) as e:
@@ -238,6 +224,18 @@ class LocalExecutor(Executor):
         if returncode != 0:
             failure = classify_failure(returncode, tail, build.image)
             raise BuildFailed(failure.message, remember=failure.remember)
+
+    def _push_credentials(self, workdir: WorkDir) -> dict[str, str]:
+        """``DOCKER_CONFIG`` for one build: a writable directory of its own holding the
+        ``config.json`` of the registry settings as they are now (a rotated file is
+        read again); nothing when no credentials are configured."""
+        try:
+            content = build_docker_config(self._settings)
+        except RegistryAuthError as e:
+            raise BuildFailed(f"no registry credentials for the push: {e}", remember=False) from e
+        if content is None:
+            return {}
+        return {"DOCKER_CONFIG": str(write_config_file(workdir.path / "docker", content))}
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
