@@ -121,7 +121,7 @@ def test_the_config_map_reads_the_builds_buildx_arguments_from_the_environment()
         "config = PyFileConfigLoader(sys.argv[1]).load_config()\n"
         "print(json.dumps(list(config.DockerEngine.extra_buildx_build_args)))\n"
     )
-    config_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"bhs-r2d-{os.getpid()}.py"  # noqa: S108
+    config_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"bhs-r2d-{os.getpid()}.py"
     config_file.write_text(text)
     try:
         out = subprocess.run(
