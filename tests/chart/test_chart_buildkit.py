@@ -14,6 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from jobs.executors import kube_manifests as manifests
 from jobs.settings import load_settings
 
 from . import test_chart_static as static
@@ -78,6 +79,11 @@ def test_the_service_is_told_the_daemons_address_and_the_client_secret(
     service = of_kind(docs, "Service", NAME)
     assert service["spec"]["ports"][0]["port"] == 1234
     of_kind(docs, "Secret", k8s.buildkit_tls_secret)
+    # the repo2docker ConfigMap is the executor's own, byte for byte (or the service
+    # rewrites it, and helm's next upgrade conflicts with it)
+    settings = load_settings(path)
+    config_map = of_kind(docs, "ConfigMap", manifests.config_map_name(settings))
+    assert config_map["data"] == manifests.make_config_map(settings, NAMESPACE)["data"]
 
 
 def test_the_certificates_chain_to_one_ca_and_name_the_service(render: Render) -> None:
