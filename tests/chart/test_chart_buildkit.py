@@ -121,3 +121,8 @@ def test_other_builders_have_no_buildkit_objects(render: Render, builder: str) -
     docs = render("--set", f"builder.type={builder}")
     assert not [d for d in docs if "buildkit" in d["metadata"]["name"]]
     assert "buildkit_host" not in yaml.safe_load(config_text(docs))["kubernetes"]
+
+
+def test_buildkit_manifests_pass_yamllint(helm: str) -> None:
+    text = static.template_text(helm, *BUILDKIT, "--set", "networkPolicy.enabled=true")
+    assert static.yamllint_problems(text) == []
