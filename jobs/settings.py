@@ -268,6 +268,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_buildkit_builder(self) -> Settings:
+        """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
+        talk to a Docker daemon, which its build pods do not have."""
+        from .repo2docker import uses_buildx  # it imports this module
+
+        if self.kubernetes.builder == "buildkit" and not uses_buildx(self.repo2docker.version):
+            raise ValueError(
+                f"kubernetes.builder buildkit needs repo2docker 2025.8 or later; "
+                f"repo2docker.version is {self.repo2docker.version}"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -277,9 +277,28 @@ class KubernetesSettings(_Section):
     builder_command: list[str] = ["jupyter-repo2docker"]
     """Command that starts repo2docker in the builder image; its arguments follow."""
 
-    builder: Literal["docker-socket"] = "docker-socket"
+    builder: Literal["docker-socket", "buildkit"] = "docker-socket"
     """How builds reach a container engine. ``docker-socket``: a Docker daemon's socket
-    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``."""
+    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``.
+    ``buildkit``: the BuildKit daemon at ``buildkit_host``, over mTLS with the
+    certificates of ``buildkit_tls_secret``; build pods mount no ``hostPath``, are not
+    privileged, and need a builder image with repo2docker 2025.8+, the docker CLI,
+    buildx and the ``buildkit`` engine (``images/repo2docker/Dockerfile``)."""
+
+    buildkit_host: str | None = Field(default=None, pattern=r"^tcp://[^\s/]+:[0-9]+$")
+    """With ``builder: buildkit``: the daemon's address as build pods reach it,
+    ``tcp://host:port`` (the Helm chart's: its ``-buildkit`` Service)."""
+
+    buildkit_tls_secret: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+    )
+    """With ``builder: buildkit``: a Secret in the builds' namespace with the client's
+    ``ca.pem``, ``cert.pem`` and ``key.pem``, mounted into build pods (the chart makes
+    it). Unset: plain TCP, which a daemon listening with TLS refuses."""
+
+    buildkit_tls_servername: str | None = None
+    """The name the daemon's certificate must carry, when not the host of
+    ``buildkit_host``."""
 
     docker_socket: str = "/var/run/docker.sock"
     """Path of the Docker daemon's socket on the nodes."""
@@ -352,6 +371,15 @@ class KubernetesSettings(_Section):
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that
     lets suspended Jobs run); another replica takes over this long after it stops."""
+
+    @model_validator(mode="after")
+    def _check_buildkit(self) -> KubernetesSettings:
+        if self.builder == "buildkit" and self.buildkit_host is None:
+            raise ValueError(
+                "kubernetes.buildkit_host is needed with builder: buildkit "
+                "(the BuildKit daemon's tcp://host:port, as build pods reach it)"
+            )
+        return self
 
 
 class ForgeHostSettings(_Section):

@@ -87,6 +87,8 @@ unique per namespace, as the fullname is.
 {{- define "binderhub-service.builderImage" -}}
 {{- if .Values.builder.image.repository }}
 {{- printf "%s:%s" .Values.builder.image.repository (default .Chart.AppVersion .Values.builder.image.tag) }}
+{{- else if eq .Values.builder.type "buildkit" }}
+{{- printf "%s-builder:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- else }}
 {{- include "binderhub-service.image" . }}
 {{- end }}
@@ -162,10 +164,14 @@ it (config wins, key by key; lists are replaced whole).
     "instance" (include "binderhub-service.instance" .)
     "builder_image" (include "binderhub-service.builderImage" .)
     "builder_image_pull_policy" $v.builder.image.pullPolicy
-    "builder" "docker-socket"
+    "builder" (ternary "buildkit" "docker-socket" (eq $v.builder.type "buildkit"))
     "ttl_seconds_after_finished" (int $v.builder.ttlSecondsAfterFinished)
 }}
-{{- if eq $v.builder.type "dind" }}
+{{- if eq $v.builder.type "buildkit" }}
+{{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
+{{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "dind" }}
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
 {{- else }}
 {{- $_ := set $k8s "docker_socket" $v.builder.dockerSocket }}
