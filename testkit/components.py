@@ -310,11 +310,22 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-20000:]
 
 
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+"""The manifest types ``in_registry`` accepts: a registry answers 404 for a manifest
+whose type the client does not accept, and BuildKit pushes OCI ones."""
+
+
 def in_registry(base_url: str, image: str) -> bool:
-    """Whether the registry at ``base_url`` (``http://host:port``) has ``image``."""
+    """Whether the registry at ``base_url`` (``http://host:port``) has ``image``
+    (``host/name:tag``), with a manifest of any of ``MANIFEST_TYPES``."""
     name, _, tag = image.partition("/")[2].rpartition(":")
     response = httpx.head(
         f"{base_url}/v2/{name}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
     )
     return response.status_code == 200

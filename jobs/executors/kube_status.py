@@ -40,6 +40,26 @@ def job_finished(job: Any) -> str | None:
     return None
 
 
+def finished_of_another(job: Any, build_id: str) -> bool:
+    """The Job has finished (``job_finished``) and was made for another build than
+    ``build_id`` (its ``LABEL_BUILD_ID`` label differs): an earlier build of the same
+    image, whose outcome a new request must not inherit (issue #15). A Job still
+    queued or running, or this build's own (after a restart), is followed instead."""
+    labels = (job.metadata.labels or {}) if job.metadata else {}
+    return job_finished(job) is not None and labels.get(manifests.LABEL_BUILD_ID) != build_id
+
+
+def pod_of(job: Any, pod: Any | None) -> Any | None:
+    """``pod`` when ``job`` made it (its controller owner reference has the Job's uid),
+    else None: a pod of an earlier Job of the same name may outlive that Job a while."""
+    if pod is None or job.metadata is None:
+        return None
+    for owner in pod.metadata.owner_references or []:
+        if owner.controller and owner.uid == job.metadata.uid:
+            return pod
+    return None
+
+
 def job_terminal(job: Any) -> bool:
     """The Job is done (Complete or Failed). ``job_finished`` answers earlier
     (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still be

@@ -48,6 +48,8 @@ LOG_DRAIN_SECONDS = 30.0
 """How long a finished build waits for the rest of its log."""
 MAX_LOG_RESTARTS = 5
 """How often a build's log is read on after its stream broke off while it ran."""
+REPLACE_WAIT_SECONDS = 60.0
+"""How long a new build waits for the finished Job of an earlier build to go."""
 CHECK_TIMEOUT_SECONDS = 2.0
 """How long readiness waits for the API server."""
 
@@ -252,7 +254,7 @@ class KubernetesExecutor(DurableExecutor):
         if not job.spec.suspend and not following.started:
             following.started = True
             on_start(None)
-        pod = self._cache.pods.get(name)
+        pod = status.pod_of(job, self._cache.pods.get(name))
         if pod is not None and status.has_log(pod):
             self._read_log(pod, following, on_log)
         if pod is not None and status.builder_succeeded(pod):
@@ -265,7 +267,7 @@ class KubernetesExecutor(DurableExecutor):
             lines = await self._drain(following.follower)
             if finished == "complete":
                 return True
-            pod = self._cache.pods.get(name)
+            pod = status.pod_of(job, self._cache.pods.get(name))
             failure = status.failure_of(job, pod, self._settings, lines, build.image, time.time())
             raise BuildFailed(failure.message, remember=failure.remember)
         problem = None
@@ -314,37 +316,65 @@ class KubernetesExecutor(DurableExecutor):
         return list(follower.tail)
 
     async def _create_or_attach(self, build: Build, on_log: Callable[[LogLine], None]) -> bool:
-        """Create the build's Job, or find the one there. True when it was there."""
+        """Create the build's Job, or find the one there. True when it was there. A
+        finished Job of another build is deleted first (``_replace``)."""
         body = manifests.make_build_job(build, self._settings, self.namespace)
-        try:
-            created = await asyncio.to_thread(
-                self._batch.create_namespaced_job, self.namespace, body
+        for attempt in range(2):
+            try:
+                created = await asyncio.to_thread(
+                    self._batch.create_namespaced_job, self.namespace, body
+                )
+            except ApiException as e:
+                if e.status != 409:
+                    raise BuildFailed(
+                        f"cannot create the build's Job: {e.status} {e.reason}: "
+                        f"{status.api_message(e)}",
+                        remember=False,
+                    ) from None
+            except urllib3.exceptions.HTTPError as e:
+                raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
+            else:
+                if created.metadata.name not in self._cache.jobs:
+                    self._cache.apply("jobs", "ADDED", created)
+                on_log(Note("", f"created Job {self.namespace}/{build.name}"))
+                return False
+            job = await asyncio.to_thread(
+                self._batch.read_namespaced_job, build.name, self.namespace
             )
-        except ApiException as e:
-            if e.status != 409:
+            facts = manifests.build_from_job(job)
+            if facts is None or facts["image"] != build.image:
                 raise BuildFailed(
-                    f"cannot create the build's Job: {e.status} {e.reason}: "
-                    f"{status.api_message(e)}",
+                    f"a Job named {build.name} exists but does not build {build.image}",
                     remember=False,
-                ) from None
-        except urllib3.exceptions.HTTPError as e:
-            raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
-        else:
-            if created.metadata.name not in self._cache.jobs:
-                self._cache.apply("jobs", "ADDED", created)
-            on_log(Note("", f"created Job {self.namespace}/{build.name}"))
-            return False
-        job = await asyncio.to_thread(self._batch.read_namespaced_job, build.name, self.namespace)
-        facts = manifests.build_from_job(job)
-        if facts is None or facts["image"] != build.image:
-            raise BuildFailed(
-                f"a Job named {build.name} exists but does not build {build.image}",
-                remember=False,
-            )
+                )
+            if attempt == 0 and status.finished_of_another(job, build.id):
+                await self._replace(job, on_log)
+                continue
+            break
         if job.metadata.name not in self._cache.jobs:
             self._cache.apply("jobs", "ADDED", job)
         on_log(Note("", f"following Job {self.namespace}/{build.name}, which was there"))
         return True
+
+    async def _replace(self, job: Any, on_log: Callable[[LogLine], None]) -> None:
+        """Delete the finished Job of an earlier build and wait, at most
+        ``REPLACE_WAIT_SECONDS``, until the watch saw it go, so that neither the
+        cache nor the name still holds it when the new Job is made."""
+        name, uid = job.metadata.name, job.metadata.uid
+        on_log(Note("", f"deleting Job {self.namespace}/{name}, finished by an earlier build"))
+        await self._delete(name)
+        changed = self._cache.follow(name)  # run's own: not unfollowed here
+        try:
+            async with asyncio.timeout(REPLACE_WAIT_SECONDS):
+                while (held := self._cache.jobs.get(name)) is not None and held.metadata.uid == uid:
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            raise BuildFailed(
+                f"the finished Job {self.namespace}/{name} of an earlier build was deleted "
+                f"but is still there after {REPLACE_WAIT_SECONDS:.0f} s (a finalizer?)",
+                remember=False,
+            ) from None
 
     async def _delete(self, name: str) -> None:
         with contextlib.suppress(ApiException):

@@ -31,6 +31,9 @@ HERE = Path(__file__).resolve().parent
 ALL_VALUES = HERE / "all-values.yaml"
 K8S_VERSION = "1.34.0"
 NAMESPACE = "bhs-ns"
+SERVICE = "rel-binderhub-service"
+"""The service's own objects in a render of release ``rel`` (the Deployment, the Secret):
+the default builder, BuildKit, brings a Deployment and Secrets of its own."""
 
 Render = Callable[..., list[dict[str, Any]]]
 
@@ -78,7 +81,13 @@ def settings_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def service_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    container: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    (deployment,) = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == "service"
+    ]
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
     return container
 
 
@@ -110,7 +119,7 @@ def test_every_document_is_valid_kubernetes(render: Render, variant: str) -> Non
 
 def test_a_document_with_an_unknown_field_fails_validation(render: Render) -> None:
     # the validator itself is strict, so the test above can fail
-    doc = one(render(), "Deployment")
+    doc = one(render(), "Deployment", SERVICE)
     doc["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Never"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -236,8 +245,11 @@ def test_default_settings_are_accepted_by_the_service(
     assert k8s.namespace == NAMESPACE
     assert k8s.instance == "rel-binderhub-service"
     assert k8s.service_account == "rel-binderhub-service-build"
-    assert k8s.builder_image == "binderhub-service:0.1.0.dev0"
-    assert k8s.docker_socket == "/var/run/docker.sock"
+    # the default builder needs no Docker on the nodes (issue #14): this release's BuildKit
+    assert k8s.builder == "buildkit"
+    assert k8s.builder_image == "binderhub-service-builder:0.1.0.dev0"
+    assert k8s.buildkit_host == f"tcp://rel-binderhub-service-buildkit.{NAMESPACE}.svc:1234"
+    assert k8s.buildkit_tls_secret == "rel-binderhub-service-buildkit-client"
     assert k8s.docker_config_secret is None
     assert settings.webhooks.github_secret is None
 
@@ -310,7 +322,7 @@ def test_every_option_reaches_the_service(
     )
     assert k8s.git_credentials_secret is not None
     assert k8s.git_credentials_secret.key == "git-credentials"
-    secret = one(docs, "Secret")
+    secret = one(docs, "Secret", "everything")
     assert base64.b64decode(secret["data"]["git-credentials"]) == b"username=bot\npassword=token\n"
     assert json.loads(base64.b64decode(secret["data"]["docker-config.json"])) == (
         make_docker_config("registry.example.org", "pusher", "registry-password")
@@ -343,7 +355,7 @@ def test_the_executors_own_objects_belong_to_the_release(
 
 def test_the_service_pod_is_locked_down(render: Render) -> None:
     docs = render("-f", str(ALL_VALUES))
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = one(docs, "Deployment", "everything")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 1000
     container = pod["containers"][0]
@@ -377,7 +389,7 @@ def test_the_service_pod_is_locked_down(render: Render) -> None:
 
 def test_config_changes_roll_the_pods(render: Render) -> None:
     def checksums(*args: str) -> dict[str, str]:
-        meta = one(render(*args), "Deployment")["spec"]["template"]["metadata"]
+        meta = one(render(*args), "Deployment", SERVICE)["spec"]["template"]["metadata"]
         return {k: v for k, v in meta["annotations"].items() if k.startswith("checksum/")}
 
     base = checksums()
@@ -399,7 +411,7 @@ def test_existing_secret_replaces_the_charts_secret(render: Render, helm: str) -
         "--set",
         "secrets.gitlabWebhookToken=ignored",
     )
-    assert not [d for d in docs if d["kind"] == "Secret"]
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == SERVICE]
     env = {e["name"]: e for e in service_container(docs)["env"]}
     assert env["BINDERHUB_SERVICE_WEBHOOKS__GITHUB_SECRET"]["valueFrom"]["secretKeyRef"] == {
         "name": "mine",
@@ -444,6 +456,9 @@ def test_names_follow_the_release_and_fullname_override(render: Render) -> None:
         "bhs-build",
         "bhs-repo2docker",
         "bhs-queue",
+        "bhs-buildkit",  # the default builder's daemon: Deployment, Service, ConfigMap
+        "bhs-buildkit-server",
+        "bhs-buildkit-client",
     }
     for doc in docs:
         labels = doc["metadata"]["labels"]
@@ -452,7 +467,7 @@ def test_names_follow_the_release_and_fullname_override(render: Render) -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/version"] == "0.1.0.dev0"
         assert labels["helm.sh/chart"] == "binderhub-service-0.1.0"
-        assert labels["app.kubernetes.io/component"] in ("service", "build")
+        assert labels["app.kubernetes.io/component"] in ("service", "build", "buildkit")
 
 
 def test_dind_sockets_are_per_release_and_builds_follow_the_daemon(render: Render) -> None:
@@ -601,7 +616,7 @@ def test_the_registry_password_serves_the_check_and_the_pushes(
     """The walkthrough's registry.username + secrets.registryPassword become one docker
     config.json: the service's check reads it, build pods mount it (issue #14)."""
     docs = render(*WALKTHROUGH_CREDENTIALS)
-    secret = one(docs, "Secret")
+    secret = one(docs, "Secret", SERVICE)
     made = json.loads(base64.b64decode(secret["data"]["docker-config.json"]))
     assert made == make_docker_config("registry.example.org", "builder", "s3cret")
     settings = load_as_service(docs, tmp_path, monkeypatch)
@@ -609,7 +624,7 @@ def test_the_registry_password_serves_the_check_and_the_pushes(
     docker_config = settings.registry.docker_config
     assert docker_config is not None
     # the service's pod has that very key at the path its settings name
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = one(docs, "Deployment", SERVICE)["spec"]["template"]["spec"]
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "secret"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "secret"]
     (item,) = volume["secret"]["items"]
@@ -625,7 +640,7 @@ def test_the_registry_password_serves_the_check_and_the_pushes(
 
 def test_docker_hub_credentials_use_the_index_key(render: Render) -> None:
     docs = render(*WALKTHROUGH_CREDENTIALS, "--set", "imagePrefix=docker.io/my-org/binder-")
-    made = json.loads(base64.b64decode(one(docs, "Secret")["data"]["docker-config.json"]))
+    made = json.loads(base64.b64decode(one(docs, "Secret", SERVICE)["data"]["docker-config.json"]))
     assert made == make_docker_config("docker.io", "builder", "s3cret")
     assert list(made["auths"]) == ["https://index.docker.io/v1/"]
 
@@ -637,7 +652,10 @@ def test_a_given_docker_config_is_taken_as_it_is(
     values = tmp_path / "given.yaml"
     values.write_text(yaml.safe_dump({"secrets": {"dockerConfigJson": given}}))
     docs = render("--set", "imagePrefix=registry.example.org/binder-", "-f", str(values))
-    assert base64.b64decode(one(docs, "Secret")["data"]["docker-config.json"]).decode() == given
+    assert (
+        base64.b64decode(one(docs, "Secret", SERVICE)["data"]["docker-config.json"]).decode()
+        == given
+    )
     settings = load_as_service(docs, tmp_path, monkeypatch)
     assert settings.kubernetes.docker_config_secret is not None
     assert settings.registry.docker_config is not None

@@ -18,7 +18,7 @@ import yaml
 
 from testkit.network_policy import Pod, Port, ingress_allowed
 
-from .test_chart_static import CHART, ROOT, one
+from .test_chart_static import CHART, ROOT, SERVICE, one
 
 Z2JH = ROOT / "tests" / "cluster" / "vendor" / "zero-to-jupyterhub-4.4.0" / "jupyterhub"
 HUB_NAMESPACE, SERVICE_NAMESPACE = "jhub", "binder"
@@ -105,7 +105,7 @@ def service_reaches_hub(
         for p in c["ports"]
     ]
     ours = rendered(helm, CHART, "binderhub-service", SERVICE_NAMESPACE, service_values, tmp)
-    service_pod = one(ours, "Deployment")["spec"]["template"]
+    service_pod = one(ours, "Deployment", "binderhub-service")["spec"]["template"]
     return ingress_allowed(
         policies,
         target=Pod(HUB_NAMESPACE, hub_pod["metadata"]["labels"]),
@@ -146,12 +146,12 @@ def test_the_service_reaches_the_hub_only_as_the_docs_say(
 
 
 def test_the_service_pods_carry_the_hub_access_label_by_default(helm: str, tmp_path: Path) -> None:
-    labels = one(rendered(helm, CHART, "rel", "binder", {}, tmp_path), "Deployment")["spec"][
-        "template"
-    ]["metadata"]["labels"]
+    labels = one(rendered(helm, CHART, "rel", "binder", {}, tmp_path), "Deployment", SERVICE)[
+        "spec"
+    ]["template"]["metadata"]["labels"]
     assert labels["hub.jupyter.org/network-access-hub"] == "true"
     off = rendered(helm, CHART, "rel", "binder", {"hubNetworkAccess": False}, tmp_path)
     assert (
         "hub.jupyter.org/network-access-hub"
-        not in (one(off, "Deployment")["spec"]["template"]["metadata"]["labels"])
+        not in (one(off, "Deployment", SERVICE)["spec"]["template"]["metadata"]["labels"])
     )

@@ -26,6 +26,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from jobs.executors.kube_manifests import LABEL_BUILD_ID
+from testkit.components import in_registry
+
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
@@ -118,23 +121,6 @@ def _answers(host: str) -> bool:
         return False
 
 
-def has_manifest(registry: str, ref: str) -> bool:
-    """Whether ``registry`` has the manifest ``ref`` (``host/name:tag``) of any type:
-    BuildKit's cache is an OCI manifest, which a registry hides from clients that
-    accept only Docker's types."""
-    name, _, tag = ref.partition("/")[2].rpartition(":")
-    accept = [
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    ]
-    response = httpx.head(
-        f"http://{registry}/v2/{name}/manifests/{tag}", headers={"Accept": ", ".join(accept)}
-    )
-    return response.status_code == 200
-
-
 def build_pods_and_jobs(api_client: client.ApiClient, namespace: str) -> list[Any]:
     batch = client.BatchV1Api(api_client)
     return list(
@@ -142,6 +128,12 @@ def build_pods_and_jobs(api_client: client.ApiClient, namespace: str) -> list[An
             namespace, label_selector="app.kubernetes.io/managed-by=binderhub-service"
         ).items
     )
+
+
+def jobs_of_build(api_client: client.ApiClient, namespace: str, build_id: str) -> list[Any]:
+    batch = client.BatchV1Api(api_client)
+    selector = f"{LABEL_BUILD_ID}={build_id}"
+    return list(batch.list_namespaced_job(namespace, label_selector=selector).items)
 
 
 def assert_no_host_path_and_no_privilege(job: Any) -> None:
@@ -226,7 +218,6 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
         "builder": {
             "type": "buildkit",
             "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
-            "ttlSecondsAfterFinished": 30,
             "buildkit": {
                 "image": {
                     "repository": buildkit_repository,
@@ -262,14 +253,6 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
 
         kube.wait_for(rolled, timeout=300, what="the service pod to be replaced", interval=1)
 
-    def jobs_gone() -> None:
-        kube.wait_for(
-            lambda: not build_pods_and_jobs(api_client, namespace),
-            timeout=300,
-            what="the finished Jobs to go (ttlSecondsAfterFinished)",
-            interval=2,
-        )
-
     def scale_buildkitd(replicas: int) -> None:
         apps = client.AppsV1Api(api_client)
         name = f"{SERVICE}-buildkit"
@@ -293,9 +276,9 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
     build = send_push(proxy, repo_url, sha)
     done = wait_for_build(proxy, kube, build["id"])
     assert done["state"] == "built", done.get("error")
-    assert has_manifest(base_registry, build["image"])
+    assert in_registry(f"http://{base_registry}", build["image"])
     # the registry layer cache sits next to the images (jobs/repo2docker.py cache_ref)
-    assert has_manifest(base_registry, build["image"].rpartition(":")[0] + ":buildcache")
+    assert in_registry(f"http://{base_registry}", build["image"].rpartition(":")[0] + ":buildcache")
     (job,) = build_pods_and_jobs(api_client, namespace)
     assert_no_host_path_and_no_privilege(job)
     log = proxy.http.get(f"/api/v1/builds/{build['id']}/logs").text
@@ -308,8 +291,7 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
     refused = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
     assert refused["state"] == "failed"
     assert "certificate" in refused["error"], refused["error"]
-    # a request for the same image within the Job's TTL would follow the finished Job
-    jobs_gone()
+    (refused_job,) = jobs_of_build(api_client, namespace, refused["id"])  # finished, kept
 
     # the daemon down (its Deployment scaled to 0, the Service without endpoints)
     helm_apply("upgrade")
@@ -321,7 +303,10 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
     # listener are refused; on these VMs an intercepting proxy answers them with its own
     # certificate, which the build refuses, and the message says so
     assert "the BuildKit daemon at" in unreachable["error"], unreachable["error"]
-    jobs_gone()
+    # the refused build's finished Job was replaced, not followed (issue #15)
+    (unreachable_job,) = jobs_of_build(api_client, namespace, unreachable["id"])
+    assert unreachable_job.metadata.name == refused_job.metadata.name
+    assert not jobs_of_build(api_client, namespace, refused["id"])
 
     # the daemon back: the same commit builds (nothing was remembered)
     scale_buildkitd(1)

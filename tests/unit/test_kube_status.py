@@ -13,9 +13,11 @@ from jobs.executors.kube_status import (
     build_of_job,
     counted_build_of,
     failure_of,
+    finished_of_another,
     job_finished,
     job_of,
     pod_ended,
+    pod_of,
     pod_problem,
     queued_at,
     repo_of,
@@ -222,6 +224,33 @@ def test_pods_name_their_job_and_end() -> None:
         assert pod_ended(pod) is ended
     pod.status.phase = "Failed"
     assert pod_ended(pod)
+
+
+def test_only_a_finished_job_of_another_build_is_replaced() -> None:
+    other = dataclasses.replace(BUILD, id="b-earlier")
+    for condition in ("Failed", "Complete", "FailureTarget"):
+        assert finished_of_another(job_of_build(other, condition=condition), BUILD.id)
+        # this build's own Job (a restart) is followed, whatever its end
+        assert not finished_of_another(job_of_build(BUILD, condition=condition), BUILD.id)
+    assert not finished_of_another(job_of_build(other, suspend=False), BUILD.id)  # running
+    assert not finished_of_another(job_of_build(other), BUILD.id)  # queued
+
+
+def test_a_pod_belongs_to_the_job_whose_uid_owns_it() -> None:
+    job: Any = job_with(None)
+    job.metadata.uid = "uid-new"
+    pod: Any = pod_with()
+    assert pod_of(job, None) is None
+    assert pod_of(job, pod) is None  # no owner
+    owner = client.V1OwnerReference(
+        api_version="batch/v1", kind="Job", name="j", uid="uid-old", controller=True
+    )
+    pod.metadata.owner_references = [owner]
+    assert pod_of(job, pod) is None  # the pod of an earlier Job of the same name
+    owner.uid = "uid-new"
+    assert pod_of(job, pod) is pod
+    owner.controller = False
+    assert pod_of(job, pod) is None
 
 
 # -- a build pod that cannot start (issue #14) ---------------------------------------------
