@@ -84,16 +84,24 @@ def buildkit_environment(buildkit: BuildKitSettings) -> dict[str, str]:
 
 
 def repo2docker_args(
-    settings: Repo2DockerSettings, *, image: str, repo: str, sha: str, config_file: str | None
+    settings: Repo2DockerSettings,
+    *,
+    image: str,
+    repo: str,
+    sha: str,
+    config_file: str | None,
+    engine: str = ENGINE,
 ) -> list[str]:
     """The arguments after the repo2docker command; the repository URL is always last.
-    From 2025.8 on, ``--engine buildkit`` (builder/'s engine)."""
+    From 2025.8 on, ``--engine engine``: ``buildkit`` (builder/'s engine, no Docker
+    daemon needed) by default, ``docker`` (repo2docker's own) where a Docker daemon
+    builds, so that a stock repo2docker image serves."""
     args: list[str] = []
     if config_file is not None:
         args += ["--config", config_file]
     if uses_buildx(settings.version):
         # on the command line: --engine's default ("docker") overrides the config file
-        args += ["--engine", ENGINE]
+        args += ["--engine", engine]
     args += [
         "--no-run",
         "--push",

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model import Build
 from ..refs import git_environment
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, buildx_args, repo2docker_args
+from ..repo2docker import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
 from ..settings import BuildKitSettings, Settings
 
 LABEL_NAME = "app.kubernetes.io/name"
@@ -238,6 +238,9 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
         repo=build.repo,
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
+        # a Docker daemon through the socket: repo2docker's own engine, so a stock
+        # repo2docker image (with the docker CLI and buildx) builds
+        engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
     )
     # git's policy (no prompts, allowed transports), not this machine's environment;
     # not GIT_CONFIG_NOSYSTEM: the builder image configures its credential helper there

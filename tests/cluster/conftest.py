@@ -648,3 +648,26 @@ def git_server(kubeconfig: str) -> Iterator[GitServer]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def content_tagged(script: str, image: str, load_image: Callable[[str], str]) -> str:
+    """Run an image script of scripts/, tag its image by content, load it into the cluster."""
+    subprocess.run(
+        [str(Path(__file__).resolve().parents[2] / "scripts" / script)], check=True, timeout=3600
+    )
+    image_id = subprocess.run(
+        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
+    subprocess.run([DOCKER, "tag", image, tagged], check=True)
+    return load_image(tagged)
+
+
+@pytest.fixture(scope="session")
+def builder_image(load_image: Callable[[str], str]) -> str:
+    """The builder image of build pods (images/repo2docker: repo2docker 2026.4, the docker
+    CLI, buildx and builder/'s engine), built here and loaded into the cluster."""
+    return content_tagged("ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_image)

@@ -24,7 +24,6 @@ from .conftest import GitServer, Helpers
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 
 # the executor tests' fixtures: the builder image, a Role-bound account, the service
-builder_image = executor_tests.builder_image
 role_kubeconfig = executor_tests.role_kubeconfig
 settings_for = executor_tests.settings_for
 services = executor_tests.services

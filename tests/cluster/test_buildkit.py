@@ -29,6 +29,7 @@ from kubernetes import client
 from jobs.executors.kube_manifests import LABEL_BUILD_ID
 from testkit.components import in_registry
 
+from .conftest import content_tagged
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
@@ -49,28 +50,9 @@ DOCKER = "/usr/bin/docker"
 GITHUB_SECRET = "chart test github secret"  # test_chart's send_push signs with it
 
 
-def content_tagged(script: str, image: str, load_image: Callable[[str], str]) -> str:
-    """Run an image script, tag its image by content, load it into the cluster."""
-    subprocess.run([str(ROOT / "scripts" / script)], check=True, timeout=3600)
-    image_id = subprocess.run(
-        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
-    subprocess.run([DOCKER, "tag", image, tagged], check=True)
-    return load_image(tagged)
-
-
 @pytest.fixture(scope="module")
 def buildkit_image(load_image: Callable[[str], str]) -> str:
     return content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2", load_image)
-
-
-@pytest.fixture(scope="module")
-def builder_image(load_image: Callable[[str], str]) -> str:
-    return content_tagged("ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_image)
 
 
 def free_port() -> int:

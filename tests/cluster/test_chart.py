@@ -211,6 +211,7 @@ def test_install_build_upgrade_uninstall(
     registry: str,
     git_server: Any,
     service_image: str,
+    builder_image: str,
     proxy: ServiceProxy,
     tmp_path: Path,
 ) -> None:
@@ -219,6 +220,7 @@ def test_install_build_upgrade_uninstall(
     first_sha = git_server.create_repo(repo_name, {"Dockerfile": dockerfile(token)})
     repo_url = git_server.url(repo_name)
     repository, _, tag = service_image.rpartition(":")
+    b_repository, _, b_tag = builder_image.rpartition(":")
     values: dict[str, Any] = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         # the registry listens on the node's loopback: only the node's network reaches it
@@ -231,7 +233,7 @@ def test_install_build_upgrade_uninstall(
         "secrets": {"githubWebhookSecret": GITHUB_SECRET},
         "builder": {
             "type": "docker-socket",
-            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
             # long enough to look at the Job after its build, short for the uninstall
             "ttlSecondsAfterFinished": 30,
         },
@@ -392,6 +394,7 @@ def test_dind_builder_builds_with_its_own_daemon(
     node_registry: str,
     git_server: Any,
     service_image: str,
+    builder_image: str,
     dind_image: str,
     proxy: ServiceProxy,
     tmp_path: Path,
@@ -408,6 +411,7 @@ def test_dind_builder_builds_with_its_own_daemon(
     )
     repo_url = git_server.url(repo_name)
     repository, _, tag = service_image.rpartition(":")
+    b_repository, _, b_tag = builder_image.rpartition(":")
     dind_repository, _, dind_tag = dind_image.rpartition(":")
     values: dict[str, Any] = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
@@ -418,7 +422,7 @@ def test_dind_builder_builds_with_its_own_daemon(
         "secrets": {"githubWebhookSecret": GITHUB_SECRET},
         "builder": {
             "type": "dind",
-            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
             "ttlSecondsAfterFinished": 5,
             "dind": {
                 "image": {"repository": dind_repository, "tag": dind_tag, "pullPolicy": "Never"},

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
 import threading
 import time
 import uuid
@@ -42,22 +41,6 @@ TOKEN = "cluster-tests-token"
 # ------------------------------------------------------------------------------------------
 # fixtures
 # ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def builder_image(load_image: Callable[[str], str], base_image: str) -> str:
-    """The service's image (it carries repo2docker), built from these sources and loaded
-    into the cluster under a tag of its content."""
-    subprocess.run([str(REPO_DIR / "scripts" / "ensure-service-image.sh")], check=True)
-    image_id = subprocess.run(
-        ["/usr/bin/docker", "image", "inspect", "-f", "{{.Id}}", "binderhub-service:dev"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    tag = f"local/binderhub-service:{image_id.split(':')[-1][:12]}"
-    subprocess.run(["/usr/bin/docker", "tag", "binderhub-service:dev", tag], check=True)
-    return load_image(tag)
 
 
 def account_kubeconfig(

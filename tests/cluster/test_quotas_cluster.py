@@ -20,7 +20,6 @@ from .conftest import GitServer
 
 # the fixtures and helpers of the executor's tests (not their tests)
 from .test_kubernetes_executor import (  # noqa: F401 - fixtures are used by name
-    builder_image,
     follow,
     jobs_in,
     role_kubeconfig,
