@@ -35,6 +35,8 @@ _ERROR_PREFIX = "Error during build: "
 _STEP_FAILED = (
     re.compile(r"^The command .* returned a non-zero code: \d+"),  # legacy builder
     re.compile(r"process \".*\" did not complete successfully: exit code"),  # BuildKit
+    # the BuildKit built into Docker 20.10 (buildx's docker driver through a socket)
+    re.compile(r"executor failed running \[.*\]: exit code: \d+"),
     re.compile(r"^(COPY|ADD) failed: "),
 )
 _DOCKERFILE_INVALID = (

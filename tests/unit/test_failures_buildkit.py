@@ -15,6 +15,10 @@ and pushing to a registry with authentication on 127.0.0.1:
 - cache_export_failed: ``--cache-to type=registry,ref=127.0.0.1:1/…,ignore-error=false``
   (the service passes ``ignore-error=true``, with which the same build succeeds)
 - push_registry_unreachable: image name on ``127.0.0.1:1``
+- step_failed_docker_20_10: ``RUN echo marker-before-failing && exit 3`` built by
+  repo2docker's own ``docker`` engine in a Kubernetes build pod, through the node's Docker
+  20.10 socket (buildx's ``docker`` driver, Docker's built-in BuildKit); the tail of the log
+  as the cluster test printed it
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ PUSHED = "127.0.0.1:1/t1:0beb8a2952a5151866e9b44bb7ea3abc455c662a"
 REFUSED = "dial tcp 127.0.0.1:1: connect: connection refused"
 
 EXPECTED: dict[str, Failure] = {
+    "step_failed_docker_20_10": Failure(
+        "a Dockerfile step failed: failed to solve: executor failed running [/bin/sh -c echo"
+        " marker-before-failing && exit 3]: exit code: 3",
+        remember=True,
+    ),
     "step_failed": Failure(
         'a Dockerfile step failed: failed to solve: process "/bin/sh -c echo about to fail'
         ' && exit 3" did not complete successfully: exit code: 3',
