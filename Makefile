@@ -26,6 +26,8 @@ run: $(STAMP)
 components:
 	scripts/ensure-docker.sh
 	scripts/ensure-base-image.sh
+	scripts/ensure-buildkit.sh
+	scripts/ensure-repo2docker.sh 2024.7.0 >/dev/null
 	scripts/ensure-test-tools.sh
 	scripts/ensure-node-deps.sh
 

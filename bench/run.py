@@ -9,6 +9,8 @@ Run from the repository root: ``.venv/bin/python -m bench.run [--only NAME] [--q
   same kind of commit with the same flags, interleaved A B A B ..., fresh commits.
 - ``memory``: VmRSS and PSS of the server after start-up (and after the other
   benchmarks when they run).
+- ``rebuild_cache`` (only with ``--only``): a content-only commit rebuilt on a builder
+  whose local cache was emptied, against the cold build (bench/rebuild_cache.py).
 
 Everything is started here on free loopback ports in a temporary directory and
 stopped at the end; images this run built are removed from the Docker daemon.
@@ -45,7 +47,7 @@ from testkit.components import (
     start_registry,
 )
 
-from . import features
+from . import features, rebuild_cache
 from .common import (
     API_TOKEN,
     AUTH_HEADERS,
@@ -522,6 +524,15 @@ def table(results: dict[str, Any]) -> str:
         row("  server RSS peak", sw["rss_peak_mib"], "Mi")
         row("  server PSS idle", sw["idle"]["Pss"], "Mi")
         row("  server PSS peak", sw["pss_peak_mib"], "Mi")
+    rc = results.get("rebuild_cache")
+    if rc:
+        row(f"rebuild_cache ({rc['executor']}): cold build, median", rc["cold_median_s"], "s")
+        row("  content-only rebuild, emptied builder, median", rc["rebuild_median_s"], "s")
+        ratio = rc["ratio"]
+        lines.append(
+            f"{'  rebuild / cold':<44} {ratio:>9.3f}    {rc['goal_ratio']:>9g} {'':>10}  "
+            f"{'met' if ratio <= rc['goal_ratio'] else 'MISSED'}"
+        )
     qb = results.get("quota_burst")
     if qb:
         row(f"quota burst: builds created (quota {qb['quota']})", qb["builds_created"], "")
@@ -628,6 +639,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliveries", type=int, help="measured webhook deliveries (closed loop)")
     parser.add_argument("--bursts", type=int, help="stream cache-hit bursts of 50")
     parser.add_argument("--watchers", type=int, help="stream clients of the one build")
+    parser.add_argument(
+        "--rebuild-pairs", type=int, default=3, help="rebuild_cache: (cold, rebuild) pairs"
+    )
+    parser.add_argument(
+        "--rebuild-seconds",
+        type=int,
+        default=30,
+        help="rebuild_cache: seconds the environment step computes",
+    )
     args = parser.parse_args(argv)
     selected = tuple(args.only or BENCHMARKS)
     n = args.n or (200 if args.quick else 1000)
@@ -684,6 +704,14 @@ def main(argv: list[str] | None = None) -> int:
             if "stream_watchers" in selected:
                 results["stream_watchers"] = features.bench_stream_watchers(
                     workdir / "stream-watchers", registry, git_server, watchers=watchers
+                )
+            if "rebuild_cache" in selected:
+                results["rebuild_cache"] = rebuild_cache.bench_local(
+                    workdir / "rebuild-cache",
+                    registry,
+                    git_server,
+                    pairs=args.rebuild_pairs,
+                    seconds=args.rebuild_seconds,
                 )
             if "quota_burst" in selected:
                 results["quota_burst"] = bench_quota_burst(

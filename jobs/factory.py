@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -11,19 +13,22 @@ from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
-from .registry import RegistryClient, credentials_from_docker_config
+from .registry import Credentials, RegistryClient
+from .registry_auth import DockerConfigCredentials
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .store import Store
 
 
 def make_registry_client(settings: Settings) -> RegistryClient:
+    """The registry client of the one credential setting: ``username``/``password``, or
+    ``docker_config``, read again whenever the file changes (rotated tokens)."""
     registry = settings.registry
-    credentials: tuple[str, str] | None = None
+    credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
         credentials = (registry.username, registry.password.get_secret_value())
     elif registry.docker_config:
-        credentials = credentials_from_docker_config(registry.docker_config, settings.registry_host)
+        credentials = DockerConfigCredentials(registry.docker_config, settings.registry_host)
     return RegistryClient(
         settings.registry_url,
         credentials=credentials,
@@ -32,19 +37,57 @@ def make_registry_client(settings: Settings) -> RegistryClient:
     )
 
 
+VERSION_TIMEOUT_SECONDS = 60.0
+"""How long ``repo2docker.command --version`` may take (it imports repo2docker)."""
+
+
+def _same_version(a: str, b: str) -> bool:
+    """``2024.07.0`` (what repo2docker --version prints) is ``2024.7.0`` (its
+    package version)."""
+
+    def numbers(version: str) -> list[int]:
+        return [int(part) for part in re.findall(r"\d+", version)]
+
+    return numbers(a) == numbers(b)
+
+
+def _command_version(command: list[str]) -> str:
+    try:
+        result = subprocess.run(
+            [*command, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=VERSION_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigError(f"repo2docker.command {command} cannot be run: {e}") from None
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise ConfigError(
+            f"repo2docker.command {command} --version failed (exit {result.returncode})"
+        )
+    return lines[-1].strip()
+
+
 def check_builder_version(settings: Settings) -> None:
     """Refuse to start when the repo2docker the local executor would run is not the
-    version the settings name (only checkable for the one installed with us)."""
-    if settings.repo2docker.command is not None:
-        return
-    try:
-        installed = metadata.version("jupyter-repo2docker")
-    except metadata.PackageNotFoundError:
-        raise ConfigError("repo2docker is not installed next to binderhub-service") from None
-    if installed != settings.repo2docker.version:
+    version the settings name: the one installed with us, or what
+    ``repo2docker.command --version`` prints. Raises ``ConfigError``."""
+    command = settings.repo2docker.command
+    if command is not None:
+        installed = _command_version(command)
+        where = f"repo2docker.command {command} is"
+    else:
+        try:
+            installed = metadata.version("jupyter-repo2docker")
+        except metadata.PackageNotFoundError:
+            raise ConfigError("repo2docker is not installed next to binderhub-service") from None
+        where = "the installed repo2docker is"
+    if not _same_version(installed, settings.repo2docker.version):
         raise ConfigError(
-            f"repo2docker.version is {settings.repo2docker.version} but the installed "
-            f"repo2docker is {installed}; change the setting or install that version"
+            f"repo2docker.version is {settings.repo2docker.version} but {where} "
+            f"{installed}; change the setting or install that version"
         )
 
 

@@ -7,9 +7,13 @@ Docker refused, or an environment file repo2docker refused. Everything else is
 temporary (issue #12): the registry or the push, the Docker daemon, repo2docker's
 command line or configuration, signals, git, and whatever is not recognised.
 
-The patterns match repo2docker 2024.7.0 with Docker's legacy builder, and BuildKit's
-wording of a failed step. Pure functions; the golden tests hold lines captured from
-real runs.
+The patterns match repo2docker 2024.7.0 with Docker's legacy builder, and 2026.4.0
+with ``docker buildx`` (BuildKit): its failures end with buildx's ``ERROR: failed to
+build: …`` line, after `` > <step>:`` lines naming the steps that failed, then
+repo2docker's ``Command '['docker', 'buildx', …]' returned non-zero exit status``; the
+``buildkit`` engine (builder/) names a BuildKit daemon it cannot reach, a refused TLS
+certificate and a missing buildx itself. None of those is the commit's. Pure
+functions; the golden tests hold lines captured from real runs.
 """
 
 from __future__ import annotations
@@ -50,6 +54,17 @@ _ENVIRONMENT_REFUSED = (
     re.compile(r"Failed to find a matching Julia version"),
     re.compile(r"The legacy buildpack has been removed"),
 )
+_BUILDX_COMMAND = re.compile(r"^Command '\['docker', 'buildx', 'build'")
+_BUILDX_ERROR = re.compile(r"^ERROR: (?:failed to build: )?(.*)")
+_FAILED_STEP = re.compile(r"^ > (.+):$")
+_BUILDER = (
+    # messages of builder/'s engine (binderhub_service_builder), as they are
+    re.compile(r"^the BuildKit daemon at \S+ is unreachable: "),
+    re.compile(r"^TLS certificate refused talking to the BuildKit daemon "),
+    re.compile(r"^docker buildx is missing: "),
+    re.compile(r"^(BUILDKIT_HOST|BUILDKIT_TLS_DIR|DOCKER_CONFIG)=.* (is not|lacks) "),
+    re.compile(r"^docker buildx create failed "),
+)
 _FETCH = re.compile(r"^Failed to (clone repository|check out ref)")
 _DAEMON = re.compile(r"Container engine initialization error|Check if docker is running")
 _CONFIG = re.compile(r"^(traitlets\.traitlets\.)?TraitError: (.*)")
@@ -78,6 +93,9 @@ def classify_failure(returncode: int, lines: Sequence[LogLine], image: str) -> F
     own = _own_failure(error) if error else None
     if own is not None:
         return Failure(own, remember=True)
+    buildkit = _buildkit_failure(error, lines, image)
+    if buildkit is not None:
+        return Failure(buildkit)
     for line in reversed(lines):
         text = line.message.strip()
         if _DAEMON.search(text):
@@ -113,12 +131,40 @@ def _own_failure(error: str) -> str | None:
     return None
 
 
+def _buildkit_failure(error: str, lines: Sequence[LogLine], image: str) -> str | None:
+    """The message for a failure of the BuildKit side (never the commit's), or None."""
+    if any(pattern.match(error) for pattern in _BUILDER):
+        return error
+    failed_steps = {
+        found.group(1) for line in lines if (found := _FAILED_STEP.match(line.message.rstrip()))
+    }
+    if "[internal] waiting for connection" in failed_steps:
+        return f"the BuildKit daemon did not answer: {error}"
+    if "exporting to image" in failed_steps:
+        return f"pushing {image} failed: {error}"
+    if "exporting cache to registry" in failed_steps:
+        return f"exporting the build cache failed: {error}"
+    return None
+
+
 def _last_error(lines: Sequence[LogLine]) -> str:
-    """The last line repo2docker marked as its failure, without its prefix."""
-    for line in reversed(lines):
+    """The last line repo2docker marked as its failure, without its prefix; when that
+    only says that ``docker buildx build`` failed, buildx's own last ``ERROR:`` line."""
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
         if line.phase in ("failed", "failure") or line.message.startswith("Error"):
-            text = line.message.strip()
-            return text.removeprefix(_ERROR_PREFIX)
+            error = line.message.strip().removeprefix(_ERROR_PREFIX)
+            if _BUILDX_COMMAND.match(error):
+                return _buildx_error(list(lines)[:index]) or error
+            return error
+    return ""
+
+
+def _buildx_error(lines: Sequence[LogLine]) -> str:
+    for line in reversed(lines):
+        found = _BUILDX_ERROR.match(line.message.strip())
+        if found:
+            return found.group(1)
     return ""
 
 

@@ -7,19 +7,19 @@ exist yet, even to valid credentials. Anything else (401/403 otherwise, 5xx, a
 timeout) raises: an unanswered question is never taken for "missing", or every
 registry hiccup would become a rebuild.
 Authentication follows the registry's ``WWW-Authenticate`` challenge: anonymous
-first, then Basic, or a Bearer token from the realm it names.
+first, then Basic, or a Bearer token from the realm it names. Credentials are asked
+for at each login, so a source that re-reads a rotated file (``registry_auth``) is
+followed without a restart; tokens issued to the old ones are dropped.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -71,21 +71,6 @@ def _out_of_scope(response: httpx.Response) -> bool:
     return scheme == "bearer" and params.get("error") == "insufficient_scope"
 
 
-def credentials_from_docker_config(path: Path, host: str) -> tuple[str, str] | None:
-    """The user and password a docker ``config.json`` holds for ``host``, if any."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise RegistryAuthError(f"cannot read docker config {path}: {e}") from e
-    auths = config.get("auths", {}) if isinstance(config, dict) else {}
-    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/"):
-        entry = auths.get(key)
-        if isinstance(entry, dict) and entry.get("auth"):
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            return user, password
-    return None
-
-
 class Registry(Protocol):
     """What the pipeline asks of a registry. ``RegistryClient`` is the one in use;
     ``tests/fakes`` has an in-memory one that keeps the same contract."""
@@ -107,20 +92,32 @@ class Registry(Protocol):
         """Release connections."""
 
 
+Credentials = tuple[str, str] | None
+"""``(user, password)``, or None for anonymous access."""
+
+
+def _fixed(credentials: Credentials) -> Callable[[], Credentials]:
+    return lambda: credentials
+
+
 class RegistryClient:
-    """Asks one registry whether images exist; remembers the answers that were yes."""
+    """Asks one registry whether images exist; remembers the answers that were yes.
+
+    ``credentials``: fixed ``(user, password)``, or a callable answering the current
+    ones (called before each login; it may raise ``RegistryAuthError``)."""
 
     def __init__(
         self,
         base_url: str,
         *,
-        credentials: tuple[str, str] | None = None,
+        credentials: Credentials | Callable[[], Credentials] = None,
         timeout: float = 10.0,
         cache_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._credentials = credentials
+        self._source = credentials if callable(credentials) else _fixed(credentials)
+        self._credentials: Credentials = None
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
         self._cache_seconds = cache_seconds
         self._clock = clock
@@ -188,6 +185,7 @@ class RegistryClient:
         a Bearer token the token service issued (its refusal then is not about the
         credentials, which the token service accepted)."""
         headers = {"Accept": MANIFEST_ACCEPT}
+        self._refresh_credentials()
         token = self._tokens.get(scope)
         if token and token[0] > self._clock():
             headers["Authorization"] = f"Bearer {token[1]}"
@@ -210,6 +208,15 @@ class RegistryClient:
             return response, False
         response = await self._send("HEAD", url, headers)
         return response, headers["Authorization"].startswith("Bearer ")
+
+    def _refresh_credentials(self) -> None:
+        """Ask the source for the current credentials; when they changed, forget the
+        tokens and the Basic shortcut that the old ones earned."""
+        current = self._source()
+        if current != self._credentials:
+            self._credentials = current
+            self._tokens.clear()
+            self._basic_needed = False
 
     def _basic(self) -> str:
         assert self._credentials is not None

@@ -1,12 +1,25 @@
-"""repo2docker's command line and its JSON log lines. Pure functions."""
+"""repo2docker's command line, its configuration file, the build's docker
+``config.json``, and its JSON log lines. Pure functions."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 
 from .model import LogLine
-from .settings import Repo2DockerSettings
+from .settings import BuildKitSettings, Repo2DockerSettings
+
+BUILDX_SINCE = (2025, 8)
+"""repo2docker builds with ``docker buildx`` from 2025.08 on (its changelog)."""
+
+ENGINE = "buildkit"
+"""The repo2docker engine of builder/ (entry point ``repo2docker.engines``)."""
+
+CACHE_TAG = "buildcache"
+"""Tag of a repository's BuildKit cache, next to its images (never a commit id, so it
+is never taken for an image of a commit)."""
 
 CONTENT_PROVIDER_CONFIG = """\
 # Written by binderhub-service. Only the Git content provider: the others probe
@@ -17,13 +30,76 @@ c.Repo2Docker.content_providers = [repo2docker.contentproviders.Git]
 """
 
 
+def uses_buildx(version: str) -> bool:
+    """Whether repo2docker ``version`` (``2026.4.0``, ``2024.07.0``) builds with
+    ``docker buildx``. Pure."""
+    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
+    return tuple(numbers) >= BUILDX_SINCE
+
+
+def cache_ref(image: str) -> str:
+    """The registry cache reference for builds of ``image`` (``host/repo:tag``):
+    ``host/repo:buildcache``. Pure."""
+    repository, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:  # no tag (the colon was the registry's port)
+        repository = image
+    return f"{repository}:{CACHE_TAG}"
+
+
+def buildx_args(buildkit: BuildKitSettings, image: str) -> list[str]:
+    """Extra ``docker buildx build`` arguments: the registry cache of ``image``'s
+    repository, when ``buildkit`` has a daemon and ``cache`` on. ``ignore-error=true``:
+    a failed cache export does not fail a build whose image was pushed. Pure."""
+    if not (buildkit.host and buildkit.cache):
+        return []
+    ref = cache_ref(image)
+    return [
+        "--cache-from",
+        f"type=registry,ref={ref}",
+        "--cache-to",
+        f"type=registry,ref={ref},mode=max,ignore-error=true",
+    ]
+
+
+def repo2docker_config(extra_buildx_args: list[str]) -> str:
+    """The repo2docker configuration file: the Git content provider only, and
+    ``DockerEngine.extra_buildx_build_args`` (which builder/'s engine inherits). Pure."""
+    text = CONTENT_PROVIDER_CONFIG
+    if extra_buildx_args:
+        text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
+    return text
+
+
+def buildkit_environment(buildkit: BuildKitSettings) -> dict[str, str]:
+    """The environment the ``buildkit`` engine reads (builder/README.md). Pure."""
+    env: dict[str, str] = {}
+    if buildkit.host:
+        env["BUILDKIT_HOST"] = buildkit.host
+    if buildkit.tls_dir:
+        env["BUILDKIT_TLS_DIR"] = str(buildkit.tls_dir)
+    if buildkit.tls_servername:
+        env["BUILDKIT_TLS_SERVERNAME"] = buildkit.tls_servername
+    return env
+
+
+def docker_config_json(registry_host: str, username: str, password: str) -> dict[str, Any]:
+    """A docker ``config.json`` with Basic credentials for ``registry_host`` (as
+    ``docker login`` writes it, without a credential store). Pure."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"auths": {registry_host: {"auth": token}}}
+
+
 def repo2docker_args(
     settings: Repo2DockerSettings, *, image: str, repo: str, sha: str, config_file: str | None
 ) -> list[str]:
-    """The arguments after the repo2docker command; the repository URL is always last."""
+    """The arguments after the repo2docker command; the repository URL is always last.
+    From 2025.8 on, ``--engine buildkit`` (builder/'s engine)."""
     args: list[str] = []
     if config_file is not None:
         args += ["--config", config_file]
+    if uses_buildx(settings.version):
+        # on the command line: --engine's default ("docker") overrides the config file
+        args += ["--engine", ENGINE]
     args += [
         "--no-run",
         "--push",

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .settings_sections import (
     ApiTokenSettings,
     AuthSettings,
+    BuildKitSettings,
     BuildLogSettings,
     ConfigError,
     ForgeHostSettings,
@@ -51,6 +52,7 @@ __all__ = [  # the sections (jobs/settings_sections.py) are part of this module'
     "ENV_PREFIX",
     "ApiTokenSettings",
     "AuthSettings",
+    "BuildKitSettings",
     "BuildLogSettings",
     "ConfigError",
     "ForgeHostSettings",
@@ -142,6 +144,10 @@ class Settings(BaseSettings):
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
+
+    buildkit: BuildKitSettings = BuildKitSettings()
+    """The BuildKit daemon and registry cache of local builds with repo2docker 2025.8+
+    (docs/local-mode.md)."""
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
@@ -237,6 +243,41 @@ class Settings(BaseSettings):
             raise ValueError(
                 "hub_profiles.copy_repo_to_home needs repo2docker.target_repo_dir (the "
                 "folder to copy from, outside the home; see docs/home-folder.md)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_push_credentials(self) -> Settings:
+        """Registry credentials that build pods would not get are refused: a Job refers to
+        a Secret, it cannot carry the service's password (issue #14)."""
+        k8s = self.kubernetes
+        has_credentials = bool(
+            (self.registry.username and self.registry.password) or self.registry.docker_config
+        )
+        if (
+            self.executor == "kubernetes"
+            and has_credentials
+            and k8s.docker_config_secret is None
+            and k8s.registry_credentials_secret is None
+        ):
+            raise ValueError(
+                "kubernetes.docker_config_secret is needed: the registry credentials "
+                "(registry.username/password or registry.docker_config) reach build pods "
+                "only through a Secret holding a docker config.json (the Helm chart makes "
+                "one from registry.username and secrets.registryPassword)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_buildkit_builder(self) -> Settings:
+        """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
+        talk to a Docker daemon, which its build pods do not have."""
+        from .repo2docker import uses_buildx  # it imports this module
+
+        if self.kubernetes.builder == "buildkit" and not uses_buildx(self.repo2docker.version):
+            raise ValueError(
+                f"kubernetes.builder buildkit needs repo2docker 2025.8 or later; "
+                f"repo2docker.version is {self.repo2docker.version}"
             )
         return self
 

@@ -36,14 +36,20 @@ class RegistrySettings(_Section):
     HTTPS otherwise."""
 
     username: str | None = None
-    """User name for the registry (pushes and the "does this image exist" check)."""
+    """User name for the registry: with ``password``, the one credential setting for
+    pushes (every executor) and the "does this image exist" check. The local executor
+    gives each build a ``config.json`` made from it; the Kubernetes executor's build pods
+    read ``kubernetes.docker_config_secret`` (the Helm chart makes that Secret from
+    these values)."""
 
     password: SecretStr | None = None
     """Password or token for ``username``."""
 
     docker_config: Path | None = None
     """A docker ``config.json`` whose ``auths`` entry for the registry host holds the
-    credentials; an alternative to ``username``/``password``."""
+    credentials; an alternative to ``username``/``password`` for the check and the
+    pushes. Read again whenever the file changes (rotated tokens need no restart);
+    each local build pushes with the file as it is when it starts."""
 
     timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for the registry before the check counts as failed (a failed
@@ -52,15 +58,25 @@ class RegistrySettings(_Section):
     cache_seconds: float = Field(default=3600.0, ge=0)
     """How long a positive "image exists" answer is remembered in memory."""
 
+    @model_validator(mode="after")
+    def _check_pair(self) -> RegistrySettings:
+        if self.password is not None and not self.username:
+            raise ValueError("registry.password is set but registry.username is not")
+        return self
+
 
 class Repo2DockerSettings(_Section):
     command: list[str] | None = None
     """Command that runs repo2docker for the local executor. Default: the repo2docker
     installed with this service (``python -m repo2docker``)."""
 
-    version: str = "2024.7.0"
-    """repo2docker version builds use. 2024.7.0 is the newest that builds through the
-    Docker API; later versions need the docker buildx plugin."""
+    version: str = Field(default="2026.4.0", pattern=r"^\d+\.\d+(\.\d+)?$")
+    """repo2docker version builds use; the service refuses to start when the local
+    executor's repo2docker (the one installed with it, or ``command --version``) is
+    another. 2025.8 and later build with ``docker buildx`` through the ``buildkit``
+    engine of ``builder/`` (see ``buildkit``); 2024.7.0, the newest that builds through
+    the Docker API, stays selectable: ``scripts/ensure-repo2docker.sh 2024.7.0`` makes a
+    virtualenv with it, to name in ``command``."""
 
     extra_args: list[str] = []
     """Extra command-line arguments, placed before the repository URL."""
@@ -74,6 +90,39 @@ class Repo2DockerSettings(_Section):
 
     user_name: str = Field(default="jovyan", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     """Name of the image's default user (``--user-name``)."""
+
+
+class BuildKitSettings(_Section):
+    host: str | None = None
+    """BuildKit daemon that builds of repo2docker 2025.8+ use, through buildx's
+    ``remote`` driver: ``unix:///path`` or ``tcp://host:port`` (given to the ``buildkit``
+    engine as ``BUILDKIT_HOST``). ``make run`` starts one
+    (``scripts/ensure-buildkitd.sh``) and sets this. Default: buildx's current builder,
+    i.e. the Docker daemon's own BuildKit (buildx's ``docker`` driver), which cannot
+    export a cache."""
+
+    tls_dir: Path | None = None
+    """Directory with ``ca.pem``, ``cert.pem`` and ``key.pem`` for mTLS to a ``tcp://``
+    ``host`` (``BUILDKIT_TLS_DIR``)."""
+
+    tls_servername: str | None = None
+    """Name the daemon's certificate must carry, when not the host of ``host``."""
+
+    cache: bool = True
+    """With ``host``: import and export BuildKit's layer cache through the registry,
+    one cache per repository next to its images (``<image repository>:buildcache``),
+    so that a commit changing only content reuses the environment's layers on any
+    builder. A failed export leaves a warning in the log and the build succeeds; a
+    missing cache is no error."""
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str | None) -> str | None:
+        if value is not None and not (
+            value.startswith(("unix:///", "tcp://")) and value not in ("tcp://",)
+        ):
+            raise ValueError("must be unix:///path or tcp://host:port")
+        return value
 
 
 class LimitSettings(_Section):
@@ -228,9 +277,28 @@ class KubernetesSettings(_Section):
     builder_command: list[str] = ["jupyter-repo2docker"]
     """Command that starts repo2docker in the builder image; its arguments follow."""
 
-    builder: Literal["docker-socket"] = "docker-socket"
+    builder: Literal["docker-socket", "buildkit"] = "docker-socket"
     """How builds reach a container engine. ``docker-socket``: a Docker daemon's socket
-    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``."""
+    on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``.
+    ``buildkit``: the BuildKit daemon at ``buildkit_host``, over mTLS with the
+    certificates of ``buildkit_tls_secret``; build pods mount no ``hostPath``, are not
+    privileged, and need a builder image with repo2docker 2025.8+, the docker CLI,
+    buildx and the ``buildkit`` engine (``images/repo2docker/Dockerfile``)."""
+
+    buildkit_host: str | None = Field(default=None, pattern=r"^tcp://[^\s/]+:[0-9]+$")
+    """With ``builder: buildkit``: the daemon's address as build pods reach it,
+    ``tcp://host:port`` (the Helm chart's: its ``-buildkit`` Service)."""
+
+    buildkit_tls_secret: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+    )
+    """With ``builder: buildkit``: a Secret in the builds' namespace with the client's
+    ``ca.pem``, ``cert.pem`` and ``key.pem``, mounted into build pods (the chart makes
+    it). Unset: plain TCP, which a daemon listening with TLS refuses."""
+
+    buildkit_tls_servername: str | None = None
+    """The name the daemon's certificate must carry, when not the host of
+    ``buildkit_host``."""
 
     docker_socket: str = "/var/run/docker.sock"
     """Path of the Docker daemon's socket on the nodes."""
@@ -240,8 +308,11 @@ class KubernetesSettings(_Section):
     namespace's ``default``."""
 
     docker_config_secret: SecretKeyRef | None = None
-    """A Secret key holding a docker ``config.json`` with push credentials; mounted into
-    build pods as a single file."""
+    """A Secret key holding a docker ``config.json`` with push credentials: mounted into
+    build pods by ``subPath`` as ``config.json`` in a writable ``$DOCKER_CONFIG``
+    (buildx writes there). Needed when ``registry`` has credentials; the Helm chart
+    makes it from ``registry.username`` and ``secrets.registryPassword``. Each build pod
+    reads the Secret as it is when it starts."""
 
     registry_credentials_secret: SecretKeyRef | None = None
     """A Secret key holding ``{"registry", "username", "password"}`` JSON, passed to
@@ -285,6 +356,15 @@ class KubernetesSettings(_Section):
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that
     lets suspended Jobs run); another replica takes over this long after it stops."""
+
+    @model_validator(mode="after")
+    def _check_buildkit(self) -> KubernetesSettings:
+        if self.builder == "buildkit" and self.buildkit_host is None:
+            raise ValueError(
+                "kubernetes.buildkit_host is needed with builder: buildkit "
+                "(the BuildKit daemon's tcp://host:port, as build pods reach it)"
+            )
+        return self
 
 
 class ForgeHostSettings(_Section):

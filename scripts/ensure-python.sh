@@ -23,4 +23,5 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e ".[test,dev,docs]"
+# builder/: the repo2docker engine `buildkit` (docs/local-mode.md)
+"$venv/bin/python" -m pip install --quiet -e ".[test,dev,docs]" -e ./builder

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: the embedded default. A Docker daemon and a registry on
-# 127.0.0.1:5000 (started only if none answers), then the service on
+# `make run`: the embedded default. A Docker daemon, a registry on 127.0.0.1:5000 and
+# a BuildKit daemon (each started only if none answers), then the service on
 # 127.0.0.1:8080 with the local executor and an SQLite file under .run/.
+# The local base image is pushed to the registry: BuildKit pulls FROM images from
+# registries, and its docker.io names are looked up there first (so a Dockerfile's
+# `FROM local/debian:bookworm` works; see docs/local-mode.md).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -11,6 +14,16 @@ if ! $DOCKER version >/dev/null 2>&1 && [ "$(id -u)" != 0 ]; then
 fi
 "$(dirname "$0")/ensure-docker.sh"
 REGISTRY_PORT=5000 "$(dirname "$0")/ensure-registry.sh"
+"$(dirname "$0")/ensure-base-image.sh"
+$DOCKER tag local/debian:bookworm 127.0.0.1:5000/local/debian:bookworm
+$DOCKER push -q 127.0.0.1:5000/local/debian:bookworm >/dev/null
+if [ "$(id -u)" = 0 ]; then
+    buildkit_host=$("$(dirname "$0")/ensure-buildkitd.sh" | tail -n 1)
+    export BINDERHUB_SERVICE_BUILDKIT__HOST="${BINDERHUB_SERVICE_BUILDKIT__HOST:-$buildkit_host}"
+else
+    "$(dirname "$0")/ensure-buildkit.sh"
+    say "not root: no BuildKit daemon of our own; builds use the Docker daemon's (no registry cache)"
+fi
 
 mkdir -p .run
 export BINDERHUB_SERVICE_STATE_PATH="${BINDERHUB_SERVICE_STATE_PATH:-$PWD/.run/state.sqlite}"
@@ -27,7 +40,7 @@ fi
 cat <<MSG
 
 binderhub-service is starting on http://$listen (local executor, registry 127.0.0.1:5000,
-state in $BINDERHUB_SERVICE_STATE_PATH).
+BuildKit at ${BINDERHUB_SERVICE_BUILDKIT__HOST:-the Docker daemon}, state in $BINDERHUB_SERVICE_STATE_PATH).
 
 API token (kept in .run/api-token): $token
 

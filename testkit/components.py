@@ -8,6 +8,7 @@ are shared and made sure of by scripts/ensure-*.sh (``make test`` runs them).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,6 +33,25 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "HOME": "/nonexistent",
 }
+
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY_REPO2DOCKER = "2024.7.0"
+
+
+@functools.cache
+def legacy_repo2docker() -> dict[str, Any]:
+    """The ``repo2docker`` settings of builds with repo2docker 2024.7.0 (Docker's legacy
+    builder), from the virtualenv ``scripts/ensure-repo2docker.sh`` makes (once).
+    The tests written for 2024.7.0 name it explicitly; the service's default is 2026.4."""
+    out = subprocess.run(
+        [ROOT / "scripts" / "ensure-repo2docker.sh", LEGACY_REPO2DOCKER],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    python = out.strip().splitlines()[-1]
+    return {"version": LEGACY_REPO2DOCKER, "command": [python, "-m", "repo2docker"]}
 
 
 def free_port() -> int:
@@ -211,7 +232,7 @@ def start_git_server(base: Path) -> GitServer:
     return GitServer(base, port, log_path, process)
 
 
-def dockerfile(*steps: str) -> str:
+def dockerfile(*steps: str, base: str = BASE_IMAGE) -> str:
     """A repo2docker-buildable Dockerfile on the local base image (nothing is pulled).
 
     Its first step is a label unique to this call, so that no step after it is ever
@@ -219,7 +240,7 @@ def dockerfile(*steps: str) -> str:
     on one that ran the suite before (issue 12, item 8).
     """
     fresh = f"LABEL org.binderhub-service.test-build={uuid.uuid4().hex}"
-    lines = [f"FROM {BASE_IMAGE}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
+    lines = [f"FROM {base}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
     return "\n".join(lines) + "\n"
 
 

@@ -87,6 +87,8 @@ unique per namespace, as the fullname is.
 {{- define "binderhub-service.builderImage" -}}
 {{- if .Values.builder.image.repository }}
 {{- printf "%s:%s" .Values.builder.image.repository (default .Chart.AppVersion .Values.builder.image.tag) }}
+{{- else if eq .Values.builder.type "buildkit" }}
+{{- printf "%s-builder:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- else }}
 {{- include "binderhub-service.image" . }}
 {{- end }}
@@ -101,6 +103,50 @@ key listed in secrets.existingSecretKeys. Call with (list $ "value name" "key").
 {{- if $.Values.secrets.existingSecret }}
 {{- if has (index . 2) $.Values.secrets.existingSecretKeys }}true{{ end }}
 {{- else if index $.Values.secrets (index . 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+Registry credentials: ONE setting serves the service's image check and every build's push
+(issue 14). registry.username + secrets.registryPassword become a docker config.json in the
+chart's Secret (key docker-config.json); secrets.dockerConfigJson is taken as it is. Build
+pods mount that key (kubernetes.docker_config_secret) and the service reads the same file
+(registry.docker_config), again whenever the Secret changes.
+*/}}
+{{- define "binderhub-service.checkCredentials" -}}
+{{- $s := .Values.secrets }}
+{{- if $s.existingSecret }}
+{{- if and (has "registry-password" $s.existingSecretKeys) (not (has "docker-config.json" $s.existingSecretKeys)) }}
+{{- fail "secrets.existingSecret: a registry-password key reaches only the service's image check; build pods push with a docker-config.json key (a docker config.json for the registry host): add it to the Secret and to existingSecretKeys" }}
+{{- end }}
+{{- else }}
+{{- if and $s.registryPassword $s.dockerConfigJson }}
+{{- fail "secrets.registryPassword and secrets.dockerConfigJson are both set: give the registry credentials once (the password with registry.username, or a docker config.json)" }}
+{{- end }}
+{{- if and $s.registryPassword (not .Values.registry.username) }}
+{{- fail "secrets.registryPassword is set but registry.username is not" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The registry host of the image names (the first part of the image prefix). */}}
+{{- define "binderhub-service.registryHost" -}}
+{{- $prefix := .Values.config.image_prefix | default .Values.imagePrefix | default "127.0.0.1:5000/binder-" }}
+{{- first (splitList "/" $prefix) }}
+{{- end }}
+
+{{/* The docker config.json the chart makes from registry.username and the password. */}}
+{{- define "binderhub-service.madeDockerConfig" -}}
+{{- $host := include "binderhub-service.registryHost" . }}
+{{- $key := ternary "https://index.docker.io/v1/" $host (has $host (list "docker.io" "index.docker.io" "registry-1.docker.io")) }}
+{{- $auth := printf "%s:%s" .Values.registry.username .Values.secrets.registryPassword | b64enc }}
+{{- dict "auths" (dict $key (dict "auth" $auth)) | toJson }}
+{{- end }}
+
+{{/* Whether the Secret holds a docker config.json (given, or made from the password). */}}
+{{- define "binderhub-service.hasDockerConfig" -}}
+{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}true
+{{- else if and (not .Values.secrets.existingSecret) .Values.secrets.registryPassword .Values.registry.username }}true
+{{- end }}
 {{- end }}
 
 {{- define "binderhub-service.stateDir" -}}/var/lib/binderhub-service{{- end }}
@@ -118,10 +164,14 @@ it (config wins, key by key; lists are replaced whole).
     "instance" (include "binderhub-service.instance" .)
     "builder_image" (include "binderhub-service.builderImage" .)
     "builder_image_pull_policy" $v.builder.image.pullPolicy
-    "builder" "docker-socket"
+    "builder" (ternary "buildkit" "docker-socket" (eq $v.builder.type "buildkit"))
     "ttl_seconds_after_finished" (int $v.builder.ttlSecondsAfterFinished)
 }}
-{{- if eq $v.builder.type "dind" }}
+{{- if eq $v.builder.type "buildkit" }}
+{{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
+{{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "dind" }}
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
 {{- else }}
 {{- $_ := set $k8s "docker_socket" $v.builder.dockerSocket }}
@@ -134,7 +184,8 @@ it (config wins, key by key; lists are replaced whole).
 {{- with $v.builder.resources }}{{ $_ := set $k8s "resources" . }}{{ end }}
 {{- with $v.builder.priorityClassName }}{{ $_ := set $k8s "priority_class_name" . }}{{ end }}
 {{- $secret := include "binderhub-service.secretName" . }}
-{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- $hasDockerConfig := include "binderhub-service.hasDockerConfig" . }}
+{{- if $hasDockerConfig }}
 {{- $_ := set $k8s "docker_config_secret" (dict "name" $secret "key" "docker-config.json") }}
 {{- end }}
 {{- if include "binderhub-service.hasSecret" (list . "gitCredentials" "git-credentials") }}
@@ -143,7 +194,7 @@ it (config wins, key by key; lists are replaced whole).
 {{- $registry := dict }}
 {{- with $v.registry.url }}{{ $_ := set $registry "url" . }}{{ end }}
 {{- with $v.registry.username }}{{ $_ := set $registry "username" . }}{{ end }}
-{{- if include "binderhub-service.hasSecret" (list . "dockerConfigJson" "docker-config.json") }}
+{{- if $hasDockerConfig }}
 {{- $_ := set $registry "docker_config" (printf "%s/docker-config.json" (include "binderhub-service.secretDir" .)) }}
 {{- end }}
 {{- $tokens := list }}

@@ -1,4 +1,5 @@
 """Is the Docker daemon that builds use answering? ``GET /_ping`` on its socket.
+(Or, for builds on a BuildKit daemon, does that accept connections?)
 
 The daemon is found as repo2docker's Docker client finds it: ``DOCKER_HOST`` from the
 build's environment (``unix://`` socket, or ``tcp://`` with TLS when
@@ -8,6 +9,7 @@ default socket.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,3 +60,22 @@ async def ping_docker(env: Mapping[str, str], within: float) -> None:
         raise TemporaryError(
             f"the Docker daemon at {host} answered HTTP {response.status_code} to a ping"
         )
+
+
+async def ping_buildkit(host: str, within: float) -> None:
+    """Return when the BuildKit daemon at ``host`` (``unix:///path`` or
+    ``tcp://host:port``) accepts a connection within ``within`` seconds; raise
+    ``TemporaryError`` naming it otherwise. (TLS is not checked here: a refused
+    certificate fails the build with a message saying so.)"""
+    try:
+        async with asyncio.timeout(within):
+            if host.startswith("unix://"):
+                _, writer = await asyncio.open_unix_connection(host.removeprefix("unix://"))
+            else:
+                name, _, port = host.removeprefix("tcp://").rstrip("/").rpartition(":")
+                _, writer = await asyncio.open_connection(name.strip("[]"), int(port))
+            writer.close()
+            await writer.wait_closed()
+    except (OSError, ValueError, TimeoutError) as e:
+        reason = str(e) or type(e).__name__
+        raise TemporaryError(f"the BuildKit daemon at {host} is not answering: {reason}") from e

@@ -8,13 +8,14 @@ Every Job is created suspended; the queue keeper lets it run (see kubernetes.py)
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from typing import Any
 
 from ..model import Build
 from ..refs import git_environment
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
-from ..settings import Settings
+from ..repo2docker import CONTENT_PROVIDER_CONFIG, buildx_args, repo2docker_args
+from ..settings import BuildKitSettings, Settings
 
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -35,6 +36,21 @@ CONTAINER = "builder"
 CONFIG_DIR = "/etc/binderhub-service"
 CONFIG_FILE = "repo2docker_config.py"
 DOCKER_CONFIG_DIR = "/etc/binderhub-service-docker"
+"""The build pod's ``$DOCKER_CONFIG``: a writable ``emptyDir``."""
+DOCKER_CONFIG_FILE = "config.json"
+BUILDKIT_TLS_DIR = "/etc/binderhub-service-buildkit"
+"""Where build pods find the BuildKit client certificate (``BUILDKIT_TLS_DIR``)."""
+BUILDKIT_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+BUILDX_ARGS_ENV = "BINDERHUB_SERVICE_BUILDX_ARGS"
+"""The build's extra ``docker buildx build`` arguments (its registry cache), as JSON:
+the ConfigMap's configuration file is shared by every build, so it reads them from
+the pod's environment."""
+BUILDX_ARGS_CONFIG = f"""\
+# builder: buildkit. The build's registry cache arrives in the pod's environment.
+import json, os
+
+c.DockerEngine.extra_buildx_build_args = json.loads(os.environ.get("{BUILDX_ARGS_ENV}") or "[]")
+"""
 GIT_POLICY = (
     "GIT_TERMINAL_PROMPT",
     "GIT_ASKPASS",
@@ -67,7 +83,12 @@ def lease_name(settings: Settings) -> str:
 
 
 def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
-    """repo2docker's configuration file for build pods (only the Git content provider)."""
+    """repo2docker's configuration file for build pods: only the Git content provider;
+    with ``builder: buildkit``, also the extra buildx arguments read from the pod's
+    ``BINDERHUB_SERVICE_BUILDX_ARGS``."""
+    config = CONTENT_PROVIDER_CONFIG
+    if settings.kubernetes.builder == "buildkit":
+        config += BUILDX_ARGS_CONFIG
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -76,12 +97,96 @@ def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
             "namespace": namespace,
             "labels": {LABEL_NAME: MANAGER, **selector_labels(settings)},
         },
-        "data": {CONFIG_FILE: CONTENT_PROVIDER_CONFIG},
+        "data": {CONFIG_FILE: config},
     }
 
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def push_credentials(
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The volumes, mounts and environment that give a build pod its push credentials.
+
+    ``kubernetes.docker_config_secret`` (the chart makes it from ``registry.username``
+    and the password, or takes a ``dockerConfigJson``) is mounted by ``subPath`` as the
+    one file ``config.json`` inside an ``emptyDir`` that is ``$DOCKER_CONFIG``: buildx
+    writes ``$DOCKER_CONFIG/buildx`` and fails on a read-only directory (issue #15).
+    A ``subPath`` mount is not updated when the Secret changes; every build is a new
+    pod, which reads the Secret as it is when it starts (rotated tokens, issue #14).
+    """
+    k8s = settings.kubernetes
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    if k8s.docker_config_secret is not None:
+        ref = k8s.docker_config_secret
+        volumes += [
+            {"name": "docker-config", "emptyDir": {}},
+            {
+                "name": "docker-config-file",
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": DOCKER_CONFIG_FILE}],
+                },
+            },
+        ]
+        mounts += [
+            {"name": "docker-config", "mountPath": DOCKER_CONFIG_DIR},
+            {
+                "name": "docker-config-file",
+                "mountPath": f"{DOCKER_CONFIG_DIR}/{DOCKER_CONFIG_FILE}",
+                "subPath": DOCKER_CONFIG_FILE,
+                "readOnly": True,
+            },
+        ]
+        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
+    if k8s.registry_credentials_secret is not None:
+        env.append(
+            _secret_env("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", k8s.registry_credentials_secret)
+        )
+    return volumes, mounts, env
+
+
+def buildkit_client(
+    settings: Settings, image: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The volumes, mounts and environment that send a build to the BuildKit daemon
+    (``builder: buildkit``); nothing for other builders. Pure.
+
+    The environment is builder/'s engine interface (``BUILDKIT_HOST``,
+    ``BUILDKIT_TLS_DIR``, ``BUILDKIT_TLS_SERVERNAME``) and the build's registry cache
+    (``buildx_args``, the local executor's too) in ``BINDERHUB_SERVICE_BUILDX_ARGS``.
+    The client certificate's Secret is mounted read-only; buildx's own state goes to
+    ``$DOCKER_CONFIG`` (``~/.docker`` in the ``/tmp`` emptyDir, or ``push_credentials``').
+    """
+    k8s = settings.kubernetes
+    if k8s.builder != "buildkit" or k8s.buildkit_host is None:
+        return [], [], []
+    cache = BuildKitSettings(host=k8s.buildkit_host, cache=settings.buildkit.cache)
+    env: list[dict[str, Any]] = [
+        {"name": "BUILDKIT_HOST", "value": k8s.buildkit_host},
+        {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},
+    ]
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if k8s.buildkit_tls_secret is not None:
+        env.append({"name": "BUILDKIT_TLS_DIR", "value": BUILDKIT_TLS_DIR})
+        volumes.append(
+            {
+                "name": "buildkit-tls",
+                "secret": {
+                    "secretName": k8s.buildkit_tls_secret,
+                    "items": [{"key": name, "path": name} for name in BUILDKIT_TLS_FILES],
+                },
+            }
+        )
+        mounts.append({"name": "buildkit-tls", "mountPath": BUILDKIT_TLS_DIR, "readOnly": True})
+    if k8s.buildkit_tls_servername:
+        env.append({"name": "BUILDKIT_TLS_SERVERNAME", "value": k8s.buildkit_tls_servername})
+    return volumes, mounts, env
 
 
 def requester_label(requester: str) -> str:
@@ -158,23 +263,13 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
             {"name": "docker-socket", "hostPath": {"path": k8s.docker_socket, "type": "Socket"}}
         )
         mounts.append({"name": "docker-socket", "mountPath": "/var/run/docker.sock"})
-    if k8s.docker_config_secret is not None:
-        ref = k8s.docker_config_secret
-        volumes.append(
-            {
-                "name": "docker-config",
-                "secret": {
-                    "secretName": ref.name,
-                    "items": [{"key": ref.key, "path": "config.json"}],
-                },
-            }
-        )
-        mounts.append({"name": "docker-config", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
-        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
-    if k8s.registry_credentials_secret is not None:
-        env.append(
-            _secret_env("CONTAINER_ENGINE_REGISTRY_CREDENTIALS", k8s.registry_credentials_secret)
-        )
+    for more_volumes, more_mounts, more_env in (
+        push_credentials(settings),
+        buildkit_client(settings, build.image),
+    ):
+        volumes += more_volumes
+        mounts += more_mounts
+        env += more_env
     if k8s.git_credentials_secret is not None:
         env.append(_secret_env("GIT_CREDENTIAL_ENV", k8s.git_credentials_secret))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import sys
@@ -21,16 +20,26 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import BuildFailed
+from ..errors import BuildFailed, RegistryAuthError
 from ..failures import TAIL_LINES, classify_failure
 from ..forges.credentials import credential_set
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
 from ..refs import git_environment
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
+from ..registry_auth import build_docker_config
+from ..registry_auth import write_docker_config as write_config_file
+from ..repo2docker import (
+    CONTENT_PROVIDER_CONFIG,
+    buildkit_environment,
+    buildx_args,
+    repo2docker_args,
+    repo2docker_config,
+    uses_buildx,
+)
 from ..settings import Settings
 from .base import Executor
-from .docker_daemon import ping_docker
+from .build_config import write_docker_config
+from .docker_daemon import ping_buildkit, ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
@@ -91,6 +100,7 @@ class LocalExecutor(Executor):
         self._cancelled: set[str] = set()
         state_dir = settings.state_path.resolve().parent
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._buildx = uses_buildx(settings.repo2docker.version)
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
         self._env = self._environment(state_dir)
@@ -101,26 +111,15 @@ class LocalExecutor(Executor):
         env.update(git_environment(self._settings.allow_file_urls))
         # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*
         env.update(credential_set(self._settings.forges).git_environment())
-        registry = self._settings.registry
-        if registry.username and registry.password:
-            env["CONTAINER_ENGINE_REGISTRY_CREDENTIALS"] = json.dumps(
-                {
-                    "registry": self._settings.registry_url,
-                    "username": registry.username,
-                    "password": registry.password.get_secret_value(),
-                }
-            )
-        if registry.docker_config:
-            # docker reads $DOCKER_CONFIG/config.json; point it at the configured file
-            config_dir = state_dir / "docker-config"
-            config_dir.mkdir(exist_ok=True)
-            link = config_dir / "config.json"
-            link.unlink(missing_ok=True)
-            link.symlink_to(registry.docker_config.resolve())
-            env["DOCKER_CONFIG"] = str(config_dir)
+        if self._buildx:
+            # buildx reads a DOCKER_CONFIG of each build's own (``_build_files``);
+            # repo2docker's `docker login` would need a Docker daemon
+            env.update(buildkit_environment(self._settings.buildkit))
         return env
 
-    def command_for(self, build: Build) -> list[str]:
+    def command_for(self, build: Build, config_file: Path | None = None) -> list[str]:
+        """The repo2docker command line of ``build``; ``config_file`` defaults to the
+        one written at start-up (without the build's cache settings)."""
         command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
         return [
             *command,
@@ -129,9 +128,21 @@ class LocalExecutor(Executor):
                 image=build.image,
                 repo=build.repo,
                 sha=build.sha,
-                config_file=str(self._config_file),
+                config_file=str(config_file or self._config_file),
             ),
         ]
+
+    def _build_files(self, workdir: WorkDir, build: Build) -> tuple[Path, dict[str, str]]:
+        """For repo2docker 2025.8+: the build's repo2docker configuration (with its
+        registry cache) and its own writable DOCKER_CONFIG (buildx keeps its builders
+        there), in its working directory. Returns the file and the environment to add."""
+        if not self._buildx:
+            return self._config_file, {}
+        config_file = workdir.path / "repo2docker_config.py"
+        extra = buildx_args(self._settings.buildkit, build.image)
+        config_file.write_text(repo2docker_config(extra), encoding="utf-8")
+        docker_dir = write_docker_config(workdir.path / "docker", self._settings)
+        return config_file, {"DOCKER_CONFIG": str(docker_dir)}
 
     async def run(
         self,
@@ -162,18 +173,22 @@ class LocalExecutor(Executor):
         on_start: Callable[[int | None], None],
     ) -> None:
         timeout = self._settings.limits.build_timeout
+        env = {**self._env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)}
+        if not self._buildx:  # with buildx, _build_files writes DOCKER_CONFIG
+            env.update(self._push_credentials(workdir))
         try:
+            config_file, build_env = self._build_files(workdir, build)
             proc = await asyncio.create_subprocess_exec(
-                *self.command_for(build),
+                *self.command_for(build, config_file),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
-                env={**self._env, BUILD_ID_ENV: build.id, "TMPDIR": str(workdir.tmp)},
+                env={**env, **build_env},
                 cwd=workdir.path,
             )
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise BuildFailed(f"cannot start repo2docker: {e}", remember=False) from e
         self._procs[build.id] = proc
         on_start(proc.pid)
@@ -210,6 +225,18 @@ class LocalExecutor(Executor):
             failure = classify_failure(returncode, tail, build.image)
             raise BuildFailed(failure.message, remember=failure.remember)
 
+    def _push_credentials(self, workdir: WorkDir) -> dict[str, str]:
+        """``DOCKER_CONFIG`` for one build: a writable directory of its own holding the
+        ``config.json`` of the registry settings as they are now (a rotated file is
+        read again); nothing when no credentials are configured."""
+        try:
+            content = build_docker_config(self._settings)
+        except RegistryAuthError as e:
+            raise BuildFailed(f"no registry credentials for the push: {e}", remember=False) from e
+        if content is None:
+            return {}
+        return {"DOCKER_CONFIG": str(write_config_file(workdir.path / "docker", content))}
+
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
         try:
@@ -245,8 +272,13 @@ class LocalExecutor(Executor):
         await self.workdirs.sweep()
 
     async def check(self) -> None:
-        """The Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
-        await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
+        """The BuildKit daemon builds use (``buildkit.host``) accepts connections; without
+        one, the Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
+        host = self._settings.buildkit.host
+        if self._buildx and host:
+            await ping_buildkit(host, CHECK_TIMEOUT_SECONDS)
+        else:
+            await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

@@ -22,6 +22,7 @@ from yamllint.config import YamlLintConfig
 from jobs.executors import kube_manifests as manifests
 from jobs.executors.kube_rbac import RULES
 from jobs.readiness import CHECK_TIMEOUT_SECONDS
+from jobs.registry_auth import make_docker_config
 from jobs.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,8 +252,8 @@ def test_every_option_reaches_the_service(
     assert s.image_prefix == "registry.example.org/binder-"
     assert s.registry.url == "https://registry.example.org"
     assert s.registry.username == "pusher"
-    assert s.registry.password is not None
-    assert s.registry.password.get_secret_value() == "registry-password"
+    # the password reaches the service in the docker config.json the pods push with
+    assert s.registry.password is None
     assert str(s.registry.docker_config) == "/etc/binderhub-service-secret/docker-config.json"
     assert s.allowed_repos == ["https://github.com/my-org/*"]
     assert [(r.url, r.branches, r.tags) for r in s.repos] == [
@@ -311,6 +312,10 @@ def test_every_option_reaches_the_service(
     assert k8s.git_credentials_secret.key == "git-credentials"
     secret = one(docs, "Secret")
     assert base64.b64decode(secret["data"]["git-credentials"]) == b"username=bot\npassword=token\n"
+    assert json.loads(base64.b64decode(secret["data"]["docker-config.json"])) == (
+        make_docker_config("registry.example.org", "pusher", "registry-password")
+    )
+    assert "registry-password" not in secret["data"]
     # no secret value is in the ConfigMap
     text = config_text(docs)
     for secret_value in ("github-secret", "gitlab-token", "registry-password", "hub-token"):
@@ -578,3 +583,88 @@ def test_values_docs_check_finds_disagreements() -> None:
     assert values_docs.problems(schema, {"a": "", "b": "", "c": 1}) != []
     schema["properties"]["b"]["description"] = "B."
     assert values_docs.problems(schema, {"a": "", "b": ""}) == []
+
+
+WALKTHROUGH_CREDENTIALS = (
+    "--set",
+    "imagePrefix=registry.example.org/binder-",
+    "--set",
+    "registry.username=builder",
+    "--set",
+    "secrets.registryPassword=s3cret",
+)
+
+
+def test_the_registry_password_serves_the_check_and_the_pushes(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walkthrough's registry.username + secrets.registryPassword become one docker
+    config.json: the service's check reads it, build pods mount it (issue #14)."""
+    docs = render(*WALKTHROUGH_CREDENTIALS)
+    secret = one(docs, "Secret")
+    made = json.loads(base64.b64decode(secret["data"]["docker-config.json"]))
+    assert made == make_docker_config("registry.example.org", "builder", "s3cret")
+    settings = load_as_service(docs, tmp_path, monkeypatch)
+    assert settings.registry.password is None
+    docker_config = settings.registry.docker_config
+    assert docker_config is not None
+    # the service's pod has that very key at the path its settings name
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "secret"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secret"]
+    (item,) = volume["secret"]["items"]
+    assert item["key"] == "docker-config.json"
+    assert f"{mount['mountPath']}/{item['path']}" == str(docker_config)
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    # and build pods mount it, in a writable $DOCKER_CONFIG
+    ref = settings.kubernetes.docker_config_secret
+    assert ref is not None
+    assert (ref.name, ref.key) == (secret["metadata"]["name"], "docker-config.json")
+    assert "s3cret" not in config_text(docs)
+
+
+def test_docker_hub_credentials_use_the_index_key(render: Render) -> None:
+    docs = render(*WALKTHROUGH_CREDENTIALS, "--set", "imagePrefix=docker.io/my-org/binder-")
+    made = json.loads(base64.b64decode(one(docs, "Secret")["data"]["docker-config.json"]))
+    assert made == make_docker_config("docker.io", "builder", "s3cret")
+    assert list(made["auths"]) == ["https://index.docker.io/v1/"]
+
+
+def test_a_given_docker_config_is_taken_as_it_is(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = '{"auths": {"registry.example.org": {"auth": "cHVzaGVyOnB3"}}}'
+    values = tmp_path / "given.yaml"
+    values.write_text(yaml.safe_dump({"secrets": {"dockerConfigJson": given}}))
+    docs = render("--set", "imagePrefix=registry.example.org/binder-", "-f", str(values))
+    assert base64.b64decode(one(docs, "Secret")["data"]["docker-config.json"]).decode() == given
+    settings = load_as_service(docs, tmp_path, monkeypatch)
+    assert settings.kubernetes.docker_config_secret is not None
+    assert settings.registry.docker_config is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            (*WALKTHROUGH_CREDENTIALS, "--set-json", 'secrets.dockerConfigJson="{}"'),
+            "both set",
+        ),
+        (("--set", "secrets.registryPassword=pw"), "registry.username is not"),
+        (
+            (
+                "--set",
+                "secrets.existingSecret=mine",
+                "--set",
+                "secrets.existingSecretKeys={registry-password}",
+            ),
+            "docker-config.json",
+        ),
+    ],
+)
+def test_credentials_that_builds_would_not_get_are_refused(
+    helm: str, args: tuple[str, ...], message: str
+) -> None:
+    result = run_helm(helm, "template", "rel", str(CHART), *args)
+    assert result.returncode != 0
+    assert message in result.stderr

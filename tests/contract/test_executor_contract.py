@@ -20,7 +20,7 @@ from jobs.model import Build, BuildState, LogLine
 from jobs.registry import Registry, RegistryClient
 from jobs.settings import load_settings
 from jobs.specs import build_name_for, image_name_for
-from testkit.components import GitServer, dockerfile
+from testkit.components import GitServer, dockerfile, legacy_repo2docker
 from tests.fakes import FakeExecutor, FakeRegistry
 
 from .conftest import IMPLEMENTATIONS
@@ -79,7 +79,12 @@ async def rig(
     server: GitServer = request.getfixturevalue("real_git_server")
     real_registry = request.getfixturevalue("real_registry")
     prefix = f"{real_registry.host}/c{unique}-"
-    settings = load_settings(None, image_prefix=prefix, state_path=tmp_path / "state.sqlite")
+    settings = load_settings(
+        None,
+        image_prefix=prefix,
+        state_path=tmp_path / "state.sqlite",
+        repo2docker=legacy_repo2docker(),
+    )
     executor = LocalExecutor(settings)
     client = RegistryClient(real_registry.url)
     count = iter(range(100))

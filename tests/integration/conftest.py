@@ -22,6 +22,7 @@ from testkit.components import (
     Registry,
     ServiceProcess,
     free_port,
+    legacy_repo2docker,
     start_git_server,
     start_registry,
 )
@@ -118,9 +119,16 @@ def unique() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def with_legacy_repo2docker(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with builds by repo2docker 2024.7.0 unless ``values["repo2docker"]``
+    says otherwise (its keys win): the tests written for 2024.7.0 keep it explicitly."""
+    return {**values, "repo2docker": {**legacy_repo2docker(), **values.get("repo2docker", {})}}
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, registry: Registry, unique: str) -> Callable[..., Settings]:
-    """Settings for one test: its own state file and its own image prefix."""
+    """Settings for one test: its own state file and its own image prefix; repo2docker
+    2024.7.0 (``with_legacy_repo2docker``)."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -128,7 +136,7 @@ def make_settings(tmp_path: Path, registry: Registry, unique: str) -> Callable[.
             "state_path": tmp_path / "state" / "builds.sqlite",
         }
         values.update(overrides)
-        return load_settings(None, **values)
+        return load_settings(None, **with_legacy_repo2docker(values))
 
     return make
 
@@ -154,7 +162,8 @@ def start_server(
     tmp_path: Path, registry: Registry, unique: str, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``binderhub-service serve`` processes with a config file (and ``env`` added
-    to their environment); logs on failure."""
+    to their environment; repo2docker 2024.7.0 unless ``repo2docker`` says otherwise);
+    logs on failure."""
     servers: list[ServiceProcess] = []
 
     def start(*, env: dict[str, str] | None = None, **settings: Any) -> ServiceProcess:
@@ -172,7 +181,7 @@ def start_server(
         }
         values.update(settings)
         config = tmp_path / f"config-{len(servers)}.yml"
-        config.write_text(yaml.safe_dump(values))
+        config.write_text(yaml.safe_dump(with_legacy_repo2docker(values)))
         server = ServiceProcess(
             config, tmp_path / f"service-{len(servers)}.log", port, token=API_TOKEN, env=env or {}
         )

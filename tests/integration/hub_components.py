@@ -25,6 +25,7 @@ from testkit.components import (
     ServiceProcess,
     dockerfile,
     free_port,
+    legacy_repo2docker,
     wait_until,
 )
 
@@ -198,6 +199,7 @@ def hub_with_service(
         "image_prefix": f"{registry.host}/{kind}{unique}-",
         "state_path": str(directory / "state" / "builds.sqlite"),
         "base_path": f"/services/{service_name}/",
+        "repo2docker": legacy_repo2docker(),
         **settings,
         "jupyterhub": {
             "enabled": True,

@@ -23,7 +23,14 @@ from jobs.model import BuildState
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import Store
-from testkit.components import GitServer, Registry, ServiceProcess, dockerfile, wait_until
+from testkit.components import (
+    GitServer,
+    Registry,
+    ServiceProcess,
+    dockerfile,
+    legacy_repo2docker,
+    wait_until,
+)
 
 from .test_cli import CLI
 from .test_pipeline import wait_finished
@@ -162,7 +169,11 @@ def test_a_server_starting_leaves_a_running_cli_build_its_directory(
     config = tmp_path / "cli.yml"
     config.write_text(
         yaml.safe_dump(
-            {"image_prefix": f"{registry.host}/t{unique}-", "state_path": str(state_path)}
+            {
+                "image_prefix": f"{registry.host}/t{unique}-",
+                "state_path": str(state_path),
+                "repo2docker": legacy_repo2docker(),
+            }
         )
     )
     with (tmp_path / "cli.log").open("wb") as log:

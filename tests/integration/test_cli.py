@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from testkit.components import GitServer, Registry, dockerfile
+from testkit.components import GitServer, Registry, dockerfile, legacy_repo2docker
 
 CLI = str(Path(sys.executable).parent / "binderhub-service")
 
@@ -32,6 +32,7 @@ def test_build_command(
             {
                 "image_prefix": f"{registry.host}/t{unique}-",
                 "state_path": str(tmp_path / "state.sqlite"),
+                "repo2docker": legacy_repo2docker(),
             }
         )
     )
@@ -86,6 +87,6 @@ def test_a_builder_version_we_do_not_have_is_refused(tmp_path: Path) -> None:
         [CLI, "serve", "--config", str(config)], capture_output=True, text=True, timeout=30
     )
     assert refused.returncode == 2
-    assert "repo2docker.version is 2099.1.0 but the installed repo2docker is 2024.7.0" in (
+    assert "repo2docker.version is 2099.1.0 but the installed repo2docker is 2026.4.0" in (
         refused.stderr
     )

@@ -5,7 +5,6 @@ there."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,14 @@ from jobs.errors import BuildFailed
 from jobs.executors.kubernetes import KubernetesExecutor
 from jobs.model import Build, BuildState
 from jobs.settings import Settings
-from testkit.components import GitServer, Registry, dockerfile, free_port, in_registry
+from testkit.components import (
+    GitServer,
+    Registry,
+    dockerfile,
+    free_port,
+    in_registry,
+    legacy_repo2docker,
+)
 
 from .failing_registry import MANIFEST_PUTS, failing_registry
 from .test_pipeline import wait_finished
@@ -123,7 +129,7 @@ async def test_an_unreachable_docker_daemon_is_named_and_not_remembered(
     # repo2docker.command is how the executor runs repo2docker; env sets its environment
     command = ["env", f"DOCKER_HOST=unix:///nonexistent/{unique}.sock"]
     service = await start_service(
-        make_settings(repo2docker={"command": [*command, sys.executable, "-m", "repo2docker"]})
+        make_settings(repo2docker={"command": [*command, *legacy_repo2docker()["command"]]})
     )
     first = await service.request(repo.url, "main")
     assert first.build is not None

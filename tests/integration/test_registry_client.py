@@ -4,6 +4,8 @@ token authentication, and a registry that is down."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from jobs.errors import RegistryAuthError, RegistryError
 from jobs.registry import RegistryClient
+from jobs.registry_auth import DockerConfigCredentials, make_docker_config
 from testkit.components import DOCKER, Registry, free_port
 
 from .token_registry import TokenService
@@ -155,5 +158,39 @@ async def test_a_registry_that_is_down_is_an_error_not_a_miss() -> None:
     try:
         with pytest.raises(RegistryError, match="could not be reached"):
             await client.has_image("127.0.0.1:1/x:y")
+    finally:
+        await client.aclose()
+
+
+async def test_rotated_docker_config_is_used_without_a_restart(
+    token_registry: tuple[Registry, TokenService], unique: str, tmp_path: Path
+) -> None:
+    """A docker config.json rewritten as a Kubernetes Secret volume rewrites it (a new
+    file, a symlink swapped in) is read again by the same client (issue #14)."""
+    registry, _ = token_registry
+    assert registry.auth is not None
+    user, password = registry.auth
+    image = push(registry, f"rotate-{unique}:v1")
+    config = tmp_path / "config.json"
+
+    def write(secret: str, name: str) -> None:
+        target = tmp_path / name
+        target.write_text(json.dumps(make_docker_config(registry.host, user, secret)))
+        link = tmp_path / f"{name}.link"
+        link.symlink_to(target)
+        os.replace(link, config)
+
+    write("expired-token", "first")
+    client = RegistryClient(
+        registry.url, credentials=DockerConfigCredentials(config, registry.host)
+    )
+    try:
+        with pytest.raises(RegistryAuthError, match="refused the registry credentials"):
+            await client.has_image(image, use_cache=False)
+        write(password, "second")
+        assert await client.has_image(image, use_cache=False)
+        write("expired-again", "third")  # tokens the old credentials earned are dropped
+        with pytest.raises(RegistryAuthError, match="refused the registry credentials"):
+            await client.has_image(image, use_cache=False)
     finally:
         await client.aclose()

@@ -205,8 +205,8 @@ def test_versions_name_what_runs_here() -> None:
     from jobs.settings import load_settings
 
     data = versions_of(load_settings(None))
-    assert data["builder"] == "repo2docker 2024.7.0"
-    assert data["builder_info"] == {"repo2docker-version": "2024.7.0"}
+    assert data["builder"] == "repo2docker 2026.4.0"
+    assert data["builder_info"] == {"repo2docker-version": "2026.4.0"}
     assert data["binderhub"].startswith("binderhub-service ")
 
 

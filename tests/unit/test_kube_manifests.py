@@ -213,3 +213,34 @@ def test_job_names_differ_for_images_that_look_alike() -> None:
 
 def test_a_foreign_job_is_not_read_as_a_build() -> None:
     assert manifests.build_from_job({"metadata": {"annotations": {"other": "x"}}}) is None
+
+
+def test_push_credentials_are_a_file_in_a_writable_docker_config() -> None:
+    """buildx writes ``$DOCKER_CONFIG/buildx``: the directory is an emptyDir and only
+    ``config.json`` comes from the Secret, by subPath (issues #14, #15)."""
+    settings = settings_of(
+        executor="kubernetes",
+        registry={"username": "builder", "password": "pw-SECRET"},
+        kubernetes={"docker_config_secret": {"name": "rel-push", "key": "docker-config.json"}},
+    )
+    job = manifests.make_build_job(make_build(), settings, "ns")
+    validate(job)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    directory = env["DOCKER_CONFIG"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = [m for m in container["volumeMounts"] if m["mountPath"].startswith(directory)]
+    assert [(m["mountPath"], m.get("readOnly", False), m.get("subPath")) for m in mounts] == [
+        (directory, False, None),
+        (f"{directory}/config.json", True, "config.json"),
+    ]
+    assert volumes[mounts[0]["name"]] == {"name": mounts[0]["name"], "emptyDir": {}}
+    assert volumes[mounts[1]["name"]]["secret"] == {
+        "secretName": "rel-push",
+        "items": [{"key": "docker-config.json", "path": "config.json"}],
+    }
+    assert "SECRET" not in json.dumps(job)
+    # without credentials there is nothing of the kind
+    plain = manifests.make_build_job(make_build(), VARIANTS["defaults"], "ns")
+    assert "DOCKER_CONFIG" not in json.dumps(plain)

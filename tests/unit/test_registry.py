@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
-
 import pytest
 
-from jobs.errors import InvalidRequest, RegistryAuthError
+from jobs.errors import InvalidRequest
 from jobs.registry import (
     ImageRef,
     RegistryClient,
-    credentials_from_docker_config,
     parse_challenge,
     split_image,
 )
@@ -30,16 +25,6 @@ def test_parse_challenge() -> None:
         {"realm": "https://auth.example/token", "service": "registry.example", "scope": "x"},
     )
     assert parse_challenge('Basic realm="test"') == ("basic", {"realm": "test"})
-
-
-def test_docker_config_credentials(tmp_path: Path) -> None:
-    config = tmp_path / "config.json"
-    auth = base64.b64encode(b"user:pa:ss").decode()
-    config.write_text(json.dumps({"auths": {"https://r.example": {"auth": auth}}}))
-    assert credentials_from_docker_config(config, "r.example") == ("user", "pa:ss")
-    assert credentials_from_docker_config(config, "other.example") is None
-    with pytest.raises(RegistryAuthError):
-        credentials_from_docker_config(tmp_path / "missing.json", "r.example")
 
 
 def test_positive_answers_are_remembered_for_a_while() -> None:

@@ -1,7 +1,22 @@
 from __future__ import annotations
 
-from jobs.repo2docker import parse_log_line, repo2docker_args
-from jobs.settings import Repo2DockerSettings
+from pathlib import Path
+
+import pytest
+
+from jobs.repo2docker import (
+    buildkit_environment,
+    buildx_args,
+    cache_ref,
+    docker_config_json,
+    parse_log_line,
+    repo2docker_args,
+    repo2docker_config,
+    uses_buildx,
+)
+from jobs.settings import BuildKitSettings, Repo2DockerSettings
+
+GOLDEN = Path(__file__).parent / "golden"
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -20,6 +35,8 @@ def test_arguments_put_the_repo_last() -> None:
     assert args == [
         "--config",
         "/etc/r2d.py",
+        "--engine",
+        "buildkit",
         "--no-run",
         "--push",
         "--json-logs",
@@ -59,3 +76,90 @@ def test_log_lines() -> None:
 
 def test_blank_build_stream_lines_are_dropped() -> None:
     assert parse_log_line('{"message": "\\n", "phase": "building"}') is None
+
+
+def test_repo2docker_2024_gets_no_engine_argument() -> None:
+    args = repo2docker_args(
+        Repo2DockerSettings(version="2024.7.0"),
+        image="r.example/x:" + SHA,
+        repo="https://github.com/a/b",
+        sha=SHA,
+        config_file=None,
+    )
+    assert "--engine" not in args
+    assert args[0] == "--no-run"
+
+
+@pytest.mark.parametrize(
+    ("version", "buildx"),
+    [
+        ("2024.7.0", False),
+        ("2024.07.0", False),
+        ("2025.6.0", False),
+        ("2025.8.0", True),
+        ("2025.08.1", True),
+        ("2026.4.0", True),
+        ("2027.1", True),
+    ],
+)
+def test_versions_from_2025_8_build_with_buildx(version: str, buildx: bool) -> None:
+    assert uses_buildx(version) is buildx
+
+
+@pytest.mark.parametrize(
+    ("image", "ref"),
+    [
+        (
+            "127.0.0.1:5000/binder-gh-a-b-1a2b3c:" + SHA,
+            "127.0.0.1:5000/binder-gh-a-b-1a2b3c:buildcache",
+        ),
+        ("registry.example/org/binder-x:" + SHA, "registry.example/org/binder-x:buildcache"),
+        ("registry.example:5000/binder-x", "registry.example:5000/binder-x:buildcache"),
+    ],
+)
+def test_the_cache_lives_next_to_the_images_of_the_repository(image: str, ref: str) -> None:
+    assert cache_ref(image) == ref
+
+
+def test_buildx_arguments_import_and_export_the_registry_cache() -> None:
+    image = "127.0.0.1:5000/binder-x:" + SHA
+    on = BuildKitSettings(host="unix:///run/buildkit/buildkitd.sock")
+    assert buildx_args(on, image) == [
+        "--cache-from",
+        "type=registry,ref=127.0.0.1:5000/binder-x:buildcache",
+        "--cache-to",
+        "type=registry,ref=127.0.0.1:5000/binder-x:buildcache,mode=max,ignore-error=true",
+    ]
+    # the docker driver (no daemon of our own) cannot export a cache; cache off: none
+    assert buildx_args(BuildKitSettings(), image) == []
+    assert buildx_args(BuildKitSettings(host="tcp://b:1234", cache=False), image) == []
+
+
+def test_configuration_file_golden() -> None:
+    text = repo2docker_config(buildx_args(BuildKitSettings(host="tcp://b:1234"), "r/x:1"))
+    assert text == (GOLDEN / "repo2docker_config_buildkit.txt").read_text()
+    assert "extra_buildx_build_args" not in repo2docker_config([])
+
+
+def test_the_engine_environment() -> None:
+    settings = BuildKitSettings(
+        host="tcp://buildkitd:1234", tls_dir=Path("/etc/bk"), tls_servername="buildkitd"
+    )
+    assert buildkit_environment(settings) == {
+        "BUILDKIT_HOST": "tcp://buildkitd:1234",
+        "BUILDKIT_TLS_DIR": "/etc/bk",
+        "BUILDKIT_TLS_SERVERNAME": "buildkitd",
+    }
+    assert buildkit_environment(BuildKitSettings()) == {}
+
+
+def test_docker_config_json_holds_basic_credentials() -> None:
+    assert docker_config_json("127.0.0.1:5000", "builder", "s3cret") == {
+        "auths": {"127.0.0.1:5000": {"auth": "YnVpbGRlcjpzM2NyZXQ="}}
+    }
+
+
+@pytest.mark.parametrize("host", ["buildkitd:1234", "http://x:1", "tcp://", "unix://relative"])
+def test_a_buildkit_host_that_is_no_address_is_refused(host: str) -> None:
+    with pytest.raises(ValueError, match="must be unix:///path or tcp://host:port"):
+        BuildKitSettings(host=host)

@@ -1,0 +1,86 @@
+"""Certificates for mTLS between buildx and a BuildKit daemon in tests: a CA, a server
+certificate for 127.0.0.1 and a client certificate, written as PEM files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_DAY = dt.timedelta(days=1)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(
+    directory: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> None:
+    (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / f"{name}-key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    *,
+    server: bool = False,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = issuer if issuer is not None else (name, key)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _DAY)
+        .not_valid_after(now + _DAY)
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer is not None:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(signer, hashes.SHA256())
+
+
+def make_ca(directory: Path, name: str) -> None:
+    """``directory/ca.pem``, ``ca-key.pem`` and, signed by that CA, ``server.pem`` (for
+    127.0.0.1), ``server-key.pem``, ``client.pem``, ``client-key.pem``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca = _certificate(name, ca_key, None)
+    _write(directory, "ca", ca, ca_key)
+    for role in ("server", "client"):
+        key = _key()
+        cert = _certificate(f"{name} {role}", key, (ca.subject, ca_key), server=role == "server")
+        _write(directory, role, cert, key)
+
+
+def client_dir(directory: Path, ca_from: Path, client_from: Path) -> Path:
+    """A ``BUILDKIT_TLS_DIR``: ``ca.pem`` of ``ca_from``, the client pair of
+    ``client_from``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.pem").write_bytes((ca_from / "ca.pem").read_bytes())
+    (directory / "cert.pem").write_bytes((client_from / "client.pem").read_bytes())
+    (directory / "key.pem").write_bytes((client_from / "client-key.pem").read_bytes())
+    return directory

@@ -1,0 +1,266 @@
+"""The chart's BuildKit builder (``builder.type: buildkit``) in the real test cluster.
+
+A signed push makes a build Job whose pod runs repo2docker 2026.4 with no Docker daemon,
+no hostPath and no privilege; it sends the build over mTLS to the release's buildkitd
+(the one privileged pod), which pulls ``FROM`` from a registry on the node (the local
+Debian base pushed there first), pushes the image and the registry layer cache. Then
+the failures that are not the commit's: a client certificate the daemon refuses, a
+daemon that cannot be reached; each is named, and the commit builds again when asked.
+
+Images: ``scripts/ensure-buildkit-image.sh`` and ``scripts/ensure-builder-image.sh``,
+loaded into the node under tags of their content.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+
+from testkit.components import in_registry
+
+from .test_chart import (  # noqa: F401 - fixtures
+    CHART,
+    RELEASE,
+    SERVICE,
+    ServiceProxy,
+    commit,
+    proxy,
+    run_helm,
+    send_push,
+    service_image,
+    wait_for_build,
+)
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = "/usr/bin/docker"
+GITHUB_SECRET = "chart test github secret"  # test_chart's send_push signs with it
+
+
+def content_tagged(script: str, image: str, load_image: Callable[[str], str]) -> str:
+    """Run an image script, tag its image by content, load it into the cluster."""
+    subprocess.run([str(ROOT / "scripts" / script)], check=True, timeout=3600)
+    image_id = subprocess.run(
+        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
+    subprocess.run([DOCKER, "tag", image, tagged], check=True)
+    return load_image(tagged)
+
+
+@pytest.fixture(scope="module")
+def buildkit_image(load_image: Callable[[str], str]) -> str:
+    return content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2", load_image)
+
+
+@pytest.fixture(scope="module")
+def builder_image(load_image: Callable[[str], str]) -> str:
+    return content_tagged("ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_image)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))  # noqa: S104 - the registry listens on every address
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_registry(node_ip: str, base_image: str, kube: Any) -> Iterator[str]:
+    """A registry on every address of the node: pods (buildkitd) reach it at the node IP,
+    the Docker daemon pushes the Debian base to it at 127.0.0.1 (plain HTTP there).
+    Yields ``<node IP>:<port>``; the base is ``<that>/debian:bookworm``."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp, "registry.yml")
+        config.write_text(
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
+            f"http:\n  addr: 0.0.0.0:{port}\n"
+        )
+        with open(Path(tmp, "registry.log"), "w") as log:
+            proc = subprocess.Popen(
+                ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            kube.wait_for(
+                lambda: proc.poll() is not None or _answers(f"127.0.0.1:{port}"),
+                timeout=30,
+                what="the registry",
+            )
+            assert proc.poll() is None, Path(tmp, "registry.log").read_text()
+            local = f"127.0.0.1:{port}/debian:bookworm"
+            subprocess.run([DOCKER, "tag", base_image, local], check=True)
+            subprocess.run([DOCKER, "push", local], check=True, capture_output=True, timeout=600)
+            yield f"{node_ip}:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _answers(host: str) -> bool:
+    try:
+        return httpx.get(f"http://{host}/v2/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def build_pods_and_jobs(api_client: client.ApiClient, namespace: str) -> list[Any]:
+    batch = client.BatchV1Api(api_client)
+    return list(
+        batch.list_namespaced_job(
+            namespace, label_selector="app.kubernetes.io/managed-by=binderhub-service"
+        ).items
+    )
+
+
+def assert_no_host_path_and_no_privilege(job: Any) -> None:
+    spec = job.spec.template.spec
+    assert all(volume.host_path is None for volume in spec.volumes or [])
+    for container in (spec.init_containers or []) + spec.containers:
+        context = container.security_context
+        assert context is not None, container.name
+        assert context.privileged is False, container.name
+        assert context.allow_privilege_escalation is False, container.name
+    assert spec.security_context.run_as_non_root is True
+
+
+def wrong_client_secret(core: client.CoreV1Api, namespace: str, name: str, tmp: Path) -> None:
+    """A client certificate of a CA the daemon does not know (the daemon's CA kept, so
+    the client trusts the daemon and only the daemon can refuse)."""
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=stranger", "-keyout", str(tmp / "key.pem")),
+            *("-out", str(tmp / "cert.pem")),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    real = core.read_namespaced_secret(f"{SERVICE}-buildkit-client", namespace).data
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name),
+            data={
+                "ca.pem": real["ca.pem"],
+                "cert.pem": _b64(tmp / "cert.pem"),
+                "key.pem": _b64(tmp / "key.pem"),
+            },
+        ),
+    )
+
+
+def _b64(path: Path) -> str:
+    import base64
+
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failures(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    api_client: client.ApiClient,
+    kube: Any,
+    base_registry: str,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    buildkit_image: str,
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    repo_name = f"chart-buildkit-{token}.git"
+    sha = git_server.create_repo(
+        repo_name,
+        {
+            "Dockerfile": f"FROM {base_registry}/debian:bookworm\nARG NB_USER\nARG NB_UID\n"
+            f"RUN echo environment-{token} > /environment.txt\nCOPY hello.txt /hello.txt\n",
+            "hello.txt": f"{token}\n",
+        },
+    )
+    repo_url = git_server.url(repo_name)
+    prefix = f"{base_registry}/bhs-bk-{token}-"
+    repository, _, tag = service_image.rpartition(":")
+    builder_repository, _, builder_tag = builder_image.rpartition(":")
+    buildkit_repository, _, buildkit_tag = buildkit_image.rpartition(":")
+    values: dict[str, Any] = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "imagePrefix": prefix,
+        "registry": {"url": f"http://{base_registry}"},
+        "repos": [{"url": repo_url}],
+        "openRead": True,
+        "secrets": {"githubWebhookSecret": GITHUB_SECRET},
+        "builder": {
+            "type": "buildkit",
+            "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
+            "ttlSecondsAfterFinished": 600,
+            "buildkit": {
+                "image": {
+                    "repository": buildkit_repository,
+                    "tag": buildkit_tag,
+                    "pullPolicy": "Never",
+                },
+                "insecureRegistries": [base_registry],
+            },
+        },
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+
+    def helm_apply(command: str, config: dict[str, Any] | None = None) -> None:
+        extra = ["--set-json", f"config={json.dumps(config or {})}"]
+        run_helm(helm, kubeconfig, namespace, command, RELEASE, str(CHART), "-f",
+                 str(values_file), *extra, "--wait", "--timeout", "5m")  # fmt: skip
+
+    helm_apply("install")
+    build = send_push(proxy, repo_url, sha)
+    done = wait_for_build(proxy, kube, build["id"])
+    assert done["state"] == "built", done.get("error")
+    assert in_registry(f"http://{base_registry}", build["image"])
+    # the registry layer cache sits next to the images (jobs/repo2docker.py cache_ref)
+    assert in_registry(f"http://{base_registry}", build["image"].rpartition(":")[0] + ":buildcache")
+    (job,) = build_pods_and_jobs(api_client, namespace)
+    assert_no_host_path_and_no_privilege(job)
+    log = proxy.http.get(f"/api/v1/builds/{build['id']}/logs").text
+    assert f"environment-{token}" in log  # BuildKit's plain progress of the RUN step
+
+    # a client certificate the daemon refuses: named, and not the commit's failure
+    core = client.CoreV1Api(api_client)
+    wrong_client_secret(core, namespace, "stranger", tmp_path)
+    second = commit(git_server, repo_name, {"hello.txt": f"{token} again\n"})
+    helm_apply("upgrade", {"kubernetes": {"buildkit_tls_secret": "stranger"}})
+    refused = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
+    assert refused["state"] == "failed"
+    assert "certificate" in refused["error"], refused["error"]
+
+    # a daemon nobody answers at: named as unreachable
+    closed = f"tcp://{SERVICE}-buildkit.{namespace}.svc:1"
+    helm_apply("upgrade", {"kubernetes": {"buildkit_host": closed}})
+    unreachable = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
+    assert unreachable["state"] == "failed"
+    assert unreachable["id"] != refused["id"]  # the refusal was not remembered
+    assert "unreachable" in unreachable["error"], unreachable["error"]
+
+    # back to the chart's own settings: the same commit builds (nothing remembered)
+    helm_apply("upgrade")
+    again = send_push(proxy, repo_url, second)
+    assert again["id"] not in (refused["id"], unreachable["id"])
+    assert wait_for_build(proxy, kube, again["id"])["state"] == "built"
