@@ -6,7 +6,8 @@ The real zero-to-jupyterhub 4.4.0 chart (vendored; its images built here) in nam
 ``docs/walkthrough/binder-values.yaml``: the files the walkthrough includes, as they are,
 each followed by a small file of test-environment values (see ``walkthrough.py``). The
 registry asks for credentials and answers as Docker Hub does (token auth, 401 for a
-repository that does not exist yet); the node pulls from it with z2jh's image pull secret.
+repository that does not exist yet); the node pulls from it with z2jh's image pull secret;
+builds run on the chart's BuildKit builder (no Docker on the node).
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.token_registry import start_token_registry
-
+from . import test_buildkit, test_chart
 from . import walkthrough as w
-from .conftest import Helpers
+from .conftest import GitServer, Helpers
 
 pytestmark = pytest.mark.cluster
 
-CREDENTIALS = ("walkthrough-builder", secrets.token_hex(8))
+# fixtures of the chart's tests: the service image, BuildKit's and the builder's
+service_image = test_chart.service_image
+buildkit_image = test_buildkit.buildkit_image
+builder_image = test_buildkit.builder_image
+
+# the walkthrough's registry user (docs/walkthrough/*.yaml); the password is the test's
+CREDENTIALS = ("builder", secrets.token_hex(8))
+REPO = "course.git"
 
 
 @pytest.fixture(scope="module")
@@ -35,37 +42,17 @@ def images(kubeconfig: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> Iterator[str]:
-    """The Docker-Hub-like registry, at ``node_ip:port`` for pods and the node's containerd
-    (plain HTTP); its token service at the node's address too."""
-    reg, tokens = start_token_registry(
-        tmp_path_factory.mktemp("walkthrough-registry"),
-        CREDENTIALS,
-        hide_missing=True,
-        token_host=node_ip,
-        listen="0.0.0.0",  # noqa: S104 - pods reach it at the node's address
-    )
-    port = reg.host.rsplit(":", 1)[1]
-    try:
-        with w.plain_http_for_node(f"{node_ip}:{port}"):
-            yield port
-    finally:
-        reg.stop()
-        tokens.stop()
+    with w.pod_registry(tmp_path_factory.mktemp("registry"), node_ip, CREDENTIALS) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")
 def singleuser_base(
-    images: dict[str, str], registry: str, node_ip: str, tmp_path_factory: pytest.TempPathFactory
+    images: dict[str, str], registry: str, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """The single-user base image, pushed to the registry: the name pods and builds use."""
-    name = "jupyter-singleuser:" + images["singleuser"].rpartition(":")[2]
-    w.docker_push(
-        images["singleuser"],
-        f"127.0.0.1:{registry}/{name}",
-        CREDENTIALS,
-        tmp_path_factory.mktemp("docker-config"),
+    return w.push_singleuser_base(
+        images["singleuser"], registry, CREDENTIALS, tmp_path_factory.mktemp("docker-config")
     )
-    return f"{node_ip}:{registry}/{name}"
 
 
 @pytest.fixture(scope="module")
@@ -78,49 +65,55 @@ def hub(
     helm: str,
     kubeconfig: str,
     api_client: client.ApiClient,
-    core_v1: client.CoreV1Api,
     images: dict[str, str],
     registry: str,
-    node_ip: str,
     singleuser_base: str,
     tokens: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[w.Hub]:
-    """z2jh installed as the walkthrough says, its default image the single-user base."""
-    for ns in (w.HUB_NS, w.BINDER_NS):
-        w.recreate_namespace(core_v1, ns)
-    tmp = tmp_path_factory.mktemp("jhub")
-    homes = tmp / "homes"
-    homes.mkdir()
-    w.home_volume(core_v1, homes, "homes")
-    overrides = w.jhub_test_values(
-        images, singleuser_base, f"{node_ip}:{registry}", CREDENTIALS, tokens, "homes"
-    )
-    w.helm_install(
+    """z2jh installed as the walkthrough says; its default image the single-user base."""
+    h = w.install_hub(
         helm,
         kubeconfig,
-        "jhub",
-        w.Z2JH_CHART,
-        w.HUB_NS,
-        "--values",
-        str(w.JHUB_VALUES),
-        "--values",
-        str(w.write_values(tmp / "jhub-test-values.yaml", overrides)),
-        "--set-file",
-        f"hub.extraConfig.binderhub-service={w.HUB_SNIPPET}",
+        api_client,
+        images,
+        singleuser_base,
+        registry,
+        CREDENTIALS,
+        tokens,
+        tmp_path_factory.mktemp("jhub"),
     )
-    h = w.Hub.connect(api_client, tokens["e2e"], homes)
     try:
         yield h
     finally:
         h.close()
+        # two releases and a BuildKit daemon: not left running on the shared cluster
+        w.remove_all(client.CoreV1Api(api_client))
 
 
-def start_server(hub: w.Hub, kube: type[Helpers], user: str, options: dict[str, Any]) -> None:
-    hub.user_token(user)  # creates the user
-    response = hub.request("POST", f"/hub/api/users/{user}/server", json=options)
-    assert response.status_code in (201, 202), response.text
-    kube.wait_for(lambda: hub.server_ready(user), timeout=600, what=f"{user}'s server", interval=2)
+@pytest.fixture(scope="module")
+def service(
+    hub: w.Hub,
+    helm: str,
+    kubeconfig: str,
+    registry: str,
+    singleuser_base: str,
+    tokens: dict[str, str],
+    git_server: GitServer,
+    service_image: str,
+    builder_image: str,
+    buildkit_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """This chart installed as the walkthrough says, next to the hub. Returns the URL of
+    the repository it builds, whose Dockerfile starts FROM the single-user base."""
+    git_server.create_repo(REPO, {"Dockerfile": w.course_dockerfile(singleuser_base)})
+    repo_url = git_server.url(REPO)
+    overrides = w.binder_test_values(
+        service_image, builder_image, buildkit_image, registry, repo_url, CREDENTIALS[1], tokens
+    )
+    w.install_service(helm, kubeconfig, overrides, tmp_path_factory.mktemp("binder"))
+    return repo_url
 
 
 def user_pod(core_v1: client.CoreV1Api, user: str) -> client.V1Pod:
@@ -131,17 +124,16 @@ def user_pod(core_v1: client.CoreV1Api, user: str) -> client.V1Pod:
 
 
 def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
-    hub: w.Hub, core_v1: client.CoreV1Api, kube: type[Helpers], singleuser_base: str
+    hub: w.Hub, core_v1: client.CoreV1Api, singleuser_base: str
 ) -> None:
     user = "prebuilt"
-    start_server(hub, kube, user, {})
+    w.start_server(hub, user, {})
     token = hub.user_token(user)
     # the server answers through the hub's proxy
     answer = hub.request("GET", f"/user/{user}/api", token=token)
     assert answer.status_code == 200, answer.text
     assert "version" in answer.json()
-    pod = user_pod(core_v1, user)
-    (container,) = pod.spec.containers
+    (container,) = user_pod(core_v1, user).spec.containers
     assert container.image == singleuser_base  # pulled from the registry with credentials
     (home,) = [m for m in container.volume_mounts if m.mount_path == "/home/jovyan"]
     assert (home.name, home.sub_path) == ("home", user)
@@ -154,4 +146,56 @@ def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
     )
     assert written.status_code in (200, 201), written.text
     assert (hub.homes / user / "hello.txt").read_text() == "hello"
-    hub.api("DELETE", f"users/{user}/server")
+    w.stop_server(hub, user)
+
+
+def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
+    hub: w.Hub,
+    service: str,
+    git_server: GitServer,
+    core_v1: client.CoreV1Api,
+    kube: type[Helpers],
+    tokens: dict[str, str],
+) -> None:
+    user = "learner"
+    token = hub.user_token(user)
+    notes = f"course notes {secrets.token_hex(4)}\n"
+    sha = git_server.commit(REPO, {"README.md": notes})
+
+    # -- GitHub's signed push, through the hub's proxy, starts a build ----------------------
+    kube.wait_for(
+        lambda: hub.http.get("/services/binder/health").status_code == 200,
+        timeout=120,
+        what="the service behind the hub's proxy",
+    )
+    body, headers = w.signed_push(tokens["webhook"], service, sha)
+    answer = hub.http.post("/services/binder/hooks/github", content=body, headers=headers)
+    assert answer.status_code == 202, answer.text
+    (build,) = answer.json()["builds"]
+
+    def finished() -> dict[str, Any] | None:
+        r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}", token=token)
+        assert r.status_code == 200, r.text
+        state: dict[str, Any] = r.json()
+        return state if state["state"] in ("built", "failed", "cancelled") else None
+
+    done = kube.wait_for(finished, timeout=900, what=f"build {build['id']}", interval=2)
+    assert done["state"] == "built", done.get("error")
+    image = done["image"]
+    assert image.endswith(f":{sha}")
+
+    # -- the hub's spawn page offers it (the snippet's profile list) ------------------------
+    page = hub.request("GET", f"/hub/spawn/{user}", token=token)
+    assert page.status_code == 200, page.text
+    assert f"{REPO.removesuffix('.git')} (main)" in page.text
+    assert image in page.text
+
+    # -- the user starts it: the built image, the home volume, the course copied in ---------
+    w.start_server(hub, user, w.profile_options(hub, tokens["hub-service"], image))
+    (container,) = user_pod(core_v1, user).spec.containers
+    assert container.image == image
+    assert any(m.mount_path == "/home/jovyan" and m.name == "home" for m in container.volume_mounts)
+    assert (hub.homes / user / REPO.removesuffix(".git") / "README.md").read_text() == notes
+    answer = hub.request("GET", f"/user/{user}/api", token=token)
+    assert answer.status_code == 200, answer.text
+    w.stop_server(hub, user)

@@ -11,9 +11,11 @@ instead of placeholders, and the tokens the test generates.
 from __future__ import annotations
 
 import contextlib
+import json
 import ssl
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +106,15 @@ def recreate_namespace(core_v1: client.CoreV1Api, name: str) -> None:
     core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
 
+def remove_all(core_v1: client.CoreV1Api) -> None:
+    """Delete what ``install_hub`` and ``install_service`` made (without waiting)."""
+    for ns in (HUB_NS, BINDER_NS):
+        with contextlib.suppress(client.ApiException):
+            core_v1.delete_namespace(ns)
+    with contextlib.suppress(client.ApiException):
+        core_v1.delete_persistent_volume(f"{HUB_NS}-homes")
+
+
 def home_volume(core_v1: client.CoreV1Api, directory: Path, name: str) -> None:
     """A PersistentVolume on the node's ``directory`` and its claim NAME in the hub's
     namespace: what a storage class (NFS, a cloud disk) gives a real cluster."""
@@ -160,12 +171,9 @@ def jhub_test_values(
                 "binder": {"apiToken": tokens["hub-service"]},
                 E2E_SERVICE: {"apiToken": tokens["e2e"]},
             },
-            "loadRoles": {
-                "e2e": {
-                    "services": [E2E_SERVICE],
-                    "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"],
-                }
-            },
+            # the test makes users, their tokens (which need every scope a user has) and
+            # their servers: JupyterHub's admin role
+            "loadRoles": {"admin": {"services": [E2E_SERVICE]}},
         },
         "proxy": {
             "chp": {"image": image_values(images["proxy"])},
@@ -278,3 +286,194 @@ class Hub:
 
     def close(self) -> None:
         self.http.close()
+
+
+def binder_test_values(
+    service_image: str,
+    builder_image: str,
+    buildkit_image: str,
+    registry: str,
+    repo_url: str,
+    password: str,
+    tokens: dict[str, str],
+) -> dict[str, Any]:
+    """This chart's values of the test environment, given after the walkthrough's own."""
+
+    def image(ref: str) -> dict[str, str]:
+        repository, _, tag = ref.rpartition(":")
+        return {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+
+    return {
+        "image": image(service_image),
+        "imagePrefix": f"{registry}/binder-",
+        "registry": {"url": f"http://{registry}"},
+        "repos": [{"url": repo_url, "branches": ["main"]}],
+        "secrets": {
+            "registryPassword": password,
+            "githubWebhookSecret": tokens["webhook"],
+            "settings": {"jupyterhub": {"api_token": tokens["hub-service"]}},
+        },
+        "builder": {
+            "type": "buildkit",
+            "image": image(builder_image),
+            "buildkit": {
+                "image": image(buildkit_image),
+                # the test registry answers plain HTTP (real ones answer HTTPS)
+                "insecureRegistries": [registry],
+            },
+        },
+    }
+
+
+def signed_push(secret: str, repo_url: str, sha: str) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of GitHub's push webhook for ``sha`` on ``main`` of ``repo_url``
+    (the recorded delivery of tests/fixtures, rewritten), signed with ``secret``."""
+    from webhook.deliveries import github_signature
+
+    from .test_chart import push_delivery
+
+    body = json.dumps(push_delivery(repo_url, sha)).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": github_signature(secret.encode(), body),
+    }
+    return body, headers
+
+
+# ------------------------------------------------------------------------------------------
+# the whole environment, for the test's fixtures and for bench/walkthrough.py
+# ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pod_registry(directory: Path, node_ip: str, credentials: tuple[str, str]) -> Iterator[str]:
+    """The Docker-Hub-like registry (token auth, 401 for a repository not there yet),
+    reached at ``node_ip:port`` by pods and the node's containerd (plain HTTP) and at
+    ``127.0.0.1:port`` by the Docker daemon; its token service at the node's address.
+    Yields ``node_ip:port``."""
+    from tests.integration.token_registry import start_token_registry
+
+    registry, tokens = start_token_registry(
+        directory,
+        credentials,
+        hide_missing=True,
+        token_host=node_ip,
+        listen="0.0.0.0",  # noqa: S104 - pods reach it at the node's address
+    )
+    host = f"{node_ip}:{registry.host.rsplit(':', 1)[1]}"
+    try:
+        with plain_http_for_node(host):
+            yield host
+    finally:
+        registry.stop()
+        tokens.stop()
+
+
+def push_singleuser_base(
+    local_image: str, registry: str, credentials: tuple[str, str], config: Path
+) -> str:
+    """``local_image`` pushed to ``registry`` (``node_ip:port``); its name there."""
+    name = "jupyter-singleuser:" + local_image.rpartition(":")[2]
+    port = registry.rsplit(":", 1)[1]
+    docker_push(local_image, f"127.0.0.1:{port}/{name}", credentials, config)
+    return f"{registry}/{name}"
+
+
+def install_hub(
+    helm: str,
+    kubeconfig: str,
+    api_client: client.ApiClient,
+    images: dict[str, str],
+    default_image: str,
+    registry: str,
+    credentials: tuple[str, str],
+    tokens: dict[str, str],
+    tmp: Path,
+) -> Hub:
+    """Fresh ``jhub`` and ``binder`` namespaces, a home volume, and z2jh installed with the
+    walkthrough's values, the hub snippet (--set-file) and the test environment's values."""
+    core_v1 = client.CoreV1Api(api_client)
+    for ns in (HUB_NS, BINDER_NS):
+        recreate_namespace(core_v1, ns)
+    homes = tmp / "homes"
+    homes.mkdir()
+    home_volume(core_v1, homes, "homes")
+    overrides = jhub_test_values(images, default_image, registry, credentials, tokens, "homes")
+    helm_install(
+        helm,
+        kubeconfig,
+        "jhub",
+        Z2JH_CHART,
+        HUB_NS,
+        "--values",
+        str(JHUB_VALUES),
+        "--values",
+        str(write_values(tmp / "jhub-test-values.yaml", overrides)),
+        "--set-file",
+        f"hub.extraConfig.binderhub-service={HUB_SNIPPET}",
+    )
+    return Hub.connect(api_client, tokens["e2e"], homes)
+
+
+def install_service(helm: str, kubeconfig: str, overrides: dict[str, Any], tmp: Path) -> None:
+    """This chart in ``binder`` with the walkthrough's values and then ``overrides``."""
+    helm_install(
+        helm,
+        kubeconfig,
+        "binderhub-service",
+        SERVICE_CHART,
+        BINDER_NS,
+        "--values",
+        str(BINDER_VALUES),
+        "--values",
+        str(write_values(tmp / "binder-test-values.yaml", overrides)),
+    )
+
+
+def course_dockerfile(base: str) -> str:
+    """The test repository's Dockerfile: FROM the single-user base, the repository put
+    where repo2docker's REPO_DIR says (docs/home-folder.md, remedy 1)."""
+    return (
+        f"FROM {base}\n"
+        "ARG REPO_DIR=/home/jovyan\n"
+        "ENV REPO_DIR=${REPO_DIR}\n"
+        "COPY --chown=1000:1000 . ${REPO_DIR}/\n"
+        "WORKDIR ${REPO_DIR}\n"
+    )
+
+
+def start_server(hub: Hub, user: str, options: dict[str, Any], timeout: float = 600) -> None:
+    """Start USER's server with ``options`` (KubeSpawner's user options) and wait until
+    the hub says it is ready."""
+    hub.user_token(user)  # creates the user
+    response = hub.request("POST", f"/hub/api/users/{user}/server", json=options)
+    assert response.status_code in (201, 202), response.text
+    deadline = time.monotonic() + timeout
+    while not hub.server_ready(user):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{user}'s server was not ready within {timeout} s")
+        time.sleep(0.2)
+
+
+def stop_server(hub: Hub, user: str, timeout: float = 120) -> None:
+    """Stop USER's server and wait until the hub has none."""
+    hub.request("DELETE", f"/hub/api/users/{user}/server")
+    deadline = time.monotonic() + timeout
+    while hub.api("GET", f"users/{user}").get("servers"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{user}'s server did not stop within {timeout} s")
+        time.sleep(0.2)
+
+
+def profile_options(hub: Hub, service_token: str, image: str) -> dict[str, str]:
+    """The user options that pick ``image`` from the service's profile list."""
+    profiles = hub.request("GET", "/services/binder/api/v1/profiles", token=service_token).json()
+    (profile,) = profiles
+    (slug,) = [
+        s
+        for s, c in profile["profile_options"]["image"]["choices"].items()
+        if c["kubespawner_override"]["image"] == image
+    ]
+    return {"profile": profile["slug"], f"profile-option-{profile['slug']}--image": slug}
