@@ -128,9 +128,9 @@ def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
 ) -> None:
     user = "prebuilt"
     w.start_server(hub, user, {})
-    token = hub.user_token(user)
+    hub.create_user(user)
     # the server answers through the hub's proxy
-    answer = hub.request("GET", f"/user/{user}/api", token=token)
+    answer = hub.request("GET", f"/user/{user}/api")
     assert answer.status_code == 200, answer.text
     assert "version" in answer.json()
     (container,) = user_pod(core_v1, user).spec.containers
@@ -141,7 +141,6 @@ def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
     written = hub.request(
         "PUT",
         f"/user/{user}/api/contents/hello.txt",
-        token=token,
         json={"type": "file", "format": "text", "content": "hello"},
     )
     assert written.status_code in (200, 201), written.text
@@ -158,7 +157,7 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     tokens: dict[str, str],
 ) -> None:
     user = "learner"
-    token = hub.user_token(user)
+    hub.create_user(user)
     notes = f"course notes {secrets.token_hex(4)}\n"
     sha = git_server.commit(REPO, {"README.md": notes})
 
@@ -174,7 +173,7 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     (build,) = answer.json()["builds"]
 
     def finished() -> dict[str, Any] | None:
-        r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}", token=token)
+        r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}")
         assert r.status_code == 200, r.text
         state: dict[str, Any] = r.json()
         return state if state["state"] in ("built", "failed", "cancelled") else None
@@ -185,7 +184,7 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     assert image.endswith(f":{sha}")
 
     # -- the hub's spawn page offers it (the snippet's profile list) ------------------------
-    page = hub.request("GET", f"/hub/spawn/{user}", token=token)
+    page = hub.request("GET", f"/hub/spawn/{user}")
     assert page.status_code == 200, page.text
     assert f"{REPO.removesuffix('.git')} (main)" in page.text
     assert image in page.text
@@ -196,6 +195,6 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     assert container.image == image
     assert any(m.mount_path == "/home/jovyan" and m.name == "home" for m in container.volume_mounts)
     assert (hub.homes / user / REPO.removesuffix(".git") / "README.md").read_text() == notes
-    answer = hub.request("GET", f"/user/{user}/api", token=token)
+    answer = hub.request("GET", f"/user/{user}/api")
     assert answer.status_code == 200, answer.text
     w.stop_server(hub, user)
