@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import ssl
 import subprocess
 import time
 import uuid
@@ -244,7 +243,9 @@ def write_values(path: Path, values: dict[str, Any]) -> Path:
 
 @dataclass
 class Hub:
-    """HTTP to the hub's public proxy (Service proxy-public) through the API server."""
+    """HTTP to the hub's public proxy: its Service ``proxy-public``, reached from the node
+    at its cluster IP (kube-proxy's rules). Not through the API server's service proxy:
+    that one drops the ``Authorization`` header the hub's API needs."""
 
     http: httpx.Client
     admin_token: str
@@ -252,11 +253,10 @@ class Hub:
 
     @classmethod
     def connect(cls, api_client: client.ApiClient, admin_token: str, homes: Path) -> Hub:
-        conf = api_client.configuration
-        context = ssl.create_default_context(cafile=conf.ssl_ca_cert)
-        context.load_cert_chain(conf.cert_file, conf.key_file)
-        base = f"{conf.host}/api/v1/namespaces/{HUB_NS}/services/proxy-public:http/proxy"
-        return cls(httpx.Client(base_url=base, verify=context, timeout=60), admin_token, homes)
+        service = client.CoreV1Api(api_client).read_namespaced_service("proxy-public", HUB_NS)
+        (port,) = [p.port for p in service.spec.ports if p.name == "http"]
+        base = f"http://{service.spec.cluster_ip}:{port}"
+        return cls(httpx.Client(base_url=base, timeout=60), admin_token, homes)
 
     def request(
         self, method: str, path: str, token: str | None = None, **kwargs: Any
