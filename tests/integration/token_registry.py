@@ -106,6 +106,29 @@ class TokenService:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                """The OAuth2 form of the token endpoint (``grant_type=password``), which
+                Docker Hub offers and containerd tries first when it has credentials."""
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                given = (form.get("username", [""])[0], form.get("password", [""])[0])
+                service.requests.append(
+                    {"form": {k: v for k, v in form.items() if k != "password"}}
+                )
+                if form.get("grant_type") != ["password"] or given != service.credentials:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                scopes = " ".join(form.get("scope", [])).split()
+                body = json.dumps(
+                    {"access_token": service.issue(scopes), "expires_in": 300}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
