@@ -183,14 +183,22 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     image = done["image"]
     assert image.endswith(f":{sha}")
 
-    # -- the hub's spawn page offers it (the snippet's profile list) ------------------------
-    page = hub.request("GET", f"/hub/spawn/{user}")
-    assert page.status_code == 200, page.text
-    assert f"{REPO.removesuffix('.git')} (main)" in page.text
-    assert image in page.text
+    # -- the hub's profile list (the snippet's, from the service) offers it, and only what
+    #    the service built: KubeSpawner checks the choice against the list it fetched
+    options = w.profile_options(hub, tokens["hub-service"], image)
+    (key,) = [k for k in options if k != "profile"]
+    refused = hub.request(
+        "POST", f"/hub/api/users/{user}/server", json={**options, key: "not-offered"}
+    )
+    assert refused.status_code >= 400, refused.text
+    kube.wait_for(
+        lambda: not hub.api("GET", f"users/{user}").get("servers"),
+        timeout=60,
+        what="the refused spawn to end",
+    )
 
     # -- the user starts it: the built image, the home volume, the course copied in ---------
-    w.start_server(hub, user, w.profile_options(hub, tokens["hub-service"], image))
+    w.start_server(hub, user, options)
     (container,) = user_pod(core_v1, user).spec.containers
     assert container.image == image
     assert any(m.mount_path == "/home/jovyan" and m.name == "home" for m in container.volume_mounts)
