@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 service, builder, buildkit, registry, repo.url, CREDENTIALS[1], tokens
             )
             w.install_service(helm, kubeconfig, overrides, tmp)
+            deadline = time.monotonic() + 120  # the hub's proxy routes to it once it is ready
+            while hub.http.get("/services/binder/health").status_code != 200:
+                assert time.monotonic() < deadline, "the service is not reachable through the hub"
+                time.sleep(0.5)
             results = [trial(hub, core_v1, repo, tokens) for _ in range(args.trials)]
     report(results)
     return 0
