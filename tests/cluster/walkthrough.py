@@ -120,6 +120,17 @@ def home_volume(core_v1: client.CoreV1Api, directory: Path, name: str) -> None:
     pv = f"{HUB_NS}-{name}"
     with contextlib.suppress(client.ApiException):
         core_v1.delete_persistent_volume(pv)
+    deadline = time.monotonic() + 120  # an earlier run's volume: gone once its claim is
+    while True:
+        try:
+            core_v1.read_persistent_volume(pv)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                break
+            raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"PersistentVolume {pv} was not deleted within 120 s")
+        time.sleep(0.5)
     spec = {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"]}
     volume: Any = {
         "apiVersion": "v1",
