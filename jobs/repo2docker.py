@@ -14,6 +14,8 @@ from .settings import BuildKitSettings, Repo2DockerSettings
 BUILDX_SINCE = (2025, 8)
 """repo2docker builds with ``docker buildx`` from 2025.08 on (its changelog)."""
 
+_BUILDKIT_TRANSFER = re.compile(r"^#\d+ sha256:[0-9a-f]+ [\d.]+[kMG]?B / [\d.]+[kMG]?B [\d.]+s$")
+
 ENGINE = "buildkit"
 """The repo2docker engine of builder/ (entry point ``repo2docker.engines``)."""
 
@@ -124,7 +126,9 @@ def parse_log_line(raw: str) -> LogLine | None:
     """One line of ``--json-logs`` output as a LogLine; None for pure progress updates.
 
     repo2docker writes ``{"phase": …, "message": …}`` per line; docker's push progress
-    comes as many lines with a ``progress`` key that say nothing a reader needs.
+    comes as many lines with a ``progress`` key that say nothing a reader needs, and
+    BuildKit's plain progress repeats a transfer's byte count while it runs
+    (``#7 sha256:85c1… 49.28MB / 93.29MB 0.2s``): those go, its ``… done`` line stays.
     Lines that are not JSON (tracebacks) are kept as they are.
     """
     text = raw.rstrip("\r\n")
@@ -141,4 +145,6 @@ def parse_log_line(raw: str) -> LogLine | None:
     message = str(data.get("message", "")).rstrip("\n")
     if not message.strip():
         return None  # docker's build stream sends bare newlines between steps
+    if _BUILDKIT_TRANSFER.match(message):
+        return None
     return LogLine(phase=str(data.get("phase", "")), message=message)

@@ -325,7 +325,11 @@ class KubernetesSettings(_Section):
     helper."""
 
     resources: dict[str, dict[str, str]] = {}
-    """``resources`` of the builder container (``requests`` and ``limits``)."""
+    """``resources`` of the builder container (``requests`` and ``limits``): repo2docker's
+    own process, the client. They do not limit the build itself: with a Docker socket
+    (the node's or docker-in-docker's) its steps run in the Docker daemon, and with a
+    BuildKit daemon in that daemon's pod; limit those instead. A memory limit here still
+    ends a build whose client is killed (reported as running out of memory)."""
 
     node_selector: dict[str, str] = {}
     """``nodeSelector`` of build pods (put them where the Docker daemon is)."""
@@ -350,8 +354,19 @@ class KubernetesSettings(_Section):
     """Seconds a finished Job (and its pod and log) stays before Kubernetes deletes it.
     Logs are in the service's store already."""
 
-    unschedulable_timeout: float = Field(default=300.0, gt=0)
-    """Seconds a build pod may stay unschedulable before the build fails."""
+    unschedulable_timeout: float = Field(default=45.0, gt=0)
+    """Seconds a build pod may stay unschedulable before the build fails (not
+    remembered as the commit's failure). Raise it where a cluster autoscaler adds
+    nodes for builds: that takes minutes."""
+
+    start_timeout: float = Field(default=45.0, gt=0)
+    """Seconds a build's Job may take, once let run, to start its builder container
+    before the build fails with the cause the cluster gives: the newest Warning event
+    of the Job or its pod (a missing Docker socket or Secret: ``FailedMount``; a Pod
+    Security Admission refusal: ``FailedCreate``). Such a failure is not the commit's
+    and is not remembered. A pod with no Warning (a builder image still being pulled)
+    goes on waiting. The build's Job is checked every few seconds, so a build that
+    cannot start fails within about this long plus five seconds."""
 
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that

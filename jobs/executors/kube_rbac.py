@@ -19,6 +19,8 @@ RULES: list[dict[str, Any]] = [
     # the build pods: their state (scheduling, image pulls, exit codes) and their logs
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    # why a build cannot start: the Job's FailedCreate, the pod's FailedMount
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
     # repo2docker's configuration file for build pods, kept by the service
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]},
     # the lease that makes one replica the keeper of the queue

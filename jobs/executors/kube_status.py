@@ -137,6 +137,74 @@ def pod_problem(pod: Any, settings: Settings, now: float) -> str | None:
     return None
 
 
+def _unschedulable(pod: Any) -> bool:
+    for condition in (pod.status.conditions or []) if pod.status else []:
+        if (
+            condition.type == "PodScheduled"
+            and condition.status == "False"
+            and condition.reason == "Unschedulable"
+        ):
+            return True
+    return False
+
+
+def start_overdue(job: Any, pod: Any | None, settings: Settings, now: float) -> bool:
+    """The build's Job was let run ``kubernetes.start_timeout`` seconds ago or more and
+    its builder has not started: no pod (the Job controller cannot create it), or a pod
+    whose builder container neither runs nor ended. ``now``: epoch seconds.
+
+    An unschedulable pod is left to ``unschedulable_timeout`` (``pod_problem``), a
+    suspended Job is queued, not starting. The Job's ``startTime`` is set when it is
+    let run (reset on each resume), so the time in the queue does not count.
+    """
+    if job.spec.suspend or job.status is None or job.status.start_time is None:
+        return False
+    if pod is not None and (has_log(pod) or pod_ended(pod) or _unschedulable(pod)):
+        return False
+    started_at = float(job.status.start_time.timestamp())
+    return now - started_at >= settings.kubernetes.start_timeout
+
+
+START_FAILURES = {
+    "FailedCreate": "the build's Job cannot create its pod",
+    "FailedMount": "a volume of the build pod cannot be mounted",
+    "FailedAttachVolume": "a volume of the build pod cannot be attached",
+    "FailedCreatePodSandBox": "the node cannot create the build pod's sandbox",
+}
+"""Known Warning reasons that keep a build pod from starting, and what they mean.
+Any other Warning is reported with its own reason."""
+
+
+def _event_time(event: Any) -> float:
+    when = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+    return float(when.timestamp()) if when is not None else 0.0
+
+
+PROGRESS = ("Pulling", "Pulled", "Created", "Started")
+"""Normal events of a pod that is getting on with starting (its image is being pulled)."""
+
+
+def start_failure(events: Sequence[Any], settings: Settings) -> str | None:
+    """Why an overdue build (``start_overdue``) cannot start, from the events of its Job
+    and its pod: the newest Warning, with what its reason means (a missing Docker socket
+    or Secret is a ``FailedMount``; a Pod Security Admission refusal the Job
+    controller's ``FailedCreate``). None when there is no Warning, or when the pod made
+    progress since (a large builder image being pulled after a mount that failed once):
+    the build goes on waiting."""
+    warnings = [event for event in events if event.type == "Warning"]
+    if not warnings:
+        return None
+    latest = max(warnings, key=_event_time)
+    progress = [_event_time(e) for e in events if e.type == "Normal" and e.reason in PROGRESS]
+    if progress and max(progress) > _event_time(latest):
+        return None
+    reason = str(latest.reason or "Warning")
+    meaning = START_FAILURES.get(reason, "the build pod cannot start")
+    timeout = settings.kubernetes.start_timeout
+    message = " ".join(str(latest.message or "no message").split())
+    return f"{meaning} ({timeout:g} seconds after it was let run): {reason}: {message}"
+
+
 def failure_of(
     job: Any,
     pod: Any | None,

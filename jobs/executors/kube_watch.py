@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 240
 """Each watch request ends after this long and is resumed from its resourceVersion."""
+EVENTS_TIMEOUT_SECONDS = 10.0
+"""How long listing a build's events may take (a build that cannot start is looked at
+again a few seconds later)."""
 _new_watch: Callable[[], Any] = watch.Watch  # the client's watch module is untyped
 
 
@@ -184,6 +187,26 @@ class WatchCache:
                         loop.call_soon_threadsafe(self.apply, kind, event["type"], event["object"])
             finally:
                 self._watches.discard(w)
+
+
+def start_events(core: Any, namespace: str, objects: list[Any]) -> list[Any]:
+    """The events of ``objects`` (a build's Job and its pod, if any), found by their uid:
+    a Job of the same name made earlier (a build asked for again) left events of its own.
+    Blocking (run it in a thread). A refusal (an older Role without ``events``) or an
+    unreachable API server gives no events: the build then waits as it did before."""
+    events: list[Any] = []
+    for obj in objects:
+        try:
+            found = core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.uid={obj.metadata.uid}",
+                _request_timeout=EVENTS_TIMEOUT_SECONDS,
+            )
+        except Exception as e:
+            log.warning("cannot list the events of %s: %s", obj.metadata.name, e)
+            continue
+        events += found.items
+    return events
 
 
 class LogFollower:

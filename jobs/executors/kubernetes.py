@@ -38,7 +38,7 @@ from . import kube_manifests as manifests
 from . import kube_status as status
 from .base import DurableExecutor, Note
 from .kube_queue import QueueKeeper
-from .kube_watch import LogFollower, WatchCache
+from .kube_watch import LogFollower, WatchCache, start_events
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 RECHECK_SECONDS = 5.0
@@ -268,12 +268,23 @@ class KubernetesExecutor(DurableExecutor):
             pod = self._cache.pods.get(name)
             failure = status.failure_of(job, pod, self._settings, lines, build.image, time.time())
             raise BuildFailed(failure.message, remember=failure.remember)
+        problem = None
         if pod is not None:
             problem = status.pod_problem(pod, self._settings, time.time())
-            if problem is not None:
-                await self._delete(name)
-                raise BuildFailed(problem, remember=False)
+        if problem is None and status.start_overdue(job, pod, self._settings, time.time()):
+            problem = await self._start_problem(job, pod)
+        if problem is not None:
+            await self._delete(name)
+            raise BuildFailed(problem, remember=False)
         return False
+
+    async def _start_problem(self, job: Any, pod: Any | None) -> str | None:
+        """Why an overdue build cannot start, from its Job's and pod's events (issue #14:
+        a missing socket or Secret, a Pod Security refusal); None while there is no
+        Warning. Never the commit's failure."""
+        objects = [job] if pod is None else [job, pod]
+        events = await asyncio.to_thread(start_events, self._core, self.namespace, objects)
+        return status.start_failure(events, self._settings)
 
     def _read_log(self, pod: Any, following: _Following, on_log: Callable[[LogLine], None]) -> None:
         """Follow the builder's log; read on where it stopped if its stream broke off

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
+from jobs.errors import TemporaryError
+from jobs.executors.local import LocalExecutor
+from jobs.factory import check_builder_version
 from jobs.model import BuildState
 from jobs.repo2docker import cache_ref
 from jobs.service import BuildService
-from jobs.settings import Settings, load_settings
+from jobs.settings import ConfigError, Settings, load_settings
 from testkit.buildkit import (
     BuildKitDaemon,
     push_base_image,
@@ -30,6 +33,7 @@ from testkit.components import (
     GitServer,
     Registry,
     dockerfile,
+    legacy_repo2docker,
 )
 
 from .test_pipeline import wait_finished
@@ -249,3 +253,47 @@ async def test_a_refused_certificate_is_named_and_not_remembered(
         f"TLS certificate refused talking to the BuildKit daemon at {daemon.address}"
     )
     assert not failed.error_remembered
+
+
+async def test_concurrent_builds_each_have_their_own_buildx_state(
+    git_server: GitServer,
+    buildkit_settings: Callable[..., Settings],
+    start_service: StartService,
+    base_image: str,
+    unique: str,
+) -> None:
+    repos = [
+        git_server.create_repo(f"bkpar{i}-{unique}", {"Dockerfile": dockerfile(base=base_image)})
+        for i in range(2)
+    ]
+    service = await start_service(buildkit_settings(limits={"max_concurrent_builds": 2}))
+    outcomes = [await service.request(repo.url, "main") for repo in repos]
+    for outcome in outcomes:
+        assert outcome.build is not None
+        await wait_finished(service, outcome.build.id, within=300)
+        done = service.get(outcome.build.id)
+        assert done.state is BuildState.BUILT, done.error
+
+
+async def test_readiness_checks_the_buildkit_daemon(
+    buildkit_settings: Callable[..., Settings], buildkitd: BuildKitDaemon, tmp_path: Path
+) -> None:
+    answering = LocalExecutor(buildkit_settings())
+    await answering.check()
+    address = f"unix://{tmp_path}/gone.sock"
+    gone = LocalExecutor(buildkit_settings(buildkit={"host": address}))
+    with pytest.raises(TemporaryError, match=f"the BuildKit daemon at {address} is not answering"):
+        await gone.check()
+
+
+def test_the_version_of_repo2docker_command_is_checked(
+    buildkit_settings: Callable[..., Settings],
+) -> None:
+    legacy = legacy_repo2docker()
+    check_builder_version(buildkit_settings(repo2docker=legacy))
+    with pytest.raises(ConfigError) as refused:
+        check_builder_version(buildkit_settings(repo2docker={"command": legacy["command"]}))
+    assert str(refused.value) == (
+        f"repo2docker.version is 2026.4.0 but repo2docker.command {legacy['command']} is"
+        " 2024.07.0; change the setting or install that version"
+    )

@@ -122,6 +122,7 @@ def test_the_role_is_valid() -> None:
         "jobs",
         "pods",
         "pods/log",
+        "events",
         "configmaps",
         "leases",
     }

@@ -22,10 +22,10 @@ HOST = "tcp://bhs-buildkit.builds.svc:1234"
 
 
 def buildkit_settings(**kubernetes: Any) -> Settings:
-    return Settings(
-        executor="kubernetes",
-        image_prefix="registry.example.org/binder-",
-        kubernetes={
+    values: dict[str, Any] = {
+        "executor": "kubernetes",
+        "image_prefix": "registry.example.org/binder-",
+        "kubernetes": {
             "namespace": "builds",
             "instance": "bhs",
             "builder": "buildkit",
@@ -36,8 +36,9 @@ def buildkit_settings(**kubernetes: Any) -> Settings:
             "docker_config_secret": {"name": "bhs", "key": "docker-config.json"},
             **kubernetes,
         },
-        registry={"username": "pusher", "password": "registry-password-SECRET"},
-    )
+        "registry": {"username": "pusher", "password": "registry-password-SECRET"},
+    }
+    return Settings.model_validate(values)
 
 
 def pod_spec(job: dict[str, Any]) -> dict[str, Any]:

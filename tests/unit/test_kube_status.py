@@ -19,6 +19,8 @@ from jobs.executors.kube_status import (
     pod_problem,
     queued_at,
     repo_of,
+    start_failure,
+    start_overdue,
 )
 from jobs.failures import Failure
 from jobs.model import Build, BuildState, LogLine
@@ -220,3 +222,91 @@ def test_pods_name_their_job_and_end() -> None:
         assert pod_ended(pod) is ended
     pod.status.phase = "Failed"
     assert pod_ended(pod)
+
+
+# -- a build pod that cannot start (issue #14) ---------------------------------------------
+
+
+def let_run(seconds_ago: float | None, suspend: bool = False) -> client.V1Job:
+    start = None if seconds_ago is None else NOW - dt.timedelta(seconds=seconds_ago)
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(name="j"),
+        spec=client.V1JobSpec(template=client.V1PodTemplateSpec(), suspend=suspend),
+        status=client.V1JobStatus(start_time=start),
+    )
+
+
+def event(kind: str, reason: str, message: str, seconds_ago: float, type_: str = "Warning") -> Any:
+    return client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name=f"{kind}.{reason}"),
+        involved_object=client.V1ObjectReference(kind=kind, name="x"),
+        type=type_,
+        reason=reason,
+        message=message,
+        last_timestamp=NOW - dt.timedelta(seconds=seconds_ago),
+    )
+
+
+def test_a_build_is_overdue_only_after_the_start_timeout_once_let_run() -> None:
+    now = NOW.timestamp()
+    timeout = SETTINGS.kubernetes.start_timeout
+    assert timeout <= 55  # with the 5 s recheck, a build that cannot start fails within 60 s
+    creating = pod_with(waiting="ContainerCreating")
+    assert not start_overdue(let_run(timeout - 1), creating, SETTINGS, now)
+    assert start_overdue(let_run(timeout), creating, SETTINGS, now)
+    assert start_overdue(let_run(timeout), None, SETTINGS, now)  # no pod: FailedCreate?
+    # queued, or never let run: the queue's time does not count
+    assert not start_overdue(let_run(None, suspend=True), None, SETTINGS, now)
+    assert not start_overdue(let_run(None), None, SETTINGS, now)
+    # started, ended, or left to the unschedulable timeout
+    running: Any = pod_with()
+    running.status.container_statuses[0].state = client.V1ContainerState(
+        running=client.V1ContainerStateRunning()
+    )
+    assert not start_overdue(let_run(600), running, SETTINGS, now)
+    assert not start_overdue(let_run(600), pod_with(terminated=(1, "Error")), SETTINGS, now)
+    assert not start_overdue(let_run(600), pod_with(unschedulable_for=10), SETTINGS, now)
+
+
+def test_the_newest_warning_names_why_a_build_cannot_start() -> None:
+    socket = (
+        'MountVolume.SetUp failed for volume "docker-socket" : hostPath type check failed: '
+        "/var/run/nothing.sock is not a socket file"
+    )
+    events = [
+        event("Pod", "Scheduled", "Successfully assigned", 50, type_="Normal"),
+        event("Pod", "FailedMount", "an older attempt", 40),
+        event("Pod", "FailedMount", socket, 5),
+    ]
+    assert start_failure(events, SETTINGS) == (
+        "a volume of the build pod cannot be mounted (45 seconds after it was let run): "
+        f"FailedMount: {socket}"
+    )
+    refused = (
+        'Error creating: pods "r2d-x" is forbidden: violates PodSecurity "restricted:latest": '
+        "runAsNonRoot != true"
+    )
+    assert start_failure([event("Job", "FailedCreate", refused, 3)], SETTINGS) == (
+        "the build's Job cannot create its pod (45 seconds after it was let run): "
+        f"FailedCreate: {refused}"
+    )
+    other = start_failure([event("Pod", "Strange", "line one\n  line two", 3)], SETTINGS)
+    assert other == (
+        "the build pod cannot start (45 seconds after it was let run): Strange: line one line two"
+    )
+    # a large builder image being pulled, after a mount that failed once, is no reason
+    # to give up; being scheduled is no progress of that kind
+    pulling = [
+        event("Pod", "FailedMount", 'configmap "x" not registered', 40),
+        event("Pod", "Pulling", "Pulling image", 30, type_="Normal"),
+    ]
+    assert start_failure(pulling, SETTINGS) is None
+    scheduled_later = [
+        event("Pod", "A", "b", 9),
+        event("Pod", "Scheduled", "assigned", 8, "Normal"),
+    ]
+    assert start_failure(scheduled_later, SETTINGS) == (
+        "the build pod cannot start (45 seconds after it was let run): A: b"
+    )
+    assert start_failure(pulling[1:], SETTINGS) is None
+    assert start_failure([], SETTINGS) is None

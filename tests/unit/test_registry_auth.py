@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,11 @@ from jobs.registry_auth import (
     write_docker_config,
 )
 from jobs.settings import Settings
+
+
+def settings_of(**values: Any) -> Settings:
+    """Settings from plain values, as a configuration file gives them."""
+    return Settings.model_validate(values)
 
 
 def test_docker_config_golden() -> None:
@@ -92,14 +98,14 @@ def test_rotated_credentials_are_read_again(tmp_path: Path) -> None:
 
 def test_a_build_gets_the_one_setting_as_a_config_json(tmp_path: Path) -> None:
     prefix = "registry.example.org/binder-"
-    settings = Settings(image_prefix=prefix, registry={"username": "b", "password": "pw"})
+    settings = settings_of(image_prefix=prefix, registry={"username": "b", "password": "pw"})
     content = build_docker_config(settings)
     assert content is not None
     assert json.loads(content) == make_docker_config("registry.example.org", "b", "pw")
     assert build_docker_config(Settings(image_prefix=prefix)) is None
     file = tmp_path / "given.json"
     file.write_text('{"auths": {}}')
-    from_file = Settings(image_prefix=prefix, registry={"docker_config": str(file)})
+    from_file = settings_of(image_prefix=prefix, registry={"docker_config": str(file)})
     assert build_docker_config(from_file) == b'{"auths": {}}'
     file.write_text('{"auths": {"x": {}}}')  # as it is when the build starts
     assert build_docker_config(from_file) == b'{"auths": {"x": {}}}'
@@ -114,13 +120,13 @@ def test_the_written_config_is_private(tmp_path: Path) -> None:
 
 def test_a_password_needs_a_user() -> None:
     with pytest.raises(ValueError, match=r"registry\.username"):
-        Settings(registry={"password": "pw"})
+        settings_of(registry={"password": "pw"})
 
 
 def test_kubernetes_builds_need_a_secret_for_the_credentials() -> None:
     with pytest.raises(ValueError, match=r"kubernetes\.docker_config_secret"):
-        Settings(executor="kubernetes", registry={"username": "b", "password": "pw"})
-    Settings(
+        settings_of(executor="kubernetes", registry={"username": "b", "password": "pw"})
+    settings_of(
         executor="kubernetes",
         registry={"username": "b", "password": "pw"},
         kubernetes={"docker_config_secret": {"name": "push", "key": "config.json"}},

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,21 @@ def test_docker_config_json_holds_basic_credentials() -> None:
 def test_a_buildkit_host_that_is_no_address_is_refused(host: str) -> None:
     with pytest.raises(ValueError, match="must be unix:///path or tcp://host:port"):
         BuildKitSettings(host=host)
+
+
+def test_buildkit_transfer_progress_is_dropped_and_its_end_kept() -> None:
+    def line(message: str) -> str:
+        return json.dumps({"message": message + "\n", "phase": "building"})
+
+    layer = "#7 sha256:85c1cfc449407589a5463618c8091870175f339abe6da56f10cf1a6a5d07a162"
+    assert parse_log_line(line(f"{layer} 49.28MB / 93.29MB 0.2s")) is None
+    assert parse_log_line(line(f"{layer} 1.05kB / 1.05kB 0.0s")) is None
+    for kept in (
+        f"{layer} 93.29MB / 93.29MB 0.4s done",
+        f"#7 extracting {layer[3:]} 3.4s done",
+        "#8 0.148 computing",
+        "#8 CACHED",
+    ):
+        parsed = parse_log_line(line(kept))
+        assert parsed is not None
+        assert parsed.message == kept
