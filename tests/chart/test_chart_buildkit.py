@@ -20,8 +20,7 @@ from jobs.settings import load_settings
 from . import test_chart_static as static
 from .test_chart_static import K8S_VERSION, NAMESPACE, Render, config_text, run_helm
 
-helm = static.helm  # the fixtures of the static tests
-render = static.render
+render = static.render  # a fixture of the static tests (helm: tests/chart/conftest.py)
 
 BUILDKIT = ("--set", "builder.type=buildkit")
 NAME = "rel-binderhub-service-buildkit"
