@@ -97,12 +97,15 @@ def start_registry(
     auth: tuple[str, str] | None = None,
     auth_block: str = "",
     port: int | None = None,
+    listen: str = "127.0.0.1",
 ) -> Registry:
     """A real registry (distribution 2.8) with filesystem storage in ``directory``.
 
     ``auth`` turns on htpasswd (Basic) authentication; ``auth_block`` is any other
     ``auth:`` section of the registry's configuration. ``port``: a free one unless
-    given (to start a stopped registry again where it was).
+    given (to start a stopped registry again where it was). ``listen``: the address it
+    listens on (``0.0.0.0``: also the test cluster's pods, at the node's address); the
+    returned ``Registry.host`` is on 127.0.0.1 either way.
     """
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -118,7 +121,7 @@ def start_registry(
         "version: 0.1\nlog:\n  level: info\n"
         f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n{auth_block}"
+        f"http:\n  addr: {listen}:{port}\n{auth_block}"
     )
     log_path = directory / "registry.log"
     with log_path.open("ab") as log:

@@ -46,6 +46,7 @@ class TokenService:
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     repositories: Path | None = None  # the registry's storage; set: hide missing ones
+    host: str = "127.0.0.1"  # where it listens, and the realm's host
 
     def _grants(self, name: str, actions: list[str]) -> list[str]:
         """The actions granted on repository ``name``: all asked for, except none when
@@ -56,7 +57,7 @@ class TokenService:
 
     @property
     def realm(self) -> str:
-        return f"http://127.0.0.1:{self.port}/token"
+        return f"http://{self.host}:{self.port}/token"
 
     def issue(self, scopes: list[str]) -> str:
         access = []
@@ -105,10 +106,33 @@ class TokenService:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                """The OAuth2 form of the token endpoint (``grant_type=password``), which
+                Docker Hub offers and containerd tries first when it has credentials."""
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                given = (form.get("username", [""])[0], form.get("password", [""])[0])
+                service.requests.append(
+                    {"form": {k: v for k, v in form.items() if k != "password"}}
+                )
+                if form.get("grant_type") != ["password"] or given != service.credentials:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                scopes = " ".join(form.get("scope", [])).split()
+                body = json.dumps(
+                    {"access_token": service.issue(scopes), "expires_in": 300}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -135,16 +159,23 @@ def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
 
 
 def start_token_registry(
-    directory: Path, credentials: tuple[str, str], *, hide_missing: bool = False
+    directory: Path,
+    credentials: tuple[str, str],
+    *,
+    hide_missing: bool = False,
+    token_host: str = "127.0.0.1",
+    listen: str = "127.0.0.1",
 ) -> tuple[Registry, TokenService]:
     """A token-authenticated registry in ``directory`` and its token service, which
-    accepts ``credentials`` (HTTP Basic). ``hide_missing``: see the module docstring."""
+    accepts ``credentials`` (HTTP Basic). ``hide_missing``: see the module docstring.
+    ``token_host``: the token service's address (clients are sent there); ``listen``:
+    the registry's (see ``start_registry``)."""
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = _self_signed(key)
     bundle = directory / "token-ca.pem"
     bundle.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    tokens = TokenService(credentials, key, certificate, port=free_port())
+    tokens = TokenService(credentials, key, certificate, port=free_port(), host=token_host)
     if hide_missing:
         tokens.repositories = directory / "data" / "docker" / "registry" / "v2" / "repositories"
     tokens.start()
@@ -153,6 +184,6 @@ def start_token_registry(
         f"    realm: {tokens.realm}\n    service: {SERVICE}\n"
         f"    issuer: {ISSUER}\n    rootcertbundle: {bundle}\n"
     )
-    registry = start_registry(directory, auth_block=auth_block)
+    registry = start_registry(directory, auth_block=auth_block, listen=listen)
     registry.auth = credentials
     return registry, tokens

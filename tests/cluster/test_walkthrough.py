@@ -1,0 +1,199 @@
+"""docs/walkthrough.md, end to end, in the test cluster (issue #14).
+
+The real zero-to-jupyterhub 4.4.0 chart (vendored; its images built here) in namespace
+``jhub`` with ``docs/walkthrough/jhub-values.yaml`` and the hub snippet
+``docs/hub-extra-config.py``, and this chart in ``binder`` with
+``docs/walkthrough/binder-values.yaml``: the files the walkthrough includes, as they are,
+each followed by a small file of test-environment values (see ``walkthrough.py``). The
+registry asks for credentials and answers as Docker Hub does (token auth, 401 for a
+repository that does not exist yet); the node pulls from it with z2jh's image pull secret;
+builds run on the chart's BuildKit builder (no Docker on the node).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from . import test_buildkit, test_chart
+from . import walkthrough as w
+from .conftest import GitServer, Helpers
+
+pytestmark = pytest.mark.cluster
+
+# fixtures of the chart's tests: the service image, BuildKit's and the builder's
+service_image = test_chart.service_image
+buildkit_image = test_buildkit.buildkit_image
+builder_image = test_buildkit.builder_image
+
+# the walkthrough's registry user (docs/walkthrough/*.yaml); the password is the test's
+CREDENTIALS = ("builder", secrets.token_hex(8))
+REPO = "course.git"
+
+
+@pytest.fixture(scope="module")
+def images(kubeconfig: str) -> dict[str, str]:
+    return w.z2jh_images()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> Iterator[str]:
+    with w.pod_registry(tmp_path_factory.mktemp("registry"), node_ip, CREDENTIALS) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def singleuser_base(
+    images: dict[str, str], registry: str, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    return w.push_singleuser_base(
+        images["singleuser"], registry, CREDENTIALS, tmp_path_factory.mktemp("docker-config")
+    )
+
+
+@pytest.fixture(scope="module")
+def tokens() -> dict[str, str]:
+    return {name: secrets.token_hex(32) for name in ("hub-service", "e2e", "webhook")}
+
+
+@pytest.fixture(scope="module")
+def hub(
+    helm: str,
+    kubeconfig: str,
+    api_client: client.ApiClient,
+    images: dict[str, str],
+    registry: str,
+    singleuser_base: str,
+    tokens: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[w.Hub]:
+    """z2jh installed as the walkthrough says; its default image the single-user base."""
+    h = w.install_hub(
+        helm,
+        kubeconfig,
+        api_client,
+        images,
+        singleuser_base,
+        registry,
+        CREDENTIALS,
+        tokens,
+        tmp_path_factory.mktemp("jhub"),
+    )
+    try:
+        yield h
+    finally:
+        h.close()
+        # two releases and a BuildKit daemon: not left running on the shared cluster
+        w.remove_all(client.CoreV1Api(api_client))
+
+
+@pytest.fixture(scope="module")
+def service(
+    hub: w.Hub,
+    helm: str,
+    kubeconfig: str,
+    registry: str,
+    singleuser_base: str,
+    tokens: dict[str, str],
+    git_server: GitServer,
+    service_image: str,
+    builder_image: str,
+    buildkit_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """This chart installed as the walkthrough says, next to the hub. Returns the URL of
+    the repository it builds, whose Dockerfile starts FROM the single-user base."""
+    git_server.create_repo(REPO, {"Dockerfile": w.course_dockerfile(singleuser_base)})
+    repo_url = git_server.url(REPO)
+    overrides = w.binder_test_values(
+        service_image, builder_image, buildkit_image, registry, repo_url, CREDENTIALS[1], tokens
+    )
+    w.install_service(helm, kubeconfig, overrides, tmp_path_factory.mktemp("binder"))
+    return repo_url
+
+
+def user_pod(core_v1: client.CoreV1Api, user: str) -> client.V1Pod:
+    (pod,) = core_v1.list_namespaced_pod(
+        w.HUB_NS, label_selector=f"component=singleuser-server,hub.jupyter.org/username={user}"
+    ).items
+    return pod
+
+
+def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
+    hub: w.Hub, core_v1: client.CoreV1Api, singleuser_base: str
+) -> None:
+    user = "prebuilt"
+    w.start_server(hub, user, {})
+    hub.create_user(user)
+    # the server answers through the hub's proxy
+    answer = hub.request("GET", f"/user/{user}/api")
+    assert answer.status_code == 200, answer.text
+    assert "version" in answer.json()
+    (container,) = user_pod(core_v1, user).spec.containers
+    assert container.image == singleuser_base  # pulled from the registry with credentials
+    (home,) = [m for m in container.volume_mounts if m.mount_path == "/home/jovyan"]
+    assert (home.name, home.sub_path) == ("home", user)
+    # what the server writes in its home lands on the volume
+    written = hub.request(
+        "PUT",
+        f"/user/{user}/api/contents/hello.txt",
+        json={"type": "file", "format": "text", "content": "hello"},
+    )
+    assert written.status_code in (200, 201), written.text
+    assert (hub.homes / user / "hello.txt").read_text() == "hello"
+    w.stop_server(hub, user)
+
+
+def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
+    hub: w.Hub,
+    service: str,
+    git_server: GitServer,
+    core_v1: client.CoreV1Api,
+    kube: type[Helpers],
+    tokens: dict[str, str],
+) -> None:
+    user = "learner"
+    hub.create_user(user)
+    notes = f"course notes {secrets.token_hex(4)}\n"
+    sha = git_server.commit(REPO, {"README.md": notes})
+
+    # -- GitHub's signed push, through the hub's proxy, starts a build ----------------------
+    kube.wait_for(
+        lambda: hub.http.get("/services/binder/health").status_code == 200,
+        timeout=120,
+        what="the service behind the hub's proxy",
+    )
+    body, headers = w.signed_push(tokens["webhook"], service, sha)
+    answer = hub.http.post("/services/binder/hooks/github", content=body, headers=headers)
+    assert answer.status_code == 202, answer.text
+    (build,) = answer.json()["builds"]
+
+    def finished() -> dict[str, Any] | None:
+        r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}")
+        assert r.status_code == 200, r.text
+        state: dict[str, Any] = r.json()
+        return state if state["state"] in ("built", "failed", "cancelled") else None
+
+    done = kube.wait_for(finished, timeout=900, what=f"build {build['id']}", interval=2)
+    assert done["state"] == "built", done.get("error")
+    image = done["image"]
+    assert image.endswith(f":{sha}")
+
+    # -- the hub's profile list (the snippet's, from the service) offers it: the choice of
+    #    the service's list starts the built image, which only the hub's list can name (the
+    #    hub's default image is the single-user base)
+    options = w.profile_options(hub, tokens["hub-service"], image)
+
+    # -- the user starts it: the built image, the home volume, the course copied in ---------
+    w.start_server(hub, user, options)
+    (container,) = user_pod(core_v1, user).spec.containers
+    assert container.image == image
+    assert any(m.mount_path == "/home/jovyan" and m.name == "home" for m in container.volume_mounts)
+    assert (hub.homes / user / REPO.removesuffix(".git") / "README.md").read_text() == notes
+    answer = hub.request("GET", f"/user/{user}/api")
+    assert answer.status_code == 200, answer.text
+    w.stop_server(hub, user)
