@@ -25,10 +25,10 @@ from .conftest import GitServer, Helpers
 
 pytestmark = pytest.mark.cluster
 
-# fixtures of the chart's tests: the service image, BuildKit's and the builder's
+# fixtures of the chart's tests: the service image and BuildKit's (the builder's is in
+# conftest.py)
 service_image = test_chart.service_image
 buildkit_image = test_buildkit.buildkit_image
-builder_image = test_buildkit.builder_image
 
 # the walkthrough's registry user (docs/walkthrough/*.yaml); the password is the test's
 CREDENTIALS = ("builder", secrets.token_hex(8))
