@@ -235,11 +235,13 @@ def start_git_server(base: Path) -> GitServer:
 def dockerfile(*steps: str, base: str = BASE_IMAGE) -> str:
     """A repo2docker-buildable Dockerfile on the local base image (nothing is pulled).
 
-    Its first step is a label unique to this call, so that no step after it is ever
-    taken from Docker's build cache: a test sees the same build on a fresh machine and
-    on one that ran the suite before (issue 12, item 8).
+    Its first step sets an environment variable unique to this call, so that no step
+    after it is ever taken from a build cache: a test sees the same build on a fresh
+    machine and on one that ran the suite before (issue 12, item 8). Not a LABEL: under
+    BuildKit a label changes only the image's config, so the RUN steps after it were
+    still taken from the cache; the environment is part of every RUN step's cache key.
     """
-    fresh = f"LABEL org.binderhub-service.test-build={uuid.uuid4().hex}"
+    fresh = f"ENV BINDERHUB_SERVICE_TEST_BUILD={uuid.uuid4().hex}"
     lines = [f"FROM {base}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
     return "\n".join(lines) + "\n"
 

@@ -78,10 +78,11 @@ async def test_a_job_for_the_walkthroughs_values_pushes(
         "--set",
         f"secrets.registryPassword={CREDENTIALS[1]}",
     )
-    (secret,) = [d for d in docs if d["kind"] == "Secret"]
     (config_map,) = [d for d in docs if d["kind"] == "ConfigMap" and "config.yaml" in d["data"]]
     chart_settings = yaml.safe_load(config_map["data"]["config.yaml"])
     ref = chart_settings["kubernetes"]["docker_config_secret"]
+    # the Secret the settings name (the BuildKit builder's certificates are Secrets too)
+    (secret,) = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == ref["name"]]
     # the chart's Secret, as helm would create it in the builds' namespace
     core_v1.create_namespaced_secret(
         namespace,
