@@ -34,29 +34,18 @@ from typing import Any
 
 from kubernetes import client, config
 
-from testkit.components import git
+from testkit.components import content_tagged, git
 from tests.cluster import walkthrough as w
 
 from .kubernetes import NODE_IP, git_daemon
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKER = "/usr/bin/docker"
 CREDENTIALS = ("builder", secrets.token_hex(8))
 GOAL_SPAWN_WARM_S = 10.0
 PULLED = re.compile(r"Successfully pulled image \"(?P<image>[^\"]+)\" in (?P<s>[0-9.]+)(?P<u>m?s)")
 
 
-def content_tagged(script: str, image: str) -> str:
-    """Run an image script of scripts/, tag its image by content, load it into the node."""
-    subprocess.run([str(ROOT / "scripts" / script)], check=True, timeout=3600)
-    image_id = subprocess.run(
-        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
-    subprocess.run([DOCKER, "tag", image, tagged], check=True)
+def load_into_node(tagged: str) -> str:
+    """Make the local image ``tagged`` runnable on the test cluster's node."""
     subprocess.run([str(w.CLUSTER_DIR / "load-image.sh"), tagged], check=True, timeout=900)
     return tagged
 
@@ -141,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     core_v1 = client.CoreV1Api(api)
     tokens = {name: secrets.token_hex(32) for name in ("hub-service", "e2e", "webhook")}
     images = w.z2jh_images()
-    service = content_tagged("ensure-service-image.sh", "binderhub-service:dev")
-    buildkit = content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2")
-    builder = content_tagged("ensure-builder-image.sh", "local/repo2docker:2026.4.0")
+    service = content_tagged("ensure-service-image.sh", "binderhub-service:dev", load_into_node)
+    buildkit = content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2", load_into_node)
+    builder = content_tagged(
+        "ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_into_node
+    )
     with tempfile.TemporaryDirectory() as tmp_, git_daemon(Path(tmp_, "repos")) as port:
         tmp = Path(tmp_)
         with w.pod_registry(tmp / "registry", NODE_IP, CREDENTIALS) as registry:

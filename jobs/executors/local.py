@@ -101,10 +101,10 @@ class LocalExecutor(Executor):
         self._buildx = uses_buildx(settings.repo2docker.version)
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
-        self._env = self._environment(state_dir)
+        self._env = self._environment()
         self.workdirs = WorkDirs(state_dir / "builds")
 
-    def _environment(self, state_dir: Path) -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(git_environment(self._settings.allow_file_urls))
         # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*

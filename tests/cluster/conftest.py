@@ -38,6 +38,8 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from testkit.components import content_tagged
+
 CLUSTER_DIR = Path(__file__).resolve().parent
 REPO_DIR = CLUSTER_DIR.parent.parent
 STATE = Path(os.environ.get("BHS_CLUSTER_STATE", "/tmp/binderhub-service-cluster"))
@@ -648,22 +650,6 @@ def git_server(kubeconfig: str) -> Iterator[GitServer]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-
-
-def content_tagged(script: str, image: str, load_image: Callable[[str], str]) -> str:
-    """Run an image script of scripts/, tag its image by content, load it into the cluster."""
-    subprocess.run(
-        [str(Path(__file__).resolve().parents[2] / "scripts" / script)], check=True, timeout=3600
-    )
-    image_id = subprocess.run(
-        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
-    subprocess.run([DOCKER, "tag", image, tagged], check=True)
-    return load_image(tagged)
 
 
 @pytest.fixture(scope="session")

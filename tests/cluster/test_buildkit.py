@@ -27,9 +27,8 @@ import yaml
 from kubernetes import client
 
 from jobs.executors.kube_manifests import LABEL_BUILD_ID
-from testkit.components import in_registry
+from testkit.components import content_tagged, in_registry
 
-from .conftest import content_tagged
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
