@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from typing import Any
 
+from . import checkout_links
 from .model import LogLine
 from .settings import BuildKitSettings, Repo2DockerSettings
 
@@ -22,13 +24,24 @@ CACHE_TAG = "buildcache"
 """Tag of a repository's BuildKit cache, next to its images (never a commit id, so it
 is never taken for an image of a commit)."""
 
-CONTENT_PROVIDER_CONFIG = """\
+CONTENT_PROVIDER_CONFIG = (
+    """\
 # Written by binderhub-service. Only the Git content provider: the others probe
 # hosts on the internet (Dataverse fetches a host list) before looking at the URL.
+# It removes the checkout's symlinks that lead out of it before repo2docker reads the
+# checkout; what follows is binderhub-service's jobs/checkout_links.py as it is.
+
+"""
+    + inspect.getsource(checkout_links)
+    + """
 import repo2docker.contentproviders
 
-c.Repo2Docker.content_providers = [repo2docker.contentproviders.Git]
+c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 """
+)
+"""repo2docker's configuration file, every executor's: the content provider of
+``jobs/checkout_links.py``, defined by that module's own source, so that any
+repo2docker runs it (another virtualenv, a builder image, a stock repo2docker image)."""
 
 
 def uses_buildx(version: str) -> bool:
