@@ -161,3 +161,33 @@ def parse_log_line(raw: str) -> LogLine | None:
     if _BUILDKIT_TRANSFER.match(message):
         return None
     return LogLine(phase=str(data.get("phase", "")), message=message)
+
+
+CHART_COPY = "chart/files/repo2docker_config.py"
+"""The Helm chart's copy of ``CONTENT_PROVIDER_CONFIG`` (its ConfigMap is the executor's,
+byte for byte): ``python -m jobs.repo2docker --write`` makes it, ``--check`` compares."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.repo2docker --write|--check [PATH]`` (PATH: ``CHART_COPY``)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.repo2docker", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    parser.add_argument("path", nargs="?", default=CHART_COPY)
+    args = parser.parse_args(argv)
+    path = Path(args.path)
+    if args.write:
+        path.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        return 0
+    if not path.exists() or path.read_text(encoding="utf-8") != CONTENT_PROVIDER_CONFIG:
+        print(f"{path} differs from jobs/repo2docker.py: run python -m jobs.repo2docker --write")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
