@@ -95,7 +95,6 @@ def checked(provider: type[Any]) -> type[Any]:
 
     return CheckedGit
 
-
 import repo2docker.contentproviders
 
 c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
