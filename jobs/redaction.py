@@ -27,6 +27,7 @@ components (``/``, ``/tmp``), are not replaced: they would mangle every line.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -166,9 +167,19 @@ def _address_forms(address: str) -> list[str]:
     else:
         forms.append(rest.rstrip("/"))
         host = urlsplit(address).hostname
-        if host and len(host) >= MIN_NAME:
+        if host and len(host) >= MIN_NAME and not _shared_host(host):
             forms.append(host)
     return forms
+
+
+def _shared_host(host: str) -> bool:
+    """An address other things have too (an IP address, ``localhost``): alone it is not
+    replaced, or every registry on it would be (``127.0.0.1:5000/…`` in image names)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return True
 
 
 def _literal(texts: Iterable[str], replacement: str) -> list[tuple[re.Pattern[str], str]]:

@@ -131,3 +131,14 @@ def test_the_redactor_reads_a_rotated_docker_config_again(tmp_path: Path) -> Non
     assert redactor(f"a {first} first-token") == "a *** ***"
     second = write("u", "second-token-longer")
     assert redactor(f"b {second} second-token-longer") == "b *** ***"
+
+
+def test_a_buildkit_daemon_on_a_shared_address_hides_its_port_not_the_host() -> None:
+    settings = load_settings(
+        None, image_prefix="127.0.0.1:5000/b-", buildkit={"host": "tcp://127.0.0.1:1234"}
+    )
+    redactions = redactions_for(settings, service_env={})
+    text = "pushing 127.0.0.1:5000/b-x:1 through tcp://127.0.0.1:1234 (127.0.0.1:1234)"
+    assert (
+        redact(text, redactions) == "pushing 127.0.0.1:5000/b-x:1 through <buildkit> (<buildkit>)"
+    )
