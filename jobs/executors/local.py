@@ -5,7 +5,8 @@ anything it started. The child is told to die with the service (``PR_SET_PDEATHS
 after a crash the build is run again from the store, never left running unseen.
 Each build runs in a working directory of its own (``workdirs.py``), removed however
 the build ends; output is read in chunks and cut into bounded lines
-(``jobs/log_lines.py``), so no output can fail a build.
+(``jobs/log_lines.py``), so no output can fail a build. repo2docker gets an allow-listed
+environment and only its own credential files (``build_config.py``, issue 20).
 """
 
 from __future__ import annotations
