@@ -13,6 +13,7 @@ run against this machine's Docker daemon, registry and git daemon:
 - sigkill: the process group killed during a ``RUN sleep``
 - push_registry_500: a proxy answering 500 to every blob upload
 - push_registry_unreachable: image name on ``127.0.0.1:1``; clone_failed: a dead git URL
+- out_of_memory: ``RUN head -c 300m /dev/zero | tail`` with ``--build-memory-limit 64M``
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ EXPECTED: dict[str, tuple[int, Failure]] = {
         Failure(
             f'pushing {IMAGE} failed: Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1:'
             " connect: connection refused"
+        ),
+    ),
+    "out_of_memory": (
+        1,
+        Failure(
+            "the build was killed, most likely out of memory: The command '/bin/sh -c head"
+            " -c 300m /dev/zero | tail' returned a non-zero code: 137"
         ),
     ),
     "clone_failed": (
