@@ -6,6 +6,7 @@ server that accepts connections and never answers.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from jobs.log_lines import NO_CACHE_YET
 from jobs.model import BuildState
 from jobs.repo2docker import cache_ref
 from jobs.service import BuildService
@@ -124,6 +126,9 @@ async def test_a_silent_cache_export_after_the_push_is_cut_and_the_build_is_buil
         assert await service.registry.has_image(done.image, use_cache=False)
         assert not await service.registry.has_image(cache_ref(done.image), use_cache=False)
         log = [message for _, message in service.store.logs(done.id)]
+        # the repository's first build: its missing layer cache is a note, not an ERROR
+        assert any(re.fullmatch(rf"#\d+ {NO_CACHE_YET}", message) for message in log)
+        assert not [message for message in log if "ERROR" in message]
         assert (
             "the layer cache export did not finish within 3 seconds"
             " (limits.phase_timeouts.cache_export) after the image was pushed; it was cut;"
