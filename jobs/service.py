@@ -290,10 +290,15 @@ class BuildService(Door):
         """After a failure that is not the commit's (a timeout, a cut cache export, a
         push that failed after its manifest arrived): whether the registry has the image
         all the same, which makes the build ``built`` (the registry is the truth), with
-        a note in its log. A registry that cannot answer leaves the failure as it is."""
+        a note in its log. A registry that cannot answer leaves the failure as it is
+        (whatever it raises: this runs while a failure is handled, and the build must
+        end)."""
         try:
             there = await self.registry.has_image(build.image, use_cache=False)
         except RegistryError:
+            return False
+        except Exception:
+            log.exception("build %s: asking the registry after its failure failed", build.id)
             return False
         if there:
             note = f"{failure}; {build.image} is in the registry, so the build is built"
