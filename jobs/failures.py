@@ -93,17 +93,17 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "disk full",
-        "a disk of the builder is full (ENOSPC), whichever step hit it",
+        "a disk is full (ENOSPC: the builder's, the registry's), whichever step hit it",
         False,
         (_p(OUT, r"no space left on device", re.IGNORECASE),),
-        "the builder ran out of disk space: {found}",
+        "a disk is full: {found}",
     ),
     Cause(
         "disk quota",
-        "a disk quota of the builder is used up (EDQUOT), whichever step hit it",
+        "a disk quota is used up (EDQUOT), whichever step hit it",
         False,
         (_p(OUT, r"disk quota exceeded", re.IGNORECASE),),
-        "the builder's disk quota is used up: {found}",
+        "a disk quota is used up: {found}",
     ),
     Cause(
         "out of memory",

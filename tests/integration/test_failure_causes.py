@@ -96,9 +96,9 @@ async def test_a_full_disk_is_not_the_commits_failure(
     service = await start_service(settings_for(small_disk.daemon.address))
     failed = service.get(await build(service, repo.url))
     assert failed.state is BuildState.FAILED
-    assert failed.error == (
-        "the builder ran out of disk space: error writing '/big': No space left on device"
-    ), small_disk.daemon.log()
+    assert failed.error == ("a disk is full: error writing '/big': No space left on device"), (
+        small_disk.daemon.log()
+    )
     assert not failed.error_remembered
 
     small_disk.resize("2g")  # the operator made room

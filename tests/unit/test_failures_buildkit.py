@@ -44,9 +44,7 @@ PUSHED = "127.0.0.1:1/t1:0beb8a2952a5151866e9b44bb7ea3abc455c662a"
 REFUSED = "dial tcp 127.0.0.1:1: connect: connection refused"
 
 EXPECTED: dict[str, Failure] = {
-    "disk_full": Failure(
-        "the builder ran out of disk space: error writing '/big': No space left on device"
-    ),
+    "disk_full": Failure("a disk is full: error writing '/big': No space left on device"),
     "out_of_memory": Failure(
         'the build was killed, most likely out of memory: failed to solve: process "/bin/sh'
         ' -c head -c 300m /dev/zero | tail" did not complete successfully: exit code: 137'

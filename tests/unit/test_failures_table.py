@@ -48,8 +48,8 @@ def test_only_the_commits_own_failures_are_remembered() -> None:
 @pytest.mark.parametrize(
     ("line", "cause"),
     [
-        ("fatal: write error: No space left on device", "out of disk space"),
-        ("error: unable to write file x.bin: Disk quota exceeded", "disk quota is used up"),
+        ("fatal: write error: No space left on device", "a disk is full: "),
+        ("error: unable to write file x.bin: Disk quota exceeded", "a disk quota is used up: "),
     ],
 )
 def test_a_host_resource_in_a_legacy_step_is_not_the_commits(line: str, cause: str) -> None:
