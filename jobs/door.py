@@ -5,8 +5,9 @@ One typed request per trigger, each answered here and nowhere else:
   (``request`` is its shorthand); the reconciler's ``request_commit`` for a commit
   it already knows;
 - ``receive_push(PushRequest)``: a verified, parsed push delivery; which refs build
-  is ``jobs.push.select_refs``; the builds created and the delivery's record are
-  committed in one transaction, before the answer;
+  is ``jobs.push.select_refs``; the builds created, the queued builds a deletion
+  supersedes and the delivery's record are committed in one transaction, before the
+  answer;
 - ``get``, ``list_builds(BuildQuery)``, ``logs``, ``watch``, ``catalog``,
   ``quota_status``: what the pipeline knows.
 
@@ -24,8 +25,21 @@ from typing import NamedTuple
 from . import metrics, watching
 from .errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
 from .events import BuildEvent, EventHub
-from .model import Build, BuildOutcome, BuildState
-from .push import Decision, Ignored, PushAnswer, PushRequest, match_repo, select_refs
+from .model import Build, BuildOutcome, BuildState, LogLine
+from .push import (
+    Decision,
+    Deletion,
+    Ignored,
+    Push,
+    PushAnswer,
+    PushRequest,
+    deletion_error,
+    delivery_name,
+    match_repo,
+    ref_kind_of,
+    select_refs,
+    short_name,
+)
 from .quotas import Quotas, QuotaStatus
 from .refs import RefResolver, ResolvedRef
 from .registry import Registry
@@ -48,6 +62,22 @@ class _Target(NamedTuple):
     ref: str
     resolved: ResolvedRef
     image: str
+
+
+class _AfterCommit(NamedTuple):
+    """What a push's deletions do to queued and running builds once its transaction
+    has committed (the store holds it already)."""
+
+    superseded: list[tuple[Build, str]]
+    """Queued builds marked superseded in the store, with their error."""
+    kept: list[tuple[Build, str]]
+    """Builds of a deleted ref left alone, with the line their log gets."""
+
+
+def _same_ref(build: Build, kind: str, name: str) -> bool:
+    """Whether ``build`` was asked for by the ref ``name`` of ``kind`` (``refs/heads/x``
+    asked for by its full name counts as ``x``)."""
+    return build.ref_kind == kind and short_name(build.ref) == name
 
 
 class Door:
@@ -75,6 +105,9 @@ class Door:
         raise NotImplementedError
 
     def _publish_state(self, build: Build) -> None:
+        raise NotImplementedError
+
+    def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
         raise NotImplementedError
 
     def check_allowed(self, url: str) -> None:
@@ -126,11 +159,14 @@ class Door:
         force: bool = False,
         check_registry: bool = True,
         requester: str | None = None,
+        follows_ref: bool = False,
     ) -> BuildOutcome:
         """Like ``request`` for a commit already known (e.g. from the reconciler).
 
         ``check_registry=False`` records the build without asking the registry first
         (the build asks before it runs): the answer then depends on no I/O.
+        ``follows_ref``: the commit is asked for because ``ref`` points at it now (the
+        reconciler), as for a push (see ``_admit``).
         """
         image = image_name_for(self.settings.image_prefix, url, resolved.sha)
         in_registry = False
@@ -140,7 +176,14 @@ class Door:
             if check_registry and not self.registry.known(image):
                 in_registry = await self.registry.has_image(image)
         target = _Target(url, ref, resolved, image)
-        return self._admit(target, trigger, force=force, requester=requester, cached=in_registry)
+        return self._admit(
+            target,
+            trigger,
+            force=force,
+            requester=requester,
+            cached=in_registry,
+            follows_ref=follows_ref,
+        )
 
     def receive_push(self, push: PushRequest) -> PushAnswer:
         """Answer a verified, parsed push delivery: the recorded answer for a redelivery,
@@ -148,17 +191,20 @@ class Door:
 
         No I/O but the store's: the push names each commit, so the resolver's cache is
         refreshed from it and the build is recorded without asking the registry (the
-        build asks before it runs). The builds created and the delivery's record are
-        committed in one transaction before this returns; when it raises, neither is.
+        build asks before it runs). A deleted ref is forgotten by the cache, and its
+        queued builds that only the ref asked for are superseded (``_delete_ref``). The
+        builds created, the builds superseded and the delivery's record are committed
+        in one transaction before this returns; when it raises, none is.
         """
         recorded = self.recorded_push(push.provider, push.delivery_id)
         if recorded is not None:
             return recorded
         created: list[Build] = []
+        after = _AfterCommit([], [])
         self._holding = True  # nothing starts before the commit
         try:
             with self.store.transaction():
-                decision = self._decide_push(push, created)
+                decision = self._decide_push(push, created, after)
                 if push.delivery_id is not None:
                     self.store.remember_delivery(
                         push.provider,
@@ -173,6 +219,12 @@ class Door:
                     self._queue.remove(build)
                 self._active.pop(build.image, None)
             raise
+        else:
+            now = self._clock()
+            for build, error in after.superseded:
+                self._take_superseded([build], error, now)
+            for build, note in after.kept:
+                self._log(build, LogLine("", note))
         finally:
             self._holding = False
             self._schedule()
@@ -184,10 +236,13 @@ class Door:
         recorded = None if delivery_id is None else self.store.delivery(provider, delivery_id)
         return None if recorded is None else PushAnswer(json.loads(recorded), duplicate=True)
 
-    def _decide_push(self, push: PushRequest, created: list[Build]) -> Decision:
+    def _decide_push(
+        self, push: PushRequest, created: list[Build], after: _AfterCommit
+    ) -> Decision:
         """Ask for the builds ``push`` selects; append those created to ``created``.
         Each ref is asked for on its own; the image name dedupes, so a commit that
-        several refs point at builds once."""
+        several refs point at builds once. Deletions of selected refs supersede
+        (``_delete_ref``); what that does in memory is added to ``after``."""
         event = push.event
         if isinstance(event, Ignored):
             return Decision("ignored", event.reason)
@@ -199,11 +254,16 @@ class Door:
             self.check_allowed(repo.url)
         except RepoNotAllowed:
             return Decision("ignored", "repo not in allowed_repos", repo.url)
-        selected, ignored = select_refs(repo, event)
-        if not selected:
-            return Decision("ignored", "no ref to build", repo.url, ignored=ignored)
+        self._forget_deleted(repo.url, event)
+        selection = select_refs(repo, event)
+        deleted = tuple(self._delete_ref(repo.url, ref, push, after) for ref in selection.deleted)
+        ignored = selection.ignored
+        if not selection.builds and not any(d.superseded for d in deleted):
+            return Decision(
+                "ignored", "no ref to build", repo.url, ignored=ignored, deleted=deleted
+            )
         builds = []
-        for ref in selected:
+        for ref in selection.builds:
             self.resolver.remember(repo.url, ref.full_ref, ref.resolved)
             if ref.resolved.kind == "branch":
                 # Only branches under their short name: "v1" resolves to a branch v1
@@ -211,20 +271,79 @@ class Door:
                 self.resolver.remember(repo.url, ref.name, ref.resolved)
             image = image_name_for(settings.image_prefix, repo.url, ref.resolved.sha)
             target = _Target(repo.url, ref.name, ref.resolved, image)
-            outcome = self._admit(target, push.provider, force=False, requester=None, cached=False)
+            outcome = self._admit(
+                target, push.provider, force=False, requester=None, cached=False, follows_ref=True
+            )
             if outcome.status == "created" and outcome.build is not None:
                 created.append(outcome.build)
             builds.append((ref.full_ref, outcome))
-        return Decision("accepted", None, repo.url, tuple(builds), ignored)
+        return Decision("accepted", None, repo.url, tuple(builds), ignored, deleted)
+
+    def _forget_deleted(self, url: str, push: Push) -> None:
+        """Drop the resolver's cached answers for the refs ``push`` deletes, so that no
+        request is answered from a ref that is gone."""
+        for change in push.changes:
+            if change.sha is None:
+                self.resolver.forget(url, change.ref)
+                self.resolver.forget(url, short_name(change.ref))
+
+    def _delete_ref(
+        self, url: str, full_ref: str, push: PushRequest, after: _AfterCommit
+    ) -> Deletion:
+        """Supersede the queued builds of ``full_ref`` (deleted by ``push``) that only
+        that ref asked for: marked in the store now (inside the push's transaction), and
+        taken off the queue once it commits (``after``). A forge is told ``cancelled``,
+        never ``failure`` (``jobs.forges.status``).
+
+        A build that is running goes on (as it would if a newer commit arrived): its
+        image is named by its commit, which the deletion does not make wrong, and
+        stopping it mid-push helps no one. So does a queued build someone else asked
+        for too (by SHA, by a tag, by another ref: ``supersedable`` is False). Each gets
+        a line in its log saying so."""
+        kind, name = ref_kind_of(full_ref), short_name(full_ref)
+        error = deletion_error(full_ref, push.provider, push.delivery_id)
+        superseded: list[str] = []
+        kept: list[str] = []
+        now = self._clock()
+        for build in list(self._active.values()):
+            if build.repo != url or not _same_ref(build, kind, name):
+                continue
+            if build.state is BuildState.QUEUED and build.supersedable:
+                self.store.update(
+                    build.id, state=BuildState.SUPERSEDED, error=error, finished_at=now
+                )
+                after.superseded.append((build, error))
+                superseded.append(build.id)
+            else:
+                why = (
+                    "it is running"
+                    if build.state is BuildState.RUNNING
+                    else "its commit was asked for otherwise too"
+                )
+                deleted_by = delivery_name(push.provider, push.delivery_id)
+                after.kept.append(
+                    (build, f"{full_ref} was deleted ({deleted_by}); this build goes on: {why}")
+                )
+                kept.append(build.id)
+        return Deletion(full_ref, tuple(superseded), tuple(kept))
 
     def _admit(
-        self, target: _Target, trigger: str, *, force: bool, requester: str | None, cached: bool
+        self,
+        target: _Target,
+        trigger: str,
+        *,
+        force: bool,
+        requester: str | None,
+        cached: bool,
+        follows_ref: bool = False,
     ) -> BuildOutcome:
         """Join, answer from the cache or failure memory, or record a new build.
         No await: the checks and the insert are atomic with respect to other requests
-        in this process. ``cached``: the registry said it has the image."""
+        in this process. ``cached``: the registry said it has the image.
+        ``follows_ref``: asked for because a ref moved (a push, the reconciler), so that
+        a tag's build, too, is superseded when the tag moves again or is deleted."""
         url, ref, resolved, image = target
-        joined = self._join(image, resolved)
+        joined = self._join(image, resolved, ref, follows_ref=follows_ref)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
         if cached or self.registry.known(image):
@@ -252,7 +371,8 @@ class Door:
             state=BuildState.QUEUED,
             trigger=trigger,
             created_at=now,
-            supersedable=resolved.kind in ("branch", "head"),
+            supersedable=resolved.kind in ("branch", "head")
+            or (follows_ref and resolved.kind == "tag"),
             requester=requester,
         )
         superseded = [
@@ -261,6 +381,7 @@ class Door:
             if other.state is BuildState.QUEUED
             and other.repo == url
             and other.ref == ref
+            and other.ref_kind == build.ref_kind
             and other.sha != build.sha
             and other.supersedable
             and build.supersedable
@@ -273,7 +394,9 @@ class Door:
             if other is None or other.state.finished:  # it finished in between
                 raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
             return BuildOutcome("joined", url, ref, resolved.sha, image, other)
-        self._supersede(superseded, build)
+        self._take_superseded(
+            superseded, f"superseded by build {build.id} of {build.sha}", build.created_at
+        )
         self._queue.append(build)
         self._active[image] = build
         self._publish_state(build)
@@ -281,16 +404,17 @@ class Door:
             self._schedule()
         return BuildOutcome("created", url, ref, resolved.sha, image, build)
 
-    def _supersede(self, superseded: list[Build], build: Build) -> None:
-        """Take ``superseded`` (queued, marked superseded in the store) off the queue."""
+    def _take_superseded(self, superseded: list[Build], error: str, at: float) -> None:
+        """Take ``superseded`` (queued, marked superseded in the store at ``at`` with
+        ``error``) off the queue."""
         for other in superseded:
             if other in self._queue:
                 self._queue.remove(other)
             else:  # handed to a durable executor, waiting in its queue: take it back
                 self._stop_later(other)
-            self._active.pop(other.image, None)
-            other.state, other.finished_at = BuildState.SUPERSEDED, build.created_at
-            other.error = f"superseded by build {build.id} of {build.sha}"
+            if self._active.get(other.image) is other:
+                del self._active[other.image]
+            other.state, other.finished_at, other.error = BuildState.SUPERSEDED, at, error
             self._publish_state(other)
 
     def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
@@ -308,11 +432,19 @@ class Door:
         """``requester``'s quotas that are on, and what it uses of them now."""
         return self.quotas.status(requester, self._clock(), self._active.values())
 
-    def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
+    def _join(
+        self, image: str, resolved: ResolvedRef, ref: str, *, follows_ref: bool = False
+    ) -> Build | None:
+        """The queued or running build of ``image``, if there is one. A request for
+        another ref than the build's, or for the commit itself (by SHA, or by a tag it
+        did not see move: ``follows_ref``) makes it stop being supersedable: it wants
+        this commit too."""
         build = self._active.get(image)
         if build is None:
             return None
-        if build.supersedable and resolved.kind not in ("branch", "head"):
+        other_ref = not _same_ref(build, resolved.kind, short_name(ref))
+        moving = resolved.kind in ("branch", "head") or (follows_ref and resolved.kind == "tag")
+        if build.supersedable and (other_ref or not moving):
             build.supersedable = False
             self.store.update(build.id, supersedable=False)
         return build
