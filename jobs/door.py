@@ -4,10 +4,8 @@ One typed request per trigger, each answered here and nowhere else:
 - ``receive_request(BuildRequest)``: the HTTP API, the BinderHub stream, the CLI
   (``request`` is its shorthand); the reconciler's ``request_commit`` for a commit
   it already knows;
-- ``receive_push(PushRequest)``: a verified, parsed push delivery; which refs build
-  is ``jobs.push.select_refs``; the builds created, the queued builds a deletion
-  supersedes and the delivery's record are committed in one transaction, before the
-  answer;
+- ``receive_push(PushRequest)``: a verified, parsed push delivery
+  (``jobs.push_intake``, a subclass);
 - ``get``, ``list_builds(BuildQuery)``, ``logs``, ``watch``, ``catalog``,
   ``quota_status``: what the pipeline knows.
 
@@ -17,7 +15,6 @@ service's running side (``jobs.service``) queues, runs and finishes builds.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
@@ -26,20 +23,7 @@ from . import metrics, watching
 from .errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
 from .events import BuildEvent, EventHub
 from .model import Build, BuildOutcome, BuildState, LogLine
-from .push import (
-    Decision,
-    Deletion,
-    Ignored,
-    Push,
-    PushAnswer,
-    PushRequest,
-    deletion_error,
-    delivery_name,
-    match_repo,
-    ref_kind_of,
-    select_refs,
-    short_name,
-)
+from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
 from .refs import RefResolver, ResolvedRef
 from .registry import Registry
@@ -55,29 +39,13 @@ this process announce their end; a build that another process runs (the CLI, ano
 replica) does not, and only its record says when it finished."""
 
 
-class _Target(NamedTuple):
+class Target(NamedTuple):
     """What a request asks for: ``url`` at ``ref`` (as resolved), as ``image``."""
 
     url: str
     ref: str
     resolved: ResolvedRef
     image: str
-
-
-class _AfterCommit(NamedTuple):
-    """What a push's deletions do to queued and running builds once its transaction
-    has committed (the store holds it already)."""
-
-    superseded: list[tuple[Build, str]]
-    """Queued builds marked superseded in the store, with their error."""
-    kept: list[tuple[Build, str]]
-    """Builds of a deleted ref left alone, with the line their log gets."""
-
-
-def _same_ref(build: Build, kind: str, name: str) -> bool:
-    """Whether ``build`` was asked for by the ref ``name`` of ``kind`` (``refs/heads/x``
-    asked for by its full name counts as ``x``)."""
-    return build.ref_kind == kind and short_name(build.ref) == name
 
 
 class Door:
@@ -175,7 +143,7 @@ class Door:
                 self._refuse_over_quota(requester, url, image)
             if check_registry and not self.registry.known(image):
                 in_registry = await self.registry.has_image(image)
-        target = _Target(url, ref, resolved, image)
+        target = Target(url, ref, resolved, image)
         return self._admit(
             target,
             trigger,
@@ -185,151 +153,9 @@ class Door:
             follows_ref=follows_ref,
         )
 
-    def receive_push(self, push: PushRequest) -> PushAnswer:
-        """Answer a verified, parsed push delivery: the recorded answer for a redelivery,
-        else ask for a build of each pushed ref that ``jobs.push.select_refs`` selects.
-
-        No I/O but the store's: the push names each commit, so the resolver's cache is
-        refreshed from it and the build is recorded without asking the registry (the
-        build asks before it runs). A deleted ref is forgotten by the cache, and its
-        queued builds that only the ref asked for are superseded (``_delete_ref``). The
-        builds created, the builds superseded and the delivery's record are committed
-        in one transaction before this returns; when it raises, none is.
-        """
-        recorded = self.recorded_push(push.provider, push.delivery_id)
-        if recorded is not None:
-            return recorded
-        created: list[Build] = []
-        after = _AfterCommit([], [])
-        self._holding = True  # nothing starts before the commit
-        try:
-            with self.store.transaction():
-                decision = self._decide_push(push, created, after)
-                if push.delivery_id is not None:
-                    self.store.remember_delivery(
-                        push.provider,
-                        push.delivery_id,
-                        self._clock(),
-                        json.dumps(decision.to_json()),
-                        keep=self.settings.webhooks.deliveries_remembered,
-                    )
-        except BaseException:
-            for build in created:  # rolled back: not queued either
-                if build in self._queue:
-                    self._queue.remove(build)
-                self._active.pop(build.image, None)
-            raise
-        else:
-            now = self._clock()
-            for build, error in after.superseded:
-                self._take_superseded([build], error, now)
-            for build, note in after.kept:
-                self._log(build, LogLine("", note))
-        finally:
-            self._holding = False
-            self._schedule()
-        return PushAnswer(decision.to_json(), duplicate=False)
-
-    def recorded_push(self, provider: str, delivery_id: str | None) -> PushAnswer | None:
-        """The answer recorded for the delivery ``delivery_id`` of ``provider``, if it was
-        received before (and not yet forgotten: ``webhooks.deliveries_remembered``)."""
-        recorded = None if delivery_id is None else self.store.delivery(provider, delivery_id)
-        return None if recorded is None else PushAnswer(json.loads(recorded), duplicate=True)
-
-    def _decide_push(
-        self, push: PushRequest, created: list[Build], after: _AfterCommit
-    ) -> Decision:
-        """Ask for the builds ``push`` selects; append those created to ``created``.
-        Each ref is asked for on its own; the image name dedupes, so a commit that
-        several refs point at builds once. Deletions of selected refs supersede
-        (``_delete_ref``); what that does in memory is added to ``after``."""
-        event = push.event
-        if isinstance(event, Ignored):
-            return Decision("ignored", event.reason)
-        settings = self.settings
-        repo = match_repo(settings.repos, event.urls, allow_file=settings.allow_file_urls)
-        if repo is None:
-            return Decision("ignored", "repo not configured")
-        try:
-            self.check_allowed(repo.url)
-        except RepoNotAllowed:
-            return Decision("ignored", "repo not in allowed_repos", repo.url)
-        self._forget_deleted(repo.url, event)
-        selection = select_refs(repo, event)
-        deleted = tuple(self._delete_ref(repo.url, ref, push, after) for ref in selection.deleted)
-        ignored = selection.ignored
-        if not selection.builds and not any(d.superseded for d in deleted):
-            return Decision(
-                "ignored", "no ref to build", repo.url, ignored=ignored, deleted=deleted
-            )
-        builds = []
-        for ref in selection.builds:
-            self.resolver.remember(repo.url, ref.full_ref, ref.resolved)
-            if ref.resolved.kind == "branch":
-                # Only branches under their short name: "v1" resolves to a branch v1
-                # before a tag v1, so remembering a tag push as "v1" could shadow a branch.
-                self.resolver.remember(repo.url, ref.name, ref.resolved)
-            image = image_name_for(settings.image_prefix, repo.url, ref.resolved.sha)
-            target = _Target(repo.url, ref.name, ref.resolved, image)
-            outcome = self._admit(
-                target, push.provider, force=False, requester=None, cached=False, follows_ref=True
-            )
-            if outcome.status == "created" and outcome.build is not None:
-                created.append(outcome.build)
-            builds.append((ref.full_ref, outcome))
-        return Decision("accepted", None, repo.url, tuple(builds), ignored, deleted)
-
-    def _forget_deleted(self, url: str, push: Push) -> None:
-        """Drop the resolver's cached answers for the refs ``push`` deletes, so that no
-        request is answered from a ref that is gone."""
-        for change in push.changes:
-            if change.sha is None:
-                self.resolver.forget(url, change.ref)
-                self.resolver.forget(url, short_name(change.ref))
-
-    def _delete_ref(
-        self, url: str, full_ref: str, push: PushRequest, after: _AfterCommit
-    ) -> Deletion:
-        """Supersede the queued builds of ``full_ref`` (deleted by ``push``) that only
-        that ref asked for: marked in the store now (inside the push's transaction), and
-        taken off the queue once it commits (``after``). A forge is told ``cancelled``,
-        never ``failure`` (``jobs.forges.status``).
-
-        A build that is running goes on (as it would if a newer commit arrived): its
-        image is named by its commit, which the deletion does not make wrong, and
-        stopping it mid-push helps no one. So does a queued build someone else asked
-        for too (by SHA, by a tag, by another ref: ``supersedable`` is False). Each gets
-        a line in its log saying so."""
-        kind, name = ref_kind_of(full_ref), short_name(full_ref)
-        error = deletion_error(full_ref, push.provider, push.delivery_id)
-        superseded: list[str] = []
-        kept: list[str] = []
-        now = self._clock()
-        for build in list(self._active.values()):
-            if build.repo != url or not _same_ref(build, kind, name):
-                continue
-            if build.state is BuildState.QUEUED and build.supersedable:
-                self.store.update(
-                    build.id, state=BuildState.SUPERSEDED, error=error, finished_at=now
-                )
-                after.superseded.append((build, error))
-                superseded.append(build.id)
-            else:
-                why = (
-                    "it is running"
-                    if build.state is BuildState.RUNNING
-                    else "its commit was asked for otherwise too"
-                )
-                deleted_by = delivery_name(push.provider, push.delivery_id)
-                after.kept.append(
-                    (build, f"{full_ref} was deleted ({deleted_by}); this build goes on: {why}")
-                )
-                kept.append(build.id)
-        return Deletion(full_ref, tuple(superseded), tuple(kept))
-
     def _admit(
         self,
-        target: _Target,
+        target: Target,
         trigger: str,
         *,
         force: bool,
@@ -442,7 +268,7 @@ class Door:
         build = self._active.get(image)
         if build is None:
             return None
-        other_ref = not _same_ref(build, resolved.kind, short_name(ref))
+        other_ref = not same_ref(build, resolved.kind, short_name(ref))
         moving = resolved.kind in ("branch", "head") or (follows_ref and resolved.kind == "tag")
         if build.supersedable and (other_ref or not moving):
             build.supersedable = False

@@ -9,7 +9,7 @@ repository is in ``settings.repos`` and the ref is a branch matching ``branches`
 ``BuildService.receive_push`` acts on the selection and answers with a ``Decision``.
 
 A deletion of a selected ref builds nothing and supersedes the queued builds of that
-ref that only it asked for (``jobs.door``; issue 20): left queued, they would run, fail
+ref that only it asked for (``jobs.push_intake``; issue 20): left queued, they would run, fail
 on a commit the server may no longer have, and report a failure for a ref that is gone.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import BuildOutcome
+from .model import Build, BuildOutcome
 from .refs import RefKind, ResolvedRef
 from .settings import RepoSettings
 
@@ -239,6 +239,12 @@ def ref_kind_of(full_ref: str) -> RefKind:
     if full_ref.startswith(BRANCH_PREFIX):
         return "branch"
     return "tag" if full_ref.startswith(TAG_PREFIX) else "other"
+
+
+def same_ref(build: Build, kind: str, name: str) -> bool:
+    """Whether ``build`` was asked for by the ref ``name`` (short) of ``kind``; a build
+    asked for by a full name (``refs/heads/x``) counts as ``x``. Pure."""
+    return build.ref_kind == kind and short_name(build.ref) == name
 
 
 DELETION_PREFIX = "superseded by the deletion of "

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from . import metrics
-from .door import Door
 from .errors import (
     BuildFailed,
     Conflict,
@@ -32,6 +31,7 @@ from .events import BuildEvent, EventHub
 from .executors import DurableExecutor, Executor, Note
 from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildState, LogLine
+from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
 from .refs import RefResolver
@@ -45,7 +45,7 @@ MAX_ATTEMPTS = 3
 """A build interrupted by restarts this many times is marked failed instead."""
 
 
-class BuildService(Door):
+class BuildService(PushIntake):
     def __init__(
         self,
         settings: Settings,
@@ -179,7 +179,7 @@ class BuildService(Door):
         """Return when no build is queued or running (for the CLI and tests)."""
         await self._idle.wait()
 
-    # -- requests (the rest: jobs.door.Door) -------------------------------
+    # -- requests (the rest: jobs.door.Door, jobs.push_intake.PushIntake) --
 
     async def cancel(self, build_id: str) -> Build:
         build = self.get(build_id)
