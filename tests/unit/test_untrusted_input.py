@@ -1,18 +1,24 @@
-"""The one reader of JSON from outside (``jobs.json_input``), and the request body on it
-(``webhook.body``): what is refused, with which words, and that every refusal is a
-``ValueError`` and a 400 (issue 20: 2 KB of ``[`` was a 500)."""
+"""Text from outside, unit by unit (issue 20: 2 KB of ``[`` was a 500): the one reader
+of JSON (``jobs.json_input``) and the request body on it (``webhook.body``), numbers in
+text, tokens and the hub's cookies. What is refused, with which words, and that every
+refusal is a 4xx. ``tests/integration/test_fuzz.py`` sends all of it, and more, to a
+real server."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from jobs.errors import InvalidRequest
 from jobs.json_input import MAX_DEPTH, InvalidJSON, read_json
 from jobs.repo2docker import parse_log_line
-from webhook.body import parse_json_object
+from jobs.requests import build_query
+from webhook.auth import Unauthorized, bearer_token
+from webhook.body import parse_json_object, read_body
 from webhook.errors import BadRequest, answer_text, status_for
+from webhook.hub_auth import sign, unsign
 
 REFUSED: list[tuple[str, str, str]] = [
     ("1,000 deep, 2 KB", "[" * 1000 + "]" * 1000, "nested more than 64 deep"),
@@ -91,3 +97,43 @@ def test_build_output_that_it_refuses_is_kept_as_text() -> None:
 def test_answers_never_carry_a_lone_surrogate() -> None:
     assert answer_text("unknown field(s): \ud800") == "unknown field(s): \ufffd\ufffd\ufffd"
     assert answer_text("plain") == "plain"
+
+
+def request(headers: dict[str, str], body: bytes = b"") -> Request:
+    """A request with ``headers`` as sent (Latin-1, as Starlette reads them)."""
+    raw = [(name.encode(), value.encode("latin-1")) for name, value in headers.items()]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "headers": raw}, receive)
+
+
+@pytest.mark.parametrize("limit", ["\xb2", "\u0661", "+1", " 1", "1 ", "0x10", "1_0", "201", "0"])
+def test_numbers_in_text_are_ascii_digits(limit: str) -> None:
+    with pytest.raises(InvalidRequest, match="limit must be a whole number from 1 to 200"):
+        build_query(limit=limit)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("length", ["\xb2", "-1", "1e3", ""])
+async def test_content_length_is_ascii_digits(length: str) -> None:
+    with pytest.raises(BadRequest, match="Content-Length is not a number"):
+        await read_body(request({"content-length": length}))
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer \xe9t\xe9", "token a\x7fb", "Bearer a\tb", "Bearer " + "a" * 1025]
+)
+def test_tokens_are_printable_ascii(header: str) -> None:
+    with pytest.raises(Unauthorized, match="a token is at most 1024 printable ASCII characters"):
+        bearer_token(request({"authorization": header}))
+
+
+def test_a_cookie_with_any_characters_is_only_not_ours() -> None:
+    key = b"k" * 32
+    good = sign(key, {"token": "t", "exp": 10.0})
+    assert unsign(key, good, now=0.0) == {"token": "t", "exp": 10.0}
+    payload = good.rpartition(".")[0]
+    for forged in (f"{payload}.\xe9", payload + "." + "\u0100" * 64, "\xe9.\xe9", "."):
+        assert unsign(key, forged, now=0.0) is None
