@@ -340,6 +340,42 @@ class BuildService(PushIntake):
         self._publish_state(build)
 
     def _publish_state(self, build: Build) -> None:
+        """Tell watchers (and the forge) the state ``build`` entered; log it at INFO."""
+        log_state(build)
         self.events.publish(
             BuildEvent(build.id, "state", "", build.error or "", state=str(build.state))
         )
+
+
+def log_state(build: Build) -> None:
+    """One INFO line for each state a build enters: queued, started, finished (with
+    its state and error). It names the build, its repository, ref, commit, image,
+    trigger and who asked (``-`` for nobody: a push), in the text and as fields of the
+    JSON log."""
+    step = {BuildState.QUEUED: "queued", BuildState.RUNNING: "started"}.get(
+        build.state, f"finished {build.state}"
+    )
+    requester = build.requester or "-"
+    log.info(
+        "build %s %s: %s %s commit %s image %s trigger %s requester %s%s",
+        build.id,
+        step,
+        build.repo,
+        build.ref,
+        build.sha,
+        build.image,
+        build.trigger,
+        requester,
+        f": {build.error}" if build.error else "",
+        extra={
+            "build_id": build.id,
+            "state": str(build.state),
+            "repo": build.repo,
+            "ref": build.ref,
+            "commit": build.sha,
+            "image": build.image,
+            "trigger": build.trigger,
+            "requester": requester,
+            "error": build.error,
+        },
+    )
