@@ -463,6 +463,22 @@ def send(port: int, request: Request) -> tuple[int, bytes] | None:
     return int(match.group(1)), rest.partition(b"\r\n\r\n")[2]
 
 
+def readiness(target: bytes, status: int) -> bool:
+    """Whether ``status`` is /health/ready's 503: a dependency that did not answer in
+    time on a loaded machine, which no input causes (and which a test must not fail on)."""
+    return status == 503 and target.partition(b"?")[0] == b"/health/ready"
+
+
+def server_errors(log: str) -> list[str]:
+    """The access-log lines of 5xx answers in ``log``, but /health/ready's 503."""
+    return [
+        line
+        for line in log.splitlines()
+        if re.search(r'"status": 5\d\d', line)
+        and '"path": "/health/ready", "status": 503' not in line
+    ]
+
+
 class Witness:
     """What must not change: the builds and the deliveries in the state file; and what
     must not appear in the service's log: an answer of 5xx (the access log has every
@@ -495,14 +511,16 @@ class Witness:
         answer = send(self.server.port, request)
         if answer is not None:
             status, body = answer
-            assert status < 500, f"{request!r} answered {status}: {body[:500]!r}"
+            assert status < 500 or readiness(request.target, status), (
+                f"{request!r} answered {status}: {body[:500]!r}"
+            )
             assert not re.search(rb'"status_code":\s*5\d\d', body), f"{request!r}: {body[:500]!r}"
         builds, recorded = self.counts()
         assert builds == 0, f"{request!r} recorded a build"
         if answer is None or answer[0] >= 400:
             assert recorded == before[1], f"{request!r} was refused but recorded"
         log = self.new_log()
-        assert not re.search(r'"status": 5\d\d', log), f"{request!r}: {log[-3000:]}"
+        assert not server_errors(log), f"{request!r}: {log[-3000:]}"
         assert "Traceback" not in log, f"{request!r}: {log[-5000:]}"
 
 
@@ -524,7 +542,7 @@ def fuzzed(git_server: GitServer, start_server: StartServer, unique: str) -> Ite
     yield witness
     log = server.log()
     assert "Traceback" not in log, log[-5000:]
-    assert not re.search(r'"status": 5\d\d', log), log[-5000:]
+    assert not server_errors(log), log[-5000:]
 
 
 def repo_url(git_server: GitServer, unique: str) -> str:
