@@ -11,9 +11,9 @@ message that is stored to ``MAX_LINE_BYTES``, marking the cut.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 
+from .json_input import read_json
 from .model import LogLine
 from .repo2docker import parse_log_line
 
@@ -111,7 +111,7 @@ def _message_prefix(text: str) -> str | None:
     rest = text[len(_JSON_MESSAGE_START) :]
     for trim in range(min(len(rest), 6) + 1):  # "\\uXXXX" is the longest escape
         with contextlib.suppress(ValueError):
-            decoded = json.loads(f'"{rest[: len(rest) - trim]}"')
+            decoded = read_json(f'"{rest[: len(rest) - trim]}"')
             return decoded if isinstance(decoded, str) else None
     return None
 
