@@ -12,10 +12,10 @@ what only looks like an error as what it is (issue 20).
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from dataclasses import dataclass
 
+from .json_input import read_json
 from .model import LogLine
 from .repo2docker import parse_log_line
 
@@ -113,7 +113,7 @@ def _message_prefix(text: str) -> str | None:
     rest = text[len(_JSON_MESSAGE_START) :]
     for trim in range(min(len(rest), 6) + 1):  # "\\uXXXX" is the longest escape
         with contextlib.suppress(ValueError):
-            decoded = json.loads(f'"{rest[: len(rest) - trim]}"')
+            decoded = read_json(f'"{rest[: len(rest) - trim]}"')
             return decoded if isinstance(decoded, str) else None
     return None
 

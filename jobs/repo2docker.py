@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from .json_input import read_json
 from .model import LogLine
 from .settings import BuildKitSettings, Repo2DockerSettings
 
@@ -135,7 +135,7 @@ def parse_log_line(raw: str) -> LogLine | None:
     if not text:
         return None
     try:
-        data: Any = json.loads(text)
+        data: Any = read_json(text)  # a build's output: no line may fail it
     except ValueError:
         return LogLine(phase="", message=text)
     if not isinstance(data, dict):
