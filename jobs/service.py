@@ -269,6 +269,8 @@ class BuildService(PushIntake):
                 pass
             elif build.id in self._cancelling:
                 self._finish(build, BuildState.CANCELLED, "cancelled")
+            elif not e.remember and await self._pushed_anyway(build, e):
+                self._finish(build, BuildState.BUILT, None)
             else:
                 self._finish(build, BuildState.FAILED, str(e), remember=e.remember)
         except RegistryError as e:
@@ -283,6 +285,25 @@ class BuildService(PushIntake):
             self._cancelling.discard(build.id)
             self.store.forget_log_cursor(build.id)
             self._schedule()
+
+    async def _pushed_anyway(self, build: Build, failure: BuildFailed) -> bool:
+        """After a failure that is not the commit's (a timeout, a cut cache export, a
+        push that failed after its manifest arrived): whether the registry has the image
+        all the same, which makes the build ``built`` (the registry is the truth), with
+        a note in its log. A registry that cannot answer leaves the failure as it is
+        (whatever it raises: this runs while a failure is handled, and the build must
+        end)."""
+        try:
+            there = await self.registry.has_image(build.image, use_cache=False)
+        except RegistryError:
+            return False
+        except Exception:
+            log.exception("build %s: asking the registry after its failure failed", build.id)
+            return False
+        if there:
+            note = f"{failure}; {build.image} is in the registry, so the build is built"
+            self._log(build, Note("", note))
+        return there
 
     def _mark_running(self, build: Build, **fields: Any) -> None:
         build.state, build.started_at = BuildState.RUNNING, self._clock()
