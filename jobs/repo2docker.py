@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from typing import Any
 
 from . import checkout_links
+from .json_input import read_json
 from .model import LogLine
 from .settings import BuildKitSettings, Repo2DockerSettings
 
@@ -148,7 +148,7 @@ def parse_log_line(raw: str) -> LogLine | None:
     if not text:
         return None
     try:
-        data: Any = json.loads(text)
+        data: Any = read_json(text)  # a build's output: no line may fail it
     except ValueError:
         return LogLine(phase="", message=text)
     if not isinstance(data, dict):

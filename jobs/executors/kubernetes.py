@@ -11,6 +11,9 @@ How it fits together:
   ``kube_status``: started, failed and why, done.
 - The builder container's log is followed into the store. After a restart the
   build attaches to its Job again and skips the lines it stored before.
+- The log's lines tell which phase the build is in (``jobs.phases``, from the moment
+  its builder started): a phase that runs past its deadline gets the Job deleted, as
+  the Job's ``activeDeadlineSeconds`` (``limits.build_timeout``) does for the whole.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..errors import BuildFailed, TemporaryError
 from ..model import Build, LogLine
+from ..phases import PhaseTracker
 from ..quotas import CountedBuild
 from ..settings import ConfigError, Settings
 from . import kube_credentials as credentials
@@ -87,6 +91,8 @@ class _Following:
     started: bool = False
     seen: bool = False
     """The Job was in the cache once (so its absence means it was deleted)."""
+    phases: PhaseTracker | None = None
+    """The build's phases, once its builder started (the event loop's time)."""
 
 
 class KubernetesExecutor(DurableExecutor):
@@ -223,8 +229,9 @@ class KubernetesExecutor(DurableExecutor):
                 if await self._look(build, following, on_log, on_start):
                     await self._drop_git_secret(build)
                     return
+                await self._check_phases(build, following)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(RECHECK_SECONDS):
+                    async with asyncio.timeout(self._wait_seconds(following)):
                         await changed.wait()
         except BuildFailed:  # the build is over (its Job finished, deleted or never made)
             await self._drop_git_secret(build)
@@ -285,6 +292,26 @@ class KubernetesExecutor(DurableExecutor):
             raise BuildFailed(problem, remember=False)
         return False
 
+    async def _check_phases(self, build: Build, following: _Following) -> None:
+        """Stop the build (delete its Job) and raise BuildFailed, not remembered, when
+        one of its phases ran past its deadline; the coordinator then asks the registry
+        (a cache export cut after the push leaves the image there)."""
+        if following.phases is None:
+            return
+        limits = self._settings.limits.phase_timeouts
+        expired = following.phases.expired(limits, asyncio.get_running_loop().time())
+        if expired is not None:
+            await self._delete(build.name)
+            raise BuildFailed(expired.message, remember=False)
+
+    def _wait_seconds(self, following: _Following) -> float:
+        """How long to wait for a change of the Job before looking again: at most
+        ``RECHECK_SECONDS``, less when a phase's deadline comes sooner."""
+        if following.phases is None:
+            return RECHECK_SECONDS
+        deadline = following.phases.deadline(self._settings.limits.phase_timeouts)
+        return max(0.0, min(RECHECK_SECONDS, deadline - asyncio.get_running_loop().time()))
+
     async def _start_problem(self, job: Any, pod: Any | None) -> str | None:
         """Why an overdue build cannot start, from its Job's and pod's events (issue #14:
         a missing socket or Secret, a Pod Security refusal); None while there is no
@@ -298,18 +325,30 @@ class KubernetesExecutor(DurableExecutor):
         (an API server restart, a proxy's timeout) while the build goes on."""
         follower = following.follower
         if follower is None:
-            following.follower = self._follow_log(pod, following.skip, on_log)
+            following.follower = self._follow_log(pod, following, following.skip, on_log)
         elif (
             follower.done.is_set()
             and status.builder_running(pod)
             and following.restarts < MAX_LOG_RESTARTS
         ):
             following.restarts += 1
-            following.follower = self._follow_log(pod, follower.seen, on_log)
+            following.follower = self._follow_log(pod, following, follower.seen, on_log)
 
-    def _follow_log(self, pod: Any, skip: int, on_log: Callable[[LogLine], None]) -> LogFollower:
+    def _follow_log(
+        self, pod: Any, following: _Following, skip: int, on_log: Callable[[LogLine], None]
+    ) -> LogFollower:
+        loop = asyncio.get_running_loop()
+        if following.phases is None:  # the builder started: its fetch begins
+            following.phases = PhaseTracker(start=loop.time())
+        phases = following.phases
         return LogFollower(
-            self._core, self.namespace, pod.metadata.name, skip, on_log, asyncio.get_running_loop()
+            self._core,
+            self.namespace,
+            pod.metadata.name,
+            skip,
+            on_log,
+            loop,
+            observe=lambda line: phases.feed(line, loop.time()),
         )
 
     async def _drain(self, follower: LogFollower | None) -> list[LogLine]:

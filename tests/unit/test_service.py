@@ -284,6 +284,38 @@ async def test_log_lines_and_errors_are_stored_redacted(rig: Callable[..., Any])
     assert "hook-s3cret" not in repr(published)
 
 
+async def test_a_failure_not_of_the_commit_with_the_image_pushed_is_built(
+    rig: Callable[..., Any],
+) -> None:
+    # issue 20: a build that timed out (or whose cache export was cut) after the push
+    r: Rig = await rig()
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    await r.executor.running(build.id)
+    r.registry.push(build.image)
+    r.executor.finish(build.id, BuildFailed("build timed out after 60 seconds"))
+    done = await ended(r, build.id)
+    assert (done.state, done.error) == (BuildState.BUILT, None)
+    assert r.store.logs(build.id)[-1] == (
+        "",
+        f"build timed out after 60 seconds; {build.image} is in the registry, so the build"
+        " is built",
+    )
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+
+
+async def test_a_registry_that_cannot_answer_leaves_the_failure(rig: Callable[..., Any]) -> None:
+    r: Rig = await rig()
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    await r.executor.running(build.id)
+    r.registry.push(build.image)
+    r.registry.down = True
+    r.executor.finish(build.id, BuildFailed("build timed out after 60 seconds"))
+    done = await ended(r, build.id)
+    assert (done.state, done.error) == (BuildState.FAILED, "build timed out after 60 seconds")
+
+
 # -- recovery -------------------------------------------------------------------------
 
 
