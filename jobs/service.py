@@ -34,6 +34,7 @@ from .model import Build, BuildState, LogLine
 from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
+from .redaction import Redactor
 from .refs import RefResolver
 from .registry import Registry
 from .settings import Settings
@@ -78,6 +79,8 @@ class BuildService(PushIntake):
         self._idle.set()
         self._closed = False
         self._holding = False  # a push is being recorded: start nothing until it commits
+        self._redact = Redactor(settings)
+        """Applied to every log line and error before they are stored (issue 20)."""
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
@@ -329,7 +332,7 @@ class BuildService(PushIntake):
         stored = self.store.append_log(
             build.id,
             line.phase,
-            line.message,
+            self._redact(line.message),
             builder=builder,
             max_bytes=self.settings.build_logs.max_bytes,
         )
@@ -340,6 +343,7 @@ class BuildService(PushIntake):
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False
     ) -> None:
+        error = None if error is None else self._redact(error)
         build.state, build.error, build.finished_at = state, error, self._clock()
         build.error_remembered = remember
         self.store.update(

@@ -352,11 +352,6 @@ class KubernetesSettings(_Section):
     repo2docker as ``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``; an alternative to
     ``docker_config_secret``."""
 
-    git_credentials_secret: SecretKeyRef | None = None
-    """A Secret key holding git credentials (``username=…`` and ``password=…`` lines),
-    passed to the builder as ``GIT_CREDENTIAL_ENV`` for its ``git-credential-env``
-    helper."""
-
     resources: dict[str, dict[str, str]] = {}
     """``resources`` of the builder container (``requests`` and ``limits``): repo2docker's
     own process, the client. They do not limit the build itself: with a Docker socket
@@ -404,6 +399,17 @@ class KubernetesSettings(_Section):
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that
     lets suspended Jobs run); another replica takes over this long after it stops."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "git_credentials_secret" in data:
+            raise ValueError(
+                "git_credentials_secret was removed (issue 20): a build pod gets the one "
+                "credential of forges.credentials or forges.hosts that covers its "
+                "repository, as a file of its own (docs/kubernetes.md, Credentials)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_buildkit(self) -> KubernetesSettings:

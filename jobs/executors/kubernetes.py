@@ -38,6 +38,7 @@ from ..model import Build, LogLine
 from ..phases import PhaseTracker
 from ..quotas import CountedBuild
 from ..settings import ConfigError, Settings
+from . import kube_credentials as credentials
 from . import kube_manifests as manifests
 from . import kube_status as status
 from .base import DurableExecutor, Note
@@ -226,11 +227,15 @@ class KubernetesExecutor(DurableExecutor):
             while True:
                 changed.clear()
                 if await self._look(build, following, on_log, on_start):
+                    await self._drop_git_secret(build)
                     return
                 await self._check_phases(build, following)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._wait_seconds(following)):
                         await changed.wait()
+        except BuildFailed:  # the build is over (its Job finished, deleted or never made)
+            await self._drop_git_secret(build)
+            raise
         finally:
             if following.follower is not None:
                 following.follower.stop()
@@ -376,6 +381,11 @@ class KubernetesExecutor(DurableExecutor):
                 if created.metadata.name not in self._cache.jobs:
                     self._cache.apply("jobs", "ADDED", created)
                 on_log(Note("", f"created Job {self.namespace}/{build.name}"))
+                try:
+                    await self._make_git_secret(build, created)
+                except BuildFailed:
+                    await self._delete(build.name)
+                    raise
                 return False
             job = await asyncio.to_thread(
                 self._batch.read_namespaced_job, build.name, self.namespace
@@ -393,7 +403,45 @@ class KubernetesExecutor(DurableExecutor):
         if job.metadata.name not in self._cache.jobs:
             self._cache.apply("jobs", "ADDED", job)
         on_log(Note("", f"following Job {self.namespace}/{build.name}, which was there"))
+        if not status.job_terminal(job):  # made by a process that stopped before its Secret?
+            await self._make_git_secret(build, job)
         return True
+
+    async def _make_git_secret(self, build: Build, job: Any) -> None:
+        """Create the Secret with the git credential of ``build``'s repository, owned by
+        its ``job`` (``kube_credentials``); nothing when no credential covers the
+        repository or the Secret is there. Raises ``BuildFailed`` (not remembered) when
+        the API server refuses it."""
+        credential = credentials.git_credential(build, self._settings)
+        if credential is None:
+            return
+        body = credentials.make_git_secret(
+            build, credential, self.namespace, job.metadata.uid, dict(job.metadata.labels or {})
+        )
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_secret, self.namespace, body)
+        except ApiException as e:
+            if e.status == 409:
+                return
+            raise BuildFailed(
+                f"cannot create the Secret with the build's git credential: {e.status} "
+                f"{e.reason}: {status.api_message(e)}",
+                remember=False,
+            ) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
+
+    async def _drop_git_secret(self, build: Build) -> None:
+        """Delete ``build``'s git credential Secret, once the build is over (best effort:
+        otherwise it goes with its Job)."""
+        if credentials.git_credential(build, self._settings) is None:
+            return
+        with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
+            await asyncio.to_thread(
+                self._core.delete_namespaced_secret,
+                credentials.git_secret_name(build),
+                self.namespace,
+            )
 
     async def _replace(self, job: Any, on_log: Callable[[LogLine], None]) -> None:
         """Delete the finished Job of an earlier build and wait, at most
