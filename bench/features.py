@@ -40,7 +40,7 @@ import httpx
 
 from jobs.registry import MANIFEST_ACCEPT
 from jobs.settings import load_settings
-from jobs.specs import image_name_for, repo_spec
+from jobs.sources.specs import image_name_for, repo_spec
 from testkit.components import GitRepo, GitServer, Registry, dockerfile, git
 
 from .common import (

@@ -25,12 +25,12 @@ from .events import BuildEvent, EventHub
 from .model import Build, BuildOutcome, BuildState, LogLine
 from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
-from .refs import RefResolver, ResolvedRef
 from .registry import Registry
-from .repo_urls import url_matches
 from .requests import BuildPage, BuildQuery, BuildRequest
 from .settings import Settings
-from .specs import build_name_for, image_name_for, repo_spec
+from .sources.refs import RefResolver, ResolvedRef
+from .sources.specs import build_name_for, image_name_for, repo_spec
+from .sources.urls import url_matches
 from .store import DuplicateActiveBuild, Store
 
 WATCH_POLL_SECONDS = 10.0
@@ -80,7 +80,7 @@ class Door:
 
     def check_allowed(self, url: str) -> None:
         """Raise ``RepoNotAllowed`` unless the canonical ``url`` matches an ``allowed_repos``
-        pattern (``jobs.repo_urls.url_matches``)."""
+        pattern (``jobs.sources.urls.url_matches``)."""
         if not any(url_matches(url, pattern) for pattern in self.settings.allowed_repos):
             raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
 

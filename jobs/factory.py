@@ -12,11 +12,11 @@ from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
-from .refs import RefResolver
 from .registry import Credentials, RegistryClient
 from .registry_auth import DockerConfigCredentials
 from .service import BuildService
 from .settings import ConfigError, Settings
+from .sources.refs import RefResolver
 from .store import Store
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .model import Build, BuildOutcome
-from .refs import RefKind, ResolvedRef
 from .settings import RepoSettings
+from .sources.refs import RefKind, ResolvedRef
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
@@ -44,7 +44,7 @@ class Push:
 
     urls: tuple[str, ...]
     """Every URL the payload names the repository by, canonical
-    (``jobs.specs.canonical_repo_url``), in the payload's order, without repeats."""
+    (``jobs.sources.urls.canonical_repo_url``), in the payload's order, without repeats."""
     default_branch: str | None
     """The repository's default branch, when the payload says."""
     changes: tuple[RefChange, ...]

@@ -29,7 +29,7 @@ from .push import (
     select_refs,
     short_name,
 )
-from .specs import image_name_for
+from .sources.specs import image_name_for
 
 
 class _AfterCommit(NamedTuple):

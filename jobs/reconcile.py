@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from .errors import BuildServiceError
 from .model import BuildOutcome
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
-from .refs import ResolvedRef, ls_remote
 from .service import BuildService
 from .settings import RepoSettings
-from .specs import SHA_RE
+from .sources.refs import ResolvedRef, ls_remote
+from .sources.specs import SHA_RE
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
 from .redaction import Redactor
-from .refs import RefResolver
 from .registry import Registry
 from .settings import Settings
+from .sources.refs import RefResolver
 from .store import DuplicateActiveBuild, Store
 
 log = logging.getLogger(__name__)

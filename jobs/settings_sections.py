@@ -228,7 +228,7 @@ class RepoSettings(_Section):
     @classmethod
     def _canonical(cls, value: str) -> str:
         from .errors import InvalidRequest
-        from .specs import canonical_repo_url
+        from .sources.specs import canonical_repo_url
 
         try:
             return canonical_repo_url(value, allow_file=True)

@@ -45,7 +45,7 @@ from jobs.push import DELETION_PREFIX
 from jobs.requests import BuildRequest
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.specs import RepoSpec
+from jobs.sources.specs import RepoSpec
 
 from . import __version__
 from .api import service_of, settings_of

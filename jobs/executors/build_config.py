@@ -23,8 +23,8 @@ from pathlib import Path
 
 from .. import registry_auth
 from ..forges.credentials import Credential, credential_set
-from ..refs import git_environment
 from ..settings import Settings
+from ..sources.refs import git_environment
 
 ALLOWED_ENV = frozenset(
     {

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from jobs.reconcile import list_remote_refs, reconcile_once
-from jobs.refs import ResolvedRef
 from jobs.settings import Settings
+from jobs.sources.refs import ResolvedRef
 from testkit.components import GitServer, ServiceProcess, dockerfile, git
 
 pytestmark = pytest.mark.anyio

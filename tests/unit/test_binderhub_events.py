@@ -13,7 +13,7 @@ from jobs import errors
 from jobs.events import BuildEvent
 from jobs.model import Build, BuildState
 from jobs.service import BuildService
-from jobs.specs import RepoSpec
+from jobs.sources.specs import RepoSpec
 from webhook.binderhub import (
     accepts_event_stream,
     binderhub_stream,

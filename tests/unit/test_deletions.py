@@ -15,8 +15,8 @@ import pytest
 
 from jobs.model import BuildState
 from jobs.push import Push, PushRequest, RefChange
-from jobs.refs import RefResolver, ResolvedRef
 from jobs.service import BuildService
+from jobs.sources.refs import RefResolver, ResolvedRef
 from tests.fakes import FakeExecutor, FakeRegistry
 
 from . import test_service

@@ -29,8 +29,8 @@ from jobs.push import (
     skip_reason,
 )
 from jobs.reconcile import parse_ls_remote
-from jobs.refs import ResolvedRef
 from jobs.settings import RepoSettings
+from jobs.sources.refs import ResolvedRef
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import (
     Delivery,

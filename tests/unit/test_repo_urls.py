@@ -11,9 +11,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from jobs.errors import InvalidRequest
-from jobs.repo_urls import canonical_pattern, canonical_repo_url, url_matches
 from jobs.settings import ConfigError, load_settings
-from jobs.specs import image_name_for
+from jobs.sources.specs import image_name_for
+from jobs.sources.urls import canonical_pattern, canonical_repo_url, url_matches
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

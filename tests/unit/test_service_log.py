@@ -13,7 +13,7 @@ import pytest
 
 from jobs.errors import BuildFailed
 from jobs.push import Push, PushRequest, RefChange
-from jobs.specs import image_name_for
+from jobs.sources.specs import image_name_for
 
 from . import test_service
 from .test_service import PREFIX, REPO, SHA, Rig, ended

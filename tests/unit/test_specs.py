@@ -8,7 +8,7 @@ import re
 import pytest
 
 from jobs.errors import InvalidRequest
-from jobs.specs import (
+from jobs.sources.specs import (
     MAX_BUILD_NAME_LENGTH,
     RepoSpec,
     build_name_for,

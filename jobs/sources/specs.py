@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .errors import InvalidRequest
-from .repo_urls import canonical_repo_url as canonical_repo_url
+from ..errors import InvalidRequest
+from .urls import canonical_repo_url as canonical_repo_url
 
 MAX_REF_LENGTH = 255
 MAX_IMAGE_NAME_LENGTH = 255  # the registry's limit for a repository name

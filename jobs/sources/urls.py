@@ -25,7 +25,7 @@ import string
 from fnmatch import fnmatchcase
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 
 ALLOWED_SCHEMES = ("https", "http", "git", "ssh")
 DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .errors import GitError, InvalidRequest, RefNotFound, RepoNotReadable, RepoUnreachable
+from ..errors import GitError, InvalidRequest, RefNotFound, RepoNotReadable, RepoUnreachable
 from .specs import SHA_RE, check_ref
 
 RefKind = Literal["branch", "tag", "commit", "head", "other"]
