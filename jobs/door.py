@@ -23,14 +23,15 @@ from . import metrics, watching
 from .errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
 from .events import BuildEvent, EventHub
 from .model import Build, BuildOutcome, BuildState, LogLine
+from .naming import build_name_for, image_name_for
 from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
 from .registry import Registry
 from .requests import BuildPage, BuildQuery, BuildRequest
 from .settings import Settings
+from .sources.patterns import url_matches
 from .sources.refs import RefResolver, ResolvedRef
-from .sources.specs import build_name_for, image_name_for, repo_spec
-from .sources.urls import url_matches
+from .sources.specs import repo_spec
 from .store import DuplicateActiveBuild, Store
 
 WATCH_POLL_SECONDS = 10.0

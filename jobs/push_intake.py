@@ -14,6 +14,7 @@ from typing import NamedTuple
 from .door import Door, Target
 from .errors import RepoNotAllowed
 from .model import Build, BuildState, LogLine
+from .naming import image_name_for
 from .push import (
     Decision,
     Deletion,
@@ -29,7 +30,6 @@ from .push import (
     select_refs,
     short_name,
 )
-from .sources.specs import image_name_for
 
 
 class _AfterCommit(NamedTuple):

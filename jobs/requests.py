@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidRequest
 from .model import Build, BuildState
-from .sources.specs import canonical_repo_url
+from .sources.urls import canonical_repo_url
 
 BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 """What a build id looks like."""

@@ -200,7 +200,7 @@ class Settings(BaseSettings):
     @classmethod
     def _canonical_patterns(cls, value: list[str]) -> list[str]:
         from .errors import InvalidRequest
-        from .sources.urls import canonical_pattern
+        from .sources.patterns import canonical_pattern
 
         try:
             return [canonical_pattern(pattern) for pattern in value]

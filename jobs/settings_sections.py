@@ -228,7 +228,7 @@ class RepoSettings(_Section):
     @classmethod
     def _canonical(cls, value: str) -> str:
         from .errors import InvalidRequest
-        from .sources.specs import canonical_repo_url
+        from .sources.urls import canonical_repo_url
 
         try:
             return canonical_repo_url(value, allow_file=True)
@@ -484,7 +484,7 @@ class GitCredentialSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        from .forges.credentials import UrlPattern
+        from .sources.patterns import UrlPattern
 
         UrlPattern.parse(value)  # raises ValueError naming the problem
         return value.rstrip("/")

@@ -1,4 +1,4 @@
-"""Repository URLs: one spelling per repository, and the ``allowed_repos`` patterns.
+"""Repository URLs: one spelling per repository.
 
 A repository URL is checked and made canonical once; from then on only the canonical
 URL is used: matched against ``allowed_repos``, handed to git and repo2docker, hashed
@@ -22,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
-from fnmatch import fnmatchcase
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..errors import InvalidRequest
@@ -37,11 +36,11 @@ CASE_INSENSITIVE_HOSTS = frozenset({"github.com", "gitlab.com"})
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 # Written as they are (RFC 3986 pchar without ';', which servers take for parameters).
 _PATH_LITERAL = UNRESERVED | frozenset("!$&'()*+,=:@")
-_ESCAPE = re.compile(r"%(?P<hex>[0-9A-Fa-f]{2})")
+ESCAPE = re.compile(r"%(?P<hex>[0-9A-Fa-f]{2})")
 _DOUBLE_ESCAPE = re.compile(r"%25[0-9A-Fa-f]{2}")
 _HOST_LABEL = re.compile(r"^[a-z0-9_-]+$")
 _USER = re.compile(r"^[A-Za-z0-9._-]+$")
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
+SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
 
 
 def _segment(raw: str) -> str:
@@ -51,7 +50,7 @@ def _segment(raw: str) -> str:
     while i < len(raw):
         char = raw[i]
         if char == "%":
-            match = _ESCAPE.match(raw, i)
+            match = ESCAPE.match(raw, i)
             if match is None:
                 raise InvalidRequest("repo URL has a '%' that does not start a %XX escape")
             byte = int(match["hex"], 16)
@@ -96,7 +95,7 @@ def canonical_path(path: str, *, case_insensitive: bool = False) -> str:
     """
     segments = [s for s in (_segment(raw) for raw in path.split("/")) if s not in ("", ".")]
     if case_insensitive:
-        segments = [_ESCAPE.sub(lambda m: m[0].upper(), s.lower()) for s in segments]
+        segments = [ESCAPE.sub(lambda m: m[0].upper(), s.lower()) for s in segments]
     _strip_git_suffix(segments)
     if not segments:
         raise InvalidRequest("repo URL has no path")
@@ -158,7 +157,7 @@ def _precheck(repo: str) -> str:
     if "\\" in repo:
         raise InvalidRequest("repo URL must not contain '\\' (some servers read it as '/')")
     if "://" not in repo:
-        match = _SCP_LIKE.match(repo)
+        match = SCP_LIKE.match(repo)
         if not match:
             raise InvalidRequest(
                 "repo must be a URL (https://, http://, git://, ssh://) or user@host:path"
@@ -211,72 +210,3 @@ def canonical_repo_url(repo: str, *, allow_file: bool = False) -> str:
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
     return urlunsplit((scheme, netloc, path, "", ""))
-
-
-# -- allowed_repos ----------------------------------------------------------------
-
-
-def _split(url: str) -> tuple[str, str] | None:
-    """``scheme://authority`` and the path (from its ``/``), or None without ``://``."""
-    start = url.find("://")
-    if start < 0:
-        return None
-    slash = url.find("/", start + 3)
-    return (url, "") if slash < 0 else (url[:slash], url[slash:])
-
-
-def _unescape_unreserved(match: re.Match[str]) -> str:
-    char = chr(int(match["hex"], 16))
-    return char if char in UNRESERVED else match[0].upper()
-
-
-def canonical_pattern(pattern: str) -> str:
-    """An ``allowed_repos`` pattern spelled as canonical URLs are.
-
-    For a pattern with ``scheme://``: scheme and host lower case, default port
-    dropped, escapes of unreserved characters decoded (others upper case), ``.`` and
-    empty segments removed, no trailing ``/`` or ``.git``, the path lower case on
-    ``CASE_INSENSITIVE_HOSTS``. Wildcards are left alone. SCP-like patterns become
-    ``ssh://``; other patterns (``*``) are kept as they are. Raises
-    ``InvalidRequest`` for a pattern with a scheme but no path, which no URL matches.
-    """
-    scp = _SCP_LIKE.match(pattern)
-    if "://" not in pattern and scp:
-        pattern = f"ssh://{scp['user'] or ''}{scp['host']}/{scp['path']}"
-    split = _split(pattern)
-    if split is None:
-        return pattern
-    head, path = split
-    if not path.strip("/"):
-        raise InvalidRequest(f"pattern {pattern!r} needs a path, e.g. https://host/*")
-    scheme, _, authority = head.lower().partition("://")
-    if scheme in DEFAULT_PORTS:
-        authority = re.sub(rf":0*{DEFAULT_PORTS[scheme]}$", "", authority)
-    hostname = authority.rpartition("@")[2]
-    segments = [_ESCAPE.sub(_unescape_unreserved, s) for s in path.split("/")]
-    segments = [s for s in segments if s not in ("", ".")]
-    if hostname in CASE_INSENSITIVE_HOSTS:
-        segments = [s.lower() for s in segments]
-    while segments and segments[-1].endswith(".git"):
-        last = segments.pop()[: -len(".git")]
-        if last not in ("", "."):
-            segments.append(last)
-    return f"{scheme}://{authority}/" + "/".join(segments)
-
-
-def url_matches(url: str, pattern: str) -> bool:
-    """Whether the canonical ``url`` matches an ``allowed_repos`` ``pattern``.
-
-    Shell-style (``fnmatch``, case-sensitive): ``*`` matches any characters, ``/``
-    included, so ``https://host/group/*`` admits ``https://host/group/sub/repo``. In a
-    pattern with ``scheme://``, the scheme and host part is matched against the URL's
-    alone: a wildcard there never reaches into the path (``https://*.example.org/*``
-    does not admit ``https://evil.test/x.example.org/y``).
-    """
-    pattern_parts = _split(pattern)
-    url_parts = _split(url)
-    if pattern_parts is None or url_parts is None:
-        return fnmatchcase(url, pattern)
-    return fnmatchcase(url_parts[0], pattern_parts[0]) and fnmatchcase(
-        url_parts[1], pattern_parts[1]
-    )

@@ -19,7 +19,7 @@ import yaml
 
 from jobs.failures import retry_time
 from jobs.model import Build
-from jobs.sources.specs import image_name_for
+from jobs.naming import image_name_for
 from jobs.store import Store
 from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile
 

@@ -14,13 +14,13 @@ import pytest
 
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
 from jobs.model import Build, BuildState
+from jobs.naming import build_name_for, image_name_for
 from jobs.push import Push, PushRequest, RefChange
 from jobs.quotas import Quotas, StoreCounter
 from jobs.requests import BuildQuery, BuildRequest
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
 from jobs.sources.refs import RefResolver, ResolvedRef
-from jobs.sources.specs import build_name_for, image_name_for
 from jobs.store import Store
 from tests.fakes import FakeExecutor, FakeRegistry
 

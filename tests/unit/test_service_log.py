@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from jobs.errors import BuildFailed
+from jobs.naming import image_name_for
 from jobs.push import Push, PushRequest, RefChange
-from jobs.sources.specs import image_name_for
 
 from . import test_service
 from .test_service import PREFIX, REPO, SHA, Rig, ended
