@@ -50,8 +50,8 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
 docs-check: docs
-	$(PY) -m jobs.settings_docs --check docs/configuration.md
-	$(PY) -m jobs.settings_schema --check chart/values.schema.json
+	$(PY) -m jobs.settings.docs --check docs/configuration.md
+	$(PY) -m jobs.settings.schema --check chart/values.schema.json
 	$(PY) chart/values_docs.py --check docs/helm-values.md
 	$(PY) -m jobs.repo2docker --check chart/files/repo2docker_config.py
 	$(PY) -m jobs.failures_docs --check docs/overview.md

@@ -1,7 +1,7 @@
 """The sections of the settings file: one model per top-level key (and its parts).
 
 ``jobs.settings`` puts them together into ``Settings`` and loads them; the field
-docstrings here become docs/configuration.md (``jobs.settings_docs``).
+docstrings here become docs/configuration.md (``jobs.settings.docs``).
 """
 
 from __future__ import annotations
@@ -227,8 +227,8 @@ class RepoSettings(_Section):
     @field_validator("url")
     @classmethod
     def _canonical(cls, value: str) -> str:
-        from .errors import InvalidRequest
-        from .sources.urls import canonical_repo_url
+        from ..errors import InvalidRequest
+        from ..sources.urls import canonical_repo_url
 
         try:
             return canonical_repo_url(value, allow_file=True)
@@ -484,7 +484,7 @@ class GitCredentialSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        from .sources.patterns import UrlPattern
+        from ..sources.patterns import UrlPattern
 
         UrlPattern.parse(value)  # raises ValueError naming the problem
         return value.rstrip("/")

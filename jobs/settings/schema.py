@@ -2,7 +2,7 @@
 
 The chart passes ``config`` to the service as its settings file, and the service refuses
 unknown or invalid settings at start-up; this puts the same refusal in ``helm lint --strict``
-and ``helm install``, which name the key. ``python -m jobs.settings_schema --write
+and ``helm install``, which name the key. ``python -m jobs.settings.schema --write
 chart/values.schema.json`` replaces the ``config`` node of the chart's schema with the
 settings model's JSON schema (pydantic ``model_json_schema``) converted to what Helm reads
 (``--check`` fails when the file is stale; ``make docs-check`` runs it).
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from . import Settings
 
 DROPPED = frozenset({"title", "default", "format", "writeOnly", "discriminator"})
 """Keywords left out of the chart's schema (see the module's docstring)."""
@@ -32,7 +32,7 @@ DROPPED = frozenset({"title", "default", "format", "writeOnly", "discriminator"}
 SUBSCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
 """Keywords whose value maps names (settings, not keywords) to schemas."""
 
-COMMENT = "Generated from the service's settings model: python -m jobs.settings_schema"
+COMMENT = "Generated from the service's settings model: python -m jobs.settings.schema"
 """``$comment`` of the generated node; chart/values_docs.py documents it as one key."""
 
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if current != text:
         print(
-            f"{path} is stale; run: python -m jobs.settings_schema --write {path}",
+            f"{path} is stale; run: python -m jobs.settings.schema --write {path}",
             file=sys.stderr,
         )
         return 1

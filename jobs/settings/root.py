@@ -24,58 +24,22 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .settings_sections import (
-    ApiTokenSettings,
+from .sections import (
     AuthSettings,
     BuildKitSettings,
     BuildLogSettings,
     ConfigError,
-    ForgeHostSettings,
     ForgeSettings,
-    GitCredentialSettings,
     HubProfileSettings,
     JupyterHubSettings,
     KubernetesSettings,
     LimitSettings,
-    PhaseTimeouts,
-    QuotaLimits,
     QuotaSettings,
     RegistrySettings,
     Repo2DockerSettings,
     RepoSettings,
-    SecretKeyRef,
     WebhookSettings,
-    _Section,
 )
-
-__all__ = [  # the sections (jobs/settings_sections.py) are part of this module's API
-    "CONFIG_ENV",
-    "ENV_PREFIX",
-    "ApiTokenSettings",
-    "AuthSettings",
-    "BuildKitSettings",
-    "BuildLogSettings",
-    "ConfigError",
-    "ForgeHostSettings",
-    "ForgeSettings",
-    "GitCredentialSettings",
-    "HubProfileSettings",
-    "JupyterHubSettings",
-    "KubernetesSettings",
-    "LimitSettings",
-    "PhaseTimeouts",
-    "QuotaLimits",
-    "QuotaSettings",
-    "RegistrySettings",
-    "Repo2DockerSettings",
-    "RepoSettings",
-    "SecretKeyRef",
-    "Settings",
-    "WebhookSettings",
-    "_Section",
-    "format_validation_error",
-    "load_settings",
-]
 
 ENV_PREFIX = "BINDERHUB_SERVICE_"
 CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
@@ -199,8 +163,8 @@ class Settings(BaseSettings):
     @field_validator("allowed_repos")
     @classmethod
     def _canonical_patterns(cls, value: list[str]) -> list[str]:
-        from .errors import InvalidRequest
-        from .sources.patterns import canonical_pattern
+        from ..errors import InvalidRequest
+        from ..sources.patterns import canonical_pattern
 
         try:
             return [canonical_pattern(pattern) for pattern in value]
@@ -274,7 +238,7 @@ class Settings(BaseSettings):
     def _check_buildkit_builder(self) -> Settings:
         """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
         talk to a Docker daemon, which its build pods do not have."""
-        from .repo2docker import uses_buildx  # it imports this module
+        from ..repo2docker import uses_buildx
 
         if self.kubernetes.builder == "buildkit" and not uses_buildx(self.repo2docker.version):
             raise ValueError(
