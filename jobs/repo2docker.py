@@ -12,9 +12,6 @@ from .json_input import read_json
 from .model import LogLine
 from .settings import BuildKitSettings, Repo2DockerSettings
 
-BUILDX_SINCE = (2025, 8)
-"""repo2docker builds with ``docker buildx`` from 2025.08 on (its changelog)."""
-
 _BUILDKIT_TRANSFER = re.compile(r"^#\d+ sha256:[0-9a-f]+ [\d.]+[kMG]?B / [\d.]+[kMG]?B [\d.]+s$")
 
 ENGINE = "buildkit"
@@ -42,13 +39,6 @@ c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 """repo2docker's configuration file, every executor's: the content provider of
 ``jobs/checkout_links.py``, defined by that module's own source, so that any
 repo2docker runs it (another virtualenv, a builder image, a stock repo2docker image)."""
-
-
-def uses_buildx(version: str) -> bool:
-    """Whether repo2docker ``version`` (``2026.4.0``, ``2024.07.0``) builds with
-    ``docker buildx``. Pure."""
-    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
-    return tuple(numbers) >= BUILDX_SINCE
 
 
 def cache_ref(image: str) -> str:
@@ -112,7 +102,7 @@ def repo2docker_args(
     args: list[str] = []
     if config_file is not None:
         args += ["--config", config_file]
-    if uses_buildx(settings.version):
+    if settings.uses_buildx:
         # on the command line: --engine's default ("docker") overrides the config file
         args += ["--engine", engine]
     args += [

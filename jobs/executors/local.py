@@ -34,7 +34,6 @@ from ..repo2docker import (
     buildx_args,
     repo2docker_args,
     repo2docker_config,
-    uses_buildx,
 )
 from ..settings import Settings
 from .base import Executor
@@ -100,7 +99,7 @@ class LocalExecutor(Executor):
         self._cancelled: set[str] = set()
         state_dir = settings.state_path.resolve().parent
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._buildx = uses_buildx(settings.repo2docker.version)
+        self._buildx = settings.repo2docker.uses_buildx
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
         self._env = self._environment()

@@ -3,35 +3,24 @@ the environment (``load_settings``), checked when it loads (``ConfigError`` name
 every offending key).
 
 Everything is imported from here (``from jobs.settings import Settings``).
-``root``: ``Settings`` (the top-level keys) and ``load_settings``; ``sections``: one
-model per section. ``docs`` and ``schema`` render docs/configuration.md and the chart's
+``root``: ``Settings`` (the top-level keys) and ``load_settings``; one module per
+group of sections (``registry``, ``building``, ``limits``, ``kubernetes``, ``pushes``,
+``forges``, ``auth``, ``jupyterhub``), each model a key of the file; ``base``: what
+they share. ``docs`` and ``schema`` render docs/configuration.md and the chart's
 values schema from them (``python -m jobs.settings.docs``, ``python -m
 jobs.settings.schema``).
 """
 
+from .auth import ApiTokenSettings, AuthSettings
+from .base import ConfigError, Section
+from .building import BuildKitSettings, Repo2DockerSettings
+from .forges import ForgeHostSettings, ForgeSettings, GitCredentialSettings
+from .jupyterhub import HubProfileSettings, JupyterHubSettings
+from .kubernetes import KubernetesSettings, SecretKeyRef
+from .limits import BuildLogSettings, LimitSettings, PhaseTimeouts, QuotaLimits, QuotaSettings
+from .pushes import RepoSettings, WebhookSettings
+from .registry import RegistrySettings
 from .root import CONFIG_ENV, ENV_PREFIX, Settings, format_validation_error, load_settings
-from .sections import (
-    ApiTokenSettings,
-    AuthSettings,
-    BuildKitSettings,
-    BuildLogSettings,
-    ConfigError,
-    ForgeHostSettings,
-    ForgeSettings,
-    GitCredentialSettings,
-    HubProfileSettings,
-    JupyterHubSettings,
-    KubernetesSettings,
-    LimitSettings,
-    PhaseTimeouts,
-    QuotaLimits,
-    QuotaSettings,
-    RegistrySettings,
-    Repo2DockerSettings,
-    RepoSettings,
-    SecretKeyRef,
-    WebhookSettings,
-)
 
 __all__ = [
     "CONFIG_ENV",
@@ -55,6 +44,7 @@ __all__ = [
     "Repo2DockerSettings",
     "RepoSettings",
     "SecretKeyRef",
+    "Section",
     "Settings",
     "WebhookSettings",
     "format_validation_error",

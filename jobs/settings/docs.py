@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -61,6 +62,7 @@ def _type(field: FieldInfo) -> str:
         return "list of mappings (below)"
     text = str(field.annotation).replace("typing.", "").replace("pathlib.", "")
     text = text.replace("pydantic.types.", "").replace("<class '", "").replace("'>", "")
+    text = re.sub(r"\bjobs\.settings\.\w+\.", "", text)  # a section by its name alone
     text = text.replace("SecretStr", "secret string").replace(" | None", " (optional)")
     return text.replace(" | ", " or ").replace("Literal[", "one of [")
 

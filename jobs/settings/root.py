@@ -24,22 +24,17 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .sections import (
-    AuthSettings,
-    BuildKitSettings,
-    BuildLogSettings,
-    ConfigError,
-    ForgeSettings,
-    HubProfileSettings,
-    JupyterHubSettings,
-    KubernetesSettings,
-    LimitSettings,
-    QuotaSettings,
-    RegistrySettings,
-    Repo2DockerSettings,
-    RepoSettings,
-    WebhookSettings,
-)
+from ..errors import InvalidRequest
+from ..sources.patterns import canonical_pattern
+from .auth import AuthSettings
+from .base import ConfigError
+from .building import BuildKitSettings, Repo2DockerSettings
+from .forges import ForgeSettings
+from .jupyterhub import HubProfileSettings, JupyterHubSettings
+from .kubernetes import KubernetesSettings
+from .limits import BuildLogSettings, LimitSettings, QuotaSettings
+from .pushes import RepoSettings, WebhookSettings
+from .registry import RegistrySettings
 
 ENV_PREFIX = "BINDERHUB_SERVICE_"
 CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
@@ -163,9 +158,6 @@ class Settings(BaseSettings):
     @field_validator("allowed_repos")
     @classmethod
     def _canonical_patterns(cls, value: list[str]) -> list[str]:
-        from ..errors import InvalidRequest
-        from ..sources.patterns import canonical_pattern
-
         try:
             return [canonical_pattern(pattern) for pattern in value]
         except InvalidRequest as e:
@@ -238,9 +230,7 @@ class Settings(BaseSettings):
     def _check_buildkit_builder(self) -> Settings:
         """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
         talk to a Docker daemon, which its build pods do not have."""
-        from ..repo2docker import uses_buildx
-
-        if self.kubernetes.builder == "buildkit" and not uses_buildx(self.repo2docker.version):
+        if self.kubernetes.builder == "buildkit" and not self.repo2docker.uses_buildx:
             raise ValueError(
                 f"kubernetes.builder buildkit needs repo2docker 2025.8 or later; "
                 f"repo2docker.version is {self.repo2docker.version}"
