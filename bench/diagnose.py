@@ -71,8 +71,7 @@ def cpu(n: int, *, profiled: bool = True, log_level: str = "info") -> dict[str, 
     from bench.common import API_TOKEN, token_settings
     from jobs.naming import image_name_for
     from jobs.settings import Settings, load_settings
-    from jobs.sources.refs import ResolvedRef
-    from jobs.sources.specs import repo_spec
+    from jobs.sources.specs import ResolvedRef, repo_spec
     from testkit.components import free_port
     from webhook.app import create_app
 

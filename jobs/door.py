@@ -30,8 +30,8 @@ from .registry import Registry
 from .requests import BuildPage, BuildQuery, BuildRequest
 from .settings import Settings
 from .sources.patterns import url_matches
-from .sources.refs import RefResolver, ResolvedRef
-from .sources.specs import repo_spec
+from .sources.refs import RefResolver
+from .sources.specs import ResolvedRef, repo_spec
 from .store import DuplicateActiveBuild, Store
 
 WATCH_POLL_SECONDS = 10.0

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from .model import Build, BuildOutcome
 from .settings import RepoSettings
-from .sources.refs import RefKind, ResolvedRef
+from .sources.specs import RefKind, ResolvedRef
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"

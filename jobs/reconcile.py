@@ -25,8 +25,8 @@ from .model import BuildOutcome
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
 from .service import BuildService
 from .settings import RepoSettings
-from .sources.refs import ResolvedRef, ls_remote
-from .sources.specs import SHA_RE
+from .sources.refs import ls_remote
+from .sources.specs import SHA_RE, ResolvedRef
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ it can read. A build now gets:
 - ``allowed_environment``: only what running repo2docker, git, the docker CLI and buildx
   needs from the service's environment (``PATH``, locale, proxies, CA bundles, the
   Docker client's daemon address); nothing else, so no service setting or secret;
-- ``git_policy``: git never prompts and uses only the allowed transports;
+- ``jobs.sources.git_policy``: git never prompts and uses only the allowed transports;
 - files of its own, readable by the service's user only and removed with the working
   directory (``workdirs.py``) however the build ends: ``docker/config.json`` with the
   push credentials (buildx also keeps its builders in ``docker/``), ``git/config`` with
@@ -24,7 +24,6 @@ from pathlib import Path
 from .. import registry_auth
 from ..forges.credentials import Credential, credential_set
 from ..settings import Settings
-from ..sources.refs import git_environment
 
 ALLOWED_ENV = frozenset(
     {
@@ -49,16 +48,6 @@ ALLOWED_ENV = frozenset(
 proxy variables (``*_PROXY``/``*_proxy``: ``http``, ``https``, ``no``, ``all``)."""
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 
-GIT_POLICY = (
-    "GIT_TERMINAL_PROMPT",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "GIT_SSH_COMMAND",
-    "GIT_ALLOW_PROTOCOL",
-    "GIT_CONFIG_NOSYSTEM",
-)
-"""The variables of ``refs.git_environment`` that are policy, not this machine's."""
-
 DOCKER_DIR = "docker"
 GIT_CONFIG = "git/config"
 HOME_DIR = "home"
@@ -77,13 +66,6 @@ def allowed_environment(service_env: Mapping[str, str]) -> dict[str, str]:
     if env.get("DOCKER_TLS_VERIFY") and "DOCKER_CERT_PATH" not in env:
         env["DOCKER_CERT_PATH"] = str(Path.home() / ".docker")
     return env
-
-
-def git_policy(allow_file: bool) -> dict[str, str]:
-    """git's policy for builds (``GIT_POLICY`` of ``refs.git_environment``): no prompts,
-    the allowed transports, no system configuration."""
-    env = git_environment(allow_file)
-    return {key: env[key] for key in GIT_POLICY}
 
 
 def _user_plugins() -> Path:

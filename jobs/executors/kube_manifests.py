@@ -15,7 +15,7 @@ from typing import Any
 from ..model import Build
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
 from ..settings import BuildKitSettings, Settings
-from .build_config import git_policy
+from ..sources.git_policy import git_policy
 from .kube_credentials import git_config_mounts
 
 LABEL_NAME = "app.kubernetes.io/name"

@@ -36,8 +36,9 @@ from ..repo2docker import (
     repo2docker_config,
 )
 from ..settings import Settings
+from ..sources.git_policy import git_policy
 from .base import Executor
-from .build_config import allowed_environment, git_policy, write_build_files
+from .build_config import allowed_environment, write_build_files
 from .docker_daemon import ping_buildkit, ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 

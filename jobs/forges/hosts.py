@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from ..errors import RefNotFound
 from ..settings import ForgeHostSettings, ForgeSettings
-from ..sources.refs import ResolvedRef
+from ..sources.specs import ResolvedRef
 from .base import ETagCache, ForgeClient, RefMissing
 from .credentials import CredentialSet, credential_set
 from .errors import ForgeUnavailable

@@ -12,23 +12,11 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from ..errors import GitError, InvalidRequest, RefNotFound, RepoNotReadable, RepoUnreachable
-from .specs import SHA_RE, check_ref
-
-RefKind = Literal["branch", "tag", "commit", "head", "other"]
-_ABBREVIATED_SHA_MIN = 7
-
-
-@dataclass(frozen=True)
-class ResolvedRef:
-    sha: str
-    kind: RefKind
-    """``branch`` and ``head`` move; the queue supersedes older builds of them."""
-    full_ref: str
-    """``refs/heads/main``, ``refs/tags/v1``, ``HEAD``, or the SHA itself."""
+from .git_policy import git_policy
+from .specs import SHA_RE, RefKind, ResolvedRef, check_ref, looks_like_abbreviated_sha
 
 
 def pick_ref(ls_remote_output: str, ref: str) -> ResolvedRef | None:
@@ -64,14 +52,9 @@ def pick_ref(ls_remote_output: str, ref: str) -> ResolvedRef | None:
     return None
 
 
-def looks_like_abbreviated_sha(ref: str) -> bool:
-    """Whether ``ref`` could be an abbreviated commit SHA: 7 to 39 lower-case hex
-    digits (git's shortest default abbreviation; 40 is a full SHA). Pure."""
-    return _ABBREVIATED_SHA_MIN <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref)
-
-
 def git_environment(allow_file: bool) -> dict[str, str]:
-    """Environment for git: never prompt, only the allowed transports."""
+    """Environment for the service's own git: this machine's paths, locale, CA bundles
+    and proxies, and ``git_policy``."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -79,14 +62,7 @@ def git_environment(allow_file: bool) -> dict[str, str]:
         or key.endswith("_PROXY")
         or key.endswith("_proxy")
     }
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_ASKPASS="/bin/false",
-        SSH_ASKPASS="/bin/false",
-        GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        GIT_ALLOW_PROTOCOL="http:https:git:ssh" + (":file" if allow_file else ""),
-        GIT_CONFIG_NOSYSTEM="1",
-    )
+    env.update(git_policy(allow_file))
     return env
 
 

@@ -1,8 +1,10 @@
-"""What a user asks for: a repository and a ref, checked. Pure functions, no I/O.
+"""What a user asks for (a repository and a ref, checked) and what a ref resolves to.
+Pure functions, no I/O.
 
 ``repo_spec`` turns what was typed (a URL or a ``gh/``/``gl/`` shortcut, a ref) into a
 ``RepoSpec`` whose URL is canonical (``jobs.sources.urls``) and whose ref git would
-accept; the names derived from it are ``jobs.naming``'s.
+accept; ``jobs.sources.refs`` resolves the ref to a ``ResolvedRef`` (a commit); the
+names derived from both are ``jobs.naming``'s.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import unquote
 
 from ..errors import InvalidRequest
@@ -18,6 +21,7 @@ from .urls import canonical_repo_url
 MAX_REF_LENGTH = 255
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_ABBREVIATED_SHA_MIN = 7
 _FORBIDDEN_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
 
@@ -79,3 +83,23 @@ def repo_spec(repo: str, ref: str | None, *, allow_file: bool = False) -> RepoSp
         repo, ref = shortcut.url, shortcut.ref
     url = canonical_repo_url(repo, allow_file=allow_file)
     return RepoSpec(url, check_ref("HEAD" if ref is None else ref))
+
+
+RefKind = Literal["branch", "tag", "commit", "head", "other"]
+
+
+@dataclass(frozen=True)
+class ResolvedRef:
+    """What a ref resolved to: a commit, and which kind of ref named it."""
+
+    sha: str
+    kind: RefKind
+    """``branch`` and ``head`` move; the queue supersedes older builds of them."""
+    full_ref: str
+    """``refs/heads/main``, ``refs/tags/v1``, ``HEAD``, or the SHA itself."""
+
+
+def looks_like_abbreviated_sha(ref: str) -> bool:
+    """Whether ``ref`` could be an abbreviated commit SHA: 7 to 39 lower-case hex
+    digits (git's shortest default abbreviation; 40 is a full SHA). Pure."""
+    return _ABBREVIATED_SHA_MIN <= len(ref) < 40 and all(c in "0123456789abcdef" for c in ref)

@@ -19,7 +19,8 @@ from jobs.model import Build, BuildState, LogLine
 from jobs.quotas import CountedBuild
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.sources.refs import RefResolver, ResolvedRef
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from jobs.store import Store
 
 OUTPUT = ["Step 1/3 : FROM base", " ---> Running in 1", "hello"]

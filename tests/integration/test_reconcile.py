@@ -13,7 +13,7 @@ import pytest
 
 from jobs.reconcile import list_remote_refs, reconcile_once
 from jobs.settings import Settings
-from jobs.sources.refs import ResolvedRef
+from jobs.sources.specs import ResolvedRef
 from testkit.components import GitServer, ServiceProcess, dockerfile, git
 
 pytestmark = pytest.mark.anyio

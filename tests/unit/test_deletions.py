@@ -16,7 +16,8 @@ import pytest
 from jobs.model import BuildState
 from jobs.push import Push, PushRequest, RefChange
 from jobs.service import BuildService
-from jobs.sources.refs import RefResolver, ResolvedRef
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from tests.fakes import FakeExecutor, FakeRegistry
 
 from . import test_service

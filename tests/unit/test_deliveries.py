@@ -30,7 +30,7 @@ from jobs.push import (
 )
 from jobs.reconcile import parse_ls_remote
 from jobs.settings import RepoSettings
-from jobs.sources.refs import ResolvedRef
+from jobs.sources.specs import ResolvedRef
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import (
     Delivery,

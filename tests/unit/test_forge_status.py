@@ -18,7 +18,7 @@ from jobs.forges.hosts import Forges
 from jobs.forges.status import StatusReporter, build_page_url, status_for
 from jobs.model import Build, BuildState
 from jobs.settings import ForgeSettings, load_settings
-from jobs.sources.refs import ResolvedRef
+from jobs.sources.specs import ResolvedRef
 
 pytestmark = pytest.mark.anyio
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -20,7 +20,8 @@ from jobs.quotas import Quotas, StoreCounter
 from jobs.requests import BuildQuery, BuildRequest
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
-from jobs.sources.refs import RefResolver, ResolvedRef
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from jobs.store import Store
 from tests.fakes import FakeExecutor, FakeRegistry
 
