@@ -26,7 +26,7 @@ from .model import Build, BuildOutcome, BuildState, LogLine
 from .naming import build_name_for, image_name_for
 from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
-from .registry import Registry
+from .registry.client import Registry
 from .requests import BuildPage, BuildQuery, BuildRequest
 from .settings import Settings
 from .sources.patterns import url_matches

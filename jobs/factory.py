@@ -12,8 +12,8 @@ from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
-from .registry import Credentials, RegistryClient
-from .registry_auth import DockerConfigCredentials
+from .registry.auth import DockerConfigCredentials
+from .registry.client import Credentials, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.refs import RefResolver

@@ -35,7 +35,7 @@ from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
 from .redaction import Redactor
-from .registry import Registry
+from .registry.client import Registry
 from .settings import Settings
 from .sources.refs import RefResolver
 from .store import DuplicateActiveBuild, Store

@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .. import registry_auth
 from ..forges.credentials import Credential, credential_set
+from ..registry import auth as registry_auth
 from ..settings import Settings
 
 ALLOWED_ENV = frozenset(

@@ -22,7 +22,7 @@ from yamllint.config import YamlLintConfig
 from jobs.executors import kube_manifests as manifests
 from jobs.executors.kube_rbac import RULES
 from jobs.readiness import CHECK_TIMEOUT_SECONDS
-from jobs.registry_auth import make_docker_config
+from jobs.registry.auth import make_docker_config
 from jobs.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from jobs.executors import Executor
 from jobs.executors.local import LocalExecutor
 from jobs.model import Build, BuildState, LogLine
 from jobs.naming import build_name_for, image_name_for
-from jobs.registry import Registry, RegistryClient
+from jobs.registry.client import Registry, RegistryClient
 from jobs.settings import load_settings
 from testkit.components import GitServer, dockerfile, legacy_repo2docker
 from tests.fakes import FakeExecutor, FakeRegistry

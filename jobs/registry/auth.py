@@ -20,8 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import RegistryAuthError
-from .settings import Settings
+from ..errors import RegistryAuthError
+from ..settings import Settings
 
 DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"

@@ -8,7 +8,7 @@ timeout) raises: an unanswered question is never taken for "missing", or every
 registry hiccup would become a rebuild.
 Authentication follows the registry's ``WWW-Authenticate`` challenge: anonymous
 first, then Basic, or a Bearer token from the realm it names. Credentials are asked
-for at each login, so a source that re-reads a rotated file (``registry_auth``) is
+for at each login, so a source that re-reads a rotated file (``registry.auth``) is
 followed without a restart; tokens issued to the old ones are dropped.
 """
 
@@ -24,8 +24,8 @@ from typing import Protocol
 
 import httpx
 
-from . import metrics
-from .errors import InvalidRequest, RegistryAuthError, RegistryError
+from .. import metrics
+from ..errors import InvalidRequest, RegistryAuthError, RegistryError
 
 MANIFEST_ACCEPT = ", ".join(
     [
