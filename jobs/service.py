@@ -4,7 +4,7 @@ Guarantees, in the order a request meets them:
 - a request is checked (repo, ref, allow-list) before anything is resolved or stored;
 - one image, one build: a request for an image that is queued or running joins it;
 - an image in the registry is answered at once and nothing is recorded;
-- a commit whose last build failed because of the commit itself (``jobs.failures``) is
+- a commit whose last build failed because of the commit itself (``jobs.repo2docker.failures``) is
   not built again for ``limits.failure_memory`` seconds, unless forced;
 - the record is committed before the request is answered, so nothing acknowledged
   is lost; at start-up queued builds are queued again and builds that were running

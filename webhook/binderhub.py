@@ -39,9 +39,9 @@ from starlette.routing import BaseRoute, Route
 from jobs.door import WATCH_POLL_SECONDS
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
-from jobs.failures import retry_time
 from jobs.model import Build, BuildState
 from jobs.push import DELETION_PREFIX
+from jobs.repo2docker.failures import retry_time
 from jobs.requests import BuildRequest
 from jobs.service import BuildService
 from jobs.settings import Settings

@@ -13,8 +13,8 @@ from typing import TextIO
 
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.factory import check_builder_version, make_service
-from jobs.failures import retry_time
 from jobs.model import BuildState
+from jobs.repo2docker.failures import retry_time
 from jobs.settings import ConfigError, Settings, load_settings
 
 from .logs import configure_logging

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ..model import Build
-from ..repo2docker import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
+from ..repo2docker.command import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
 from ..settings import BuildKitSettings, Settings
 from ..sources.git_policy import git_policy
 from .kube_credentials import git_config_mounts

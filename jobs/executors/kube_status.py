@@ -14,9 +14,9 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ..failures import Failure, classify_failure
 from ..model import Build, BuildState, LogLine
 from ..quotas import CountedBuild
+from ..repo2docker.failures import Failure, classify_failure
 from ..settings import Settings
 from . import kube_manifests as manifests
 

@@ -35,8 +35,8 @@ from kubernetes.client.exceptions import ApiException
 
 from ..errors import BuildFailed, TemporaryError
 from ..model import Build, LogLine
-from ..phases import PhaseTracker
 from ..quotas import CountedBuild
+from ..repo2docker.phases import PhaseTracker
 from ..settings import ConfigError, Settings
 from . import kube_credentials as credentials
 from . import kube_manifests as manifests

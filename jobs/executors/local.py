@@ -24,17 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BuildFailed, RegistryAuthError
-from ..failures import TAIL_LINES, classify_failure
-from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
-from ..phases import Expired, PhaseTracker
-from ..repo2docker import (
+from ..repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
     repo2docker_args,
     repo2docker_config,
 )
+from ..repo2docker.failures import TAIL_LINES, classify_failure
+from ..repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
+from ..repo2docker.phases import Expired, PhaseTracker
 from ..settings import Settings
 from ..sources.git_policy import git_policy
 from .base import Executor

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jobs.executors import kube_manifests as manifests
-from jobs.repo2docker import cache_ref
+from jobs.repo2docker.command import cache_ref
 from jobs.settings import ConfigError, Settings, load_settings
 
 from .test_kube_manifests import make_build, validate

@@ -24,9 +24,9 @@ from jobs.executors.kube_status import (
     start_failure,
     start_overdue,
 )
-from jobs.failures import Failure
 from jobs.model import Build, BuildState, LogLine
 from jobs.quotas import CountedBuild
+from jobs.repo2docker.failures import Failure
 from jobs.settings import Settings
 
 # -- reading states -----------------------------------------------------------------------

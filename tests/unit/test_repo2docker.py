@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from jobs.repo2docker import (
+from jobs.repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
     cache_ref,
-    parse_log_line,
     repo2docker_args,
     repo2docker_config,
 )
+from jobs.repo2docker.log_lines import parse_log_line
 from jobs.settings import BuildKitSettings, Repo2DockerSettings
 
 GOLDEN = Path(__file__).parent / "golden"

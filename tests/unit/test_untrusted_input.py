@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from jobs.errors import InvalidRequest
 from jobs.json_input import MAX_DEPTH, InvalidJSON, read_json
-from jobs.repo2docker import parse_log_line
+from jobs.repo2docker.log_lines import parse_log_line
 from jobs.requests import build_query
 from webhook.auth import Unauthorized, bearer_token
 from webhook.body import parse_json_object, read_body

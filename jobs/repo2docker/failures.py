@@ -1,7 +1,7 @@
 """Why a repo2docker run failed, and whether the failure is the commit's own: one table.
 
 ``CAUSES`` is the rule, row by row (docs/overview.md, "Failure memory", is rendered
-from it by ``jobs.failures_docs``). ``classify_failure`` walks it in order and the
+from it by ``jobs.repo2docker.failures_docs``). ``classify_failure`` walks it in order and the
 first row with a pattern that matches names the cause. A failure is remembered (the
 next request for the commit answers ``failed-before`` until it expires or is forced)
 only when a row marked ``remembered`` matches: the build of the repository's own
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .model import LogLine
+from ..model import LogLine
 
 TAIL_LINES = 200
 """How many of the last log lines an executor keeps for ``classify_failure``: enough

@@ -1,18 +1,12 @@
-"""repo2docker's command line, its configuration file, the build's docker
-``config.json``, and its JSON log lines. Pure functions."""
+"""repo2docker's command line, its configuration file and the BuildKit engine's
+environment. Pure functions."""
 
 from __future__ import annotations
 
 import inspect
-import re
-from typing import Any
 
+from ..settings import BuildKitSettings, Repo2DockerSettings
 from . import checkout_links
-from .json_input import read_json
-from .model import LogLine
-from .settings import BuildKitSettings, Repo2DockerSettings
-
-_BUILDKIT_TRANSFER = re.compile(r"^#\d+ sha256:[0-9a-f]+ [\d.]+[kMG]?B / [\d.]+[kMG]?B [\d.]+s$")
 
 ENGINE = "buildkit"
 """The repo2docker engine of builder/ (entry point ``repo2docker.engines``)."""
@@ -26,7 +20,8 @@ CONTENT_PROVIDER_CONFIG = (
 # Written by binderhub-service. Only the Git content provider: the others probe
 # hosts on the internet (Dataverse fetches a host list) before looking at the URL.
 # It removes the checkout's symlinks that lead out of it before repo2docker reads the
-# checkout; what follows is binderhub-service's jobs/checkout_links.py as it is.
+# checkout; what follows is binderhub-service's jobs/repo2docker/checkout_links.py
+# as it is.
 
 """
     + inspect.getsource(checkout_links)
@@ -37,7 +32,7 @@ c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 """
 )
 """repo2docker's configuration file, every executor's: the content provider of
-``jobs/checkout_links.py``, defined by that module's own source, so that any
+``jobs/repo2docker/checkout_links.py``, defined by that module's own source, so that any
 repo2docker runs it (another virtualenv, a builder image, a stock repo2docker image)."""
 
 
@@ -125,34 +120,6 @@ def repo2docker_args(
     return args
 
 
-def parse_log_line(raw: str) -> LogLine | None:
-    """One line of ``--json-logs`` output as a LogLine; None for pure progress updates.
-
-    repo2docker writes ``{"phase": …, "message": …}`` per line; docker's push progress
-    comes as many lines with a ``progress`` key that say nothing a reader needs, and
-    BuildKit's plain progress repeats a transfer's byte count while it runs
-    (``#7 sha256:85c1… 49.28MB / 93.29MB 0.2s``): those go, its ``… done`` line stays.
-    Lines that are not JSON (tracebacks) are kept as they are.
-    """
-    text = raw.rstrip("\r\n")
-    if not text:
-        return None
-    try:
-        data: Any = read_json(text)  # a build's output: no line may fail it
-    except ValueError:
-        return LogLine(phase="", message=text)
-    if not isinstance(data, dict):
-        return LogLine(phase="", message=text)
-    if "progress" in data or "layers" in data:
-        return None
-    message = str(data.get("message", "")).rstrip("\n")
-    if not message.strip():
-        return None  # docker's build stream sends bare newlines between steps
-    if _BUILDKIT_TRANSFER.match(message):
-        return None
-    return LogLine(phase=str(data.get("phase", "")), message=message)
-
-
 CHART_COPY = "chart/files/repo2docker_config.py"
 """The Helm chart's copy of ``CONTENT_PROVIDER_CONFIG`` (its ConfigMap is the executor's,
 byte for byte): ``python -m jobs.repo2docker --write`` makes it, ``--check`` compares."""
@@ -174,10 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
         return 0
     if not path.exists() or path.read_text(encoding="utf-8") != CONTENT_PROVIDER_CONFIG:
-        print(f"{path} differs from jobs/repo2docker.py: run python -m jobs.repo2docker --write")
+        print(
+            f"{path} differs from jobs/repo2docker/command.py: "
+            "run python -m jobs.repo2docker --write"
+        )
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,10 +13,11 @@ legitimate repository whose links only make sense inside the running image (into
 user's home, a data volume) still builds; the build's log names every link removed.
 
 This module is the configuration file's content provider, in every executor: its source
-is written into repo2docker's configuration file (``jobs/repo2docker.py``), so that a
-repo2docker without this package (another virtualenv, a stock image) runs it too. It must
-therefore stay self-contained: only the standard library, no relative imports, Python
-3.9 syntax; the configuration file hands it repo2docker's ``Git`` provider (``checked``).
+is written into repo2docker's configuration file (``jobs/repo2docker/command.py``), so
+that a repo2docker without this package (another virtualenv, a stock image) runs it
+too. It must therefore stay self-contained: only the standard library, no relative
+imports, Python 3.9 syntax; the configuration file hands it repo2docker's ``Git``
+provider (``checked``).
 """
 
 import os

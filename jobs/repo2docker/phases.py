@@ -27,8 +27,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from .model import LogLine
-from .settings import PhaseTimeouts
+from ..model import LogLine
+from ..settings import PhaseTimeouts
 
 
 class Phase(enum.StrEnum):
@@ -125,7 +125,7 @@ class PhaseTracker:
         self._end(Phase.PUSH, now)
 
     def feed(self, line: LogLine, now: float) -> None:
-        """Take one log line (as ``jobs.repo2docker.parse_log_line`` made it) read at
+        """Take one log line (as ``jobs.repo2docker.log_lines.parse_log_line`` made it) read at
         ``now``."""
         message = line.message.strip()
         if line.phase == "building":

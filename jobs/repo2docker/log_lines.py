@@ -14,16 +14,48 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from .json_input import read_json
-from .model import LogLine
-from .repo2docker import parse_log_line
+from ..json_input import read_json
+from ..model import LogLine
 
 READ_LIMIT = 1024 * 1024
 """Bytes of one raw output line kept while reading; the rest is counted, not kept."""
 
 MAX_LINE_BYTES = 64 * 1024
 """Bytes of one stored log message; a longer one keeps its first part and a marker."""
+
+
+_BUILDKIT_TRANSFER = re.compile(r"^#\d+ sha256:[0-9a-f]+ [\d.]+[kMG]?B / [\d.]+[kMG]?B [\d.]+s$")
+"""BuildKit's plain progress line for a transfer under way (its ``… done`` line differs)."""
+
+
+def parse_log_line(raw: str) -> LogLine | None:
+    """One line of ``--json-logs`` output as a LogLine; None for pure progress updates.
+
+    repo2docker writes ``{"phase": …, "message": …}`` per line; docker's push progress
+    comes as many lines with a ``progress`` key that say nothing a reader needs, and
+    BuildKit's plain progress repeats a transfer's byte count while it runs
+    (``#7 sha256:85c1… 49.28MB / 93.29MB 0.2s``): those go, its ``… done`` line stays.
+    Lines that are not JSON (tracebacks) are kept as they are.
+    """
+    text = raw.rstrip("\r\n")
+    if not text:
+        return None
+    try:
+        data: Any = read_json(text)  # a build's output: no line may fail it
+    except ValueError:
+        return LogLine(phase="", message=text)
+    if not isinstance(data, dict):
+        return LogLine(phase="", message=text)
+    if "progress" in data or "layers" in data:
+        return None
+    message = str(data.get("message", "")).rstrip("\n")
+    if not message.strip():
+        return None  # docker's build stream sends bare newlines between steps
+    if _BUILDKIT_TRANSFER.match(message):
+        return None
+    return LogLine(phase=str(data.get("phase", "")), message=message)
 
 
 def cut_marker(size: int, kept: int) -> str:
@@ -129,7 +161,7 @@ _CACHE_NOT_FOUND = re.compile(
 def rewrite_line(line: LogLine) -> LogLine:
     """``line`` as users should read it. BuildKit reports a registry cache that does not
     exist yet, which is what the first build of every repository finds (``--cache-from
-    type=registry,…``, ``jobs.repo2docker.buildx_args``), as an error of its step
+    type=registry,…``, ``jobs.repo2docker.command.buildx_args``), as an error of its step
     (``#5 ERROR: failed to configure registry cache importer: <ref>: not found``,
     buildkitd v0.34); the build goes on without it. That line becomes a plain note of
     the same step. Every other line, other ``ERROR`` lines included, is unchanged."""
