@@ -106,3 +106,21 @@ class LogLine:
     phase: str
     message: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CountedBuild:
+    """What a quota counter needs to know of one build (``jobs.quotas``), as a durable
+    executor reports the builds it holds (``executors.base.DurableExecutor``)."""
+
+    build_id: str
+    requester: str | None
+    repo: str
+    created_at: float
+    active: bool
+
+    @classmethod
+    def of(cls, build: Build) -> CountedBuild:
+        return cls(
+            build.id, build.requester, build.repo, build.created_at, not build.state.finished
+        )

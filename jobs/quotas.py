@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from . import metrics
 from .errors import QuotaExceeded
-from .model import Build, BuildState
+from .model import Build, BuildState, CountedBuild
 from .settings import QuotaLimits, QuotaSettings
 
 QUEUED_RETRY_SECONDS = 30
@@ -146,23 +146,6 @@ class StoreCounter:
     ) -> Usage:
         started, active = self._store.quota_usage(requester=requester, repo=repo, since=since)
         return Usage(tuple(started), active)
-
-
-@dataclass(frozen=True)
-class CountedBuild:
-    """What a counter needs to know of one build."""
-
-    build_id: str
-    requester: str | None
-    repo: str
-    created_at: float
-    active: bool
-
-    @classmethod
-    def of(cls, build: Build) -> CountedBuild:
-        return cls(
-            build.id, build.requester, build.repo, build.created_at, not build.state.finished
-        )
 
 
 class ClusterCounter:

@@ -14,8 +14,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..model import Build, LogLine
-from ..quotas import CountedBuild
+from ..model import Build, CountedBuild, LogLine
 
 
 @dataclass(frozen=True)

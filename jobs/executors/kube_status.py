@@ -14,8 +14,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ..model import Build, BuildState, LogLine
-from ..quotas import CountedBuild
+from ..model import Build, BuildState, CountedBuild, LogLine
 from ..repo2docker.failures import Failure, classify_failure
 from ..settings import Settings
 from . import kube_manifests as manifests

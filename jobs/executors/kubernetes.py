@@ -34,8 +34,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ..errors import BuildFailed, TemporaryError
-from ..model import Build, LogLine
-from ..quotas import CountedBuild
+from ..model import Build, CountedBuild, LogLine
 from ..repo2docker.phases import PhaseTracker
 from ..settings import ConfigError, Settings
 from . import kube_credentials as credentials

@@ -15,8 +15,7 @@ import pytest
 
 from jobs.executors import DurableExecutor, Note
 from jobs.factory import make_registry_client
-from jobs.model import Build, BuildState, LogLine
-from jobs.quotas import CountedBuild
+from jobs.model import Build, BuildState, CountedBuild, LogLine
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.sources.refs import RefResolver

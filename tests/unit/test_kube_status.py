@@ -24,8 +24,7 @@ from jobs.executors.kube_status import (
     start_failure,
     start_overdue,
 )
-from jobs.model import Build, BuildState, LogLine
-from jobs.quotas import CountedBuild
+from jobs.model import Build, BuildState, CountedBuild, LogLine
 from jobs.repo2docker.failures import Failure
 from jobs.settings import Settings
 

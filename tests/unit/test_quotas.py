@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import QuotaExceeded
-from jobs.model import Build, BuildState
+from jobs.model import Build, BuildState, CountedBuild
 from jobs.quotas import (
     QUEUED_RETRY_SECONDS,
     ClusterCounter,
-    CountedBuild,
     Quotas,
     StoreCounter,
     Usage,
