@@ -93,7 +93,7 @@ def check_builder_version(settings: Settings) -> None:
 
 def make_executor(settings: Settings) -> Executor:
     if settings.executor == "local":
-        from .executors.local import LocalExecutor
+        from .executors.local.executor import LocalExecutor
 
         check_builder_version(settings)
         return LocalExecutor(settings)

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.errors import BuildFailed
 from jobs.executors import Executor
-from jobs.executors.local import LocalExecutor
+from jobs.executors.local.executor import LocalExecutor
 from jobs.model import Build, BuildState, LogLine
 from jobs.naming import build_name_for, image_name_for
 from jobs.registry.client import Registry, RegistryClient

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jobs.errors import TemporaryError
-from jobs.executors.local import LocalExecutor
+from jobs.executors.local.executor import LocalExecutor
 from jobs.factory import check_builder_version
 from jobs.model import BuildState
 from jobs.redaction import BUILDKIT

@@ -1,4 +1,4 @@
-"""What one local build gets (jobs/executors/build_config.py): its docker configuration
+"""What one local build gets (jobs/executors/local/build_config.py): its docker configuration
 directory, its git credential file, an allow-listed environment."""
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import RegistryAuthError
-from jobs.executors.build_config import allowed_environment, write_build_files, write_docker_config
+from jobs.executors.local.build_config import (
+    allowed_environment,
+    write_build_files,
+    write_docker_config,
+)
 from jobs.forges.credentials import credential_set
 from jobs.settings import load_settings
 from jobs.sources.git_policy import git_policy

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import TemporaryError
-from jobs.executors.docker_daemon import docker_host
+from jobs.executors.local.docker_daemon import docker_host
 from jobs.readiness import Check, CheckResult, Readiness, report, run_check
 from jobs.store import Store
 

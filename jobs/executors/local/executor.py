@@ -5,8 +5,8 @@ anything it started. The child is told to die with the service (``PR_SET_PDEATHS
 after a crash the build is run again from the store, never left running unseen.
 Each build runs in a working directory of its own (``workdirs.py``), removed however
 the build ends; output is read in chunks and cut into bounded lines
-(``jobs/log_lines.py``), so no output can fail a build. The lines tell which phase the
-build is in (``jobs/phases.py``): a phase that runs past its deadline stops the build,
+(``jobs/repo2docker/log_lines.py``), so no output can fail a build. The lines tell which phase the
+build is in (``jobs/repo2docker/phases.py``): a phase that runs past its deadline stops the build,
 as ``limits.build_timeout`` does for the whole. repo2docker gets an allow-listed
 environment and only its own credential files (``build_config.py``, issue 20).
 """
@@ -23,21 +23,21 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import BuildFailed, RegistryAuthError
-from ..model import Build, LogLine
-from ..repo2docker.command import (
+from ...errors import BuildFailed, RegistryAuthError
+from ...model import Build, LogLine
+from ...repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
     repo2docker_args,
     repo2docker_config,
 )
-from ..repo2docker.failures import TAIL_LINES, classify_failure
-from ..repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
-from ..repo2docker.phases import Expired, PhaseTracker
-from ..settings import Settings
-from ..sources.git_policy import git_policy
-from .base import Executor
+from ...repo2docker.failures import TAIL_LINES, classify_failure
+from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
+from ...repo2docker.phases import Expired, PhaseTracker
+from ...settings import Settings
+from ...sources.git_policy import git_policy
+from ..base import Executor
 from .build_config import allowed_environment, write_build_files
 from .docker_daemon import ping_buildkit, ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs

@@ -21,9 +21,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..forges.credentials import Credential, credential_set
-from ..registry import auth as registry_auth
-from ..settings import Settings
+from ...forges.credentials import Credential, credential_set
+from ...registry import auth as registry_auth
+from ...settings import Settings
 
 ALLOWED_ENV = frozenset(
     {

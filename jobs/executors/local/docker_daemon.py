@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import TemporaryError
+from ...errors import TemporaryError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
