@@ -54,6 +54,11 @@ c.DockerEngine.extra_buildx_build_args = json.loads(os.environ.get("{BUILDX_ARGS
 """
 
 
+Mounts = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+"""What a part of a build pod adds: its volumes, the builder's mounts of them, and the
+builder's environment."""
+
+
 def selector_labels(settings: Settings) -> dict[str, str]:
     """Labels that select this service's build Jobs and pods (and nothing else)."""
     return {
@@ -99,9 +104,7 @@ def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
 
-def push_credentials(
-    settings: Settings,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def push_credentials(settings: Settings) -> Mounts:
     """The volumes, mounts and environment that give a build pod its push credentials.
 
     ``kubernetes.docker_config_secret`` (the chart makes it from ``registry.username``
@@ -144,9 +147,7 @@ def push_credentials(
     return volumes, mounts, env
 
 
-def buildkit_client(
-    settings: Settings, image: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def buildkit_client(settings: Settings, image: str) -> Mounts:
     """The volumes, mounts and environment that send a build to the BuildKit daemon
     (``builder: buildkit``); nothing for other builders. Pure.
 
@@ -200,13 +201,10 @@ def job_ttl(settings: Settings) -> int:
     return max([settings.kubernetes.ttl_seconds_after_finished, *map(math.ceil, windows)])
 
 
-def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str, Any]:
-    """The Job that builds and pushes ``build.image``; created suspended.
-
-    No secret value is ever part of it: credentials are references to Secrets (the git
-    credential's is made for the build, ``kube_credentials``).
-    """
-    k8s = settings.kubernetes
+def job_labels(build: Build, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations of ``build``'s Job and pod: this service's selector
+    labels, the build's id and commit, its facts (``ANNOTATIONS``, read back by
+    ``build_from_job``) and who asked (``requester_label``)."""
     labels = {
         LABEL_NAME: MANAGER,
         **selector_labels(settings),
@@ -227,18 +225,29 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
     if build.requester is not None:
         labels[REQUESTER] = requester_label(build.requester)
         annotations[REQUESTER] = build.requester
-    args = repo2docker_args(
+    return labels, annotations
+
+
+def builder_args(build: Build, settings: Settings) -> list[str]:
+    """repo2docker's arguments in the builder container: the ConfigMap's configuration
+    file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
+    so that a stock repo2docker image (with the docker CLI and buildx) builds."""
+    return repo2docker_args(
         settings.repo2docker,
         image=build.image,
         repo=build.repo,
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
-        # a Docker daemon through the socket: repo2docker's own engine, so a stock
-        # repo2docker image (with the docker CLI and buildx) builds
         engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
     )
-    # git's policy (no prompts, allowed transports, no system configuration), not this
-    # machine's environment
+
+
+def base_mounts(build: Build, settings: Settings) -> Mounts:
+    """What every build pod has: ``/tmp`` (an emptyDir of its own, also ``HOME``), the
+    ConfigMap's configuration file, git's policy (no prompts, the allowed transports, no
+    system configuration: not this machine's environment), the build's id; with
+    ``builder: docker-socket``, the node's Docker socket."""
+    k8s = settings.kubernetes
     env = [
         {"name": key, "value": value}
         for key, value in sorted(git_policy(settings.allow_file_urls).items())
@@ -260,24 +269,50 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
             {"name": "docker-socket", "hostPath": {"path": k8s.docker_socket, "type": "Socket"}}
         )
         mounts.append({"name": "docker-socket", "mountPath": "/var/run/docker.sock"})
+    return volumes, mounts, env
+
+
+def pod_mounts(build: Build, settings: Settings) -> Mounts:
+    """Everything a build pod mounts and gets in its environment, in this order:
+    ``base_mounts``, ``push_credentials``, ``buildkit_client`` and the git credential of
+    its repository only, in a Secret of its own (``kube_credentials.git_config_mounts``)."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
     for more_volumes, more_mounts, more_env in (
+        base_mounts(build, settings),
         push_credentials(settings),
         buildkit_client(settings, build.image),
-        git_config_mounts(build, settings),  # only its repository's, in a Secret of its own
+        git_config_mounts(build, settings),
     ):
         volumes += more_volumes
         mounts += more_mounts
         env += more_env
+    return volumes, mounts, env
 
-    pod_security: dict[str, Any] = {
+
+def pod_security_context(settings: Settings) -> dict[str, Any]:
+    """The pod's ``securityContext``: ``kubernetes.run_as_user`` (non-root declared as
+    such) and ``run_as_groups``, the runtime's default seccomp profile."""
+    k8s = settings.kubernetes
+    security: dict[str, Any] = {
         "runAsUser": k8s.run_as_user,
         "runAsGroup": k8s.run_as_user,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     if k8s.run_as_user != 0:
-        pod_security["runAsNonRoot"] = True
+        security["runAsNonRoot"] = True
     if k8s.run_as_groups:
-        pod_security["supplementalGroups"] = list(k8s.run_as_groups)
+        security["supplementalGroups"] = list(k8s.run_as_groups)
+    return security
+
+
+def builder_container(
+    settings: Settings, args: list[str], mounts: list[dict[str, Any]], env: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The one container, which runs repo2docker: unprivileged, no capabilities, a
+    read-only root file system; ``kubernetes.resources`` when set."""
+    k8s = settings.kubernetes
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": k8s.builder_image,
@@ -296,12 +331,21 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
     }
     if k8s.resources:
         container["resources"] = {key: dict(value) for key, value in k8s.resources.items()}
+    return container
+
+
+def build_pod_spec(build: Build, settings: Settings) -> dict[str, Any]:
+    """The build pod: never restarted, no service account token, no service links, and
+    the scheduling settings of ``kubernetes`` (service account, node selector,
+    tolerations, affinity, priority class)."""
+    k8s = settings.kubernetes
+    volumes, mounts, env = pod_mounts(build, settings)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": pod_security,
-        "containers": [container],
+        "securityContext": pod_security_context(settings),
+        "containers": [builder_container(settings, builder_args(build, settings), mounts, env)],
         "volumes": volumes,
     }
     if k8s.service_account:
@@ -314,6 +358,18 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
         pod_spec["affinity"] = dict(k8s.affinity)
     if k8s.priority_class_name:
         pod_spec["priorityClassName"] = k8s.priority_class_name
+    return pod_spec
+
+
+def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str, Any]:
+    """The Job that builds and pushes ``build.image``; created suspended, never retried
+    (``backoffLimit: 0``), ended at ``limits.build_timeout``, deleted ``job_ttl`` after
+    it finished. Its parts: ``job_labels``, ``build_pod_spec``.
+
+    No secret value is ever part of it: credentials are references to Secrets (the git
+    credential's is made for the build, ``kube_credentials``).
+    """
+    labels, annotations = job_labels(build, settings)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -330,7 +386,7 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
             "ttlSecondsAfterFinished": job_ttl(settings),
             "template": {
                 "metadata": {"labels": labels, "annotations": annotations},
-                "spec": pod_spec,
+                "spec": build_pod_spec(build, settings),
             },
         },
     }
