@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 
+from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
-from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .registry.auth import DockerConfigCredentials
 from .registry.client import Credentials, RegistryClient
 from .service import BuildService

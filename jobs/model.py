@@ -110,7 +110,7 @@ class LogLine:
 
 @dataclass(frozen=True)
 class CountedBuild:
-    """What a quota counter needs to know of one build (``jobs.quotas``), as a durable
+    """What a quota counter needs to know of one build (``jobs.coordinator.quotas``), as a durable
     executor reports the builds it holds (``executors.base.DurableExecutor``)."""
 
     build_id: str

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import metrics
+from .coordinator.policy import may_start
+from .coordinator.push_intake import PushIntake
+from .coordinator.quotas import Quotas, StoreCounter
 from .errors import (
     BuildFailed,
     Conflict,
@@ -31,9 +34,6 @@ from .events import BuildEvent, EventHub
 from .executors import DurableExecutor, Executor, Note
 from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildState, LogLine
-from .push_intake import PushIntake
-from .queue_policy import may_start
-from .quotas import Quotas, StoreCounter
 from .redaction import Redactor
 from .registry.client import Registry
 from .settings import Settings
@@ -182,7 +182,7 @@ class BuildService(PushIntake):
         """Return when no build is queued or running (for the CLI and tests)."""
         await self._idle.wait()
 
-    # -- requests (the rest: jobs.door.Door, jobs.push_intake.PushIntake) --
+    # -- requests (the rest: coordinator.intake.Door, coordinator.push_intake.PushIntake) --
 
     async def cancel(self, build_id: str) -> Build:
         build = self.get(build_id)

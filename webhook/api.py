@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from jobs.coordinator.build_requests import BUILD_ID_RE, BuildRequest, build_query
 from jobs.model import Build, BuildState
-from jobs.requests import BUILD_ID_RE, BuildRequest, build_query
 from jobs.service import BuildService
 from jobs.settings import Settings
 

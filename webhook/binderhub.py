@@ -36,13 +36,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from jobs.door import WATCH_POLL_SECONDS
+from jobs.coordinator.build_requests import BuildRequest
+from jobs.coordinator.intake import WATCH_POLL_SECONDS
+from jobs.coordinator.push import DELETION_PREFIX
 from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
 from jobs.model import Build, BuildState
-from jobs.push import DELETION_PREFIX
 from jobs.repo2docker.failures import retry_time
-from jobs.requests import BuildRequest
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.sources.specs import RepoSpec

@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from jobs import reconcile
-from jobs.push import Ignored, Push, PushAnswer, PushRequest
+from jobs.coordinator import reconcile
+from jobs.coordinator.push import Ignored, Push, PushAnswer, PushRequest
 from jobs.service import BuildService
 from jobs.settings import Settings
 

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Callable
 
 from .. import metrics
+from ..coordinator.push import DELETION_PREFIX
 from ..errors import NotFound
 from ..events import BuildEvent
 from ..model import Build, BuildState
-from ..push import DELETION_PREFIX
 from .base import CommitStatus, ForgeClient, StatusState
 from .errors import ForgeRateLimited, ForgeUnavailable
 from .hosts import Forges

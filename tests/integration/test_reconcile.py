@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jobs.reconcile import list_remote_refs, reconcile_once
+from jobs.coordinator.reconcile import list_remote_refs, reconcile_once
 from jobs.settings import Settings
 from jobs.sources.specs import ResolvedRef
 from testkit.components import GitServer, ServiceProcess, dockerfile, git

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.model import BuildState
-from jobs.push import Push, PushRequest, RefChange
 from jobs.service import BuildService
 from jobs.sources.refs import RefResolver
 from jobs.sources.specs import ResolvedRef

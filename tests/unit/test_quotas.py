@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import QuotaExceeded
-from jobs.model import Build, BuildState, CountedBuild
-from jobs.quotas import (
+from jobs.coordinator.quotas import (
     QUEUED_RETRY_SECONDS,
     ClusterCounter,
     Quotas,
@@ -18,6 +16,8 @@ from jobs.quotas import (
     check_quota,
     statuses,
 )
+from jobs.errors import QuotaExceeded
+from jobs.model import Build, BuildState, CountedBuild
 from jobs.settings import QuotaLimits, QuotaSettings
 from jobs.store import Store
 

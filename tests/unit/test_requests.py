@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.coordinator.build_requests import MAX_PAGE, BuildQuery, build_query
 from jobs.errors import InvalidRequest
 from jobs.model import BuildState
-from jobs.requests import MAX_PAGE, BuildQuery, build_query
 
 
 def test_no_parameters_is_the_first_page_of_everything() -> None:

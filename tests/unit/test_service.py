@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.build_requests import BuildQuery, BuildRequest
+from jobs.coordinator.push import Push, PushRequest, RefChange
+from jobs.coordinator.quotas import Quotas, StoreCounter
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
 from jobs.model import Build, BuildState
 from jobs.naming import build_name_for, image_name_for
-from jobs.push import Push, PushRequest, RefChange
-from jobs.quotas import Quotas, StoreCounter
-from jobs.requests import BuildQuery, BuildRequest
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
 from jobs.sources.refs import RefResolver

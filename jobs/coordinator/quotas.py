@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import metrics
-from .errors import QuotaExceeded
-from .model import Build, BuildState, CountedBuild
-from .settings import QuotaLimits, QuotaSettings
+from .. import metrics
+from ..errors import QuotaExceeded
+from ..model import Build, BuildState, CountedBuild
+from ..settings import QuotaLimits, QuotaSettings
 
 QUEUED_RETRY_SECONDS = 30
 """``Retry-After`` for ``max_queued``: it frees when a build finishes, which nobody can

@@ -1,7 +1,7 @@
 """The pass that builds the pushes whose webhook was lost.
 
 Push webhooks and the reconciler answer "which refs build" with the same functions
-(``jobs.push.skip_reason``, ``resolved_ref``): a ref builds when its repository is in
+(``jobs.coordinator.push.skip_reason``, ``resolved_ref``): a ref builds when its repository is in
 ``settings.repos`` and the ref is a branch matching ``branches`` (default: the default
 branch only) or a tag matching ``tags`` (default: every tag).
 
@@ -20,13 +20,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from .errors import BuildServiceError
-from .model import BuildOutcome
+from ..errors import BuildServiceError
+from ..model import BuildOutcome
+from ..service import BuildService
+from ..settings import RepoSettings
+from ..sources.refs import ls_remote
+from ..sources.specs import SHA_RE, ResolvedRef
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
-from .service import BuildService
-from .settings import RepoSettings
-from .sources.refs import ls_remote
-from .sources.specs import SHA_RE, ResolvedRef
 
 log = logging.getLogger(__name__)
 

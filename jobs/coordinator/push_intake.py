@@ -1,6 +1,6 @@
 """Push deliveries into the pipeline: ``BuildService.receive_push``.
 
-Which refs of a push build is ``jobs.push.select_refs``; this acts on it. The builds
+Which refs of a push build is ``jobs.coordinator.push.select_refs``; this acts on it. The builds
 created, the queued builds a deletion supersedes and the delivery's record are
 committed in one transaction, before the answer: a 2xx to a forge means the decision
 is stored, and a redelivery gets the recorded answer and changes nothing.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from .door import Door, Target
-from .errors import RepoNotAllowed
-from .model import Build, BuildState, LogLine
-from .naming import image_name_for
+from ..errors import RepoNotAllowed
+from ..model import Build, BuildState, LogLine
+from ..naming import image_name_for
+from .intake import Door, Target
 from .push import (
     Decision,
     Deletion,
@@ -47,7 +47,7 @@ class PushIntake(Door):
 
     def receive_push(self, push: PushRequest) -> PushAnswer:
         """Answer a verified, parsed push delivery: the recorded answer for a redelivery,
-        else ask for a build of each pushed ref that ``jobs.push.select_refs`` selects.
+        else ask for a build of each pushed ref that ``jobs.coordinator.push.select_refs`` selects.
 
         No I/O but the store's: the push names each commit, so the resolver's cache is
         refreshed from it and the build is recorded without asking the registry (the

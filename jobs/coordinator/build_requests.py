@@ -1,5 +1,5 @@
 """The typed requests the pipeline receives from the HTTP API, the BinderHub stream
-and the CLI (a push is ``jobs.push.PushRequest``). Pure: checking one raises
+and the CLI (a push is ``jobs.coordinator.push.PushRequest``). Pure: checking one raises
 ``InvalidRequest`` naming the problem and touches nothing."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidRequest
-from .model import Build, BuildState
-from .sources.urls import canonical_repo_url
+from ..errors import InvalidRequest
+from ..model import Build, BuildState
+from ..sources.urls import canonical_repo_url
 
 BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 """What a build id looks like."""

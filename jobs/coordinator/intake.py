@@ -5,7 +5,7 @@ One typed request per trigger, each answered here and nowhere else:
   (``request`` is its shorthand); the reconciler's ``request_commit`` for a commit
   it already knows;
 - ``receive_push(PushRequest)``: a verified, parsed push delivery
-  (``jobs.push_intake``, a subclass);
+  (``jobs.coordinator.push_intake``, a subclass);
 - ``get``, ``list_builds(BuildQuery)``, ``logs``, ``watch``, ``catalog``,
   ``quota_status``: what the pipeline knows.
 
@@ -19,20 +19,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
-from . import metrics, watching
-from .errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
-from .events import BuildEvent, EventHub
-from .model import Build, BuildOutcome, BuildState, LogLine
-from .naming import build_name_for, image_name_for
+from .. import metrics
+from ..errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
+from ..events import BuildEvent, EventHub
+from ..model import Build, BuildOutcome, BuildState, LogLine
+from ..naming import build_name_for, image_name_for
+from ..registry.client import Registry
+from ..settings import Settings
+from ..sources.patterns import url_matches
+from ..sources.refs import RefResolver
+from ..sources.specs import ResolvedRef, repo_spec
+from ..store import DuplicateActiveBuild, Store
+from . import following
+from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
-from .registry.client import Registry
-from .requests import BuildPage, BuildQuery, BuildRequest
-from .settings import Settings
-from .sources.patterns import url_matches
-from .sources.refs import RefResolver
-from .sources.specs import ResolvedRef, repo_spec
-from .store import DuplicateActiveBuild, Store
 
 WATCH_POLL_SECONDS = 10.0
 """Seconds of silence after which a watched build's state is read again. Builds of
@@ -315,5 +316,5 @@ class Door:
         self, build_id: str, *, poll_interval: float = WATCH_POLL_SECONDS
     ) -> AsyncIterator[BuildEvent]:
         """The build's story from the start, then live events until it finishes
-        (``jobs.watching.watch``: no line lost or repeated). Raises ``NotFound``."""
-        return watching.watch(self, build_id, poll_interval)
+        (``jobs.coordinator.following.watch``: no line lost or repeated). Raises ``NotFound``."""
+        return following.watch(self, build_id, poll_interval)

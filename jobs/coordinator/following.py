@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from .events import BuildEvent
-from .model import BuildState
+from ..events import BuildEvent
+from ..model import BuildState
 
 if TYPE_CHECKING:
-    from .door import Door
+    from .intake import Door
 
 
 async def watch(service: Door, build_id: str, poll_interval: float) -> AsyncIterator[BuildEvent]:

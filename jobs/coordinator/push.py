@@ -9,8 +9,9 @@ repository is in ``settings.repos`` and the ref is a branch matching ``branches`
 ``BuildService.receive_push`` acts on the selection and answers with a ``Decision``.
 
 A deletion of a selected ref builds nothing and supersedes the queued builds of that
-ref that only it asked for (``jobs.push_intake``; issue 20): left queued, they would run, fail
-on a commit the server may no longer have, and report a failure for a ref that is gone.
+ref that only it asked for (``jobs.coordinator.push_intake``; issue 20): left queued,
+they would run, fail on a commit the server may no longer have, and report a failure
+for a ref that is gone.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import Build, BuildOutcome
-from .settings import RepoSettings
-from .sources.specs import RefKind, ResolvedRef
+from ..model import Build, BuildOutcome
+from ..settings import RepoSettings
+from ..sources.specs import RefKind, ResolvedRef
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
