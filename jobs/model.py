@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -124,3 +125,28 @@ class CountedBuild:
         return cls(
             build.id, build.requester, build.repo, build.created_at, not build.state.finished
         )
+
+
+def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:
+    """``BuildService.catalog()`` (repository URL -> its built images, newest first) as
+    ``GET /api/v1/images`` answers it: ``{"repos": [{"repo", "images": [{"image",
+    "sha", "ref", "ref_kind", "built_at" (Unix seconds), "build_id"}]}]}``."""
+    return {
+        "repos": [
+            {
+                "repo": repo,
+                "images": [
+                    {
+                        "image": build.image,
+                        "sha": build.sha,
+                        "ref": build.ref,
+                        "ref_kind": build.ref_kind,
+                        "built_at": build.finished_at,
+                        "build_id": build.id,
+                    }
+                    for build in builds
+                ],
+            }
+            for repo, builds in catalog.items()
+        ]
+    }

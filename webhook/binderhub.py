@@ -48,9 +48,9 @@ from jobs.settings import Settings
 from jobs.sources.specs import RepoSpec
 
 from . import __version__
-from .api import service_of, settings_of
 from .auth import WRITE, require
 from .body import sent_path
+from .context import service_of, settings_of
 from .errors import BadRequest, status_for
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
 

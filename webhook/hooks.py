@@ -28,8 +28,8 @@ from jobs.service import BuildService
 from jobs.settings import Settings
 
 from . import deliveries
-from .api import service_of, settings_of
 from .body import parse_json_object, read_body
+from .context import service_of, settings_of
 from .deliveries import Delivery, Provider
 from .errors import BadRequest
 from .metrics import WEBHOOK_DELIVERIES

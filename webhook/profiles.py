@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from jobs.model import catalog_json
 from jobs.settings import Settings
 
-from .api import catalog_json, query_params, service_of, settings_of
 from .auth import READ, require
+from .context import query_params, service_of, settings_of
 
 DEFAULT_KINDS = ("branch", "tag", "head")
 """Refs offered by default: branches, tags and the default branch (``HEAD``); images
