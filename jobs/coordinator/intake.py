@@ -32,13 +32,9 @@ from ..sources.specs import ResolvedRef, repo_spec
 from ..store import DuplicateActiveBuild, Store
 from . import following
 from .build_requests import BuildPage, BuildQuery, BuildRequest
+from .following import WATCH_POLL_SECONDS
 from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
-
-WATCH_POLL_SECONDS = 10.0
-"""Seconds of silence after which a watched build's state is read again. Builds of
-this process announce their end; a build that another process runs (the CLI, another
-replica) does not, and only its record says when it finished."""
 
 
 class Target(NamedTuple):
