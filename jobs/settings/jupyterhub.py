@@ -95,7 +95,7 @@ class HubProfileSettings(Section):
 
     ref_kinds: list[Literal["branch", "tag", "head", "commit"]] = ["branch", "tag", "head"]
     """Which built refs become choices: branches, tags, the default branch (``head``),
-    bare commits."""
+    bare commits. Default: all but bare commits, which nobody would know to pick."""
 
     any_image_choice: bool = False
     """Add a free-text choice that admits any image under ``image_prefix`` (with a tag
