@@ -20,7 +20,18 @@ from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
 
-from . import __version__, api, binderhub, hooks, hub_auth, metrics, openapi, page, profiles
+from . import (
+    __version__,
+    api,
+    binderhub,
+    hooks,
+    hub_api,
+    hub_auth,
+    metrics,
+    openapi,
+    page,
+    profiles,
+)
 from .auth import Auth, Authenticator, LoginRequired, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
@@ -81,7 +92,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
     authenticators: list[Authenticator] = [TokenAuthenticator(settings.auth)]
     hub: hub_auth.HubAuthenticator | None = None
     if settings.jupyterhub.enabled:
-        hub = hub_auth.HubAuthenticator(hub_auth.HubConfig.resolve(settings.jupyterhub, base_path))
+        hub = hub_auth.HubAuthenticator(hub_api.HubConfig.resolve(settings.jupyterhub, base_path))
         authenticators.append(hub)
 
     @asynccontextmanager
