@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import metrics
-from .coordinator.policy import may_start
+from .concurrency import may_start
 from .coordinator.push_intake import PushIntake
 from .coordinator.quotas import Quotas, StoreCounter
 from .errors import (

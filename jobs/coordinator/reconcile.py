@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from ..errors import BuildServiceError
 from ..model import BuildOutcome
-from ..service import BuildService
 from ..settings import RepoSettings
 from ..sources.refs import ls_remote
 from ..sources.specs import SHA_RE, ResolvedRef
+from .intake import Door
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
 
 log = logging.getLogger(__name__)
@@ -80,19 +80,19 @@ async def list_remote_refs(
     )
 
 
-async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[BuildOutcome]:
+async def reconcile_repo(intake: Door, repo: RepoSettings) -> list[BuildOutcome]:
     """Ask for the image of every matching branch and tag of ``repo``.
 
     One outcome per matching ref (``created`` for the commits that were missing). Raises
     what ``git ls-remote`` raises; a failed registry check skips that ref only (it is
     never taken for "missing").
     """
-    settings = service.settings
+    settings = intake.settings
     remote = await list_remote_refs(
         repo.url,
         git_timeout=settings.git_timeout,
         allow_file=settings.allow_file_urls,
-        git_env=service.resolver.git_env,
+        git_env=intake.resolver.git_env,
     )
     outcomes: list[BuildOutcome] = []
     for ref in remote.refs:
@@ -100,7 +100,7 @@ async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[Buil
             continue
         name = short_name(ref.full_ref)
         try:
-            outcome = await service.request_commit(
+            outcome = await intake.request_commit(
                 repo.url, name, ref, trigger="reconcile", check_registry=True, follows_ref=True
             )
         except BuildServiceError as e:
@@ -112,20 +112,20 @@ async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[Buil
     return outcomes
 
 
-async def reconcile_once(service: BuildService) -> list[BuildOutcome]:
+async def reconcile_once(intake: Door) -> list[BuildOutcome]:
     """One pass over ``settings.repos`` that are in ``allowed_repos``; see the module
     docstring. A repository that cannot be listed is logged and skipped."""
     outcomes: list[BuildOutcome] = []
-    for repo in service.settings.repos:
+    for repo in intake.settings.repos:
         try:
-            service.check_allowed(repo.url)
-            outcomes += await reconcile_repo(service, repo)
+            intake.check_allowed(repo.url)
+            outcomes += await reconcile_repo(intake, repo)
         except BuildServiceError as e:
             log.warning("reconcile: skipping %s: %s", repo.url, e)
     return outcomes
 
 
-async def reconcile_every(service: BuildService, interval: float) -> None:
+async def reconcile_every(intake: Door, interval: float) -> None:
     """Run ``reconcile_once`` now and then every ``interval`` seconds, until cancelled.
 
     Returns at once when ``interval`` is 0 (reconciling is off). A pass that fails
@@ -135,7 +135,7 @@ async def reconcile_every(service: BuildService, interval: float) -> None:
         return
     while True:
         try:
-            await reconcile_once(service)
+            await reconcile_once(intake)
         except Exception:
             log.exception("reconcile pass failed")
         await asyncio.sleep(interval)

@@ -1,7 +1,7 @@
 """The executor interface: where builds run, as the coordinator sees it.
 
 Two kinds, two types. A plain ``Executor`` (the local one) runs what it is given;
-the coordinator owns the queue and applies the limits (``jobs.coordinator.policy``). A
+the coordinator owns the queue and applies the limits (``jobs.concurrency``). A
 ``DurableExecutor`` (Kubernetes) holds the queue itself, in a place that outlives
 this process and that every replica sees: the coordinator hands it every build at
 once, after a restart hands it the unfinished builds again so that ``run`` attaches

@@ -4,7 +4,7 @@ The queue is the set of suspended build Jobs: it survives restarts and every rep
 sees the same one. One replica at a time keeps it, the holder of a Lease (renewed
 every third of ``kubernetes.lease_seconds``; taken over by another replica once it
 expired). The keeper releases Jobs oldest first within the concurrency limits
-(``jobs.coordinator.policy``), whenever the watch cache says a slot may have changed and
+(``jobs.concurrency``), whenever the watch cache says a slot may have changed and
 at least once a renewal period.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..coordinator.policy import may_start
+from ..concurrency import may_start
 from ..settings import Settings
 from . import kube_manifests as manifests
 from .kube_status import job_terminal, pod_ended, queued_at, repo_of

@@ -1,4 +1,4 @@
-"""The concurrency limits (``jobs.coordinator.policy.may_start``), pinned by golden cases."""
+"""The concurrency limits (``jobs.concurrency.may_start``), pinned by golden cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import pytest
 
-from jobs.coordinator.policy import may_start
+from jobs.concurrency import may_start
 
 
 class Item(NamedTuple):
