@@ -11,7 +11,7 @@ help:
 	@echo "make run         start the service on 127.0.0.1:8080 (local executor, SQLite, local registry)"
 	@echo "make test        the whole suite with real components (installs and starts what it needs)"
 	@echo "make test-fast   unit tests only, no daemons"
-	@echo "make check       ruff format --check, ruff check, mypy --strict"
+	@echo "make check       ruff format --check, ruff check, mypy --strict, import rules"
 	@echo "make docs        build the docs (warnings are errors)"
 	@echo "make bench       run the benchmarks in bench/"
 	@echo "make cluster-up  start the single-node test Kubernetes cluster (tests/cluster)"
@@ -41,6 +41,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
