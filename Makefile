@@ -41,6 +41,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy docs/layout.py
 	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
@@ -56,6 +57,7 @@ docs-check: docs
 	$(PY) chart/values_docs.py --check docs/helm-values.md
 	$(PY) -m jobs.repo2docker --check chart/files/repo2docker_config.py
 	$(PY) -m jobs.repo2docker.failures_docs --check docs/overview.md
+	$(PY) docs/layout.py --check docs/development.md
 
 bench: $(STAMP) components
 	$(PY) -m bench.run

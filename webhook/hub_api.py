@@ -1,5 +1,7 @@
-"""JupyterHub's REST API, as this service uses it (``HubConfig``: where it is, how this
-service is registered there): who owns a token (``GET <api_url>/user``,
+"""JupyterHub's REST API, as this service uses it.
+
+``HubConfig``: where it is and how this service is registered there; ``HubClient``: who
+owns a token (``GET <api_url>/user``,
 remembered in an ``IdentityCache``), an OAuth code exchanged for a token, and whether the
 hub answers at all (readiness). A hub that cannot be reached, or answers 5xx, is
 ``HubUnavailable`` (503): never taken for "no such token"."""
