@@ -21,7 +21,7 @@ from jobs.requests import BuildQuery, BuildRequest
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
 from jobs.specs import build_name_for, image_name_for
-from jobs.store import Store
+from jobs.store import SqliteStore, Store
 from tests.fakes import FakeExecutor, FakeRegistry
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +60,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """The state file a rig's service uses (closed by the service)."""
-    return Store(tmp_path / "builds.sqlite")
+    return SqliteStore(tmp_path / "builds.sqlite")
 
 
 @pytest.fixture
@@ -406,10 +406,10 @@ async def test_an_ignored_push_is_remembered_too(rig: Callable[..., Any]) -> Non
     assert r.service.recorded_push("gitlab", "d-2") is None
 
 
-class FullStore(Store):
+class FullStore(SqliteStore):
     """A store whose disk fills up when a delivery is recorded."""
 
-    def remember_delivery(self, *args: Any, **kwargs: Any) -> None:
+    def remember_delivery(self, *args: Any, **kwargs: Any) -> bool:
         super().remember_delivery(*args, **kwargs)
         raise sqlite3.OperationalError("database or disk is full")
 
