@@ -499,7 +499,7 @@ SERVICE = "rel-binderhub-service"
 def state_volume(docs: list[dict[str, Any]]) -> dict[str, Any]:
     pod = one(docs, "Deployment", SERVICE)["spec"]["template"]["spec"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "state"]
-    return volume
+    return dict(volume)
 
 
 def test_the_state_is_kept_on_a_claim_by_default(render: Render) -> None:

@@ -38,7 +38,8 @@ def test_what_a_url_names(url: str, kind: str, where: str, shown: str | None) ->
     assert str(parsed.path if kind == "sqlite" else parsed.conninfo) == where
     if shown is not None:
         assert parsed.shown == shown
-    assert "p%40ss" not in parsed.shown and ":x@" not in parsed.shown
+    assert "p%40ss" not in parsed.shown
+    assert ":x@" not in parsed.shown
 
 
 @pytest.mark.parametrize(
