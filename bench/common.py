@@ -208,7 +208,8 @@ def state_rows(config_path: Path, sql: str, params: tuple[Any, ...] = ()) -> lis
         import psycopg
 
         with psycopg.connect(settings.database.url.get_secret_value()) as conn:
-            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
+            query = sql.replace("%", "%%").replace("?", "%s")
+            return list(conn.execute(query, params).fetchall())
     with sqlite3.connect(f"file:{settings.state_path}?mode=ro", uri=True) as db:
         return list(db.execute(sql, params).fetchall())
 
