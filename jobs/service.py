@@ -35,6 +35,7 @@ from .model import Build, BuildState, LogLine
 from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
+from .redaction import Redactor
 from .refs import RefResolver
 from .registry import Registry
 from .settings import Settings
@@ -82,6 +83,8 @@ class BuildService(PushIntake):
         self._holding = False  # a push is being recorded: start nothing until it commits
         self._pending = PendingUpdates(store)
         """Writes the running side's changes of records, through a database outage too."""
+        self._redact = Redactor(settings)
+        """Applied to every log line and error before they are stored (issue 20)."""
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
@@ -280,6 +283,8 @@ class BuildService(PushIntake):
                 pass
             elif build.id in self._cancelling:
                 self._finish(build, BuildState.CANCELLED, "cancelled")
+            elif not e.remember and await self._pushed_anyway(build, e):
+                self._finish(build, BuildState.BUILT, None)
             else:
                 self._finish(build, BuildState.FAILED, str(e), remember=e.remember)
         except RegistryError as e:
@@ -294,6 +299,25 @@ class BuildService(PushIntake):
             self._cancelling.discard(build.id)
             self.store.forget_log_cursor(build.id)
             self._schedule()
+
+    async def _pushed_anyway(self, build: Build, failure: BuildFailed) -> bool:
+        """After a failure that is not the commit's (a timeout, a cut cache export, a
+        push that failed after its manifest arrived): whether the registry has the image
+        all the same, which makes the build ``built`` (the registry is the truth), with
+        a note in its log. A registry that cannot answer leaves the failure as it is
+        (whatever it raises: this runs while a failure is handled, and the build must
+        end)."""
+        try:
+            there = await self.registry.has_image(build.image, use_cache=False)
+        except RegistryError:
+            return False
+        except Exception:
+            log.exception("build %s: asking the registry after its failure failed", build.id)
+            return False
+        if there:
+            note = f"{failure}; {build.image} is in the registry, so the build is built"
+            self._log(build, Note("", note))
+        return there
 
     def _mark_running(self, build: Build, **fields: Any) -> None:
         build.state, build.started_at = BuildState.RUNNING, self._clock()
@@ -316,18 +340,19 @@ class BuildService(PushIntake):
         self._pending.update(build.id, pid=pid)
 
     def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
+        message = self._redact(line.message)
         try:
             stored = self.store.append_log(
                 build.id,
                 line.phase,
-                line.message,
+                message,
                 builder=builder,
                 max_bytes=self.settings.build_logs.max_bytes,
             )
         except TemporaryError as e:
             # a database outage: live watchers still get the line; the stored log lacks it
             log.warning("build %s: a log line could not be stored: %s", build.id, e)
-            self.events.publish(BuildEvent(build.id, "log", line.phase, line.message))
+            self.events.publish(BuildEvent(build.id, "log", line.phase, message))
             return
         if stored is not None:  # None: past the build's log cap, neither stored nor sent
             seq, phase, message = stored
@@ -336,6 +361,7 @@ class BuildService(PushIntake):
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False
     ) -> None:
+        error = None if error is None else self._redact(error)
         build.state, build.error, build.finished_at = state, error, self._clock()
         build.error_remembered = remember
         self._pending.update(
