@@ -195,8 +195,9 @@ class PostgresStore(SqlStore):
     ) -> Any:
         try:
             with self._connection() as conn:
-                if self._local.conn is not None and sql.startswith("INSERT"):
-                    # a refused insert must not abort the transaction around it
+                if self._local.conn is not None and sql.startswith("INSERT INTO build_logs"):
+                    # a refused line must not abort the transaction around it (builds'
+                    # inserts have a savepoint of their own: ``create``)
                     with conn.transaction():
                         return result(conn.execute(self._query(sql), params))
                 return result(conn.execute(self._query(sql), params))
@@ -206,6 +207,9 @@ class PostgresStore(SqlStore):
             if sql.startswith("INSERT INTO build_logs"):
                 raise LogConflict(str(params[0])) from e
             raise
+
+    def _in_transaction(self) -> bool:
+        return self._local.conn is not None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
