@@ -47,6 +47,7 @@ from .settings_sections import (
     WebhookSettings,
     _Section,
 )
+from .store.config import DatabaseSettings
 
 __all__ = [  # the sections (jobs/settings_sections.py) are part of this module's API
     "CONFIG_ENV",
@@ -56,6 +57,7 @@ __all__ = [  # the sections (jobs/settings_sections.py) are part of this module'
     "BuildKitSettings",
     "BuildLogSettings",
     "ConfigError",
+    "DatabaseSettings",
     "ForgeHostSettings",
     "ForgeSettings",
     "GitCredentialSettings",
@@ -112,7 +114,13 @@ class Settings(BaseSettings):
     ``kubernetes``: a Job per build, queued in the cluster (see ``kubernetes``)."""
 
     state_path: Path = Path("binderhub-service.sqlite")
-    """SQLite file holding build records and logs (created if missing)."""
+    """SQLite file holding build records, their logs and webhook delivery records
+    (created if missing), unless ``database.url`` names another place. The local
+    executor's working directories are made beside it."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    """Where the state is kept: this host's SQLite file (``state_path``) by default, or a
+    PostgreSQL database that several replicas share (docs/helm.md)."""
 
     allowed_repos: list[str] = ["*"]
     """Shell-style patterns (``fnmatch``) of canonical repository URLs that may be

@@ -19,8 +19,9 @@ async def watch(service: Door, build_id: str, poll_interval: float) -> AsyncIter
 
     The state and the stored lines are read right after subscribing, with no await
     in between, and live lines already read are skipped by their number: no line is
-    lost or repeated. After ``poll_interval`` seconds of silence the build's record is
-    read again (a build another process runs announces nothing here). Raises
+    lost or repeated. After ``poll_interval`` seconds of silence the build's record and
+    the lines stored since are read again (a build another process runs announces
+    nothing here). Raises
     ``NotFound``.
     """
     async with service.events.subscribe(build_id) as queue:
@@ -46,6 +47,10 @@ async def watch(service: Door, build_id: str, poll_interval: float) -> AsyncIter
                 else:
                     event = queue.get_nowait()
             except TimeoutError:
+                # lines another process (a replica sharing the database) stored meanwhile
+                for phase, message in service.store.logs(build_id, after=seen):
+                    seen += 1
+                    yield BuildEvent(build_id, "log", phase, message, seq=seen)
                 build = service.get(build_id)
                 if build.state.finished:
                     yield BuildEvent(
