@@ -29,6 +29,7 @@ components:
 	scripts/ensure-buildkit.sh
 	scripts/ensure-repo2docker.sh 2024.7.0 >/dev/null
 	scripts/ensure-test-tools.sh
+	scripts/ensure-postgres.sh bindir >/dev/null
 	scripts/ensure-node-deps.sh
 
 test: $(STAMP) check docs-check components

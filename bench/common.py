@@ -12,6 +12,7 @@ import os
 import platform
 import secrets
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -194,6 +195,23 @@ def machine_info() -> dict[str, Any]:
 
 # bench.run --profile: servers run under bench.profiled_serve, profiles written here
 PROFILE: dict[str, Path | None] = {"dir": None}
+DATABASE: dict[str, Any] = {"server": None}
+"""``server``: a ``testkit.postgres.Postgres`` whose new databases keep the state of the
+servers started from now on (``bench.run --database postgresql``); None: SQLite files."""
+
+
+def state_rows(config_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query (``?`` placeholders) of a server's state: its SQLite
+    file, or its PostgreSQL database."""
+    settings = load_settings(config_path)
+    if settings.database.url is not None:
+        import psycopg
+
+        with psycopg.connect(settings.database.url.get_secret_value()) as conn:
+            query = sql.replace("%", "%%").replace("?", "%s")
+            return list(conn.execute(query, params).fetchall())
+    with sqlite3.connect(f"file:{settings.state_path}?mode=ro", uri=True) as db:
+        return list(db.execute(sql, params).fetchall())
 
 
 @dataclass
@@ -246,6 +264,8 @@ def write_config(
         # everything else is the default; in particular ref_cache_seconds (30 s) and
         # registry.cache_seconds (3600 s) and log_level (info)
     }
+    if DATABASE["server"] is not None:
+        config["database"] = {"url": DATABASE["server"].create_database()}
     if "auth" in Settings.model_fields:
         # the API asks for a token: one with both scopes, as a real client would send
         config["auth"] = token_settings()

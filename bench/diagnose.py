@@ -310,11 +310,11 @@ def deliveries(keep: int = 10_000, batch: int = 500, *, checkpoints: bool = True
     commits) as the deliveries table fills up: time per call for each batch, in a
     temporary state file (WAL, synchronous=NORMAL, as the server), and the slowest
     calls (WAL checkpoints)."""
-    from jobs.store import Store
+    from jobs.store import SqliteStore
 
     decision = json.dumps({"outcome": "accepted", "builds": [{"id": "x" * 32}] * 1})
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "builds.sqlite")
+        store = SqliteStore(Path(tmp) / "builds.sqlite")
         if not checkpoints:  # diagnosis only: are the slow calls WAL checkpoints?
             store._db.execute("PRAGMA wal_autocheckpoint=0")
         stored = 0

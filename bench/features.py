@@ -24,7 +24,6 @@ import pstats
 import secrets
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from .common import (
     registry_has,
     say,
     start_server,
+    state_rows,
     write_config,
 )
 
@@ -90,10 +90,8 @@ def run_loadgen(args: list[str], timeout: float, server: Server | None = None) -
 
 
 def builds_by_state(server_config: Path) -> dict[str, int]:
-    """Build records by state, read from the server's state file (WAL: a reader is fine)."""
-    state_path = load_settings(server_config).state_path
-    with sqlite3.connect(f"file:{state_path}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT state, COUNT(*) FROM builds GROUP BY state").fetchall()
+    """Build records by state, read from the server's state (SQLite's WAL: a reader is fine)."""
+    rows = state_rows(server_config, "SELECT state, COUNT(*) FROM builds GROUP BY state")
     return {str(state): int(count) for state, count in rows}
 
 
@@ -415,14 +413,13 @@ def bench_webhooks(
             time.sleep(0.5)
         results["builds_by_state"] = builds_by_state(config_path)
         results["after_drain"] = memory_of(server.pid)
-        with sqlite3.connect(f"file:{settings.state_path}?mode=ro", uri=True) as db:
-            results["deliveries_stored"] = db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[
-                0
-            ]
-            log_lines = db.execute(
-                "SELECT COUNT(*) FROM build_logs WHERE message LIKE '%in the registry already%'"
-            ).fetchone()[0]
-        results["builds_found_in_registry"] = log_lines
+        results["deliveries_stored"] = state_rows(config_path, "SELECT COUNT(*) FROM deliveries")[
+            0
+        ][0]
+        results["builds_found_in_registry"] = state_rows(
+            config_path,
+            "SELECT COUNT(*) FROM build_logs WHERE message LIKE '%in the registry already%'",
+        )[0][0]
     finally:
         server.stop()
     return results
@@ -557,13 +554,12 @@ def bench_stream_watchers(
             )
         memory = sampler.stop()
         results["after"] = memory_of(server.pid)
-        state_path = load_settings(server.config_path).state_path
-        with sqlite3.connect(f"file:{state_path}?mode=ro", uri=True) as db:
-            row = db.execute(
-                "SELECT id, state, created_at, started_at, finished_at, image FROM builds "
-                "WHERE sha = ? ORDER BY created_at",
-                (sha,),
-            ).fetchall()
+        row = state_rows(
+            server.config_path,
+            "SELECT id, state, created_at, started_at, finished_at, image FROM builds "
+            "WHERE sha = ? ORDER BY created_at",
+            (sha,),
+        )
         if len(row) != 1:
             raise RuntimeError(f"expected one build of {sha}, found {row}")
         _, state, created_at, started_at, finished_at, image = row[0]

@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from testkit.components import (
     start_git_server,
     start_registry,
 )
+from testkit.postgres import start_postgres
 
 from . import features, rebuild_cache
 from .common import (
@@ -53,6 +55,7 @@ from .common import (
     AUTH_HEADERS,
     BENCHMARKS,
     BINDERHUB,
+    DATABASE,
     FEATURE_BENCHMARKS,
     GOALS,
     HIGHER_IS_BETTER,
@@ -641,6 +644,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bursts", type=int, help="stream cache-hit bursts of 50")
     parser.add_argument("--watchers", type=int, help="stream clients of the one build")
     parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        action="append",
+        help="where the servers keep their state (repeatable: the selected benchmarks run "
+        "once per database, one after the other; default sqlite). postgresql: Debian's "
+        "PostgreSQL on 127.0.0.1 with its default durability (scripts/ensure-postgres.sh), "
+        "a new database for each server",
+    )
+    parser.add_argument(
         "--rebuild-pairs", type=int, default=3, help="rebuild_cache: (cold, rebuild) pairs"
     )
     parser.add_argument(
@@ -663,6 +675,46 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     for script in ("ensure-docker.sh", "ensure-base-image.sh", "ensure-test-tools.sh"):
         subprocess.run([ROOT / "scripts" / script], check=True)
+    sizes = Sizes(n, warmup, pairs, deliveries, bursts, watchers)
+    for database in args.database or ["sqlite"]:
+        with state_database(database):
+            run_selected(args, selected, sizes, database)
+    return 0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n: int
+    warmup: int
+    pairs: int
+    deliveries: int
+    bursts: int
+    watchers: int
+
+
+@contextlib.contextmanager
+def state_database(database: str) -> Iterator[None]:
+    """``DATABASE["url"]`` set for the servers: none (their SQLite files), or a PostgreSQL
+    server of this run, removed at the end."""
+    if database == "sqlite":
+        DATABASE["server"] = None
+        yield
+        return
+    server = start_postgres(fast=False)
+    DATABASE["server"] = server
+    try:
+        yield
+    finally:
+        DATABASE["server"] = None
+        server.remove()
+
+
+def run_selected(
+    args: argparse.Namespace, selected: tuple[str, ...], sizes: Sizes, database: str
+) -> None:
+    """One run of the selected benchmarks, its table printed and its results written."""
+    n, warmup, pairs = sizes.n, sizes.warmup, sizes.pairs
+    deliveries, bursts, watchers = sizes.deliveries, sizes.bursts, sizes.watchers
 
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -677,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             "watchers": watchers,
         },
         "machine": machine_info(),
+        "database": database,
         "goals": GOALS,
         "binderhub": BINDERHUB,
     }
@@ -727,10 +780,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     suffix = ("-quick" if args.quick else "") + ("-profiled" if args.profile else "")
+    suffix += "" if database == "sqlite" else f"-{database}"
     out = RESULTS_DIR / f"{stamp}{suffix}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     say(f"results written to {out.relative_to(ROOT)}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .registry.client import Credentials, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.refs import RefResolver
-from .store import Store
+from .store import Store, open_store
 
 
 def make_registry_client(settings: Settings) -> RegistryClient:
@@ -119,10 +119,15 @@ def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
     return Quotas(settings.quotas, counter)
 
 
-def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) -> BuildService:
-    """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
+def make_service(
+    settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
+) -> BuildService:
+    """The service the settings describe; ``clock`` (epoch seconds) stamps its records.
+    ``store``: one opened already (``jobs.store.open_store``), else it is opened here
+    (raises ``ConfigError`` when it cannot be)."""
     forges = Forges.from_settings(settings.forges)
-    store = Store(settings.state_path)
+    if store is None:
+        store = open_store(settings)
     executor = make_executor(settings)
     service = BuildService(
         settings,

@@ -29,6 +29,7 @@ from .errors import (
     BuildFailed,
     Conflict,
     RegistryError,
+    TemporaryError,
 )
 from .events import BuildEvent, EventHub
 from .executors import DurableExecutor, Executor, Note
@@ -39,6 +40,7 @@ from .registry.client import Registry
 from .settings import Settings
 from .sources.refs import RefResolver
 from .store import DuplicateActiveBuild, Store
+from .store.pending import PendingUpdates
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class BuildService(PushIntake):
         self._idle.set()
         self._closed = False
         self._holding = False  # a push is being recorded: start nothing until it commits
+        self._pending = PendingUpdates(store)
+        """Writes the running side's changes of records, through a database outage too."""
         self._redact = Redactor(settings)
         """Applied to every log line and error before they are stored (issue 20)."""
         self.status_reporter: StatusReporter | None = None
@@ -126,7 +130,7 @@ class BuildService(PushIntake):
             return False
         build.state = BuildState.QUEUED
         build.pid = None
-        self.store.update(build.id, state=BuildState.QUEUED, pid=None)
+        self._pending.update(build.id, state=BuildState.QUEUED, pid=None)
         self._log(build, LogLine("", "the service restarted; this build runs again"))
         return True
 
@@ -134,6 +138,12 @@ class BuildService(PushIntake):
         """Record and follow a build the executor found in its cluster that this process
         does not know: another replica's, or one queued before the store was lost.
         Builds that ran while the service was down are thereby reported, not lost."""
+        try:
+            self._adopt(build)
+        except TemporaryError as e:  # the store's outage; the next start finds it again
+            log.warning("build %s found in the cluster, not adopted: %s", build.id, e)
+
+    def _adopt(self, build: Build) -> None:
         if self._closed or build.image in self._active or self.store.get(build.id) is not None:
             return
         last = self.store.latest_for_image(build.image)
@@ -176,6 +186,7 @@ class BuildService(PushIntake):
             await self.status_reporter.drain(DRAIN_SECONDS)
         await self.executor.close()
         await self.registry.aclose()
+        self._pending.close()
         self.store.close()
 
     async def wait_idle(self) -> None:
@@ -311,7 +322,7 @@ class BuildService(PushIntake):
     def _mark_running(self, build: Build, **fields: Any) -> None:
         build.state, build.started_at = BuildState.RUNNING, self._clock()
         build.attempts += 1
-        self.store.update(
+        self._pending.update(
             build.id,
             state=build.state,
             started_at=build.started_at,
@@ -326,16 +337,23 @@ class BuildService(PushIntake):
             self._mark_running(build, pid=pid)
             self._update_gauges()
             return
-        self.store.update(build.id, pid=pid)
+        self._pending.update(build.id, pid=pid)
 
     def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
-        stored = self.store.append_log(
-            build.id,
-            line.phase,
-            self._redact(line.message),
-            builder=builder,
-            max_bytes=self.settings.build_logs.max_bytes,
-        )
+        message = self._redact(line.message)
+        try:
+            stored = self.store.append_log(
+                build.id,
+                line.phase,
+                message,
+                builder=builder,
+                max_bytes=self.settings.build_logs.max_bytes,
+            )
+        except TemporaryError as e:
+            # a database outage: live watchers still get the line; the stored log lacks it
+            log.warning("build %s: a log line could not be stored: %s", build.id, e)
+            self.events.publish(BuildEvent(build.id, "log", line.phase, message))
+            return
         if stored is not None:  # None: past the build's log cap, neither stored nor sent
             seq, phase, message = stored
             self.events.publish(BuildEvent(build.id, "log", phase, message, seq=seq))
@@ -346,7 +364,7 @@ class BuildService(PushIntake):
         error = None if error is None else self._redact(error)
         build.state, build.error, build.finished_at = state, error, self._clock()
         build.error_remembered = remember
-        self.store.update(
+        self._pending.update(
             build.id,
             state=state,
             error=error,

@@ -16,9 +16,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from jobs import readiness
 from jobs.factory import make_service
-from jobs.retention import prune_logs_forever
 from jobs.service import BuildService
 from jobs.settings import Settings
+from jobs.store.retention import prune_logs_forever
 
 from . import (
     __version__,

@@ -20,6 +20,7 @@ from jobs.model import BuildOutcome, BuildState
 from jobs.repo2docker.failures import retry_time
 from jobs.service import BuildService
 from jobs.settings import ConfigError, Settings, load_settings
+from jobs.store import open_store
 
 from .logs import configure_logging
 
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config, **overrides)
         if settings.executor == "local":
             check_builder_version(settings)
+        if args.command in ("serve", "build"):
+            # the database answers, takes our credentials and its schema is current
+            open_store(settings).close()
     except ConfigError as e:
         print(f"binderhub-service: {e}", file=sys.stderr)
         return 2

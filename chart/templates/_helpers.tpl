@@ -150,6 +150,20 @@ pods mount that key (kubernetes.docker_config_secret) and the service reads the 
 {{- end }}
 
 {{- define "binderhub-service.stateDir" -}}/var/lib/binderhub-service{{- end }}
+
+{{/*
+Where the state is kept (issue 27): a database several replicas share, whose URL is in
+database.existingSecret; else the SQLite file in the state directory, on the chart's claim
+with persistence.enabled. "true" when the state is the SQLite file.
+*/}}
+{{- define "binderhub-service.sqliteState" -}}
+{{- if not .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the state directory is a PersistentVolumeClaim (the chart's or yours). */}}
+{{- define "binderhub-service.persistentState" -}}
+{{- if and .Values.persistence.enabled (include "binderhub-service.sqliteState" .) }}true{{ end }}
+{{- end }}
 {{- define "binderhub-service.configDir" -}}/etc/binderhub-service{{- end }}
 {{- define "binderhub-service.secretDir" -}}/etc/binderhub-service-secret{{- end }}
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..events import BuildEvent, EventHub
 from ..model import Build, BuildOutcome, BuildState
+from ..store import Store
 from .build_requests import BuildRequest
 
 WATCH_POLL_SECONDS = 10.0
@@ -31,15 +32,16 @@ up (``MovedOn``)."""
 
 
 class Watched(Protocol):
-    """What ``watch`` reads: a build's record, its stored log lines (``logs``), its live
-    events (``events``)."""
+    """What ``watch`` reads: a build's record (``get``), its stored log lines
+    (``store.logs``) and its live events (``events``)."""
 
     @property
     def events(self) -> EventHub: ...
 
-    def get(self, build_id: str) -> Build: ...
+    @property
+    def store(self) -> Store: ...
 
-    def logs(self, build_id: str) -> tuple[Build, list[tuple[str, str]]]: ...
+    def get(self, build_id: str) -> Build: ...
 
 
 class Requests(Protocol):
@@ -124,12 +126,13 @@ async def watch(
 
     The state and the stored lines are read right after subscribing, with no await
     in between, and live lines already read are skipped by their number: no line is
-    lost or repeated. After ``poll_interval`` seconds of silence the build's record is
-    read again (a build another process runs announces nothing here). Raises
-    ``NotFound``.
+    lost or repeated. After ``poll_interval`` seconds of silence the build's record and
+    the lines stored since are read again (a build another process runs announces
+    nothing here). Raises ``NotFound``.
     """
     async with service.events.subscribe(build_id) as queue:
-        build, stored = service.logs(build_id)
+        build = service.get(build_id)
+        stored = service.store.logs(build_id)
         state = BuildEvent(build_id, "state", "", build.error or "", state=str(build.state))
         seen = len(stored) - 1
         yield BuildEvent(build_id, "state", "", "", state=str(BuildState.QUEUED))
@@ -150,6 +153,10 @@ async def watch(
                 else:
                     event = queue.get_nowait()
             except TimeoutError:
+                # lines another process (a replica sharing the database) stored meanwhile
+                for phase, message in service.store.logs(build_id, after=seen):
+                    seen += 1
+                    yield BuildEvent(build_id, "log", phase, message, seq=seen)
                 build = service.get(build_id)
                 if build.state.finished:
                     yield BuildEvent(

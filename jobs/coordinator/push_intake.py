@@ -32,6 +32,10 @@ from .push import (
 )
 
 
+class _RecordedElsewhere(Exception):
+    """The delivery's answer was recorded by another process during this one's."""
+
+
 class _AfterCommit(NamedTuple):
     """What a push's deletions do to queued and running builds once its transaction
     has committed (the store holds it already)."""
@@ -65,20 +69,26 @@ class PushIntake(Door):
         try:
             with self.store.transaction():
                 decision = self._decide_push(push, created, after)
-                if push.delivery_id is not None:
-                    self.store.remember_delivery(
-                        push.provider,
-                        push.delivery_id,
-                        self._clock(),
-                        json.dumps(decision.to_json()),
-                        keep=self.settings.webhooks.deliveries_remembered,
-                    )
-        except BaseException:
+                if push.delivery_id is not None and not self.store.remember_delivery(
+                    push.provider,
+                    push.delivery_id,
+                    self._clock(),
+                    json.dumps(decision.to_json()),
+                    keep=self.settings.webhooks.deliveries_remembered,
+                ):
+                    # another replica received the same delivery at the same time and
+                    # recorded its answer first: that one stands, this one is undone
+                    raise _RecordedElsewhere
+        except BaseException as e:
             for build in created:  # rolled back: not queued either
                 if build in self._queue:
                     self._queue.remove(build)
                 self._active.pop(build.image, None)
-            raise
+            if not isinstance(e, _RecordedElsewhere):
+                raise
+            answer = self.recorded_push(push.provider, push.delivery_id)
+            assert answer is not None  # recorded, and committed before ours tried
+            return answer
         else:
             for build, error, at in after.superseded:
                 self._take_superseded([build], error, at)

@@ -5,7 +5,7 @@ every offending key).
 Everything is imported from here (``from jobs.settings import Settings``).
 ``root``: ``Settings`` (the top-level keys) and ``load_settings``; one module per
 group of sections (``registry``, ``building``, ``limits``, ``kubernetes``, ``pushes``,
-``forges``, ``auth``, ``jupyterhub``), each model a key of the file; ``base``: what
+``forges``, ``auth``, ``jupyterhub``, ``database``), each model a key of the file; ``base``: what
 they share. ``docs`` and ``schema`` render docs/configuration.md and the chart's
 values schema from them (``python -m jobs.settings.docs``, ``python -m
 jobs.settings.schema``).
@@ -14,6 +14,7 @@ jobs.settings.schema``).
 from .auth import ApiTokenSettings, AuthSettings
 from .base import ConfigError, Section
 from .building import BuildKitSettings, Repo2DockerSettings
+from .database import DatabaseSettings
 from .forges import ForgeHostSettings, ForgeSettings, GitCredentialSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings, SecretKeyRef
@@ -30,6 +31,7 @@ __all__ = [
     "BuildKitSettings",
     "BuildLogSettings",
     "ConfigError",
+    "DatabaseSettings",
     "ForgeHostSettings",
     "ForgeSettings",
     "GitCredentialSettings",

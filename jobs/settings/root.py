@@ -29,6 +29,7 @@ from ..sources.patterns import canonical_pattern
 from .auth import AuthSettings
 from .base import ConfigError
 from .building import BuildKitSettings, Repo2DockerSettings
+from .database import DatabaseSettings
 from .forges import ForgeSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings
@@ -71,7 +72,13 @@ class Settings(BaseSettings):
     ``kubernetes``: a Job per build, queued in the cluster (see ``kubernetes``)."""
 
     state_path: Path = Path("binderhub-service.sqlite")
-    """SQLite file holding build records and logs (created if missing)."""
+    """SQLite file holding build records, their logs and webhook delivery records
+    (created if missing), unless ``database.url`` names another place. The local
+    executor's working directories are made beside it."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    """Where the state is kept: this host's SQLite file (``state_path``) by default, or a
+    PostgreSQL database that several replicas share (docs/helm.md)."""
 
     allowed_repos: list[str] = ["*"]
     """Shell-style patterns (``fnmatch``) of canonical repository URLs that may be

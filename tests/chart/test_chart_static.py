@@ -514,19 +514,47 @@ def test_dind_sockets_are_per_release_and_builds_follow_the_daemon(render: Rende
     assert settings_of(host)["kubernetes"]["node_selector"] == {"builds": "yes"}
 
 
-def test_persistence_refuses_several_replicas(helm: str) -> None:
-    result = run_helm(
-        helm,
-        "template",
-        "rel",
-        str(CHART),
-        "--set",
-        "persistence.enabled=true",
-        "--set",
-        "replicas=2",
-    )
-    assert result.returncode != 0
-    assert "persistence.enabled" in result.stderr
+SERVICE = "rel-binderhub-service"
+
+
+def state_volume(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = one(docs, "Deployment", SERVICE)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "state"]
+    return dict(volume)
+
+
+def test_the_state_is_kept_on_a_claim_by_default(render: Render) -> None:
+    docs = render()
+    claim = one(docs, "PersistentVolumeClaim")
+    assert "storageClassName" not in claim["spec"]  # the cluster's default class
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert state_volume(docs) == {
+        "name": "state",
+        "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]},
+    }
+    # one pod at a time holds the claim (ReadWriteOnce): no rolling overlap
+    assert one(docs, "Deployment", SERVICE)["spec"]["strategy"] == {"type": "Recreate"}
+    off = render("--set", "persistence.enabled=false")
+    assert not [d for d in off if d["kind"] == "PersistentVolumeClaim"]
+    assert state_volume(off) == {"name": "state", "emptyDir": {}}
+
+
+def test_several_replicas_need_a_shared_database(helm: str, render: Render) -> None:
+    refused = run_helm(helm, "template", "rel", str(CHART), "--set", "replicas=2")
+    assert refused.returncode != 0
+    assert "database.url" in refused.stderr
+    assert "database.existingSecret" in refused.stderr
+    docs = render("--set", "replicas=2", "--set", "database.existingSecret=pg")
+    deployment = one(docs, "Deployment", SERVICE)
+    assert deployment["spec"]["replicas"] == 2
+    assert "strategy" not in deployment["spec"]  # rolling: the database is shared
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert state_volume(docs) == {"name": "state", "emptyDir": {}}
+    env = {item["name"]: item for item in service_container(docs)["env"]}
+    assert env["BINDERHUB_SERVICE_DATABASE__URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "pg", "key": "database-url"}
+    }
+    assert "database" not in settings_of(docs)  # the URL is never in the ConfigMap
 
 
 def notes_of(helm: str, *args: str) -> str:

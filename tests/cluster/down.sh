@@ -48,6 +48,7 @@ kubepods_cgroups() { find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null; 
 if [ -d "$STATE" ]; then
     log "stopping the cluster in $STATE"
     # 1. Let the kubelet stop the pods (so CNI releases their network) while nothing makes new ones.
+    stop_pid local-volumes
     stop_pid kube-controller-manager
     stop_pid kube-scheduler
     if pid_alive kubelet && pid_alive kube-apiserver && pid_alive containerd; then

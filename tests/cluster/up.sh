@@ -109,6 +109,26 @@ dns_ready() {
     [ "$(kubectl_ -n kube-system get deployment coredns -o 'jsonpath={.status.readyReplicas}' 2>/dev/null)" = 1 ]
 }
 
+# The default StorageClass and its provisioner (k8s/local-volumes.sh), so that charts'
+# claims get volumes as on a real cluster. Started when not running (also on a running
+# cluster brought up before it existed).
+ensure_volumes() {
+    if ! pid_alive local-volumes; then
+        start local-volumes "$CLUSTER_DIR/k8s/local-volumes.sh"
+    fi
+    kubectl_ apply -f - >/dev/null <<EOF || die "could not create the default StorageClass"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: bhs-local
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: binderhub-service.test/local-dir
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+EOF
+}
+
 ensure_docker() {
     if [ -x "$REPO_DIR/scripts/ensure-docker.sh" ]; then
         (close_inherited_fds && exec "$REPO_DIR/scripts/ensure-docker.sh") >&2 || die "scripts/ensure-docker.sh failed"
@@ -495,6 +515,7 @@ ensure_helm
 
 if [ -d "$STATE" ] && cluster_healthy; then
     deploy_dns
+    ensure_volumes
     log "cluster already up (checked in $((SECONDS - T0))s)"
     echo "KUBECONFIG=$KUBECONFIG_PATH"
     exit 0
@@ -528,6 +549,7 @@ expect_up kube-controller-manager 60 kubectl_ get serviceaccount default -n defa
 expect_up kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 expect_up kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 deploy_dns
+ensure_volumes
 
 log "cluster up in $((SECONDS - T0))s; node $NODE_NAME at $NODE_IP; helm: $HELM"
 echo "KUBECONFIG=$KUBECONFIG_PATH"

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from testkit.components import GitServer, Registry, start_git_server, start_registry
-from tests.conftest import ROOT
+from testkit.postgres import Postgres, start_postgres
+from tests.conftest import ROOT, failed
 
 IMPLEMENTATIONS = ["fake", pytest.param("real", marks=pytest.mark.integration)]
 """The ``params`` of a fixture that gives a fake or a real implementation."""
@@ -31,6 +32,22 @@ def real_git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSer
     server = start_git_server(tmp_path_factory.mktemp("git") / "repos")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_postgres() -> Iterator[Postgres]:
+    """Debian's PostgreSQL on a free port, for the session (scripts/ensure-postgres.sh)."""
+    server = start_postgres()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_log(request: pytest.FixtureRequest, real_postgres: Postgres) -> Iterator[Postgres]:
+    """``real_postgres``, whose log is printed when the test fails."""
+    yield real_postgres
+    if failed(request):
+        print(f"--- PostgreSQL log ---\n{real_postgres.log()}")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import yaml
 from jobs.model import Build
 from jobs.naming import image_name_for
 from jobs.repo2docker.failures import retry_time
-from jobs.store import Store
+from jobs.store import SqliteStore, Store
 from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile
 
 from .conftest import READ_TOKEN, ROOT
@@ -52,7 +52,7 @@ def head(repo: GitRepo) -> str:
 
 @contextmanager
 def store_of(server: ServiceProcess) -> Iterator[Store]:
-    store = Store(Path(yaml.safe_load(server.config.read_text())["state_path"]))
+    store = SqliteStore(Path(yaml.safe_load(server.config.read_text())["state_path"]))
     try:
         yield store
     finally:

@@ -23,7 +23,7 @@ from jobs.model import BuildState
 from jobs.redaction import BUILD_DIR
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.store import Store
+from jobs.store import SqliteStore, Store
 from testkit.components import (
     GitServer,
     Registry,
@@ -135,7 +135,7 @@ def test_a_crash_leaves_nothing_after_the_restart(
     with server.client() as client:
         build_id = client.post("/api/v1/builds", json={"repo": repo.url}).json()["id"]
 
-    store = Store(tmp_path / "state" / "builds.sqlite")
+    store = SqliteStore(tmp_path / "state" / "builds.sqlite")
     try:
         wait_until(lambda: any(SLOW_STEP in m for m in messages(store, build_id)), timeout=120)
         builds = tmp_path / "state" / "builds"
@@ -188,7 +188,7 @@ def test_a_server_starting_leaves_a_running_cli_build_its_directory(
         )
     try:
         wait_until(state_path.exists, timeout=60)
-        store = Store(state_path)
+        store = SqliteStore(state_path)
         try:
             wait_until(lambda: len(store.active()) == 1, timeout=60)
             build_id = store.active()[0].id

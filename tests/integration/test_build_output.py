@@ -15,7 +15,7 @@ from jobs.model import BuildState
 from jobs.repo2docker.log_lines import MAX_LINE_BYTES
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.store import Store, log_cut_marker
+from jobs.store import SqliteStore, log_cut_marker
 from testkit.components import GitServer, ServiceProcess, dockerfile, git, wait_until
 
 from .test_pipeline import wait_finished
@@ -83,7 +83,7 @@ def test_the_server_deletes_logs_past_the_retention(
 ) -> None:
     from tests.unit.test_store import make_build
 
-    store = Store(tmp_path / "state" / "builds.sqlite")
+    store = SqliteStore(tmp_path / "state" / "builds.sqlite")
     now = time.time()
     for build_id, finished in (("old", now - 8 * 86400), ("recent", now - 6 * 86400)):
         store.create(make_build(build_id, BuildState.BUILT, finished))
@@ -93,7 +93,7 @@ def test_the_server_deletes_logs_past_the_retention(
 
     server = start_server(build_logs={"retention_days": 7})
 
-    store = Store(tmp_path / "state" / "builds.sqlite")
+    store = SqliteStore(tmp_path / "state" / "builds.sqlite")
     try:
         wait_until(lambda: store.logs("old") == [])
         assert len(store.logs("recent")) == 10

@@ -20,7 +20,7 @@ from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.sources.refs import RefResolver
 from jobs.sources.specs import ResolvedRef
-from jobs.store import Store
+from jobs.store import SqliteStore
 
 OUTPUT = ["Step 1/3 : FROM base", " ---> Running in 1", "hello"]
 
@@ -70,7 +70,7 @@ class EndlessBuilds(DurableExecutor):
 def service_with(settings: Settings, executor: EndlessBuilds) -> BuildService:
     return BuildService(
         settings,
-        store=Store(settings.state_path),
+        store=SqliteStore(settings.state_path),
         registry=make_registry_client(settings),
         resolver=RefResolver(timeout=5, ttl=0),
         executor=executor,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.store import Store
+from jobs.store import SqliteStore
 from testkit.components import GitServer, ServiceProcess, dockerfile, free_port
 
 from .conftest import READ_TOKEN
@@ -32,7 +32,9 @@ def wait_for_state(
 
 
 def records(server: ServiceProcess) -> int:
-    store = Store(Path(str(server.config.read_text().split("state_path: ")[1].split("\n")[0])))
+    store = SqliteStore(
+        Path(str(server.config.read_text().split("state_path: ")[1].split("\n")[0]))
+    )
     try:
         return len(store.recent(limit=10_000))
     finally:

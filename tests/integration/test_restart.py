@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from jobs.store import Store
+from jobs.store import SqliteStore
 from testkit.components import GitServer, ServiceProcess, dockerfile, wait_until
 
 from .test_http_api import wait_for_state
@@ -29,7 +29,7 @@ def test_kill_9_during_a_build_loses_nothing(
         wait_for_state(client, running_id, {"running"})
 
     state_path = tmp_path / "state" / "builds.sqlite"
-    store = Store(state_path)
+    store = SqliteStore(state_path)
     wait_until(lambda: store.get(running_id).pid is not None)  # type: ignore[union-attr]
     pid = store.get(running_id).pid  # type: ignore[union-attr]
     store.close()
@@ -48,7 +48,7 @@ def test_kill_9_during_a_build_loses_nothing(
     assert first["attempts"] == 2
     assert second["attempts"] == 1
 
-    store = Store(state_path)
+    store = SqliteStore(state_path)
     try:
         log = [message for _, message in store.logs(running_id)]
         assert "the service restarted; this build runs again" in log

@@ -19,7 +19,7 @@ from jobs.coordinator.quotas import (
 from jobs.errors import QuotaExceeded
 from jobs.model import Build, BuildState, CountedBuild
 from jobs.settings import QuotaLimits, QuotaSettings
-from jobs.store import Store
+from jobs.store import SqliteStore
 
 NOW = 1_000_000.0
 LIMITS = QuotaLimits(builds_per_window=3, window=600, max_queued=2)
@@ -132,7 +132,7 @@ EXPECTED_REPO = Usage((NOW - 10,) * 6, 3)  # bob's counts, ann's other repo does
 
 
 def test_the_store_counts_what_the_policy_says(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
+    store = SqliteStore(tmp_path / "s.sqlite")
     for b in SCENARIO:
         store.create(b)
     counter = StoreCounter(store)
@@ -174,7 +174,7 @@ def test_a_state_file_from_before_quotas_gains_the_column(tmp_path: Path) -> Non
             "INSERT INTO builds (id, repo, ref, ref_kind, sha, image, name, state, trigger, "
             "created_at) VALUES ('a', 'r', 'main', 'branch', 's', 'i', 'n', 'built', 'api', 1)"
         )
-    store = Store(path)
+    store = SqliteStore(path)
     old = store.get("a")
     assert old is not None
     assert old.requester is None
@@ -184,7 +184,7 @@ def test_a_state_file_from_before_quotas_gains_the_column(tmp_path: Path) -> Non
 
 
 def test_quotas_check_both_scopes_and_only_what_is_on(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
+    store = SqliteStore(tmp_path / "s.sqlite")
     for b in SCENARIO:
         store.create(b)
     per_repo = QuotaSettings(per_repo=QuotaLimits(max_queued=3))

@@ -12,7 +12,7 @@ import pytest
 from jobs.errors import TemporaryError
 from jobs.executors.local.docker_daemon import docker_host
 from jobs.readiness import Check, CheckResult, Readiness, report, run_check
-from jobs.store import Store
+from jobs.store import SqliteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +93,7 @@ def test_the_docker_daemon_is_the_one_builds_use() -> None:
 
 def test_the_store_check_names_the_state_file(tmp_path: Path) -> None:
     path = tmp_path / "builds.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
     store.check()
     store.close()
     with pytest.raises(TemporaryError, match=re.escape(f"the state store {path} cannot be read: ")):

@@ -4,6 +4,7 @@ component tests (tests/integration) stay; these pin the rules one by one."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
 from jobs.sources.refs import RefResolver
 from jobs.sources.specs import ResolvedRef
-from jobs.store import Store
+from jobs.store import SqliteStore, Store, StoreUnavailable
 from tests.fakes import FakeExecutor, FakeRegistry
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +62,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """The state file a rig's service uses (closed by the service)."""
-    return Store(tmp_path / "builds.sqlite")
+    return SqliteStore(tmp_path / "builds.sqlite")
 
 
 @pytest.fixture
@@ -459,10 +460,10 @@ async def test_an_ignored_push_is_remembered_too(rig: Callable[..., Any]) -> Non
     assert r.service.recorded_push("gitlab", "d-2") is None
 
 
-class FullStore(Store):
+class FullStore(SqliteStore):
     """A store whose disk fills up when a delivery is recorded."""
 
-    def remember_delivery(self, *args: Any, **kwargs: Any) -> None:
+    def remember_delivery(self, *args: Any, **kwargs: Any) -> bool:
         super().remember_delivery(*args, **kwargs)
         raise sqlite3.OperationalError("database or disk is full")
 
@@ -510,3 +511,119 @@ async def test_list_builds_pages_newest_first(rig: Callable[..., Any]) -> None:
     assert [b.id for b in queued.builds] == [ids[2], ids[1]]
     with pytest.raises(InvalidRequest, match="cursor is not a build id from a previous page"):
         r.service.list_builds(BuildQuery(cursor="f" * 32))
+
+
+async def test_a_watcher_gets_the_lines_another_process_stores(
+    rig: Callable[..., Any], tmp_path: Path
+) -> None:
+    r: Rig = await rig()
+    other = SqliteStore(tmp_path / "builds.sqlite")  # another replica, on the same database
+    build = record(other, SHA[0], BuildState.RUNNING, attempts=1)
+    events: list[tuple[str, str]] = []
+
+    async def watch() -> None:
+        async for event in r.service.watch(build.id, poll_interval=0.01):
+            events.append((event.kind, event.message if event.kind == "log" else event.state or ""))
+
+    watcher = asyncio.create_task(watch())
+    other.append_log(build.id, "building", "step 1")
+    await asyncio.sleep(0.1)
+    other.append_log(build.id, "building", "step 2")
+    other.update(build.id, state=BuildState.BUILT, finished_at=2.0)
+    await asyncio.wait_for(watcher, 10)
+    other.close()
+    assert events == [
+        ("state", "queued"),
+        ("state", "running"),
+        ("log", "step 1"),
+        ("log", "step 2"),
+        ("state", "built"),
+    ]
+
+
+class LateStore(SqliteStore):
+    """Another replica's answer to a delivery committed just after this one looked for it:
+    the first look finds nothing."""
+
+    looked = False
+
+    def delivery(self, provider: str, delivery_id: str) -> str | None:
+        if not self.looked:
+            self.looked = True
+            return None
+        return super().delivery(provider, delivery_id)
+
+
+async def test_a_delivery_another_replica_recorded_first_gets_its_answer(
+    rig: Callable[..., Any], tmp_path: Path
+) -> None:
+    first: Rig = await rig(**PUSH_SETTINGS)
+    answer = first.service.receive_push(push("d-race", ("refs/heads/main", SHA[0])))
+    assert answer.outcome == "accepted"
+    late = LateStore(tmp_path / "builds.sqlite")
+    second = BuildService(
+        settings(tmp_path, **PUSH_SETTINGS),
+        store=late,
+        registry=FakeRegistry(),
+        resolver=RefResolver(timeout=5, ttl=3600),
+        executor=FakeExecutor(FakeRegistry()),
+    )
+    await second.start(recover=False)
+    try:
+        again = second.receive_push(push("d-race", ("refs/heads/main", SHA[0])))
+        assert late.looked
+        assert again == type(answer)(answer.answer, True)  # the first answer, as a duplicate
+        await asyncio.wait_for(second.wait_idle(), 5)  # its own decision was undone
+        assert len(late.recent()) == 1
+    finally:
+        await second.close()
+
+
+class DownStore(SqliteStore):
+    """A store whose database is unreachable while ``down`` (writes and reads refused)."""
+
+    down = False
+
+    def update(self, build_id: str, **fields: Any) -> None:
+        if self.down:
+            raise StoreUnavailable("the database cannot be reached: test")
+        super().update(build_id, **fields)
+
+    def append_log(self, *args: Any, **kwargs: Any) -> tuple[int, str, str] | None:
+        if self.down:
+            raise StoreUnavailable("the database cannot be reached: test")
+        return super().append_log(*args, **kwargs)
+
+
+async def test_a_build_that_ends_during_an_outage_is_recorded_when_the_store_is_back(
+    tmp_path: Path,
+) -> None:
+    store = DownStore(tmp_path / "builds.sqlite")
+    registry = FakeRegistry()
+    executor = FakeExecutor(registry)
+    service = BuildService(
+        settings(tmp_path),
+        store=store,
+        registry=registry,
+        resolver=RefResolver(timeout=5, ttl=3600),
+        executor=executor,
+    )
+    await service.start()
+    try:
+        build = (await service.request(REPO, SHA[0])).build
+        assert build is not None
+        await executor.running(build.id)
+        store.down = True
+        executor.finish(build.id)
+        await asyncio.wait_for(service.wait_idle(), 5)  # it ended, in memory
+        stored = SqliteStore(tmp_path / "builds.sqlite")
+        assert stored.get(build.id).state is BuildState.RUNNING  # type: ignore[union-attr]
+        store.down = False
+        for _ in range(100):  # written by the store's retry, every RETRY_SECONDS
+            if stored.get(build.id).state is BuildState.BUILT:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.1)
+        assert stored.get(build.id).state is BuildState.BUILT  # type: ignore[union-attr]
+        stored.close()
+    finally:
+        await service.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from jobs.model import Build, BuildState
-from jobs.retention import BATCH, prune_old_logs
-from jobs.store import DuplicateActiveBuild, Store, log_cut_marker
+from jobs.store import DuplicateActiveBuild, SqliteStore, log_cut_marker
+from jobs.store.retention import BATCH, prune_old_logs
 
 DAY = 86400.0
 
@@ -19,7 +19,7 @@ def count(path: Path, table: str) -> int:
 
 def test_deliveries_are_bounded_and_the_newest_kept(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
     for i in range(1000):
         store.remember_delivery("github", f"d{i}", float(i), '{"outcome": "ignored"}', keep=100)
     assert store.delivery("github", "d999") == '{"outcome": "ignored"}'
@@ -31,7 +31,7 @@ def test_deliveries_are_bounded_and_the_newest_kept(tmp_path: Path) -> None:
 
 def test_background_checkpoints_keep_every_write(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for i in range(500):
@@ -61,7 +61,7 @@ def make_build(build_id: str, state: BuildState, finished_at: float | None) -> B
 
 def test_a_build_log_stops_at_its_cap_with_one_marker(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
     stored = [
         store.append_log("b1", "building", "x" * 100, builder=True, max_bytes=1000)
         for _ in range(20)
@@ -72,7 +72,7 @@ def test_a_build_log_stops_at_its_cap_with_one_marker(tmp_path: Path) -> None:
     store.forget_log_cursor("b1")
     store.close()
 
-    store = Store(path)  # a restart: the cut is read back from the stored log
+    store = SqliteStore(path)  # a restart: the cut is read back from the stored log
     assert store.append_log("b1", "", "the service restarted", max_bytes=1000) is None
     assert store.logs("b1")[-1] == ("", log_cut_marker(1000))
     assert len(store.logs("b1")) == 11
@@ -82,7 +82,7 @@ def test_a_build_log_stops_at_its_cap_with_one_marker(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_retention_prunes_only_finished_builds_past_the_age(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
+    store = SqliteStore(tmp_path / "s.sqlite")
     now = 100 * DAY
     builds = {
         "old": make_build("old", BuildState.FAILED, now - 31 * DAY),
@@ -126,7 +126,7 @@ def queued(build_id: str, image: str) -> Build:
 
 def test_a_transaction_commits_its_writes_together_or_none(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
 
     def write_and_fail() -> None:
         with store.transaction():
@@ -148,7 +148,7 @@ def test_a_transaction_commits_its_writes_together_or_none(tmp_path: Path) -> No
 
 
 def test_a_failed_write_inside_a_transaction_undoes_only_its_own_part(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
+    store = SqliteStore(tmp_path / "s.sqlite")
     first, older = queued("1" * 32, "img:1"), queued("9" * 32, "img:9")
     with store.transaction():
         store.create(first)

@@ -1,10 +1,11 @@
-"""Old build logs leave the state file (``build_logs.retention_days``, issue #12).
+"""Old build logs leave the store (``build_logs.retention_days``, issue #12).
 
 Log lines are most of what the state file holds; without a bound it grows with
 every build. The server deletes the lines of builds that finished longer ago than
 the retention, in short batches on a worker thread, so neither the event loop nor
 other writers wait long. SQLite reuses the freed pages, so the file stops growing
-(it does not shrink; ``VACUUM`` would lock the database for the whole copy).
+(it does not shrink; ``VACUUM`` would lock the database for the whole copy);
+PostgreSQL's autovacuum does the same for its tables.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .store import Store
+from .base import Store
 
 log = logging.getLogger(__name__)
 
