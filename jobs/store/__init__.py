@@ -1,10 +1,10 @@
 """Where build records, their logs and webhook delivery records are kept (issue 27).
 
-- ``base``: the interface every part of the pipeline uses (``Store``), and the SQL both
-  implementations share;
+- ``base``: the interface every part of the pipeline uses (``Store``), and its errors;
+- ``sql``: the SQL both implementations share (``SqlStore``);
 - ``sqlite``: a SQLite file, the default (one host; the server and the CLI share it);
 - ``postgres``: a PostgreSQL database that several replicas share (imported only when
-  ``database.url`` names one);
+  ``database.url`` names one; ``watchdog`` bounds its calls);
 - ``migrations``: the schema as numbered steps, applied at start-up to either;
 - ``retention``: old log lines deleted.
 
