@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .test_chart_static import CHART, HERE, NAMESPACE, RELEASED
+from .test_chart_static import CHART, NAMESPACE, RELEASED
 
 sys.path.insert(0, str(CHART))
-import release_chart  # noqa: E402 - a script of the chart, imported from its path
+import release_chart  # a script of the chart, imported from its path
 
 UPSTREAM = ("docker.io/moby/buildkit:", "docker.io/library/docker:")
 """Images a released chart may name besides its own: the daemons' upstream images."""
@@ -74,7 +74,9 @@ def test_stamping_writes_only_the_two_repositories() -> None:
     ]
     values = yaml.safe_load(stamped)
     assert values["image"]["repository"] == "reg.example:5000/x/binderhub-service"
-    assert values["builder"]["image"]["repository"] == "reg.example:5000/x/binderhub-service-builder"
+    assert (
+        values["builder"]["image"]["repository"] == "reg.example:5000/x/binderhub-service-builder"
+    )
     # the daemons' repositories are upstream's, untouched
     assert values["builder"]["buildkit"]["image"]["repository"] == "docker.io/moby/buildkit"
 
@@ -158,4 +160,3 @@ def test_a_released_chart_needs_no_values_and_names_only_its_images(
     assert "binderhub-service/release_chart.py" not in listing
     values = helm_(helm, "show", "values", str(chart)).stdout
     assert "# a released chart names its image here" in values
-

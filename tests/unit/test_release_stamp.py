@@ -42,5 +42,7 @@ def test_the_kubernetes_executor_needs_a_builder_image() -> None:
         check_builder_image(Settings(executor="kubernetes"))
     assert "kubernetes.builder_image is not set" in str(refused.value)
     assert "make release" in str(refused.value)
-    named = Settings(executor="kubernetes", kubernetes={"builder_image": "reg.example/b:1"})
+    named = Settings.model_validate(
+        {"executor": "kubernetes", "kubernetes": {"builder_image": "reg.example/b:1"}}
+    )
     check_builder_image(named)  # no error
