@@ -148,6 +148,8 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     core_v1: client.CoreV1Api,
     kube: type[Helpers],
     tokens: dict[str, str],
+    release: Release,
+    upstream_buildkit: str,
 ) -> None:
     user = "learner"
     hub.create_user(user)
@@ -175,6 +177,11 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     assert done["state"] == "built", done.get("error")
     image = done["image"]
     assert image.endswith(f":{sha}")
+    # the service, its BuildKit daemon and the build's pod (kept until its TTL) run the
+    # release's images and upstream's, as the released chart names them
+    pods = core_v1.list_namespaced_pod(w.BINDER_NS).items
+    images = {c.image for pod in pods for c in pod.spec.containers}
+    assert images == {release.service_image, release.builder_image, upstream_buildkit}
 
     # -- the hub's profile list (the snippet's, from the service) offers it: the choice of
     #    the service's list starts the built image, which only the hub's list can name (the
