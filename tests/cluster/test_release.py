@@ -8,6 +8,7 @@ build runs the next release's builder image."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from kubernetes import client
 
 from .conftest import FIRST_VERSION, NEXT_VERSION
-from .releases import Release
+from .releases import DOCKER, Release
 from .test_buildkit import base_registry, jobs_of_build  # noqa: F401 - a fixture
 from .test_chart import (  # noqa: F401 - fixtures
     GITHUB_SECRET,
@@ -178,3 +179,19 @@ def test_an_upgrade_to_the_next_release_keeps_running_builds_and_state(
     assert nxt["state"] == "built", nxt.get("error")
     (next_job,) = jobs_of_build(api_client, namespace, nxt["id"])
     assert next_job.spec.template.spec.containers[0].image == following.builder_image
+
+
+def test_the_released_service_image_names_its_version_and_builder(release: Release) -> None:
+    """The service outside the chart builds with the builder image released with it."""
+    script = (
+        "from importlib.metadata import version; from jobs.settings import Settings;"
+        "print(version('binderhub-service')); print(Settings().kubernetes.builder_image)"
+    )
+    out = subprocess.run(
+        [DOCKER, "run", "--rm", release.service_image, "python3", "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout.split()
+    assert out == [release.version, release.builder_image]
