@@ -6,6 +6,8 @@ render, naming the empty value and the command that builds the image. The whole 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -160,3 +162,37 @@ def test_a_released_chart_needs_no_values_and_names_only_its_images(
     assert "binderhub-service/release_chart.py" not in listing
     values = helm_(helm, "show", "values", str(chart)).stdout
     assert "# a released chart names its image here" in values
+
+
+def test_an_upgrade_to_the_next_version_leaves_the_buildkit_daemon_running(
+    helm: str, tmp_path: Path
+) -> None:
+    """The BuildKit daemon's pod (every running build's) depends on its configuration and
+    its certificates, which an upgrade keeps (lookup), not on the chart's version: its
+    ``checksum/tls`` covers the Secrets' data, not their labels."""
+    templates = []
+    for version in ("1.0.0", "1.0.1"):
+        (tmp_path / version).mkdir()
+        chart = released_chart(helm, tmp_path / version, "reg.example/team", version)
+        result = helm_(helm, "template", "rel", str(chart), "--namespace", NAMESPACE)
+        assert result.returncode == 0, result.stderr
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        (daemon,) = [
+            d
+            for d in docs
+            if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-buildkit")
+        ]
+        data = {
+            d["metadata"]["name"].rpartition("-")[2]: d["data"]
+            for d in docs
+            if d["kind"] == "Secret" and "-buildkit-" in d["metadata"]["name"]
+        }
+        assert sorted(data) == ["client", "server"]
+        template = daemon["spec"]["template"]
+        checksum = template["metadata"]["annotations"].pop("checksum/tls")
+        as_go_json = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        assert checksum == hashlib.sha256(as_go_json.encode()).hexdigest()
+        templates.append(template)
+    # helm template makes new certificates each time (an upgrade keeps them); nothing else
+    # of the daemon's pod differs between the versions
+    assert templates[0] == templates[1]
