@@ -18,6 +18,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.chart.test_release_chart import UPSTREAM, images_of
+
 from .conftest import FIRST_VERSION, NEXT_VERSION
 from .releases import DOCKER, Release
 from .test_buildkit import base_registry, jobs_of_build  # noqa: F401 - a fixture
@@ -195,3 +197,21 @@ def test_the_released_service_image_names_its_version_and_builder(release: Relea
         timeout=300,
     ).stdout.split()
     assert out == [release.version, release.builder_image]
+
+
+def test_the_oci_chart_names_only_the_releases_images_and_upstreams(
+    helm: str, release: Release
+) -> None:
+    """``helm template oci://...`` of the pushed chart, with no values, for every builder."""
+    for builder in ("buildkit", "docker-socket", "dind"):
+        chart = [release.chart, "--version", release.version, "--plain-http"]
+        out = subprocess.run(
+            [helm, "template", "rel", *chart, "--set", f"builder.type={builder}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        images = images_of([d for d in yaml.safe_load_all(out) if d])
+        ours = {i for i in images if not i.startswith(UPSTREAM)}
+        assert ours == {release.service_image, release.builder_image}, builder
