@@ -65,13 +65,6 @@ RUN apt-get update \
         python3 git ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && printf '%s\n' '#!/bin/sh' \
-        '# git credential helper "env": answers "get" with $GIT_CREDENTIAL_ENV' \
-        '# (username=... and password=... lines), as repo2docker'"'"'s own image does.' \
-        '[ "$1" = get ] && [ -n "$GIT_CREDENTIAL_ENV" ] && printf "%s\n" "$GIT_CREDENTIAL_ENV"' \
-        'exit 0' >/usr/local/bin/git-credential-env \
- && chmod 0755 /usr/local/bin/git-credential-env \
- && git config --system credential.helper env \
  && useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin binderhub \
  && install -d -o 1000 -g 1000 /var/lib/binderhub-service
 COPY --from=build /opt/binderhub-service /opt/binderhub-service

@@ -78,6 +78,8 @@ class FakeExecutor(Executor):
         """Ids of the builds that started, in order."""
         self.elsewhere: set[str] = set()
         self.down = False
+        self.output: list[str] = []
+        """Lines every build prints after its first (as repo2docker's output would)."""
         self._cancelled: set[str] = set()
         self._ends: dict[str, asyncio.Future[BuildFailed | None]] = {}
         self._running: dict[str, asyncio.Event] = {}
@@ -105,6 +107,8 @@ class FakeExecutor(Executor):
         self.started.append(build.id)
         self._started(build.id).set()
         on_log(LogLine("build", f"building {build.image}"))
+        for message in self.output:
+            on_log(LogLine("build", message))
         failure = await asyncio.shield(end)
         if failure is not None:
             raise failure

@@ -28,7 +28,7 @@ if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
 fi
 if [ "${1:-}" = --load ]; then
     ref="docker.io/$image"
-    ctr_ images ls -q "name==$ref" 2>/dev/null | grep -qx "$ref" || "$CLUSTER_DIR/load-image.sh" "$image"
+    ctr_ images ls -q "name==$ref" 2>/dev/null | grep -x "$ref" >/dev/null || "$CLUSTER_DIR/load-image.sh" "$image"
     ctr_ images tag --force "$ref" "$upstream" >/dev/null
 fi
 echo "$image"
