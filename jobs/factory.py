@@ -91,6 +91,18 @@ def check_builder_version(settings: Settings) -> None:
         )
 
 
+def check_builder_image(settings: Settings) -> None:
+    """Refuse to start the kubernetes executor without a builder image: a service that was
+    not released has no default one (``jobs/release.py``). Raises ``ConfigError``."""
+    if not settings.kubernetes.builder_image.strip():
+        raise ConfigError(
+            "kubernetes.builder_image is not set, and this service was not released with one: "
+            "name an image built from images/repo2docker/Dockerfile (`make release "
+            "REGISTRY=... VERSION=...` builds and pushes it with the service's image; the "
+            "Helm chart sets it)"
+        )
+
+
 def make_executor(settings: Settings) -> Executor:
     if settings.executor == "local":
         from .executors.local import LocalExecutor
@@ -100,6 +112,7 @@ def make_executor(settings: Settings) -> Executor:
     if settings.executor == "kubernetes":
         from .executors.kubernetes import KubernetesExecutor
 
+        check_builder_image(settings)
         return KubernetesExecutor(settings)
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 

@@ -7,8 +7,8 @@ Debian base pushed there first), pushes the image and the registry layer cache. 
 the failures that are not the commit's: a client certificate the daemon refuses, a
 daemon that cannot be reached; each is named, and the commit builds again when asked.
 
-Images: ``scripts/ensure-buildkit-image.sh`` and ``scripts/ensure-builder-image.sh``,
-loaded into the node under tags of their content.
+Images: the released service and builder images (``make release``, releases.py) and the
+chart's default daemon image, ``docker.io/moby/buildkit`` (its stand-in on the node).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import yaml
 from kubernetes import client
 
 from jobs.executors.kube_manifests import LABEL_BUILD_ID
-from testkit.components import content_tagged, in_registry
+from testkit.components import in_registry
 
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
@@ -50,8 +50,8 @@ GITHUB_SECRET = "chart test github secret"  # test_chart's send_push signs with 
 
 
 @pytest.fixture(scope="module")
-def buildkit_image(load_image: Callable[[str], str]) -> str:
-    return content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2", load_image)
+def buildkit_image(upstream_buildkit: str) -> str:
+    return upstream_buildkit
 
 
 def free_port() -> int:

@@ -92,7 +92,11 @@ SETTINGS = Settings.model_validate(
     {
         "executor": "kubernetes",
         "limits": {"build_timeout": 600},
-        "kubernetes": {"resources": {"limits": {"memory": "2Gi"}}, "unschedulable_timeout": 300},
+        "kubernetes": {
+            "builder_image": "registry.example.org/binderhub-service-builder:1.0.0",
+            "resources": {"limits": {"memory": "2Gi"}},
+            "unschedulable_timeout": 300,
+        },
     }
 )
 
@@ -109,7 +113,7 @@ def test_pod_problems() -> None:
     assert pod_problem(pod_with(waiting="ContainerCreating"), SETTINGS, now) is None
     pull = pod_problem(pod_with(waiting="ImagePullBackOff"), SETTINGS, now)
     assert pull == (
-        "cannot pull the builder image quay.io/jupyterhub/repo2docker:2024.07.0: "
+        "cannot pull the builder image registry.example.org/binderhub-service-builder:1.0.0: "
         "ImagePullBackOff: details"
     )
     missing_secret = pod_problem(pod_with(waiting="CreateContainerConfigError"), SETTINGS, now)
