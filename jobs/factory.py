@@ -13,7 +13,7 @@ from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
-from .registry import Credentials, RegistryClient
+from .registry import Credentials, Registry, RegistryClient
 from .registry_auth import DockerConfigCredentials
 from .service import BuildService
 from .settings import ConfigError, Settings
@@ -91,7 +91,9 @@ def check_builder_version(settings: Settings) -> None:
         )
 
 
-def make_executor(settings: Settings) -> Executor:
+def make_executor(settings: Settings, registry: Registry | None = None) -> Executor:
+    """The executor the settings name. A Kubernetes one lets builds start only while
+    ``registry`` answers (its queue holds them meanwhile: ``executors.kube_queue``)."""
     if settings.executor == "local":
         from .executors.local import LocalExecutor
 
@@ -100,7 +102,8 @@ def make_executor(settings: Settings) -> Executor:
     if settings.executor == "kubernetes":
         from .executors.kubernetes import KubernetesExecutor
 
-        return KubernetesExecutor(settings)
+        needs = {} if registry is None else {"registry": registry.check}
+        return KubernetesExecutor(settings, needs=needs)
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 
 
@@ -123,11 +126,12 @@ def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) 
     """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
     forges = Forges.from_settings(settings.forges)
     store = Store(settings.state_path)
-    executor = make_executor(settings)
+    registry = make_registry_client(settings)
+    executor = make_executor(settings, registry)
     service = BuildService(
         settings,
         store=store,
-        registry=make_registry_client(settings),
+        registry=registry,
         resolver=RefResolver(
             timeout=settings.git_timeout,
             ttl=settings.ref_cache_seconds,

@@ -314,3 +314,9 @@ def api_message(e: ApiException) -> str:
         return str(json.loads(e.body or "{}").get("message", ""))
     except ValueError:
         return str(e.body or "")[:200]
+
+
+def api_unavailable(e: ApiException) -> bool:
+    """Whether an API server's error answer says it may answer later: too many
+    requests (429) or a server error (5xx), as opposed to a refusal. Pure."""
+    return e.status is not None and (e.status == 429 or e.status >= 500)

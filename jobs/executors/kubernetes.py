@@ -5,7 +5,10 @@ How it fits together:
   image, so a second request for the same image, from this process or another
   replica, gets 409 AlreadyExists and attaches to the Job that is there.
 - The queue keeper (``kube_queue``: one replica at a time, the holder of a Lease)
-  lets suspended Jobs run in the order they were queued, within ``limits``.
+  lets suspended Jobs run in the order they were queued, within ``limits``, and only
+  while what a build needs answers (the registry, the BuildKit daemon): until then
+  they wait in the cluster, which is how this executor retries (nothing is lost if
+  every replica restarts meanwhile).
 - Two watches keep a cache of the Jobs and their pods in memory (``kube_watch``);
   each running build reads the cache whenever it changes and decides, with
   ``kube_status``: started, failed and why, done.
@@ -22,7 +25,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from ..checks import Check
 from ..errors import BuildFailed, TemporaryError
 from ..model import Build, LogLine
 from ..quotas import CountedBuild
@@ -37,7 +41,8 @@ from ..settings import ConfigError, Settings
 from . import kube_manifests as manifests
 from . import kube_status as status
 from .base import DurableExecutor, Note
-from .kube_queue import QueueKeeper
+from .docker_daemon import ping_buildkit
+from .kube_queue import QueueKeeper, ReleaseGate
 from .kube_watch import LogFollower, WatchCache, start_events
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -51,7 +56,7 @@ MAX_LOG_RESTARTS = 5
 REPLACE_WAIT_SECONDS = 60.0
 """How long a new build waits for the finished Job of an earlier build to go."""
 CHECK_TIMEOUT_SECONDS = 2.0
-"""How long readiness waits for the API server."""
+"""How long a check waits for the API server or the BuildKit daemon."""
 
 
 def _default_namespace(settings: Settings) -> str:
@@ -94,7 +99,16 @@ class KubernetesExecutor(DurableExecutor):
 
     backend = "kubernetes"
 
-    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        api: client.ApiClient | None = None,
+        *,
+        needs: Mapping[str, Check] | None = None,
+    ) -> None:
+        """``needs``: what a build needs besides the BuildKit daemon (which this
+        executor checks itself), by name: the queue keeper lets no build start while
+        one of them does not answer (the factory passes the registry's check)."""
         self._settings = settings
         self._api = api or _api_client(settings)
         # Typed as Any: the client's models are loosely typed (every field Optional),
@@ -112,6 +126,7 @@ class KubernetesExecutor(DurableExecutor):
             on_job=self._offer,
             on_queue_change=lambda: self._keeper.poke(),
         )
+        gate = {**(needs or {}), **self._buildkit_check()}
         self._keeper = QueueKeeper(
             settings,
             client.CoordinationV1Api(self._api),
@@ -119,6 +134,7 @@ class KubernetesExecutor(DurableExecutor):
             self.namespace,
             self.identity,
             self._cache,
+            gate=ReleaseGate(gate, CHECK_TIMEOUT_SECONDS),
         )
         self._cancelled: set[str] = set()
         self._found: Callable[[Build], None] | None = None
@@ -140,17 +156,21 @@ class KubernetesExecutor(DurableExecutor):
             self._started = True
 
     def _check_access(self) -> None:
-        """Fail at start-up, with a clear message, when the API server cannot be used."""
+        """Fail with a clear message when the API server cannot be used: refused
+        (``ConfigError``: the permissions), or not answering or failing
+        (``TemporaryError``: it may answer later)."""
         try:
             self._batch.list_namespaced_job(self.namespace, label_selector=self._selector, limit=1)
         except ApiException as e:
-            raise ConfigError(
+            problem = (
                 f"kubernetes: cannot list Jobs in namespace {self.namespace!r}: "
-                f"{e.status} {e.reason}: {status.api_message(e)} (see docs/kubernetes.md, "
-                "Permissions)"
-            ) from None
+                f"{e.status} {e.reason}: {status.api_message(e)}"
+            )
+            if status.api_unavailable(e):
+                raise TemporaryError(problem) from None
+            raise ConfigError(f"{problem} (see docs/kubernetes.md, Permissions)") from None
         except Exception as e:
-            raise ConfigError(f"kubernetes: cannot reach the API server: {e}") from None
+            raise TemporaryError(f"kubernetes: cannot reach the API server: {e}") from None
 
     async def check(self) -> None:
         """The API server answers the cheapest call builds depend on: listing this
@@ -174,6 +194,18 @@ class KubernetesExecutor(DurableExecutor):
                 f"the Kubernetes API server at {self._api.configuration.host} is not "
                 f"answering: {str(cause) or type(cause).__name__}"
             ) from None
+
+    def checks(self) -> dict[str, Check]:
+        """``kubernetes`` (the API server), and ``buildkit`` with ``builder: buildkit``
+        (its daemon accepts connections at ``buildkit_host``, as build pods reach it)."""
+        return {self.backend: self.check, **self._buildkit_check()}
+
+    def _buildkit_check(self) -> dict[str, Check]:
+        k8s = self._settings.kubernetes
+        host = k8s.buildkit_host
+        if k8s.builder != "buildkit" or host is None:
+            return {}
+        return {"buildkit": lambda: ping_buildkit(host, CHECK_TIMEOUT_SECONDS)}
 
     def _ensure_config_map(self) -> None:
         body = manifests.make_config_map(self._settings, self.namespace)
@@ -207,8 +239,8 @@ class KubernetesExecutor(DurableExecutor):
         resume_lines: int = 0,
     ) -> None:
         try:
-            await self._ensure_started()
-        except ConfigError as e:  # the API server cannot be reached or used (issue #12)
+            await self._ensure_started()  # TemporaryError: the API server does not answer
+        except ConfigError as e:  # the API server refuses us (issue #12)
             raise BuildFailed(str(e)) from None
         changed = self._cache.follow(build.name)
         following = _Following(skip=0)
@@ -326,13 +358,15 @@ class KubernetesExecutor(DurableExecutor):
                 )
             except ApiException as e:
                 if e.status != 409:
-                    raise BuildFailed(
+                    problem = (
                         f"cannot create the build's Job: {e.status} {e.reason}: "
-                        f"{status.api_message(e)}",
-                        remember=False,
-                    ) from None
+                        f"{status.api_message(e)}"
+                    )
+                    if status.api_unavailable(e):  # nothing started: tried again later
+                        raise TemporaryError(problem) from None
+                    raise BuildFailed(problem, remember=False) from None
             except urllib3.exceptions.HTTPError as e:
-                raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
+                raise TemporaryError(f"kubernetes: cannot reach the API server: {e}") from None
             else:
                 if created.metadata.name not in self._cache.jobs:
                     self._cache.apply("jobs", "ADDED", created)

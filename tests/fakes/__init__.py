@@ -78,6 +78,8 @@ class FakeExecutor(Executor):
         """Ids of the builds that started, in order."""
         self.elsewhere: set[str] = set()
         self.down = False
+        """What builds run on does not answer: ``check`` and ``run`` raise
+        ``TemporaryError`` (``run`` before it starts anything, like the real ones)."""
         self._cancelled: set[str] = set()
         self._ends: dict[str, asyncio.Future[BuildFailed | None]] = {}
         self._running: dict[str, asyncio.Event] = {}
@@ -100,6 +102,8 @@ class FakeExecutor(Executor):
     ) -> None:
         if build.id in self._cancelled:  # before it started
             raise BuildFailed("cancelled")
+        if self.down:  # what builds run on does not answer: nothing started
+            raise TemporaryError("the fake executor is down")
         end = self._end(build.id)
         on_start(None)
         self.started.append(build.id)
