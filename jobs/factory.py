@@ -15,6 +15,7 @@ from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
 from .registry import Credentials, Registry, RegistryClient
 from .registry_auth import DockerConfigCredentials
+from .retries import RetryPolicy
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .store import Store
@@ -122,8 +123,15 @@ def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
     return Quotas(settings.quotas, counter)
 
 
-def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) -> BuildService:
-    """The service the settings describe; ``clock`` (epoch seconds) stamps its records."""
+def make_service(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
+) -> BuildService:
+    """The service the settings describe; ``clock`` (epoch seconds) stamps its records;
+    ``retry`` says how builds are tried again after temporary failures (``jobs.retries``:
+    its defaults unless given)."""
     forges = Forges.from_settings(settings.forges)
     store = Store(settings.state_path)
     registry = make_registry_client(settings)
@@ -142,6 +150,7 @@ def make_service(settings: Settings, *, clock: Callable[[], float] = time.time) 
         executor=executor,
         quotas=make_quotas(settings, store, executor),
         clock=clock,
+        retry=retry,
     )
     service.status_reporter = attach_status_reporter(
         service.events.add_listener,
