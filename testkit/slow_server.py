@@ -6,6 +6,7 @@ class does. It accepts every connection and reads the request; it answers 200 wi
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -86,4 +87,5 @@ class SlowServer:
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
             )
-            connection.sendall(head.encode() + self.body)
+            with contextlib.suppress(OSError):  # the client may have given up
+                connection.sendall(head.encode() + self.body)
