@@ -222,7 +222,7 @@ class BuildService(Door):
         if self._durable is not None:
             # The executor holds the queue and the limits: hand everything due over.
             starting = due
-            self._queue = [build for build in self._queue if build not in due]
+            self._queue = [build for build in self._queue if self._retries.waiting(build.id)]
         else:
             limits = self.settings.limits
             starting = may_start(
