@@ -20,6 +20,7 @@ from jobs.executors.local import LocalExecutor
 from jobs.factory import check_builder_version
 from jobs.model import BuildState
 from jobs.repo2docker import cache_ref
+from jobs.retries import RetryPolicy
 from jobs.service import BuildService
 from jobs.settings import ConfigError, Settings, load_settings
 from testkit.buildkit import (
@@ -40,7 +41,7 @@ from .test_pipeline import wait_finished
 
 pytestmark = pytest.mark.anyio
 
-StartService = Callable[[Settings], Any]
+StartService = Callable[..., Any]
 
 
 @pytest.fixture(scope="session")
@@ -194,13 +195,21 @@ async def test_an_unreachable_buildkit_daemon_is_named_and_not_remembered(
 ) -> None:
     repo = git_server.create_repo(f"bkgone-{unique}", {"Dockerfile": dockerfile(base=base_image)})
     address = f"unix://{tmp_path}/no-buildkitd.sock"
-    service = await start_service(buildkit_settings(buildkit={"host": address}))
+    # checked before repo2docker starts: the build is tried again later (twice here, at
+    # once; tests/integration/test_retry.py has a registry that comes back)
+    service = await start_service(
+        buildkit_settings(buildkit={"host": address}), retry=RetryPolicy(2, max_delay=0.01)
+    )
     failed = service.get(await build(service, repo.url))
     assert failed.state is BuildState.FAILED
-    assert failed.error == (
-        f"the BuildKit daemon at {address} is unreachable: [Errno 2] No such file or directory"
-    )
+    unreachable = f"the BuildKit daemon at {address} is not answering: [Errno 2] No such file"
+    assert failed.error == f"could not start after 2 attempts: {unreachable} or directory"
     assert not failed.error_remembered
+    notes = [message for _, message in log_of(service, failed.id) if unreachable in message]
+    assert [note.rpartition("; ")[2] for note in notes] == [
+        "trying again in 0.01 s (attempt 1 of 2)",
+        "giving up after 2 attempts",
+    ]
 
 
 async def test_a_build_over_mtls(
