@@ -16,7 +16,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jobs.executors import kube_manifests as manifests
 from jobs.settings import load_settings
-from testkit.network_policy import Pod, Port, ingress_allowed
 
 from . import test_chart_static as static
 from .test_chart_static import K8S_VERSION, NAMESPACE, Render, config_text, run_helm
@@ -126,32 +125,3 @@ def test_other_builders_have_no_buildkit_objects(render: Render, builder: str) -
 def test_buildkit_manifests_pass_yamllint(helm: str) -> None:
     text = static.template_text(helm, *BUILDKIT, "--set", "networkPolicy.enabled=true")
     assert static.yamllint_problems(text) == []
-
-
-def test_the_daemon_admits_build_pods_and_the_service_and_nobody_else(render: Render) -> None:
-    # the service's readiness connects to the daemon (jobs.readiness); decided by code
-    # (testkit.network_policy): the test cluster's network plugin enforces no policy
-    docs = render(*BUILDKIT, "--set", "networkPolicy.enabled=true")
-    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
-    daemon = of_kind(docs, "Deployment", NAME)["spec"]["template"]
-    (port,) = daemon["spec"]["containers"][0]["ports"]
-    target = Pod(NAMESPACE, daemon["metadata"]["labels"])
-    service = of_kind(docs, "Deployment", static.SERVICE)["spec"]["template"]["metadata"]
-    build = {
-        "app.kubernetes.io/managed-by": "binderhub-service",
-        "app.kubernetes.io/instance": static.SERVICE,  # kubernetes.instance: the fullname
-        "app.kubernetes.io/component": "build",
-    }
-
-    def admits(labels: dict[str, str], namespace: str = NAMESPACE) -> bool:
-        return ingress_allowed(
-            policies,
-            target=target,
-            source=Pod(namespace, labels),
-            port=Port(port["containerPort"], port["name"]),
-        )
-
-    assert admits(service["labels"])
-    assert admits(build)
-    assert not admits({"app": "anything-else"})
-    assert not admits(service["labels"], namespace="elsewhere")

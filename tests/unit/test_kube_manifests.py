@@ -125,6 +125,7 @@ def test_the_role_is_valid() -> None:
         "events",
         "configmaps",
         "leases",
+        "endpointslices",
     }
 
 
