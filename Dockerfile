@@ -1,6 +1,6 @@
 # The service's image: `binderhub-service serve` for the Deployment, and the builder image of
-# the kubernetes executor's build pods (`jupyter-repo2docker` and git on PATH, git's
-# credential helper reading $GIT_CREDENTIAL_ENV).
+# the kubernetes executor's build pods (`jupyter-repo2docker` and git on PATH; a build pod's
+# git credential is a file the service mounts for it, GIT_CONFIG_GLOBAL).
 #
 # Build with scripts/ensure-service-image.sh, which fills .wheelhouse/ with wheels of every
 # dependency first so that the build needs no network (PIP_NO_INDEX=1). With a reachable
@@ -47,13 +47,6 @@ RUN apt-get update \
         python3 git ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && printf '%s\n' '#!/bin/sh' \
-        '# git credential helper "env": answers "get" with $GIT_CREDENTIAL_ENV' \
-        '# (username=... and password=... lines), as repo2docker'"'"'s own image does.' \
-        '[ "$1" = get ] && [ -n "$GIT_CREDENTIAL_ENV" ] && printf "%s\n" "$GIT_CREDENTIAL_ENV"' \
-        'exit 0' >/usr/local/bin/git-credential-env \
- && chmod 0755 /usr/local/bin/git-credential-env \
- && git config --system credential.helper env \
  && useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin binderhub \
  && install -d -o 1000 -g 1000 /var/lib/binderhub-service
 COPY --from=build /opt/binderhub-service /opt/binderhub-service

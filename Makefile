@@ -53,6 +53,8 @@ docs-check: docs
 	$(PY) -m jobs.settings_docs --check docs/configuration.md
 	$(PY) -m jobs.settings_schema --check chart/values.schema.json
 	$(PY) chart/values_docs.py --check docs/helm-values.md
+	$(PY) -m jobs.repo2docker --check chart/files/repo2docker_config.py
+	$(PY) -m jobs.failures_docs --check docs/overview.md
 
 bench: $(STAMP) components
 	$(PY) -m bench.run

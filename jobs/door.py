@@ -4,9 +4,8 @@ One typed request per trigger, each answered here and nowhere else:
 - ``receive_request(BuildRequest)``: the HTTP API, the BinderHub stream, the CLI
   (``request`` is its shorthand); the reconciler's ``request_commit`` for a commit
   it already knows;
-- ``receive_push(PushRequest)``: a verified, parsed push delivery; which refs build
-  is ``jobs.push.select_refs``; the builds created and the delivery's record are
-  committed in one transaction, before the answer;
+- ``receive_push(PushRequest)``: a verified, parsed push delivery
+  (``jobs.push_intake``, a subclass);
 - ``get``, ``list_builds(BuildQuery)``, ``logs``, ``watch``, ``catalog``,
   ``quota_status``: what the pipeline knows.
 
@@ -16,7 +15,6 @@ service's running side (``jobs.service``) queues, runs and finishes builds.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
@@ -24,8 +22,8 @@ from typing import NamedTuple
 from . import metrics, watching
 from .errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
 from .events import BuildEvent, EventHub
-from .model import Build, BuildOutcome, BuildState
-from .push import Decision, Ignored, PushAnswer, PushRequest, match_repo, select_refs
+from .model import Build, BuildOutcome, BuildState, LogLine
+from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
 from .refs import RefResolver, ResolvedRef
 from .registry import Registry
@@ -41,7 +39,7 @@ this process announce their end; a build that another process runs (the CLI, ano
 replica) does not, and only its record says when it finished."""
 
 
-class _Target(NamedTuple):
+class Target(NamedTuple):
     """What a request asks for: ``url`` at ``ref`` (as resolved), as ``image``."""
 
     url: str
@@ -75,6 +73,9 @@ class Door:
         raise NotImplementedError
 
     def _publish_state(self, build: Build) -> None:
+        raise NotImplementedError
+
+    def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
         raise NotImplementedError
 
     def check_allowed(self, url: str) -> None:
@@ -126,11 +127,14 @@ class Door:
         force: bool = False,
         check_registry: bool = True,
         requester: str | None = None,
+        follows_ref: bool = False,
     ) -> BuildOutcome:
         """Like ``request`` for a commit already known (e.g. from the reconciler).
 
         ``check_registry=False`` records the build without asking the registry first
         (the build asks before it runs): the answer then depends on no I/O.
+        ``follows_ref``: the commit is asked for because ``ref`` points at it now (the
+        reconciler), as for a push (see ``_admit``).
         """
         image = image_name_for(self.settings.image_prefix, url, resolved.sha)
         in_registry = False
@@ -139,92 +143,33 @@ class Door:
                 self._refuse_over_quota(requester, url, image)
             if check_registry and not self.registry.known(image):
                 in_registry = await self.registry.has_image(image)
-        target = _Target(url, ref, resolved, image)
-        return self._admit(target, trigger, force=force, requester=requester, cached=in_registry)
-
-    def receive_push(self, push: PushRequest) -> PushAnswer:
-        """Answer a verified, parsed push delivery: the recorded answer for a redelivery,
-        else ask for a build of each pushed ref that ``jobs.push.select_refs`` selects.
-
-        No I/O but the store's: the push names each commit, so the resolver's cache is
-        refreshed from it and the build is recorded without asking the registry (the
-        build asks before it runs). The builds created and the delivery's record are
-        committed in one transaction before this returns; when it raises, neither is.
-        """
-        recorded = self.recorded_push(push.provider, push.delivery_id)
-        if recorded is not None:
-            return recorded
-        created: list[Build] = []
-        self._holding = True  # nothing starts before the commit
-        try:
-            with self.store.transaction():
-                decision = self._decide_push(push, created)
-                if push.delivery_id is not None:
-                    self.store.remember_delivery(
-                        push.provider,
-                        push.delivery_id,
-                        self._clock(),
-                        json.dumps(decision.to_json()),
-                        keep=self.settings.webhooks.deliveries_remembered,
-                    )
-        except BaseException:
-            for build in created:  # rolled back: not queued either
-                if build in self._queue:
-                    self._queue.remove(build)
-                self._active.pop(build.image, None)
-            raise
-        finally:
-            self._holding = False
-            self._schedule()
-        return PushAnswer(decision.to_json(), duplicate=False)
-
-    def recorded_push(self, provider: str, delivery_id: str | None) -> PushAnswer | None:
-        """The answer recorded for the delivery ``delivery_id`` of ``provider``, if it was
-        received before (and not yet forgotten: ``webhooks.deliveries_remembered``)."""
-        recorded = None if delivery_id is None else self.store.delivery(provider, delivery_id)
-        return None if recorded is None else PushAnswer(json.loads(recorded), duplicate=True)
-
-    def _decide_push(self, push: PushRequest, created: list[Build]) -> Decision:
-        """Ask for the builds ``push`` selects; append those created to ``created``.
-        Each ref is asked for on its own; the image name dedupes, so a commit that
-        several refs point at builds once."""
-        event = push.event
-        if isinstance(event, Ignored):
-            return Decision("ignored", event.reason)
-        settings = self.settings
-        repo = match_repo(settings.repos, event.urls, allow_file=settings.allow_file_urls)
-        if repo is None:
-            return Decision("ignored", "repo not configured")
-        try:
-            self.check_allowed(repo.url)
-        except RepoNotAllowed:
-            return Decision("ignored", "repo not in allowed_repos", repo.url)
-        selected, ignored = select_refs(repo, event)
-        if not selected:
-            return Decision("ignored", "no ref to build", repo.url, ignored=ignored)
-        builds = []
-        for ref in selected:
-            self.resolver.remember(repo.url, ref.full_ref, ref.resolved)
-            if ref.resolved.kind == "branch":
-                # Only branches under their short name: "v1" resolves to a branch v1
-                # before a tag v1, so remembering a tag push as "v1" could shadow a branch.
-                self.resolver.remember(repo.url, ref.name, ref.resolved)
-            image = image_name_for(settings.image_prefix, repo.url, ref.resolved.sha)
-            target = _Target(repo.url, ref.name, ref.resolved, image)
-            outcome = self._admit(target, push.provider, force=False, requester=None, cached=False)
-            if outcome.status == "created" and outcome.build is not None:
-                created.append(outcome.build)
-            builds.append((ref.full_ref, outcome))
-        return Decision("accepted", None, repo.url, tuple(builds), ignored)
+        target = Target(url, ref, resolved, image)
+        return self._admit(
+            target,
+            trigger,
+            force=force,
+            requester=requester,
+            cached=in_registry,
+            follows_ref=follows_ref,
+        )
 
     def _admit(
-        self, target: _Target, trigger: str, *, force: bool, requester: str | None, cached: bool
+        self,
+        target: Target,
+        trigger: str,
+        *,
+        force: bool,
+        requester: str | None,
+        cached: bool,
+        follows_ref: bool = False,
     ) -> BuildOutcome:
         """Join, answer from the cache or failure memory, or record a new build.
         No await: the checks and the insert are atomic with respect to other requests
-        in this process. ``cached``: the registry said it has the image."""
+        in this process. ``cached``: the registry said it has the image.
+        ``follows_ref``: asked for because a ref moved (a push, the reconciler), so that
+        a tag's build, too, is superseded when the tag moves again or is deleted."""
         url, ref, resolved, image = target
-        joined = self._join(image, resolved)
+        joined = self._join(image, resolved, ref, follows_ref=follows_ref)
         if joined is not None:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
         if cached or self.registry.known(image):
@@ -252,7 +197,8 @@ class Door:
             state=BuildState.QUEUED,
             trigger=trigger,
             created_at=now,
-            supersedable=resolved.kind in ("branch", "head"),
+            supersedable=resolved.kind in ("branch", "head")
+            or (follows_ref and resolved.kind == "tag"),
             requester=requester,
         )
         superseded = [
@@ -261,6 +207,7 @@ class Door:
             if other.state is BuildState.QUEUED
             and other.repo == url
             and other.ref == ref
+            and other.ref_kind == build.ref_kind
             and other.sha != build.sha
             and other.supersedable
             and build.supersedable
@@ -273,7 +220,9 @@ class Door:
             if other is None or other.state.finished:  # it finished in between
                 raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
             return BuildOutcome("joined", url, ref, resolved.sha, image, other)
-        self._supersede(superseded, build)
+        self._take_superseded(
+            superseded, f"superseded by build {build.id} of {build.sha}", build.created_at
+        )
         self._queue.append(build)
         self._active[image] = build
         self._publish_state(build)
@@ -281,16 +230,17 @@ class Door:
             self._schedule()
         return BuildOutcome("created", url, ref, resolved.sha, image, build)
 
-    def _supersede(self, superseded: list[Build], build: Build) -> None:
-        """Take ``superseded`` (queued, marked superseded in the store) off the queue."""
+    def _take_superseded(self, superseded: list[Build], error: str, at: float) -> None:
+        """Take ``superseded`` (queued, marked superseded in the store at ``at`` with
+        ``error``) off the queue."""
         for other in superseded:
             if other in self._queue:
                 self._queue.remove(other)
             else:  # handed to a durable executor, waiting in its queue: take it back
                 self._stop_later(other)
-            self._active.pop(other.image, None)
-            other.state, other.finished_at = BuildState.SUPERSEDED, build.created_at
-            other.error = f"superseded by build {build.id} of {build.sha}"
+            if self._active.get(other.image) is other:
+                del self._active[other.image]
+            other.state, other.finished_at, other.error = BuildState.SUPERSEDED, at, error
             self._publish_state(other)
 
     def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
@@ -308,11 +258,19 @@ class Door:
         """``requester``'s quotas that are on, and what it uses of them now."""
         return self.quotas.status(requester, self._clock(), self._active.values())
 
-    def _join(self, image: str, resolved: ResolvedRef) -> Build | None:
+    def _join(
+        self, image: str, resolved: ResolvedRef, ref: str, *, follows_ref: bool = False
+    ) -> Build | None:
+        """The queued or running build of ``image``, if there is one. A request for
+        another ref than the build's, or for the commit itself (by SHA, or by a tag it
+        did not see move: ``follows_ref``) makes it stop being supersedable: it wants
+        this commit too."""
         build = self._active.get(image)
         if build is None:
             return None
-        if build.supersedable and resolved.kind not in ("branch", "head"):
+        other_ref = not same_ref(build, resolved.kind, short_name(ref))
+        moving = resolved.kind in ("branch", "head") or (follows_ref and resolved.kind == "tag")
+        if build.supersedable and (other_ref or not moving):
             build.supersedable = False
             self.store.update(build.id, supersedable=False)
         return build

@@ -1,26 +1,30 @@
-"""Why a repo2docker run failed, and whether the failure is the commit's own.
+"""Why a repo2docker run failed, and whether the failure is the commit's own: one table.
 
-A failure is remembered (the next request for the commit answers ``failed-before``
-until it expires or is forced) only when it is positively recognised as the build of
-the repository's own content failing: a Dockerfile step that failed, a Dockerfile
-Docker refused, or an environment file repo2docker refused. Everything else is
-temporary (issue #12): the registry or the push, the Docker daemon, repo2docker's
-command line or configuration, signals, git, and whatever is not recognised.
+``CAUSES`` is the rule, row by row (docs/overview.md, "Failure memory", is rendered
+from it by ``jobs.failures_docs``). ``classify_failure`` walks it in order and the
+first row with a pattern that matches names the cause. A failure is remembered (the
+next request for the commit answers ``failed-before`` until it expires or is forced)
+only when a row marked ``remembered`` matches: the build of the repository's own
+content failed (a Dockerfile step, a Dockerfile Docker refused, an environment file
+repo2docker refused). Everything else is temporary (issues 12 and 20): the host's disk
+and memory wherever they ran out (a RUN step, a COPY, the export, the push, the clone;
+those rows come first and so win over a step's failure), a commit force-pushed away,
+the registry or the push, the Docker or BuildKit daemon, repo2docker's command line or
+configuration, signals, git, and whatever no row recognises.
 
 The patterns match repo2docker 2024.7.0 with Docker's legacy builder, and 2026.4.0
 with ``docker buildx`` (BuildKit): its failures end with buildx's ``ERROR: failed to
 build: …`` line, after `` > <step>:`` lines naming the steps that failed, then
-repo2docker's ``Command '['docker', 'buildx', …]' returned non-zero exit status``; the
-``buildkit`` engine (builder/) names a BuildKit daemon it cannot reach, a refused TLS
-certificate and a missing buildx itself. None of those is the commit's. Pure
-functions; the golden tests hold lines captured from real runs.
+repo2docker's ``Command '['docker', 'buildx', …]' returned non-zero exit status``.
+Pure functions; the golden tests hold lines captured from real runs.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,47 +34,220 @@ TAIL_LINES = 200
 """How many of the last log lines an executor keeps for ``classify_failure``: enough
 for repo2docker's last traceback, which ends every failure it reports."""
 
-_ERROR_PREFIX = "Error during build: "
 
-_STEP_FAILED = (
-    re.compile(r"^The command .* returned a non-zero code: \d+"),  # legacy builder
-    re.compile(r"process \".*\" did not complete successfully: exit code"),  # BuildKit
-    # the BuildKit built into Docker 20.10 (buildx's docker driver through a socket)
-    re.compile(r"executor failed running \[.*\]: exit code: \d+"),
-    re.compile(r"^(COPY|ADD) failed: "),
+class Where(enum.Enum):
+    """What of a failed run a pattern is matched against."""
+
+    EXIT = "exit code"
+    """repo2docker's exit code, as text (negative: the signal that stopped it)."""
+    ERROR = "error"
+    """repo2docker's last error line without ``Error during build:``; when that only
+    says that ``docker buildx build`` failed, buildx's own last ``ERROR:`` line."""
+    OUTPUT = "output"
+    """Any of the last lines, newest first, without BuildKit's ``#N 0.123`` prefix."""
+    GIT = "git"
+    """git's own lines (repo2docker's ``fetching`` phase), newest first."""
+    FAILED_STEP = "failed step"
+    """The name of a step BuildKit lists as failed (`` > <name>:``)."""
+
+
+class Needs(enum.Enum):
+    """A condition a row holds besides its patterns."""
+
+    NOTHING = ""
+    EXIT_2 = "exit code 2"
+    IMAGE_BUILT = "after the image was built"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One row of the rule.
+
+    ``message`` is a ``str.format`` template with the fields ``code``, ``signal``,
+    ``image``, ``error`` (see ``Where.ERROR``), ``error_suffix`` (``: <error>`` or
+    nothing), ``found`` (the text that matched), ``group`` (the pattern's first group, or
+    ``found``) and ``fatal`` (`` (<git's fatal line>)`` or nothing).
+    """
+
+    name: str
+    meaning: str
+    remembered: bool
+    patterns: tuple[tuple[Where, re.Pattern[str]], ...]
+    message: str
+    needs: Needs = Needs.NOTHING
+
+
+def _p(where: Where, pattern: str, flags: int = 0) -> tuple[Where, re.Pattern[str]]:
+    return where, re.compile(pattern, flags)
+
+
+ERR, OUT, GIT, STEP, EXIT = Where.ERROR, Where.OUTPUT, Where.GIT, Where.FAILED_STEP, Where.EXIT
+
+CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "signal",
+        "repo2docker itself was stopped by a signal (a cancel, a timeout, the host)",
+        False,
+        (_p(EXIT, r"^-\d+$"),),
+        "repo2docker was stopped by signal {signal}",
+    ),
+    Cause(
+        "disk full",
+        "a disk is full (ENOSPC: the builder's, the registry's), whichever step hit it",
+        False,
+        (_p(OUT, r"no space left on device", re.IGNORECASE),),
+        "a disk is full: {found}",
+    ),
+    Cause(
+        "disk quota",
+        "a disk quota is used up (EDQUOT), whichever step hit it",
+        False,
+        (_p(OUT, r"disk quota exceeded", re.IGNORECASE),),
+        "a disk quota is used up: {found}",
+    ),
+    Cause(
+        "out of memory",
+        "a process of the build was killed (SIGKILL, exit code 137: the out-of-memory "
+        "killer, mostly) or BuildKit saw the out-of-memory killer at work (cgroup v2)",
+        False,
+        (
+            _p(ERR, r"did not complete successfully: exit code: 137$"),  # BuildKit
+            _p(ERR, r"executor failed running \[.*\]: exit code: 137$"),  # Docker 20.10's
+            _p(ERR, r"returned a non-zero code: 137$"),  # legacy builder
+            # BuildKit's detectOOM (executor/runcexecutor, cgroup v2 only) turns the
+            # exit into ENOMEM: "... did not complete successfully: cannot allocate memory"
+            _p(ERR, r"did not complete successfully: cannot allocate memory$"),
+            _p(OUT, r"^Killed$"),  # sh reporting its child's SIGKILL
+        ),
+        "the build was killed, most likely out of memory: {found}",
+    ),
+    Cause(
+        "commit gone",
+        "the commit is no longer in the repository (force-pushed away); it may come back",
+        False,
+        (_p(GIT, r"^fatal: Could not parse object '([0-9a-f]{40})'"),),
+        "commit {group} is no longer in the repository ({found})",
+    ),
+    Cause(
+        "step failed",
+        "a Dockerfile step failed, or `COPY`/`ADD` found no such file (legacy builder)",
+        True,
+        (
+            _p(ERR, r"^The command .* returned a non-zero code: \d+"),  # legacy builder
+            _p(ERR, r"process \".*\" did not complete successfully: exit code"),  # BuildKit
+            # the BuildKit built into Docker 20.10 (buildx's docker driver, a socket)
+            _p(ERR, r"executor failed running \[.*\]: exit code: \d+"),
+            _p(ERR, r"^(COPY|ADD) failed: "),
+        ),
+        "a Dockerfile step failed: {error}",
+    ),
+    Cause(
+        "Dockerfile invalid",
+        "Docker or BuildKit refused the Dockerfile",
+        True,
+        (
+            _p(ERR, r"(dockerfile parse error[^\"]*)", re.IGNORECASE),
+            _p(ERR, r"(failed to solve: dockerfile parse error.*)", re.IGNORECASE),
+        ),
+        "the Dockerfile is invalid: {group}",
+    ),
+    Cause(
+        "environment refused",
+        "repo2docker refused an environment file of the repository",
+        True,
+        (
+            _p(ERR, r"Python version \S+ on \S+ is not supported"),
+            _p(ERR, r"python_version must always be specified as 'x\.y'"),
+            _p(ERR, r"environment\.yml should contain a dictionary"),
+            _p(ERR, r"in \"environment\.yml\", line \d+"),  # ruamel's YAML syntax errors
+            _p(ERR, r"Found invalid package name .* in apt\.txt"),
+            _p(ERR, r"contains both a 'binder' and a '\.binder' directory"),
+            _p(ERR, r"specified in runtime\.txt\. Please use a newer snapshot date"),
+            _p(ERR, r"Failed to find a matching Julia version"),
+            _p(ERR, r"The legacy buildpack has been removed"),
+        ),
+        "repo2docker refused the repository's environment: {error}",
+    ),
+    Cause(
+        "builder",
+        "builder/'s engine cannot reach or use BuildKit (daemon, TLS, buildx itself)",
+        False,
+        (
+            _p(ERR, r"^the BuildKit daemon at \S+ is unreachable: "),
+            _p(ERR, r"^TLS certificate refused talking to the BuildKit daemon "),
+            _p(ERR, r"^docker buildx is missing: "),
+            _p(ERR, r"^(BUILDKIT_HOST|BUILDKIT_TLS_DIR|DOCKER_CONFIG)=.* (is not|lacks) "),
+            _p(ERR, r"^docker buildx create failed "),
+        ),
+        "{error}",
+    ),
+    Cause(
+        "BuildKit silent",
+        "buildx never got an answer from the BuildKit daemon",
+        False,
+        (_p(STEP, r"^\[internal\] waiting for connection$"),),
+        "the BuildKit daemon did not answer: {error}",
+    ),
+    Cause(
+        "push",
+        "the registry refused or failed the image's push (BuildKit's image export)",
+        False,
+        (_p(STEP, r"^exporting to image$"),),
+        "pushing {image} failed: {error}",
+    ),
+    Cause(
+        "cache export",
+        "the registry refused or failed the layer cache's export",
+        False,
+        (_p(STEP, r"^exporting cache to registry$"),),
+        "exporting the build cache failed: {error}",
+    ),
+    Cause(
+        "Docker unreachable",
+        "repo2docker cannot reach the Docker daemon",
+        False,
+        (_p(OUT, r"Container engine initialization error|Check if docker is running"),),
+        "the Docker daemon is unreachable: {found}",
+    ),
+    Cause(
+        "configuration",
+        "repo2docker refused its configuration (the service's settings)",
+        False,
+        (_p(OUT, r"^(?:traitlets\.traitlets\.)?TraitError: (.*)"),),
+        "repo2docker refused its configuration: {group}",
+    ),
+    Cause(
+        "command line",
+        "repo2docker refused its command line (the service's settings)",
+        False,
+        (_p(OUT, r"^\S+: error: (.*)"),),
+        "repo2docker refused its command line: {group}",
+        Needs.EXIT_2,
+    ),
+    Cause(
+        "push",
+        "the push failed after the image was built (legacy builder)",
+        False,
+        (_p(ERR, r".+"),),
+        "pushing {image} failed: {error}",
+        Needs.IMAGE_BUILT,
+    ),
+    Cause(
+        "fetch",
+        "cloning the repository or checking out the commit failed",
+        False,
+        (_p(ERR, r"^Failed to (clone repository|check out ref)"), _p(ERR, r"^Command '\['git', ")),
+        "fetching the repository failed: {error}{fatal}",
+    ),
+    Cause(
+        "unknown",
+        "anything else: not the commit's, until a row says otherwise",
+        False,
+        (_p(EXIT, r""),),
+        "repo2docker exited with code {code}{error_suffix}",
+    ),
 )
-_DOCKERFILE_INVALID = (
-    re.compile(r"(dockerfile parse error[^\"]*)", re.IGNORECASE),
-    re.compile(r"(failed to solve: dockerfile parse error.*)", re.IGNORECASE),
-    re.compile(r"(Dockerfile parse error.*)"),
-)
-_ENVIRONMENT_REFUSED = (
-    # repo2docker/buildpacks raise these while reading the repository's files
-    re.compile(r"Python version \S+ on \S+ is not supported"),
-    re.compile(r"python_version must always be specified as 'x\.y'"),
-    re.compile(r"environment\.yml should contain a dictionary"),
-    re.compile(r"in \"environment\.yml\", line \d+"),  # ruamel's YAML syntax errors
-    re.compile(r"Found invalid package name .* in apt\.txt"),
-    re.compile(r"contains both a 'binder' and a '\.binder' directory"),
-    re.compile(r"specified in runtime\.txt\. Please use a newer snapshot date"),
-    re.compile(r"Failed to find a matching Julia version"),
-    re.compile(r"The legacy buildpack has been removed"),
-)
-_BUILDX_COMMAND = re.compile(r"^Command '\['docker', 'buildx', 'build'")
-_BUILDX_ERROR = re.compile(r"^ERROR: (?:failed to build: )?(.*)")
-_FAILED_STEP = re.compile(r"^ > (.+):$")
-_BUILDER = (
-    # messages of builder/'s engine (binderhub_service_builder), as they are
-    re.compile(r"^the BuildKit daemon at \S+ is unreachable: "),
-    re.compile(r"^TLS certificate refused talking to the BuildKit daemon "),
-    re.compile(r"^docker buildx is missing: "),
-    re.compile(r"^(BUILDKIT_HOST|BUILDKIT_TLS_DIR|DOCKER_CONFIG)=.* (is not|lacks) "),
-    re.compile(r"^docker buildx create failed "),
-)
-_FETCH = re.compile(r"^Failed to (clone repository|check out ref)")
-_DAEMON = re.compile(r"Container engine initialization error|Check if docker is running")
-_CONFIG = re.compile(r"^(traitlets\.traitlets\.)?TraitError: (.*)")
-_USAGE = re.compile(r"^\S+: error: (.*)")
+"""The rule, in the order ``classify_failure`` walks it."""
 
 
 @dataclass(frozen=True)
@@ -81,72 +258,76 @@ class Failure:
     remember: bool = False
 
 
+_ERROR_PREFIX = "Error during build: "
+_BUILDX_COMMAND = re.compile(r"^Command '\['docker', 'buildx', 'build'")
+_BUILDX_ERROR = re.compile(r"^ERROR: (?:failed to build: )?(.*)")
+_FAILED_STEP = re.compile(r"^ > (.+):$")
+_STEP_PREFIX = re.compile(r"^(#\d+ )?(\d+\.\d+ )?")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the rows read of one failed run."""
+
+    returncode: int
+    lines: Sequence[LogLine]
+    error: str
+
+    def texts(self, where: Where) -> Iterator[str]:
+        if where is Where.EXIT:
+            yield str(self.returncode)
+        elif where is Where.ERROR:
+            if self.error:
+                yield self.error
+        elif where is Where.FAILED_STEP:
+            for line in self.lines:
+                if found := _FAILED_STEP.match(line.message.rstrip()):
+                    yield found.group(1)
+        else:
+            for line in reversed(self.lines):
+                if where is Where.GIT and line.phase != "fetching":
+                    continue
+                yield _STEP_PREFIX.sub("", line.message.strip(), count=1)
+
+    def holds(self, needs: Needs) -> bool:
+        if needs is Needs.EXIT_2:
+            return self.returncode == 2
+        if needs is Needs.IMAGE_BUILT:
+            return _built(self.lines)
+        return True
+
+
 def classify_failure(returncode: int, lines: Sequence[LogLine], image: str) -> Failure:
     """Classify a repo2docker run that exited with ``returncode`` (non-zero; negative
     for a signal, as ``subprocess`` reports it) after writing ``lines`` (the last ones
     at least, as ``parse_log_line`` made them). ``image`` names the pushed image.
 
-    ``remember`` is True only for the commit's own failures (see the module
-    docstring); the message always names the cause repo2docker reported.
+    The first row of ``CAUSES`` that matches decides (the last row matches anything).
     """
-    if returncode < 0:
-        return Failure(f"repo2docker was stopped by signal {_signal_name(-returncode)}")
-    error = _last_error(lines)
-    own = _own_failure(error) if error else None
-    if own is not None:
-        return Failure(own, remember=True)
-    buildkit = _buildkit_failure(error, lines, image)
-    if buildkit is not None:
-        return Failure(buildkit)
-    for line in reversed(lines):
-        text = line.message.strip()
-        if _DAEMON.search(text):
-            return Failure(f"the Docker daemon is unreachable: {text}")
-        config = _CONFIG.match(text)
-        if config:
-            return Failure(f"repo2docker refused its configuration: {config.group(2)}")
-        usage = _USAGE.match(text)
-        if usage and returncode == 2:
-            return Failure(f"repo2docker refused its command line: {usage.group(1)}")
-    if error and _built(lines):
-        return Failure(f"pushing {image} failed: {error}")
-    if _FETCH.match(error):
-        fatal = _git_fatal(lines)
-        return Failure(
-            f"fetching the repository failed: {error}" + (f" ({fatal})" if fatal else "")
-        )
-    reason = f"repo2docker exited with code {returncode}"
-    return Failure(f"{reason}: {error}" if error else reason)
+    run = _Run(returncode, lines, _last_error(lines))
+    for cause in CAUSES:
+        if not run.holds(cause.needs):
+            continue
+        for where, pattern in cause.patterns:
+            for text in run.texts(where):
+                found = pattern.search(text)
+                if found is not None:
+                    return Failure(_message(cause, run, image, found), cause.remembered)
+    raise AssertionError("the last row of CAUSES matches every run")  # pragma: no cover
 
 
-def _own_failure(error: str) -> str | None:
-    for pattern in _STEP_FAILED:
-        if pattern.search(error):
-            return f"a Dockerfile step failed: {error}"
-    for pattern in _DOCKERFILE_INVALID:
-        found = pattern.search(error)
-        if found:
-            return f"the Dockerfile is invalid: {found.group(1)}"
-    for pattern in _ENVIRONMENT_REFUSED:
-        if pattern.search(error):
-            return f"repo2docker refused the repository's environment: {error}"
-    return None
-
-
-def _buildkit_failure(error: str, lines: Sequence[LogLine], image: str) -> str | None:
-    """The message for a failure of the BuildKit side (never the commit's), or None."""
-    if any(pattern.match(error) for pattern in _BUILDER):
-        return error
-    failed_steps = {
-        found.group(1) for line in lines if (found := _FAILED_STEP.match(line.message.rstrip()))
-    }
-    if "[internal] waiting for connection" in failed_steps:
-        return f"the BuildKit daemon did not answer: {error}"
-    if "exporting to image" in failed_steps:
-        return f"pushing {image} failed: {error}"
-    if "exporting cache to registry" in failed_steps:
-        return f"exporting the build cache failed: {error}"
-    return None
+def _message(cause: Cause, run: _Run, image: str, found: re.Match[str]) -> str:
+    fatal = _git_fatal(run.lines)
+    return cause.message.format(
+        code=run.returncode,
+        signal=_signal_name(-run.returncode),
+        image=image,
+        error=run.error,
+        error_suffix=f": {run.error}" if run.error else "",
+        found=found.string.strip(),
+        group=found.group(1) if found.re.groups else found.group(0),
+        fatal=f" ({fatal})" if fatal else "",
+    )
 
 
 def _last_error(lines: Sequence[LogLine]) -> str:

@@ -5,15 +5,17 @@ enough for repo2docker's "HEAD is now at <sha> <subject>" to exceed any reader's
 limit (issue #12). No output may fail a build, so lines are cut, never refused:
 ``LineSplitter`` keeps at most ``READ_LIMIT`` bytes of a line in memory (enough for
 every JSON line repo2docker writes in practice to parse), and ``cut_line`` cuts the
-message that is stored to ``MAX_LINE_BYTES``, marking the cut.
+message that is stored to ``MAX_LINE_BYTES``, marking the cut. ``rewrite_line`` words
+what only looks like an error as what it is (issue 20).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import re
 from dataclasses import dataclass
 
+from .json_input import read_json
 from .model import LogLine
 from .repo2docker import parse_log_line
 
@@ -111,9 +113,30 @@ def _message_prefix(text: str) -> str | None:
     rest = text[len(_JSON_MESSAGE_START) :]
     for trim in range(min(len(rest), 6) + 1):  # "\\uXXXX" is the longest escape
         with contextlib.suppress(ValueError):
-            decoded = json.loads(f'"{rest[: len(rest) - trim]}"')
+            decoded = read_json(f'"{rest[: len(rest) - trim]}"')
             return decoded if isinstance(decoded, str) else None
     return None
+
+
+NO_CACHE_YET = "no layer cache yet for this image's repository"
+"""What a build's log says where BuildKit reported the registry cache as missing."""
+
+_CACHE_NOT_FOUND = re.compile(
+    r"^(#\d+ )ERROR: failed to configure registry cache importer: \S+: not found$"
+)
+
+
+def rewrite_line(line: LogLine) -> LogLine:
+    """``line`` as users should read it. BuildKit reports a registry cache that does not
+    exist yet, which is what the first build of every repository finds (``--cache-from
+    type=registry,…``, ``jobs.repo2docker.buildx_args``), as an error of its step
+    (``#5 ERROR: failed to configure registry cache importer: <ref>: not found``,
+    buildkitd v0.34); the build goes on without it. That line becomes a plain note of
+    the same step. Every other line, other ``ERROR`` lines included, is unchanged."""
+    found = _CACHE_NOT_FOUND.match(line.message)
+    if found is None:
+        return line
+    return LogLine(line.phase, found.group(1) + NO_CACHE_YET, line.extra)
 
 
 def log_line_from_raw(raw: RawLine, limit: int = MAX_LINE_BYTES) -> LogLine | None:
@@ -130,4 +153,5 @@ def log_line_from_raw(raw: RawLine, limit: int = MAX_LINE_BYTES) -> LogLine | No
     line = parse_log_line(text)
     if line is None:
         return None
+    line = rewrite_line(line)
     return LogLine(line.phase, cut_line(line.message, limit), line.extra)

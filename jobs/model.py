@@ -44,8 +44,9 @@ class Build:
     """A failure of the commit itself: asking again is refused unless forced."""
     attempts: int = 0
     supersedable: bool = True
-    """False once anyone asked for this exact commit (by SHA or tag): then a newer
-    commit on the branch must not cancel it."""
+    """True while only a moving ref asked for it (a branch, ``HEAD``, a pushed tag);
+    False once anyone asked for this exact commit (by SHA, a tag's name, another ref):
+    then a newer commit of the ref, or its deletion, must not cancel it."""
     pid: int | None = None
     requester: str | None = None
     """Who asked for it by name (an API token's name, ``user:<name>`` of JupyterHub);

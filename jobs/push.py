@@ -7,6 +7,10 @@ reconciler applies to a remote's ref list (``skip_reason``): a ref builds when i
 repository is in ``settings.repos`` and the ref is a branch matching ``branches``
 (default: the default branch only) or a tag matching ``tags`` (default: every tag).
 ``BuildService.receive_push`` acts on the selection and answers with a ``Decision``.
+
+A deletion of a selected ref builds nothing and supersedes the queued builds of that
+ref that only it asked for (``jobs.push_intake``; issue 20): left queued, they would run, fail
+on a commit the server may no longer have, and report a failure for a ref that is gone.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import BuildOutcome
+from .model import Build, BuildOutcome
 from .refs import RefKind, ResolvedRef
 from .settings import RepoSettings
 
@@ -65,11 +69,25 @@ class PushRequest:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """What the deletion of a selected ref did."""
+
+    ref: str
+    """The full ref name."""
+    superseded: tuple[str, ...] = ()
+    """Ids of the queued builds of the ref it superseded."""
+    kept: tuple[str, ...] = ()
+    """Ids of the builds of the ref it left alone: running, or asked for otherwise too
+    (by SHA, by a tag, by another ref)."""
+
+
+@dataclass(frozen=True)
 class Decision:
     """What was done with a delivery; its JSON is the answer and what a redelivery gets.
 
     ``accepted`` when at least one ref was asked to build (even if its image already
-    exists: then that build's ``outcome`` is ``cached``), else ``ignored``.
+    exists: then that build's ``outcome`` is ``cached``) or a deletion superseded a
+    queued build, else ``ignored``.
     """
 
     outcome: Literal["accepted", "ignored"]
@@ -79,6 +97,8 @@ class Decision:
     """(full ref name, the service's answer) for each ref that builds."""
     ignored: tuple[tuple[str, str], ...] = ()
     """(full ref name, reason) for each ref of the push that does not build."""
+    deleted: tuple[Deletion, ...] = ()
+    """One per selected ref the push deleted."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +114,10 @@ class Decision:
                     "outcome": outcome.status,
                 }
                 for ref, outcome in self.builds
+            ],
+            "deleted": [
+                {"ref": d.ref, "superseded": list(d.superseded), "kept": list(d.kept)}
+                for d in self.deleted
             ],
             "ignored": [{"ref": ref, "reason": reason} for ref, reason in self.ignored],
         }
@@ -175,22 +199,64 @@ def match_repo(
     return None
 
 
-def select_refs(
-    repo: RepoSettings, push: Push
-) -> tuple[tuple[Selected, ...], tuple[tuple[str, str], ...]]:
-    """Split ``push``'s changes of ``repo`` into the refs that build and (full ref,
-    reason) for those that do not (deleted, or not selected by ``skip_reason``), both
-    in the push's order. Pure."""
+@dataclass(frozen=True)
+class Selection:
+    """A push's changes of one repository, split by ``select_refs``, each part in the
+    push's order."""
+
+    builds: tuple[Selected, ...]
+    """The refs that build."""
+    deleted: tuple[str, ...]
+    """The selected refs the push deleted (full names)."""
+    ignored: tuple[tuple[str, str], ...]
+    """(full ref name, reason) for the others: not selected by ``skip_reason``, or
+    deleted and not selected (reason ``deleted``)."""
+
+
+def select_refs(repo: RepoSettings, push: Push) -> Selection:
+    """Which of ``push``'s changes of ``repo`` build, which delete a ref that builds,
+    and which are ignored, and why. Pure."""
     selected: list[Selected] = []
+    deleted: list[str] = []
     ignored: list[tuple[str, str]] = []
     for change in push.changes:
-        if change.sha is None:
-            ignored.append((change.ref, "deleted"))
-            continue
         reason = skip_reason(repo, push.default_branch, change.ref)
-        if reason is not None:
+        if change.sha is None:
+            if reason is None:
+                deleted.append(change.ref)
+            else:
+                ignored.append((change.ref, "deleted"))
+        elif reason is not None:
             ignored.append((change.ref, reason))
-            continue
-        resolved = resolved_ref(change.ref, change.sha)
-        selected.append(Selected(change.ref, short_name(change.ref), resolved))
-    return tuple(selected), tuple(ignored)
+        else:
+            resolved = resolved_ref(change.ref, change.sha)
+            selected.append(Selected(change.ref, short_name(change.ref), resolved))
+    return Selection(tuple(selected), tuple(deleted), tuple(ignored))
+
+
+def ref_kind_of(full_ref: str) -> RefKind:
+    """``branch`` for ``refs/heads/…``, ``tag`` for ``refs/tags/…``, else ``other``."""
+    if full_ref.startswith(BRANCH_PREFIX):
+        return "branch"
+    return "tag" if full_ref.startswith(TAG_PREFIX) else "other"
+
+
+def same_ref(build: Build, kind: str, name: str) -> bool:
+    """Whether ``build`` was asked for by the ref ``name`` (short) of ``kind``; a build
+    asked for by a full name (``refs/heads/x``) counts as ``x``. Pure."""
+    return build.ref_kind == kind and short_name(build.ref) == name
+
+
+DELETION_PREFIX = "superseded by the deletion of "
+"""How the error of a build superseded by a deletion begins (``deletion_error``)."""
+
+
+def delivery_name(provider: str, delivery_id: str | None) -> str:
+    """``github delivery <id>``, or ``a github delivery`` without an id. Pure."""
+    return f"{provider} delivery {delivery_id}" if delivery_id else f"a {provider} delivery"
+
+
+def deletion_error(full_ref: str, provider: str, delivery_id: str | None) -> str:
+    """The error recorded on a queued build that the deletion of ``full_ref`` superseded:
+    ``superseded by the deletion of refs/heads/x in github delivery <id>``. Pure."""
+    return f"{DELETION_PREFIX}{full_ref} in {delivery_name(provider, delivery_id)}"

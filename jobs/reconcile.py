@@ -101,7 +101,7 @@ async def reconcile_repo(service: BuildService, repo: RepoSettings) -> list[Buil
         name = short_name(ref.full_ref)
         try:
             outcome = await service.request_commit(
-                repo.url, name, ref, trigger="reconcile", check_registry=True
+                repo.url, name, ref, trigger="reconcile", check_registry=True, follows_ref=True
             )
         except BuildServiceError as e:
             log.warning("reconcile: %s %s: %s", repo.url, ref.full_ref, e)

@@ -200,6 +200,10 @@ class RefResolver:
         """Record what a trusted source (a push webhook) told us a ref points at."""
         self._cache[(url, ref)] = (self._clock(), resolved)
 
+    def forget(self, url: str, ref: str) -> None:
+        """Drop the cached answer for ``ref`` of ``url`` (a push deleted the ref)."""
+        self._cache.pop((url, ref), None)
+
     def cached(self, url: str, ref: str) -> ResolvedRef | None:
         hit = self._cache.get((url, ref))
         if hit is None or self._clock() - hit[0] > self._ttl:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-import json
+import inspect
 import re
 from typing import Any
 
+from . import checkout_links
+from .json_input import read_json
 from .model import LogLine
 from .settings import BuildKitSettings, Repo2DockerSettings
 
@@ -22,13 +24,24 @@ CACHE_TAG = "buildcache"
 """Tag of a repository's BuildKit cache, next to its images (never a commit id, so it
 is never taken for an image of a commit)."""
 
-CONTENT_PROVIDER_CONFIG = """\
+CONTENT_PROVIDER_CONFIG = (
+    """\
 # Written by binderhub-service. Only the Git content provider: the others probe
 # hosts on the internet (Dataverse fetches a host list) before looking at the URL.
+# It removes the checkout's symlinks that lead out of it before repo2docker reads the
+# checkout; what follows is binderhub-service's jobs/checkout_links.py as it is.
+
+"""
+    + inspect.getsource(checkout_links)
+    + """
 import repo2docker.contentproviders
 
-c.Repo2Docker.content_providers = [repo2docker.contentproviders.Git]
+c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 """
+)
+"""repo2docker's configuration file, every executor's: the content provider of
+``jobs/checkout_links.py``, defined by that module's own source, so that any
+repo2docker runs it (another virtualenv, a builder image, a stock repo2docker image)."""
 
 
 def uses_buildx(version: str) -> bool:
@@ -135,7 +148,7 @@ def parse_log_line(raw: str) -> LogLine | None:
     if not text:
         return None
     try:
-        data: Any = json.loads(text)
+        data: Any = read_json(text)  # a build's output: no line may fail it
     except ValueError:
         return LogLine(phase="", message=text)
     if not isinstance(data, dict):
@@ -148,3 +161,33 @@ def parse_log_line(raw: str) -> LogLine | None:
     if _BUILDKIT_TRANSFER.match(message):
         return None
     return LogLine(phase=str(data.get("phase", "")), message=message)
+
+
+CHART_COPY = "chart/files/repo2docker_config.py"
+"""The Helm chart's copy of ``CONTENT_PROVIDER_CONFIG`` (its ConfigMap is the executor's,
+byte for byte): ``python -m jobs.repo2docker --write`` makes it, ``--check`` compares."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.repo2docker --write|--check [PATH]`` (PATH: ``CHART_COPY``)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.repo2docker", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    parser.add_argument("path", nargs="?", default=CHART_COPY)
+    args = parser.parse_args(argv)
+    path = Path(args.path)
+    if args.write:
+        path.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        return 0
+    if not path.exists() or path.read_text(encoding="utf-8") != CONTENT_PROVIDER_CONFIG:
+        print(f"{path} differs from jobs/repo2docker.py: run python -m jobs.repo2docker --write")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

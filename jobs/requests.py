@@ -14,6 +14,8 @@ from .specs import canonical_repo_url
 BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 """What a build id looks like."""
 
+_LIMIT_RE = re.compile(r"\A[0-9]{1,3}\Z")
+
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 
@@ -67,7 +69,8 @@ def build_query(
     if state is not None and state not in states:
         raise InvalidRequest(f"state must be one of {', '.join(str(s) for s in BuildState)}")
     limit_text = str(DEFAULT_PAGE) if limit is None else limit
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+    if not _LIMIT_RE.match(limit_text) or not 1 <= int(limit_text) <= MAX_PAGE:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
     if cursor is not None and not BUILD_ID_RE.match(cursor):
         raise InvalidRequest("cursor is not a build id from a previous page")

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from . import metrics
-from .door import Door
 from .errors import (
     BuildFailed,
     Conflict,
@@ -36,8 +35,10 @@ from .events import BuildEvent, EventHub
 from .executors import DurableExecutor, Executor, Note
 from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildState, LogLine
+from .push_intake import PushIntake
 from .queue_policy import may_start
 from .quotas import Quotas, StoreCounter
+from .redaction import Redactor
 from .refs import RefResolver
 from .registry import Registry
 from .retries import Retries, RetryPolicy
@@ -50,7 +51,7 @@ MAX_ATTEMPTS = 3
 """A build interrupted by restarts this many times is marked failed instead."""
 
 
-class BuildService(Door):
+class BuildService(PushIntake):
     def __init__(
         self,
         settings: Settings,
@@ -86,6 +87,8 @@ class BuildService(Door):
         self._holding = False  # a push is being recorded: start nothing until it commits
         self._retries = Retries(retry or RetryPolicy(), self._schedule)
         """Builds back in the queue after a temporary failure, until they are due."""
+        self._redact = Redactor(settings)
+        """Applied to every log line and error before they are stored (issue 20)."""
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
@@ -188,7 +191,7 @@ class BuildService(Door):
         """Return when no build is queued or running (for the CLI and tests)."""
         await self._idle.wait()
 
-    # -- requests (the rest: jobs.door.Door) -------------------------------
+    # -- requests (the rest: jobs.door.Door, jobs.push_intake.PushIntake) --
 
     async def cancel(self, build_id: str) -> Build:
         build = self.get(build_id)
@@ -289,6 +292,8 @@ class BuildService(Door):
                 pass
             elif build.id in self._cancelling:
                 self._finish(build, BuildState.CANCELLED, "cancelled")
+            elif not e.remember and await self._pushed_anyway(build, e):
+                self._finish(build, BuildState.BUILT, None)
             else:
                 self._finish(build, BuildState.FAILED, str(e), remember=e.remember)
         except RegistryError as e:
@@ -343,6 +348,25 @@ class BuildService(Door):
             self._publish_state(build)
         self._queue.append(build)
 
+    async def _pushed_anyway(self, build: Build, failure: BuildFailed) -> bool:
+        """After a failure that is not the commit's (a timeout, a cut cache export, a
+        push that failed after its manifest arrived): whether the registry has the image
+        all the same, which makes the build ``built`` (the registry is the truth), with
+        a note in its log. A registry that cannot answer leaves the failure as it is
+        (whatever it raises: this runs while a failure is handled, and the build must
+        end)."""
+        try:
+            there = await self.registry.has_image(build.image, use_cache=False)
+        except RegistryError:
+            return False
+        except Exception:
+            log.exception("build %s: asking the registry after its failure failed", build.id)
+            return False
+        if there:
+            note = f"{failure}; {build.image} is in the registry, so the build is built"
+            self._log(build, Note("", note))
+        return there
+
     def _mark_running(self, build: Build, **fields: Any) -> None:
         build.state, build.started_at = BuildState.RUNNING, self._clock()
         build.attempts += 1
@@ -367,7 +391,7 @@ class BuildService(Door):
         stored = self.store.append_log(
             build.id,
             line.phase,
-            line.message,
+            self._redact(line.message),
             builder=builder,
             max_bytes=self.settings.build_logs.max_bytes,
         )
@@ -378,6 +402,7 @@ class BuildService(Door):
     def _finish(
         self, build: Build, state: BuildState, error: str | None, *, remember: bool = False
     ) -> None:
+        error = None if error is None else self._redact(error)
         build.state, build.error, build.finished_at = state, error, self._clock()
         build.error_remembered = remember
         self.store.update(
@@ -400,6 +425,42 @@ class BuildService(Door):
         self._publish_state(build)
 
     def _publish_state(self, build: Build) -> None:
+        """Tell watchers (and the forge) the state ``build`` entered; log it at INFO."""
+        log_state(build)
         self.events.publish(
             BuildEvent(build.id, "state", "", build.error or "", state=str(build.state))
         )
+
+
+def log_state(build: Build) -> None:
+    """One INFO line for each state a build enters: queued, started, finished (with
+    its state and error). It names the build, its repository, ref, commit, image,
+    trigger and who asked (``-`` for nobody: a push), in the text and as fields of the
+    JSON log."""
+    step = {BuildState.QUEUED: "queued", BuildState.RUNNING: "started"}.get(
+        build.state, f"finished {build.state}"
+    )
+    requester = build.requester or "-"
+    log.info(
+        "build %s %s: %s %s commit %s image %s trigger %s requester %s%s",
+        build.id,
+        step,
+        build.repo,
+        build.ref,
+        build.sha,
+        build.image,
+        build.trigger,
+        requester,
+        f": {build.error}" if build.error else "",
+        extra={
+            "build_id": build.id,
+            "state": str(build.state),
+            "repo": build.repo,
+            "ref": build.ref,
+            "commit": build.sha,
+            "image": build.image,
+            "trigger": build.trigger,
+            "requester": requester,
+            "error": build.error,
+        },
+    )

@@ -125,6 +125,31 @@ class BuildKitSettings(_Section):
         return value
 
 
+class PhaseTimeouts(_Section):
+    fetch: float | None = Field(default=600.0, gt=0)
+    """Seconds repo2docker may take to clone the repository and check out the commit
+    (a git server that never answers fails here)."""
+
+    build: float | None = Field(default=None, gt=0)
+    """Seconds building the image may take, from the end of the fetch until the image
+    is exported. Default: only ``build_timeout``."""
+
+    push: float | None = Field(default=1800.0, gt=0)
+    """Seconds pushing the image may take, from the start of its export until the
+    registry has its manifest."""
+
+    cache_export: float | None = Field(default=600.0, gt=0)
+    """Seconds the export of BuildKit's layer cache to the registry may take after the
+    image was pushed (or after it started, if that was later). When it runs out the
+    export is cut, noted in the log, and the build is ``built`` as the registry has the
+    image; the next build of the repository finds less cache."""
+
+    def of(self, phase: str) -> float | None:
+        """The limit of ``phase`` (a field's name; ``jobs.phases.Phase``)."""
+        value = getattr(self, phase)
+        return None if value is None else float(value)
+
+
 class LimitSettings(_Section):
     max_concurrent_builds: int = Field(default=2, ge=1)
     """Builds that may run at once; more wait in the queue."""
@@ -133,7 +158,15 @@ class LimitSettings(_Section):
     """Builds of one repository that may run at once."""
 
     build_timeout: float = Field(default=3600.0, gt=0)
-    """Seconds a build may run before it is stopped and marked failed."""
+    """Seconds a build may run, all phases together, before it is stopped and marked
+    failed (not remembered). The registry is asked first: an image that is there makes
+    the build ``built``."""
+
+    phase_timeouts: PhaseTimeouts = PhaseTimeouts()
+    """Deadlines of the phases of a build, each counted from the start of its phase
+    (``null``: none of its own). A phase that runs out stops the build, which fails
+    (not remembered) unless the registry has the image; ``build_timeout`` caps them
+    all."""
 
     failure_memory: float = Field(default=86400.0, ge=0)
     """Seconds a failure of the commit's own (a failing Dockerfile step, an environment
@@ -319,11 +352,6 @@ class KubernetesSettings(_Section):
     repo2docker as ``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``; an alternative to
     ``docker_config_secret``."""
 
-    git_credentials_secret: SecretKeyRef | None = None
-    """A Secret key holding git credentials (``username=…`` and ``password=…`` lines),
-    passed to the builder as ``GIT_CREDENTIAL_ENV`` for its ``git-credential-env``
-    helper."""
-
     resources: dict[str, dict[str, str]] = {}
     """``resources`` of the builder container (``requests`` and ``limits``): repo2docker's
     own process, the client. They do not limit the build itself: with a Docker socket
@@ -371,6 +399,17 @@ class KubernetesSettings(_Section):
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that
     lets suspended Jobs run); another replica takes over this long after it stops."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "git_credentials_secret" in data:
+            raise ValueError(
+                "git_credentials_secret was removed (issue 20): a build pod gets the one "
+                "credential of forges.credentials or forges.hosts that covers its "
+                "repository, as a file of its own (docs/kubernetes.md, Credentials)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_buildkit(self) -> KubernetesSettings:

@@ -37,7 +37,7 @@ build_buildx() {
         "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION" >"$log" 2>&1 \
         || die "building buildx failed; see $log"
     mv "$tmp/buildx" "$tmp/docker-buildx"
-    "$tmp/docker-buildx" version | grep -q "$BUILDX_VERSION" || die "the buildx built is not $BUILDX_VERSION"
+    "$tmp/docker-buildx" version | grep "$BUILDX_VERSION" >/dev/null || die "the buildx built is not $BUILDX_VERSION"
     echo "$BUILDX_VERSION rev $BUILD_REV" >"$tmp/.complete"
     rm -rf "$BUILDX_DIR" && mv "$tmp" "$BUILDX_DIR"
 }
@@ -63,7 +63,7 @@ build_buildkit() {
             -ldflags="-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
             ./cmd/buildkitd ./cmd/buildctl
     ) >"$log" 2>&1 || die "building buildkit failed; see $log"
-    "$tmp/bin/buildctl" --version | grep -q "$BUILDKIT_VERSION" || die "the buildctl built is not $BUILDKIT_VERSION"
+    "$tmp/bin/buildctl" --version | grep "$BUILDKIT_VERSION" >/dev/null || die "the buildctl built is not $BUILDKIT_VERSION"
     echo "$BUILDKIT_VERSION rev $BUILD_REV" >"$tmp/.complete"
     rm -rf "$BUILDKIT_DIR" && mv "$tmp" "$BUILDKIT_DIR"
 }

@@ -129,7 +129,9 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
         middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.settings = settings
-    app.state.openapi = openapi.document(__version__)
+    app.state.openapi = openapi.document(
+        __version__, openapi.HUB_PATHS if hub is not None else None
+    )
     if base_path != "/":
         app.state.openapi = {**app.state.openapi, "servers": [{"url": base_path.rstrip("/")}]}
     app.state.auth = Auth(authenticators, open_read=settings.auth.open_read, login=hub)

@@ -11,6 +11,7 @@ authenticator; JupyterHub tokens (``webhook.hub_auth``) are another. With a logi
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,14 +60,22 @@ class LoginRequired(Exception):
         self.response = response
 
 
+TOKEN_RE = re.compile(r"[\x21-\x7e]{1,1024}")
+"""What a token is: printable ASCII (RFC 6750's token68 and more), so that it can be
+hashed, compared and sent on to JupyterHub in a header (``fullmatch``)."""
+
+
 def bearer_token(connection: HTTPConnection) -> str | None:
-    """The token of ``Authorization: Bearer <t>`` (or JupyterHub's ``token <t>``)."""
+    """The token of ``Authorization: Bearer <t>`` (or JupyterHub's ``token <t>``).
+    Raises ``Unauthorized`` for another scheme or a token that is not ``TOKEN_RE``."""
     header = connection.headers.get("authorization")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "token") or not token.strip():
         raise Unauthorized("Authorization must be 'Bearer <token>'")
+    if not TOKEN_RE.fullmatch(token.strip()):
+        raise Unauthorized("a token is at most 1024 printable ASCII characters")
     return token.strip()
 
 

@@ -9,8 +9,11 @@ this service for an image. Guarantees:
   400 (no ``Accept: text/event-stream``). Everything else is an event, because an
   EventSource client cannot read an HTTP error body (the npm client even retries 5xx
   forever);
-- every stream ends with exactly one ``ready`` (with ``imageName``) or one ``failed``
-  event and then closes. Errors of the request carry a ``status_code`` (the one
+- every stream ends with exactly one ``ready`` or one ``failed`` event and then closes.
+  ``ready`` names the image whichever way it was reached (a cache hit, a build, a build
+  joined): ``imageName`` as BinderHub's own build-only ``ready`` does (and
+  jupyterhub-fancy-profiles reads), and ``image`` too, which ``@jupyterhub/binderhub-client``
+  documents for ``ready``. Errors of the request carry a ``status_code`` (the one
   ``webhook.errors.status_for`` gives, as BinderHub's ``send_error`` does); a build that
   ran and failed does not (as BinderHub's own ``failed`` build event);
 - repo2docker's log lines never end the stream early: their ``failed`` phase is dropped
@@ -38,6 +41,7 @@ from jobs.errors import BuildServiceError, InvalidRequest
 from jobs.events import BuildEvent
 from jobs.failures import retry_time
 from jobs.model import Build, BuildState
+from jobs.push import DELETION_PREFIX
 from jobs.requests import BuildRequest
 from jobs.service import BuildService
 from jobs.settings import Settings
@@ -165,8 +169,10 @@ def log_event(phase: str, message: str) -> dict[str, Any]:
 
 
 def ready_event(image: str, *, cached: bool) -> dict[str, Any]:
+    """The last event of a stream that has its image (see the module docstring); the
+    messages are BinderHub's."""
     message = "Done! Found built image\n" if cached else "Done! Image built\n"
-    return {"phase": "ready", "message": message, "imageName": image}
+    return {"phase": "ready", "message": message, "imageName": image, "image": image}
 
 
 def failed_event(message: str, status_code: int | None = None) -> dict[str, Any]:
@@ -206,11 +212,14 @@ def force_requested(value: str | None) -> bool:
     raise BadRequest(f"force must be true or false, not {value[:40]!r}")
 
 
-def superseded_event(ref: str) -> dict[str, Any]:
-    return {
-        "phase": "waiting",
-        "message": f"A newer commit of {ref} superseded this build; following it\n",
-    }
+def superseded_event(ref: str, reason: str = "") -> dict[str, Any]:
+    """What a stream says before it asks again for ``ref``, whose build was superseded
+    (``reason`` is the build's error): by a newer commit, or by the ref's deletion."""
+    if reason.startswith(DELETION_PREFIX):
+        message = f"{ref} was deleted ({reason}); asking for it again"
+    else:
+        message = f"A newer commit of {ref} superseded this build; following it"
+    return {"phase": "waiting", "message": message + "\n"}
 
 
 def event_for(event: BuildEvent, image: str) -> dict[str, Any] | None:
@@ -278,7 +287,7 @@ async def build_events(
                 return
             async for event in service.watch(outcome.build.id, poll_interval=poll_interval):
                 if event.state == BuildState.SUPERSEDED:
-                    yield superseded_event(outcome.ref)
+                    yield superseded_event(outcome.ref, event.message)
                     break
                 data = event_for(event, outcome.image)
                 if data is not None:

@@ -1,16 +1,28 @@
 """Reading requests: the path as sent; bodies (size cap, content type, UTF-8, JSON
-object), before any work."""
+object), before any work.
+
+What reaches the handlers is text that can be stored, logged and quoted back: bodies are
+strict UTF-8 read by ``jobs.json_input.read_json`` (no lone surrogates, no ``NaN``,
+nesting at most ``MAX_DEPTH`` deep); Starlette decodes paths and query strings with
+``errors="replace"`` (``%ED%A0%80`` and overlong forms such as ``%C0%AF`` become U+FFFD)
+and headers as Latin-1. Numbers in text (``Content-Length``, ``limit``) are ASCII
+digits only: ``str.isdigit`` also takes ``²``, which ``int`` refuses.
+"""
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
+from jobs.json_input import InvalidJSON, read_json
+
 from .errors import BadRequest
 
 DEFAULT_MAX_BODY = 1024 * 1024
+DIGITS = re.compile(r"[0-9]{1,19}")
+"""A whole number as HTTP and our query parameters write it (``fullmatch``)."""
 
 
 def sent_path(connection: HTTPConnection) -> str:
@@ -24,7 +36,7 @@ async def read_body(request: Request, limit: int = DEFAULT_MAX_BODY) -> bytes:
     """The raw body, refusing more than ``limit`` bytes without reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not DIGITS.fullmatch(declared):
             raise BadRequest("Content-Length is not a number")
         if int(declared) > limit:
             raise BadRequest(f"body is larger than {limit} bytes", 413)
@@ -38,8 +50,9 @@ async def read_body(request: Request, limit: int = DEFAULT_MAX_BODY) -> bytes:
 
 
 def parse_json_object(body: bytes, content_type: str | None, hint: str = "") -> dict[str, Any]:
-    """``body`` as a JSON object, or a BadRequest that says what is wrong with it;
-    ``hint`` is added to the answer for a wrong content type."""
+    """``body`` as a JSON object (read by ``jobs.json_input.read_json``), or a BadRequest
+    that says what is wrong with it; ``hint`` is added to the answer for a wrong content
+    type."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise BadRequest(
@@ -50,8 +63,8 @@ def parse_json_object(body: bytes, content_type: str | None, hint: str = "") -> 
     except UnicodeDecodeError:
         raise BadRequest("body is not valid UTF-8") from None
     try:
-        data = json.loads(text)
-    except ValueError as e:
+        data = read_json(text)
+    except InvalidJSON as e:
         raise BadRequest(f"body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")

@@ -66,8 +66,14 @@ def headers_for(error: Exception) -> dict[str, str]:
     return {}
 
 
+def answer_text(message: str) -> str:
+    """``message`` as text any answer can carry: a lone surrogate (which no UTF-8
+    encoder takes, and would turn the answer into a 500) becomes U+FFFD. Pure."""
+    return message.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def error_response(message: str, status_code: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status_code)
+    return JSONResponse({"error": answer_text(message)}, status_code=status_code)
 
 
 async def handle_service_error(request: Request, exc: Exception) -> Response:
@@ -78,13 +84,15 @@ async def handle_service_error(request: Request, exc: Exception) -> Response:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
     if isinstance(exc, errors.QuotaExceeded):
         return quota_response(exc)
-    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers_for(exc))
+    return JSONResponse(
+        {"error": answer_text(str(exc))}, status_code=status, headers=headers_for(exc)
+    )
 
 
 def quota_response(exc: errors.QuotaExceeded) -> JSONResponse:
     """429 with ``Retry-After`` (seconds) and the quota named in the body."""
     body = {
-        "error": str(exc),
+        "error": answer_text(str(exc)),
         "quota": exc.quota,
         "retry_after": exc.retry_after,
         "frees_at": exc.frees_at,

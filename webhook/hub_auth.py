@@ -203,7 +203,8 @@ def unsign(key: bytes, value: str | None, now: float) -> dict[str, Any] | None:
         return None
     payload, _, mac = value.rpartition(".")
     expected = hmac.new(key, payload.encode(), "sha256").hexdigest()
-    if not payload or not hmac.compare_digest(mac, expected):
+    # bytes: compare_digest refuses str with non-ASCII characters (a cookie may hold any)
+    if not payload or not hmac.compare_digest(mac.encode(), expected.encode()):
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(payload.encode()))
@@ -392,7 +393,11 @@ class HubAuthenticator:
         state = request.query_params.get("state")
         if "error" in request.query_params:
             raise BadRequest(f"JupyterHub refused the login: {request.query_params['error']}", 403)
-        if saved is None or not state or not hmac.compare_digest(str(saved["state"]), state):
+        if (
+            saved is None
+            or not state
+            or not hmac.compare_digest(str(saved["state"]).encode(), state.encode())
+        ):
             raise BadRequest("the login's state does not match this browser's; log in again")
         code = request.query_params.get("code")
         if not code:

@@ -1,7 +1,10 @@
 """The OpenAPI document served at /openapi.json.
 
 Written out rather than generated from docstrings: it is a contract, and
-schemathesis tests the running service against it.
+schemathesis tests the running service against it. Every route the application serves
+is in it (``tests/unit/test_openapi_routes.py`` holds the two together): the API, the
+hooks (and the 404 of ``/hooks/`` paths that are none), the BinderHub stream, the page,
+``/metrics``, this document and the probes; with JupyterHub, ``HUB_PATHS`` too.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     reasons = {
         400: "The request is malformed; `error` says how.",
-        401: "No token, or an invalid one.",
+        401: "No token, or an invalid one (for a hook: its signature or token).",
         403: "The token lacks the scope, or the repository is not allowed.",
         404: "No such build.",
         409: "The build has finished already.",
+        405: "Not a method of this path.",
         413: "The body is too large.",
         415: "The body is not JSON.",
         422: "The repository or ref does not exist.",
@@ -231,6 +235,7 @@ HOOKS_ELSEWHERE = (
     "A POST to any other path under /hooks/ answers 404 with an `error` naming the "
     "receivers that exist."
 )
+TEXT = {"type": "string"}
 
 PATHS: dict[str, Any] = {
     "/api/v1/builds": {
@@ -422,6 +427,57 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/hooks/{forge}": {
+        "post": {
+            "summary": "Any other webhook path: 404 naming the receivers that exist",
+            "description": "`github` and `gitlab` are the receivers above (their answers "
+            "are listed here too, for a `forge` that names one).",
+            "parameters": [
+                {
+                    "name": "forge",
+                    "in": "path",
+                    "required": True,
+                    "description": "Anything, `/` included.",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "requestBody": {"content": {"application/json": {"schema": {}}}},
+            "responses": {
+                "200": _json({"type": "object"}, "A receiver's answer: ignored."),
+                "202": _json({"type": "object"}, "A receiver's answer: builds recorded."),
+                **_errors(400, 401, 403, 404, 413, 415),
+            },
+        }
+    },
+    "/": {
+        "get": {
+            "summary": "The page: recent builds and their logs",
+            "description": "Behind JupyterHub, a browser without a session is sent to log "
+            "in first (302).",
+            "responses": {
+                "200": {"description": "The page.", "content": {"text/html": {"schema": TEXT}}},
+                "302": {"description": "To JupyterHub's login."},
+                **_errors(401, 403),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {
+                    "description": "The text exposition format.",
+                    "content": {"text/plain": {"schema": TEXT}},
+                }
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+        }
+    },
     "/health": {
         "get": {
             "summary": "Liveness: the process serves (no dependency is checked)",
@@ -450,6 +506,31 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+
+HUB_PATHS: dict[str, Any] = {
+    "/oauth_callback": {
+        "get": {
+            "summary": "JupyterHub's OAuth callback (with `jupyterhub.enabled`)",
+            "parameters": [
+                {"name": "code", "in": "query", "schema": {"type": "string"}},
+                {"name": "state", "in": "query", "schema": {"type": "string"}},
+                {"name": "error", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "302": {"description": "Logged in: back to the page that asked."},
+                **_errors(400, 403, 503),
+            },
+        }
+    },
+    "/logout": {
+        "get": {
+            "summary": "Forget this browser's session (with `jupyterhub.enabled`)",
+            "responses": {"200": _json({"type": "object"}, "Logged out.")},
+        }
+    },
+}
+"""The routes ``webhook.hub_auth`` adds when the service sits behind JupyterHub."""
 
 
 def document(version: str, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -188,8 +188,8 @@ it (config wins, key by key; lists are replaced whole).
 {{- if $hasDockerConfig }}
 {{- $_ := set $k8s "docker_config_secret" (dict "name" $secret "key" "docker-config.json") }}
 {{- end }}
-{{- if include "binderhub-service.hasSecret" (list . "gitCredentials" "git-credentials") }}
-{{- $_ := set $k8s "git_credentials_secret" (dict "name" $secret "key" "git-credentials") }}
+{{- if $v.secrets.gitCredentials }}
+{{- fail "secrets.gitCredentials was removed (issue 20): give git credentials to the service as secrets.settings.forges (credentials: url prefix, username, password); each build pod gets the one that covers its repository (docs/kubernetes.md, Credentials)" }}
 {{- end }}
 {{- $registry := dict }}
 {{- with $v.registry.url }}{{ $_ := set $registry "url" . }}{{ end }}

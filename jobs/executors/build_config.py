@@ -1,18 +1,89 @@
-"""The docker configuration directory of one local build (repo2docker 2025.8+).
+"""What one local build gets from the service: an allow-listed environment and its own
+credential files, in its working directory (issue 20).
 
-buildx writes its builders into ``$DOCKER_CONFIG/buildx`` and reads push credentials
-from ``$DOCKER_CONFIG/config.json``; each build gets a directory of its own in its
-working directory (``workdirs.py``), so concurrent builds never share buildx's state
-and a read-only configured ``config.json`` stays untouched.
+repo2docker ran with the service's whole environment (settings, secrets, tokens) and
+every forge's credentials, while a repository's symlinks could make it print any file
+it can read. A build now gets:
+
+- ``allowed_environment``: only what running repo2docker, git, the docker CLI and buildx
+  needs from the service's environment (``PATH``, locale, proxies, CA bundles, the
+  Docker client's daemon address); nothing else, so no service setting or secret;
+- ``git_policy``: git never prompts and uses only the allowed transports;
+- files of its own, readable by the service's user only and removed with the working
+  directory (``workdirs.py``) however the build ends: ``docker/config.json`` with the
+  push credentials (buildx also keeps its builders in ``docker/``), ``git/config`` with
+  the one git credential that covers the build's repository, and ``home/`` as ``HOME``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import registry_auth
+from ..forges.credentials import Credential, credential_set
+from ..refs import git_environment
 from ..settings import Settings
+
+ALLOWED_ENV = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        # CA bundles (Python's ssl and requests, curl and git)
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+        # the Docker client's daemon (repo2docker 2024.7.0, buildx's docker driver)
+        "DOCKER_HOST",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_API_VERSION",
+    }
+)
+"""Variables of the service's environment a build gets, besides ``LC_*`` and the
+proxy variables (``*_PROXY``/``*_proxy``: ``http``, ``https``, ``no``, ``all``)."""
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+
+GIT_POLICY = (
+    "GIT_TERMINAL_PROMPT",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_SSH_COMMAND",
+    "GIT_ALLOW_PROTOCOL",
+    "GIT_CONFIG_NOSYSTEM",
+)
+"""The variables of ``refs.git_environment`` that are policy, not this machine's."""
+
+DOCKER_DIR = "docker"
+GIT_CONFIG = "git/config"
+HOME_DIR = "home"
+
+
+def allowed_environment(service_env: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``service_env`` a build may see (``ALLOWED_ENV``, ``LC_*``, the
+    proxies); when the Docker client uses TLS without ``DOCKER_CERT_PATH``, that is set
+    to the service user's ``~/.docker`` (the default a build's own ``HOME`` would
+    change). Pure apart from ``Path.home()``."""
+    env = {
+        key: value
+        for key, value in service_env.items()
+        if key in ALLOWED_ENV or key.startswith("LC_") or key.upper() in _PROXIES
+    }
+    if env.get("DOCKER_TLS_VERIFY") and "DOCKER_CERT_PATH" not in env:
+        env["DOCKER_CERT_PATH"] = str(Path.home() / ".docker")
+    return env
+
+
+def git_policy(allow_file: bool) -> dict[str, str]:
+    """git's policy for builds (``GIT_POLICY`` of ``refs.git_environment``): no prompts,
+    the allowed transports, no system configuration."""
+    env = git_environment(allow_file)
+    return {key: env[key] for key in GIT_POLICY}
 
 
 def _user_plugins() -> Path:
@@ -37,3 +108,26 @@ def write_docker_config(directory: Path, settings: Settings) -> Path:
     if plugins.is_dir() and not (directory / "cli-plugins").exists():
         (directory / "cli-plugins").symlink_to(plugins)
     return directory
+
+
+def write_git_config(path: Path, credential: Credential | None) -> Path:
+    """Write ``path`` (its directory made, owner only) as the build's git configuration
+    file, mode 0600: ``credential``'s ``git_config``, or nothing without one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(credential.git_config() if credential is not None else "")
+    return path
+
+
+def write_build_files(workdir: Path, settings: Settings, repo: str) -> dict[str, str]:
+    """Write the build's own files into ``workdir`` and return the environment that
+    names them: ``DOCKER_CONFIG`` (``write_docker_config``), ``GIT_CONFIG_GLOBAL``
+    (the credential of ``forges`` that covers ``repo``, ``CredentialSet.best``) and
+    ``HOME``. Raises ``RegistryAuthError`` as ``write_docker_config`` does."""
+    docker = write_docker_config(workdir / DOCKER_DIR, settings)
+    credential = credential_set(settings.forges).best(repo)
+    git_config = write_git_config(workdir / GIT_CONFIG, credential)
+    home = workdir / HOME_DIR
+    home.mkdir(mode=0o700, exist_ok=True)
+    return {"DOCKER_CONFIG": str(docker), "GIT_CONFIG_GLOBAL": str(git_config), "HOME": str(home)}

@@ -13,9 +13,10 @@ import math
 from typing import Any
 
 from ..model import Build
-from ..refs import git_environment
 from ..repo2docker import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
 from ..settings import BuildKitSettings, Settings
+from .build_config import git_policy
+from .kube_credentials import git_config_mounts
 
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -51,13 +52,6 @@ import json, os
 
 c.DockerEngine.extra_buildx_build_args = json.loads(os.environ.get("{BUILDX_ARGS_ENV}") or "[]")
 """
-GIT_POLICY = (
-    "GIT_TERMINAL_PROMPT",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "GIT_SSH_COMMAND",
-    "GIT_ALLOW_PROTOCOL",
-)
 
 
 def selector_labels(settings: Settings) -> dict[str, str]:
@@ -209,7 +203,8 @@ def job_ttl(settings: Settings) -> int:
 def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str, Any]:
     """The Job that builds and pushes ``build.image``; created suspended.
 
-    No secret value is ever part of it: credentials are references to Secrets.
+    No secret value is ever part of it: credentials are references to Secrets (the git
+    credential's is made for the build, ``kube_credentials``).
     """
     k8s = settings.kubernetes
     labels = {
@@ -242,12 +237,11 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
         # repo2docker image (with the docker CLI and buildx) builds
         engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
     )
-    # git's policy (no prompts, allowed transports), not this machine's environment;
-    # not GIT_CONFIG_NOSYSTEM: the builder image configures its credential helper there
+    # git's policy (no prompts, allowed transports, no system configuration), not this
+    # machine's environment
     env = [
         {"name": key, "value": value}
-        for key, value in sorted(git_environment(settings.allow_file_urls).items())
-        if key in GIT_POLICY
+        for key, value in sorted(git_policy(settings.allow_file_urls).items())
     ]
     env += [
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
@@ -269,12 +263,11 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
     for more_volumes, more_mounts, more_env in (
         push_credentials(settings),
         buildkit_client(settings, build.image),
+        git_config_mounts(build, settings),  # only its repository's, in a Secret of its own
     ):
         volumes += more_volumes
         mounts += more_mounts
         env += more_env
-    if k8s.git_credentials_secret is not None:
-        env.append(_secret_env("GIT_CREDENTIAL_ENV", k8s.git_credentials_secret))
 
     pod_security: dict[str, Any] = {
         "runAsUser": k8s.run_as_user,

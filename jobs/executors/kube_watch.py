@@ -213,8 +213,9 @@ class LogFollower:
     """Follows the builder container's log in a thread; lines go to the event loop.
 
     The log is read from the pod's start; the first ``skip`` lines (delivered before,
-    by an earlier follower) are not delivered again. ``done`` is set when the stream
-    ends, however it ends.
+    by an earlier follower) are not delivered again. ``observe``, if given, gets every
+    line read, those skipped included, before ``deliver`` gets it (the build's phases
+    are known from all of them). ``done`` is set when the stream ends, however it ends.
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class LogFollower:
         skip: int,
         deliver: Callable[[LogLine], None],
         loop: asyncio.AbstractEventLoop,
+        observe: Callable[[LogLine], None] | None = None,
     ) -> None:
         self.tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
         """The last lines read, for ``classify_failure``."""
@@ -232,6 +234,7 @@ class LogFollower:
         """Lines read so far, counting those skipped: where a new follower resumes."""
         self._core, self._namespace, self._pod = core, namespace, pod
         self._skip, self._deliver, self._loop = skip, deliver, loop
+        self._observe = observe
         self._stop = threading.Event()
         self._response: Any = None
         self.done = asyncio.Event()
@@ -268,6 +271,8 @@ class LogFollower:
                     continue
                 seen += 1
                 self.tail.append(line)
+                if self._observe is not None:
+                    self._loop.call_soon_threadsafe(self._observe, line)
                 if seen <= self._skip:
                     continue
                 self.seen = seen

@@ -14,6 +14,9 @@ How it fits together:
   ``kube_status``: started, failed and why, done.
 - The builder container's log is followed into the store. After a restart the
   build attaches to its Job again and skips the lines it stored before.
+- The log's lines tell which phase the build is in (``jobs.phases``, from the moment
+  its builder started): a phase that runs past its deadline gets the Job deleted, as
+  the Job's ``activeDeadlineSeconds`` (``limits.build_timeout``) does for the whole.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from kubernetes.client.exceptions import ApiException
 from ..checks import Check
 from ..errors import BuildFailed, TemporaryError
 from ..model import Build, LogLine
+from ..phases import PhaseTracker
 from ..quotas import CountedBuild
 from ..settings import ConfigError, Settings
+from . import kube_credentials as credentials
 from . import kube_manifests as manifests
 from . import kube_status as status
 from .base import DurableExecutor, Note
@@ -91,6 +96,8 @@ class _Following:
     started: bool = False
     seen: bool = False
     """The Job was in the cache once (so its absence means it was deleted)."""
+    phases: PhaseTracker | None = None
+    """The build's phases, once its builder started (the event loop's time)."""
 
 
 class KubernetesExecutor(DurableExecutor):
@@ -287,10 +294,15 @@ class KubernetesExecutor(DurableExecutor):
             while True:
                 changed.clear()
                 if await self._look(build, following, on_log, on_start):
+                    await self._drop_git_secret(build)
                     return
+                await self._check_phases(build, following)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(RECHECK_SECONDS):
+                    async with asyncio.timeout(self._wait_seconds(following)):
                         await changed.wait()
+        except BuildFailed:  # the build is over (its Job finished, deleted or never made)
+            await self._drop_git_secret(build)
+            raise
         finally:
             if following.follower is not None:
                 following.follower.stop()
@@ -347,6 +359,26 @@ class KubernetesExecutor(DurableExecutor):
             raise BuildFailed(problem, remember=False)
         return False
 
+    async def _check_phases(self, build: Build, following: _Following) -> None:
+        """Stop the build (delete its Job) and raise BuildFailed, not remembered, when
+        one of its phases ran past its deadline; the coordinator then asks the registry
+        (a cache export cut after the push leaves the image there)."""
+        if following.phases is None:
+            return
+        limits = self._settings.limits.phase_timeouts
+        expired = following.phases.expired(limits, asyncio.get_running_loop().time())
+        if expired is not None:
+            await self._delete(build.name)
+            raise BuildFailed(expired.message, remember=False)
+
+    def _wait_seconds(self, following: _Following) -> float:
+        """How long to wait for a change of the Job before looking again: at most
+        ``RECHECK_SECONDS``, less when a phase's deadline comes sooner."""
+        if following.phases is None:
+            return RECHECK_SECONDS
+        deadline = following.phases.deadline(self._settings.limits.phase_timeouts)
+        return max(0.0, min(RECHECK_SECONDS, deadline - asyncio.get_running_loop().time()))
+
     async def _start_problem(self, job: Any, pod: Any | None) -> str | None:
         """Why an overdue build cannot start, from its Job's and pod's events (issue #14:
         a missing socket or Secret, a Pod Security refusal); None while there is no
@@ -360,18 +392,30 @@ class KubernetesExecutor(DurableExecutor):
         (an API server restart, a proxy's timeout) while the build goes on."""
         follower = following.follower
         if follower is None:
-            following.follower = self._follow_log(pod, following.skip, on_log)
+            following.follower = self._follow_log(pod, following, following.skip, on_log)
         elif (
             follower.done.is_set()
             and status.builder_running(pod)
             and following.restarts < MAX_LOG_RESTARTS
         ):
             following.restarts += 1
-            following.follower = self._follow_log(pod, follower.seen, on_log)
+            following.follower = self._follow_log(pod, following, follower.seen, on_log)
 
-    def _follow_log(self, pod: Any, skip: int, on_log: Callable[[LogLine], None]) -> LogFollower:
+    def _follow_log(
+        self, pod: Any, following: _Following, skip: int, on_log: Callable[[LogLine], None]
+    ) -> LogFollower:
+        loop = asyncio.get_running_loop()
+        if following.phases is None:  # the builder started: its fetch begins
+            following.phases = PhaseTracker(start=loop.time())
+        phases = following.phases
         return LogFollower(
-            self._core, self.namespace, pod.metadata.name, skip, on_log, asyncio.get_running_loop()
+            self._core,
+            self.namespace,
+            pod.metadata.name,
+            skip,
+            on_log,
+            loop,
+            observe=lambda line: phases.feed(line, loop.time()),
         )
 
     async def _drain(self, follower: LogFollower | None) -> list[LogLine]:
@@ -406,6 +450,11 @@ class KubernetesExecutor(DurableExecutor):
                 if created.metadata.name not in self._cache.jobs:
                     self._cache.apply("jobs", "ADDED", created)
                 on_log(Note("", f"created Job {self.namespace}/{build.name}"))
+                try:
+                    await self._make_git_secret(build, created)
+                except BuildFailed:
+                    await self._delete(build.name)
+                    raise
                 return False
             job = await asyncio.to_thread(
                 self._batch.read_namespaced_job, build.name, self.namespace
@@ -423,7 +472,45 @@ class KubernetesExecutor(DurableExecutor):
         if job.metadata.name not in self._cache.jobs:
             self._cache.apply("jobs", "ADDED", job)
         on_log(Note("", f"following Job {self.namespace}/{build.name}, which was there"))
+        if not status.job_terminal(job):  # made by a process that stopped before its Secret?
+            await self._make_git_secret(build, job)
         return True
+
+    async def _make_git_secret(self, build: Build, job: Any) -> None:
+        """Create the Secret with the git credential of ``build``'s repository, owned by
+        its ``job`` (``kube_credentials``); nothing when no credential covers the
+        repository or the Secret is there. Raises ``BuildFailed`` (not remembered) when
+        the API server refuses it."""
+        credential = credentials.git_credential(build, self._settings)
+        if credential is None:
+            return
+        body = credentials.make_git_secret(
+            build, credential, self.namespace, job.metadata.uid, dict(job.metadata.labels or {})
+        )
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_secret, self.namespace, body)
+        except ApiException as e:
+            if e.status == 409:
+                return
+            raise BuildFailed(
+                f"cannot create the Secret with the build's git credential: {e.status} "
+                f"{e.reason}: {status.api_message(e)}",
+                remember=False,
+            ) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
+
+    async def _drop_git_secret(self, build: Build) -> None:
+        """Delete ``build``'s git credential Secret, once the build is over (best effort:
+        otherwise it goes with its Job)."""
+        if credentials.git_credential(build, self._settings) is None:
+            return
+        with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
+            await asyncio.to_thread(
+                self._core.delete_namespaced_secret,
+                credentials.git_secret_name(build),
+                self.namespace,
+            )
 
     async def _replace(self, job: Any, on_log: Callable[[LogLine], None]) -> None:
         """Delete the finished Job of an earlier build and wait, at most

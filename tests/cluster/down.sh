@@ -38,7 +38,7 @@ our_pids() {
             alive "$pid" || continue
             case "$(readlink "$exe")" in
                 "$K8S_CACHE"/*) echo "$pid" ;;
-                *) tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$STATE/" && echo "$pid" ;;
+                *) tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$STATE/" >/dev/null && echo "$pid" ;;
             esac
         done
 }
@@ -53,7 +53,7 @@ if [ -d "$STATE" ]; then
     if pid_alive kubelet && pid_alive kube-apiserver && pid_alive containerd; then
         kubectl_ delete pods --all --all-namespaces --force --grace-period=0 --wait=false >/dev/null 2>&1
         for i in $(seq 1 60); do
-            ctr_ tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | grep -q . || break
+            ctr_ tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | grep . >/dev/null || break
             [ "$i" = 60 ] && log "some pods were still running after 30 s; killing them"
             sleep 0.5
         done

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -393,6 +394,35 @@ async def test_deadline_exceeded_fails_the_build(
     done = await finished(service, outcome.build.id)
     assert done.state is BuildState.FAILED
     assert done.error == "build timed out after 8 seconds"
+
+
+async def test_a_git_server_that_never_answers_fails_at_the_fetch_deadline(
+    services: Any,
+    settings_for: Callable[..., dict[str, Any]],
+    node_ip: str,
+    batch_v1: client.BatchV1Api,
+    namespace: str,
+    kube: type[Helpers],
+) -> None:
+    # issue 20: a phase's deadline (here the fetch's) stops the build long before the
+    # Job's activeDeadlineSeconds (limits.build_timeout)
+    silent = socket.create_server((node_ip, 0))  # accepts (its backlog), never answers
+    try:
+        url = f"git://{node_ip}:{silent.getsockname()[1]}/never"
+        service = await services(
+            settings_for(limits={"build_timeout": 600, "phase_timeouts": {"fetch": 5}})
+        )
+        outcome = await service.request(url, "0123456789abcdef0123456789abcdef01234567")
+        assert outcome.build is not None
+        done = await finished(service, outcome.build.id)
+    finally:
+        silent.close()
+    assert done.state is BuildState.FAILED
+    assert done.error == (
+        "fetching the repository did not finish within 5 seconds (limits.phase_timeouts.fetch)"
+    )
+    assert not done.error_remembered
+    kube.wait_for(lambda: not jobs_in(batch_v1, namespace), 60, "the Job to be deleted")
 
 
 async def test_failing_build_keeps_its_log_after_the_pod_is_gone(

@@ -54,7 +54,7 @@ build_k8s() {
         go build -trimpath -ldflags="$ldflags" -o "$tmp/bin/" "${pkgs[@]}"
         go build -trimpath -ldflags='-s -w' -o "$tmp/bin/pause" ./pause
     ) >"$CACHE_ROOT/k8s-build.log" 2>&1 || die "building Kubernetes failed; see $CACHE_ROOT/k8s-build.log"
-    "$tmp/bin/kubelet" --version | grep -qx "Kubernetes $K8S_VERSION" || die "the kubelet built is not $K8S_VERSION"
+    "$tmp/bin/kubelet" --version | grep -x "Kubernetes $K8S_VERSION" >/dev/null || die "the kubelet built is not $K8S_VERSION"
     build_key >"$tmp/.complete"
     rm -rf "$K8S_CACHE"
     mv "$tmp" "$K8S_CACHE"
@@ -73,14 +73,14 @@ build_coredns() {
         export CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS="-buildvcs=false"
         nice go install -trimpath -ldflags='-s -w' "github.com/coredns/coredns@$COREDNS_VERSION"
     ) >"$CACHE_ROOT/coredns-build.log" 2>&1 || die "building CoreDNS failed; see $CACHE_ROOT/coredns-build.log"
-    "$tmp/coredns" -version | grep -q "CoreDNS-${COREDNS_VERSION#v}" || die "the CoreDNS built is not $COREDNS_VERSION"
+    "$tmp/coredns" -version | grep "CoreDNS-${COREDNS_VERSION#v}" >/dev/null || die "the CoreDNS built is not $COREDNS_VERSION"
     rm -rf "$COREDNS_CACHE"
     mv "$tmp" "$COREDNS_CACHE"
 }
 
 # The CoreDNS image: the cached binary on the Debian base, in containerd (no registry).
 load_coredns_image() {
-    if ctr_ images check "name==docker.io/$COREDNS_IMAGE" 2>/dev/null | grep -q complete; then return 0; fi
+    if ctr_ images check "name==docker.io/$COREDNS_IMAGE" 2>/dev/null | grep complete >/dev/null; then return 0; fi
     if ! "$DOCKER" image inspect "$COREDNS_IMAGE" >/dev/null 2>&1; then
         local tmp
         tmp="$(mktemp -d)"
@@ -473,7 +473,7 @@ EOF
 }
 
 load_pause_image() {
-    if ctr_ images check "name==docker.io/$PAUSE_IMAGE" 2>/dev/null | grep -q complete; then return 0; fi
+    if ctr_ images check "name==docker.io/$PAUSE_IMAGE" 2>/dev/null | grep complete >/dev/null; then return 0; fi
     if ! "$DOCKER" image inspect "$PAUSE_IMAGE" >/dev/null 2>&1; then
         local tmp
         tmp="$(mktemp -d)"

@@ -80,6 +80,8 @@ class FakeExecutor(Executor):
         self.down = False
         """What builds run on does not answer: ``check`` and ``run`` raise
         ``TemporaryError`` (``run`` before it starts anything, like the real ones)."""
+        self.output: list[str] = []
+        """Lines every build prints after its first (as repo2docker's output would)."""
         self._cancelled: set[str] = set()
         self._ends: dict[str, asyncio.Future[BuildFailed | None]] = {}
         self._running: dict[str, asyncio.Event] = {}
@@ -109,6 +111,8 @@ class FakeExecutor(Executor):
         self.started.append(build.id)
         self._started(build.id).set()
         on_log(LogLine("build", f"building {build.image}"))
+        for message in self.output:
+            on_log(LogLine("build", message))
         failure = await asyncio.shield(end)
         if failure is not None:
             raise failure

@@ -543,8 +543,13 @@ class HttpGitServer:
     def port(self) -> int:
         return self.server.server_address[1]
 
+    @property
+    def host(self) -> str:
+        host = self.server.server_address[0]
+        return host if isinstance(host, str) else host.decode()
+
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}"
+        return f"http://{self.host}:{self.port}/{path}"
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -555,9 +560,12 @@ def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def start_http_git_server(base: Path, accept: Callable[[list[str]], bool]) -> HttpGitServer:
-    """Serve the repositories under ``base`` to requests whose ``Authorization`` headers
-    ``accept`` admits; others get ``401`` with a Basic challenge, as forges answer."""
+def start_http_git_server(
+    base: Path, accept: Callable[[list[str]], bool], host: str = "127.0.0.1"
+) -> HttpGitServer:
+    """Serve the repositories under ``base`` on ``host`` to requests whose
+    ``Authorization`` headers ``accept`` admits; others get ``401`` with a Basic
+    challenge, as forges answer."""
     seen: list[list[str]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -612,6 +620,6 @@ def start_http_git_server(base: Path, accept: Callable[[list[str]], bool]) -> Ht
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return HttpGitServer(base, server, seen)

@@ -40,6 +40,12 @@ def image_for(server: ServiceProcess, repo: GitRepo, sha: str) -> str:
     return image_name_for(prefix, repo.url, sha)
 
 
+def names(image: str) -> dict[str, str]:
+    """How a ``ready`` event names its image: BinderHub's ``imageName`` and the
+    ``image`` that @jupyterhub/binderhub-client documents."""
+    return {"imageName": image, "image": image}
+
+
 def head(repo: GitRepo) -> str:
     return (repo.path / ".git" / "refs" / "heads" / "main").read_text().strip()
 
@@ -190,14 +196,14 @@ def test_build_streams_waiting_building_ready_then_a_cache_hit_is_ready_at_once(
     assert "building" in phases
     assert phases.index("fetching") < phases.index("building") < len(phases) - 1
     assert all(event["message"].endswith("\n") for event in events)
-    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", "imageName": image}
+    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", **names(image)}
     assert [event["phase"] for event in events if event.get("phase") in ("ready", "failed")] == [
         "ready"
     ]
 
     started = time.monotonic()
     assert stream(server, git_spec(repo.url, "main")) == [
-        {"phase": "ready", "message": "Done! Found built image\n", "imageName": image}
+        {"phase": "ready", "message": "Done! Found built image\n", **names(image)}
     ]
     assert time.monotonic() - started < 10
     assert [build.state for build in records(server)] == ["built"]
@@ -282,7 +288,7 @@ def test_a_client_that_goes_away_does_not_cancel_and_the_next_one_joins(
     events = stream(server, spec)
     assert events[0]["phase"] == "waiting"
     assert any("step-one" in event["message"] for event in events)
-    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", "imageName": image}
+    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", **names(image)}
     (build,) = records(server)
     assert build.state == "built"
     assert build.image == image
@@ -314,7 +320,7 @@ def test_a_stream_follows_its_branch_when_a_newer_commit_supersedes_the_build(
     assert events[-1] == {
         "phase": "ready",
         "message": "Done! Image built\n",
-        "imageName": image_for(server, repo, newer),
+        **names(image_for(server, repo, newer)),
     }
     states = sorted(str(build.state) for build in records(server) if build.repo == repo.url)
     assert states == ["built", "superseded"]
@@ -371,13 +377,11 @@ def test_the_binderhub_client_reports_ready_for_a_build_and_a_cache_hit(
     assert code == 0
     assert events[0]["phase"] == "waiting"
     assert "building" in [event.get("phase") for event in events]
-    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", "imageName": image}
+    assert events[-1] == {"phase": "ready", "message": "Done! Image built\n", **names(image)}
 
     code, events = run_node_client(node_client, server, git_spec(repo.url, "main"), server.token)
     assert code == 0
-    assert events == [
-        {"phase": "ready", "message": "Done! Found built image\n", "imageName": image}
-    ]
+    assert events == [{"phase": "ready", "message": "Done! Found built image\n", **names(image)}]
 
 
 def test_the_binderhub_client_reports_auth_and_request_failures(

@@ -3,6 +3,7 @@ against the token-authenticated registry (as Docker Hub, GHCR, Quay and Harbor a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from jobs.model import BuildState
-from jobs.registry_auth import auth_from_docker_config, make_docker_config
+from jobs.redaction import BUILD_DIR
+from jobs.registry_auth import make_docker_config
 from jobs.settings import Settings
 from testkit.components import GitServer, Registry, dockerfile
 
@@ -26,6 +28,7 @@ if [ "$1" = --version ]; then echo 2024.7.0; exit 0; fi
 echo "DOCKER_CONFIG=$DOCKER_CONFIG"
 mkdir "$DOCKER_CONFIG/buildx"
 echo "config.json=$(tr -d '\n ' < "$DOCKER_CONFIG/config.json")"
+echo "config.json-sha256=$(sha256sum < "$DOCKER_CONFIG/config.json" | cut -d ' ' -f 1)"
 exit 3
 """
 """Stands in for repo2docker: shows what a build gets and that buildx could write
@@ -62,9 +65,16 @@ async def test_each_build_gets_a_writable_docker_config_from_the_password(
         await wait_finished(service, outcome.build.id)
         assert service.get(outcome.build.id).state is BuildState.FAILED
         messages = [m for _, m in service.store.logs(outcome.build.id)]
+        # the stored log shows the file with its secret masked (jobs/redaction.py) ...
         config = json.loads(probe_of(messages, "config.json"))
-        assert auth_from_docker_config(config, registry.host) == (user, password)
-        directories.append(Path(probe_of(messages, "DOCKER_CONFIG")))
+        assert config == {"auths": {registry.host: {"auth": "***"}}}
+        # ... and the build had it whole
+        expected = make_docker_config(registry.host, user, password)
+        sha256 = hashlib.sha256((json.dumps(expected, indent=2) + "\n").encode()).hexdigest()
+        assert probe_of(messages, "config.json-sha256") == sha256
+        logged = probe_of(messages, "DOCKER_CONFIG")
+        assert logged == f"{BUILD_DIR}/docker"
+        directories.append(service.settings.state_path.parent / "builds" / outcome.build.id)
     # one directory per build, gone with the build's working directory
     assert directories[0] != directories[1]
     assert not any(d.exists() for d in directories)

@@ -171,6 +171,7 @@ def test_github_push_builds_the_pushed_commit_into_the_registry(
                     "outcome": "created",
                 }
             ],
+            "deleted": [],
             "ignored": [],
             "duplicate": False,
         }
@@ -276,16 +277,11 @@ def test_deletions_pings_and_other_events_build_nothing(
     server = start_server(repos=[{"url": repo.url, "tags": ["v*"]}], webhooks=WEBHOOKS)
     github_cases: list[tuple[dict[str, Any], str, str, list[dict[str, str]]]] = [
         (
-            for_github("github-push-tag-deleted.json", repo, None, "refs/tags/v1"),
+            # a tag that does not build (tags: v*), deleted: ignored as "deleted"
+            for_github("github-push-tag-deleted.json", repo, None, "refs/tags/old"),
             "push",
             "no ref to build",
-            [{"ref": "refs/tags/v1", "reason": "deleted"}],
-        ),
-        (
-            for_github("github-push-branch-update.json", repo, ZEROS) | {"deleted": True},
-            "push",
-            "no ref to build",
-            [{"ref": "refs/heads/main", "reason": "deleted"}],
+            [{"ref": "refs/tags/old", "reason": "deleted"}],
         ),
         (
             for_github("github-push-new-branch.json", repo, sha, "refs/heads/feature"),
@@ -326,15 +322,30 @@ def test_deletions_pings_and_other_events_build_nothing(
             assert (answer["outcome"], answer["reason"]) == ("ignored", reason)
             assert answer["builds"] == []
             assert answer["ignored"] == ignored
-        deleted = send_gitlab(client, for_gitlab("gitlab-push-docs.json", repo, None))
-        assert deleted.status_code == 200
-        assert deleted.json()["ignored"] == [{"ref": "refs/heads/main", "reason": "deleted"}]
+            assert answer["deleted"] == []
+        # deletions of refs that build, with nothing queued: listed, nothing superseded
+        for response in (
+            send_github(
+                client, for_github("github-push-tag-deleted.json", repo, None, "refs/tags/v1")
+            ),
+            send_github(
+                client,
+                for_github("github-push-branch-update.json", repo, ZEROS) | {"deleted": True},
+            ),
+            send_gitlab(client, for_gitlab("gitlab-push-docs.json", repo, None)),
+        ):
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            assert (answer["outcome"], answer["reason"]) == ("ignored", "no ref to build")
+            assert (answer["builds"], answer["ignored"]) == ([], [])
+            (deletion,) = answer["deleted"]
+            assert deletion["superseded"] == deletion["kept"] == []
         merge = send_gitlab(client, fixture("gitlab-push-docs.json"), "Merge Request Hook")
         assert merge.status_code == 200
         assert merge.json()["outcome"] == "ignored"
-        assert delivery_count(client, "github", "ignored") == len(github_cases)
+        assert delivery_count(client, "github", "ignored") == len(github_cases) + 2
         assert delivery_count(client, "gitlab", "ignored") == 2
-    assert stored(server) == (0, len(github_cases) + 2)
+    assert stored(server) == (0, len(github_cases) + 4)
 
 
 def test_pushes_of_repos_not_configured_are_ignored(
@@ -354,6 +365,7 @@ def test_pushes_of_repos_not_configured_are_ignored(
                 "reason": "repo not configured",
                 "repo": None,
                 "builds": [],
+                "deleted": [],
                 "ignored": [],
                 "duplicate": False,
             }

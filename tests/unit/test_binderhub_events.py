@@ -86,7 +86,8 @@ GOLDEN_EVENTS: list[tuple[str, BuildEvent, str | None]] = [
     (
         "built",
         state("built"),
-        f'data: {{"phase":"ready","message":"Done! Image built\\n","imageName":"{IMAGE}"}}\n\n',
+        f'data: {{"phase":"ready","message":"Done! Image built\\n","imageName":"{IMAGE}",'
+        f'"image":"{IMAGE}"}}\n\n',
     ),
     (
         "failed",
@@ -120,7 +121,8 @@ def test_build_events_become_binderhub_events(event: BuildEvent, expected: str |
 
 def test_ready_for_a_cache_hit() -> None:
     assert sse_event(ready_event(IMAGE, cached=True)) == (
-        f'data: {{"phase":"ready","message":"Done! Found built image\\n","imageName":"{IMAGE}"}}'
+        f'data: {{"phase":"ready","message":"Done! Found built image\\n","imageName":"{IMAGE}",'
+        f'"image":"{IMAGE}"}}'
         "\n\n"
     )
 
@@ -195,9 +197,14 @@ def test_force_refuses_anything_else() -> None:
 
 
 def test_superseded_says_what_happens_next() -> None:
-    assert superseded_event("main") == {
+    assert superseded_event("main", f"superseded by build {'b' * 32} of {SHA}") == {
         "phase": "waiting",
         "message": "A newer commit of main superseded this build; following it\n",
+    }
+    reason = "superseded by the deletion of refs/heads/main in github delivery d-1"
+    assert superseded_event("main", reason) == {
+        "phase": "waiting",
+        "message": f"main was deleted ({reason}); asking for it again\n",
     }
 
 

@@ -14,12 +14,17 @@ from starlette.datastructures import Headers
 from jobs.model import Build, BuildOutcome, BuildState
 from jobs.push import (
     Decision,
+    Deletion,
     Ignored,
     Push,
     PushAnswer,
     RefChange,
+    Selected,
+    Selection,
+    deletion_error,
     match_repo,
     resolved_ref,
+    select_refs,
     short_name,
     skip_reason,
 )
@@ -431,6 +436,40 @@ def test_ls_remote_output() -> None:
     assert parse_ls_remote("").default_branch is None
 
 
+def test_deletions_of_selected_refs_are_told_apart_from_ignored_ones() -> None:
+    repo = RepoSettings(url=REPO.url, branches=["main", "release/*"], tags=["v*"])
+    push = Push(
+        (REPO.url,),
+        "main",
+        (
+            RefChange("refs/heads/release/1", None),
+            RefChange("refs/heads/main", "1" * 40),
+            RefChange("refs/tags/v2", None),
+            RefChange("refs/tags/nightly", None),
+            RefChange("refs/heads/topic", "2" * 40),
+        ),
+    )
+    assert select_refs(repo, push) == Selection(
+        builds=(Selected("refs/heads/main", "main", resolved_ref("refs/heads/main", "1" * 40)),),
+        deleted=("refs/heads/release/1", "refs/tags/v2"),
+        ignored=(
+            ("refs/tags/nightly", "deleted"),
+            ("refs/heads/topic", "branch does not match the repo's branches"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("delivery_id", "expected"),
+    [
+        ("72d3162e", "superseded by the deletion of refs/tags/v1 in github delivery 72d3162e"),
+        (None, "superseded by the deletion of refs/tags/v1 in a github delivery"),
+    ],
+)
+def test_the_error_of_a_build_a_deletion_superseded(delivery_id: str | None, expected: str) -> None:
+    assert deletion_error("refs/tags/v1", "github", delivery_id) == expected
+
+
 # -- the answer -----------------------------------------------------------------
 
 
@@ -457,6 +496,7 @@ def test_decision_json_is_pinned() -> None:
             ("refs/tags/v1", BuildOutcome("cached", REPO.url, "v1", sha, image)),
         ),
         (("refs/tags/old", "deleted"),),
+        (Deletion("refs/heads/gone", ("c" * 32,), ("d" * 32,)),),
     )
     assert push_status(PushAnswer(decision.to_json(), duplicate=False)) == 202
     assert decision.to_json() == {
@@ -473,6 +513,7 @@ def test_decision_json_is_pinned() -> None:
             },
             {"id": None, "ref": "refs/tags/v1", "sha": sha, "image": image, "outcome": "cached"},
         ],
+        "deleted": [{"ref": "refs/heads/gone", "superseded": ["c" * 32], "kept": ["d" * 32]}],
         "ignored": [{"ref": "refs/tags/old", "reason": "deleted"}],
     }
     ignored = Decision("ignored", "repo not configured")
@@ -482,5 +523,6 @@ def test_decision_json_is_pinned() -> None:
         "reason": "repo not configured",
         "repo": None,
         "builds": [],
+        "deleted": [],
         "ignored": [],
     }

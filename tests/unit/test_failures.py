@@ -13,6 +13,9 @@ run against this machine's Docker daemon, registry and git daemon:
 - sigkill: the process group killed during a ``RUN sleep``
 - push_registry_500: a proxy answering 500 to every blob upload
 - push_registry_unreachable: image name on ``127.0.0.1:1``; clone_failed: a dead git URL
+- out_of_memory: ``RUN head -c 300m /dev/zero | tail`` with ``--build-memory-limit 64M``
+- commit_gone: ``--ref`` names a commit that a rewrite of the branch and ``git gc``
+  removed from the repository on the git server
 """
 
 from __future__ import annotations
@@ -115,6 +118,20 @@ EXPECTED: dict[str, tuple[int, Failure]] = {
         Failure(
             f'pushing {IMAGE} failed: Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1:'
             " connect: connection refused"
+        ),
+    ),
+    "out_of_memory": (
+        1,
+        Failure(
+            "the build was killed, most likely out of memory: The command '/bin/sh -c head"
+            " -c 300m /dev/zero | tail' returned a non-zero code: 137"
+        ),
+    ),
+    "commit_gone": (
+        1,
+        Failure(
+            "commit d7074e575bffe7e20434ac289dba9deb0c1dbeb4 is no longer in the repository"
+            " (fatal: Could not parse object 'd7074e575bffe7e20434ac289dba9deb0c1dbeb4'.)"
         ),
     ),
     "clone_failed": (

@@ -15,6 +15,12 @@ and pushing to a registry with authentication on 127.0.0.1:
 - cache_export_failed: ``--cache-to type=registry,ref=127.0.0.1:1/…,ignore-error=false``
   (the service passes ``ignore-error=true``, with which the same build succeeds)
 - push_registry_unreachable: image name on ``127.0.0.1:1``
+- disk_full: ``RUN dd if=/dev/zero of=/big bs=1M count=600`` on a buildkitd whose ``--root``
+  is a 512 MiB tmpfs (issue 20: a full disk is not the commit's failure)
+- out_of_memory: ``RUN head -c 300m /dev/zero | tail`` on a buildkitd whose build
+  containers' cgroup parent (cgroup v1) has a 64 MiB memory limit
+- commit_gone: ``--ref`` names a commit that a rewrite of the branch (and ``git gc``)
+  removed from the repository on the git server
 - step_failed_docker_20_10: ``RUN echo marker-before-failing && exit 3`` built by
   repo2docker's own ``docker`` engine in a Kubernetes build pod, through the node's Docker
   20.10 socket (buildx's ``docker`` driver, Docker's built-in BuildKit); the tail of the log
@@ -38,6 +44,15 @@ PUSHED = "127.0.0.1:1/t1:0beb8a2952a5151866e9b44bb7ea3abc455c662a"
 REFUSED = "dial tcp 127.0.0.1:1: connect: connection refused"
 
 EXPECTED: dict[str, Failure] = {
+    "disk_full": Failure("a disk is full: error writing '/big': No space left on device"),
+    "out_of_memory": Failure(
+        'the build was killed, most likely out of memory: failed to solve: process "/bin/sh'
+        ' -c head -c 300m /dev/zero | tail" did not complete successfully: exit code: 137'
+    ),
+    "commit_gone": Failure(
+        "commit d7074e575bffe7e20434ac289dba9deb0c1dbeb4 is no longer in the repository"
+        " (fatal: Could not parse object 'd7074e575bffe7e20434ac289dba9deb0c1dbeb4'.)"
+    ),
     "step_failed_docker_20_10": Failure(
         "a Dockerfile step failed: failed to solve: executor failed running [/bin/sh -c echo"
         " marker-before-failing && exit 3]: exit code: 3",

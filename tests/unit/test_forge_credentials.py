@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -130,6 +131,40 @@ def test_git_picks_the_same_credential(url: str) -> None:
     best = credentials.best(url)
     assert best is not None
     assert result.stdout.strip() == f"Authorization: {best.authorization}"
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://github.com/org/repo", True),
+        ("https://github.com/org/sub/module", True),  # a submodule under the same prefix
+        ("https://github.com/organ/repo", False),
+        ("https://evil.example/org/repo", False),  # a submodule or redirect elsewhere
+        ("http://github.com/org/repo", False),
+    ],
+)
+def test_a_builds_git_config_file_sends_its_header_under_its_prefix_only(
+    tmp_path: Path, url: str, sent: bool
+) -> None:
+    """What a build gets (issue 20): real git reads the file as ``GIT_CONFIG_GLOBAL``."""
+    credential = cred("https://github.com/org", 'pa"ss')
+    config = tmp_path / "config"
+    config.write_text(credential.git_config())
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1"}
+    result = subprocess.run(
+        ["git", "config", "--get-urlmatch", "http.extraheader", url],
+        env={**env, "GIT_CONFIG_GLOBAL": str(config)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    expected = f"Authorization: {credential.authorization}" if sent else ""
+    assert result.stdout.strip() == expected
+
+
+def test_a_git_config_file_quotes_its_prefix() -> None:
+    credential = Credential(UrlPattern("https", "h.example", 443, '/a"b\\c'), "u", "p")
+    assert credential.git_config().splitlines()[0] == '[http "https://h.example/a\\"b\\\\c"]'
 
 
 def test_credential_set_from_settings_includes_forge_tokens() -> None:

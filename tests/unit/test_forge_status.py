@@ -114,6 +114,12 @@ async def test_resolve_refs_off_means_git_answers() -> None:
         ),
         ("cancelled", "cancelled", "cancelled", "build cancelled"),
         ("superseded", "x", "cancelled", "superseded by a build of a newer commit"),
+        (
+            "superseded",
+            "superseded by the deletion of refs/heads/main in github delivery 1",
+            "cancelled",
+            "superseded by the deletion of refs/heads/main in github delivery 1",
+        ),
     ],
 )
 def test_status_for_each_state(

@@ -60,7 +60,6 @@ def full_settings() -> Settings:
             "docker_socket": "/var/run/dind/bhs/docker.sock",
             "docker_config_secret": {"name": "bhs-push", "key": "config.json"},
             "registry_credentials_secret": {"name": "bhs-push", "key": "credentials"},
-            "git_credentials_secret": {"name": "bhs-git", "key": "credentials"},
             "resources": {
                 "requests": {"cpu": "500m", "memory": "1Gi"},
                 "limits": {"memory": "4Gi"},
@@ -88,6 +87,13 @@ def full_settings() -> Settings:
         },
         # a window longer than the Jobs' TTL: the TTL follows it (quotas count Jobs)
         quotas={"per_user": {"builds_per_window": 10, "window": 7200.5}},
+        # the build's repository has a git credential (a Secret of its own), another not
+        forges={
+            "credentials": [
+                {"url": "https://github.com/binder-examples", "password": "git-SECRET"},
+                {"url": "https://gitlab.example.org", "password": "other-git-SECRET"},
+            ]
+        },
     )
 
 
@@ -123,6 +129,7 @@ def test_the_role_is_valid() -> None:
         "pods",
         "pods/log",
         "events",
+        "secrets",
         "configmaps",
         "leases",
         "endpointslices",

@@ -68,6 +68,28 @@ async def test_a_log_read_again_skips_what_was_delivered() -> None:
     assert again == ["step 4", "step 5"]
 
 
+@pytest.mark.anyio
+async def test_every_line_read_is_observed_the_skipped_ones_too() -> None:
+    # the build's phases are known from its whole log, also after a restart
+    import asyncio
+
+    observed: list[str] = []
+    delivered: list[str] = []
+    follower = LogFollower(
+        FakeCore(LOG),
+        "ns",
+        "pod",
+        3,
+        lambda line: delivered.append(line.message),
+        asyncio.get_running_loop(),
+        observe=lambda line: observed.append(line.message),
+    )
+    await follower.done.wait()
+    await asyncio.sleep(0)
+    assert observed == [f"step {n}" for n in range(1, 6)]
+    assert delivered == ["step 4", "step 5"]
+
+
 # -- the watch cache ------------------------------------------------------------------------
 
 

@@ -264,6 +264,58 @@ async def test_a_failure_not_of_the_commit_is_not_remembered(rig: Callable[..., 
     assert (await r.service.request(REPO, SHA[0])).status == "created"
 
 
+async def test_log_lines_and_errors_are_stored_redacted(rig: Callable[..., Any]) -> None:
+    """Whatever a build prints (issue 20: a symlink made repo2docker print the service's
+    environment), no secret of the settings is stored, streamed or served."""
+    r: Rig = await rig(webhooks={"github_secret": "hook-s3cret"})
+    r.executor.output = ["BINDERHUB_SERVICE_WEBHOOKS__GITHUB_SECRET=hook-s3cret"]
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    async with r.service.events.subscribe(build.id) as events:
+        await r.executor.running(build.id)
+        r.executor.finish(build.id, BuildFailed("Invalid runtime.txt: hook-s3cret"))
+        await ended(r, build.id)
+        published = [events.get_nowait() for _ in range(events.qsize())]
+    stored = r.service.get(build.id)
+    assert stored.error == "Invalid runtime.txt: ***"
+    _, lines = r.service.logs(build.id)
+    assert ("build", "BINDERHUB_SERVICE_WEBHOOKS__GITHUB_SECRET=***") in lines
+    assert published
+    assert "hook-s3cret" not in repr(published)
+
+
+async def test_a_failure_not_of_the_commit_with_the_image_pushed_is_built(
+    rig: Callable[..., Any],
+) -> None:
+    # issue 20: a build that timed out (or whose cache export was cut) after the push
+    r: Rig = await rig()
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    await r.executor.running(build.id)
+    r.registry.push(build.image)
+    r.executor.finish(build.id, BuildFailed("build timed out after 60 seconds"))
+    done = await ended(r, build.id)
+    assert (done.state, done.error) == (BuildState.BUILT, None)
+    assert r.store.logs(build.id)[-1] == (
+        "",
+        f"build timed out after 60 seconds; {build.image} is in the registry, so the build"
+        " is built",
+    )
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+
+
+async def test_a_registry_that_cannot_answer_leaves_the_failure(rig: Callable[..., Any]) -> None:
+    r: Rig = await rig()
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    await r.executor.running(build.id)
+    r.registry.push(build.image)
+    r.registry.down = True
+    r.executor.finish(build.id, BuildFailed("build timed out after 60 seconds"))
+    done = await ended(r, build.id)
+    assert (done.state, done.error) == (BuildState.FAILED, "build timed out after 60 seconds")
+
+
 # -- recovery -------------------------------------------------------------------------
 
 

@@ -58,6 +58,11 @@ def test_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ("executor: cloud\n", "executor: Input should be 'local'"),
         ("- a list\n", "must hold a mapping"),
         ("key: [unclosed\n", "not valid YAML"),
+        (
+            "kubernetes:\n  git_credentials_secret: {name: git, key: c}\n",
+            "kubernetes: Value error, git_credentials_secret was removed (issue 20): a build "
+            "pod gets the one credential of forges.credentials or forges.hosts",
+        ),
     ],
 )
 def test_invalid_settings_fail_naming_the_key(tmp_path: Path, content: str, message: str) -> None:

@@ -73,7 +73,7 @@ singleuser="$(python_image singleuser local/jupyter-singleuser:5.5.0 "$VENDOR/im
 if [ "${1:-}" = --load ]; then
     for image in "$hub" "$proxy" "$singleuser"; do
         ref="docker.io/$image"
-        ctr_ images ls -q "name==$ref" 2>/dev/null | grep -qx "$ref" || "$CLUSTER_DIR/load-image.sh" "$image"
+        ctr_ images ls -q "name==$ref" 2>/dev/null | grep -x "$ref" >/dev/null || "$CLUSTER_DIR/load-image.sh" "$image"
     done
 fi
 echo "hub=$hub"
