@@ -1,12 +1,19 @@
-# The service's image: `binderhub-service serve` for the Deployment, and the builder image of
-# the kubernetes executor's build pods (`jupyter-repo2docker` and git on PATH; a build pod's
-# git credential is a file the service mounts for it, GIT_CONFIG_GLOBAL).
+# The service's image: `binderhub-service serve`, the Helm chart's Deployment. Build pods run
+# the builder image (images/repo2docker/Dockerfile).
 #
-# Build with scripts/ensure-service-image.sh, which fills .wheelhouse/ with wheels of every
-# dependency first so that the build needs no network (PIP_NO_INDEX=1). With a reachable
-# package index, `mkdir -p .wheelhouse && docker build .` works too (an empty wheelhouse).
-# BASE_IMAGE: any Debian bookworm image; the default is the public one, the tests pass their
-# local copy (`--build-arg BASE_IMAGE=local/debian:bookworm`, as the script does).
+# From a clean clone, with nothing prepared (pip installs from the package index):
+#
+#   docker build .
+#
+# Build arguments:
+#   BASE_IMAGE     any Debian bookworm image: the default is Docker Hub's debian:bookworm-slim;
+#                  the tests pass their local copy, local/debian:bookworm
+#   VERSION        the release's version: the package's version (PEP 440, e.g. 0.2.0)
+#   BUILDER_IMAGE  the builder image released with it, the service's default
+#                  kubernetes.builder_image (jobs/release.py reads it)
+# Behind a proxy that intercepts HTTPS, give its CA bundle as a BuildKit secret:
+#   docker build --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt .
+# `make release` builds and pushes it with the builder image (docs/helm.md).
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
@@ -14,24 +21,35 @@ ARG BASE_IMAGE=debian:bookworm-slim
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
-ARG PIP_NO_INDEX=0
-ENV PIP_NO_INDEX=${PIP_NO_INDEX} \
-    PIP_FIND_LINKS=/wheelhouse \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-COPY .wheelhouse/ /wheelhouse/
 RUN python3 -m venv /opt/binderhub-service
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY webhook /src/webhook
-# The build backend (hatchling) comes from the wheelhouse too; pip and setuptools are only
-# needed here, so they leave the environment before it is copied. The kubernetes client's
-# asyncio twin (kubernetes.aio, 70 MB) is unused: the executor uses the threaded client,
-# which the import check below proves.
-RUN /opt/binderhub-service/bin/pip install /src \
+RUN --mount=type=secret,id=ca-certificates \
+    if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
+ && /opt/binderhub-service/bin/pip install /src
+# The release's stamp, after the dependencies (a new VERSION reinstalls only the package):
+# its version, and the builder image it was released with. pip and setuptools are only needed
+# here, so they leave the environment before it is copied. The kubernetes client's asyncio
+# twin (kubernetes.aio, 70 MB) is unused: the executor uses the threaded client, which the
+# import check below proves.
+ARG VERSION=""
+ARG BUILDER_IMAGE=""
+RUN --mount=type=secret,id=ca-certificates \
+    if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
+ && if [ -n "$VERSION" ]; then \
+        sed -i "s/^version = .*/version = \"$VERSION\"/" /src/pyproject.toml \
+        && /opt/binderhub-service/bin/pip install --no-deps --force-reinstall /src; \
+    fi \
+ && mkdir -p /opt/binderhub-service/share/binderhub-service \
+ && python3 -c 'import json, sys; json.dump({"version": sys.argv[1], "builder_image": sys.argv[2]}, sys.stdout)' \
+        "$VERSION" "$BUILDER_IMAGE" >/opt/binderhub-service/share/binderhub-service/release.json \
  && /opt/binderhub-service/bin/pip uninstall -y -q pip setuptools \
  && rm -rf /opt/binderhub-service/lib/python3.11/site-packages/kubernetes/aio \
  && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes, webhook.app' \
@@ -61,3 +79,5 @@ CMD ["binderhub-service", "serve", "--listen", "0.0.0.0:8080"]
 LABEL org.opencontainers.image.title="binderhub-service" \
       org.opencontainers.image.description="Build Jupyter images from git repositories with repo2docker" \
       org.opencontainers.image.licenses="BSD-3-Clause"
+ARG VERSION=""
+LABEL org.opencontainers.image.version="${VERSION}"

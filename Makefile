@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast check format docs docs-check bench components cluster-up cluster-down clean help
+.PHONY: run test test-fast check format docs docs-check bench components cluster-up cluster-down release clean help
 
 help:
 	@echo "make run         start the service on 127.0.0.1:8080 (local executor, SQLite, local registry)"
@@ -15,6 +15,8 @@ help:
 	@echo "make docs        build the docs (warnings are errors)"
 	@echo "make bench       run the benchmarks in bench/"
 	@echo "make cluster-up  start the single-node test Kubernetes cluster (tests/cluster)"
+	@echo "make release REGISTRY=host[/path] VERSION=x.y.z [BASE_IMAGE=image]"
+	@echo "                 build and push both images and the chart (oci://REGISTRY/charts)"
 
 $(STAMP): pyproject.toml scripts/ensure-python.sh
 	scripts/ensure-python.sh $(VENV)
@@ -68,6 +70,13 @@ cluster-up:
 
 cluster-down:
 	tests/cluster/down.sh
+
+# The images and the chart, one version (scripts/release.sh says what each variable does).
+REGISTRY ?=
+VERSION ?=
+BASE_IMAGE ?=
+release:
+	REGISTRY="$(REGISTRY)" VERSION="$(VERSION)" BASE_IMAGE="$(BASE_IMAGE)" scripts/release.sh
 
 clean:
 	rm -rf $(VENV) docs/_build .run

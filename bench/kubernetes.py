@@ -39,6 +39,7 @@ from testkit.components import (
     start_registry,
     wait_until,
 )
+from tests.cluster.releases import bench_release
 
 from .common import API_TOKEN, ROOT, start_server
 
@@ -52,12 +53,9 @@ def sh(*cmd: str, **kwargs: Any) -> str:
 
 
 def builder_image() -> str:
-    sh(str(ROOT / "scripts" / "ensure-service-image.sh"))
-    image_id = sh("/usr/bin/docker", "image", "inspect", "-f", "{{.Id}}", "binderhub-service:dev")
-    tag = f"local/binderhub-service:{image_id.strip().split(':')[-1][:12]}"
-    sh("/usr/bin/docker", "tag", "binderhub-service:dev", tag)
-    sh(str(ROOT / "tests" / "cluster" / "load-image.sh"), tag)
-    return tag
+    """The released builder image (``make release`` into the node's registry), on the node."""
+    helm = sh(str(ROOT / "tests" / "cluster" / "helm-path.sh")).strip().splitlines()[-1]
+    return bench_release(helm).builder_image
 
 
 @contextlib.contextmanager

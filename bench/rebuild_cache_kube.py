@@ -3,9 +3,10 @@
 Run from the repository root, on the test cluster (it holds ``/tmp/cluster.lock`` while
 it runs): ``.venv/bin/python -m bench.rebuild_cache_kube [--pairs 3] [--seconds 30]``.
 
-The chart is installed into a fresh namespace with ``builder.type: buildkit`` (its
-buildkitd on an emptyDir, the images of ``scripts/ensure-buildkit-image.sh`` and
-``scripts/ensure-builder-image.sh``) and its service scaled to 0; the service runs in
+The released chart (``make release`` into the node's registry, tests/cluster/releases.py)
+is installed into a fresh namespace with its default ``builder.type: buildkit`` (buildkitd
+on an emptyDir, the chart's ``moby/buildkit`` image: its stand-in on the node) and its
+service scaled to 0; the service runs in
 this process with the kubernetes executor and the chart's settings for the builder, so
 each build is a Job whose pod sends the build to that buildkitd over mTLS. The builder's
 local cache is emptied by deleting the buildkitd pod: its Deployment starts a new one on a
@@ -30,6 +31,7 @@ from kubernetes import client, config
 from jobs.factory import make_service
 from jobs.settings import load_settings
 from testkit.components import GitRepo, git, wait_until
+from tests.cluster.releases import Release, bench_release
 
 from .common import ROOT, say
 from .kubernetes import NODE_IP, git_daemon, sh
@@ -38,16 +40,6 @@ from .rebuild_cache import _service_build, expensive_dockerfile, measure_pairs
 RELEASE = "bench"
 FULLNAME = f"{RELEASE}-binderhub-service"
 DOCKER = "/usr/bin/docker"
-
-
-def loaded_image(script: str, image: str) -> str:
-    """Build ``image`` with ``script``, tag it by content, load it into the node."""
-    sh(str(ROOT / "scripts" / script))
-    image_id = sh(DOCKER, "image", "inspect", "-f", "{{.Id}}", image).strip()
-    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
-    sh(DOCKER, "tag", image, tagged)
-    sh(str(ROOT / "tests" / "cluster" / "load-image.sh"), tagged)
-    return tagged
 
 
 @contextlib.contextmanager
@@ -81,29 +73,20 @@ def node_registry(work: Path) -> Iterator[str]:
         process.wait(10)
 
 
-def install_chart(kubeconfig: str, namespace: str, registry: str, work: Path) -> None:
+def install_chart(kubeconfig: str, namespace: str, registry: str, work: Path) -> Release:
+    """The released chart (``make release`` into the node's registry) with its service
+    scaled to 0; the release."""
     helm = sh(str(ROOT / "tests" / "cluster" / "helm-path.sh")).strip().splitlines()[-1]
-    service = loaded_image("ensure-service-image.sh", "binderhub-service:dev")
-    builder = loaded_image("ensure-builder-image.sh", "local/repo2docker:2026.4.0")
-    buildkit = loaded_image("ensure-buildkit-image.sh", "local/buildkit:v0.34.2")
-
-    def image(ref: str) -> dict[str, str]:
-        repository, _, tag = ref.rpartition(":")
-        return {"repository": repository, "tag": tag, "pullPolicy": "Never"}
-
+    release = bench_release(helm)
     values = {
         "replicas": 0,  # the service runs in this process
-        "image": image(service),
-        "builder": {
-            "type": "buildkit",
-            "image": image(builder),
-            "buildkit": {"image": image(buildkit), "insecureRegistries": [registry]},
-        },
+        "builder": {"buildkit": {"insecureRegistries": [registry]}},
     }
     (work / "values.json").write_text(json.dumps(values))
-    chart, values_file = str(ROOT / "chart"), str(work / "values.json")
-    sh(helm, "--kubeconfig", kubeconfig, "--namespace", namespace, "install", RELEASE, chart,
-       "-f", values_file, "--wait", "--timeout", "5m")  # fmt: skip
+    sh(helm, "--kubeconfig", kubeconfig, "--namespace", namespace, "install", RELEASE,
+       release.chart, "--version", release.version, "--plain-http",
+       "-f", str(work / "values.json"), "--wait", "--timeout", "5m")  # fmt: skip
+    return release
 
 
 def restart_buildkitd(core: client.CoreV1Api, namespace: str) -> None:
@@ -135,8 +118,7 @@ def bench_kubernetes(work: Path, *, pairs: int, seconds: int) -> dict[str, Any]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     try:
         with node_registry(work) as registry, git_daemon(work / "repos") as port:
-            install_chart(kubeconfig, namespace, registry, work)
-            builder = loaded_image("ensure-builder-image.sh", "local/repo2docker:2026.4.0")
+            builder = install_chart(kubeconfig, namespace, registry, work).builder_image
             settings = load_settings(
                 None,
                 executor="kubernetes",

@@ -3,9 +3,10 @@
 Run from the repository root: ``.venv/bin/python -m bench.walkthrough [--trials N]``
 (under ``flock /tmp/cluster.lock`` when others use the cluster).
 
-It sets up what tests/cluster/test_walkthrough.py does (z2jh 4.4.0 and this chart with the
-walkthrough's values, the Docker-Hub-like registry, the BuildKit builder, a git daemon on
-the node; tests/cluster/walkthrough.py) and then, per trial, makes a commit with new
+It sets up what tests/cluster/test_walkthrough.py does (the test hub set up from the
+walkthrough's zero-to-jupyterhub values and this chart, released into the node's registry,
+with the walkthrough's values, the Docker-Hub-like registry, the BuildKit builder, a git
+daemon on the node; tests/cluster/walkthrough.py) and then, per trial, makes a commit with new
 content and measures from the moment its signed push is sent:
 
 - ``build``: until the service's API says the build is ``built`` (polled every 0.5 s);
@@ -34,20 +35,15 @@ from typing import Any
 
 from kubernetes import client, config
 
-from testkit.components import content_tagged, git
+from testkit.components import git
 from tests.cluster import walkthrough as w
+from tests.cluster.releases import bench_release
 
 from .kubernetes import NODE_IP, git_daemon
 
 CREDENTIALS = ("builder", secrets.token_hex(8))
 GOAL_SPAWN_WARM_S = 10.0
 PULLED = re.compile(r"Successfully pulled image \"(?P<image>[^\"]+)\" in (?P<s>[0-9.]+)(?P<u>m?s)")
-
-
-def load_into_node(tagged: str) -> str:
-    """Make the local image ``tagged`` runnable on the test cluster's node."""
-    subprocess.run([str(w.CLUSTER_DIR / "load-image.sh"), tagged], check=True, timeout=900)
-    return tagged
 
 
 def pull_seconds(core_v1: client.CoreV1Api, image: str) -> float | None:
@@ -129,24 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     api = config.new_client_from_config(config_file=kubeconfig)
     core_v1 = client.CoreV1Api(api)
     tokens = {name: secrets.token_hex(32) for name in ("hub-service", "e2e", "webhook")}
-    images = w.z2jh_images()
-    service = content_tagged("ensure-service-image.sh", "binderhub-service:dev", load_into_node)
-    buildkit = content_tagged("ensure-buildkit-image.sh", "local/buildkit:v0.34.2", load_into_node)
-    builder = content_tagged(
-        "ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_into_node
-    )
+    hub_image = w.hub_image("local/debian:bookworm")
+    release = bench_release(helm)
     with tempfile.TemporaryDirectory() as tmp_, git_daemon(Path(tmp_, "repos")) as port:
         tmp = Path(tmp_)
         with w.pod_registry(tmp / "registry", NODE_IP, CREDENTIALS) as registry:
-            base = w.push_singleuser_base(images["singleuser"], registry, CREDENTIALS, tmp)
+            base = w.push_singleuser_base(hub_image, registry, CREDENTIALS, tmp)
             repo = Repo(tmp / "repos", port, "course.git", w.course_dockerfile(base))
-            hub = w.install_hub(
-                helm, kubeconfig, api, images, base, registry, CREDENTIALS, tokens, tmp
-            )
-            overrides = w.binder_test_values(
-                service, builder, buildkit, registry, repo.url, CREDENTIALS[1], tokens
-            )
-            w.install_service(helm, kubeconfig, overrides, tmp)
+            hub = w.install_hub(api, hub_image, base, registry, CREDENTIALS, tokens, tmp)
+            overrides = w.binder_test_values(registry, repo.url, CREDENTIALS[1], tokens)
+            w.install_service(helm, kubeconfig, release, overrides, tmp)
             deadline = time.monotonic() + 120  # the hub's proxy routes to it once it is ready
             while hub.http.get("/services/binder/health").status_code != 200:
                 assert time.monotonic() < deadline, "the service is not reachable through the hub"

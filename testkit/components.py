@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,23 +244,6 @@ def dockerfile(*steps: str, base: str = BASE_IMAGE) -> str:
     fresh = f"ENV BINDERHUB_SERVICE_TEST_BUILD={uuid.uuid4().hex}"
     lines = [f"FROM {base}", fresh, "ARG NB_USER", "ARG NB_UID", *steps]
     return "\n".join(lines) + "\n"
-
-
-def content_tagged(script: str, image: str, load: Callable[[str], str]) -> str:
-    """Run the image script ``scripts/<script>`` (it builds ``image`` when its inputs
-    changed), tag the image by its content (``<repository>:<first 12 of its id>``) and hand
-    that tag to ``load`` (which makes it runnable on the test cluster's node and returns
-    the name to use). Raises ``CalledProcessError`` when a step fails."""
-    subprocess.run([str(ROOT / "scripts" / script)], check=True, timeout=3600)
-    image_id = subprocess.run(
-        [DOCKER, "image", "inspect", "-f", "{{.Id}}", image],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    tagged = f"{image.rpartition(':')[0]}:{image_id.split(':')[-1][:12]}"
-    subprocess.run([DOCKER, "tag", image, tagged], check=True)
-    return load(tagged)
 
 
 def image_in_docker(image: str) -> bool:

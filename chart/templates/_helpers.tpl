@@ -80,18 +80,24 @@ unique per namespace, as the fullname is.
 {{- printf "%s/%s-%s" (trimSuffix "/" .Values.builder.dind.hostSocketDir) .Release.Namespace .Release.Name }}
 {{- end }}
 
+{{/*
+The images of a release: `make release` writes their repositories into the released chart's
+values (chart/release_chart.py) and the version into its appVersion, the default tag. A chart
+that was not released names none, and says how to get one instead of rendering a pod that
+can never pull its image (issue 22).
+*/}}
 {{- define "binderhub-service.image" -}}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is empty: this chart was not released, so it names no image of the service. Install a released chart (docs/helm.md), or build and push both images and a chart that names them with `make release REGISTRY=<registry> VERSION=<version>` (the service's image alone: `docker build .`), or set image.repository" }}
+{{- end }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
 {{- define "binderhub-service.builderImage" -}}
-{{- if .Values.builder.image.repository }}
-{{- printf "%s:%s" .Values.builder.image.repository (default .Chart.AppVersion .Values.builder.image.tag) }}
-{{- else if eq .Values.builder.type "buildkit" }}
-{{- printf "%s-builder:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
-{{- else }}
-{{- include "binderhub-service.image" . }}
+{{- if not .Values.builder.image.repository }}
+{{- fail "builder.image.repository is empty: this chart was not released, so it names no builder image. Install a released chart (docs/helm.md), or build and push both images and a chart that names them with `make release REGISTRY=<registry> VERSION=<version>` (the builder image alone: `docker build -f images/repo2docker/Dockerfile .`), or set builder.image.repository" }}
 {{- end }}
+{{- printf "%s:%s" .Values.builder.image.repository (default .Chart.AppVersion .Values.builder.image.tag) }}
 {{- end }}
 
 {{/*

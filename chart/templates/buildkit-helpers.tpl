@@ -21,6 +21,34 @@ renders to nothing.
 {{- printf "tcp://%s.%s.svc:%d" (include "binderhub-service.buildkitName" .) .Release.Namespace (int .Values.builder.buildkit.port) }}
 {{- end }}
 
+{{/*
+The mTLS material of the daemon and the build pods, as the two Secrets' data:
+{"server": {ca.pem, cert.pem, key.pem}, "client": {...}} in JSON. What the cluster has
+(lookup) when both Secrets exist, else a new CA and certificates, made once per render (kept
+in .Values) so that the Secrets and the daemon's checksum/tls describe the same ones. The
+checksum covers this data only: the Secrets' labels carry the chart's version, and an upgrade
+that restarted the daemon would end every running build (issue 22).
+*/}}
+{{- define "binderhub-service.buildkitTls" -}}
+{{- if not (hasKey .Values "__buildkitTls") }}
+{{- $name := include "binderhub-service.buildkitName" . }}
+{{- $server := (lookup "v1" "Secret" .Release.Namespace (include "binderhub-service.buildkitServerSecret" .)).data | default dict }}
+{{- $client := (lookup "v1" "Secret" .Release.Namespace (include "binderhub-service.buildkitClientSecret" .)).data | default dict }}
+{{- if not (and (index $server "cert.pem") (index $client "cert.pem")) }}
+{{- $ns := .Release.Namespace }}
+{{- $hosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) }}
+{{- $days := int .Values.builder.buildkit.tls.validityDays }}
+{{- $ca := genCA (printf "%s-ca" $name) $days }}
+{{- $cert := genSignedCert $name nil $hosts $days $ca }}
+{{- $clientCert := genSignedCert (printf "%s-client" $name) nil nil $days $ca }}
+{{- $server = dict "ca.pem" (b64enc $ca.Cert) "cert.pem" (b64enc $cert.Cert) "key.pem" (b64enc $cert.Key) }}
+{{- $client = dict "ca.pem" (b64enc $ca.Cert) "cert.pem" (b64enc $clientCert.Cert) "key.pem" (b64enc $clientCert.Key) }}
+{{- end }}
+{{- $_ := set .Values "__buildkitTls" (dict "server" $server "client" $client) }}
+{{- end }}
+{{- toJson (get .Values "__buildkitTls") }}
+{{- end }}
+
 {{- define "binderhub-service.buildkitImage" -}}
 {{- printf "%s:%s" .Values.builder.buildkit.image.repository .Values.builder.buildkit.image.tag }}
 {{- end }}

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..release import released_builder_image
 from .base import Section
 
 
@@ -34,8 +35,12 @@ class KubernetesSettings(Section):
     that share a namespace need different values; replicas of one service share it
     (they share the queue)."""
 
-    builder_image: str = "quay.io/jupyterhub/repo2docker:2024.07.0"
-    """Image the build pods run; it must contain ``repo2docker.version``."""
+    builder_image: str = Field(default_factory=released_builder_image)
+    """Image the build pods run; it must contain ``repo2docker.version``. Default: the
+    builder image released with this service (``images/repo2docker/Dockerfile``, which
+    ``make release`` builds and pushes next to the service's image and names in it; the
+    Helm chart sets the same); empty when the service was not released, and then the
+    ``kubernetes`` executor refuses to start until it is set."""
 
     builder_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     """``imagePullPolicy`` of the builder container."""

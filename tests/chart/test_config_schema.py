@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .test_chart_static import CHART, NAMESPACE
+from .test_chart_static import CHART, NAMESPACE, run_helm
 
 TYPOS = [
     ("config.bse_path=/services/binder/", "at '/config': additional properties 'bse_path'"),
@@ -23,7 +23,7 @@ TYPOS = [
 
 
 def helm_(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
+    return run_helm(helm, *args)  # the chart as released
 
 
 @pytest.mark.parametrize(("setting", "message"), TYPOS)

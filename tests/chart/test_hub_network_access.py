@@ -1,26 +1,26 @@
 """May the service's pods reach zero-to-jupyterhub's hub API (issue 14, item 3)?
 
 z2jh's hub NetworkPolicy is on by default and admits only labelled pods. The test cluster's
-network plugin does not enforce policies, so this decides it by code: both charts rendered
-by the real helm (z2jh's vendored release, this chart), and the hub policy's ingress rules
-evaluated (``testkit.network_policy``) against the service pod's labels and namespace. The
-hub runs in ``jhub``, the service in ``binder``, as in docs/walkthrough.md.
+network plugin does not enforce policies, so this decides it by code: z2jh's policies as its
+documentation describes them (``testkit.z2jh``, our own data since issue 22) for the hub's
+values, this chart rendered by the real helm, and the hub policy's ingress rules evaluated
+(``testkit.network_policy``) against the service pod's labels and namespace. The hub runs in
+``jhub``, the service in ``binder``, as in docs/walkthrough.md.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from testkit import z2jh
 from testkit.network_policy import Pod, Port, ingress_allowed
 
-from .test_chart_static import CHART, ROOT, SERVICE, one
+from .test_chart_static import CHART, SERVICE, one, run_helm
 
-Z2JH = ROOT / "tests" / "cluster" / "vendor" / "zero-to-jupyterhub-4.4.0" / "jupyterhub"
 HUB_NAMESPACE, SERVICE_NAMESPACE = "jhub", "binder"
 
 HUB_VALUES: dict[str, Any] = {
@@ -78,11 +78,9 @@ def rendered(
 ) -> list[dict[str, Any]]:
     path = tmp / f"{release}-values.yaml"
     path.write_text(yaml.safe_dump(values))
-    result = subprocess.run(
-        [helm, "template", release, str(chart), "--namespace", namespace, "--values", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # the chart as released (RELEASED first, then the test's values)
+    result = run_helm(
+        helm, "template", release, str(chart), "--namespace", namespace, "-f", str(path)
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -91,26 +89,18 @@ def rendered(
 def service_reaches_hub(
     helm: str, tmp: Path, hub_values: dict[str, Any], service_values: dict[str, Any]
 ) -> bool:
-    hub_docs = rendered(helm, Z2JH, "jhub", HUB_NAMESPACE, hub_values, tmp)
     policies = [
-        {**d, "metadata": {**d["metadata"], "namespace": HUB_NAMESPACE}}
-        for d in hub_docs
-        if d["kind"] == "NetworkPolicy"
+        {**p, "metadata": {**p["metadata"], "namespace": HUB_NAMESPACE}}
+        for p in z2jh.network_policies(hub_values, release="jhub")
     ]
-    hub_pod = one(hub_docs, "Deployment", "hub")["spec"]["template"]
-    (hub_port,) = [
-        Port(p["containerPort"], p.get("name"))
-        for c in hub_pod["spec"]["containers"]
-        if c["name"] == "hub"
-        for p in c["ports"]
-    ]
+    hub_labels = {**z2jh.match_labels("hub", "jhub"), **z2jh.POD_ACCESS_LABELS["hub"]}
     ours = rendered(helm, CHART, "binderhub-service", SERVICE_NAMESPACE, service_values, tmp)
     service_pod = one(ours, "Deployment", "binderhub-service")["spec"]["template"]
     return ingress_allowed(
         policies,
-        target=Pod(HUB_NAMESPACE, hub_pod["metadata"]["labels"]),
+        target=Pod(HUB_NAMESPACE, hub_labels),
         source=Pod(SERVICE_NAMESPACE, service_pod["metadata"]["labels"]),
-        port=hub_port,
+        port=Port(z2jh.HUB_PORT, "http"),
     )
 
 

@@ -15,6 +15,10 @@
   with the local Docker daemon and loaded into the cluster (use imagePullPolicy: Never).
 - ``load_image(name)``: load any local Docker image into the cluster.
 - ``helm`` (session): path of the pinned helm binary (v4.1.4).
+- ``release`` (session), ``release_of(version)``: ``make release`` of this checkout into the
+  session's ``release_registry`` (``releases.py``); ``builder_image``: the released builder
+  image, also loaded into the node; ``upstream_buildkit``: the chart's default
+  ``docker.io/moby/buildkit`` image on the node (its stand-in, ``standins/moby-buildkit``).
 - ``kube``: helpers (``watch_until``, ``wait_for_pod_phase``, ``pod_manifest``, ``wait_for``,
   ``dump_namespace``) without importing this module.
 """
@@ -38,7 +42,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from testkit.components import content_tagged
+from . import releases
 
 CLUSTER_DIR = Path(__file__).resolve().parent
 REPO_DIR = CLUSTER_DIR.parent.parent
@@ -652,8 +656,62 @@ def git_server(kubeconfig: str) -> Iterator[GitServer]:
             proc.wait(timeout=30)
 
 
+# ------------------------------------------------------------------------------------------
+# releases: the images and the chart as operators get them (make release)
+# ------------------------------------------------------------------------------------------
+
+FIRST_VERSION, NEXT_VERSION = "0.90.0", "0.90.1"
+"""The session's two releases: the tests install the first; the upgrade test goes on to the
+next."""
+
+
 @pytest.fixture(scope="session")
-def builder_image(load_image: Callable[[str], str]) -> str:
-    """The builder image of build pods (images/repo2docker: repo2docker 2026.4, the docker
-    CLI, buildx and builder/'s engine), built here and loaded into the cluster."""
-    return content_tagged("ensure-builder-image.sh", "local/repo2docker:2026.4.0", load_image)
+def release_registry(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of the session's registry for releases (the node pulls from it)."""
+    with releases.release_registry(tmp_path_factory.mktemp("release-registry")) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def release_of(
+    release_registry: str, helm: str, base_image: str
+) -> Iterator[Callable[[str], releases.Release]]:
+    """``make release`` of this checkout at a version (once per version and session)."""
+    made: dict[str, releases.Release] = {}
+
+    def release(version: str) -> releases.Release:
+        if version not in made:
+            made[version] = releases.make_release(release_registry, version, helm, base_image)
+        return made[version]
+
+    yield release
+    for done in made.values():
+        releases.forget_local_tags(done)
+
+
+@pytest.fixture(scope="session")
+def release(release_of: Callable[[str], releases.Release]) -> releases.Release:
+    """The session's first release."""
+    return release_of(FIRST_VERSION)
+
+
+@pytest.fixture(scope="session")
+def builder_image(release: releases.Release, load_image: Callable[[str], str]) -> str:
+    """The released builder image of build pods (images/repo2docker: repo2docker 2026.4, the
+    docker CLI, buildx and builder/'s engine), also put into the node's containerd (tests
+    that run it with ``imagePullPolicy: Never``)."""
+    return load_image(release.builder_image)
+
+
+@pytest.fixture(scope="session")
+def upstream_buildkit(kubeconfig: str, docker: str) -> str:
+    """``docker.io/moby/buildkit:<the chart's tag>``, the chart's default BuildKit daemon
+    image, on the node: the stand-in of standins/moby-buildkit (upstream's buildkitd and
+    buildctl, built from their Go module), loaded under upstream's name."""
+    out = _run(
+        [str(CLUSTER_DIR / "standins" / "moby-buildkit" / "ensure.sh"), "--load"],
+        timeout=3600,
+        stdout=subprocess.PIPE,
+    ).stdout
+    assert out.strip().startswith("local/moby-buildkit-standin:"), out
+    return "docker.io/moby/buildkit:v0.34.2"

@@ -30,6 +30,8 @@ from testkit.components import in_registry
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import github_signature
 
+from .releases import Release
+
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,19 +45,10 @@ NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "def
 
 
 @pytest.fixture(scope="module")
-def service_image(load_image: Callable[[str], str]) -> str:
-    """binderhub-service:dev from the current sources, loaded into the cluster under a
-    content tag (so a rebuilt image is loaded again, and an unchanged one is not)."""
-    subprocess.run([str(ROOT / "scripts" / "ensure-service-image.sh")], check=True, timeout=1800)
-    image_id = subprocess.run(
-        [DOCKER, "image", "inspect", "-f", "{{.Id}}", "binderhub-service:dev"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    image = f"binderhub-service:{image_id.split(':')[-1][:12]}"
-    subprocess.run([DOCKER, "tag", "binderhub-service:dev", image], check=True)
-    return load_image(image)
+def service_image(release: Release, load_image: Callable[[str], str]) -> str:
+    """The released service image (make release of this checkout), also put into the
+    node's containerd (the tests run it with ``pullPolicy: Never``)."""
+    return load_image(release.service_image)
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from kubernetes import client
 
 from jobs.model import BuildState
 from testkit.components import Registry, dockerfile, in_registry
+from tests.chart.test_chart_static import RELEASED
 from tests.integration.token_registry import start_token_registry
 
 from . import test_kubernetes_executor as executor_tests
@@ -48,8 +49,10 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 def chart_documents(helm: str, *args: str) -> list[dict[str, Any]]:
+    """The chart rendered as released (its image values), with ``args``."""
+    chart = str(REPO_DIR / "chart")
     out = subprocess.run(
-        [helm, "template", "rel", str(REPO_DIR / "chart"), "--namespace", "bhs", *args],
+        [helm, "template", "rel", chart, "--namespace", "bhs", "-f", str(RELEASED), *args],
         check=True,
         capture_output=True,
         text=True,

@@ -1,13 +1,16 @@
-"""docs/walkthrough.md, end to end, in the test cluster (issue #14).
+"""docs/walkthrough.md, end to end, in the test cluster (issues #14, #22).
 
-The real zero-to-jupyterhub 4.4.0 chart (vendored; its images built here) in namespace
-``jhub`` with ``docs/walkthrough/jhub-values.yaml`` and the hub snippet
-``docs/hub-extra-config.py``, and this chart in ``binder`` with
-``docs/walkthrough/binder-values.yaml``: the files the walkthrough includes, as they are,
-each followed by a small file of test-environment values (see ``walkthrough.py``). The
-registry asks for credentials and answers as Docker Hub does (token auth, 401 for a
-repository that does not exist yet); the node pulls from it with z2jh's image pull secret;
-builds run on the chart's BuildKit builder (no Docker on the node).
+A JupyterHub set up from ``docs/walkthrough/jhub-values.yaml`` and the hub snippet
+``docs/hub-extra-config.py`` the way zero-to-jupyterhub documents those values (the test
+hub: hub_install.py, manifests and a hub configuration of ours, JupyterHub, KubeSpawner and
+configurable-http-proxy from their packages) in namespace ``jhub``, and this chart, as
+released (``make release`` into the session's registry, then ``helm install oci://...``), in
+``binder`` with ``docs/walkthrough/binder-values.yaml``: the files the walkthrough includes,
+as they are, each followed by a small file of test-environment values and no image value
+(see ``walkthrough.py``). The registry of the built images asks for credentials and answers
+as Docker Hub does (token auth, 401 for a repository that does not exist yet); the node pulls
+from it with the hub's image pull secret; builds run on the chart's BuildKit builder (no
+Docker on the node), its daemon the chart's default ``moby/buildkit`` image.
 """
 
 from __future__ import annotations
@@ -19,16 +22,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from . import test_buildkit, test_chart
 from . import walkthrough as w
 from .conftest import GitServer, Helpers
+from .releases import Release
 
 pytestmark = pytest.mark.cluster
-
-# fixtures of the chart's tests: the service image and BuildKit's (the builder's is in
-# conftest.py)
-service_image = test_chart.service_image
-buildkit_image = test_buildkit.buildkit_image
 
 # the walkthrough's registry user (docs/walkthrough/*.yaml); the password is the test's
 CREDENTIALS = ("builder", secrets.token_hex(8))
@@ -36,8 +34,10 @@ REPO = "course.git"
 
 
 @pytest.fixture(scope="module")
-def images(kubeconfig: str) -> dict[str, str]:
-    return w.z2jh_images()
+def hub_image(kubeconfig: str, base_image: str) -> str:
+    """The test hub's image (hub/Dockerfile), on the node: the hub, its proxy, and the
+    single-user servers' base."""
+    return w.hub_image(base_image)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +47,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def singleuser_base(
-    images: dict[str, str], registry: str, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+def singleuser_base(hub_image: str, registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return w.push_singleuser_base(
-        images["singleuser"], registry, CREDENTIALS, tmp_path_factory.mktemp("docker-config")
+        hub_image, registry, CREDENTIALS, tmp_path_factory.mktemp("docker-config")
     )
 
 
@@ -62,21 +60,18 @@ def tokens() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hub(
-    helm: str,
-    kubeconfig: str,
     api_client: client.ApiClient,
-    images: dict[str, str],
+    hub_image: str,
     registry: str,
     singleuser_base: str,
     tokens: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[w.Hub]:
-    """z2jh installed as the walkthrough says; its default image the single-user base."""
+    """The hub set up as the walkthrough's z2jh values say; its default image the
+    single-user base."""
     h = w.install_hub(
-        helm,
-        kubeconfig,
         api_client,
-        images,
+        hub_image,
         singleuser_base,
         registry,
         CREDENTIALS,
@@ -100,19 +95,17 @@ def service(
     singleuser_base: str,
     tokens: dict[str, str],
     git_server: GitServer,
-    service_image: str,
-    builder_image: str,
-    buildkit_image: str,
+    release: Release,
+    upstream_buildkit: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
-    """This chart installed as the walkthrough says, next to the hub. Returns the URL of
-    the repository it builds, whose Dockerfile starts FROM the single-user base."""
+    """This chart, as released, installed as the walkthrough says next to the hub: no image
+    value. Returns the URL of the repository it builds, whose Dockerfile starts FROM the
+    single-user base."""
     git_server.create_repo(REPO, {"Dockerfile": w.course_dockerfile(singleuser_base)})
     repo_url = git_server.url(REPO)
-    overrides = w.binder_test_values(
-        service_image, builder_image, buildkit_image, registry, repo_url, CREDENTIALS[1], tokens
-    )
-    w.install_service(helm, kubeconfig, overrides, tmp_path_factory.mktemp("binder"))
+    overrides = w.binder_test_values(registry, repo_url, CREDENTIALS[1], tokens)
+    w.install_service(helm, kubeconfig, release, overrides, tmp_path_factory.mktemp("binder"))
     return repo_url
 
 
@@ -155,6 +148,8 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     core_v1: client.CoreV1Api,
     kube: type[Helpers],
     tokens: dict[str, str],
+    release: Release,
+    upstream_buildkit: str,
 ) -> None:
     user = "learner"
     hub.create_user(user)
@@ -182,6 +177,11 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     assert done["state"] == "built", done.get("error")
     image = done["image"]
     assert image.endswith(f":{sha}")
+    # the service, its BuildKit daemon and the build's pod (kept until its TTL) run the
+    # release's images and upstream's, as the released chart names them
+    pods = core_v1.list_namespaced_pod(w.BINDER_NS).items
+    images = {c.image for pod in pods for c in pod.spec.containers}
+    assert images == {release.service_image, release.builder_image, upstream_buildkit}
 
     # -- the hub's profile list (the snippet's, from the service) offers it: the choice of
     #    the service's list starts the built image, which only the hub's list can name (the

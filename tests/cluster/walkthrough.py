@@ -1,17 +1,22 @@
 """What the walkthrough's end-to-end test (test_walkthrough.py) is made of: its registry,
-the z2jh and service installs with the values docs/walkthrough.md shows, and a client of
-the hub through the API server's service proxy (as anyone with a kubeconfig reaches it).
+the hub (hub_install.py: manifests and a hub configuration of ours, set up from
+zero-to-jupyterhub values) and the released chart installed with the values
+docs/walkthrough.md shows, and a client of the hub through its proxy's Service.
 
 The test-environment values (``jhub_test_values``, ``binder_test_values``) only say what a
-real cluster has and this one lacks: images built here instead of published ones, a home
-volume on the node instead of a storage class, the test registry's address and credentials
-instead of placeholders, and the tokens the test generates.
+real cluster has and this one lacks: a home volume on the node instead of a storage class, a
+hub database in memory, the test registry's address and credentials instead of
+placeholders, and the tokens the test generates. No image value: the service's chart is a
+release (releases.py), and the hub's image is the test hub's own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
+import secrets
 import subprocess
 import time
 import uuid
@@ -24,46 +29,50 @@ import httpx
 import yaml
 from kubernetes import client
 
+from .hub_install import HUB_DIR, hub_objects, install, merged
+from .releases import Release, plain_http_for_node
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = ROOT / "tests" / "cluster"
-Z2JH_CHART = CLUSTER_DIR / "vendor" / "zero-to-jupyterhub-4.4.0" / "jupyterhub"
-SERVICE_CHART = ROOT / "chart"
 DOCS = ROOT / "docs"
 JHUB_VALUES = DOCS / "walkthrough" / "jhub-values.yaml"
 BINDER_VALUES = DOCS / "walkthrough" / "binder-values.yaml"
 HUB_SNIPPET = DOCS / "hub-extra-config.py"
 HUB_NS, BINDER_NS = "jhub", "binder"  # the walkthrough's namespaces (its values name them)
-CONTAINERD_HOSTS = Path("/tmp/binderhub-service-cluster/containerd/certs.d")
+HUB_RELEASE = "jhub"
 DOCKER = "/usr/bin/docker"
 E2E_SERVICE = "e2e"  # the hub service whose token the test uses as an admin
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def z2jh_images() -> dict[str, str]:
-    """hub/proxy/singleuser -> image, built here and loaded into the node (ensure-images.sh)."""
-    out = subprocess.run(
-        [str(CLUSTER_DIR / "z2jh" / "ensure-images.sh"), "--load"],
+def hub_image(base_image: str) -> str:
+    """The test hub's image (hub/Dockerfile: JupyterHub, KubeSpawner, Jupyter Server,
+    configurable-http-proxy), built with a plain ``docker build`` when what goes into it
+    changed (its tag is a hash of its folder and the base image), and loaded into the node."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in HUB_DIR.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(HUB_DIR)}\0".encode() + path.read_bytes())
+    base_id = subprocess.run(
+        [DOCKER, "image", "inspect", "-f", "{{.Id}}", base_image],
         check=True,
         capture_output=True,
         text=True,
-        timeout=3600,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-@contextlib.contextmanager
-def plain_http_for_node(host: str) -> Iterator[None]:
-    """Let the node's containerd pull from ``host`` (``ip:port``) over plain HTTP while
-    the block runs (its hosts directory is read at each pull)."""
-    folder = CONTAINERD_HOSTS / host
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "hosts.toml").write_text(
-        f'server = "http://{host}"\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n'
-    )
-    try:
-        yield
-    finally:
-        (folder / "hosts.toml").unlink()
-        folder.rmdir()
+    ).stdout.strip()
+    digest.update(base_id.encode())
+    image = f"local/bhs-test-hub:{digest.hexdigest()[:12]}"
+    if subprocess.run([DOCKER, "image", "inspect", image], capture_output=True).returncode:
+        secret = ["--secret", f"id=ca-certificates,src={CA_BUNDLE}"] if CA_BUNDLE.exists() else []
+        built = subprocess.run(
+            [DOCKER, "build", "--build-arg", f"BASE_IMAGE={base_image}", *secret, "-t", image, "."],
+            cwd=HUB_DIR,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        assert built.returncode == 0, built.stdout + built.stderr
+    subprocess.run([str(CLUSTER_DIR / "load-image.sh"), image], check=True, timeout=900)
+    return image
 
 
 def docker_push(image: str, target: str, credentials: tuple[str, str], config: Path) -> None:
@@ -158,13 +167,7 @@ def home_volume(core_v1: client.CoreV1Api, directory: Path, name: str) -> None:
     core_v1.create_namespaced_persistent_volume_claim(HUB_NS, claim)
 
 
-def image_values(image: str, pull_policy: str = "IfNotPresent") -> dict[str, str]:
-    name, _, tag = image.rpartition(":")
-    return {"name": name, "tag": tag, "pullPolicy": pull_policy}
-
-
 def jhub_test_values(
-    images: dict[str, str],
     default_image: str,
     registry: str,
     credentials: tuple[str, str],
@@ -172,10 +175,9 @@ def jhub_test_values(
     homes_claim: str,
 ) -> dict[str, Any]:
     """z2jh values of the test environment, given after the walkthrough's own."""
-    su = images["singleuser"]
+    name, _, tag = default_image.rpartition(":")
     return {
         "hub": {
-            "image": image_values(images["hub"]),
             "db": {"type": "sqlite-memory"},  # no storage class here
             "services": {
                 "binder": {"apiToken": tokens["hub-service"]},
@@ -185,26 +187,21 @@ def jhub_test_values(
             # their servers: JupyterHub's admin role
             "loadRoles": {"admin": {"services": [E2E_SERVICE]}},
         },
-        "proxy": {
-            "chp": {"image": image_values(images["proxy"])},
-            "service": {"type": "ClusterIP"},  # no load balancer here
-        },
+        "proxy": {"service": {"type": "ClusterIP"}},  # no load balancer here
         "imagePullSecret": {
             "registry": registry,
             "username": credentials[0],
             "password": credentials[1],
         },
         "singleuser": {
-            "image": image_values(default_image),
+            "image": {"name": name, "tag": tag, "pullPolicy": "IfNotPresent"},
             "startTimeout": 600,
-            # no metadata server to hide, and no network-tools image
-            "cloudMetadata": {"blockWithIptables": False},
             "storage": {"type": "static", "static": {"pvcName": homes_claim}},
             # a volume on the node belongs to root: hand the user's folder to the user
             "initContainers": [
                 {
                     "name": "home-owner",
-                    "image": su,
+                    "image": default_image,
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["chown", "1000:100", "/home/jovyan"],
                     "securityContext": {"runAsUser": 0, "runAsGroup": 0},
@@ -214,17 +211,11 @@ def jhub_test_values(
                 }
             ],
         },
-        # each needs images of its own that the test does not build
-        "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
-        "scheduling": {
-            "userScheduler": {"enabled": False},
-            "userPlaceholder": {"enabled": False},
-        },
     }
 
 
 def helm_install(
-    helm: str, kubeconfig: str, release: str, chart: Path, namespace: str, *args: str
+    helm: str, kubeconfig: str, release: str, chart: str, namespace: str, *args: str
 ) -> str:
     """``helm upgrade --install`` and wait; the output (NOTES) or an AssertionError."""
     cmd = [
@@ -236,7 +227,7 @@ def helm_install(
         "upgrade",
         "--install",
         release,
-        str(chart),
+        chart,
         *args,
         "--wait",
         "--timeout",
@@ -299,22 +290,10 @@ class Hub:
 
 
 def binder_test_values(
-    service_image: str,
-    builder_image: str,
-    buildkit_image: str,
-    registry: str,
-    repo_url: str,
-    password: str,
-    tokens: dict[str, str],
+    registry: str, repo_url: str, password: str, tokens: dict[str, str]
 ) -> dict[str, Any]:
     """This chart's values of the test environment, given after the walkthrough's own."""
-
-    def image(ref: str) -> dict[str, str]:
-        repository, _, tag = ref.rpartition(":")
-        return {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
-
     return {
-        "image": image(service_image),
         "imagePrefix": f"{registry}/binder-",
         "registry": {"url": f"http://{registry}"},
         "repos": [{"url": repo_url, "branches": ["main"]}],
@@ -323,15 +302,8 @@ def binder_test_values(
             "githubWebhookSecret": tokens["webhook"],
             "settings": {"jupyterhub": {"api_token": tokens["hub-service"]}},
         },
-        "builder": {
-            "type": "buildkit",
-            "image": image(builder_image),
-            "buildkit": {
-                "image": image(buildkit_image),
-                # the test registry answers plain HTTP (real ones answer HTTPS)
-                "insecureRegistries": [registry],
-            },
-        },
+        # the test registry answers plain HTTP (real ones answer HTTPS)
+        "builder": {"buildkit": {"insecureRegistries": [registry]}},
     }
 
 
@@ -391,54 +363,71 @@ def push_singleuser_base(
     return f"{registry}/{name}"
 
 
+def hub_values(
+    default_image: str,
+    registry: str,
+    credentials: tuple[str, str],
+    tokens: dict[str, str],
+    homes_claim: str,
+) -> dict[str, Any]:
+    """The hub's z2jh values: the walkthrough's file, the snippet as ``--set-file`` gives it
+    (``hub.extraConfig.binderhub-service``), then the test environment's values."""
+    walkthrough = yaml.safe_load(JHUB_VALUES.read_text())
+    snippet = {"hub": {"extraConfig": {"binderhub-service": HUB_SNIPPET.read_text()}}}
+    test = jhub_test_values(default_image, registry, credentials, tokens, homes_claim)
+    return merged(merged(walkthrough, snippet), test)
+
+
 def install_hub(
-    helm: str,
-    kubeconfig: str,
     api_client: client.ApiClient,
-    images: dict[str, str],
+    image: str,
     default_image: str,
     registry: str,
     credentials: tuple[str, str],
     tokens: dict[str, str],
     tmp: Path,
 ) -> Hub:
-    """Fresh ``jhub`` and ``binder`` namespaces, a home volume, and z2jh installed with the
-    walkthrough's values, the hub snippet (--set-file) and the test environment's values."""
+    """Fresh ``jhub`` and ``binder`` namespaces, a home volume, and the test hub
+    (hub_install.py) installed with the walkthrough's values, the hub snippet and the test
+    environment's values; ``image`` runs the hub and its proxy."""
     core_v1 = client.CoreV1Api(api_client)
     for ns in (HUB_NS, BINDER_NS):
         recreate_namespace(core_v1, ns)
     homes = tmp / "homes"
     homes.mkdir()
     home_volume(core_v1, homes, "homes")
-    overrides = jhub_test_values(images, default_image, registry, credentials, tokens, "homes")
-    helm_install(
-        helm,
-        kubeconfig,
-        "jhub",
-        Z2JH_CHART,
-        HUB_NS,
-        "--values",
-        str(JHUB_VALUES),
-        "--values",
-        str(write_values(tmp / "jhub-test-values.yaml", overrides)),
-        "--set-file",
-        f"hub.extraConfig.binderhub-service={HUB_SNIPPET}",
+    values = hub_values(default_image, registry, credentials, tokens, "homes")
+    objects = hub_objects(
+        values, image=image, release=HUB_RELEASE, proxy_token=secrets.token_hex(32)
     )
+    install(api_client, HUB_NS, objects, timeout=300)
     return Hub.connect(api_client, tokens["e2e"], homes)
 
 
-def install_service(helm: str, kubeconfig: str, overrides: dict[str, Any], tmp: Path) -> None:
-    """This chart in ``binder`` with the walkthrough's values and then ``overrides``."""
-    helm_install(
+def install_service(
+    helm: str,
+    kubeconfig: str,
+    release: Release,
+    overrides: dict[str, Any],
+    tmp: Path,
+    *more: str,
+) -> str:
+    """The released chart (``helm upgrade --install oci://...``) in ``binder`` with the
+    walkthrough's values and then ``overrides``; the output (NOTES)."""
+    return helm_install(
         helm,
         kubeconfig,
         "binderhub-service",
-        SERVICE_CHART,
+        release.chart,
         BINDER_NS,
+        "--version",
+        release.version,
+        "--plain-http",
         "--values",
         str(BINDER_VALUES),
         "--values",
-        str(write_values(tmp / "binder-test-values.yaml", overrides)),
+        str(write_values(tmp / f"binder-test-values-{release.version}.yaml", overrides)),
+        *more,
     )
 
 

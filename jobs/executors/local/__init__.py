@@ -2,6 +2,5 @@
 
 ``executor``: ``LocalExecutor``; ``workdirs``: each build's working directory;
 ``build_config``: what a build gets from the service (its environment, its credential
-files); ``docker_daemon``: whether the Docker or BuildKit daemon answers. Nothing is
-imported here; each module is imported by its name.
+files). Nothing is imported here; each module is imported by its name.
 """
