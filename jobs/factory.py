@@ -106,14 +106,14 @@ def check_builder_image(settings: Settings) -> None:
 
 def make_executor(settings: Settings, registry: Registry | None = None) -> Executor:
     """The executor the settings name. A Kubernetes one lets builds start only while
-    ``registry`` answers (its queue holds them meanwhile: ``executors.kube_queue``)."""
+    ``registry`` answers (its queue holds them meanwhile: ``executors.kubernetes.queue_keeper``)."""
     if settings.executor == "local":
         from .executors.local.executor import LocalExecutor
 
         check_builder_version(settings)
         return LocalExecutor(settings)
     if settings.executor == "kubernetes":
-        from .executors.kubernetes import KubernetesExecutor
+        from .executors.kubernetes.executor import KubernetesExecutor
 
         check_builder_image(settings)
         needs = {} if registry is None else {"registry": registry.check}

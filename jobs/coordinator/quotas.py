@@ -9,7 +9,7 @@ limits and the time. The counts come from one of two places, behind ``QuotaCount
   plus the builds this process accepted whose Job is not created yet. Right for the
   kubernetes executor, where each replica has a state file of its own. A finished Job
   is counted until Kubernetes deletes it, so Jobs are kept at least as long as the
-  longest window (``kube_manifests.make_build_job``).
+  longest window (``executors.kubernetes.manifests.make_build_job``).
 
 What counts: a build is *started* when it is accepted (recorded as queued), by the
 time it was accepted; a build cancelled or superseded before it ran is not counted at

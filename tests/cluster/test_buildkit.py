@@ -27,7 +27,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from jobs.executors.kube_manifests import LABEL_BUILD_ID
+from jobs.executors.kubernetes.manifests import LABEL_BUILD_ID
 from testkit.components import in_registry
 
 from .test_chart import (  # noqa: F401 - fixtures

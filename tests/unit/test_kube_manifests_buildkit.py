@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jobs.executors import kube_manifests as manifests
+from jobs.executors.kubernetes import manifests
 from jobs.repo2docker.command import cache_ref
 from jobs.settings import ConfigError, Settings, load_settings
 

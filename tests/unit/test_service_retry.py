@@ -296,7 +296,7 @@ async def test_a_durable_executor_gets_the_build_while_the_registry_is_down(
     rig: Callable[..., Any],
 ) -> None:
     # its queue outlives this process (a restart loses nothing) and lets the build
-    # start only when what it needs answers (kube_queue); this process only waits
+    # start only when what it needs answers (the queue keeper); this process only waits
     executor = HeldJobs()
     r: Rig = await rig(executor=executor)
     r.registry.down = True

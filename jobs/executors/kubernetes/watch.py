@@ -19,11 +19,11 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from ..model import LogLine
-from ..repo2docker.failures import TAIL_LINES
-from ..repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
-from . import kube_manifests as manifests
-from .kube_status import job_of, pod_ended
+from ...model import LogLine
+from ...repo2docker.failures import TAIL_LINES
+from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
+from . import manifests
+from .status import job_of, pod_ended
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..checks import Check, run_check
-from ..concurrency import may_start
-from ..settings import Settings
-from . import kube_manifests as manifests
-from .kube_status import job_terminal, pod_ended, queued_at, repo_of
-from .kube_watch import WatchCache
+from ...checks import Check, run_check
+from ...concurrency import may_start
+from ...settings import Settings
+from . import manifests
+from .status import job_terminal, pod_ended, queued_at, repo_of
+from .watch import WatchCache
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..forges.credentials import Credential, credential_set
-from ..model import Build
-from ..settings import Settings
+from ...forges.credentials import Credential, credential_set
+from ...model import Build
+from ...settings import Settings
 
 GIT_CONFIG_DIR = "/etc/binderhub-service-git"
 """Where a build pod finds its git configuration file (``GIT_CONFIG_GLOBAL``)."""

@@ -22,7 +22,7 @@ RULES: list[dict[str, Any]] = [
     # why a build cannot start: the Job's FailedCreate, the pod's FailedMount
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
     # each build's git credential, a Secret of its own owned by its Job, deleted when the
-    # build ends (kube_credentials.py); never read back
+    # build ends (credentials.py); never read back
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
     # repo2docker's configuration file for build pods, kept by the service
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]},

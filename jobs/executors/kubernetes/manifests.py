@@ -12,11 +12,11 @@ import json
 import math
 from typing import Any
 
-from ..model import Build
-from ..repo2docker.command import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
-from ..settings import BuildKitSettings, Settings
-from ..sources.git_policy import git_policy
-from .kube_credentials import git_config_mounts
+from ...model import Build
+from ...repo2docker.command import CONTENT_PROVIDER_CONFIG, ENGINE, buildx_args, repo2docker_args
+from ...settings import BuildKitSettings, Settings
+from ...sources.git_policy import git_policy
+from .credentials import git_config_mounts
 
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -275,7 +275,7 @@ def base_mounts(build: Build, settings: Settings) -> Mounts:
 def pod_mounts(build: Build, settings: Settings) -> Mounts:
     """Everything a build pod mounts and gets in its environment, in this order:
     ``base_mounts``, ``push_credentials``, ``buildkit_client`` and the git credential of
-    its repository only, in a Secret of its own (``kube_credentials.git_config_mounts``)."""
+    its repository only, in a Secret of its own (``credentials.git_config_mounts``)."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
@@ -367,7 +367,7 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
     it finished. Its parts: ``job_labels``, ``build_pod_spec``.
 
     No secret value is ever part of it: credentials are references to Secrets (the git
-    credential's is made for the build, ``kube_credentials``).
+    credential's is made for the build, ``credentials``).
     """
     labels, annotations = job_labels(build, settings)
     return {

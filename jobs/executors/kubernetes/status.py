@@ -15,10 +15,10 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ..model import Build, BuildState, CountedBuild, LogLine
-from ..repo2docker.failures import Failure, classify_failure
-from ..settings import Settings
-from . import kube_manifests as manifests
+from ...model import Build, BuildState, CountedBuild, LogLine
+from ...repo2docker.failures import Failure, classify_failure
+from ...settings import Settings
+from . import manifests
 
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")

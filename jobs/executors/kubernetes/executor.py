@@ -4,14 +4,14 @@ How it fits together:
 - ``run`` creates the build's Job, always suspended. The Job's name comes from the
   image, so a second request for the same image, from this process or another
   replica, gets 409 AlreadyExists and attaches to the Job that is there.
-- The queue keeper (``kube_queue``: one replica at a time, the holder of a Lease)
+- The queue keeper (``queue_keeper``: one replica at a time, the holder of a Lease)
   lets suspended Jobs run in the order they were queued, within ``limits``, and only
   while what a build needs answers (the registry, the BuildKit daemon): until then
   they wait in the cluster, which is how this executor retries (nothing is lost if
   every replica restarts meanwhile).
-- Two watches keep a cache of the Jobs and their pods in memory (``kube_watch``);
+- Two watches keep a cache of the Jobs and their pods in memory (``watch``);
   each running build reads the cache whenever it changes and decides, with
-  ``kube_status``: started, failed and why, done.
+  ``status``: started, failed and why, done.
 - The builder container's log is followed into the store. After a restart the
   build attaches to its Job again and skips the lines it stored before.
 - The log's lines tell which phase the build is in (``jobs.phases``, from the moment
@@ -36,18 +36,16 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ..checks import Check
-from ..errors import BuildFailed, TemporaryError
-from ..model import Build, CountedBuild, LogLine
-from ..repo2docker.phases import PhaseTracker
-from ..settings import ConfigError, Settings
-from . import kube_credentials as credentials
-from . import kube_manifests as manifests
-from . import kube_status as status
-from .base import DurableExecutor, Note
-from .daemons import ping_buildkit
-from .kube_queue import QueueKeeper, ReleaseGate
-from .kube_watch import LogFollower, WatchCache, start_events
+from ...checks import Check
+from ...errors import BuildFailed, TemporaryError
+from ...model import Build, CountedBuild, LogLine
+from ...repo2docker.phases import PhaseTracker
+from ...settings import ConfigError, Settings
+from ..base import DurableExecutor, Note
+from ..daemons import ping_buildkit
+from . import credentials, manifests, status
+from .queue_keeper import QueueKeeper, ReleaseGate
+from .watch import LogFollower, WatchCache, start_events
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 RECHECK_SECONDS = 5.0
@@ -118,7 +116,7 @@ class KubernetesExecutor(DurableExecutor):
         self._settings = settings
         self._api = api or _api_client(settings)
         # Typed as Any: the client's models are loosely typed (every field Optional),
-        # and kube_status checks what it reads from them itself.
+        # and status.py checks what it reads from them itself.
         self._batch: Any = client.BatchV1Api(self._api)
         self._core: Any = client.CoreV1Api(self._api)
         self._discovery: Any = client.DiscoveryV1Api(self._api)
@@ -477,7 +475,7 @@ class KubernetesExecutor(DurableExecutor):
 
     async def _make_git_secret(self, build: Build, job: Any) -> None:
         """Create the Secret with the git credential of ``build``'s repository, owned by
-        its ``job`` (``kube_credentials``); nothing when no credential covers the
+        its ``job`` (``credentials``); nothing when no credential covers the
         repository or the Secret is there. Raises ``BuildFailed`` (not remembered) when
         the API server refuses it."""
         credential = credentials.git_credential(build, self._settings)
