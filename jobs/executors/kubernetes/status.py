@@ -19,6 +19,7 @@ from ...model import Build, BuildState, CountedBuild, LogLine
 from ...repo2docker.failures import Failure, classify_failure
 from ...settings import Settings
 from . import manifests
+from .pod import CONTAINER
 
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
@@ -100,7 +101,7 @@ def job_of(pod: Any) -> str | None:
 
 def _builder_status(pod: Any) -> Any:
     for status in (pod.status.container_statuses or []) if pod.status else []:
-        if status.name == manifests.CONTAINER:
+        if status.name == CONTAINER:
             return status
     return None
 

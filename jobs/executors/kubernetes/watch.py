@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from ...model import LogLine
 from ...repo2docker.failures import TAIL_LINES
 from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
-from . import manifests
+from .pod import CONTAINER
 from .status import job_of, pod_ended
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class LogFollower:
         response = self._core.read_namespaced_pod_log(
             self._pod,
             self._namespace,
-            container=manifests.CONTAINER,
+            container=CONTAINER,
             follow=True,
             _preload_content=False,
         )
