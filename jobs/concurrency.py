@@ -1,7 +1,7 @@
 """Which queued builds may start now: the concurrency limits, written once.
 
 Both places that hold a queue use it: the coordinator for the local executor
-(``BuildService._schedule``) and the Kubernetes queue keeper (``queue_keeper``), each
+(``coordinator.runner.Runner.wake``) and the Kubernetes queue keeper (``queue_keeper``), each
 over its own items (build records, suspended Jobs). Pure: no I/O, no clock.
 """
 

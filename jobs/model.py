@@ -23,6 +23,11 @@ class BuildState(enum.StrEnum):
 
 ACTIVE_STATES = (BuildState.QUEUED, BuildState.RUNNING)
 
+DELETION_PREFIX = "superseded by the deletion of "
+"""How the error of a build superseded by the deletion of its ref begins
+(``coordinator.push.deletion_error``): watchers and forges tell it from a build
+superseded by a newer commit."""
+
 
 @dataclass
 class Build:

@@ -45,10 +45,9 @@ from jobs.coordinator.following import (
     Superseded,
     follow,
 )
-from jobs.coordinator.push import DELETION_PREFIX
 from jobs.errors import BuildServiceError
 from jobs.events import BuildEvent
-from jobs.model import Build, BuildState
+from jobs.model import DELETION_PREFIX, Build, BuildState
 from jobs.repo2docker.failures import retry_time
 from jobs.service import BuildService
 from jobs.settings import Settings

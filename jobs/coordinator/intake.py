@@ -1,16 +1,18 @@
-"""The door into the pipeline: every request ``BuildService`` receives.
+"""The intake: every request the pipeline receives, answered and recorded.
 
 One typed request per trigger, each answered here and nowhere else:
-- ``receive_request(BuildRequest)``: the HTTP API, the BinderHub stream, the CLI
-  (``request`` is its shorthand); the reconciler's ``request_commit`` for a commit
-  it already knows;
-- ``receive_push(PushRequest)``: a verified, parsed push delivery
-  (``jobs.coordinator.push_intake``, a subclass);
+- ``receive_request(BuildRequest)``: the HTTP API, the BinderHub stream, the CLI; the
+  reconciler's ``request_commit`` for a commit it already knows;
+- a verified, parsed push delivery: ``jobs.coordinator.push_intake``, which admits
+  each of its refs' builds here (``admit``);
 - ``get``, ``list_builds(BuildQuery)``, ``logs``, ``watch``, ``catalog``,
   ``quota_status``: what the pipeline knows.
 
-``Door`` is a part of ``BuildService`` (its base class): it decides and records; the
-service's running side (``jobs.service``) queues, runs and finishes builds.
+A request joins the queued or running build of its image, is answered from the
+registry (``cached``) or from failure memory (``failed-before``), or becomes a build
+recorded in the store and added to the ``BuildQueue``; then the runner is woken
+(``wake``). It decides and records; the runner (``jobs.coordinator.runner``) runs and
+finishes builds.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import NamedTuple
 from .. import metrics
 from ..errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
 from ..events import BuildEvent, EventHub
-from ..model import Build, BuildOutcome, BuildState, LogLine
+from ..model import Build, BuildOutcome, BuildState
 from ..naming import build_name_for, image_name_for
 from ..registry.client import Registry
 from ..settings import Settings
@@ -31,9 +33,10 @@ from ..sources.refs import RefResolver
 from ..sources.specs import ResolvedRef, repo_spec
 from ..store import DuplicateActiveBuild, Store
 from . import following
+from .announcer import Announcer
+from .build_queue import BuildQueue, moves
 from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .following import WATCH_POLL_SECONDS
-from .push import same_ref, short_name
 from .quotas import Quotas, QuotaStatus
 
 
@@ -46,53 +49,49 @@ class Target(NamedTuple):
     image: str
 
 
-class Door:
-    """The request side of ``BuildService``; see the module docstring."""
+class Intake:
+    """See the module docstring. ``wake`` tells the runner that queued builds may start;
+    ``stop`` takes back a build an executor holds (a superseded one), without waiting."""
 
-    # Set by BuildService.__init__:
-    settings: Settings
-    store: Store
-    registry: Registry
-    resolver: RefResolver
-    events: EventHub
-    quotas: Quotas
-    _clock: Callable[[], float]
-    _queue: list[Build]
-    _active: dict[str, Build]
-    """image -> its queued or running build"""
-    _holding: bool
-    """A push is being recorded: nothing starts until it commits."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        registry: Registry,
+        resolver: RefResolver,
+        quotas: Quotas,
+        queue: BuildQueue,
+        events: EventHub,
+        announcer: Announcer,
+        clock: Callable[[], float],
+        wake: Callable[[], None],
+        stop: Callable[[Build], None],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.resolver = resolver
+        self.quotas = quotas
+        self.queue = queue
+        self.events = events
+        self.announce = announcer
+        self.clock = clock
+        self._wake = wake
+        self._stop = stop
+        self.holding = False
+        """A push is being recorded: nothing is woken until it commits."""
 
-    # Provided by BuildService's running side:
-    def _schedule(self) -> None:
-        raise NotImplementedError
-
-    def _stop_later(self, build: Build) -> None:
-        raise NotImplementedError
-
-    def _publish_state(self, build: Build) -> None:
-        raise NotImplementedError
-
-    def _log(self, build: Build, line: LogLine, *, builder: bool = False) -> None:
-        raise NotImplementedError
+    def wake(self) -> None:
+        """Let queued builds start, unless a push is being recorded (it wakes after)."""
+        if not self.holding:
+            self._wake()
 
     def check_allowed(self, url: str) -> None:
         """Raise ``RepoNotAllowed`` unless the canonical ``url`` matches an ``allowed_repos``
-        pattern (``jobs.sources.urls.url_matches``)."""
+        pattern (``jobs.sources.patterns.url_matches``)."""
         if not any(url_matches(url, pattern) for pattern in self.settings.allowed_repos):
             raise RepoNotAllowed(f"repository {url} is not in allowed_repos")
-
-    async def request(
-        self,
-        repo: str,
-        ref: str | None = None,
-        *,
-        trigger: str = "api",
-        force: bool = False,
-        requester: str | None = None,
-    ) -> BuildOutcome:
-        """Shorthand for ``receive_request(BuildRequest(...))`` (the CLI, tests)."""
-        return await self.receive_request(BuildRequest(repo, ref, trigger, force, requester))
 
     async def receive_request(self, req: BuildRequest) -> BuildOutcome:
         """Build ``req.repo`` at ``req.ref`` unless its image exists; the rules are in
@@ -127,22 +126,22 @@ class Door:
         requester: str | None = None,
         follows_ref: bool = False,
     ) -> BuildOutcome:
-        """Like ``request`` for a commit already known (e.g. from the reconciler).
+        """Like ``receive_request`` for a commit already known (e.g. from the reconciler).
 
         ``check_registry=False`` records the build without asking the registry first
         (the build asks before it runs): the answer then depends on no I/O.
         ``follows_ref``: the commit is asked for because ``ref`` points at it now (the
-        reconciler), as for a push (see ``_admit``).
+        reconciler), as for a push (see ``admit``).
         """
         image = image_name_for(self.settings.image_prefix, url, resolved.sha)
         in_registry = False
-        if image not in self._active:
+        if not self.queue.holds(image):
             if requester is not None:  # quotas (issue 16): answer early, before the lookup
                 self._refuse_over_quota(requester, url, image)
             if check_registry and not self.registry.known(image):
                 in_registry = await self.registry.has_image(image)
         target = Target(url, ref, resolved, image)
-        return self._admit(
+        return self.admit(
             target,
             trigger,
             force=force,
@@ -151,7 +150,7 @@ class Door:
             follows_ref=follows_ref,
         )
 
-    def _admit(
+    def admit(
         self,
         target: Target,
         trigger: str,
@@ -166,80 +165,69 @@ class Door:
         in this process. ``cached``: the registry said it has the image.
         ``follows_ref``: asked for because a ref moved (a push, the reconciler), so that
         a tag's build, too, is superseded when the tag moves again or is deleted."""
+        answer = self._answer_known(target, force=force, cached=cached, follows_ref=follows_ref)
+        if answer is not None:
+            return answer
+        now = self.clock()
+        if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
+            self.quotas.check(requester, target.url, now, self.queue)
+        build = new_build(target, trigger, requester, now, follows_ref=follows_ref)
+        superseded = self.queue.superseded_by(build)
+        try:
+            self.store.create(build, supersede=[other.id for other in superseded])
+        except DuplicateActiveBuild:
+            return self._joined_elsewhere(target)
+        self.take_superseded(
+            superseded, f"superseded by build {build.id} of {build.sha}", build.created_at
+        )
+        self.queue.add(build)
+        self.announce.state(build)
+        self.wake()
+        return BuildOutcome(
+            "created", target.url, target.ref, target.resolved.sha, target.image, build
+        )
+
+    def _answer_known(
+        self, target: Target, *, force: bool, cached: bool, follows_ref: bool
+    ) -> BuildOutcome | None:
+        """The answer without a new build: the queued or running build of the image
+        (``joined``), the registry's image (``cached``), or the commit's failure that is
+        remembered (``failed-before``, unless ``force``); None when a build is needed."""
         url, ref, resolved, image = target
-        joined = self._join(image, resolved, ref, follows_ref=follows_ref)
+        joined = self.queue.join(image, resolved, ref, follows_ref=follows_ref)
         if joined is not None:
-            return BuildOutcome("joined", url, ref, resolved.sha, image, joined)
+            if joined.pinned:
+                self.store.update(joined.build.id, supersedable=False)
+            return BuildOutcome("joined", url, ref, resolved.sha, image, joined.build)
         if cached or self.registry.known(image):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
             return BuildOutcome("cached", url, ref, resolved.sha, image)
         metrics.CACHE_LOOKUPS.labels("miss").inc()
-        if not force:
-            last = self.store.latest_for_image(image)
-            until = (
-                last.failure_remembered_until(self.settings.limits.failure_memory) if last else None
-            )
-            if until is not None and self._clock() < until:
-                return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
-        now = self._clock()
-        if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
-            self.quotas.check(requester, url, now, self._active.values())
-        build = Build(
-            id=uuid.uuid4().hex,
-            repo=url,
-            ref=ref,
-            ref_kind=resolved.kind,
-            sha=resolved.sha,
-            image=image,
-            name=build_name_for(image),
-            state=BuildState.QUEUED,
-            trigger=trigger,
-            created_at=now,
-            supersedable=resolved.kind in ("branch", "head")
-            or (follows_ref and resolved.kind == "tag"),
-            requester=requester,
-        )
-        superseded = [
-            other
-            for other in self._active.values()
-            if other.state is BuildState.QUEUED
-            and other.repo == url
-            and other.ref == ref
-            and other.ref_kind == build.ref_kind
-            and other.sha != build.sha
-            and other.supersedable
-            and build.supersedable
-        ]
-        try:
-            self.store.create(build, supersede=[other.id for other in superseded])
-        except DuplicateActiveBuild:
-            # another process (the CLI, another replica) is building this image
-            other = self.store.latest_for_image(image)
-            if other is None or other.state.finished:  # it finished in between
-                raise TemporaryError(f"{image} was being built elsewhere; ask again") from None
-            return BuildOutcome("joined", url, ref, resolved.sha, image, other)
-        self._take_superseded(
-            superseded, f"superseded by build {build.id} of {build.sha}", build.created_at
-        )
-        self._queue.append(build)
-        self._active[image] = build
-        self._publish_state(build)
-        if not self._holding:
-            self._schedule()
-        return BuildOutcome("created", url, ref, resolved.sha, image, build)
+        if force:
+            return None
+        last = self.store.latest_for_image(image)
+        memory = self.settings.limits.failure_memory
+        until = last.failure_remembered_until(memory) if last is not None else None
+        if until is not None and self.clock() < until:
+            return BuildOutcome("failed-before", url, ref, resolved.sha, image, last)
+        return None
 
-    def _take_superseded(self, superseded: list[Build], error: str, at: float) -> None:
+    def _joined_elsewhere(self, target: Target) -> BuildOutcome:
+        """The answer when another process (the CLI, another replica) is building the
+        image: its build, joined; a ``TemporaryError`` when it finished in between."""
+        other = self.store.latest_for_image(target.image)
+        if other is None or other.state.finished:
+            raise TemporaryError(f"{target.image} was being built elsewhere; ask again")
+        url, ref, resolved, image = target
+        return BuildOutcome("joined", url, ref, resolved.sha, image, other)
+
+    def take_superseded(self, superseded: list[Build], error: str, at: float) -> None:
         """Take ``superseded`` (queued, marked superseded in the store at ``at`` with
-        ``error``) off the queue."""
-        for other in superseded:
-            if other in self._queue:
-                self._queue.remove(other)
-            else:  # handed to a durable executor, waiting in its queue: take it back
-                self._stop_later(other)
-            if self._active.get(other.image) is other:
-                del self._active[other.image]
-            other.state, other.finished_at, other.error = BuildState.SUPERSEDED, at, error
-            self._publish_state(other)
+        ``error``) off the queue; an executor that holds one gives it back."""
+        for build in self.queue.take_superseded(superseded, error, at):
+            self._stop(build)
+        for build in superseded:
+            self.announce.state(build)
 
     def _refuse_over_quota(self, requester: str, url: str, image: str) -> None:
         """Raise ``QuotaExceeded`` for a requester over quota before the registry lookup
@@ -250,37 +238,21 @@ class Door:
             return
         last = self.store.latest_for_image(image)
         if last is None or last.state is not BuildState.BUILT:
-            self.quotas.check(requester, url, self._clock(), self._active.values())
+            self.quotas.check(requester, url, self.clock(), self.queue)
+
+    # -- what the pipeline knows ----------------------------------------------------
 
     def quota_status(self, requester: str) -> list[QuotaStatus]:
         """``requester``'s quotas that are on, and what it uses of them now."""
-        return self.quotas.status(requester, self._clock(), self._active.values())
-
-    def _join(
-        self, image: str, resolved: ResolvedRef, ref: str, *, follows_ref: bool = False
-    ) -> Build | None:
-        """The queued or running build of ``image``, if there is one. A request for
-        another ref than the build's, or for the commit itself (by SHA, or by a tag it
-        did not see move: ``follows_ref``) makes it stop being supersedable: it wants
-        this commit too."""
-        build = self._active.get(image)
-        if build is None:
-            return None
-        other_ref = not same_ref(build, resolved.kind, short_name(ref))
-        moving = resolved.kind in ("branch", "head") or (follows_ref and resolved.kind == "tag")
-        if build.supersedable and (other_ref or not moving):
-            build.supersedable = False
-            self.store.update(build.id, supersedable=False)
-        return build
+        return self.quotas.status(requester, self.clock(), self.queue)
 
     def get(self, build_id: str) -> Build:
-        for build in self._active.values():
-            if build.id == build_id:
-                return build
-        found = self.store.get(build_id)
-        if found is None:
+        """The build ``build_id``: this process's record while it is queued or running,
+        else the store's. Raises ``NotFound``."""
+        build = self.queue.get(build_id) or self.store.get(build_id)
+        if build is None:
             raise NotFound(f"no build with id {build_id!r}")
-        return found
+        return build
 
     def list_builds(self, query: BuildQuery) -> BuildPage:
         """A page of builds, newest first. Raises ``InvalidRequest`` when ``query.cursor``
@@ -312,5 +284,29 @@ class Door:
         self, build_id: str, *, poll_interval: float = WATCH_POLL_SECONDS
     ) -> AsyncIterator[BuildEvent]:
         """The build's story from the start, then live events until it finishes
-        (``jobs.coordinator.following.watch``: no line lost or repeated). Raises ``NotFound``."""
+        (``jobs.coordinator.following.watch``: no line lost or repeated). Raises
+        ``NotFound``."""
         return following.watch(self, build_id, poll_interval)
+
+
+def new_build(
+    target: Target, trigger: str, requester: str | None, now: float, *, follows_ref: bool
+) -> Build:
+    """The record of a new queued build of ``target``, asked for by ``trigger`` (and
+    ``requester``) at ``now``: supersedable when a moving ref asked for it
+    (``build_queue.moves``). Pure apart from its random id."""
+    url, ref, resolved, image = target
+    return Build(
+        id=uuid.uuid4().hex,
+        repo=url,
+        ref=ref,
+        ref_kind=resolved.kind,
+        sha=resolved.sha,
+        image=image,
+        name=build_name_for(image),
+        state=BuildState.QUEUED,
+        trigger=trigger,
+        created_at=now,
+        supersedable=moves(resolved, follows_ref=follows_ref),
+        requester=requester,
+    )

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..model import Build, BuildOutcome
+from ..model import DELETION_PREFIX, Build, BuildOutcome
 from ..settings import RepoSettings
 from ..sources.specs import RefKind, ResolvedRef
 
@@ -246,10 +246,6 @@ def same_ref(build: Build, kind: str, name: str) -> bool:
     """Whether ``build`` was asked for by the ref ``name`` (short) of ``kind``; a build
     asked for by a full name (``refs/heads/x``) counts as ``x``. Pure."""
     return build.ref_kind == kind and short_name(build.ref) == name
-
-
-DELETION_PREFIX = "superseded by the deletion of "
-"""How the error of a build superseded by a deletion begins (``deletion_error``)."""
 
 
 def delivery_name(provider: str, delivery_id: str | None) -> str:

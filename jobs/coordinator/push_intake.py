@@ -1,4 +1,4 @@
-"""Push deliveries into the pipeline: ``BuildService.receive_push``.
+"""Push deliveries into the pipeline: ``PushIntake.receive_push`` (``BuildService``'s).
 
 Which refs of a push build is ``jobs.coordinator.push.select_refs``; this acts on it. The builds
 created, the queued builds a deletion supersedes and the delivery's record are
@@ -14,7 +14,7 @@ from typing import NamedTuple
 from ..errors import RepoNotAllowed
 from ..model import Build, BuildState, LogLine
 from ..naming import image_name_for
-from .intake import Door, Target
+from .intake import Intake, Target
 from .push import (
     Decision,
     Deletion,
@@ -25,8 +25,6 @@ from .push import (
     deletion_error,
     delivery_name,
     match_repo,
-    ref_kind_of,
-    same_ref,
     select_refs,
     short_name,
 )
@@ -46,8 +44,13 @@ class _AfterCommit(NamedTuple):
     """Builds of a deleted ref left alone, with the line their log gets."""
 
 
-class PushIntake(Door):
-    """The push side of ``BuildService`` (its base class); see the module docstring."""
+class PushIntake:
+    """Push deliveries, admitted through ``intake``; see the module docstring."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.store = intake.store
+        self.settings = intake.settings
 
     def receive_push(self, push: PushRequest) -> PushAnswer:
         """Answer a verified, parsed push delivery: the recorded answer for a redelivery,
@@ -65,14 +68,14 @@ class PushIntake(Door):
             return recorded
         created: list[Build] = []
         after = _AfterCommit([], [])
-        self._holding = True  # nothing starts before the commit
+        self.intake.holding = True  # nothing starts before the commit
         try:
             with self.store.transaction():
                 decision = self._decide_push(push, created, after)
                 if push.delivery_id is not None and not self.store.remember_delivery(
                     push.provider,
                     push.delivery_id,
-                    self._clock(),
+                    self.intake.clock(),
                     json.dumps(decision.to_json()),
                     keep=self.settings.webhooks.deliveries_remembered,
                 ):
@@ -80,10 +83,7 @@ class PushIntake(Door):
                     # recorded its answer first: that one stands, this one is undone
                     raise _RecordedElsewhere
         except BaseException as e:
-            for build in created:  # rolled back: not queued either
-                if build in self._queue:
-                    self._queue.remove(build)
-                self._active.pop(build.image, None)
+            self.intake.queue.rollback(created)  # rolled back: not queued either
             if not isinstance(e, _RecordedElsewhere):
                 raise
             answer = self.recorded_push(push.provider, push.delivery_id)
@@ -91,12 +91,12 @@ class PushIntake(Door):
             return answer
         else:
             for build, error, at in after.superseded:
-                self._take_superseded([build], error, at)
+                self.intake.take_superseded([build], error, at)
             for build, note in after.kept:
-                self._log(build, LogLine("", note))
+                self.intake.announce.line(build, LogLine("", note))
         finally:
-            self._holding = False
-            self._schedule()
+            self.intake.holding = False
+            self.intake.wake()
         return PushAnswer(decision.to_json(), duplicate=False)
 
     def recorded_push(self, provider: str, delivery_id: str | None) -> PushAnswer | None:
@@ -120,21 +120,21 @@ class PushIntake(Door):
         if repo is None:
             return Decision("ignored", "repo not configured")
         try:
-            self.check_allowed(repo.url)
+            self.intake.check_allowed(repo.url)
         except RepoNotAllowed:
             return Decision("ignored", "repo not in allowed_repos", repo.url)
         self._forget_deleted(repo.url, event)
         selection = select_refs(repo, event)
         builds = []
         for ref in selection.builds:
-            self.resolver.remember(repo.url, ref.full_ref, ref.resolved)
+            self.intake.resolver.remember(repo.url, ref.full_ref, ref.resolved)
             if ref.resolved.kind == "branch":
                 # Only branches under their short name: "v1" resolves to a branch v1
                 # before a tag v1, so remembering a tag push as "v1" could shadow a branch.
-                self.resolver.remember(repo.url, ref.name, ref.resolved)
+                self.intake.resolver.remember(repo.url, ref.name, ref.resolved)
             image = image_name_for(settings.image_prefix, repo.url, ref.resolved.sha)
             target = Target(repo.url, ref.name, ref.resolved, image)
-            outcome = self._admit(
+            outcome = self.intake.admit(
                 target, push.provider, force=False, requester=None, cached=False, follows_ref=True
             )
             if outcome.status == "created" and outcome.build is not None:
@@ -154,8 +154,8 @@ class PushIntake(Door):
         request is answered from a ref that is gone."""
         for change in push.changes:
             if change.sha is None:
-                self.resolver.forget(url, change.ref)
-                self.resolver.forget(url, short_name(change.ref))
+                self.intake.resolver.forget(url, change.ref)
+                self.intake.resolver.forget(url, short_name(change.ref))
 
     def _delete_ref(
         self, url: str, full_ref: str, push: PushRequest, after: _AfterCommit
@@ -170,14 +170,11 @@ class PushIntake(Door):
         stopping it mid-push helps no one. So does a queued build someone else asked
         for too (by SHA, by a tag, by another ref: ``supersedable`` is False). Each gets
         a line in its log saying so."""
-        kind, name = ref_kind_of(full_ref), short_name(full_ref)
         error = deletion_error(full_ref, push.provider, push.delivery_id)
         superseded: list[str] = []
         kept: list[str] = []
-        now = self._clock()
-        for build in list(self._active.values()):
-            if build.repo != url or not same_ref(build, kind, name):
-                continue
+        now = self.intake.clock()
+        for build in self.intake.queue.of_ref(url, full_ref):
             if build.state is BuildState.QUEUED and build.supersedable:
                 self.store.update(
                     build.id, state=BuildState.SUPERSEDED, error=error, finished_at=now

@@ -25,7 +25,7 @@ from ..model import BuildOutcome
 from ..settings import RepoSettings
 from ..sources.refs import ls_remote
 from ..sources.specs import SHA_RE, ResolvedRef
-from .intake import Door
+from .intake import Intake
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def list_remote_refs(
     )
 
 
-async def reconcile_repo(intake: Door, repo: RepoSettings) -> list[BuildOutcome]:
+async def reconcile_repo(intake: Intake, repo: RepoSettings) -> list[BuildOutcome]:
     """Ask for the image of every matching branch and tag of ``repo``.
 
     One outcome per matching ref (``created`` for the commits that were missing). Raises
@@ -112,7 +112,7 @@ async def reconcile_repo(intake: Door, repo: RepoSettings) -> list[BuildOutcome]
     return outcomes
 
 
-async def reconcile_once(intake: Door) -> list[BuildOutcome]:
+async def reconcile_once(intake: Intake) -> list[BuildOutcome]:
     """One pass over ``settings.repos`` that are in ``allowed_repos``; see the module
     docstring. A repository that cannot be listed is logged and skipped."""
     outcomes: list[BuildOutcome] = []
@@ -125,7 +125,7 @@ async def reconcile_once(intake: Door) -> list[BuildOutcome]:
     return outcomes
 
 
-async def reconcile_every(intake: Door, interval: float) -> None:
+async def reconcile_every(intake: Intake, interval: float) -> None:
     """Run ``reconcile_once`` now and then every ``interval`` seconds, until cancelled.
 
     Returns at once when ``interval`` is 0 (reconciling is off). A pass that fails

@@ -19,10 +19,9 @@ import logging
 from collections.abc import Callable
 
 from .. import metrics
-from ..coordinator.push import DELETION_PREFIX
 from ..errors import NotFound
 from ..events import BuildEvent
-from ..model import Build, BuildState
+from ..model import DELETION_PREFIX, Build, BuildState
 from .base import CommitStatus, ForgeClient, StatusState
 from .errors import ForgeRateLimited, ForgeUnavailable
 from .hosts import Forges
