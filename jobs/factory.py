@@ -9,12 +9,12 @@ from collections.abc import Callable
 from importlib import metadata
 
 from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
+from .coordinator.retries import RetryPolicy
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .registry.auth import DockerConfigCredentials
 from .registry.client import Credentials, Registry, RegistryClient
-from .retries import RetryPolicy
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.refs import RefResolver
@@ -146,7 +146,7 @@ def make_service(
     """The service the settings describe; ``clock`` (epoch seconds) stamps its records.
     ``store``: one opened already (``jobs.store.open_store``), else it is opened here
     (raises ``ConfigError`` when it cannot be). ``retry`` says how builds are tried again
-    after temporary failures (``jobs.retries``: its defaults unless given)."""
+    after temporary failures (``jobs.coordinator.retries``: its defaults unless given)."""
     forges = Forges.from_settings(settings.forges)
     if store is None:
         store = open_store(settings)

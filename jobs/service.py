@@ -12,7 +12,7 @@ Guarantees, in the order a request meets them:
   are stopped and run again (at most ``MAX_ATTEMPTS`` times);
 - a newer commit of a branch supersedes queued builds of older commits of it;
 - a temporary failure before a build started (the registry, the build backend) puts it
-  back in the queue for a while (``jobs.retries``); it fails after a bounded number of
+  back in the queue for a while (``jobs.coordinator.retries``); it fails after a bounded number of
   tries, never remembered, and no failure is published before then.
 
 The parts (``jobs.coordinator``): a ``BuildQueue`` holds the queued and running builds
@@ -40,6 +40,7 @@ from .coordinator.push import PushAnswer, PushRequest
 from .coordinator.push_intake import PushIntake
 from .coordinator.quotas import Quotas, QuotaStatus, StoreCounter
 from .coordinator.reconcile import reconcile_every
+from .coordinator.retries import RetryPolicy
 from .coordinator.runner import MAX_ATTEMPTS, Runner
 from .errors import Conflict
 from .events import BuildEvent, EventHub
@@ -47,7 +48,6 @@ from .executors import Executor
 from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildOutcome
 from .registry.client import Registry
-from .retries import RetryPolicy
 from .settings import Settings
 from .sources.refs import RefResolver
 from .sources.specs import ResolvedRef

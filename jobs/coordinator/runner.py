@@ -6,7 +6,7 @@ their end, and finished.
 itself) and runs each: the registry is asked first (a webhook's build may find its
 image there), then the executor runs it, then the registry must have the image. A
 ``TemporaryError`` before the executor started it puts the build back in the queue for
-a while (``jobs.retries``); it fails after a bounded number of tries, never
+a while (``jobs.coordinator.retries``); it fails after a bounded number of tries, never
 remembered, and no failure is published before then. A failure that is not the
 commit's is checked against the registry once more (``_pushed_anyway``). Each end is
 written through a database outage (``store.pending``) and announced.
@@ -30,12 +30,12 @@ from ..errors import BuildFailed, RegistryError, TemporaryError
 from ..executors import DurableExecutor, Executor, Note
 from ..model import Build, BuildState, LogLine
 from ..registry.client import Registry
-from ..retries import Retries, RetryPolicy
 from ..settings import Settings
 from ..store import DuplicateActiveBuild, Store
 from ..store.pending import PendingUpdates
 from .announcer import Announcer
 from .build_queue import BuildQueue
+from .retries import Retries, RetryPolicy
 
 log = logging.getLogger("jobs.service")
 

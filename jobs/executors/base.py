@@ -46,7 +46,7 @@ class Executor(abc.ABC):
         Raises ``TemporaryError`` instead when, before anything of the build started
         (before ``on_start``), what it needs does not answer: the build backend, the
         BuildKit daemon, the API server, the push credentials. The coordinator then
-        puts the build back in its queue for a while (``jobs.retries``).
+        puts the build back in its queue for a while (``jobs.coordinator.retries``).
 
         ``on_start`` is called when the build leaves the queue and starts, with a
         process id to record for ``recover`` (None when there is none).

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from jobs.coordinator.push import Push, PushRequest, RefChange
+from jobs.coordinator.retries import Retry, RetryPolicy
 from jobs.errors import BuildFailed, TemporaryError
 from jobs.executors import DurableExecutor
 from jobs.forges.base import CommitStatus, HookChange
 from jobs.forges.hosts import Forges
 from jobs.forges.status import StatusReporter
 from jobs.model import Build, BuildState, CountedBuild, LogLine
-from jobs.retries import Retry, RetryPolicy
 from jobs.service import BuildService
 from jobs.settings import ForgeSettings, load_settings
 from jobs.sources.refs import RefResolver

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import TemporaryError
+from ..errors import TemporaryError
 
 
 @dataclass(frozen=True)
