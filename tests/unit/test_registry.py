@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import InvalidRequest
+from jobs.registry.admin import next_link
 from jobs.registry.client import ImageRef, RegistryClient, parse_challenge, split_image
 
 
@@ -29,3 +30,10 @@ def test_positive_answers_are_remembered_for_a_while() -> None:
     assert client.known("r.example/a:1")
     now[0] = 10.5
     assert not client.known("r.example/a:1")
+
+
+def test_next_link_reads_the_registry_s_paging_header() -> None:
+    assert next_link('</v2/r/tags/list?last=b&n=2>; rel="next"') == "/v2/r/tags/list?last=b&n=2"
+    assert next_link('<https://x/a>; rel="prev", <https://x/b>; rel="next"') == "https://x/b"
+    assert next_link('<https://x/a>; rel="prev"') is None
+    assert next_link("") is None

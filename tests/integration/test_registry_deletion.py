@@ -1,0 +1,148 @@
+"""RegistryAdmin against real registries (distribution 2.8): tags, digests, deleting
+manifests with deletion on, refusals with it off, and Basic authentication (issue 26)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs.errors import RegistryAuthError, RegistryDeletionUnsupported
+from jobs.registry.admin import RegistryAdmin
+from testkit.components import DOCKER, Registry, start_registry
+
+pytestmark = pytest.mark.anyio
+
+
+MADE: list[str] = []
+
+
+def distinct_image(content: str) -> str:
+    """A one-file image whose layer holds ``content``: a manifest of its own (removed
+    from the Docker daemon when the module's tests end)."""
+    name = f"local/retention-{content}:latest"
+    MADE.append(name)
+    if subprocess.run([DOCKER, "image", "inspect", name], capture_output=True).returncode:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            data = content.encode()
+            info = tarfile.TarInfo("content.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        subprocess.run(
+            [DOCKER, "import", "-", name], input=buffer.getvalue(), check=True, capture_output=True
+        )
+    return name
+
+
+def push_as(registry: Registry, local: str, name: str) -> str:
+    """Push ``local`` as ``<registry>/<name>``, logged in if the registry wants it."""
+    image = f"{registry.host}/{name}"
+    config = Path(f"/tmp/docker-config-{registry.host.replace(':', '-')}")
+    env = {"DOCKER_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
+    if registry.auth:
+        subprocess.run(
+            [DOCKER, "login", "-u", registry.auth[0], "--password-stdin", registry.host],
+            input=registry.auth[1],
+            text=True,
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    subprocess.run([DOCKER, "tag", local, image], check=True, env=env)
+    subprocess.run([DOCKER, "push", image], check=True, capture_output=True, env=env)
+    subprocess.run([DOCKER, "rmi", image], check=True, capture_output=True, env=env)
+    return image
+
+
+def sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_made_images() -> Iterator[None]:
+    yield
+    for name in set(MADE):
+        subprocess.run([DOCKER, "rmi", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def no_delete_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    server = start_registry(tmp_path_factory.mktemp("no-delete-registry"), delete=False)
+    yield server
+    server.stop()
+
+
+async def test_tags_digests_and_deletion(registry: Registry, unique: str) -> None:
+    repository = f"retention-{unique}"
+    one, two = distinct_image(f"one-{unique}"), distinct_image(f"two-{unique}")
+    push_as(registry, one, f"{repository}:{sha(1)}")
+    push_as(registry, two, f"{repository}:{sha(2)}")
+    push_as(registry, two, f"{repository}:{sha(3)}")  # the same manifest as sha(2)
+    # a manifest's DELETE deletes every tag naming it: the cache gets one of its own
+    push_as(registry, distinct_image(f"cache-{unique}"), f"{repository}:buildcache")
+    admin = RegistryAdmin(registry.url)
+    try:
+        assert await admin.tags(repository) == sorted([sha(1), sha(2), sha(3), "buildcache"])
+        assert await admin.tags(f"never-pushed-{unique}") == []
+        first, second, third = [await admin.digest(repository, sha(n)) for n in (1, 2, 3)]
+        assert first is not None
+        assert second is not None
+        assert first.startswith("sha256:")
+        assert first != second
+        assert second == third
+        assert await admin.digest(repository, sha(9)) is None
+        assert await admin.deletion_enabled(repository)
+
+        assert await admin.has_image(f"{registry.host}/{repository}:{sha(1)}")
+        assert await admin.delete_manifest(repository, first)
+        # the cache is the caller's to forget (jobs.retention); the registry forgets now
+        image = f"{registry.host}/{repository}:{sha(1)}"
+        assert not await admin.has_image(image, use_cache=False)
+        assert await admin.digest(repository, sha(1)) is None
+        assert not await admin.delete_manifest(repository, first)  # gone already
+        # the other manifest and its two tags are untouched
+        assert await admin.tags(repository) == sorted([sha(2), sha(3), "buildcache"])
+        assert await admin.digest(repository, sha(3)) == second
+    finally:
+        await admin.aclose()
+
+
+async def test_a_registry_that_does_not_delete_says_so(
+    no_delete_registry: Registry, unique: str
+) -> None:
+    repository = f"kept-{unique}"
+    push_as(no_delete_registry, distinct_image(f"kept-{unique}"), f"{repository}:{sha(1)}")
+    admin = RegistryAdmin(no_delete_registry.url)
+    try:
+        assert not await admin.deletion_enabled(repository)
+        found = await admin.digest(repository, sha(1))
+        assert found is not None
+        with pytest.raises(RegistryDeletionUnsupported, match=r"storage\.delete\.enabled"):
+            await admin.delete_manifest(repository, found)
+        assert await admin.digest(repository, sha(1)) == found
+    finally:
+        await admin.aclose()
+
+
+async def test_deletion_with_basic_credentials(auth_registry: Registry, unique: str) -> None:
+    repository = f"basic-retention-{unique}"
+    push_as(auth_registry, distinct_image(f"basic-{unique}"), f"{repository}:{sha(1)}")
+    anonymous = RegistryAdmin(auth_registry.url)
+    admin = RegistryAdmin(auth_registry.url, credentials=auth_registry.auth)
+    try:
+        with pytest.raises(RegistryAuthError):
+            await anonymous.tags(repository)
+        assert await admin.tags(repository) == [sha(1)]
+        found = await admin.digest(repository, sha(1))
+        assert found is not None
+        assert await admin.deletion_enabled(repository)
+        assert await admin.delete_manifest(repository, found)
+        assert await admin.tags(repository) == []
+    finally:
+        await anonymous.aclose()
+        await admin.aclose()
