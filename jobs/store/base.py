@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import TemporaryError
-from ..model import Build
+from ..model import Build, ImageDeletion
 
 LOG_CUT_PREFIX = "[log cut: "
 
@@ -114,6 +114,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def built_images(self, limit: int = 1000) -> list[Build]:
         """The last successful build of each image, newest first."""
+
+    @abc.abstractmethod
+    def record_deletions(self, deletions: Iterable[ImageDeletion]) -> None:
+        """Record images retention deleted from the registry, in one transaction."""
+
+    @abc.abstractmethod
+    def deletions(self, limit: int = 100, *, since: float | None = None) -> list[ImageDeletion]:
+        """Recorded deletions, newest first (ties by image); with ``since``, only those
+        at or after it (Unix seconds)."""
 
     @abc.abstractmethod
     def delivery(self, provider: str, delivery_id: str) -> str | None:

@@ -117,8 +117,18 @@ def _baseline(schema: Schema) -> None:
         schema.execute(sql)
 
 
+def _image_deletions(schema: Schema) -> None:
+    real = "REAL" if schema.dialect == "sqlite" else "DOUBLE PRECISION"
+    schema.execute(
+        "CREATE TABLE image_deletions (image TEXT NOT NULL, repository TEXT NOT NULL, "
+        f"digest TEXT NOT NULL, deleted_at {real} NOT NULL, run_id TEXT NOT NULL)"
+    )
+    schema.execute("CREATE INDEX image_deletions_by_time ON image_deletions (deleted_at)")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "builds, build_logs and deliveries (the schema of unversioned state files)", _baseline),
+    Step(2, "image_deletions: what registry retention deleted (issue 26)", _image_deletions),
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.model import Build, BuildState
+from jobs.model import Build, BuildState, ImageDeletion
 from jobs.settings.database import parse_database_url
 from jobs.store import DuplicateActiveBuild, SqliteStore, Store, log_cut_marker
 from jobs.store.migrations import STEPS, Schema, SchemaTooNew, Step
@@ -287,3 +287,21 @@ def test_a_step_that_fails_changes_nothing(backend: tuple[str, str]) -> None:
         assert store.get(build(1).id) == build(1)
     finally:
         store.close()
+
+
+def test_deletions_are_recorded_and_read_newest_first(opener: Opener) -> None:
+    """Retention's record (issue 26): every tag a run deleted, readable by another
+    process, newest first."""
+    store = opener()
+    assert store.deletions() == []
+    first = [
+        ImageDeletion(f"r.example/a:{n}", "a", "sha256:" + "1" * 64, 100.0, "run-1")
+        for n in ("b", "a")
+    ]
+    later = ImageDeletion("r.example/b:c", "b", "sha256:" + "2" * 64, 200.0, "run-2")
+    store.record_deletions(first)
+    store.record_deletions([later])
+    read = opener().deletions()
+    assert read == [later, first[1], first[0]]
+    assert store.deletions(limit=1) == [later]
+    assert store.deletions(since=150.0) == [later]

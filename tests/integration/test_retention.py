@@ -1,0 +1,161 @@
+"""A retention run (``jobs.retention.run``) against a real registry with deletion on,
+on images the service built with repo2docker and recorded in its store: superseded
+images deleted, kept ones intact, the in-use one kept, a dry run deletes nothing, a
+guard that fails stops the run, and a later request for a deleted image builds it
+again (issue 26).
+
+The guard here answers from the test (the in-use reader of the Kubernetes API is not
+written yet); everything else is the service's own: its store, its registry cache,
+its catalog's offer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from jobs.catalog import offered_images
+from jobs.model import BuildState
+from jobs.registry.admin import RegistryAdmin
+from jobs.registry.client import split_image
+from jobs.retention.policy import RetentionRules
+from jobs.retention.run import Protection, RetentionRun
+from jobs.service import BuildService
+from jobs.settings import Settings
+from testkit.components import GitServer, Registry, dockerfile
+
+from .test_pipeline import wait_finished
+
+pytestmark = pytest.mark.anyio
+
+StartService = Callable[[Settings], Any]
+DAY = 86400.0
+KINDS = ("branch", "tag", "head")
+
+
+async def build_commits(service: BuildService, url: str, shas: list[str]) -> list[str]:
+    """Build each commit (by SHA, as a branch's pushes would, one after another) and
+    date each build a day older than the next, the first 100 days ago. Images, in
+    order."""
+    images = []
+    for age, sha in zip(range(100, 100 - len(shas), -1), shas, strict=True):
+        outcome = await service.request(url, sha)
+        assert outcome.build is not None
+        await wait_finished(service, outcome.build.id)
+        build = service.get(outcome.build.id)
+        assert build.state is BuildState.BUILT, build.error
+        # built long ago, and recorded as the branch's (a push names the branch)
+        when = time.time() - age * DAY
+        service.store.update(
+            build.id, ref="refs/heads/main", ref_kind="branch", created_at=when, finished_at=when
+        )
+        images.append(build.image)
+    return images
+
+
+def retention(
+    service: BuildService, registry: Registry, guard: Callable[[], Any]
+) -> tuple[RetentionRun, RegistryAdmin]:
+    admin = RegistryAdmin(registry.url)
+    run = RetentionRun(
+        admin=admin,
+        host=registry.host,
+        cache=service.registry,
+        store=service.store,
+        guard=guard,
+        rules=RetentionRules(keep_per_ref=1, keep_seconds=30 * DAY),
+    )
+    return run, admin
+
+
+async def test_retention_deletes_the_superseded_and_keeps_the_rest(
+    git_server: GitServer,
+    registry: Registry,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
+) -> None:
+    repo = git_server.create_repo(f"kept-{unique}", {"Dockerfile": dockerfile("COPY . /srv/")})
+    shas = [repo.commit({"n": "0"}, "first")]
+    shas += [repo.commit({"n": str(i)}, f"commit {i}") for i in (1, 2, 3)]
+    service = await start_service(make_settings())
+    images = await build_commits(service, repo.url, shas)
+    in_use = images[1]  # an old image a user server still runs
+
+    async def guard() -> Protection:
+        offered = offered_images(service.catalog(), KINDS)
+        return Protection(in_use=frozenset({in_use}), offered=offered)
+
+    run, admin = retention(service, registry, guard)
+    try:
+        dry = await run.run(dry_run=True)
+        doomed = [image for d in dry.plan.delete for image in d.images]
+        assert doomed == [images[0], images[2]]  # oldest first
+        kept = {k.image: k.reasons for k in dry.plan.keep}
+        assert kept == {in_use: ("in-use",), images[3]: ("offered", "newest")}
+        for image in images:  # the dry run deleted nothing
+            assert await admin.has_image(image, use_cache=False)
+        assert service.store.deletions() == []
+
+        report = await run.run(dry_run=False)
+        assert report.stopped is None
+        assert [i for d in report.deleted for i in d.images] == [images[0], images[2]]
+        for image in (images[0], images[2]):
+            assert not await service.registry.has_image(image)  # the cache forgot it
+        for image in (images[1], images[3]):
+            assert await admin.has_image(image, use_cache=False)
+        recorded = service.store.deletions()
+        assert sorted(d.image for d in recorded) == sorted([images[0], images[2]])
+        assert {d.run_id for d in recorded} == {report.run_id}
+        assert {d.digest for d in recorded} == {d.digest for d in report.deleted}
+
+        # a later request for a deleted image builds it again
+        again = await service.request(repo.url, shas[2])
+        assert again.status == "created"
+        assert again.build is not None
+        await wait_finished(service, again.build.id)
+        assert service.get(again.build.id).state is BuildState.BUILT
+        assert await admin.has_image(images[2], use_cache=False)
+    finally:
+        await admin.aclose()
+
+
+async def test_a_guard_that_fails_mid_run_stops_it(
+    git_server: GitServer,
+    registry: Registry,
+    make_settings: Callable[..., Settings],
+    start_service: StartService,
+    unique: str,
+) -> None:
+    repo = git_server.create_repo(f"stop-{unique}", {"Dockerfile": dockerfile("COPY . /srv/")})
+    shas = [repo.commit({"n": str(i)}, f"commit {i}") for i in range(4)]
+    service = await start_service(make_settings())
+    images = await build_commits(service, repo.url, shas)
+    calls = 0
+
+    async def guard() -> Protection:
+        """Answers for the plan and the first deletion, then the cluster goes away."""
+        nonlocal calls
+        calls += 1
+        if calls > 2:
+            raise ConnectionError("the Kubernetes API server did not answer")
+        return Protection(offered=offered_images(service.catalog(), KINDS))
+
+    run, admin = retention(service, registry, guard)
+    try:
+        report = await run.run(dry_run=False)
+        assert report.stopped is not None
+        assert "could not say what is in use" in report.stopped
+        assert "did not answer" in report.stopped
+        assert [i for d in report.deleted for i in d.images] == [images[0]]
+        assert [i for d in report.not_deleted for i in d.images] == images[1:3]
+        assert not await admin.has_image(images[0], use_cache=False)
+        for image in images[1:]:
+            assert await admin.has_image(image, use_cache=False)
+        assert [d.image for d in service.store.deletions()] == [images[0]]
+        assert split_image(images[0]).host == registry.host
+    finally:
+        await admin.aclose()
