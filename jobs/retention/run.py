@@ -66,6 +66,37 @@ class RetentionReport:
     not_deleted: tuple[Doomed, ...] = field(default=())
     """The plan's deletions not attempted because the run stopped."""
 
+    def to_json(self) -> dict[str, object]:
+        def images(doomed: tuple[Doomed, ...]) -> list[str]:
+            return [image for d in doomed for image in d.images]
+
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "plan": self.plan.to_json(),
+            "deleted": images(self.deleted),
+            "spared": images(self.spared),
+            "not_deleted": images(self.not_deleted),
+            "stopped": self.stopped,
+        }
+
+    def summary(self) -> list[str]:
+        """Lines for people: one per image deleted (or, in a dry run, to delete), one
+        per image kept with its reasons, then the totals and why the run stopped."""
+        doomed = self.plan.delete if self.dry_run else self.deleted
+        verb = "would delete" if self.dry_run else "deleted"
+        lines = [f"{verb} {image} ({d.digest})" for d in doomed for image in d.images]
+        lines += [
+            f"spared {image} (in use or offered now)" for d in self.spared for image in d.images
+        ]
+        lines += [f"kept {k.image}: {', '.join(k.reasons)}" for k in self.plan.keep]
+        count = sum(len(d.images) for d in doomed)
+        lines.append(f"{verb} {count} images ({len(doomed)} manifests), kept {len(self.plan.keep)}")
+        if self.stopped:
+            left = sum(len(d.images) for d in self.not_deleted)
+            lines.append(f"{self.stopped}; {left} images of the plan were not deleted")
+        return lines
+
 
 def records_from_builds(builds: Iterable[Build]) -> dict[str, ImageRecord]:
     """Each image's record from its last successful build (``Store.built_images``:
