@@ -38,6 +38,7 @@ from .build_queue import BuildQueue, moves
 from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .following import WATCH_POLL_SECONDS
 from .quotas import Quotas, QuotaStatus
+from .request_notes import RequestNotes, note_interval
 
 
 class Target(NamedTuple):
@@ -81,6 +82,8 @@ class Intake:
         self._stop = stop
         self.holding = False
         """A push is being recorded: nothing is woken until it commits."""
+        self.requests = RequestNotes(store, clock, note_interval(settings.retention.keep_days))
+        """Cache hits, written for retention (``request_notes``)."""
 
     def wake(self) -> None:
         """Let queued builds start, unless a push is being recorded (it wakes after)."""
@@ -201,6 +204,7 @@ class Intake:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined.build)
         if cached or self.registry.known(image):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
+            self.requests.note(image)
             return BuildOutcome("cached", url, ref, resolved.sha, image)
         metrics.CACHE_LOOKUPS.labels("miss").inc()
         if force:

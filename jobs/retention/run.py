@@ -40,11 +40,15 @@ class Protection:
 
     in_use: frozenset[str] = frozenset()
     offered: frozenset[str] = frozenset()
+    requested: frozenset[str] = frozenset()
+    """Images requested since the run began (``Store.last_requests``): someone is about
+    to start them."""
 
     def covers(self, doomed: Doomed) -> bool:
         """Whether any tag of ``doomed``, or its digest, is protected. Pure."""
         names = set(doomed.images)
-        return doomed.digest in self.in_use or bool(names & (self.in_use | self.offered))
+        protected = self.in_use | self.offered | self.requested
+        return doomed.digest in self.in_use or bool(names & protected)
 
 
 Guard = Callable[[], Awaitable[Protection]]
@@ -98,15 +102,20 @@ class RetentionReport:
         return lines
 
 
-def records_from_builds(builds: Iterable[Build]) -> dict[str, ImageRecord]:
+def records_from_builds(
+    builds: Iterable[Build], requests: Mapping[str, float] | None = None
+) -> dict[str, ImageRecord]:
     """Each image's record from its last successful build (``Store.built_images``:
-    newest first, one per image). Pure."""
+    newest first, one per image), and its newest request: that build's, or a later one
+    of ``requests`` (``Store.last_requests``: cache hits). Pure."""
+    requests = requests or {}
     records: dict[str, ImageRecord] = {}
     for build in builds:
         if build.image not in records:
             built_at = build.finished_at or build.created_at
+            asked = max(build.created_at, requests.get(build.image, 0.0))
             records[build.image] = ImageRecord(
-                build.image, build.repo, build.ref, build.ref_kind, built_at, build.created_at
+                build.image, build.repo, build.ref, build.ref_kind, built_at, asked
             )
     return records
 
@@ -155,7 +164,9 @@ class RetentionRun:
     async def plan(self) -> RetentionPlan:
         """Read the store, the guard and the registry, and plan. Raises what they raise
         (``RegistryError``, the store's errors, the guard's)."""
-        records = records_from_builds(await asyncio.to_thread(self.store.built_images, 1_000_000))
+        builds = await asyncio.to_thread(self.store.built_images, 1_000_000)
+        requests = await asyncio.to_thread(self.store.last_requests)
+        records = records_from_builds(builds, requests)
         protected = await asyncio.wait_for(self.guard(), self.guard_timeout)
         repositories = repositories_of(records, self.host)
         images = await registry_images(self.admin, self.host, repositories)

@@ -8,6 +8,7 @@ nothing of the kind and deletes nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from ..catalog import offered_images
@@ -32,15 +33,19 @@ def catalog_of(store: Store) -> dict[str, list[Build]]:
     return repos
 
 
-def make_guard(settings: Settings, store: Store, in_use: InUseReader | None) -> Guard:
-    """The guard of a run: the catalog's offer from ``store`` and, unless
-    ``retention.in_use`` is ``none``, the images ``in_use`` reads."""
+def make_guard(settings: Settings, store: Store, in_use: InUseReader | None, since: float) -> Guard:
+    """The guard of a run that began at ``since``: the catalog's offer and the images
+    requested since then, from ``store``, and, unless ``retention.in_use`` is
+    ``none``, the images ``in_use`` reads."""
     kinds = settings.hub_profiles.ref_kinds
 
     async def guard() -> Protection:
         catalog = await asyncio.to_thread(catalog_of, store)
+        requested = await asyncio.to_thread(store.last_requests, since)
         used = await in_use() if in_use is not None else frozenset()
-        return Protection(in_use=used, offered=offered_images(catalog, kinds))
+        return Protection(
+            in_use=used, offered=offered_images(catalog, kinds), requested=frozenset(requested)
+        )
 
     return guard
 
@@ -84,7 +89,7 @@ async def retention_once(
             host=settings.registry_host,
             cache=admin,
             store=store,
-            guard=make_guard(settings, store, in_use or in_use_reader(settings)),
+            guard=make_guard(settings, store, in_use or in_use_reader(settings), time.time()),
             rules=RetentionRules(rules.keep_per_ref, rules.keep_days * 86400),
             guard_timeout=rules.guard_timeout,
         )

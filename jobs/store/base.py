@@ -125,6 +125,15 @@ class Store(abc.ABC):
         at or after it (Unix seconds)."""
 
     @abc.abstractmethod
+    def note_request(self, image: str, at: float) -> None:
+        """Record that ``image`` was requested at ``at`` (Unix seconds), unless a later
+        request is recorded already."""
+
+    @abc.abstractmethod
+    def last_requests(self, since: float = 0.0) -> dict[str, float]:
+        """The newest recorded request of each image requested at or after ``since``."""
+
+    @abc.abstractmethod
     def delivery(self, provider: str, delivery_id: str) -> str | None:
         """The decision recorded for a webhook delivery (JSON text), if it was seen."""
 

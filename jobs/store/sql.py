@@ -226,6 +226,23 @@ class SqlStore(Store):
         )
         return [ImageDeletion(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
 
+    def note_request(self, image: str, at: float) -> None:
+        with self._atomic():
+            self._write(
+                "INSERT INTO image_requests (image, last_requested_at) VALUES (?, ?) "
+                "ON CONFLICT (image) DO UPDATE SET last_requested_at = "
+                "excluded.last_requested_at "
+                "WHERE image_requests.last_requested_at < excluded.last_requested_at",
+                (image, at),
+            )
+
+    def last_requests(self, since: float = 0.0) -> dict[str, float]:
+        rows = self._rows(
+            "SELECT image, last_requested_at FROM image_requests WHERE last_requested_at >= ?",
+            (since,),
+        )
+        return {str(image): float(at) for image, at in rows}
+
     # -- deliveries --------------------------------------------------------------
 
     def delivery(self, provider: str, delivery_id: str) -> str | None:

@@ -305,3 +305,14 @@ def test_deletions_are_recorded_and_read_newest_first(opener: Opener) -> None:
     assert read == [later, first[1], first[0]]
     assert store.deletions(limit=1) == [later]
     assert store.deletions(since=150.0) == [later]
+
+
+def test_the_newest_request_of_each_image_is_kept(opener: Opener) -> None:
+    """Cache hits record nothing else: retention reads this (issue 26)."""
+    store, other = opener(), opener()
+    store.note_request("r.example/a:1", 100.0)
+    other.note_request("r.example/a:1", 300.0)
+    store.note_request("r.example/a:1", 200.0)  # an older request arriving late
+    store.note_request("r.example/b:1", 50.0)
+    assert store.last_requests() == {"r.example/a:1": 300.0, "r.example/b:1": 50.0}
+    assert other.last_requests(since=100.0) == {"r.example/a:1": 300.0}

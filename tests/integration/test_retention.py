@@ -79,11 +79,12 @@ async def test_retention_deletes_the_superseded_and_keeps_the_rest(
     unique: str,
 ) -> None:
     repo = git_server.create_repo(f"kept-{unique}", {"Dockerfile": dockerfile("COPY . /srv/")})
-    shas = [repo.commit({"n": "0"}, "first")]
-    shas += [repo.commit({"n": str(i)}, f"commit {i}") for i in (1, 2, 3)]
+    shas = [repo.commit({"n": str(i)}, f"commit {i}") for i in range(5)]
     service = await start_service(make_settings())
     images = await build_commits(service, repo.url, shas)
     in_use = images[1]  # an old image a user server still runs
+    # an old image someone asks for again today: a cache hit, noted for retention
+    assert (await service.request(repo.url, shas[3])).status == "cached"
 
     async def guard() -> Protection:
         offered = offered_images(service.catalog(), KINDS)
@@ -95,7 +96,11 @@ async def test_retention_deletes_the_superseded_and_keeps_the_rest(
         doomed = [image for d in dry.plan.delete for image in d.images]
         assert doomed == [images[0], images[2]]  # oldest first
         kept = {k.image: k.reasons for k in dry.plan.keep}
-        assert kept == {in_use: ("in-use",), images[3]: ("offered", "newest")}
+        assert kept == {
+            in_use: ("in-use",),
+            images[3]: ("recent",),
+            images[4]: ("offered", "newest"),
+        }
         for image in images:  # the dry run deleted nothing
             assert await admin.has_image(image, use_cache=False)
         assert service.store.deletions() == []
@@ -105,7 +110,7 @@ async def test_retention_deletes_the_superseded_and_keeps_the_rest(
         assert [i for d in report.deleted for i in d.images] == [images[0], images[2]]
         for image in (images[0], images[2]):
             assert not await service.registry.has_image(image)  # the cache forgot it
-        for image in (images[1], images[3]):
+        for image in images[1:2] + images[3:]:
             assert await admin.has_image(image, use_cache=False)
         recorded = service.store.deletions()
         assert sorted(d.image for d in recorded) == sorted([images[0], images[2]])

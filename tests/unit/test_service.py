@@ -16,6 +16,7 @@ import pytest
 from jobs.coordinator.build_requests import BuildQuery, BuildRequest
 from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.coordinator.quotas import Quotas, StoreCounter
+from jobs.coordinator.request_notes import note_interval
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
 from jobs.model import Build, BuildState
 from jobs.naming import build_name_for, image_name_for
@@ -140,6 +141,28 @@ async def test_an_image_in_the_registry_is_answered_and_nothing_recorded(
     assert outcome.build is None
     assert stored_states(r) == {}
     assert r.executor.started == []
+
+
+async def test_cache_hits_are_noted_for_retention_once_an_hour(rig: Callable[..., Any]) -> None:
+    """Retention keeps an image requested within ``retention.keep_days``; a cache hit
+    records no build, so it is noted, at most once an hour per image (issue 26)."""
+    r: Rig = await rig()
+    image = image_name_for(PREFIX, REPO, SHA[0])
+    r.registry.push(image)
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    first = r.clock.now
+    assert r.store.last_requests() == {image: first}
+    r.clock.now += 1800
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    assert r.store.last_requests() == {image: first}
+    r.clock.now += 1800
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    assert r.store.last_requests() == {image: r.clock.now}
+
+
+def test_a_note_is_never_older_than_the_window_that_keeps_its_image() -> None:
+    assert note_interval(30) == 3600
+    assert note_interval(0.02) == pytest.approx(0.01 * 86400)
 
 
 # -- limits ---------------------------------------------------------------------------
