@@ -34,14 +34,16 @@ def catalog_of(store: Store) -> dict[str, list[Build]]:
 
 
 def make_guard(settings: Settings, store: Store, in_use: InUseReader | None, since: float) -> Guard:
-    """The guard of a run that began at ``since``: the catalog's offer and the images
-    requested since then, from ``store``, and, unless ``retention.in_use`` is
-    ``none``, the images ``in_use`` reads."""
+    """The guard of a run that began at ``since``: the catalog's offer, the images
+    requested since then and those being built (a build pushing an image must not see
+    it deleted before it confirms it), from ``store``, and, unless
+    ``retention.in_use`` is ``none``, the images ``in_use`` reads."""
     kinds = settings.hub_profiles.ref_kinds
 
     async def guard() -> Protection:
         catalog = await asyncio.to_thread(catalog_of, store)
-        requested = await asyncio.to_thread(store.last_requests, since)
+        requested = set(await asyncio.to_thread(store.last_requests, since))
+        requested.update(build.image for build in await asyncio.to_thread(store.active))
         used = await in_use() if in_use is not None else frozenset()
         return Protection(
             in_use=used, offered=offered_images(catalog, kinds), requested=frozenset(requested)
