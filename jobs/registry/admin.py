@@ -11,6 +11,8 @@ whose digest is not the one stored, and deleting that would fail.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -32,6 +34,22 @@ def next_link(header: str) -> str | None:
         if 'rel="next"' in params.replace(" ", "") and target.strip().startswith("<"):
             return target.strip()[1:-1]
     return None
+
+
+def references(manifest: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """What a manifest refers to: its blobs (config and layers: digest -> bytes) and,
+    for an image index or manifest list, the manifests it lists (digest -> bytes).
+    Entries without a digest or size are left out. Pure."""
+    blobs: dict[str, int] = {}
+    for entry in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
+        if isinstance(entry.get("digest"), str) and isinstance(entry.get("size"), int):
+            blobs[entry["digest"]] = entry["size"]
+    children = {
+        str(m["digest"]): int(m["size"])
+        for m in manifest.get("manifests") or []
+        if isinstance(m.get("digest"), str) and isinstance(m.get("size"), int)
+    }
+    return blobs, children
 
 
 class RegistryAdmin(RegistryClient):
@@ -71,6 +89,32 @@ class RegistryAdmin(RegistryClient):
         found = str(response.headers.get("docker-content-digest") or "")
         if not found or not found.startswith("sha256:"):
             raise RegistryError(f"registry {self._base_url} named no digest for {repository}:{tag}")
+        return found
+
+    async def blobs(self, repository: str, digest: str) -> dict[str, int]:
+        """Every blob (digest -> bytes) the manifest ``digest`` of ``repository`` holds
+        on to: its config and layers, and for an index those of each manifest it lists,
+        and the listed manifests themselves. Raises ``RegistryError``."""
+        found: dict[str, int] = {}
+        pending = [digest]
+        seen: set[str] = set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            url = f"{self._base_url}/v2/{repository}/manifests/{current}"
+            response = await self._call("GET", url, repository, "pull")
+            self._raise_unless(response, (200,), repository)
+            try:
+                blobs, children = references(response.json())
+            except (ValueError, AttributeError) as e:
+                raise RegistryError(
+                    f"registry {self._base_url} sent no manifest for {repository}@{current}"
+                ) from e
+            found.update(blobs)
+            found.update(children)
+            pending.extend(children)
         return found
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:

@@ -193,3 +193,15 @@ def plan_retention(
         if reasons[i.image]
     )
     return RetentionPlan(keep, tuple(delete))
+
+
+def freed_bytes(doomed: Iterable[Mapping[str, int]], kept: Iterable[Mapping[str, int]]) -> int:
+    """What deleting the ``doomed`` manifests frees, at most: the bytes of the blobs
+    (digest -> bytes, ``RegistryAdmin.blobs``) they hold on to that no ``kept``
+    manifest does. At most: a blob an image outside the plan shares stays, and the
+    registry frees blobs only when it collects garbage. Pure."""
+    held = {digest for blobs in kept for digest in blobs}
+    freed: dict[str, int] = {}
+    for blobs in doomed:
+        freed.update((d, size) for d, size in blobs.items() if d not in held)
+    return sum(freed.values())

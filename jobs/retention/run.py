@@ -29,6 +29,7 @@ from .policy import (
     RegistryImage,
     RetentionPlan,
     RetentionRules,
+    freed_bytes,
     plan_retention,
 )
 
@@ -69,6 +70,9 @@ class RetentionReport:
     stopped: str | None = None
     not_deleted: tuple[Doomed, ...] = field(default=())
     """The plan's deletions not attempted because the run stopped."""
+    freed_bytes: int | None = None
+    """What the plan's deletions free at most (``policy.freed_bytes``); None when the
+    registry could not say."""
 
     def to_json(self) -> dict[str, object]:
         def images(doomed: tuple[Doomed, ...]) -> list[str]:
@@ -82,6 +86,7 @@ class RetentionReport:
             "spared": images(self.spared),
             "not_deleted": images(self.not_deleted),
             "stopped": self.stopped,
+            "freed_bytes": self.freed_bytes,
         }
 
     def summary(self) -> list[str]:
@@ -179,8 +184,9 @@ class RetentionRun:
         after the guard said it may go, each recorded as soon as it is deleted."""
         run_id = uuid.uuid4().hex
         plan = await self.plan()
+        freed = await self.measure(plan)
         if dry_run:
-            return RetentionReport(run_id, True, plan)
+            return RetentionReport(run_id, True, plan, freed_bytes=freed)
         deleted: list[Doomed] = []
         spared: list[Doomed] = []
         for index, doomed in enumerate(plan.delete):
@@ -188,9 +194,22 @@ class RetentionRun:
             if stopped is not None:
                 rest = plan.delete[index:] if doomed not in deleted else plan.delete[index + 1 :]
                 return RetentionReport(
-                    run_id, False, plan, tuple(deleted), tuple(spared), stopped, tuple(rest)
+                    run_id, False, plan, tuple(deleted), tuple(spared), stopped, tuple(rest), freed
                 )
-        return RetentionReport(run_id, False, plan, tuple(deleted), tuple(spared))
+        return RetentionReport(
+            run_id, False, plan, tuple(deleted), tuple(spared), freed_bytes=freed
+        )
+
+    async def measure(self, plan: RetentionPlan) -> int | None:
+        """What the plan's deletions free at most, from each manifest's blobs; None when
+        the registry cannot say (measuring never stops a run)."""
+        kept = {(split_image(k.image).repository, k.digest) for k in plan.keep if k.digest}
+        try:
+            doomed = [await self.admin.blobs(d.repository, d.digest) for d in plan.delete]
+            held = [await self.admin.blobs(repository, digest) for repository, digest in kept]
+        except RegistryError:
+            return None
+        return freed_bytes(doomed, held)
 
     async def _delete_one(
         self, doomed: Doomed, run_id: str, deleted: list[Doomed], spared: list[Doomed]

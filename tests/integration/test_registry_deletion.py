@@ -13,6 +13,7 @@ import pytest
 
 from jobs.errors import RegistryAuthError, RegistryDeletionUnsupported
 from jobs.registry.admin import RegistryAdmin
+from jobs.retention.policy import freed_bytes
 from testkit.components import DOCKER, Registry, start_registry
 
 pytestmark = pytest.mark.anyio
@@ -97,6 +98,14 @@ async def test_tags_digests_and_deletion(registry: Registry, unique: str) -> Non
         assert second == third
         assert await admin.digest(repository, sha(9)) is None
         assert await admin.deletion_enabled(repository)
+        # a manifest's blobs: its config and its one layer, none shared with the other
+        blobs_one, blobs_two = (
+            await admin.blobs(repository, first),
+            await admin.blobs(repository, second),
+        )
+        assert len(blobs_one) == len(blobs_two) == 2
+        assert all(size > 0 for size in blobs_one.values())
+        assert freed_bytes([blobs_one], [blobs_two]) == sum(blobs_one.values())
 
         assert await admin.has_image(f"{registry.host}/{repository}:{sha(1)}")
         assert await admin.delete_manifest(repository, first)

@@ -12,6 +12,7 @@ from jobs.retention.policy import (
     ImageRecord,
     RegistryImage,
     RetentionRules,
+    freed_bytes,
     newest_per_ref,
     plan_retention,
 )
@@ -172,3 +173,12 @@ def test_a_policy_that_would_keep_nothing_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="keep"):
         RetentionRules(keep_per_ref, keep_seconds)
+
+
+def test_freed_bytes_counts_blobs_only_the_deleted_hold() -> None:
+    base, config_a, layer_a, config_b = "sha256:ba5e", "sha256:ca", "sha256:1a", "sha256:cb"
+    doomed = [{base: 1000, config_a: 10, layer_a: 100}, {base: 1000, layer_a: 100}]
+    kept = [{base: 1000, config_b: 20}]
+    assert freed_bytes(doomed, kept) == 110
+    assert freed_bytes(doomed, []) == 1110
+    assert freed_bytes([], kept) == 0
