@@ -3,72 +3,22 @@ manifests with deletion on, refusals with it off, and Basic authentication (issu
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from jobs.errors import RegistryAuthError, RegistryDeletionUnsupported
 from jobs.registry.admin import RegistryAdmin
 from jobs.retention.policy import freed_bytes
-from testkit.components import DOCKER, Registry, start_registry
+from testkit.components import Registry, start_registry
+
+from .tiny_images import distinct_image, push_as
 
 pytestmark = pytest.mark.anyio
 
 
-MADE: list[str] = []
-
-
-def distinct_image(content: str) -> str:
-    """A one-file image whose layer holds ``content``: a manifest of its own (removed
-    from the Docker daemon when the module's tests end)."""
-    name = f"local/retention-{content}:latest"
-    MADE.append(name)
-    if subprocess.run([DOCKER, "image", "inspect", name], capture_output=True).returncode:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            data = content.encode()
-            info = tarfile.TarInfo("content.txt")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        subprocess.run(
-            [DOCKER, "import", "-", name], input=buffer.getvalue(), check=True, capture_output=True
-        )
-    return name
-
-
-def push_as(registry: Registry, local: str, name: str) -> str:
-    """Push ``local`` as ``<registry>/<name>``, logged in if the registry wants it."""
-    image = f"{registry.host}/{name}"
-    config = Path(f"/tmp/docker-config-{registry.host.replace(':', '-')}")
-    env = {"DOCKER_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
-    if registry.auth:
-        subprocess.run(
-            [DOCKER, "login", "-u", registry.auth[0], "--password-stdin", registry.host],
-            input=registry.auth[1],
-            text=True,
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-    subprocess.run([DOCKER, "tag", local, image], check=True, env=env)
-    subprocess.run([DOCKER, "push", image], check=True, capture_output=True, env=env)
-    subprocess.run([DOCKER, "rmi", image], check=True, capture_output=True, env=env)
-    return image
-
-
 def sha(n: int) -> str:
     return f"{n:040x}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _remove_made_images() -> Iterator[None]:
-    yield
-    for name in set(MADE):
-        subprocess.run([DOCKER, "rmi", name], capture_output=True)
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,27 @@ its catalog's offer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobs.catalog import offered_images
-from jobs.model import BuildState
+from jobs.model import Build, BuildState
 from jobs.registry.admin import RegistryAdmin
 from jobs.registry.client import split_image
 from jobs.retention.policy import RetentionRules
 from jobs.retention.run import Protection, RetentionRun
 from jobs.service import BuildService
 from jobs.settings import Settings
+from jobs.store import SqliteStore
 from testkit.components import GitServer, Registry, dockerfile
 
 from .test_pipeline import wait_finished
+from .tiny_images import distinct_image, push_as
 
 pytestmark = pytest.mark.anyio
 
@@ -170,3 +174,103 @@ async def test_a_guard_that_fails_mid_run_stops_it(
         assert split_image(images[0]).host == registry.host
     finally:
         await admin.aclose()
+
+
+def recorded_images(
+    registry: Registry, tmp_path: Path, unique: str
+) -> tuple[SqliteStore, list[str]]:
+    """Three commits of one branch, pushed and recorded 100, 99 and 98 days ago (tiny
+    images of their own, no repo2docker): the store and the images, oldest first."""
+    store = SqliteStore(str(tmp_path / f"state-{unique}.sqlite"))
+    images = []
+    for n, age in enumerate((100, 99, 98)):
+        sha = f"{n:040x}"
+        image = push_as(registry, distinct_image(f"guard-{unique}-{n}"), f"t{unique}-g:{sha}")
+        when = time.time() - age * DAY
+        store.create(
+            Build(
+                id=f"{unique}{n:024x}",
+                repo=f"https://example.org/{unique}/g",
+                ref="refs/heads/main",
+                ref_kind="branch",
+                sha=sha,
+                image=image,
+                name=f"r2d-{n}",
+                state=BuildState.BUILT,
+                trigger="webhook:github",
+                created_at=when,
+                finished_at=when,
+            )
+        )
+        images.append(image)
+    return store, images
+
+
+def bare_run(
+    registry: Registry, store: SqliteStore, guard: Callable[[], Any], timeout: float = 30.0
+) -> tuple[RetentionRun, RegistryAdmin]:
+    admin = RegistryAdmin(registry.url)
+    run = RetentionRun(
+        admin=admin,
+        host=registry.host,
+        cache=admin,
+        store=store,
+        guard=guard,
+        rules=RetentionRules(keep_per_ref=1, keep_seconds=30 * DAY),
+        guard_timeout=timeout,
+    )
+    return run, admin
+
+
+async def test_a_guard_that_does_not_answer_stops_the_run(
+    registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    store, images = recorded_images(registry, tmp_path, unique)
+    calls = 0
+
+    async def guard() -> Protection:
+        """Answers the plan, then hangs, as an API server that accepts and never answers."""
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await asyncio.Event().wait()
+        return Protection()
+
+    run, admin = bare_run(registry, store, guard, timeout=0.5)
+    try:
+        report = await run.run(dry_run=False)
+        assert report.stopped == "stopped: the guard did not answer within 0.5 s"
+        assert report.deleted == ()
+        assert [i for d in report.not_deleted for i in d.images] == images[:2]
+        for image in images:
+            assert await admin.has_image(image, use_cache=False)
+        assert store.deletions() == []
+    finally:
+        await admin.aclose()
+        store.close()
+
+
+async def test_an_image_that_comes_into_use_during_the_run_is_spared(
+    registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    store, images = recorded_images(registry, tmp_path, unique)
+    calls = 0
+
+    async def guard() -> Protection:
+        """Nothing in use when the plan is made; then a user server starts the oldest."""
+        nonlocal calls
+        calls += 1
+        return Protection(in_use=frozenset({images[0]} if calls > 1 else ()))
+
+    run, admin = bare_run(registry, store, guard)
+    try:
+        report = await run.run(dry_run=False)
+        assert report.stopped is None
+        assert [i for d in report.spared for i in d.images] == [images[0]]
+        assert [i for d in report.deleted for i in d.images] == [images[1]]
+        assert await admin.has_image(images[0], use_cache=False)
+        assert not await admin.has_image(images[1], use_cache=False)
+        assert [d.image for d in store.deletions()] == [images[1]]
+    finally:
+        await admin.aclose()
+        store.close()

@@ -19,7 +19,7 @@ from jobs.model import Build, BuildState
 from jobs.store import SqliteStore
 from testkit.components import Registry, start_registry
 
-from .test_registry_deletion import distinct_image, push_as
+from .tiny_images import distinct_image, push_as
 
 CLI = str(Path(sys.executable).parent / "binderhub-service")
 DAY = 86400.0
