@@ -1,7 +1,8 @@
-"""Pre-pull's DaemonSet (``jobs.prepull.manifests``) on the real cluster, in a namespace
-that enforces Pod Security "restricted": the node's containerd gets every image, the
-presence read from the pods (``jobs.prepull.presence``) says so, a new image list
-replaces the old, and the images the pods use are what retention's in-use reader
+"""Pre-pull's DaemonSet (``jobs.prepull``: its manifests, written by
+``PrepullDaemonSet.sync``) on the real cluster, in a namespace that enforces Pod
+Security "restricted": the node's containerd gets every image, the presence read from
+the pods says so, a new image list replaces the old (and an unchanged one writes
+nothing), and the images the pods use are what retention's in-use reader
 (``jobs.retention.pods``) finds (issue 26)."""
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from jobs.prepull.manifests import PrepullSpec, make_prepull_daemonset
-from jobs.prepull.presence import Presence, presence, selected_nodes
+from jobs.prepull.cluster import PrepullDaemonSet
+from jobs.prepull.manifests import PrepullSpec
+from jobs.prepull.presence import Presence, selected_nodes
 from jobs.retention.pods import PodImages
 from jobs.settings import load_settings
 
@@ -85,13 +87,13 @@ def test_the_daemonset_puts_the_images_on_the_node(
         pause_command=(),  # the pause image's own entrypoint
         node_selector={},  # every node: the test cluster's has no z2jh label
     )
-    apps = client.AppsV1Api(api_client)
-    apps.create_namespaced_daemon_set(namespace, make_prepull_daemonset(first, spec))  # type: ignore[arg-type]
-    nodes = selected_nodes(api_json(core_v1.list_node), {})
-    assert len(nodes) == 1
+    daemonset = PrepullDaemonSet(spec, api_client)
+    assert asyncio.run(daemonset.sync(first))
+    assert not asyncio.run(daemonset.sync(first))  # the same list: nothing written
+    assert len(selected_nodes(api_json(core_v1.list_node), {})) == 1
 
     def present(images: list[str]) -> list[Presence] | None:
-        counted = presence(images, api_json(core_v1.list_namespaced_pod, namespace), nodes)
+        counted = asyncio.run(daemonset.presence(images))
         return counted if all(p.present == 1 for p in counted) else None
 
     counted = kube.wait_for(lambda: present(first), timeout=300, what="both images present")
@@ -111,11 +113,7 @@ def test_the_daemonset_puts_the_images_on_the_node(
 
     # a newer push replaces the oldest image in the set
     second = [pushed_image(registry, base_image, "prepull-c"), first[0]]
-    apps.replace_namespaced_daemon_set(
-        f"{spec.instance}-prepull",
-        namespace,
-        make_prepull_daemonset(second, spec),  # type: ignore[arg-type]
-    )
+    assert asyncio.run(daemonset.sync(second))
     counted = kube.wait_for(lambda: present(second), timeout=300, what="the new list present")
     assert [p.image for p in counted] == second
     assert containerd_has(second[0])
