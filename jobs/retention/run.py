@@ -125,6 +125,15 @@ def records_from_builds(
     return records
 
 
+def planned_tags(plan: RetentionPlan) -> dict[str, set[str]]:
+    """The tags the plan saw in each repository (kept or deleted). Pure."""
+    tags: dict[str, set[str]] = {}
+    for image in [k.image for k in plan.keep] + [i for d in plan.delete for i in d.images]:
+        ref = split_image(image)
+        tags.setdefault(ref.repository, set()).add(ref.tag)
+    return tags
+
+
 def repositories_of(records: Mapping[str, ImageRecord], host: str) -> list[str]:
     """The repositories (without host) of the recorded images on ``host``, sorted. Pure."""
     found = set()
@@ -165,6 +174,8 @@ class RetentionRun:
     rules: RetentionRules
     guard_timeout: float = 30.0
     clock: Callable[[], float] = time.time
+    _planned: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
+    """The tags of each repository when the plan was made (``planned_tags``)."""
 
     async def plan(self) -> RetentionPlan:
         """Read the store, the guard and the registry, and plan. Raises what they raise
@@ -189,6 +200,7 @@ class RetentionRun:
             return RetentionReport(run_id, True, plan, freed_bytes=freed)
         deleted: list[Doomed] = []
         spared: list[Doomed] = []
+        self._planned = planned_tags(plan)
         for index, doomed in enumerate(plan.delete):
             stopped = await self._delete_one(doomed, run_id, deleted, spared)
             if stopped is not None:
@@ -199,6 +211,17 @@ class RetentionRun:
         return RetentionReport(
             run_id, False, plan, tuple(deleted), tuple(spared), freed_bytes=freed
         )
+
+    async def _newly_tagged(self, doomed: Doomed) -> bool:
+        """Whether a tag pushed since the plan names ``doomed``'s manifest (a new build
+        whose image is byte for byte an old one's): deleting it would delete that tag."""
+        planned = self._planned.get(doomed.repository, set())
+        for tag in await self.admin.tags(doomed.repository):
+            if tag not in planned and await self.admin.digest(doomed.repository, tag) == (
+                doomed.digest
+            ):
+                return True
+        return False
 
     async def measure(self, plan: RetentionPlan) -> int | None:
         """What the plan's deletions free at most, from each manifest's blobs; None when
@@ -221,10 +244,10 @@ class RetentionRun:
             return f"stopped: the guard did not answer within {self.guard_timeout:g} s"
         except Exception as e:  # whatever it is, nothing more may be deleted
             return f"stopped: the guard could not say what is in use or offered: {e}"
-        if protected.covers(doomed):
-            spared.append(doomed)
-            return None
         try:
+            if protected.covers(doomed) or await self._newly_tagged(doomed):
+                spared.append(doomed)
+                return None
             await self.admin.delete_manifest(doomed.repository, doomed.digest)
         except RegistryError as e:
             return f"stopped: deleting {doomed.repository}@{doomed.digest} failed: {e}"

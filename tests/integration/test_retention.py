@@ -274,3 +274,32 @@ async def test_an_image_that_comes_into_use_during_the_run_is_spared(
     finally:
         await admin.aclose()
         store.close()
+
+
+async def test_a_tag_pushed_after_the_plan_keeps_its_manifest(
+    registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    """A new build whose image is byte for byte an old one's names the old manifest:
+    deleting that manifest by digest would delete the new tag too."""
+    store, images = recorded_images(registry, tmp_path, unique)
+    calls = 0
+    newer = f"t{unique}-g:{9:040x}"
+
+    async def guard() -> Protection:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # after the plan, before the first deletion
+            push_as(registry, distinct_image(f"guard-{unique}-0"), newer)
+        return Protection()
+
+    run, admin = bare_run(registry, store, guard)
+    try:
+        report = await run.run(dry_run=False)
+        assert report.stopped is None
+        assert [i for d in report.spared for i in d.images] == [images[0]]
+        assert [i for d in report.deleted for i in d.images] == [images[1]]
+        assert await admin.has_image(f"{registry.host}/{newer}", use_cache=False)
+        assert await admin.has_image(images[0], use_cache=False)
+    finally:
+        await admin.aclose()
+        store.close()
