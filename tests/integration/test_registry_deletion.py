@@ -13,6 +13,7 @@ from jobs.retention.policy import freed_bytes
 from testkit.components import Registry, start_registry
 
 from .tiny_images import distinct_image, push_as
+from .token_registry import TokenService
 
 pytestmark = pytest.mark.anyio
 
@@ -104,4 +105,25 @@ async def test_deletion_with_basic_credentials(auth_registry: Registry, unique: 
         assert await admin.tags(repository) == []
     finally:
         await anonymous.aclose()
+        await admin.aclose()
+
+
+async def test_deletion_with_a_bearer_token(
+    token_registry: tuple[Registry, TokenService], unique: str
+) -> None:
+    """A token registry (Harbor, GitLab's, distribution with token auth) wants a token
+    for the repository's ``delete`` action before it deletes."""
+    registry, tokens = token_registry
+    repository = f"token-retention-{unique}"
+    push_as(registry, distinct_image(f"token-{unique}"), f"{repository}:{sha(1)}")
+    admin = RegistryAdmin(registry.url, credentials=registry.auth)
+    try:
+        found = await admin.digest(repository, sha(1))
+        assert found is not None
+        before = len(tokens.requests)
+        assert await admin.delete_manifest(repository, found)
+        scopes = [scope for asked in tokens.requests[before:] for scope in asked["query"]["scope"]]
+        assert scopes == [f"repository:{repository}:delete"]
+        assert await admin.tags(repository) == []
+    finally:
         await admin.aclose()
