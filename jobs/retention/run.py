@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..errors import RegistryError
+from ..errors import RegistryError, RetentionGuardError
 from ..model import Build, ImageDeletion
 from ..registry.admin import RegistryAdmin
 from ..registry.client import Registry, split_image
@@ -178,12 +178,20 @@ class RetentionRun:
     """The tags of each repository when the plan was made (``planned_tags``)."""
 
     async def plan(self) -> RetentionPlan:
-        """Read the store, the guard and the registry, and plan. Raises what they raise
-        (``RegistryError``, the store's errors, the guard's)."""
+        """Read the store, the guard and the registry, and plan. Raises
+        ``RetentionGuardError`` when the guard fails or does not answer, and what the
+        store and the registry raise (``RegistryError``, ``StoreUnavailable``)."""
         builds = await asyncio.to_thread(self.store.built_images, 1_000_000)
         requests = await asyncio.to_thread(self.store.last_requests)
         records = records_from_builds(builds, requests)
-        protected = await asyncio.wait_for(self.guard(), self.guard_timeout)
+        try:
+            protected = await asyncio.wait_for(self.guard(), self.guard_timeout)
+        except TimeoutError as e:
+            raise RetentionGuardError(
+                f"what is in use or offered was not read within {self.guard_timeout:g} s"
+            ) from e
+        except Exception as e:  # the in-use reader's and the store's errors alike
+            raise RetentionGuardError(f"what is in use or offered could not be read: {e}") from e
         repositories = repositories_of(records, self.host)
         images = await registry_images(self.admin, self.host, repositories)
         return plan_retention(

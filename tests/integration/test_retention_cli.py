@@ -17,7 +17,7 @@ import yaml
 
 from jobs.model import Build, BuildState
 from jobs.store import SqliteStore
-from testkit.components import Registry, start_registry
+from testkit.components import Registry, free_port, start_registry
 
 from .tiny_images import distinct_image, push_as
 
@@ -147,4 +147,37 @@ def test_a_policy_that_keeps_nothing_is_refused(
     assert refused.returncode == 2
     assert "retention.keep_per_ref" in refused.stderr
     assert "would keep nothing" in refused.stderr
+    assert len(tags(registry, images[0])) == 3
+
+
+def test_an_api_server_that_cannot_be_reached_stops_it_before_anything_is_deleted(
+    registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    """The images in use are read from the Kubernetes API (``in_use: kubernetes``); an
+    API server that refuses connections leaves the registry as it was."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    config, images = setup(registry, tmp_path, unique, in_use="kubernetes")
+    settings = yaml.safe_load(config.read_text())
+    settings["kubernetes"] = {"kubeconfig": str(kubeconfig), "namespace": "hub"}
+    settings["retention"]["guard_timeout"] = 5
+    config.write_text(yaml.safe_dump(settings))
+    stopped = retention(config)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "retention could not plan, nothing deleted" in stopped.stderr
+    assert "what is in use or offered could not be read" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
     assert len(tags(registry, images[0])) == 3
