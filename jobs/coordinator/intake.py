@@ -278,9 +278,13 @@ class Intake:
 
     def catalog(self) -> dict[str, list[Build]]:
         """Built images by repository (in the order of each one's newest), newest first:
-        the catalog hub profiles read."""
+        the catalog hub profiles read. An image retention deleted after its last build
+        is left out until it is built again (issue 26)."""
+        deleted = self.store.last_deletions()
         repos: dict[str, list[Build]] = {}
         for build in self.store.built_images():
+            if deleted.get(build.image, 0.0) > (build.finished_at or build.created_at):
+                continue
             repos.setdefault(build.repo, []).append(build)
         return repos
 

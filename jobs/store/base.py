@@ -125,6 +125,10 @@ class Store(abc.ABC):
         at or after it (Unix seconds)."""
 
     @abc.abstractmethod
+    def last_deletions(self) -> dict[str, float]:
+        """When each deleted image was last deleted (Unix seconds)."""
+
+    @abc.abstractmethod
     def note_request(self, image: str, at: float) -> None:
         """Record that ``image`` was requested at ``at`` (Unix seconds), unless a later
         request is recorded already."""

@@ -226,6 +226,10 @@ class SqlStore(Store):
         )
         return [ImageDeletion(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
 
+    def last_deletions(self) -> dict[str, float]:
+        rows = self._rows("SELECT image, MAX(deleted_at) FROM image_deletions GROUP BY image", ())
+        return {str(image): float(at) for image, at in rows}
+
     def note_request(self, image: str, at: float) -> None:
         with self._atomic():
             self._write(

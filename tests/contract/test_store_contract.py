@@ -316,3 +316,11 @@ def test_the_newest_request_of_each_image_is_kept(opener: Opener) -> None:
     store.note_request("r.example/b:1", 50.0)
     assert store.last_requests() == {"r.example/a:1": 300.0, "r.example/b:1": 50.0}
     assert other.last_requests(since=100.0) == {"r.example/a:1": 300.0}
+
+
+def test_the_last_deletion_of_each_image(store: Store) -> None:
+    digest = "sha256:" + "3" * 64
+    store.record_deletions([ImageDeletion("r.example/a:1", "a", digest, 100.0, "run-1")])
+    store.record_deletions([ImageDeletion("r.example/a:1", "a", digest, 300.0, "run-2")])
+    store.record_deletions([ImageDeletion("r.example/b:1", "b", digest, 200.0, "run-2")])
+    assert store.last_deletions() == {"r.example/a:1": 300.0, "r.example/b:1": 200.0}
