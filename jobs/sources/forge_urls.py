@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from ..errors import InvalidRequest
 from .records import GitSource
-from .specs import repo_spec
+from .specs import RepoSpec, check_ref, repo_spec
 
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _NUMBER = re.compile(r"^[1-9][0-9]{0,9}$")
@@ -41,10 +41,12 @@ def _change(repo: str, parts: list[str], kind: str) -> GitSource | None:
 
 
 def _tree(repo: str, parts: list[str], prefix: str = "") -> GitSource | None:
-    rest = _rest(parts).strip("/")
-    if not rest:
+    """A ref followed by a path: checked as a ref only in its prefixes
+    (``ref_candidates``), since a path may end the way no ref may (``x.lock``)."""
+    rest = prefix + _rest(parts).strip("/")
+    if rest == prefix or not ref_candidates(rest):
         return None
-    return GitSource(repo_spec(repo, prefix + rest), ref_has_path=True)
+    return GitSource(RepoSpec(repo_spec(repo, None).url, rest), ref_has_path=True)
 
 
 def _tag(repo: str, parts: list[str]) -> GitSource | None:
@@ -135,3 +137,21 @@ def forge_page(base: str, segments: list[str], *, github: bool) -> GitSource | N
         if found is not None:
             return found
     return None
+
+
+REF_CANDIDATES = 8
+
+
+def ref_candidates(rest: str) -> list[str]:
+    """The refs a tree or blob URL's ``rest`` (``<ref>[/<path>]``) may name: its
+    prefixes of at most ``REF_CANDIDATES`` segments, longest first, those git would take
+    as a ref. Pure."""
+    parts = rest.split("/")
+    found = []
+    for end in range(min(len(parts), REF_CANDIDATES), 0, -1):
+        candidate = "/".join(parts[:end])
+        try:
+            found.append(check_ref(candidate))
+        except InvalidRequest:
+            continue
+    return found

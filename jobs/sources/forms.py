@@ -8,6 +8,7 @@ the forms is refused with an ``InvalidRequest`` naming them.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import InvalidRequest
@@ -40,19 +41,20 @@ def doi_source(doi: str) -> RecordSource | DoiSource:
 
 
 def _http_url(text: str) -> tuple[SplitResult, str] | None:
-    """``text`` split as an http(s) URL with its canonical host, or None when it is no
-    http(s) URL (an ssh or git URL, a shortcut)."""
+    """``text`` split as an http(s) URL with its canonical host; None when it is no
+    http(s) URL (an ssh or git URL, a shortcut) or one that ``repo_spec`` should refuse
+    with its own words (credentials, a bad port or host)."""
     if not text.lower().startswith(("https://", "http://")):
         return None
     try:
         parts = urlsplit(text)
         hostname = parts.hostname
         port = parts.port
-    except ValueError as e:
-        raise InvalidRequest(f"URL cannot be parsed: {e}") from None
+        host = canonical_host(hostname or "")
+    except (ValueError, InvalidRequest):
+        return None
     if not hostname or parts.username is not None or parts.password is not None:
-        raise InvalidRequest("a URL needs a host and carries no credentials")
-    host = canonical_host(hostname)
+        return None
     if port not in (None, 80, 443):
         host = f"{host}:{port}"
     return parts, host
@@ -80,8 +82,16 @@ def _record_page(parts: SplitResult, host: str, ckan_hosts: frozenset[str]) -> S
     return None
 
 
-def parse_source(text: str, *, ckan_hosts: frozenset[str] = frozenset()) -> Source:
-    """What a user gave (``text``) as a source. Pure.
+@functools.lru_cache(maxsize=4096)
+def parse_source(
+    text: str,
+    *,
+    ref: str | None = None,
+    allow_file: bool = False,
+    ckan_hosts: frozenset[str] = frozenset(),
+) -> Source:
+    """What a user gave (``text``, and a ``ref`` given apart) as a source. Pure and
+    cached (refusals are not).
 
     - ``swh:1:…``: a SWHID (``RecordSource`` of ``swh``);
     - ``10.…``, ``doi:10.…``, a doi.org link: a DOI (``doi_source``);
@@ -90,8 +100,9 @@ def parse_source(text: str, *, ckan_hosts: frozenset[str] = frozenset()) -> Sour
       CKAN on ``ckan_hosts`` or with ``activity_id``), a forge page (tree, blob, commit,
       tag, pull request) or else a clone URL.
 
-    A git source's ref is ``HEAD`` unless the URL names one. Raises ``InvalidRequest``
-    naming the form expected.
+    A git source's ref is ``ref``, or the one its URL names, or ``HEAD``; a ``ref`` that
+    differs from the one the URL names, or given with a record, is refused. Raises
+    ``InvalidRequest`` naming the form expected.
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidRequest("give a repository URL, a record URL, a DOI or a SWHID")
@@ -100,6 +111,19 @@ def parse_source(text: str, *, ckan_hosts: frozenset[str] = frozenset()) -> Sour
         raise InvalidRequest(f"repo is longer than {MAX_REPO_LENGTH} characters")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
         raise InvalidRequest("repo must not contain spaces or control characters")
+    source = _parse(text, ckan_hosts)
+    if source is None:
+        return GitSource(repo_spec(text, ref, allow_file=allow_file))
+    if ref is not None and not (isinstance(source, GitSource) and source.spec.ref == ref):
+        raise InvalidRequest(
+            f"{text[:100]} names its content itself: give no ref, or the one it names"
+        )
+    return source
+
+
+def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
+    """The source ``text`` names by a form of its own; None for a repository URL (or
+    shortcut) to be read by ``repo_spec``."""
     lowered = text.lower()
     if lowered.startswith("swh:"):
         return RecordSource("swh", "archive.softwareheritage.org", check_swhid(text))
@@ -107,14 +131,11 @@ def parse_source(text: str, *, ckan_hosts: frozenset[str] = frozenset()) -> Sour
         return doi_source(text[4:] if lowered.startswith("doi:") else text)
     split = _http_url(text)
     if split is None:
-        return GitSource(repo_spec(text, None))
+        return None
     parts, host = split
     record = _record_page(parts, host, ckan_hosts)
-    if record is not None:
+    if record is not None or parts.query or parts.fragment:
         return record
-    if parts.query or parts.fragment:
-        raise InvalidRequest("a repository URL has no query or fragment")
     segments = [s for s in parts.path.split("/") if s]
     base = f"{parts.scheme.lower()}://{host}"
-    page = forge_page(base, segments, github=host in ("github.com", "www.github.com"))
-    return page if page is not None else GitSource(repo_spec(text, None))
+    return forge_page(base, segments, github=host in ("github.com", "www.github.com"))

@@ -97,6 +97,17 @@ class RecordVersion:
     moves: bool
 
 
+def describe(source: Source) -> str:
+    """How messages name a source: ``zenodo record 3242074 on zenodo.org``, ``DOI
+    10.7910/dvn/tjclkp``, ``https://github.com/o/r at main``."""
+    if isinstance(source, GitSource):
+        return f"{source.spec.url} at {source.spec.ref}"
+    if isinstance(source, DoiSource):
+        return f"DOI {source.doi}"
+    version = f" version {source.version}" if source.version is not None else ""
+    return f"{source.provider} record {source.record}{version} on {source.host}"
+
+
 def check_doi(text: str) -> str:
     """``text`` as a DOI in canonical form (lower case: DOIs are case-insensitive), or
     ``InvalidRequest`` naming the form expected. ``text`` has no ``doi:`` prefix."""

@@ -4,8 +4,11 @@ and what it parses to (jobs/sources/forms.py): golden tests, and the refusals.""
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from jobs import errors
+from jobs.sources.forge_urls import ref_candidates
 from jobs.sources.forms import parse_source
 from jobs.sources.records import DoiSource, GitSource, RecordSource, Source
 from webhook.errors import status_for
@@ -203,9 +206,9 @@ REFUSED: list[tuple[str, str]] = [
     ("https://github.com/o/r/commit/xyz", "a GitHub URL is"),
     ("https://github.com/o/r/tree/", "a GitHub URL is"),
     ("https://gitlab.com/g/p/-/issues/3", "a GitLab page URL is"),
-    ("https://github.com/o/r/tree/a..b", "ref must not contain '..'"),
-    ("https://git.example.org/r?x=1", "no query or fragment"),
-    ("https://user:pw@github.com/o/r", "carries no credentials"),
+    ("https://github.com/o/r/tree/a..b", "a GitHub URL is"),
+    ("https://git.example.org/r?x=1", "repo URL must not have a query or fragment"),
+    ("https://user:pw@github.com/o/r", "repo URL must not carry credentials"),
     ("ftp://example.org/r", "repo URL scheme 'ftp' is not allowed"),
     ("https://exa mple.org/r", "spaces"),
 ]
@@ -231,3 +234,96 @@ def test_bad_input_is_refused_naming_the_form(given: str, message: str) -> None:
 )
 def test_provider_errors_have_their_status(error: Exception, status: int) -> None:
     assert status_for(error) == status
+
+
+def test_a_ref_given_apart() -> None:
+    # a repository URL takes it, as before
+    assert shape(parse_source("https://github.com/o/r", ref="dev")) == ("git", GH, "dev", False)
+    assert shape(parse_source("gh/o/r/dev", ref="dev")) == ("git", GH, "dev", False)
+    # a page that names a ref takes the same one only
+    assert shape(parse_source("https://github.com/o/r/tree/dev", ref="dev")) == (
+        "git",
+        GH,
+        "dev",
+        True,
+    )
+    for named in ("https://github.com/o/r/tree/dev", "https://github.com/o/r/pull/7"):
+        with pytest.raises(errors.InvalidRequest, match="give no ref, or the one it names"):
+            parse_source(named, ref="main")
+    with pytest.raises(errors.InvalidRequest, match="give no ref, or the one it names"):
+        parse_source("10.5281/zenodo.1", ref="main")
+    with pytest.raises(errors.InvalidRequest, match="file:// repository URLs are not allowed"):
+        parse_source("file:///srv/repo")
+    assert shape(parse_source("file:///srv/repo", allow_file=True)) == (
+        "git",
+        "file:///srv/repo",
+        "HEAD",
+        False,
+    )
+
+
+def test_a_path_may_end_as_no_ref_may() -> None:
+    assert shape(parse_source("https://github.com/o/r/blob/main/conda.lock")) == (
+        "git",
+        GH,
+        "main/conda.lock",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rest", "candidates"),
+    [
+        ("main", ["main"]),
+        (
+            "release/1.0/docs/x.md",
+            ["release/1.0/docs/x.md", "release/1.0/docs", "release/1.0", "release"],
+        ),
+        ("main/conda.lock", ["main"]),
+        (
+            "main/a/b/c/d/e/f/g/h/i",
+            [
+                "main/a/b/c/d/e/f/g",
+                "main/a/b/c/d/e/f",
+                "main/a/b/c/d/e",
+                "main/a/b/c/d",
+                "main/a/b/c",
+                "main/a/b",
+                "main/a",
+                "main",
+            ],
+        ),
+        ("-x/y", []),
+    ],
+)
+def test_ref_candidates(rest: str, candidates: list[str]) -> None:
+    assert ref_candidates(rest) == candidates
+
+
+_PIECES = st.sampled_from(
+    [
+        "https://", "http://", "github.com/", "gitlab.com/", "codeberg.org/", "zenodo.org/",
+        "figshare.com/", "doi.org/", "gist.github.com/", "www.hydroshare.org/", "swh:1:dir:",
+        "10.5281/", "doi:", "o/", "r/", "-/", "tree/", "blob/", "pull/", "pulls/", "src/",
+        "branch/", "tag/", "commit/", "records/", "articles/", "resource/", "dataset/",
+        "history/", "dataset.xhtml?persistentId=doi:10.1/x", "&version=1.0", "?activity_id=",
+        "7", "..", "%2F", "%", "#", ";", " ", "\udcff", "é", ":", "@", "a" * 40, HEX32, UUID,
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=10).map("".join))
+@example("https://github.com/o/r/tree/%")
+@example("https://doi.org/%ff")
+def test_anything_parses_or_is_refused_as_invalid(text: str) -> None:
+    refused: errors.InvalidRequest | None = None
+    try:
+        source = parse_source(text)
+    except errors.InvalidRequest as e:
+        refused = e
+    if refused is not None:
+        assert str(refused)
+        assert status_for(refused) == 400
+        return
+    assert isinstance(source, GitSource | RecordSource | DoiSource)
+    assert parse_source(text) == source  # pure: the same answer again
