@@ -9,6 +9,7 @@ the forms is refused with an ``InvalidRequest`` naming them.
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import InvalidRequest
@@ -31,6 +32,11 @@ from .specs import repo_spec
 from .urls import MAX_REPO_LENGTH, canonical_host
 
 DOI_RESOLVERS = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
+_SWHID_LIKE = re.compile(r"^swh:[0-9]+:")
+_DOI_LIKE = re.compile(r"^10\.[0-9.]*(?:/|$)")
+"""What is taken for a DOI (and checked as one): ``10.``, digits and dots, then ``/`` or
+the end. ``10.0.0.5:team/repo`` (an SCP-like address of a host by IP) is not, nor are
+``swh:team/repo`` and ``doi:team/repo`` (hosts named ``swh`` and ``doi``)."""
 
 
 def doi_source(doi: str) -> RecordSource | DoiSource:
@@ -125,10 +131,12 @@ def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
     """The source ``text`` names by a form of its own; None for a repository URL (or
     shortcut) to be read by ``repo_spec``."""
     lowered = text.lower()
-    if lowered.startswith("swh:"):
+    if _SWHID_LIKE.match(lowered):
         return RecordSource("swh", "archive.softwareheritage.org", check_swhid(text))
-    if lowered.startswith("10.") or lowered.startswith("doi:"):
-        return doi_source(text[4:] if lowered.startswith("doi:") else text)
+    if lowered.startswith("doi:10."):
+        return doi_source(text[4:])
+    if _DOI_LIKE.match(text):
+        return doi_source(text)
     split = _http_url(text)
     if split is None:
         return None

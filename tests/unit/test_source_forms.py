@@ -38,6 +38,9 @@ FORMS: list[tuple[str, tuple[str | bool | None, ...]]] = [
     ("https://github.com/o/r", ("git", GH, "HEAD", False)),
     ("  https://github.com/O/R.git/ ", ("git", GH, "HEAD", False)),
     ("git@github.com:o/r.git", ("git", "ssh://git@github.com/o/r", "HEAD", False)),
+    ("10.0.0.5:team/repo", ("git", "ssh://10.0.0.5/team/repo", "HEAD", False)),
+    ("swh:team/repo", ("git", "ssh://swh/team/repo", "HEAD", False)),
+    ("doi:team/repo", ("git", "ssh://doi/team/repo", "HEAD", False)),
     ("gh/o/r/v1", ("git", GH, "v1", False)),
     (
         "https://git.example.org/team/repo.git",
