@@ -30,6 +30,9 @@ from .records import DoiSource, RecordSource, RecordVersion
 FIGSHARE_API = "https://api.figshare.com/v2"
 DOI_HANDLES_API = "https://doi.org/api/handles"
 MAX_REDIRECTS = 3
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+"""The largest answer read (a Dataverse dataset of thousands of files is a few MB); a
+host that sends more is not read further."""
 
 
 def retry_after_of(response: httpx.Response, default: int) -> int:
@@ -133,9 +136,9 @@ class RecordResolver:
         elsewhere."""
         host = urlsplit(url).hostname
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._send(url, params)
+            response, body = await self._send(url, params)
             if not response.is_redirect:
-                return self._answer(response)
+                return self._answer(response, body)
             target = response.next_request.url if response.next_request else None
             if target is None or target.host != host or target.scheme != "https":
                 raise ProviderUnavailable(
@@ -144,12 +147,23 @@ class RecordResolver:
             url, params = str(target), None
         raise ProviderUnavailable(f"{host} redirected more than {MAX_REDIRECTS} times")
 
-    async def _send(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+    async def _send(self, url: str, params: dict[str, str] | None) -> tuple[httpx.Response, bytes]:
+        """The response to ``GET url`` and its body, at most ``MAX_ANSWER_BYTES``."""
         host = urlsplit(url).hostname
+        headers = {"Accept": "application/json"}
         try:
-            return await self._client.get(
-                url, params=params, headers={"Accept": "application/json"}, follow_redirects=False
-            )
+            async with self._client.stream(
+                "GET", url, params=params, headers=headers, follow_redirects=False
+            ) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise ProviderUnavailable(
+                            f"{host} answered more than {MAX_ANSWER_BYTES} bytes",
+                            retry_after=self._retry_after,
+                        )
+                return response, bytes(body)
         except httpx.TimeoutException:
             raise ProviderUnavailable(
                 f"{host} did not answer in time", retry_after=self._retry_after
@@ -159,7 +173,7 @@ class RecordResolver:
                 f"{host} could not be reached: {type(e).__name__}", retry_after=self._retry_after
             ) from None
 
-    def _answer(self, response: httpx.Response) -> Answer:
+    def _answer(self, response: httpx.Response, content: bytes) -> Answer:
         host = response.request.url.host
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderUnavailable(
@@ -167,7 +181,7 @@ class RecordResolver:
                 retry_after=retry_after_of(response, self._retry_after),
             )
         try:
-            body = json.loads(response.content)
+            body = json.loads(content)
         except ValueError:
             body = None
         return response.status_code, body

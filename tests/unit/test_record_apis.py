@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from jobs import errors
-from jobs.sources.record_apis import RecordResolver
+from jobs.sources.record_apis import MAX_ANSWER_BYTES, RecordResolver
 from jobs.sources.records import DoiSource, RecordSource, RecordVersion
 from tests.conftest import ROOT
 from webhook.errors import headers_for, status_for
@@ -197,6 +197,13 @@ def test_provider_failures_are_temporary_503(
     assert message in str(error)
     assert status_for(error) == 503
     assert headers_for(error) == {"Retry-After": str(retry_after)}
+
+
+def test_an_answer_too_large_is_not_read_further() -> None:
+    huge = httpx.Response(200, content=b" " * (MAX_ANSWER_BYTES + 1))
+    error = failure(Provider({f"{ZENODO}/3242075": huge}), VERSION)
+    assert isinstance(error, errors.ProviderUnavailable)
+    assert f"zenodo.org answered more than {MAX_ANSWER_BYTES} bytes" in str(error)
 
 
 def test_a_record_over_the_size_limit_is_refused() -> None:
