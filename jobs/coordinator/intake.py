@@ -22,15 +22,25 @@ from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
 from .. import metrics
-from ..errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
+from ..errors import (
+    HostNotHandled,
+    InvalidRequest,
+    NotFound,
+    RefNotFound,
+    RepoNotAllowed,
+    TemporaryError,
+)
 from ..events import BuildEvent, EventHub
 from ..model import Build, BuildOutcome, BuildState
 from ..naming import build_name_for, image_name_for
 from ..registry.client import Registry
 from ..settings import Settings
+from ..sources.forge_urls import ref_candidates
+from ..sources.forms import parse_source
 from ..sources.patterns import url_matches
+from ..sources.records import GitSource, describe
 from ..sources.refs import RefResolver
-from ..sources.specs import ResolvedRef, repo_spec
+from ..sources.specs import ResolvedRef
 from ..store import DuplicateActiveBuild, Store
 from . import following
 from .announcer import Announcer
@@ -105,17 +115,33 @@ class Intake:
         ``req.requester`` (who asked, by name) is held to ``settings.quotas``. Joins and
         cache hits are free; over quota, the registry is asked only about images built
         here (``_refuse_over_quota``)."""
-        spec = repo_spec(req.repo, req.ref, allow_file=self.settings.allow_file_urls)
-        self.check_allowed(spec.url)
-        resolved = await self.resolver.resolve(spec.url, spec.ref)
+        source = parse_source(req.repo, ref=req.ref, allow_file=self.settings.allow_file_urls)
+        if not isinstance(source, GitSource):
+            raise HostNotHandled(f"{describe(source)} cannot be built by this service yet")
+        self.check_allowed(source.spec.url)
+        ref, resolved = await self.resolve_git(source)
         return await self.request_commit(
-            spec.url,
-            spec.ref,
+            source.spec.url,
+            ref,
             resolved,
             trigger=req.trigger,
             force=req.force,
             requester=req.requester,
         )
+
+    async def resolve_git(self, source: GitSource) -> tuple[str, ResolvedRef]:
+        """The ref ``source`` names and its commit. A tree or blob URL's ref is the
+        longest of its candidates (``ref_candidates``) that the repository has; raises
+        what ``RefResolver.resolve`` raises, ``RefNotFound`` when no candidate is a ref."""
+        url, rest = source.spec.url, source.spec.ref
+        if not source.ref_has_path:
+            return rest, await self.resolver.resolve(url, rest)
+        for ref in ref_candidates(rest):
+            try:
+                return ref, await self.resolver.resolve(url, ref)
+            except RefNotFound:
+                continue
+        raise RefNotFound(f"{url} has no branch or tag that {rest!r} begins with")
 
     async def request_commit(
         self,
