@@ -152,6 +152,16 @@ class RegistryAuthError(RegistryError):
     operator's to fix, not the requester's, so temporary for the request."""
 
 
+class RegistryDeletionUnsupported(RegistryError):
+    """The registry does not delete manifests (distribution without
+    ``storage.delete.enabled`` answers HTTP 405): retention cannot run (issue 26)."""
+
+
+class RetentionGuardError(TemporaryError):
+    """Retention could not read what must not be deleted (the images in use, the
+    catalog's offer) before it planned: nothing was deleted (issue 26)."""
+
+
 class BuildFailed(BuildServiceError):
     """Raised by executors: the build did not produce the image.
 

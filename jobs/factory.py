@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from importlib import metadata
+from typing import TypeVar, overload
 
 from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .coordinator.retries import RetryPolicy
@@ -20,17 +21,26 @@ from .settings import ConfigError, Settings
 from .sources.refs import RefResolver
 from .store import Store, open_store
 
+Client = TypeVar("Client", bound=RegistryClient)
 
-def make_registry_client(settings: Settings) -> RegistryClient:
-    """The registry client of the one credential setting: ``username``/``password``, or
-    ``docker_config``, read again whenever the file changes (rotated tokens)."""
+
+@overload
+def make_registry_client(settings: Settings) -> RegistryClient: ...
+@overload
+def make_registry_client(settings: Settings, kind: type[Client]) -> Client: ...
+def make_registry_client(
+    settings: Settings, kind: type[RegistryClient] = RegistryClient
+) -> RegistryClient:
+    """The registry client (or ``kind``, e.g. retention's ``RegistryAdmin``) of the one
+    credential setting: ``username``/``password``, or ``docker_config``, read again
+    whenever the file changes (rotated tokens)."""
     registry = settings.registry
     credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
         credentials = (registry.username, registry.password.get_secret_value())
     elif registry.docker_config:
         credentials = DockerConfigCredentials(registry.docker_config, settings.registry_host)
-    return RegistryClient(
+    return kind(
         settings.registry_url,
         credentials=credentials,
         timeout=registry.timeout,

@@ -48,6 +48,7 @@ from .build_queue import BuildQueue, moves
 from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .following import WATCH_POLL_SECONDS
 from .quotas import Quotas, QuotaStatus
+from .request_notes import RequestNotes, note_interval
 
 
 class Target(NamedTuple):
@@ -91,6 +92,8 @@ class Intake:
         self._stop = stop
         self.holding = False
         """A push is being recorded: nothing is woken until it commits."""
+        self.requests = RequestNotes(store, clock, note_interval(settings.retention.keep_days))
+        """Cache hits, written for retention (``request_notes``)."""
 
     def wake(self) -> None:
         """Let queued builds start, unless a push is being recorded (it wakes after)."""
@@ -227,6 +230,7 @@ class Intake:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined.build)
         if cached or self.registry.known(image):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
+            self.requests.note(image)
             return BuildOutcome("cached", url, ref, resolved.sha, image)
         metrics.CACHE_LOOKUPS.labels("miss").inc()
         if force:
@@ -300,9 +304,13 @@ class Intake:
 
     def catalog(self) -> dict[str, list[Build]]:
         """Built images by repository (in the order of each one's newest), newest first:
-        the catalog hub profiles read."""
+        the catalog hub profiles read. An image retention deleted after its last build
+        is left out until it is built again (issue 26)."""
+        deleted = self.store.last_deletions()
         repos: dict[str, list[Build]] = {}
         for build in self.store.built_images():
+            if deleted.get(build.image, 0.0) > (build.finished_at or build.created_at):
+                continue
             repos.setdefault(build.repo, []).append(build)
         return repos
 

@@ -36,6 +36,7 @@ from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
+from .retention import RetentionSettings
 
 ENV_PREFIX = "BINDERHUB_SERVICE_"
 CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
@@ -109,6 +110,10 @@ class Settings(BaseSettings):
     answers so for a repository that does not exist yet). A refused token exchange or
     Basic login is an error naming the credentials; any other answer is an error,
     never "missing"."""
+
+    retention: RetentionSettings = RetentionSettings()
+    """What ``binderhub-service retention`` keeps in the registry, and deletes
+    (docs/design-prepull.md)."""
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
@@ -221,6 +226,17 @@ class Settings(BaseSettings):
                 "(registry.username/password or registry.docker_config) reach build pods "
                 "only through a Secret holding a docker config.json (the Helm chart makes "
                 "one from registry.username and secrets.registryPassword)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        """No replica's cached "exists" may outlive the protection a request gave."""
+        if self.retention.keep_days * 86400 < self.registry.cache_seconds:
+            raise ValueError(
+                f"retention.keep_days ({self.retention.keep_days:g} days) is shorter than "
+                f"registry.cache_seconds ({self.registry.cache_seconds:g} s): a replica "
+                "could answer that an image exists after retention deleted it"
             )
         return self
 
