@@ -1,0 +1,216 @@
+"""``builder.type: buildkit-external`` in a namespace that enforces Pod Security "restricted"
+(issue 24): the chart's every pod is admitted there, builds go over mTLS to a BuildKit daemon
+an operator runs in another namespace (privileged, which that namespace allows), the image
+and the registry layer cache are pushed to a registry that asks for credentials, a commit
+that changes only content is rebuilt from that cache, and a RUN step of an untrusted
+repository reaches what docs/kubernetes.md ("What a build step can reach") says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from testkit.components import Registry, start_registry
+
+from . import builders
+from .test_chart import (  # noqa: F401 - fixtures
+    CHART,
+    RELEASE,
+    SERVICE,
+    ServiceProxy,
+    commit,
+    proxy,
+    run_helm,
+    send_push,
+    service_image,
+    wait_for_build,
+)
+
+pytestmark = pytest.mark.cluster
+
+CREDENTIALS = ("external-builder", f"push-{uuid.uuid4().hex}")
+WEBHOOK_SECRET = "chart test github secret"  # test_chart's send_push signs with it
+PSA = "pod-security.kubernetes.io/enforce"
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Registry]:
+    """A registry on every address of the node that asks for credentials, holding the
+    Debian base as ``debian:bookworm``."""
+    registry = start_registry(
+        tmp_path_factory.mktemp("external-registry"),
+        auth=CREDENTIALS,
+        listen="0.0.0.0",  # noqa: S104 - pods
+    )
+    try:
+        builders.push_base(base_image, registry.host, CREDENTIALS)
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture
+def daemon_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A namespace of the operator's that allows privileged pods, for the daemon."""
+    name = f"bhs-daemon-{uuid.uuid4().hex[:8]}"
+    core_v1.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={PSA: "privileged"}))
+    )
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(ApiException):
+            core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+def test_restricted_namespace_builds_on_an_external_daemon(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    daemon_namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    node_ip: str,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    upstream_buildkit: str,
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    core_v1.patch_namespace(namespace, {"metadata": {"labels": {PSA: "restricted"}}})
+    registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
+    daemon_host = f"buildkitd.{daemon_namespace}.svc"
+
+    # the operator's daemon, with a certificate for its Service's name
+    ca, server, client_pem = builders.make_certificates([daemon_host])
+    core_v1.create_namespaced_secret(
+        daemon_namespace, builders.tls_secret("buildkitd-tls", ca, server)
+    )
+    for obj in builders.external_daemon_objects(daemon_namespace, upstream_buildkit, [registry]):
+        create = {
+            "V1ConfigMap": core_v1.create_namespaced_config_map,
+            "V1Pod": core_v1.create_namespaced_pod,
+            "V1Service": core_v1.create_namespaced_service,
+        }[type(obj).__name__]
+        create(daemon_namespace, obj)
+    kube.wait_for_pod_phase(core_v1, daemon_namespace, "buildkitd", {"Running"})
+    # the client certificate, given to the release as an existing Secret
+    core_v1.create_namespaced_secret(
+        namespace, builders.tls_secret("buildkit-client", ca, client_pem)
+    )
+
+    token = uuid.uuid4().hex[:8]
+    base = f"{registry}/debian:bookworm"
+    repo_name = f"external-{token}.git"
+    slow_step = f"RUN echo environment-{token} && sleep 20\n"
+    sha = git_server.create_repo(
+        repo_name,
+        {
+            "Dockerfile": f"FROM {base}\nARG NB_USER\nARG NB_UID\n{slow_step}"
+            "COPY hello.txt /hello.txt\n",
+            "hello.txt": f"{token}\n",
+        },
+    )
+    repo_url = git_server.url(repo_name)
+    marker = f"marker-{token}"
+    probe_name = f"probe-{token}.git"
+    secrets = {"registry-password": CREDENTIALS[1], "webhook-secret": "chart-test-canary"}
+    probe_sha = git_server.create_repo(
+        probe_name, builders.probe_files(secrets, marker, f"{SERVICE}.{namespace}.svc", base)
+    )
+    marker_name = f"marker-{token}.git"
+    marker_sha = git_server.create_repo(marker_name, builders.marker_files(marker, base))
+
+    repository, _, tag = service_image.rpartition(":")
+    builder_repository, _, builder_tag = builder_image.rpartition(":")
+    values: dict[str, Any] = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "imagePrefix": f"{registry}/bhs-ext-{token}-",
+        "registry": {"url": f"http://{registry}", "username": CREDENTIALS[0]},
+        "repos": [{"url": git_server.url(name)} for name in (repo_name, probe_name, marker_name)],
+        "openRead": True,
+        "secrets": {
+            "githubWebhookSecret": WEBHOOK_SECRET,
+            "registryPassword": CREDENTIALS[1],
+            "gitlabWebhookToken": "chart-test-canary",
+        },
+        "builder": {
+            "type": "buildkit-external",
+            "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
+            "external": {"host": f"tcp://{daemon_host}:1234", "tlsSecret": "buildkit-client"},
+        },
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
+             "--wait", "--timeout", "5m")  # fmt: skip
+    # nothing of BuildKit in the release's namespace: its daemon is the operator's
+    assert not [
+        p.metadata.name
+        for p in core_v1.list_namespaced_pod(namespace).items
+        if "buildkit" in p.metadata.name
+    ]
+    ready = proxy.http.get("/health/ready").json()
+    assert ready["checks"]["buildkit"]["ok"] is True, ready
+
+    # cold build, then a commit that changes only content: the environment step is cached
+    cold = wait_for_build(proxy, kube, send_push(proxy, repo_url, sha)["id"])
+    assert cold["state"] == "built", cold.get("error")
+    cold_log = proxy.http.get(f"/api/v1/builds/{cold['id']}/logs").text
+    assert f"environment-{token}" in cold_log
+    second = commit(git_server, repo_name, {"hello.txt": f"{token} changed\n"})
+    warm = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
+    assert warm["state"] == "built", warm.get("error")
+    warm_log = proxy.http.get(f"/api/v1/builds/{warm['id']}/logs").text
+    assert f"environment-{token}" not in warm_log.replace(slow_step.strip(), "")
+    assert "CACHED" in warm_log
+    for image in (cold["image"], warm["image"]):
+        assert _in_auth_registry(auth_registry, image)
+
+    # another build's files, then the probe's RUN step
+    other = wait_for_build(
+        proxy, kube, send_push(proxy, git_server.url(marker_name), marker_sha)["id"]
+    )
+    assert other["state"] == "built", other.get("error")
+    probed = wait_for_build(
+        proxy, kube, send_push(proxy, git_server.url(probe_name), probe_sha)["id"]
+    )
+    assert probed["state"] == "built", probed.get("error")
+    results = builders.probe_results(proxy.http.get(f"/api/v1/builds/{probed['id']}/logs").text)
+    (tmp_path / "probe.json").write_text(json.dumps(results))
+    print("probe results (buildkit-external):", results)
+    # docs/kubernetes.md, "What a build step can reach": the shared daemon's RUN steps
+    assert results["secret-registry-password"] == "not-found"
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
+    assert results["roots"] == "1"  # its own processes only: a PID namespace per step
+
+
+def _in_auth_registry(registry: Registry, image: str) -> bool:
+    import httpx
+
+    name, _, tag = image.partition("/")[2].rpartition(":")
+    url = f"http://{registry.host}/v2/{name}/manifests/{tag}"
+    accept = ", ".join(
+        [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+    )
+    answer = httpx.head(url, auth=CREDENTIALS, headers={"Accept": accept}, timeout=10)
+    return answer.status_code == 200
