@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from jobs.executors import kube_manifests as manifests
 from jobs.settings import load_settings
@@ -92,7 +92,7 @@ def pods_of(docs: list[dict[str, Any]], tmp_path: Path, namespace: str) -> dict[
 def admitted(core: client.CoreV1Api, namespace: str, spec: dict[str, Any]) -> str | None:
     """None when the API server admits a pod of ``spec`` in ``namespace`` (a dry run),
     else its refusal."""
-    body = {
+    body: Any = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": f"probe-{uuid.uuid4().hex[:8]}"},
@@ -102,7 +102,7 @@ def admitted(core: client.CoreV1Api, namespace: str, spec: dict[str, Any]) -> st
         core.create_namespaced_pod(namespace, body, dry_run="All")
     except ApiException as e:
         if e.status == 403 and "violates PodSecurity" in (e.body or ""):
-            return str(json.loads(e.body)["message"])
+            return str(json.loads(str(e.body))["message"])
         raise
     return None
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from testkit.components import Registry, start_registry
 
@@ -98,13 +98,12 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     core_v1.create_namespaced_secret(
         daemon_namespace, builders.tls_secret("buildkitd-tls", ca, server)
     )
-    for obj in builders.external_daemon_objects(daemon_namespace, upstream_buildkit, [registry]):
-        create = {
-            "V1ConfigMap": core_v1.create_namespaced_config_map,
-            "V1Pod": core_v1.create_namespaced_pod,
-            "V1Service": core_v1.create_namespaced_service,
-        }[type(obj).__name__]
-        create(daemon_namespace, obj)
+    config_map, pod, service = builders.external_daemon_objects(
+        daemon_namespace, upstream_buildkit, [registry]
+    )
+    core_v1.create_namespaced_config_map(daemon_namespace, config_map)
+    core_v1.create_namespaced_pod(daemon_namespace, pod)
+    core_v1.create_namespaced_service(daemon_namespace, service)
     kube.wait_for_pod_phase(core_v1, daemon_namespace, "buildkitd", {"Running"})
     # the client certificate, given to the release as an existing Secret
     core_v1.create_namespaced_secret(
@@ -160,7 +159,7 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     assert not [
         p.metadata.name
         for p in core_v1.list_namespaced_pod(namespace).items
-        if "buildkit" in p.metadata.name
+        if "buildkit" in str(p.metadata.name)
     ]
     ready = proxy.http.get("/health/ready").json()
     assert ready["checks"]["buildkit"]["ok"] is True, ready
