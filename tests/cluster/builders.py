@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 
 DOCKER = "/usr/bin/docker"
-PROBE_LINE = re.compile(r"PROBE ([a-z-]+)=([a-z-]+)")
+PROBE_LINE = re.compile(r"PROBE ([a-z-]+)=([a-z0-9-]+)")
 
 
 @dataclass(frozen=True)
@@ -211,12 +211,16 @@ roots="/"
 for p in /proc/[0-9]*; do
     [ "$p" = "/proc/$$" ] || [ ! -r "$p/root/" ] || roots="$roots $p/root/"
 done
-patterns=""
+# the canaries go into a file that the search skips (not on grep's command line, which
+# /proc/<pid>/cmdline would show it)
+patterns=/tmp/.probe-patterns
+: > "$patterns"
 for word in $1; do
-    patterns="$patterns -e $(echo "${word#*:}" | rev)"
+    echo "${word#*:}" | rev >> "$patterns"
 done
-patterns="$patterns -e $marker-content"
-hits=$(grep -rhoasF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev $patterns \
+echo "$marker-content" >> "$patterns"
+hits=$(grep -rhoasF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev \
+    --exclude=.probe-patterns -f "$patterns" \
     $roots /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | sort -u)
 for word in $1; do
     value=$(echo "${word#*:}" | rev)
@@ -246,11 +250,13 @@ def probe_files(
     """The probe repository: its Dockerfile runs probe.sh with the canaries (``secrets``:
     name -> value, handed over reversed), the name of another build's file and the
     service's host."""
-    words = " ".join(f"{name}:{value[::-1]}" for name, value in secrets.items())
+    own = f"own-canary-{marker}"  # in the step's own files: the search must find it
+    words = " ".join(f"{name}:{value[::-1]}" for name, value in {**secrets, "own": own}.items())
     return {
-        "Dockerfile": f"FROM {base}\nARG NB_USER\nARG NB_UID\nCOPY probe.sh /probe.sh\n"
+        "Dockerfile": f"FROM {base}\nARG NB_USER\nARG NB_UID\nCOPY probe.sh own.txt /\n"
         f'RUN sh /probe.sh "{words}" "{marker}" "{service_host}"\n',
         "probe.sh": PROBE_SH,
+        "own.txt": f"{own}\n",
     }
 
 
