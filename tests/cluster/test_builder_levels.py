@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jobs.executors import kube_manifests as manifests
+from jobs.executors.kubernetes import manifests
 from jobs.settings import load_settings
 from tests.chart.test_chart_static import CHART, RELEASED
 from tests.unit.test_kube_manifests import make_build
