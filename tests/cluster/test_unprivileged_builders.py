@@ -1,9 +1,13 @@
-"""``builder.type: buildkit-external`` in a namespace that enforces Pod Security "restricted"
-(issue 24): the chart's every pod is admitted there, builds go over mTLS to a BuildKit daemon
-an operator runs in another namespace (privileged, which that namespace allows), the image
-and the registry layer cache are pushed to a registry that asks for credentials, a commit
-that changes only content is rebuilt from that cache, and a RUN step of an untrusted
-repository reaches what docs/kubernetes.md ("What a build step can reach") says.
+"""The builders for namespaces that refuse privileged pods (issue 24), installed from the
+released chart into a namespace enforcing the level each needs, then a signed push built and
+pushed to a registry that asks for credentials, a commit that changes only content rebuilt
+from the registry layer cache, and a RUN step of an untrusted repository reaching what
+docs/kubernetes.md ("What a build step can reach") says:
+
+- ``buildkit-external`` under "restricted": builds go over mTLS to a BuildKit daemon an
+  operator runs in another namespace (privileged, which that namespace allows);
+- ``buildkit-rootless`` under "baseline": each build pod runs its own rootless daemon
+  (the ``moby/buildkit`` rootless stand-in).
 """
 
 from __future__ import annotations
@@ -89,7 +93,6 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
     tmp_path: Path,
 ) -> None:
-    core_v1.patch_namespace(namespace, {"metadata": {"labels": {PSA: "restricted"}}})
     registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
     daemon_host = f"buildkitd.{daemon_namespace}.svc"
 
@@ -109,7 +112,84 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     core_v1.create_namespaced_secret(
         namespace, builders.tls_secret("buildkit-client", ca, client_pem)
     )
+    external = {"host": f"tcp://{daemon_host}:1234", "tlsSecret": "buildkit-client"}
+    results = build_in_namespace(
+        "restricted",
+        {"type": "buildkit-external", "external": external},
+        helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
+        registry=registry, auth_registry=auth_registry, git_server=git_server,
+        service_image=service_image, builder_image=builder_image, proxy=proxy,
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    ready = proxy.http.get("/health/ready").json()
+    assert ready["checks"]["buildkit"]["ok"] is True, ready
+    # docs/kubernetes.md, "What a build step can reach": a shared daemon's RUN steps
+    assert results["secret-registry-password"] == "not-found"
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
 
+
+def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    node_ip: str,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    upstream_buildkit_rootless: str,
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
+    repository, _, tag = upstream_buildkit_rootless.rpartition(":")
+    rootless = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "insecureRegistries": [registry],
+    }
+    results = build_in_namespace(
+        "baseline",
+        {"type": "buildkit-rootless", "rootless": rootless},
+        helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
+        registry=registry, auth_registry=auth_registry, git_server=git_server,
+        service_image=service_image, builder_image=builder_image, proxy=proxy,
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    # docs/kubernetes.md, "What a build step can reach": the pod's own daemon
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
+    # no file holds the push credential where the step can read it; the daemon's memory
+    # does while it pushes (the docs say so and what to do)
+    assert results["secret-registry-password"] == "not-found"
+    assert int(results["roots"]) > 1  # it sees the daemon's processes (no process sandbox)
+
+
+def build_in_namespace(
+    level: str,
+    builder: dict[str, Any],
+    *,
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    registry: str,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - a value here, not the fixture
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - a value here, not the fixture
+    tmp_path: Path,
+) -> dict[str, str]:
+    """Install the chart with ``builder`` into ``namespace`` enforcing ``level``; a cold
+    build, a content-only rebuild from the registry cache, another build's files, then
+    the probe's build: its results."""
+    core_v1.patch_namespace(namespace, {"metadata": {"labels": {PSA: level}}})
     token = uuid.uuid4().hex[:8]
     base = f"{registry}/debian:bookworm"
     repo_name = f"external-{token}.git"
@@ -136,7 +216,7 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     builder_repository, _, builder_tag = builder_image.rpartition(":")
     values: dict[str, Any] = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "imagePrefix": f"{registry}/bhs-ext-{token}-",
+        "imagePrefix": f"{registry}/bhs-{level}-{token}-",
         "registry": {"url": f"http://{registry}", "username": CREDENTIALS[0]},
         "repos": [{"url": git_server.url(name)} for name in (repo_name, probe_name, marker_name)],
         "openRead": True,
@@ -146,23 +226,20 @@ def test_restricted_namespace_builds_on_an_external_daemon(
             "gitlabWebhookToken": "chart-test-canary",
         },
         "builder": {
-            "type": "buildkit-external",
             "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
-            "external": {"host": f"tcp://{daemon_host}:1234", "tlsSecret": "buildkit-client"},
+            **builder,
         },
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
              "--wait", "--timeout", "5m")  # fmt: skip
-    # nothing of BuildKit in the release's namespace: its daemon is the operator's
+    # no daemon in the release's namespace: the operator's, or one in each build pod
     assert not [
         p.metadata.name
         for p in core_v1.list_namespaced_pod(namespace).items
         if "buildkit" in str(p.metadata.name)
     ]
-    ready = proxy.http.get("/health/ready").json()
-    assert ready["checks"]["buildkit"]["ok"] is True, ready
 
     # cold build, then a commit that changes only content: the environment step is cached
     cold = wait_for_build(proxy, kube, send_push(proxy, repo_url, sha)["id"])
@@ -189,13 +266,9 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     assert probed["state"] == "built", probed.get("error")
     results = builders.probe_results(proxy.http.get(f"/api/v1/builds/{probed['id']}/logs").text)
     (tmp_path / "probe.json").write_text(json.dumps(results))
-    print("probe results (buildkit-external):", results)
-    # docs/kubernetes.md, "What a build step can reach": the shared daemon's RUN steps
+    print(f"probe results ({builder['type']}):", results)
     assert results["secret-own"] == "found"  # the search finds what the step can read
-    assert results["secret-registry-password"] == "not-found"
-    assert results["secret-webhook-secret"] == "not-found"
-    assert results["other-build"] == "not-found"
-    assert results["service-account-token"] == "not-found"
+    return results
 
 
 def _in_auth_registry(registry: Registry, image: str) -> bool:
