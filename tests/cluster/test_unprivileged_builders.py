@@ -1,13 +1,14 @@
-"""The builders for namespaces that refuse privileged pods (issue 24), installed from the
-released chart into a namespace enforcing the level each needs, then a signed push built and
-pushed to a registry that asks for credentials, a commit that changes only content rebuilt
-from the registry layer cache, and a RUN step of an untrusted repository reaching what
-docs/kubernetes.md ("What a build step can reach") says:
+"""Every builder of the chart (issue 24), installed into a namespace enforcing the level each
+needs, then a signed push built and pushed to a registry that asks for credentials, a commit
+that changes only content rebuilt from the cache, and a RUN step of an untrusted repository
+reaching what docs/kubernetes.md ("What a build step can reach") says:
 
 - ``buildkit-external`` under "restricted": builds go over mTLS to a BuildKit daemon an
   operator runs in another namespace (privileged, which that namespace allows);
 - ``buildkit-rootless`` under "baseline": each build pod runs its own rootless daemon
-  (the ``moby/buildkit`` rootless stand-in).
+  (the ``moby/buildkit`` rootless stand-in);
+- ``buildkit`` (the default) and ``docker-socket`` under "privileged": the release's privileged
+  BuildKit daemon, and the node's Docker daemon.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .test_chart import (  # noqa: F401 - fixtures
     SERVICE,
     ServiceProxy,
     commit,
+    free_port,
     proxy,
     run_helm,
     send_push,
@@ -169,6 +171,74 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
     assert int(results["roots"]) > 1  # it sees the daemon's processes (no process sandbox)
 
 
+def test_privileged_daemon_build_step_reaches_what_the_docs_say(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    node_ip: str,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    upstream_buildkit: str,
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
+    repository, _, tag = upstream_buildkit.rpartition(":")
+    buildkit = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "insecureRegistries": [registry],
+    }
+    results = build_in_namespace(
+        "privileged",
+        {"type": "buildkit", "buildkit": buildkit},
+        helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
+        registry=registry, auth_registry=auth_registry, git_server=git_server,
+        service_image=service_image, builder_image=builder_image, proxy=proxy,
+        tmp_path=tmp_path, daemon_in_release=True,
+    )  # fmt: skip
+    # docs/kubernetes.md, "What a build step can reach": the release's shared daemon
+    assert results["secret-registry-password"] == "not-found"
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
+
+
+def test_docker_socket_build_step_reaches_what_the_docs_say(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    builder_image: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    # the node's Docker daemon pushes over plain HTTP only to 127.0.0.1; the service pod
+    # reaches the registry there on the node's network
+    results = build_in_namespace(
+        "privileged",
+        {"type": "docker-socket"},
+        helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
+        registry=auth_registry.host, auth_registry=auth_registry, git_server=git_server,
+        service_image=service_image, builder_image=builder_image, proxy=proxy,
+        tmp_path=tmp_path,
+        extra_values={"hostNetwork": True, "containerPort": free_port(),
+                      "strategy": {"type": "Recreate"}},
+    )  # fmt: skip
+    # docs/kubernetes.md, "What a build step can reach": the node's daemon runs the step
+    assert results["secret-registry-password"] == "not-found"
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
+
+
 def build_in_namespace(
     level: str,
     builder: dict[str, Any],
@@ -185,10 +255,13 @@ def build_in_namespace(
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - a value here, not the fixture
     tmp_path: Path,
+    daemon_in_release: bool = False,
+    extra_values: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Install the chart with ``builder`` into ``namespace`` enforcing ``level``; a cold
-    build, a content-only rebuild from the registry cache, another build's files, then
-    the probe's build: its results."""
+    """Install the chart with ``builder`` (and ``extra_values``) into ``namespace``
+    enforcing ``level``; a cold build, a content-only rebuild from the cache, another
+    build's files, then the probe's build: its results. ``daemon_in_release``: the release
+    runs a BuildKit daemon in the namespace (``buildkit``)."""
     core_v1.patch_namespace(namespace, {"metadata": {"labels": {PSA: level}}})
     token = uuid.uuid4().hex[:8]
     base = f"{registry}/debian:bookworm"
@@ -229,17 +302,19 @@ def build_in_namespace(
             "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
             **builder,
         },
+        **(extra_values or {}),
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
              "--wait", "--timeout", "5m")  # fmt: skip
-    # no daemon in the release's namespace: the operator's, or one in each build pod
-    assert not [
+    daemons = [
         p.metadata.name
         for p in core_v1.list_namespaced_pod(namespace).items
         if "buildkit" in str(p.metadata.name)
     ]
+    # the release's own daemon, or none: the operator's, one in each build pod, the node's
+    assert bool(daemons) is daemon_in_release, daemons
 
     # cold build, then a commit that changes only content: the environment step is cached
     cold = wait_for_build(proxy, kube, send_push(proxy, repo_url, sha)["id"])
@@ -250,8 +325,9 @@ def build_in_namespace(
     warm = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
     assert warm["state"] == "built", warm.get("error")
     warm_log = proxy.http.get(f"/api/v1/builds/{warm['id']}/logs").text
+    (tmp_path / "warm-log.json").write_text(warm_log)
     assert f"environment-{token}" not in warm_log.replace(slow_step.strip(), "")
-    assert "CACHED" in warm_log
+    assert _step_from_cache(warm_log, slow_step.strip()), warm_log
     for image in (cold["image"], warm["image"]):
         assert _in_auth_registry(auth_registry, image)
 
@@ -269,6 +345,23 @@ def build_in_namespace(
     print(f"probe results ({builder['type']}):", results)
     assert results["secret-own"] == "found"  # the search finds what the step can read
     return results
+
+
+def _step_from_cache(log: str, step: str) -> bool:
+    """Whether the build's log (``GET /api/v1/builds/{id}/logs``) says that the Dockerfile
+    step ``step`` came from the cache: with BuildKit its vertex is ``CACHED`` (the daemon has
+    the layer) or only extracts layers (a new daemon downloads them from the registry
+    cache); Docker's builder says "Using cache" after the step. Its own output not being in
+    the log shows that it did not run."""
+    messages = [str(line["message"]) for line in json.loads(log)["lines"]]
+    vertex = next((m.split()[0] for m in messages if m.startswith("#") and step in m), None)
+    if vertex is None:  # Docker's builder: "Step 2/3 : RUN …", then " ---> Using cache"
+        after = [m for i, m in enumerate(messages) if i and step in messages[i - 1]]
+        return any("Using cache" in m for m in after)
+    own = [m[len(vertex) :].strip() for m in messages if m.startswith(vertex + " ")]
+    rest = [m for m in own if step not in m and not m.startswith("DONE")]
+    downloaded = bool(rest) and all(m.startswith(("extracting sha256:", "sha256:")) for m in rest)
+    return "CACHED" in rest or downloaded
 
 
 def _in_auth_registry(registry: Registry, image: str) -> bool:
