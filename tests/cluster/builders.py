@@ -3,8 +3,8 @@ mTLS certificates for a BuildKit daemon, a daemon outside the release's namespac
 repository whose RUN step tries to reach what a build must not.
 
 The probe repository's Dockerfile runs ``probe.sh``, which prints one line per attempt,
-``PROBE <what>=<found|not-found|reached|unreached>``; BuildKit's plain progress carries them
-into the build's log, where ``probe_results`` reads them back.
+``PROBE <what>=<found|not-found|readable|reached|unreached>``; BuildKit's plain progress
+carries them into the build's log, where ``probe_results`` reads them back.
 """
 
 from __future__ import annotations
@@ -234,6 +234,17 @@ else say other-build not-found; fi
 if ls /var/run/secrets/kubernetes.io/serviceaccount/token >/dev/null 2>&1; then
     say service-account-token found; else say service-account-token not-found; fi
 say roots "$(echo $roots | wc -w)"
+# a BuildKit daemon's process among those the step sees (the pattern from pieces, so that no
+# command line holds it), and whether the step may read its memory's kin, /proc/<pid>/environ
+printf 'build%s\n' kitd > /tmp/.daemon-pattern
+daemon=not-found
+for p in /proc/[0-9]*; do
+    [ "$p" = "/proc/$$" ] || ! grep -qaf /tmp/.daemon-pattern "$p/cmdline" 2>/dev/null || {
+        daemon=found
+        if cat "$p/environ" >/dev/null 2>&1; then daemon=readable; break; fi
+    }
+done
+say daemon-process "$daemon"
 reach() {  # name host port: whether a TCP connection is made (bash's /dev/tcp)
     if timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then say "$1" reached
     else say "$1" unreached; fi

@@ -130,6 +130,7 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     assert results["secret-webhook-secret"] == "not-found"
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
+    assert results["daemon-process"] == "not-found"  # its own PID namespace
 
 
 def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
@@ -168,7 +169,8 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
     # no file holds the push credential where the step can read it; the daemon's memory
     # does while it pushes (the docs say so and what to do)
     assert results["secret-registry-password"] == "not-found"
-    assert int(results["roots"]) > 1  # it sees the daemon's processes (no process sandbox)
+    # no process sandbox: the step sees its daemon's processes, as the same user (the docs)
+    assert results["daemon-process"] == "readable"
 
 
 def test_privileged_daemon_build_step_reaches_what_the_docs_say(
@@ -205,6 +207,7 @@ def test_privileged_daemon_build_step_reaches_what_the_docs_say(
     assert results["secret-webhook-secret"] == "not-found"
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
+    assert results["daemon-process"] == "not-found"  # its own PID namespace
 
 
 def test_docker_socket_build_step_reaches_what_the_docs_say(
@@ -237,6 +240,7 @@ def test_docker_socket_build_step_reaches_what_the_docs_say(
     assert results["secret-webhook-secret"] == "not-found"
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
+    assert results["daemon-process"] == "not-found"  # its own PID namespace
 
 
 def build_in_namespace(
