@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
 
 from jobs.factory import make_service
 from jobs.model import BuildState
@@ -84,14 +85,19 @@ class PodWatch:
     def _run(self) -> None:
         while not self._stop.is_set():
             w = watch.Watch()  # type: ignore[no-untyped-call]
-            for event in w.stream(  # type: ignore[no-untyped-call]
-                self._core.list_namespaced_pod, self._namespace, timeout_seconds=5
-            ):
-                pod = event["object"]
-                if pod.status.phase == "Running":
-                    self.running.setdefault(pod.metadata.name, time.monotonic())
-                if self._stop.is_set():
-                    w.stop()  # type: ignore[no-untyped-call]
+            try:
+                for event in w.stream(  # type: ignore[no-untyped-call]
+                    self._core.list_namespaced_pod, self._namespace, timeout_seconds=5
+                ):
+                    pod = event["object"]
+                    if pod.status.phase == "Running":
+                        self.running.setdefault(pod.metadata.name, time.monotonic())
+                    if self._stop.is_set():
+                        w.stop()  # type: ignore[no-untyped-call]
+            except ApiException:
+                # the API server answers 504 "Too large resource version" when the watch
+                # resumes ahead of its cache: list and watch again (it killed the thread)
+                time.sleep(0.2)
 
     def close(self) -> None:
         self._stop.set()
