@@ -235,9 +235,15 @@ def bench_builder(
 
             make()
             empty = lambda: replace_pod(core, daemon_ns, "app=buildkitd", make)  # noqa: E731
+            # the service runs in this process, outside the cluster's DNS: it reaches the
+            # daemon's Service at its cluster IP (the node routes it), the certificate's
+            # name given apart
+            made: Any = core.read_namespaced_service("buildkitd", daemon_ns)
+            cluster_ip = made.spec.cluster_ip
             values["builder"]["external"] = {
-                "host": f"tcp://{host}:1234",
+                "host": f"tcp://{cluster_ip}:1234",
                 "tlsSecret": "buildkit-client",
+                "tlsServerName": host,
             }
         elif builder == "buildkit-rootless":
             sh(str(ROOT / "tests/cluster/standins/moby-buildkit/ensure.sh"), "--rootless", "--load")
