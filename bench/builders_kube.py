@@ -192,6 +192,16 @@ def replace_pod(
     wait_until(ready, timeout=180)
 
 
+def _answers(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def bench_builder(
     builder: str,
     *,
@@ -234,12 +244,19 @@ def bench_builder(
                 core.create_namespaced_pod(daemon_ns, pod)
 
             make()
-            empty = lambda: replace_pod(core, daemon_ns, "app=buildkitd", make)  # noqa: E731
             # the service runs in this process, outside the cluster's DNS: it reaches the
             # daemon's Service at its cluster IP (the node routes it), the certificate's
             # name given apart
             made: Any = core.read_namespaced_service("buildkitd", daemon_ns)
             cluster_ip = made.spec.cluster_ip
+
+            def empty_external() -> None:
+                # a new daemon, and its Service answering, before the build is asked for:
+                # else the build waits for the queue's next check of the daemon
+                replace_pod(core, daemon_ns, "app=buildkitd", make)
+                wait_until(lambda: _answers(cluster_ip, 1234), timeout=60)
+
+            empty = empty_external
             values["builder"]["external"] = {
                 "host": f"tcp://{cluster_ip}:1234",
                 "tlsSecret": "buildkit-client",
