@@ -184,12 +184,20 @@ it (config wins, key by key; lists are replaced whole).
     "instance" (include "binderhub-service.instance" .)
     "builder_image" (include "binderhub-service.builderImage" .)
     "builder_image_pull_policy" $v.builder.image.pullPolicy
-    "builder" (ternary "buildkit" "docker-socket" (eq $v.builder.type "buildkit"))
+    "builder" (include "binderhub-service.executorBuilder" .)
     "ttl_seconds_after_finished" (int $v.builder.ttlSecondsAfterFinished)
 }}
 {{- if eq $v.builder.type "buildkit" }}
 {{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
 {{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "buildkit-external" }}
+{{- $_ := set $k8s "buildkit_host" $v.builder.external.host }}
+{{- $_ := set $k8s "buildkit_tls_secret" $v.builder.external.tlsSecret }}
+{{- with $v.builder.external.tlsServerName }}{{ $_ := set $k8s "buildkit_tls_servername" . }}{{ end }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "buildkit-rootless" }}
+{{- $_ := set $k8s "rootless_buildkit" (include "binderhub-service.rootlessSettings" . | fromYaml) }}
 {{- $_ := set $k8s "run_as_user" 1000 }}
 {{- else if eq $v.builder.type "dind" }}
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
@@ -252,4 +260,22 @@ it (config wins, key by key; lists are replaced whole).
 builds_per_window: {{ int .buildsPerWindow }}
 window: {{ .window }}
 max_queued: {{ int .maxQueued }}
+{{- end }}
+
+{{/*
+The service's kubernetes.builder for builder.type: every buildkit* type builds with builder/'s
+engine on a BuildKit daemon ("buildkit": a daemon at an address; "buildkit-rootless": one in
+the build pod); docker-socket and dind through a Docker socket.
+*/}}
+{{- define "binderhub-service.executorBuilder" -}}
+{{- $type := .Values.builder.type }}
+{{- if eq $type "buildkit-rootless" }}buildkit-rootless
+{{- else if hasPrefix "buildkit" $type }}buildkit
+{{- else }}docker-socket
+{{- end }}
+{{- end }}
+
+{{/* "true" when build pods build with builder/'s buildkit engine (every buildkit* type). */}}
+{{- define "binderhub-service.buildkitEngine" -}}
+{{- if hasPrefix "buildkit" .Values.builder.type }}true{{ end }}
 {{- end }}

@@ -253,9 +253,9 @@ class Settings(BaseSettings):
     def _check_buildkit_builder(self) -> Settings:
         """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
         talk to a Docker daemon, which its build pods do not have."""
-        if self.kubernetes.builder == "buildkit" and not self.repo2docker.uses_buildx:
+        if self.kubernetes.uses_buildkit and not self.repo2docker.uses_buildx:
             raise ValueError(
-                f"kubernetes.builder buildkit needs repo2docker 2025.8 or later; "
+                f"kubernetes.builder {self.kubernetes.builder} needs repo2docker 2025.8 or later; "
                 f"repo2docker.version is {self.repo2docker.version}"
             )
         return self

@@ -15,6 +15,7 @@ from ...model import Build
 from ...repo2docker.command import ENGINE, buildx_args, repo2docker_args
 from ...settings import BuildKitSettings, Settings
 from ...sources.git_policy import git_policy
+from . import rootless
 from .credentials import git_config_mounts
 
 CONTAINER = "builder"
@@ -84,7 +85,8 @@ def push_credentials(settings: Settings) -> Mounts:
 
 def buildkit_client(settings: Settings, image: str) -> Mounts:
     """The volumes, mounts and environment that send a build to the BuildKit daemon
-    (``builder: buildkit``); nothing for other builders. Pure.
+    (``builder: buildkit``), or to the pod's own (``buildkit-rootless``, ``rootless``);
+    nothing for other builders. Pure.
 
     The environment is builder/'s engine interface (``BUILDKIT_HOST``,
     ``BUILDKIT_TLS_DIR``, ``BUILDKIT_TLS_SERVERNAME``) and the build's registry cache
@@ -93,6 +95,8 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     ``$DOCKER_CONFIG`` (``~/.docker`` in the ``/tmp`` emptyDir, or ``push_credentials``').
     """
     k8s = settings.kubernetes
+    if k8s.builder == "buildkit-rootless":
+        return rootless.builder_mounts(settings, image)
     if k8s.builder != "buildkit" or k8s.buildkit_host is None:
         return [], [], []
     cache = BuildKitSettings(host=k8s.buildkit_host, cache=settings.buildkit.cache)
@@ -129,7 +133,7 @@ def builder_args(build: Build, settings: Settings) -> list[str]:
         repo=build.repo,
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
-        engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
+        engine=ENGINE if settings.kubernetes.uses_buildkit else "docker",
     )
 
 
@@ -184,13 +188,13 @@ def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
 
 def pod_security_context(settings: Settings) -> dict[str, Any]:
     """The pod's ``securityContext``: ``kubernetes.run_as_user`` (non-root declared as
-    such) and ``run_as_groups``, the runtime's default seccomp profile."""
+    such) and ``run_as_groups``, the runtime's default seccomp profile (with
+    ``buildkit-rootless`` on the builder container only: the daemon's needs none,
+    ``rootless``)."""
     k8s = settings.kubernetes
-    security: dict[str, Any] = {
-        "runAsUser": k8s.run_as_user,
-        "runAsGroup": k8s.run_as_user,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    security: dict[str, Any] = {"runAsUser": k8s.run_as_user, "runAsGroup": k8s.run_as_user}
+    if k8s.builder != "buildkit-rootless":
+        security["seccompProfile"] = {"type": "RuntimeDefault"}
     if k8s.run_as_user != 0:
         security["runAsNonRoot"] = True
     if k8s.run_as_groups:
@@ -220,6 +224,8 @@ def builder_container(
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if k8s.builder == "buildkit-rootless":
+        container["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
     if k8s.resources:
         container["resources"] = {key: dict(value) for key, value in k8s.resources.items()}
     return container
@@ -239,6 +245,8 @@ def build_pod_spec(build: Build, settings: Settings, config_map: str) -> dict[st
         "containers": [builder_container(settings, builder_args(build, settings), mounts, env)],
         "volumes": volumes,
     }
+    if k8s.builder == "buildkit-rootless":
+        pod_spec["initContainers"] = [rootless.daemon_container(settings)]
     if k8s.service_account:
         pod_spec["serviceAccountName"] = k8s.service_account
     if k8s.node_selector:
