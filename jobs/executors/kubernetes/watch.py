@@ -27,8 +27,10 @@ from .status import job_of, pod_ended
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 240
-"""Each watch request ends after this long and is resumed from its resourceVersion."""
+WATCH_SECONDS = 60
+"""Each watch request ends after this long and is resumed from its resourceVersion; with
+the client's read timeout 15 s beyond it, a watch whose connection went silent is noticed
+within a build pod's start timeout, not after it."""
 LIST_TIMEOUT_SECONDS = 30.0
 """How long a list (or a watch's connection) may take before it is tried again."""
 EVENTS_TIMEOUT_SECONDS = 10.0
@@ -188,7 +190,7 @@ class WatchCache:
                     timeout_seconds=WATCH_SECONDS,
                     # a connection that went silent (a restarted API server, a dropped
                     # NAT entry) ends here instead of holding the cache stale for good
-                    _request_timeout=(LIST_TIMEOUT_SECONDS, WATCH_SECONDS + 30),
+                    _request_timeout=(LIST_TIMEOUT_SECONDS, WATCH_SECONDS + 15),
                 ):
                     raw = event.get("raw_object") or {}
                     version = (raw.get("metadata") or {}).get("resourceVersion", version)
