@@ -8,24 +8,51 @@ the newest built image of each repository's ref whose kind is offered
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from .model import Build
+
+T = TypeVar("T")
+
+
+def newest_per_ref(
+    items: Iterable[T],
+    ref_kinds: Iterable[str],
+    kind_of: Callable[[T], str],
+    ref_of: Callable[[T], str],
+) -> list[T]:
+    """The offer's rule over one repository's images, given newest first: the first
+    (newest) of each ref whose kind is in ``ref_kinds``, in the given order. ``kind_of``
+    and ``ref_of`` read an item (a ``Build``, or an image of the catalog's JSON). Pure."""
+    kinds = set(ref_kinds)
+    seen: set[str] = set()
+    newest = []
+    for item in items:
+        if kind_of(item) in kinds and ref_of(item) not in seen:
+            seen.add(ref_of(item))
+            newest.append(item)
+    return newest
 
 
 def offered_builds(catalog: Mapping[str, Sequence[Build]], ref_kinds: Iterable[str]) -> list[Build]:
     """The build of each repository's ref (of ``ref_kinds``) that the catalog offers:
     its newest. ``catalog``: ``BuildService.catalog()``, each repository's built
     images newest first. In the catalog's order. Pure."""
-    kinds = set(ref_kinds)
-    offered = []
-    for builds in catalog.values():
-        seen: set[str] = set()
-        for build in builds:  # newest first
-            if build.ref_kind in kinds and build.ref not in seen:
-                seen.add(build.ref)
-                offered.append(build)
-    return offered
+    kinds = list(ref_kinds)
+    return [
+        build
+        for builds in catalog.values()
+        for build in newest_per_ref(builds, kinds, _kind_of_build, _ref_of_build)
+    ]
+
+
+def _kind_of_build(build: Build) -> str:
+    return build.ref_kind
+
+
+def _ref_of_build(build: Build) -> str:
+    return build.ref
 
 
 def offered_images(

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from jobs.catalog import newest_per_ref
 from jobs.model import catalog_json
 from jobs.settings import Settings
 
@@ -144,11 +145,8 @@ def image_choices(catalog: Mapping[str, Any], settings: Settings) -> dict[str, d
         repo = entry["repo"]
         repo_name = repo_label(repo)
         dest = f"{(home or '').rstrip('/')}/{repo_name.rsplit('/', 1)[-1] or 'repo'}"
-        seen: set[str] = set()
-        for image in entry["images"]:  # newest first
-            if image["ref_kind"] not in kinds or image["ref"] in seen:
-                continue
-            seen.add(image["ref"])
+        offered = newest_per_ref(entry["images"], kinds, _kind_of_image, _ref_of_image)
+        for image in offered:
             override: dict[str, Any] = {"image": image["image"]}
             if home is not None:
                 override["lifecycle_hooks"] = copy_hook(repo_dir, dest)
@@ -159,6 +157,14 @@ def image_choices(catalog: Mapping[str, Any], settings: Settings) -> dict[str, d
                 "kubespawner_override": override,
             }
     return choices
+
+
+def _kind_of_image(image: Mapping[str, Any]) -> str:
+    return str(image["ref_kind"])
+
+
+def _ref_of_image(image: Mapping[str, Any]) -> str:
+    return str(image["ref"])
 
 
 async def get_profiles(request: Request) -> JSONResponse:
