@@ -13,8 +13,9 @@ from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
 from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .refs import RefResolver
-from .registry import Credentials, RegistryClient
+from .registry import Credentials, Registry, RegistryClient
 from .registry_auth import DockerConfigCredentials
+from .retries import RetryPolicy
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .store import Store, open_store
@@ -103,7 +104,9 @@ def check_builder_image(settings: Settings) -> None:
         )
 
 
-def make_executor(settings: Settings) -> Executor:
+def make_executor(settings: Settings, registry: Registry | None = None) -> Executor:
+    """The executor the settings name. A Kubernetes one lets builds start only while
+    ``registry`` answers (its queue holds them meanwhile: ``executors.kube_queue``)."""
     if settings.executor == "local":
         from .executors.local import LocalExecutor
 
@@ -113,7 +116,8 @@ def make_executor(settings: Settings) -> Executor:
         from .executors.kubernetes import KubernetesExecutor
 
         check_builder_image(settings)
-        return KubernetesExecutor(settings)
+        needs = {} if registry is None else {"registry": registry.check}
+        return KubernetesExecutor(settings, needs=needs)
     raise AssertionError(f"unknown executor {settings.executor!r}")  # settings forbid it
 
 
@@ -133,19 +137,25 @@ def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
 
 
 def make_service(
-    settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    store: Store | None = None,
+    retry: RetryPolicy | None = None,
 ) -> BuildService:
     """The service the settings describe; ``clock`` (epoch seconds) stamps its records.
     ``store``: one opened already (``jobs.store.open_store``), else it is opened here
-    (raises ``ConfigError`` when it cannot be)."""
+    (raises ``ConfigError`` when it cannot be). ``retry`` says how builds are tried again
+    after temporary failures (``jobs.retries``: its defaults unless given)."""
     forges = Forges.from_settings(settings.forges)
     if store is None:
         store = open_store(settings)
-    executor = make_executor(settings)
+    registry = make_registry_client(settings)
+    executor = make_executor(settings, registry)
     service = BuildService(
         settings,
         store=store,
-        registry=make_registry_client(settings),
+        registry=registry,
         resolver=RefResolver(
             timeout=settings.git_timeout,
             ttl=settings.ref_cache_seconds,
@@ -156,6 +166,7 @@ def make_service(
         executor=executor,
         quotas=make_quotas(settings, store, executor),
         clock=clock,
+        retry=retry,
     )
     service.status_reporter = attach_status_reporter(
         service.events.add_listener,

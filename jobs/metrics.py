@@ -46,3 +46,9 @@ QUOTA_REFUSALS = Counter(
     "per_user.builds_per_window).",
     ["quota"],
 )
+DEPENDENCY_UP = Gauge(
+    "binderhub_service_dependency_up",
+    "Whether a dependency answered its last check (1) or not (0), by dependency (store, "
+    "registry, docker, kubernetes, buildkit, jupyterhub); see /health/ready.",
+    ["dependency"],
+)

@@ -9,7 +9,10 @@ Guarantees, in the order a request meets them:
 - the record is committed before the request is answered, so nothing acknowledged
   is lost; at start-up queued builds are queued again and builds that were running
   are stopped and run again (at most ``MAX_ATTEMPTS`` times);
-- a newer commit of a branch supersedes queued builds of older commits of it.
+- a newer commit of a branch supersedes queued builds of older commits of it;
+- a temporary failure before a build started (the registry, the build backend) puts it
+  back in the queue for a while (``jobs.retries``); it fails after a bounded number of
+  tries, never remembered, and no failure is published before then.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .quotas import Quotas, StoreCounter
 from .redaction import Redactor
 from .refs import RefResolver
 from .registry import Registry
+from .retries import Retries, RetryPolicy
 from .settings import Settings
 from .store import DuplicateActiveBuild, Store
 from .store.pending import PendingUpdates
@@ -60,6 +64,7 @@ class BuildService(PushIntake):
         events: EventHub | None = None,
         clock: Callable[[], float] = time.time,
         quotas: Quotas | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -83,6 +88,8 @@ class BuildService(PushIntake):
         self._holding = False  # a push is being recorded: start nothing until it commits
         self._pending = PendingUpdates(store)
         """Writes the running side's changes of records, through a database outage too."""
+        self._retries = Retries(retry or RetryPolicy(), self._schedule)
+        """Builds back in the queue after a temporary failure, until they are due."""
         self._redact = Redactor(settings)
         """Applied to every log line and error before they are stored (issue 20)."""
         self.status_reporter: StatusReporter | None = None
@@ -171,6 +178,7 @@ class BuildService(PushIntake):
         them cancelled instead.
         """
         self._closed = True
+        self._retries.close()
         builds = [self.get(build_id) for build_id in self._running]
         tasks = list(self._running.values())
         for task in tasks:
@@ -223,13 +231,15 @@ class BuildService(PushIntake):
     def _schedule(self) -> None:
         if self._closed:
             return
+        due = [build for build in self._queue if not self._retries.waiting(build.id)]
         if self._durable is not None:
-            # The executor holds the queue and the limits: hand everything over.
-            starting, self._queue = self._queue, []
+            # The executor holds the queue and the limits: hand everything due over.
+            starting = due
+            self._queue = [build for build in self._queue if self._retries.waiting(build.id)]
         else:
             limits = self.settings.limits
             starting = may_start(
-                self._queue,
+                due,
                 (
                     build.repo
                     for build in self._active.values()
@@ -257,19 +267,28 @@ class BuildService(PushIntake):
             self._idle.set()
 
     async def _run(self, build: Build) -> None:
+        started = False
+
+        def on_start(pid: int | None) -> None:
+            nonlocal started
+            started = True
+            self._started(build, pid)
+
         try:
-            # Requests that skipped the check (webhooks answer before any I/O) and builds
-            # run again after a restart may find their image there already.
-            if await self.registry.has_image(build.image, use_cache=False):
-                self._log(build, LogLine("", f"{build.image} is in the registry already"))
-                self._finish(build, BuildState.BUILT, None)
+            try:
+                if await self._in_registry_already(build):
+                    return
+                await self.executor.run(
+                    build,
+                    on_log=lambda line: self._log(build, line, builder=not isinstance(line, Note)),
+                    on_start=on_start,
+                    resume_lines=self.store.count_logs(build.id, builder=True),
+                )
+            except TemporaryError as e:
+                if started or build.state.finished or build.id in self._cancelling:
+                    raise BuildFailed(str(e)) from e  # not before the start: a failure
+                self._try_later(build, e)
                 return
-            await self.executor.run(
-                build,
-                on_log=lambda line: self._log(build, line, builder=not isinstance(line, Note)),
-                on_start=lambda pid: self._started(build, pid),
-                resume_lines=self.store.count_logs(build.id, builder=True),
-            )
             if not await self.registry.has_image(build.image, use_cache=False):
                 raise BuildFailed(
                     "repo2docker succeeded but the image is not in the registry", remember=False
@@ -299,6 +318,45 @@ class BuildService(PushIntake):
             self._cancelling.discard(build.id)
             self.store.forget_log_cursor(build.id)
             self._schedule()
+
+    async def _in_registry_already(self, build: Build) -> bool:
+        """Whether the image is there already (requests that skipped the check, as
+        webhooks do, and builds run again after a restart may find it); then the build
+        is finished as built. Raises ``RegistryError`` when the registry cannot say,
+        except with a durable executor: its queue holds the build until the registry
+        answers (``executors.base.DurableExecutor``), where it is safe from restarts."""
+        try:
+            found = await self.registry.has_image(build.image, use_cache=False)
+        except RegistryError as e:
+            if self._durable is None:
+                raise
+            self._log(build, LogLine("", f"{e}; handed to the queue, which waits for it"))
+            return False
+        if found:
+            self._log(build, LogLine("", f"{build.image} is in the registry already"))
+            self._finish(build, BuildState.BUILT, None)
+        return found
+
+    def _try_later(self, build: Build, error: TemporaryError) -> None:
+        """Put ``build`` back in the queue after ``error`` met it before it started,
+        not due before the policy's delay; or fail it when it had its tries. A build
+        that held a slot (marked running) gives it back, and its forge sees it pending
+        again, never failed."""
+        retry = self._retries.failed(build.id, error)
+        self._log(build, LogLine("", retry.note(error)))
+        if retry.delay is None:
+            log.warning("build %s: %s", build.id, retry.failure(error))
+            self._finish(build, BuildState.FAILED, retry.failure(error))
+            return
+        log.warning(
+            "build %s waits %g s before it is tried again: %s", build.id, retry.delay, error
+        )
+        if build.state is BuildState.RUNNING:
+            build.state, build.started_at = BuildState.QUEUED, None
+            build.attempts = max(build.attempts - 1, 0)  # it did not start
+            self.store.update(build.id, state=build.state, started_at=None, attempts=build.attempts)
+            self._publish_state(build)
+        self._queue.append(build)
 
     async def _pushed_anyway(self, build: Build, failure: BuildFailed) -> bool:
         """After a failure that is not the commit's (a timeout, a cut cache export, a
@@ -373,6 +431,7 @@ class BuildService(PushIntake):
         )
         if self._active.get(build.image) is build:
             del self._active[build.image]
+        self._retries.forget(build.id)
         if state is BuildState.BUILT:
             self.registry.remember(build.image)
         metrics.BUILDS.labels(str(state)).inc()

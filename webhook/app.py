@@ -45,11 +45,13 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: 200 when everything builds need answers, else 503 naming what does
-    not (``jobs.readiness``)."""
-    checker: readiness.Readiness = request.app.state.readiness
-    answer = readiness.report(await checker.results())
-    return JSONResponse(answer, status_code=200 if answer["status"] == "ready" else 503)
+    """Readiness: 200 while this pod can answer (its store is readable), also when a
+    shared dependency is down (``degraded``, named in the body); 503 only when the pod
+    itself cannot serve. Reads the last results of the background checks
+    (``jobs.readiness``): waits for nothing."""
+    monitor: readiness.DependencyMonitor = request.app.state.readiness
+    answer = monitor.answer()
+    return JSONResponse(answer, status_code=503 if answer["status"] == "unavailable" else 200)
 
 
 PROBES: list[BaseRoute] = [
@@ -91,12 +93,15 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
         checks = readiness.service_checks(svc)
         if hub is not None:
             checks["jupyterhub"] = hub.client.check
-        app.state.readiness = readiness.Readiness(checks)
+        monitor = readiness.DependencyMonitor(checks, pod_checks=readiness.pod_checks(svc))
+        app.state.readiness = monitor
         await svc.start()
+        await monitor.start()
         tasks = [asyncio.create_task(work(app)) for work in BACKGROUND]
         try:
             yield {}
         finally:
+            await monitor.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:

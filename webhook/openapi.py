@@ -165,17 +165,33 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["status", "checks"],
         "properties": {
-            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "status": {
+                "type": "string",
+                "enum": ["ready", "degraded", "unavailable"],
+                "description": "`ready`: everything answers. `degraded`: a shared "
+                "dependency does not (still 200: this pod answers; builds wait for it). "
+                "`unavailable`: this pod's own store does not (503).",
+            },
             "checks": {
                 "type": "object",
-                "description": "One entry per dependency: `docker` or `kubernetes` (the "
-                "build backend), `registry`, `store`, and `jupyterhub` when enabled.",
+                "description": "One entry per dependency, from the last background check: "
+                "`store` (this pod's own), and the shared ones: `docker`, `kubernetes` "
+                "and/or `buildkit` (the build backend), `registry`, and `jupyterhub` when "
+                "enabled.",
                 "additionalProperties": {
                     "type": "object",
-                    "required": ["ok"],
+                    "required": ["ok", "since", "checked_at"],
                     "properties": {
                         "ok": {"type": "boolean"},
                         "error": {"type": "string", "description": "Why, naming it."},
+                        "since": {
+                            "type": "number",
+                            "description": "Since when (epoch seconds) it has answered, or not.",
+                        },
+                        "checked_at": {
+                            "type": "number",
+                            "description": "When it was last checked (epoch seconds).",
+                        },
                     },
                 },
             },
@@ -474,14 +490,17 @@ PATHS: dict[str, Any] = {
     },
     "/health/ready": {
         "get": {
-            "summary": "Readiness: everything builds need answers",
-            "description": "Checks run together, each within 2 s; the answer is reused "
-            "for a second.",
+            "summary": "Readiness: this pod answers; the dependencies it shares, reported",
+            "description": "Reads the last results of checks that run in the background "
+            "(each every 5 s, within 2 s): waits for nothing.",
             "responses": {
-                "200": _json({"$ref": "#/components/schemas/Readiness"}, "Ready."),
+                "200": _json(
+                    {"$ref": "#/components/schemas/Readiness"},
+                    "Ready, or degraded: a shared dependency's check names it and why.",
+                ),
                 "503": _json(
                     {"$ref": "#/components/schemas/Readiness"},
-                    "A dependency is down; its check's `error` says which and why.",
+                    "This pod cannot serve: its state store cannot be read.",
                 ),
             },
         }

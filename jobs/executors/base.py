@@ -14,6 +14,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..checks import Check
 from ..model import Build, LogLine
 from ..quotas import CountedBuild
 
@@ -42,6 +43,11 @@ class Executor(abc.ABC):
         resume_lines: int = 0,
     ) -> None:
         """Run ``build`` to the end. Returns when the image was pushed; raises BuildFailed.
+
+        Raises ``TemporaryError`` instead when, before anything of the build started
+        (before ``on_start``), what it needs does not answer: the build backend, the
+        BuildKit daemon, the API server, the push credentials. The coordinator then
+        puts the build back in its queue for a while (``jobs.retries``).
 
         ``on_start`` is called when the build leaves the queue and starts, with a
         process id to record for ``recover`` (None when there is none).
@@ -72,7 +78,13 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def check(self) -> None:
         """Return when what builds run on answers now; raise ``TemporaryError`` naming
-        it and the problem otherwise. Cheap and bounded (readiness calls it often)."""
+        it and the problem otherwise. Cheap and bounded."""
+
+    def checks(self) -> dict[str, Check]:
+        """What builds run on, one named check per dependency (``docker``,
+        ``kubernetes``, ``buildkit``), for readiness to report each on its own
+        (``jobs.readiness``). By default the one ``check``, named ``backend``."""
+        return {self.backend: self.check}
 
     @abc.abstractmethod
     async def close(self) -> None:

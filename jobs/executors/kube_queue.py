@@ -5,7 +5,10 @@ sees the same one. One replica at a time keeps it, the holder of a Lease (renewe
 every third of ``kubernetes.lease_seconds``; taken over by another replica once it
 expired). The keeper releases Jobs oldest first within the concurrency limits
 (``jobs.queue_policy``), whenever the watch cache says a slot may have changed and
-at least once a renewal period.
+at least once a renewal period, and only while what a build needs answers
+(``ReleaseGate``: the registry, the BuildKit daemon). While it does not, the Jobs
+wait, suspended: this queue's way of trying a build again later, which no restart of
+any replica can lose, and which fails nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import copy
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ..checks import Check, run_check
 from ..queue_policy import may_start
 from ..settings import Settings
 from . import kube_manifests as manifests
@@ -56,6 +61,32 @@ def claim_lease(spec: Any, identity: str, now: dt.datetime, seconds: float) -> A
     return spec
 
 
+class ReleaseGate:
+    """What a build needs once it runs, checked before Jobs are let run: ``blocked``
+    names what does not answer. A change (blocked, or open again) is logged once."""
+
+    def __init__(self, needs: Mapping[str, Check], within: float) -> None:
+        self._needs = dict(needs)
+        self._within = within
+        self._blocked: str | None = None
+
+    async def blocked(self) -> str | None:
+        """None when every need answers (within ``within`` seconds, checked together);
+        else why not, naming each one that does not."""
+        names = sorted(self._needs)
+        results = await asyncio.gather(
+            *(run_check(name, self._needs[name], self._within) for name in names)
+        )
+        problems = [f"{result.error}" for result in results if not result.ok]
+        blocked = "; ".join(problems) or None
+        if blocked is not None and self._blocked is None:
+            log.warning("queue keeper: builds wait in the queue until this answers: %s", blocked)
+        elif blocked is None and self._blocked is not None:
+            log.info("queue keeper: what builds need answers again; letting them run")
+        self._blocked = blocked
+        return blocked
+
+
 class QueueKeeper:
     """Keeps the queue while this process holds the Lease (see the module docstring).
 
@@ -71,8 +102,11 @@ class QueueKeeper:
         namespace: str,
         identity: str,
         cache: WatchCache,
+        *,
+        gate: ReleaseGate | None = None,
     ) -> None:
         self._settings = settings
+        self._gate = gate
         self._coordination, self._batch = coordination, batch
         self._namespace, self.identity = namespace, identity
         self._cache = cache
@@ -166,8 +200,9 @@ class QueueKeeper:
                     await self._poke.wait()
 
     async def _release_queued(self) -> None:
-        """Let suspended Jobs run, oldest first, within the concurrency limits. A Job
-        counts as running until it is terminal or its pod has ended."""
+        """Let suspended Jobs run, oldest first, within the concurrency limits, while
+        the gate is open. A Job counts as running until it is terminal or its pod has
+        ended."""
         limits = self._settings.limits
         pods = self._cache.pods
         active = [job for job in self._cache.jobs.values() if not job_terminal(job)]
@@ -177,14 +212,17 @@ class QueueKeeper:
             if not job.spec.suspend and not pod_ended(pods.get(job.metadata.name))
         ]
         waiting = [job for job in active if job.spec.suspend]
-        for job in may_start(
+        starting = may_start(
             waiting,
             running,
             max_total=limits.max_concurrent_builds,
             max_per_repo=limits.max_concurrent_builds_per_repo,
             repo_of=repo_of,
             queued_at=queued_at,
-        ):
+        )
+        if starting and self._gate is not None and await self._gate.blocked() is not None:
+            return  # they wait; looked at again at the next poke or renewal
+        for job in starting:
             try:
                 updated = await asyncio.to_thread(
                     self._batch.patch_namespaced_job,

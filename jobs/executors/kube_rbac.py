@@ -32,6 +32,8 @@ RULES: list[dict[str, Any]] = [
         "resources": ["leases"],
         "verbs": ["get", "create", "update"],
     },
+    # whether the BuildKit daemon's Service has a ready endpoint (readiness, the queue)
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
 ]
 
 

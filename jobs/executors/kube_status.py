@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -314,3 +315,35 @@ def api_message(e: ApiException) -> str:
         return str(json.loads(e.body or "{}").get("message", ""))
     except ValueError:
         return str(e.body or "")[:200]
+
+
+def api_unavailable(e: ApiException) -> bool:
+    """Whether an API server's error answer says it may answer later: too many
+    requests (429) or a server error (5xx), as opposed to a refusal. Pure."""
+    return e.status is not None and (e.status == 429 or e.status >= 500)
+
+
+def service_at(address: str, namespace: str) -> str | None:
+    """The name of the Service in ``namespace`` that ``address`` (``tcp://host:port``)
+    names by cluster DNS: ``NAME``, ``NAME.NAMESPACE.svc`` or
+    ``NAME.NAMESPACE.svc.<cluster domain>``; None for any other host (an IP address,
+    a name outside the cluster, another namespace's Service). Pure."""
+    host = address.removeprefix("tcp://").rpartition(":")[0].lower()
+    if not re.fullmatch(r"[a-z0-9.-]+", host):
+        return None  # an IPv6 address, or not a name at all
+    labels = host.split(".")
+    if len(labels) == 1 and labels[0]:
+        return labels[0]
+    if len(labels) >= 3 and labels[2] == "svc" and labels[1] == namespace and labels[0]:
+        return labels[0]
+    return None
+
+
+def has_ready_endpoint(slices: list[Any]) -> bool:
+    """Whether any of a Service's EndpointSlices has an endpoint that is ready (an
+    unknown readiness counts as ready, as the API asks). Pure."""
+    return any(
+        endpoint.conditions is None or endpoint.conditions.ready is not False
+        for endpoint_slice in slices
+        for endpoint in endpoint_slice.endpoints or []
+    )

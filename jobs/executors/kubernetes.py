@@ -5,7 +5,10 @@ How it fits together:
   image, so a second request for the same image, from this process or another
   replica, gets 409 AlreadyExists and attaches to the Job that is there.
 - The queue keeper (``kube_queue``: one replica at a time, the holder of a Lease)
-  lets suspended Jobs run in the order they were queued, within ``limits``.
+  lets suspended Jobs run in the order they were queued, within ``limits``, and only
+  while what a build needs answers (the registry, the BuildKit daemon): until then
+  they wait in the cluster, which is how this executor retries (nothing is lost if
+  every replica restarts meanwhile).
 - Two watches keep a cache of the Jobs and their pods in memory (``kube_watch``);
   each running build reads the cache whenever it changes and decides, with
   ``kube_status``: started, failed and why, done.
@@ -25,7 +28,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from ..checks import Check
 from ..errors import BuildFailed, TemporaryError
 from ..model import Build, LogLine
 from ..phases import PhaseTracker
@@ -42,7 +46,8 @@ from . import kube_credentials as credentials
 from . import kube_manifests as manifests
 from . import kube_status as status
 from .base import DurableExecutor, Note
-from .kube_queue import QueueKeeper
+from .docker_daemon import ping_buildkit
+from .kube_queue import QueueKeeper, ReleaseGate
 from .kube_watch import LogFollower, WatchCache, start_events
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -56,7 +61,7 @@ MAX_LOG_RESTARTS = 5
 REPLACE_WAIT_SECONDS = 60.0
 """How long a new build waits for the finished Job of an earlier build to go."""
 CHECK_TIMEOUT_SECONDS = 2.0
-"""How long readiness waits for the API server."""
+"""How long a check waits for the API server or the BuildKit daemon."""
 
 
 def _default_namespace(settings: Settings) -> str:
@@ -101,13 +106,23 @@ class KubernetesExecutor(DurableExecutor):
 
     backend = "kubernetes"
 
-    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        api: client.ApiClient | None = None,
+        *,
+        needs: Mapping[str, Check] | None = None,
+    ) -> None:
+        """``needs``: what a build needs besides the BuildKit daemon (which this
+        executor checks itself), by name: the queue keeper lets no build start while
+        one of them does not answer (the factory passes the registry's check)."""
         self._settings = settings
         self._api = api or _api_client(settings)
         # Typed as Any: the client's models are loosely typed (every field Optional),
         # and kube_status checks what it reads from them itself.
         self._batch: Any = client.BatchV1Api(self._api)
         self._core: Any = client.CoreV1Api(self._api)
+        self._discovery: Any = client.DiscoveryV1Api(self._api)
         self.namespace = _default_namespace(settings)
         self._selector = manifests.label_selector(settings)
         self.identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -119,6 +134,7 @@ class KubernetesExecutor(DurableExecutor):
             on_job=self._offer,
             on_queue_change=lambda: self._keeper.poke(),
         )
+        gate = {**(needs or {}), **self._buildkit_check()}
         self._keeper = QueueKeeper(
             settings,
             client.CoordinationV1Api(self._api),
@@ -126,6 +142,7 @@ class KubernetesExecutor(DurableExecutor):
             self.namespace,
             self.identity,
             self._cache,
+            gate=ReleaseGate(gate, CHECK_TIMEOUT_SECONDS),
         )
         self._cancelled: set[str] = set()
         self._found: Callable[[Build], None] | None = None
@@ -147,17 +164,21 @@ class KubernetesExecutor(DurableExecutor):
             self._started = True
 
     def _check_access(self) -> None:
-        """Fail at start-up, with a clear message, when the API server cannot be used."""
+        """Fail with a clear message when the API server cannot be used: refused
+        (``ConfigError``: the permissions), or not answering or failing
+        (``TemporaryError``: it may answer later)."""
         try:
             self._batch.list_namespaced_job(self.namespace, label_selector=self._selector, limit=1)
         except ApiException as e:
-            raise ConfigError(
+            problem = (
                 f"kubernetes: cannot list Jobs in namespace {self.namespace!r}: "
-                f"{e.status} {e.reason}: {status.api_message(e)} (see docs/kubernetes.md, "
-                "Permissions)"
-            ) from None
+                f"{e.status} {e.reason}: {status.api_message(e)}"
+            )
+            if status.api_unavailable(e):
+                raise TemporaryError(problem) from None
+            raise ConfigError(f"{problem} (see docs/kubernetes.md, Permissions)") from None
         except Exception as e:
-            raise ConfigError(f"kubernetes: cannot reach the API server: {e}") from None
+            raise TemporaryError(f"kubernetes: cannot reach the API server: {e}") from None
 
     async def check(self) -> None:
         """The API server answers the cheapest call builds depend on: listing this
@@ -181,6 +202,52 @@ class KubernetesExecutor(DurableExecutor):
                 f"the Kubernetes API server at {self._api.configuration.host} is not "
                 f"answering: {str(cause) or type(cause).__name__}"
             ) from None
+
+    def checks(self) -> dict[str, Check]:
+        """``kubernetes`` (the API server), and ``buildkit`` with ``builder: buildkit``."""
+        return {self.backend: self.check, **self._buildkit_check()}
+
+    def _buildkit_check(self) -> dict[str, Check]:
+        """Whether the BuildKit daemon at ``buildkit_host`` is there: a Service of this
+        namespace (the chart's) has a ready endpoint, that is, a daemon pod whose own
+        readiness probe passes; any other address accepts connections.
+
+        Not a connection to the Service: one to a Service without endpoints is not
+        refused everywhere (on the test VMs an intercepting proxy accepted it), and the
+        NetworkPolicy of the daemon admits build pods only."""
+        k8s = self._settings.kubernetes
+        host = k8s.buildkit_host
+        if k8s.builder != "buildkit" or host is None:
+            return {}
+        service = status.service_at(host, self.namespace)
+        if service is None:
+            return {"buildkit": lambda: ping_buildkit(host, CHECK_TIMEOUT_SECONDS)}
+        return {"buildkit": lambda: self._check_service(service, host)}
+
+    async def _check_service(self, service: str, host: str) -> None:
+        where = f"Service {self.namespace}/{service}"
+        try:
+            slices = await asyncio.to_thread(
+                self._discovery.list_namespaced_endpoint_slice,
+                self.namespace,
+                label_selector=f"kubernetes.io/service-name={service}",
+                _request_timeout=CHECK_TIMEOUT_SECONDS,
+            )
+        except ApiException as e:
+            raise TemporaryError(
+                f"the BuildKit daemon at {host}: cannot list the endpoints of its {where}: "
+                f"{e.status} {e.reason}: {status.api_message(e)}"
+            ) from None
+        except Exception as e:
+            cause = getattr(e, "reason", None) or e
+            raise TemporaryError(
+                f"the BuildKit daemon at {host}: the Kubernetes API server is not answering: "
+                f"{str(cause) or type(cause).__name__}"
+            ) from None
+        if not status.has_ready_endpoint(slices.items):
+            raise TemporaryError(
+                f"the BuildKit daemon at {host} is not answering: its {where} has no ready endpoint"
+            )
 
     def _ensure_config_map(self) -> None:
         body = manifests.make_config_map(self._settings, self.namespace)
@@ -214,8 +281,8 @@ class KubernetesExecutor(DurableExecutor):
         resume_lines: int = 0,
     ) -> None:
         try:
-            await self._ensure_started()
-        except ConfigError as e:  # the API server cannot be reached or used (issue #12)
+            await self._ensure_started()  # TemporaryError: the API server does not answer
+        except ConfigError as e:  # the API server refuses us (issue #12)
             raise BuildFailed(str(e)) from None
         changed = self._cache.follow(build.name)
         following = _Following(skip=0)
@@ -370,13 +437,15 @@ class KubernetesExecutor(DurableExecutor):
                 )
             except ApiException as e:
                 if e.status != 409:
-                    raise BuildFailed(
+                    problem = (
                         f"cannot create the build's Job: {e.status} {e.reason}: "
-                        f"{status.api_message(e)}",
-                        remember=False,
-                    ) from None
+                        f"{status.api_message(e)}"
+                    )
+                    if status.api_unavailable(e):  # nothing started: tried again later
+                        raise TemporaryError(problem) from None
+                    raise BuildFailed(problem, remember=False) from None
             except urllib3.exceptions.HTTPError as e:
-                raise BuildFailed(f"kubernetes: cannot reach the API server: {e}") from None
+                raise TemporaryError(f"kubernetes: cannot reach the API server: {e}") from None
             else:
                 if created.metadata.name not in self._cache.jobs:
                     self._cache.apply("jobs", "ADDED", created)

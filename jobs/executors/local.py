@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from ..checks import Check
 from ..errors import BuildFailed, RegistryAuthError
 from ..failures import TAIL_LINES, classify_failure
 from ..log_lines import LineSplitter, RawLine, log_line_from_raw
@@ -137,11 +138,12 @@ class LocalExecutor(Executor):
         DOCKER_CONFIG with the push credentials as the settings hold them now, a rotated
         file read again; the git credential of its repository only; its HOME); from
         2025.8 on, a configuration file of its own with its registry cache. Raises
-        ``BuildFailed`` (not remembered) when the credentials cannot be read."""
+        ``RegistryAuthError`` (temporary: the build is tried again later) when the
+        credentials cannot be read."""
         try:
             env = write_build_files(workdir.path, self._settings, build.repo)
         except RegistryAuthError as e:
-            raise BuildFailed(f"no registry credentials for the push: {e}", remember=False) from e
+            raise RegistryAuthError(f"no registry credentials for the push: {e}") from e
         if not self._buildx:
             return self._config_file, env
         config_file = workdir.path / "repo2docker_config.py"
@@ -160,6 +162,7 @@ class LocalExecutor(Executor):
         if build.id in self._cancelled:
             self._cancelled.discard(build.id)
             raise BuildFailed("cancelled before it started", remember=False)
+        await self.check()  # a daemon that is not there: tried again later, not failed
         try:
             workdir = await self.workdirs.claim(build.id)
         except (WorkDirBusy, OSError) as e:
@@ -295,12 +298,18 @@ class LocalExecutor(Executor):
 
     async def check(self) -> None:
         """The BuildKit daemon builds use (``buildkit.host``) accepts connections; without
-        one, the Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers."""
+        one, the Docker daemon repo2docker would use (its ``DOCKER_HOST``) answers.
+        Raises ``TemporaryError`` naming the one that does not."""
+        for check in self.checks().values():
+            await check()
+
+    def checks(self) -> dict[str, Check]:
+        """``buildkit`` when builds use a BuildKit daemon of their own (repo2docker
+        2025.8 and later with ``buildkit.host``), else ``docker``."""
         host = self._settings.buildkit.host
         if self._buildx and host:
-            await ping_buildkit(host, CHECK_TIMEOUT_SECONDS)
-        else:
-            await ping_docker(self._env, CHECK_TIMEOUT_SECONDS)
+            return {"buildkit": lambda: ping_buildkit(host, CHECK_TIMEOUT_SECONDS)}
+        return {"docker": lambda: ping_docker(self._env, CHECK_TIMEOUT_SECONDS)}
 
     async def close(self) -> None:
         for proc in list(self._procs.values()):

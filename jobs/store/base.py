@@ -82,6 +82,11 @@ class Store(abc.ABC):
     when the database cannot answer; then nothing was written.
     """
 
+    shared: bool = False
+    """Whether every replica uses this same database (PostgreSQL). Readiness then reports
+    it as a shared dependency (degraded), not as this pod's own: a database that is down
+    for all replicas must not take them all out of their Service (issue 20)."""
+
     description: str
     """What it is, for messages (a file's path, or a database's host and name; never
     a password)."""

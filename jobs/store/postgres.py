@@ -122,6 +122,8 @@ class PostgresStore(SqlStore):
     """The store in the PostgreSQL database ``url`` names; see the module docstring.
     Use ``open_postgres`` to make one (it checks the settings and migrates)."""
 
+    shared = True
+
     PRUNE_DELIVERIES = (
         "DELETE FROM deliveries WHERE (provider, delivery_id) IN (SELECT provider, "
         "delivery_id FROM deliveries ORDER BY received_at DESC OFFSET ?)"

@@ -21,7 +21,6 @@ from yamllint.config import YamlLintConfig
 
 from jobs.executors import kube_manifests as manifests
 from jobs.executors.kube_rbac import RULES
-from jobs.readiness import CHECK_TIMEOUT_SECONDS
 from jobs.registry_auth import make_docker_config
 from jobs.settings import Settings, load_settings
 
@@ -383,11 +382,10 @@ def test_the_service_pod_is_locked_down(render: Render) -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     # liveness checks no dependency (an outside fault must not restart the pod);
-    # readiness checks them all
+    # readiness, that the pod answers (shared dependencies are only reported)
     for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
-    assert container["readinessProbe"]["timeoutSeconds"] > CHECK_TIMEOUT_SECONDS
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"][0]["key"] == "dedicated"
     assert pod["imagePullSecrets"] == [{"name": "pull-secret"}]

@@ -5,7 +5,8 @@ no hostPath and no privilege; it sends the build over mTLS to the release's buil
 (the one privileged pod), which pulls ``FROM`` from a registry on the node (the local
 Debian base pushed there first), pushes the image and the registry layer cache. Then
 the failures that are not the commit's: a client certificate the daemon refuses, a
-daemon that cannot be reached; each is named, and the commit builds again when asked.
+daemon that cannot be reached: the service reports it (``/health/ready``) and the build
+waits in the queue, its Job suspended, until the daemon is back (issue 20).
 
 Images: the released service and builder images (``make release``, releases.py) and the
 chart's default daemon image, ``docker.io/moby/buildkit`` (its stand-in on the node).
@@ -254,6 +255,7 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
         kube.wait_for(settled, timeout=300, what=f"{replicas} buildkitd pods", interval=1)
 
     helm_apply("install")
+    assert proxy.http.get("/health/ready").json()["checks"]["buildkit"]["ok"] is True
     build = send_push(proxy, repo_url, sha)
     done = wait_for_build(proxy, kube, build["id"])
     assert done["state"] == "built", done.get("error")
@@ -274,23 +276,35 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
     assert "certificate" in refused["error"], refused["error"]
     (refused_job,) = jobs_of_build(api_client, namespace, refused["id"])  # finished, kept
 
-    # the daemon down (its Deployment scaled to 0, the Service without endpoints)
+    # the daemon down (its Deployment scaled to 0, the Service without endpoints): reported
+    # as degraded, and a build waits in the queue, its Job suspended, until it is back
     helm_apply("upgrade")
     scale_buildkitd(0)
-    unreachable = wait_for_build(proxy, kube, send_push(proxy, repo_url, second)["id"])
-    assert unreachable["state"] == "failed"
-    assert unreachable["id"] != refused["id"]  # the refusal was not remembered
-    # named as the daemon's: "unreachable" where connections to an address without a
-    # listener are refused; on these VMs an intercepting proxy answers them with its own
-    # certificate, which the build refuses, and the message says so
-    assert "the BuildKit daemon at" in unreachable["error"], unreachable["error"]
+
+    def buildkit_check() -> dict[str, Any]:
+        answer = proxy.http.get("/health/ready")
+        assert answer.status_code == 200, answer.text  # the pod stays ready
+        check: dict[str, Any] = answer.json()["checks"]["buildkit"]
+        return check
+
+    kube.wait_for(lambda: not buildkit_check()["ok"], timeout=60, what="BuildKit reported down")
+    assert buildkit_check()["error"].startswith(f"the BuildKit daemon at tcp://{SERVICE}-buildkit.")
+    waiting = send_push(proxy, repo_url, second)
+    assert waiting["id"] != refused["id"]  # the refusal was not remembered
+    (pod,) = service_pods()
+
+    def keeper_holds() -> bool:
+        log = core.read_namespaced_pod_log(pod.metadata.name, namespace)
+        return "queue keeper: builds wait in the queue until this answers: the BuildKit" in log
+
+    kube.wait_for(keeper_holds, timeout=120, what="the queue keeper to hold the build")
+    (waiting_job,) = jobs_of_build(api_client, namespace, waiting["id"])
+    assert waiting_job.spec.suspend
+    assert proxy.http.get(f"/api/v1/builds/{waiting['id']}").json()["state"] == "queued"
     # the refused build's finished Job was replaced, not followed (issue #15)
-    (unreachable_job,) = jobs_of_build(api_client, namespace, unreachable["id"])
-    assert unreachable_job.metadata.name == refused_job.metadata.name
+    assert waiting_job.metadata.name == refused_job.metadata.name
     assert not jobs_of_build(api_client, namespace, refused["id"])
 
-    # the daemon back: the same commit builds (nothing was remembered)
+    # the daemon back: the build runs
     scale_buildkitd(1)
-    again = send_push(proxy, repo_url, second)
-    assert again["id"] not in (refused["id"], unreachable["id"])
-    assert wait_for_build(proxy, kube, again["id"])["state"] == "built"
+    assert wait_for_build(proxy, kube, waiting["id"])["state"] == "built"

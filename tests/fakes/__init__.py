@@ -78,6 +78,8 @@ class FakeExecutor(Executor):
         """Ids of the builds that started, in order."""
         self.elsewhere: set[str] = set()
         self.down = False
+        """What builds run on does not answer: ``check`` and ``run`` raise
+        ``TemporaryError`` (``run`` before it starts anything, like the real ones)."""
         self.output: list[str] = []
         """Lines every build prints after its first (as repo2docker's output would)."""
         self._cancelled: set[str] = set()
@@ -102,6 +104,8 @@ class FakeExecutor(Executor):
     ) -> None:
         if build.id in self._cancelled:  # before it started
             raise BuildFailed("cancelled")
+        if self.down:  # what builds run on does not answer: nothing started
+            raise TemporaryError("the fake executor is down")
         end = self._end(build.id)
         on_start(None)
         self.started.append(build.id)

@@ -21,6 +21,7 @@ from jobs.factory import check_builder_version
 from jobs.model import BuildState
 from jobs.redaction import BUILDKIT
 from jobs.repo2docker import cache_ref
+from jobs.retries import RetryPolicy
 from jobs.service import BuildService
 from jobs.settings import ConfigError, Settings, load_settings
 from testkit.buildkit import (
@@ -41,7 +42,7 @@ from .test_pipeline import wait_finished
 
 pytestmark = pytest.mark.anyio
 
-StartService = Callable[[Settings], Any]
+StartService = Callable[..., Any]
 
 
 @pytest.fixture(scope="session")
@@ -195,15 +196,23 @@ async def test_an_unreachable_buildkit_daemon_is_named_and_not_remembered(
 ) -> None:
     repo = git_server.create_repo(f"bkgone-{unique}", {"Dockerfile": dockerfile(base=base_image)})
     address = f"unix://{tmp_path}/no-buildkitd.sock"
-    service = await start_service(buildkit_settings(buildkit={"host": address}))
+    # checked before repo2docker starts: the build is tried again later (twice here, at
+    # once; tests/integration/test_retry.py has a registry that comes back)
+    service = await start_service(
+        buildkit_settings(buildkit={"host": address}), retry=RetryPolicy(2, max_delay=0.01)
+    )
     failed = service.get(await build(service, repo.url))
     assert failed.state is BuildState.FAILED
     # named, as a placeholder: the service's internals are not shown to users (issue 20)
-    assert failed.error == (
-        f"the BuildKit daemon at {BUILDKIT} is unreachable: [Errno 2] No such file or directory"
-    )
+    unreachable = f"the BuildKit daemon at {BUILDKIT} is not answering: [Errno 2] No such file"
+    assert failed.error == f"could not start after 2 attempts: {unreachable} or directory"
     assert address not in repr(service.store.logs(failed.id))
     assert not failed.error_remembered
+    notes = [message for _, message in log_of(service, failed.id) if unreachable in message]
+    assert [note.rpartition("; ")[2] for note in notes] == [
+        "trying again in 0.01 s (attempt 1 of 2)",
+        "giving up after 2 attempts",
+    ]
 
 
 async def test_a_build_over_mtls(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.errors import BuildFailed
+from jobs.errors import TemporaryError
 from jobs.executors.kubernetes import KubernetesExecutor
 from jobs.model import Build, BuildState
 from jobs.settings import Settings
@@ -182,8 +182,9 @@ async def test_an_unreachable_kubernetes_api_is_named_and_not_remembered(
         created_at=0.0,
     )
     try:
-        with pytest.raises(BuildFailed, match="kubernetes: cannot reach the API server") as e:
+        # temporary, before anything started: the coordinator tries it again later
+        # (tests/unit/test_service_retry.py), and nothing is remembered
+        with pytest.raises(TemporaryError, match="kubernetes: cannot reach the API server"):
             await executor.run(build, on_log=lambda line: None, on_start=lambda pid: None)
-        assert not e.value.remember
     finally:
         await executor.close()

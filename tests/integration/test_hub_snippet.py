@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,15 +123,45 @@ def test_the_spawn_page_offers_the_hubs_profiles_then_the_images_built_here(
     assert not re.search(r'"status": 40[13]', service.log())
 
 
-def test_a_service_that_is_down_leaves_the_hubs_own_profiles(
+def test_a_service_that_does_not_answer_in_time_leaves_the_last_list_received(
     snippet_hub: tuple[Hub, ServiceProcess, GitRepo],
 ) -> None:
-    hub, service, _ = snippet_hub
+    """Issue 20: a service that answers slowly (or not at all) emptied the spawn page of
+    built images, saying little in the hub's log."""
+    hub, service, repo = snippet_hub
+    with through_proxy(hub, API_TOKEN, "Bearer") as client:  # something built to offer
+        answer = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"}).json()
+        if answer["id"] is not None:
+            wait_finished(client, answer["id"])
+    received = spawn_form(hub)  # the hub receives the list
+    assert f"{repo.path.name} (main)" in received
+    url = f"{service.url}/services/{NAME}/api/v1/profiles"
+    assert service.process is not None
+    service.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        form = spawn_form(hub)
+    finally:
+        service.process.send_signal(signal.SIGCONT)
+    assert form.index(OWN_NAME) < form.index("Prebuilt repository images")
+    assert f"{repo.path.name} (main)" in form
+    warnings = [line for line in hub.log().splitlines() if f"profiles from {url}: " in line]
+    assert re.search(r"Timeout.*; showing the list received \d+ s ago$", warnings[-1]), warnings
+
+
+def test_a_service_that_is_down_leaves_the_hubs_own_profiles_and_the_last_list(
+    snippet_hub: tuple[Hub, ServiceProcess, GitRepo],
+) -> None:
+    hub, service, repo = snippet_hub
+    before = spawn_form(hub)
     service.stop()
     try:
         form = spawn_form(hub)
-        assert OWN_NAME in form
-        assert "Prebuilt repository images" not in form
-        assert "binderhub-service profiles from http://127.0.0.1" in hub.log()
     finally:
         service.start()
+    assert OWN_NAME in form
+    # the same offer as before it stopped (none when nothing was built yet)
+    built = f"{repo.path.name} (main)"
+    assert (built in form) == (built in before)
+    url = f"{service.url}/services/{NAME}/api/v1/profiles"
+    warnings = [line for line in hub.log().splitlines() if f"profiles from {url}: " in line]
+    assert warnings[-1].endswith(" s ago"), warnings

@@ -132,6 +132,7 @@ def test_the_role_is_valid() -> None:
         "secrets",
         "configmaps",
         "leases",
+        "endpointslices",
     }
 
 

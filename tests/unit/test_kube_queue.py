@@ -1,12 +1,20 @@
-"""Taking and renewing the queue keeper's Lease (``kube_queue.claim_lease``, pure)."""
+"""The queue keeper: taking and renewing its Lease (``kube_queue.claim_lease``, pure);
+letting Jobs run only while what builds need answers (``ReleaseGate``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
+import pytest
 from kubernetes import client
 
-from jobs.executors.kube_queue import claim_lease
+from jobs.errors import TemporaryError
+from jobs.executors import kube_manifests as manifests
+from jobs.executors.kube_queue import QueueKeeper, ReleaseGate, claim_lease
+from jobs.executors.kube_watch import WatchCache
+from jobs.settings import load_settings
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -54,3 +62,87 @@ def test_a_lease_made_empty_is_taken() -> None:
         assert (taken.holder_identity, taken.acquire_time, taken.renew_time) == ("me", NOW, NOW)
         assert taken.lease_duration_seconds == 15
         assert taken.lease_transitions == 1
+
+
+# -- the gate: no Job runs while what builds need does not answer -------------------------
+
+
+class Need:
+    """A dependency check that answers while ``up``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.up = True
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if not self.up:
+            raise TemporaryError(f"the {self.name} is not answering")
+
+
+class Batch:
+    """Records the Jobs the keeper lets run (``patch_namespaced_job``)."""
+
+    def __init__(self) -> None:
+        self.released: list[str] = []
+
+    def patch_namespaced_job(self, name: str, namespace: str, body: Any) -> client.V1Job:
+        self.released.append(name)
+        return suspended(name, suspend=body["spec"]["suspend"])
+
+
+def suspended(name: str, *, suspend: bool = True) -> client.V1Job:
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            annotations={
+                manifests.ANNOTATION + "queued-at": "1.0",
+                manifests.ANNOTATION + "repo": f"git://x/{name}",
+            },
+        ),
+        spec=client.V1JobSpec(template=client.V1PodTemplateSpec(), suspend=suspend),
+        status=client.V1JobStatus(),
+    )
+
+
+@pytest.mark.anyio
+async def test_queued_jobs_wait_while_the_registry_or_buildkit_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="jobs.executors.kube_queue")
+    registry, buildkit = Need("registry"), Need("BuildKit daemon")
+    batch = Batch()
+    cache = WatchCache(None, None, "ns", "s", on_job=lambda job: None, on_queue_change=lambda: None)
+    for name in ("a", "b"):
+        cache.jobs[name] = suspended(name)
+    keeper = QueueKeeper(
+        load_settings(None, image_prefix="r.test/p-", executor="kubernetes"),
+        None,
+        batch,
+        "ns",
+        "me",
+        cache,
+        gate=ReleaseGate({"registry": registry, "buildkit": buildkit}, within=1),
+    )
+    registry.up = False
+    buildkit.up = False
+    for _ in range(3):
+        await keeper._release_queued()
+    assert batch.released == []
+    assert all(job.spec.suspend for job in cache.jobs.values())
+    assert caplog.messages == [
+        "queue keeper: builds wait in the queue until this answers: "
+        "the BuildKit daemon is not answering; the registry is not answering"
+    ]
+    registry.up = True
+    await keeper._release_queued()
+    assert batch.released == []
+    buildkit.up = True
+    await keeper._release_queued()
+    assert sorted(batch.released) == ["a", "b"]
+    assert caplog.messages[-1] == "queue keeper: what builds need answers again; letting them run"
+    # nothing waits: nothing is checked
+    calls = registry.calls
+    await keeper._release_queued()
+    assert registry.calls == calls

@@ -14,6 +14,7 @@ from jobs.executors.kube_status import (
     counted_build_of,
     failure_of,
     finished_of_another,
+    has_ready_endpoint,
     job_finished,
     job_of,
     pod_ended,
@@ -21,6 +22,7 @@ from jobs.executors.kube_status import (
     pod_problem,
     queued_at,
     repo_of,
+    service_at,
     start_failure,
     start_overdue,
 )
@@ -343,3 +345,38 @@ def test_the_newest_warning_names_why_a_build_cannot_start() -> None:
     )
     assert start_failure(pulling[1:], SETTINGS) is None
     assert start_failure([], SETTINGS) is None
+
+
+# -- the BuildKit daemon's Service ---------------------------------------------------------
+
+
+def test_a_buildkit_address_names_a_service_of_the_namespace_or_none() -> None:
+    assert service_at("tcp://bhs-buildkit.builds.svc:1234", "builds") == "bhs-buildkit"
+    assert service_at("tcp://bhs-buildkit.builds.svc.cluster.local:1234", "builds") == (
+        "bhs-buildkit"
+    )
+    assert service_at("tcp://bhs-buildkit:1234", "builds") == "bhs-buildkit"
+    assert service_at("tcp://bhs-buildkit.other.svc:1234", "builds") is None
+    assert service_at("tcp://10.96.0.12:1234", "builds") is None
+    assert service_at("tcp://buildkit.example.org:1234", "builds") is None
+    assert service_at("tcp://[fd00::1]:1234", "builds") is None
+
+
+def endpoint_slice(*ready: bool | None) -> client.V1EndpointSlice:
+    return client.V1EndpointSlice(
+        address_type="IPv4",
+        endpoints=[
+            client.V1Endpoint(
+                addresses=["10.0.0.1"], conditions=client.V1EndpointConditions(ready=r)
+            )
+            for r in ready
+        ],
+    )
+
+
+def test_a_service_is_there_when_one_endpoint_is_ready() -> None:
+    assert not has_ready_endpoint([])
+    assert not has_ready_endpoint([client.V1EndpointSlice(address_type="IPv4", endpoints=None)])
+    assert not has_ready_endpoint([endpoint_slice(False, False)])
+    assert has_ready_endpoint([endpoint_slice(False), endpoint_slice(True)])
+    assert has_ready_endpoint([endpoint_slice(None)])  # unknown: ready, as the API says
