@@ -487,6 +487,7 @@ def test_names_follow_the_release_and_fullname_override(render: Render) -> None:
         "bhs-buildkit",  # the default builder's daemon: Deployment, Service, ConfigMap
         "bhs-buildkit-server",
         "bhs-buildkit-client",
+        "bhs-build-to-buildkit",  # NetworkPolicies are on by default
     }
     for doc in docs:
         labels = doc["metadata"]["labels"]
