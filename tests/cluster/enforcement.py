@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 INTERFACE = "bhs-probe0"
 METADATA_IP = "169.254.169.254"
@@ -129,3 +130,21 @@ def wait_enforced(pods: Iterable[tuple[str, str]], timeout: float = 120) -> None
         if time.monotonic() > deadline:
             raise TimeoutError(f"kube-router has no firewall chain for {missing}")
         time.sleep(0.5)
+
+
+def node_egress(node_ip: str, *ports: int) -> dict[str, Any]:
+    """``networkPolicy`` values that let build pods and the BuildKit daemon reach the test's
+    services on the node (git servers, registries, a token service) on ``ports``, as an
+    operator adds a registry or git server with a private address: the chart's policies
+    keep build pods and build steps off private addresses otherwise. Only those ports: the
+    node's others (the Kubernetes API, the kubelet) stay out of reach."""
+    rule = {
+        "to": [{"ipBlock": {"cidr": f"{node_ip}/32"}}],
+        "ports": [{"port": port, "protocol": "TCP"} for port in sorted(set(ports))],
+    }
+    return {"builds": {"egress": [rule]}, "buildkit": {"egress": [rule]}}
+
+
+def port_of(address: str) -> int:
+    """The port of ``host:port`` or of a URL with one (``git://10.244.0.1:9418/r``)."""
+    return int(address.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[1])
