@@ -308,17 +308,23 @@ name: gRPC, like curl and Go, goes through HTTPS_PROXY unless NO_PROXY says not)
 then proxy.noProxy.
 */}}
 {{- define "binderhub-service.noProxy" -}}
-{{- $names := list "localhost" "127.0.0.1" ".svc" ".cluster.local" }}
-{{- if eq .Values.builder.type "buildkit" }}
-{{- $names = append $names (include "binderhub-service.buildkitName" .) }}
+{{- $ := index . 0 }}
+{{- $names := concat (list "localhost" "127.0.0.1" ".svc" ".cluster.local") (index . 1) }}
+{{- if eq $.Values.builder.type "buildkit" }}
+{{- $names = append $names (include "binderhub-service.buildkitName" $) }}
 {{- end }}
-{{- with .Values.proxy.noProxy }}{{ $names = append $names . }}{{ end }}
+{{- with $.Values.proxy.noProxy }}{{ $names = append $names . }}{{ end }}
 {{- join "," $names }}
 {{- end }}
 
-{{/* The proxy's env entries (both spellings: Go reads either, curl and git the lower case). */}}
+{{/*
+The proxy's env entries (both spellings: Go reads either, curl and git the lower case).
+Call with (list $ extraNoProxy): the service adds the Kubernetes API's address, which the
+kubelet puts in $(KUBERNETES_SERVICE_HOST) (the Python client reads the proxy variables).
+*/}}
 {{- define "binderhub-service.proxyEnv" -}}
-{{- $p := .Values.proxy }}
+{{- $ := index . 0 }}
+{{- $p := $.Values.proxy }}
 {{- if or $p.httpProxy $p.httpsProxy }}
 {{- range $name, $value := dict "HTTP_PROXY" $p.httpProxy "HTTPS_PROXY" $p.httpsProxy "NO_PROXY" (include "binderhub-service.noProxy" .) }}
 {{- if $value }}
