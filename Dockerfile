@@ -52,7 +52,7 @@ RUN --mount=type=secret,id=ca-certificates \
         "$VERSION" "$BUILDER_IMAGE" >/opt/binderhub-service/share/binderhub-service/release.json \
  && /opt/binderhub-service/bin/pip uninstall -y -q pip setuptools \
  && rm -rf /opt/binderhub-service/lib/python3.11/site-packages/kubernetes/aio \
- && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes, webhook.app' \
+ && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes.executor, webhook.app' \
  && /opt/binderhub-service/bin/jupyter-repo2docker --version >/dev/null \
  && /opt/binderhub-service/bin/binderhub-service --help >/dev/null
 

@@ -11,7 +11,7 @@ help:
 	@echo "make run         start the service on 127.0.0.1:8080 (local executor, SQLite, local registry)"
 	@echo "make test        the whole suite with real components (installs and starts what it needs)"
 	@echo "make test-fast   unit tests only, no daemons"
-	@echo "make check       ruff format --check, ruff check, mypy --strict"
+	@echo "make check       ruff format --check, ruff check, mypy --strict, import rules"
 	@echo "make docs        build the docs (warnings are errors)"
 	@echo "make bench       run the benchmarks in bench/"
 	@echo "make cluster-up  start the single-node test Kubernetes cluster (tests/cluster)"
@@ -44,6 +44,8 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy docs/layout.py
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -53,11 +55,12 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
 docs-check: docs
-	$(PY) -m jobs.settings_docs --check docs/configuration.md
-	$(PY) -m jobs.settings_schema --check chart/values.schema.json
+	$(PY) -m jobs.settings.docs --check docs/configuration.md
+	$(PY) -m jobs.settings.schema --check chart/values.schema.json
 	$(PY) chart/values_docs.py --check docs/helm-values.md
 	$(PY) -m jobs.repo2docker --check chart/files/repo2docker_config.py
-	$(PY) -m jobs.failures_docs --check docs/overview.md
+	$(PY) -m jobs.repo2docker.failures_docs --check docs/overview.md
+	$(PY) docs/layout.py --check docs/development.md
 
 bench: $(STAMP) components
 	$(PY) -m bench.run

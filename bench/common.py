@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.refs import git_environment
-from jobs.registry import MANIFEST_ACCEPT
-from jobs.repo2docker import CONTENT_PROVIDER_CONFIG, repo2docker_args
+from jobs.registry.client import MANIFEST_ACCEPT
+from jobs.repo2docker.command import CONTENT_PROVIDER_CONFIG, repo2docker_args
 from jobs.settings import Settings, load_settings
+from jobs.sources.refs import git_environment
 from testkit.components import (
     Registry,
     dockerfile,

@@ -69,9 +69,9 @@ def cpu(n: int, *, profiled: bool = True, log_level: str = "info") -> dict[str, 
     import uvicorn
 
     from bench.common import API_TOKEN, token_settings
-    from jobs.refs import ResolvedRef
+    from jobs.naming import image_name_for
     from jobs.settings import Settings, load_settings
-    from jobs.specs import image_name_for, repo_spec
+    from jobs.sources.specs import ResolvedRef, repo_spec
     from testkit.components import free_port
     from webhook.app import create_app
 

@@ -37,9 +37,10 @@ from urllib.parse import quote
 
 import httpx
 
-from jobs.registry import MANIFEST_ACCEPT
+from jobs.naming import image_name_for
+from jobs.registry.client import MANIFEST_ACCEPT
 from jobs.settings import load_settings
-from jobs.specs import image_name_for, repo_spec
+from jobs.sources.specs import repo_spec
 from testkit.components import GitRepo, GitServer, Registry, dockerfile, git
 
 from .common import (

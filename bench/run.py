@@ -207,7 +207,8 @@ def bench_cache_hit(
     n: int,
     warmup: int,
 ) -> dict[str, Any]:
-    from jobs.specs import image_name_for, repo_spec
+    from jobs.naming import image_name_for
+    from jobs.sources.specs import repo_spec
 
     repo = git_server.create_repo(
         "cache-hit", {"Dockerfile": dockerfile("COPY . /srv/repo/"), "token.txt": "cache-hit\n"}

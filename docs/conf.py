@@ -1,7 +1,7 @@
 """Sphinx configuration for the binderhub-service documentation.
 
 Build: ``make docs`` (``sphinx-build -W --keep-going -n``). Offline: no intersphinx.
-``configuration.md`` is generated from ``jobs/settings.py``; do not edit it here.
+``configuration.md`` is generated from ``jobs/settings/``; do not edit it here.
 """
 
 project = "binderhub-service"

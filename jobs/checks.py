@@ -4,7 +4,7 @@ hub answering right now?
 A *check* is an async callable that returns when its dependency answers and raises
 (a ``TemporaryError`` naming it, ideally) when it does not. Readiness runs them in the
 background (``jobs.readiness``); the Kubernetes queue keeper runs some before it lets
-builds start (``executors.kube_queue``).
+builds start (``executors.kubernetes.queue_keeper``).
 """
 
 from __future__ import annotations

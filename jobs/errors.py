@@ -131,7 +131,7 @@ class BuildFailed(BuildServiceError):
     """Raised by executors: the build did not produce the image.
 
     ``remember`` says whether the failure is positively the commit's own (a Dockerfile
-    step or an environment file failed; see ``jobs.failures``), so that asking again
+    step or an environment file failed; see ``jobs.repo2docker.failures``), so that asking again
     would fail again and is refused until it expires or is forced. Everything else
     (the registry, the daemon, signals, timeouts, the builder) may work next time.
     """

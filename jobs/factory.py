@@ -8,16 +8,16 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 
+from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
+from .coordinator.retries import RetryPolicy
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
 from .forges.status import DRAIN_SECONDS, attach_status_reporter
-from .quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
-from .refs import RefResolver
-from .registry import Credentials, Registry, RegistryClient
-from .registry_auth import DockerConfigCredentials
-from .retries import RetryPolicy
+from .registry.auth import DockerConfigCredentials
+from .registry.client import Credentials, Registry, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
+from .sources.refs import RefResolver
 from .store import Store, open_store
 
 
@@ -106,14 +106,14 @@ def check_builder_image(settings: Settings) -> None:
 
 def make_executor(settings: Settings, registry: Registry | None = None) -> Executor:
     """The executor the settings name. A Kubernetes one lets builds start only while
-    ``registry`` answers (its queue holds them meanwhile: ``executors.kube_queue``)."""
+    ``registry`` answers (its queue holds them meanwhile: ``executors.kubernetes.queue_keeper``)."""
     if settings.executor == "local":
-        from .executors.local import LocalExecutor
+        from .executors.local.executor import LocalExecutor
 
         check_builder_version(settings)
         return LocalExecutor(settings)
     if settings.executor == "kubernetes":
-        from .executors.kubernetes import KubernetesExecutor
+        from .executors.kubernetes.executor import KubernetesExecutor
 
         check_builder_image(settings)
         needs = {} if registry is None else {"registry": registry.check}
@@ -146,7 +146,7 @@ def make_service(
     """The service the settings describe; ``clock`` (epoch seconds) stamps its records.
     ``store``: one opened already (``jobs.store.open_store``), else it is opened here
     (raises ``ConfigError`` when it cannot be). ``retry`` says how builds are tried again
-    after temporary failures (``jobs.retries``: its defaults unless given)."""
+    after temporary failures (``jobs.coordinator.retries``: its defaults unless given)."""
     forges = Forges.from_settings(settings.forges)
     if store is None:
         store = open_store(settings)

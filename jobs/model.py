@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,11 @@ class BuildState(enum.StrEnum):
 
 
 ACTIVE_STATES = (BuildState.QUEUED, BuildState.RUNNING)
+
+DELETION_PREFIX = "superseded by the deletion of "
+"""How the error of a build superseded by the deletion of its ref begins
+(``coordinator.push.deletion_error``): watchers and forges tell it from a build
+superseded by a newer commit."""
 
 
 @dataclass
@@ -106,3 +112,46 @@ class LogLine:
     phase: str
     message: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CountedBuild:
+    """What a quota counter needs to know of one build (``jobs.coordinator.quotas``), as a durable
+    executor reports the builds it holds (``executors.base.DurableExecutor``)."""
+
+    build_id: str
+    requester: str | None
+    repo: str
+    created_at: float
+    active: bool
+
+    @classmethod
+    def of(cls, build: Build) -> CountedBuild:
+        return cls(
+            build.id, build.requester, build.repo, build.created_at, not build.state.finished
+        )
+
+
+def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:
+    """``BuildService.catalog()`` (repository URL -> its built images, newest first) as
+    ``GET /api/v1/images`` answers it: ``{"repos": [{"repo", "images": [{"image",
+    "sha", "ref", "ref_kind", "built_at" (Unix seconds), "build_id"}]}]}``."""
+    return {
+        "repos": [
+            {
+                "repo": repo,
+                "images": [
+                    {
+                        "image": build.image,
+                        "sha": build.sha,
+                        "ref": build.ref,
+                        "ref_kind": build.ref_kind,
+                        "built_at": build.finished_at,
+                        "build_id": build.id,
+                    }
+                    for build in builds
+                ],
+            }
+            for repo, builds in catalog.items()
+        ]
+    }

@@ -9,7 +9,7 @@ as *degraded* instead: in the answer, as a gauge each on ``/metrics``, and in th
 once per change. A dependency that is down is down for every replica alike; taking them
 all out of the Service turned a slow hub into webhooks answered 503 and profiles that
 vanished (issue 20), where the service can still record pushes, and builds wait for
-what they need (``jobs.retries``).
+what they need (``jobs.coordinator.retries``).
 
 ``DependencyMonitor`` checks each dependency in a loop of its own, each try bounded by
 a timeout, so that the probe reads the last results and waits for nothing: a slow

@@ -60,7 +60,7 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 BUILDS = "builds"
 """The local executor's working directories: ``<state dir>/builds/<build id>``
-(``executors/local.py``)."""
+(``executors/local/executor.py``)."""
 
 _URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+):[^/\s@]+@")
 _AUTHORIZATION = re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)\s+)[A-Za-z0-9+/=._~-]+")

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from jobs.model import Build, BuildState
-from jobs.requests import BUILD_ID_RE, BuildRequest, build_query
+from jobs.coordinator.build_requests import BuildRequest, build_query
+from jobs.model import BuildState, catalog_json
 from jobs.service import BuildService
-from jobs.settings import Settings
 
 from .auth import READ, WRITE, require
 from .body import parse_json_object, read_body, take_fields
+from .context import build_id_of, query_params, service_of
 from .errors import BadRequest
 from .sse import event_stream, sse_event
-
-
-def service_of(request: Request) -> BuildService:
-    service: BuildService = request.app.state.service
-    return service
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def build_id_of(request: Request) -> str:
-    build_id: str = request.path_params["build_id"]
-    if not BUILD_ID_RE.match(build_id):
-        raise BadRequest("invalid build id: expected 32 lower-case hex digits")
-    return build_id
 
 
 async def create_build(request: Request) -> JSONResponse:
@@ -62,17 +45,6 @@ async def get_build(request: Request) -> JSONResponse:
     await require(request, READ)
     build = service_of(request).get(build_id_of(request))
     return JSONResponse(build.to_json())
-
-
-def query_params(request: Request, allowed: set[str]) -> dict[str, str]:
-    """The query as a dict; 400 naming any parameter not in ``allowed`` or repeated."""
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    for key in request.query_params:
-        if len(request.query_params.getlist(key)) > 1:
-            raise BadRequest(f"query parameter {key} given more than once")
-    return dict(request.query_params)
 
 
 async def list_builds(request: Request) -> JSONResponse:
@@ -126,31 +98,6 @@ async def _follow(service: BuildService, build_id: str) -> AsyncIterator[str]:
             yield sse_event({"phase": event.phase, "message": event.message})
         elif event.state is not None and BuildState(event.state).finished:
             yield sse_event({"state": event.state, "error": event.message or None}, event="end")
-
-
-def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:
-    """``BuildService.catalog()`` (repository URL -> its built images, newest first) as
-    ``GET /api/v1/images`` answers it: ``{"repos": [{"repo", "images": [{"image",
-    "sha", "ref", "ref_kind", "built_at" (Unix seconds), "build_id"}]}]}``."""
-    return {
-        "repos": [
-            {
-                "repo": repo,
-                "images": [
-                    {
-                        "image": build.image,
-                        "sha": build.sha,
-                        "ref": build.ref,
-                        "ref_kind": build.ref_kind,
-                        "built_at": build.finished_at,
-                        "build_id": build.id,
-                    }
-                    for build in builds
-                ],
-            }
-            for repo, builds in catalog.items()
-        ]
-    }
 
 
 async def list_images(request: Request) -> JSONResponse:

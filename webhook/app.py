@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,24 +16,22 @@ from jobs import readiness
 from jobs.factory import make_service
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.store.retention import prune_logs_forever
 
-from . import __version__, api, binderhub, hooks, hub_auth, metrics, openapi, page, profiles
+from . import (
+    __version__,
+    api,
+    binderhub,
+    hooks,
+    hub_api,
+    hub_auth,
+    metrics,
+    openapi,
+    page,
+    profiles,
+)
 from .auth import Auth, Authenticator, LoginRequired, TokenAuthenticator
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestIdMiddleware
-
-
-async def prune_build_logs(app: Starlette) -> None:
-    service: BuildService = app.state.service
-    await prune_logs_forever(service.store, service.settings.build_logs.retention_days)
-
-
-BACKGROUND: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [
-    *hooks.background,
-    prune_build_logs,
-]
-"""Work that runs beside the server for its whole life (the reconciler, log retention)."""
 
 
 async def health(request: Request) -> JSONResponse:
@@ -83,7 +79,7 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
     authenticators: list[Authenticator] = [TokenAuthenticator(settings.auth)]
     hub: hub_auth.HubAuthenticator | None = None
     if settings.jupyterhub.enabled:
-        hub = hub_auth.HubAuthenticator(hub_auth.HubConfig.resolve(settings.jupyterhub, base_path))
+        hub = hub_auth.HubAuthenticator(hub_api.HubConfig.resolve(settings.jupyterhub, base_path))
         authenticators.append(hub)
 
     @asynccontextmanager
@@ -95,18 +91,12 @@ def create_app(settings: Settings, service: BuildService | None = None) -> Starl
             checks["jupyterhub"] = hub.client.check
         monitor = readiness.DependencyMonitor(checks, pod_checks=readiness.pod_checks(svc))
         app.state.readiness = monitor
-        await svc.start()
+        await svc.start()  # and its work beside requests: log retention, the reconciler
         await monitor.start()
-        tasks = [asyncio.create_task(work(app)) for work in BACKGROUND]
         try:
             yield {}
         finally:
             await monitor.stop()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await svc.close()  # sends the last commit statuses too
             if hub is not None:
                 await hub.client.aclose()

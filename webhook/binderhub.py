@@ -36,30 +36,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from jobs.door import WATCH_POLL_SECONDS
-from jobs.errors import BuildServiceError, InvalidRequest
+from jobs.coordinator.build_requests import BuildRequest
+from jobs.coordinator.following import (
+    WATCH_POLL_SECONDS,
+    Answered,
+    Followed,
+    MovedOn,
+    Superseded,
+    follow,
+)
+from jobs.errors import BuildServiceError
 from jobs.events import BuildEvent
-from jobs.failures import retry_time
-from jobs.model import Build, BuildState
-from jobs.push import DELETION_PREFIX
-from jobs.requests import BuildRequest
+from jobs.model import DELETION_PREFIX, Build, BuildState
+from jobs.repo2docker.failures import retry_time
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.specs import RepoSpec
+from jobs.sources.providers import repo_spec_for
 
 from . import __version__
-from .api import service_of, settings_of
 from .auth import WRITE, require
 from .body import sent_path
+from .context import service_of, settings_of
 from .errors import BadRequest, status_for
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
 
 log = logging.getLogger(__name__)
-
-MAX_SUPERSEDED = 3
-"""How many times a stream follows a branch to its newer commit before giving up."""
-
-PROVIDERS = ("gh", "gl", "git")
 
 LAUNCH_REFUSED = (
     "This service builds images and does not launch them: ask with build_only=true, "
@@ -71,7 +72,6 @@ FINAL_PHASES = ("ready", "failed")
 """repo2docker phases passed on as they are; a line of any other phase goes out
 without one (``failed`` would end the stream for clients, see the module docstring)."""
 
-_GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ZERO_Q = re.compile(r"^q\s*=\s*0(\.0{0,3})?$")
 
 
@@ -102,51 +102,6 @@ def split_build_path(raw_path: str) -> tuple[str, str]:
     _, _, rest = raw_path.partition("/build/")
     provider, _, spec = rest.partition("/")
     return unquote(provider), spec.rstrip("/")
-
-
-def repo_spec_for(provider: str, spec: str) -> RepoSpec:
-    """A BinderHub provider spec (still URL-escaped) as a repository URL and a ref.
-
-    - ``gh/<owner>/<repo>/<ref>``: the ref is the rest of the path, so it may contain
-      ``/`` (escaped or not);
-    - ``gl/<URL-escaped namespace>/<ref>``, e.g. ``gl/group%2Fproject/main``;
-    - ``git/<URL-escaped repository URL>/<ref>``, e.g. ``git/https%3A%2F%2Fexample.org%2Fr/main``.
-
-    Raises ``BadRequest`` (404) for another provider and ``InvalidRequest`` for a spec
-    that does not have its provider's form. The URL and ref are checked again, fully,
-    by ``BuildService.request``.
-    """
-    if provider == "gh":
-        parts = spec.split("/", 2)
-        if (
-            len(parts) != 3
-            or not parts[2]
-            or not all(_GITHUB_NAME.match(part) for part in parts[:2])
-        ):
-            raise InvalidRequest(
-                "a gh spec is gh/<owner>/<repo>/<ref>, e.g. gh/binder-examples/requirements/HEAD"
-            )
-        return RepoSpec(f"https://github.com/{parts[0]}/{parts[1]}", unquote(parts[2]))
-    if provider == "gl":
-        quoted, _, ref = spec.partition("/")
-        namespace = unquote(quoted)
-        if not ref or "/" not in namespace.strip("/"):
-            raise InvalidRequest(
-                "a gl spec is gl/<URL-escaped namespace>/<ref>, e.g. gl/group%2Fproject/main"
-            )
-        return RepoSpec(f"https://gitlab.com/{namespace}", unquote(ref))
-    if provider == "git":
-        quoted, _, ref = spec.partition("/")
-        url = unquote(quoted)
-        if not ref or ("://" not in url and "@" not in url):
-            raise InvalidRequest(
-                "a git spec is git/<URL-escaped repository URL>/<ref>, "
-                "e.g. git/https%3A%2F%2Fgit.example.org%2Frepo.git/main"
-            )
-        return RepoSpec(url, unquote(ref))
-    raise BadRequest(
-        f"no provider {provider!r}: this service builds from {', '.join(PROVIDERS)}", 404
-    )
 
 
 # -- events (pure) ----------------------------------------------------------
@@ -257,7 +212,8 @@ async def build_events(
     poll_interval: float = WATCH_POLL_SECONDS,
     requester: str | None = None,
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``.
+    """Everything a stream sends, as BinderHub events, ending with ``ready`` or ``failed``:
+    what ``jobs.coordinator.following.follow`` yields for the request, translated.
 
     ``force`` is the request's ``force`` parameter (see ``force_requested``): build even
     if the commit's last build failed. Nothing is raised: an error becomes the last event.
@@ -267,41 +223,44 @@ async def build_events(
         yield failed_event(LAUNCH_REFUSED, 400)
         return
     try:
-        forced = force_requested(force)
         wanted = repo_spec_for(provider, spec)
-        for _ in range(MAX_SUPERSEDED + 1):
-            outcome = await service.receive_request(
-                BuildRequest(
-                    wanted.url, wanted.ref, trigger="binderhub", force=forced, requester=requester
-                )
-            )
-            if outcome.status == "cached":
-                yield ready_event(outcome.image, cached=True)
-                return
-            assert outcome.build is not None
-            if outcome.status == "failed-before":
-                memory = service.settings.limits.failure_memory
-                yield failed_before_event(
-                    outcome.build, outcome.build.failure_remembered_until(memory)
-                )
-                return
-            async for event in service.watch(outcome.build.id, poll_interval=poll_interval):
-                if event.state == BuildState.SUPERSEDED:
-                    yield superseded_event(outcome.ref, event.message)
-                    break
-                data = event_for(event, outcome.image)
-                if data is not None:
-                    yield data
-            else:
-                return
-        yield failed_event(
-            f"{wanted.ref} moved on {MAX_SUPERSEDED + 1} times while waiting; ask again"
+        request = BuildRequest(
+            wanted.url,
+            wanted.ref,
+            trigger="binderhub",
+            force=force_requested(force),
+            requester=requester,
         )
+        image = ""
+        async for item in follow(service, request, poll_interval=poll_interval):
+            if isinstance(item, Answered):
+                image = item.outcome.image
+            data = followed_event(item, image, service.settings.limits.failure_memory)
+            if data is not None:
+                yield data
     except (BuildServiceError, BadRequest) as e:
         yield error_event(e)
     except Exception:
         log.exception("the build stream for %s/%s failed", provider, spec)
         yield failed_event("internal error; the service log has the details", 500)
+
+
+def followed_event(item: Followed, image: str, failure_memory: float) -> dict[str, Any] | None:
+    """What the stream sends for one item of ``follow`` (``image``: the one asked for
+    last); None when it sends nothing. Pure."""
+    if isinstance(item, BuildEvent):
+        return event_for(item, image)
+    if isinstance(item, Superseded):
+        return superseded_event(item.ref, item.reason)
+    if isinstance(item, MovedOn):
+        return failed_event(item.message)
+    outcome = item.outcome
+    if outcome.status == "cached":
+        return ready_event(outcome.image, cached=True)
+    if outcome.status == "failed-before" and outcome.build is not None:
+        until = outcome.build.failure_remembered_until(failure_memory)
+        return failed_before_event(outcome.build, until)
+    return None
 
 
 def binderhub_stream(

@@ -11,10 +11,14 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
+from jobs.coordinator.build_requests import BuildRequest
+from jobs.coordinator.following import Answered, MovedOn, Superseded, follow
 from jobs.errors import BuildServiceError, InvalidRequest
+from jobs.events import BuildEvent
 from jobs.factory import check_builder_version, make_service
-from jobs.failures import retry_time
-from jobs.model import BuildState
+from jobs.model import BuildOutcome, BuildState
+from jobs.repo2docker.failures import retry_time
+from jobs.service import BuildService
 from jobs.settings import ConfigError, Settings, load_settings
 from jobs.store import open_store
 
@@ -192,44 +196,72 @@ class Progress:
 
 
 async def build(settings: Settings, repo: str, ref: str | None, force: bool) -> int:
+    """Build ``repo`` at ``ref`` in this process, following its ref across supersedes
+    (``jobs.coordinator.following.follow``); the exit status of ``binderhub-service
+    build``."""
     service = make_service(settings)
     await service.start(recover=False)
+    progress = Progress(sys.stderr)
     try:
-        try:
-            outcome = await service.request(repo, ref, trigger="cli", force=force)
-        except BuildServiceError as e:
-            print(f"binderhub-service: {e}", file=sys.stderr)
-            return 2 if isinstance(e, InvalidRequest) else 1
-        if outcome.status == "cached":
-            print(f"binderhub-service: {outcome.image} exists already", file=sys.stderr)
-            print(outcome.image)
-            return 0
-        build = outcome.build
-        assert build is not None
-        if outcome.status == "failed-before":
-            until = build.failure_remembered_until(settings.limits.failure_memory) or 0.0
-            print(
-                f"binderhub-service: the last build of {build.sha} failed ({build.error}); "
-                f"it is tried again after {retry_time(until)}, or now with --force",
-                file=sys.stderr,
-            )
-            return 1
-        if outcome.status == "joined" and service.get(build.id) is not build:
-            print(
-                f"binderhub-service: {build.image} is being built by another process "
-                f"(build {build.id}); follow it there",
-                file=sys.stderr,
-            )
-            return 1
-        progress = Progress(sys.stderr)
-        async with service.events.subscribe(build.id) as events:
-            while not build.state.finished:
-                event = await events.get()
-                progress.update(event.phase, event.message if event.kind == "log" else "")
-        if build.state is BuildState.BUILT:
-            print(build.image)
-            return 0
-        print(f"binderhub-service: build {build.state}: {build.error}", file=sys.stderr)
+        request = BuildRequest(repo, ref, trigger="cli", force=force)
+        image = ""
+        async for item in follow(service, request):
+            status: int | None = None
+            if isinstance(item, Answered):
+                image = item.outcome.image
+                status = _answered(service, settings, item.outcome)
+            elif isinstance(item, Superseded):
+                progress.update("", f"{item.reason}; following the newer build of {item.ref}")
+            elif isinstance(item, MovedOn):
+                print(f"binderhub-service: {item.message}", file=sys.stderr)
+                status = 1
+            else:
+                progress.update(item.phase, item.message if item.kind == "log" else "")
+                status = _finished(item, image)
+            if status is not None:
+                return status
         return 1
+    except BuildServiceError as e:
+        print(f"binderhub-service: {e}", file=sys.stderr)
+        return 2 if isinstance(e, InvalidRequest) else 1
     finally:
         await service.close(abandon=True)  # sends the last commit status too
+
+
+def _answered(service: BuildService, settings: Settings, outcome: BuildOutcome) -> int | None:
+    """The exit status when the answer ends the command (a cache hit, a remembered
+    failure, a build another process runs); None when its build is followed here."""
+    if outcome.status == "cached":
+        print(f"binderhub-service: {outcome.image} exists already", file=sys.stderr)
+        print(outcome.image)
+        return 0
+    build = outcome.build
+    assert build is not None
+    if outcome.status == "failed-before":
+        until = build.failure_remembered_until(settings.limits.failure_memory) or 0.0
+        print(
+            f"binderhub-service: the last build of {build.sha} failed ({build.error}); "
+            f"it is tried again after {retry_time(until)}, or now with --force",
+            file=sys.stderr,
+        )
+        return 1
+    if outcome.status == "joined" and service.get(build.id) is not build:
+        print(
+            f"binderhub-service: {build.image} is being built by another process "
+            f"(build {build.id}); follow it there",
+            file=sys.stderr,
+        )
+        return 1
+    return None
+
+
+def _finished(event: BuildEvent, image: str) -> int | None:
+    """The exit status once ``event`` is the build's last state (``image`` printed when
+    it is built); None before."""
+    if event.kind != "state" or event.state is None or not BuildState(event.state).finished:
+        return None
+    if event.state == BuildState.BUILT:
+        print(image)
+        return 0
+    print(f"binderhub-service: build {event.state}: {event.message}", file=sys.stderr)
+    return 1

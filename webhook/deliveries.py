@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from jobs.coordinator.push import Ignored, Push, RefChange
 from jobs.errors import InvalidRequest
-from jobs.push import Ignored, Push, RefChange
-from jobs.specs import SHA_RE, canonical_repo_url, check_ref
+from jobs.sources.specs import SHA_RE, check_ref
+from jobs.sources.urls import canonical_repo_url
 
 from .errors import BadRequest
 

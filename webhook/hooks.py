@@ -1,5 +1,6 @@
-"""GitHub, Gitea and GitLab push webhooks (issue 3): ``POST /hooks/github``,
-``POST /hooks/gitlab``, and the reconciler that catches the pushes whose webhook was lost.
+"""GitHub, Gitea and GitLab push webhooks (issue 3): ``POST /hooks/github`` and
+``POST /hooks/gitlab``. (The reconciler that catches the pushes whose webhook was lost
+is the pipeline's: ``jobs.coordinator.reconcile``, started by ``BuildService.start``.)
 A POST to any other ``/hooks/…`` path answers 404 naming the receivers that exist
 (issue 12); other methods on ``/hooks/…`` answer 405 with ``Allow: POST``.
 
@@ -17,19 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from jobs import reconcile
-from jobs.push import Ignored, Push, PushAnswer, PushRequest
-from jobs.service import BuildService
-from jobs.settings import Settings
+from jobs.coordinator.push import Ignored, Push, PushAnswer, PushRequest
 
 from . import deliveries
-from .api import service_of, settings_of
 from .body import parse_json_object, read_body
+from .context import service_of, settings_of
 from .deliveries import Delivery, Provider
 from .errors import BadRequest
 from .metrics import WEBHOOK_DELIVERIES
@@ -127,14 +124,6 @@ def push_status(answer: PushAnswer) -> int:
     return 202 if not answer.duplicate and answer.outcome == "accepted" else 200
 
 
-async def reconcile_forever(app: Starlette) -> None:
-    """Reconcile the configured repos every ``webhooks.reconcile_interval`` seconds
-    for the server's life; returns at once when the interval is 0."""
-    settings: Settings = app.state.settings
-    service: BuildService = app.state.service
-    await reconcile.reconcile_every(service, settings.webhooks.reconcile_interval)
-
-
 routes: list[BaseRoute] = [
     Route("/hooks/github", github, methods=["POST"]),
     Route("/hooks/gitlab", gitlab, methods=["POST"]),
@@ -142,4 +131,3 @@ routes: list[BaseRoute] = [
     # matches both partially and gets their 405)
     Route("/hooks/{forge:path}", unknown, methods=["POST"]),
 ]
-background: list[Callable[[Starlette], Coroutine[Any, Any, None]]] = [reconcile_forever]

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from jobs.model import catalog_json
 from jobs.settings import Settings
 
-from .api import catalog_json, query_params, service_of, settings_of
 from .auth import READ, require
-
-DEFAULT_KINDS = ("branch", "tag", "head")
-"""Refs offered by default: branches, tags and the default branch (``HEAD``); images
-built for a bare commit are left out (nobody would know which to pick)."""
+from .context import query_params, service_of, settings_of
 
 OPTION = "image"
 """The profile option that carries the image (``profile-option-<slug>--image``)."""
@@ -104,45 +101,56 @@ def copy_hook(source: str, dest: str) -> dict[str, Any]:
     return {"postStart": {"exec": {"command": home_copy_command(source, dest)}}}
 
 
-def profiles_from_catalog(
-    catalog: Mapping[str, Any],
-    *,
-    repos: Iterable[str] | None = None,
-    kinds: Sequence[str] = DEFAULT_KINDS,
-    display_name: str = "Prebuilt repository images",
-    description: str = "Images built by binderhub-service, newest first",
-    slug: str = "binderhub-service",
-    image_prefix: str | None = None,
-    kubespawner_override: Mapping[str, Any] | None = None,
-    copy_repo_to_home: str | None = None,
-    repo_dir: str = "/srv/repo",
-) -> list[dict[str, Any]]:
-    """One KubeSpawner profile whose ``image`` option has a choice per repository and
-    ref (the newest image of each), plus, with ``image_prefix``, a free-text choice that
-    admits only images of this service (``image_validation_regex``).
+def profiles_from_catalog(catalog: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """The ``profile_list`` that ``settings.hub_profiles`` describes: one KubeSpawner
+    profile whose ``image`` option has a choice per repository and ref
+    (``image_choices``), plus, with ``any_image_choice``, a free-text choice that admits
+    only images under ``image_prefix`` (``image_validation_regex``). ``catalog`` has the
+    shape of ``GET /api/v1/images``'s answer. Returns ``[]`` when there is nothing to
+    offer."""
+    wanted = settings.hub_profiles
+    option: dict[str, Any] = {"display_name": "Image", "choices": image_choices(catalog, settings)}
+    if wanted.any_image_choice:
+        option["unlisted_choice"] = {
+            "enabled": True,
+            "display_name": f"Another image built by this service ({settings.image_prefix}…)",
+            "validation_regex": image_validation_regex(settings.image_prefix),
+            "kubespawner_override": {"image": "{value}"},
+        }
+    if not option["choices"] and not wanted.any_image_choice:
+        return []
+    profile: dict[str, Any] = {
+        "display_name": wanted.display_name,
+        "description": wanted.description,
+        "slug": wanted.slug,
+        "profile_options": {OPTION: option},
+    }
+    if wanted.kubespawner_override:
+        profile["kubespawner_override"] = dict(wanted.kubespawner_override)
+    return [profile]
 
-    ``catalog`` has the shape of ``GET /api/v1/images``'s answer; ``repos`` keeps only those
-    repository URLs (default: all). ``copy_repo_to_home`` (a folder under the home, e.g.
-    ``/home/jovyan``) adds to each choice a start hook that copies ``repo_dir`` into
-    ``<copy_repo_to_home>/<repository name>`` without overwriting anything (images built
-    with ``repo2docker.target_repo_dir``). Returns ``[]`` when there is nothing to offer.
-    """
-    wanted = set(repos) if repos is not None else None
+
+def image_choices(catalog: Mapping[str, Any], settings: Settings) -> dict[str, dict[str, Any]]:
+    """The newest image of each repository's branch or tag (of ``hub_profiles.ref_kinds``),
+    newest first, as choices keyed by ``choice_slug``. With ``hub_profiles.copy_repo_to_home``
+    (a folder under the home, e.g. ``/home/jovyan``) each gets a start hook that copies
+    ``repo2docker.target_repo_dir`` into ``<copy_repo_to_home>/<repository name>``
+    without overwriting anything (``copy_hook``)."""
+    kinds = settings.hub_profiles.ref_kinds
+    home = settings.hub_profiles.copy_repo_to_home
+    repo_dir = settings.repo2docker.target_repo_dir or "/srv/repo"
     choices: dict[str, dict[str, Any]] = {}
     for entry in catalog.get("repos", []):
         repo = entry["repo"]
-        if wanted is not None and repo not in wanted:
-            continue
-        seen: set[str] = set()
         repo_name = repo_label(repo)
-        if copy_repo_to_home is not None:
-            dest = f"{copy_repo_to_home.rstrip('/')}/{repo_name.rsplit('/', 1)[-1] or 'repo'}"
+        dest = f"{(home or '').rstrip('/')}/{repo_name.rsplit('/', 1)[-1] or 'repo'}"
+        seen: set[str] = set()
         for image in entry["images"]:  # newest first
             if image["ref_kind"] not in kinds or image["ref"] in seen:
                 continue
             seen.add(image["ref"])
             override: dict[str, Any] = {"image": image["image"]}
-            if copy_repo_to_home is not None:
+            if home is not None:
                 override["lifecycle_hooks"] = copy_hook(repo_dir, dest)
             label = ref_label(image["ref"], image["ref_kind"], image["sha"])
             choices[choice_slug(repo, image["ref"], label)] = {
@@ -150,42 +158,7 @@ def profiles_from_catalog(
                 "description": image["image"],
                 "kubespawner_override": override,
             }
-    option: dict[str, Any] = {"display_name": "Image", "choices": choices}
-    if image_prefix is not None:
-        option["unlisted_choice"] = {
-            "enabled": True,
-            "display_name": f"Another image built by this service ({image_prefix}…)",
-            "validation_regex": image_validation_regex(image_prefix),
-            "kubespawner_override": {"image": "{value}"},
-        }
-    if not choices and image_prefix is None:
-        return []
-    profile: dict[str, Any] = {
-        "display_name": display_name,
-        "description": description,
-        "slug": slug,
-        "profile_options": {OPTION: option},
-    }
-    if kubespawner_override:
-        profile["kubespawner_override"] = dict(kubespawner_override)
-    return [profile]
-
-
-def profiles_for(settings: Settings, catalog: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``profiles_from_catalog`` as the settings (``hub_profiles``, ``image_prefix``,
-    ``repo2docker.target_repo_dir``) ask."""
-    wanted = settings.hub_profiles
-    return profiles_from_catalog(
-        catalog,
-        kinds=wanted.ref_kinds,
-        display_name=wanted.display_name,
-        description=wanted.description,
-        slug=wanted.slug,
-        image_prefix=settings.image_prefix if wanted.any_image_choice else None,
-        kubespawner_override=wanted.kubespawner_override,
-        copy_repo_to_home=wanted.copy_repo_to_home,
-        repo_dir=settings.repo2docker.target_repo_dir or "/srv/repo",
-    )
+    return choices
 
 
 async def get_profiles(request: Request) -> JSONResponse:
@@ -193,7 +166,7 @@ async def get_profiles(request: Request) -> JSONResponse:
     await require(request, READ)
     query_params(request, set())
     catalog = catalog_json(service_of(request).catalog())
-    return JSONResponse(profiles_for(settings_of(request), catalog))
+    return JSONResponse(profiles_from_catalog(catalog, settings_of(request)))
 
 
 routes: list[BaseRoute] = [Route("/api/v1/profiles", get_profiles, methods=["GET"])]

@@ -1,7 +1,8 @@
 # Written by binderhub-service. Only the Git content provider: the others probe
 # hosts on the internet (Dataverse fetches a host list) before looking at the URL.
 # It removes the checkout's symlinks that lead out of it before repo2docker reads the
-# checkout; what follows is binderhub-service's jobs/checkout_links.py as it is.
+# checkout; what follows is binderhub-service's jobs/repo2docker/checkout_links.py
+# as it is.
 
 """Symlinks of a checkout that lead out of it are removed before repo2docker reads it.
 
@@ -18,10 +19,11 @@ legitimate repository whose links only make sense inside the running image (into
 user's home, a data volume) still builds; the build's log names every link removed.
 
 This module is the configuration file's content provider, in every executor: its source
-is written into repo2docker's configuration file (``jobs/repo2docker.py``), so that a
-repo2docker without this package (another virtualenv, a stock image) runs it too. It must
-therefore stay self-contained: only the standard library, no relative imports, Python
-3.9 syntax; the configuration file hands it repo2docker's ``Git`` provider (``checked``).
+is written into repo2docker's configuration file (``jobs/repo2docker/command.py``), so
+that a repo2docker without this package (another virtualenv, a stock image) runs it
+too. It must therefore stay self-contained: only the standard library, no relative
+imports, Python 3.9 syntax; the configuration file hands it repo2docker's ``Git``
+provider (``checked``).
 """
 
 import os

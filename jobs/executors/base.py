@@ -1,7 +1,7 @@
 """The executor interface: where builds run, as the coordinator sees it.
 
 Two kinds, two types. A plain ``Executor`` (the local one) runs what it is given;
-the coordinator owns the queue and applies the limits (``jobs.queue_policy``). A
+the coordinator owns the queue and applies the limits (``jobs.concurrency``). A
 ``DurableExecutor`` (Kubernetes) holds the queue itself, in a place that outlives
 this process and that every replica sees: the coordinator hands it every build at
 once, after a restart hands it the unfinished builds again so that ``run`` attaches
@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..checks import Check
-from ..model import Build, LogLine
-from ..quotas import CountedBuild
+from ..model import Build, CountedBuild, LogLine
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class Executor(abc.ABC):
         Raises ``TemporaryError`` instead when, before anything of the build started
         (before ``on_start``), what it needs does not answer: the build backend, the
         BuildKit daemon, the API server, the push credentials. The coordinator then
-        puts the build back in its queue for a while (``jobs.retries``).
+        puts the build back in its queue for a while (``jobs.coordinator.retries``).
 
         ``on_start`` is called when the build leaves the queue and starts, with a
         process id to record for ``recover`` (None when there is none).

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..refs import RefKind, ResolvedRef, looks_like_abbreviated_sha
+from ..sources.specs import RefKind, ResolvedRef, looks_like_abbreviated_sha
 
 StatusState = Literal["pending", "running", "success", "failure", "cancelled"]
 DESCRIPTION_LIMIT = 140

@@ -25,81 +25,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from ..settings import ForgeSettings
+from ..settings import ForgeSettings
+from ..sources.patterns import UrlPattern
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 DEFAULT_GIT_USERNAMES = {"github": "x-access-token", "gitlab": "oauth2"}
 """The user names the forges document for access tokens sent over HTTPS."""
-
-
-@dataclass(frozen=True)
-class UrlPattern:
-    scheme: str
-    host: str
-    """Lower case; a label may be ``*``."""
-    port: int
-    path: str
-    """Without a trailing ``/``; empty for the whole host."""
-
-    @classmethod
-    def parse(cls, text: str) -> UrlPattern:
-        """Raises ValueError naming what is wrong with ``text``."""
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS:
-            raise ValueError("must be an http:// or https:// URL prefix")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials (set username and password)")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query or fragment")
-        host = (parts.hostname or "").lower()
-        if not host or any(not label for label in host.split(".")):
-            raise ValueError("has no host")
-        if any("*" in label and label != "*" for label in host.split(".")):
-            raise ValueError("'*' must stand for a whole host name label, as in *.example.org")
-        try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
-        except ValueError as e:
-            raise ValueError(f"has an invalid port: {e}") from None
-        path = parts.path.rstrip("/")
-        if ".." in path.split("/"):
-            raise ValueError("path must not contain '..'")
-        return cls(scheme, host, port, path)
-
-    def matches(self, url: str) -> bool:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme != self.scheme:
-            return False
-        host = (parts.hostname or "").lower()
-        mine, theirs = self.host.split("."), host.split(".")
-        if len(mine) != len(theirs) or any(
-            a != "*" and a != b for a, b in zip(mine, theirs, strict=True)
-        ):
-            return False
-        try:
-            port = parts.port or _DEFAULT_PORTS.get(scheme)
-        except ValueError:
-            return False
-        if port != self.port:
-            return False
-        path = parts.path.rstrip("/")
-        return path == self.path or path.startswith(f"{self.path}/")
-
-    @property
-    def specificity(self) -> tuple[int, int]:
-        """Git's order of preference: the longer host text, then the longer path."""
-        return (len(self.host), len(self.path))
-
-    @property
-    def git_url(self) -> str:
-        default = _DEFAULT_PORTS[self.scheme]
-        port = "" if self.port == default else f":{self.port}"
-        return f"{self.scheme}://{self.host}{port}{self.path}"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ import requests
 from github import GithubException
 
 from .. import metrics
-from ..refs import ResolvedRef
-from ..specs import SHA_RE
+from ..sources.specs import SHA_RE, ResolvedRef
 from .base import CommitStatus, ETagCache, HookChange, RefLookups, resolve_ref
 from .errors import ForgeRateLimited, ForgeUnavailable, rate_limit_error
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import RefNotFound
-from ..refs import ResolvedRef
 from ..settings import ForgeHostSettings, ForgeSettings
+from ..sources.specs import ResolvedRef
 from .base import ETagCache, ForgeClient, RefMissing
 from .credentials import CredentialSet, credential_set
 from .errors import ForgeUnavailable

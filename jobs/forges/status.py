@@ -21,8 +21,7 @@ from collections.abc import Callable
 from .. import metrics
 from ..errors import NotFound
 from ..events import BuildEvent
-from ..model import Build, BuildState
-from ..push import DELETION_PREFIX
+from ..model import DELETION_PREFIX, Build, BuildState
 from .base import CommitStatus, ForgeClient, StatusState
 from .errors import ForgeRateLimited, ForgeUnavailable
 from .hosts import Forges

@@ -1,31 +1,26 @@
 """Where build records, their logs and webhook delivery records are kept (issue 27).
 
-- ``base``: the interface every part of the pipeline uses (``Store``), and the SQL both
-  implementations share;
+- ``base``: the interface every part of the pipeline uses (``Store``), and its errors;
+- ``sql``: the SQL both implementations share (``SqlStore``);
 - ``sqlite``: a SQLite file, the default (one host; the server and the CLI share it);
 - ``postgres``: a PostgreSQL database that several replicas share (imported only when
-  ``database.url`` names one);
+  ``database.url`` names one; ``watchdog`` bounds its calls);
 - ``migrations``: the schema as numbered steps, applied at start-up to either;
-- ``config``: the ``database`` settings, and ``database.url`` read;
 - ``retention``: old log lines deleted.
+
+The ``database`` settings, and ``database.url`` read, are ``jobs.settings.database``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..settings import ConfigError, Settings
+from ..settings.database import DatabaseUrl, parse_database_url
 from .base import LOG_CUT_PREFIX, DuplicateActiveBuild, Store, StoreUnavailable, log_cut_marker
-from .config import DatabaseSettings, DatabaseUrl, parse_database_url
 from .migrations import SchemaTooNew
 from .sqlite import SqliteStore
 
-if TYPE_CHECKING:
-    from ..settings import Settings
-
 __all__ = [
     "LOG_CUT_PREFIX",
-    "DatabaseSettings",
-    "DatabaseUrl",
     "DuplicateActiveBuild",
     "SqliteStore",
     "Store",
@@ -49,8 +44,6 @@ def open_store(settings: Settings, *, wait: float | None = None) -> Store:
     ``ConfigError`` naming ``database.url`` (or ``state_path``) and the cause when it
     cannot be opened: refused credentials, a schema newer than this version, a
     database that cannot be reached within ``wait`` seconds (PostgreSQL)."""
-    from ..settings_sections import ConfigError
-
     url = database_url(settings)
     setting = "state_path" if settings.database.url is None else "database.url"
     if url.kind == "sqlite":

@@ -21,13 +21,11 @@ hold the loop. Three bounds, all ``database.timeout`` (T):
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -35,16 +33,17 @@ import psycopg.errors
 import psycopg_pool
 
 from ..errors import TemporaryError
-from ..settings_sections import ConfigError
-from .base import DuplicateActiveBuild, LogConflict, SqlStore, StoreUnavailable
-from .config import DatabaseUrl
+from ..settings import ConfigError
+from ..settings.database import DatabaseUrl
+from .base import DuplicateActiveBuild, StoreUnavailable
 from .migrations import STEPS, Dialect, SchemaTooNew, Step, migrate
+from .sql import LogConflict, SqlStore
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 1.0
 """How often a database that stopped answering is asked again."""
-WATCHDOG_TICK = 0.1
 START_WAIT_SECONDS = 60.0
 """How long start-up waits for a database that cannot be reached (a database started
 beside the service, in the same ``helm install``, may take that long)."""
@@ -54,63 +53,6 @@ _REFUSED = re.compile(
     r"permission denied|certificate|SSL"
 )
 """What a server says when it answered and refused us: settings must change."""
-
-
-class _Watchdog:
-    """Shuts down the socket of a connection whose call passed its deadline."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._deadlines: dict[int, tuple[psycopg.Connection[Any], float]] = {}
-        self.fired: set[int] = set()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="postgres-watchdog", daemon=True)
-        self._thread.start()
-
-    @contextmanager
-    def watch(self, conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
-        key = id(conn)
-        with self._lock:
-            self._deadlines[key] = (conn, time.monotonic() + seconds)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._deadlines.pop(key, None)
-
-    def took(self, conn: psycopg.Connection[Any]) -> bool:
-        """Whether the watchdog shut ``conn``'s socket down (once: it forgets it)."""
-        with self._lock:
-            if id(conn) in self.fired:
-                self.fired.discard(id(conn))
-                return True
-            return False
-
-    def _run(self) -> None:
-        while not self._stopping.wait(WATCHDOG_TICK):
-            now = time.monotonic()
-            with self._lock:
-                late = [(k, c) for k, (c, at) in self._deadlines.items() if at < now]
-                for key, _ in late:
-                    del self._deadlines[key]
-                    self.fired.add(key)
-            for _, conn in late:
-                _shut_down(conn)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-
-def _shut_down(conn: psycopg.Connection[Any]) -> None:
-    """Make a call waiting on ``conn`` fail now: its socket is shut down (a copy of
-    the descriptor, so libpq's own stays valid until it closes it)."""
-    try:
-        fd = os.dup(conn.pgconn.socket)
-    except (OSError, psycopg.Error):
-        return
-    with socket.socket(fileno=fd) as sock, suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Local(threading.local):
@@ -146,7 +88,7 @@ class PostgresStore(SqlStore):
         self._down_lock = threading.Lock()
         self._closing = threading.Event()
         self._prober: threading.Thread | None = None
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         self._pool = psycopg_pool.ConnectionPool(
             url.conninfo,
             kwargs=connection_options(timeout),

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemporaryError
-from .base import DuplicateActiveBuild, LogConflict, SqlStore
+from .base import DuplicateActiveBuild
 from .migrations import STEPS, Dialect, Step, migrate
+from .sql import LogConflict, SqlStore
 
 BUSY_TIMEOUT_MS = 5000
 """How long a write waits for another process's transaction on the same file."""

@@ -14,7 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from jobs.executors import kube_manifests as manifests
+from jobs.executors.kubernetes import manifests
 from jobs.settings import load_settings
 
 from . import test_chart_static as static

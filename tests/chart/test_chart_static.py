@@ -19,9 +19,9 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from jobs.executors import kube_manifests as manifests
-from jobs.executors.kube_rbac import RULES
-from jobs.registry_auth import make_docker_config
+from jobs.executors.kubernetes import manifests
+from jobs.executors.kubernetes.rbac import RULES
+from jobs.registry.auth import make_docker_config
 from jobs.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

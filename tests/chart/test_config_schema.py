@@ -1,5 +1,5 @@
 """``config:`` is checked by the chart's schema, generated from the settings model
-(jobs/settings_schema.py): a misspelt or invalid setting stops ``helm lint --strict`` and
+(jobs/settings/schema.py): a misspelt or invalid setting stops ``helm lint --strict`` and
 ``helm install`` with its name, instead of a pod that crashes at start (issue 14, item 7)."""
 
 from __future__ import annotations

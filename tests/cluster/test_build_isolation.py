@@ -8,7 +8,7 @@ it by name); the pod reads it as ``GIT_CONFIG_GLOBAL``. The repositories' symlin
 at that very file, at ``/proc/self/environ`` and at the pod's other directories; none of
 it may reach the build's log, its error, the API's answers or the Job, while the clone
 with the credential and the push work. The service talks to the API server as an account
-bound to exactly ``kube_rbac.RULES``.
+bound to exactly ``kubernetes.rbac.RULES``.
 """
 
 from __future__ import annotations

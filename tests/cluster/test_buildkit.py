@@ -27,7 +27,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from jobs.executors.kube_manifests import LABEL_BUILD_ID
+from jobs.executors.kubernetes.manifests import LABEL_BUILD_ID
 from testkit.components import in_registry
 
 from .conftest import NODE_IP
@@ -264,7 +264,7 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
     done = wait_for_build(proxy, kube, build["id"])
     assert done["state"] == "built", done.get("error")
     assert in_registry(f"http://{base_registry}", build["image"])
-    # the registry layer cache sits next to the images (jobs/repo2docker.py cache_ref)
+    # the registry layer cache sits next to the images (jobs/repo2docker/command.py cache_ref)
     assert in_registry(f"http://{base_registry}", build["image"].rpartition(":")[0] + ":buildcache")
     (job,) = build_pods_and_jobs(api_client, namespace)
     assert_no_host_path_and_no_privilege(job)

@@ -3,7 +3,7 @@
 Builds run as Jobs whose pods run repo2docker (the service's own image, which carries
 it) against the node's Docker daemon and push to the node's registry. The service
 talks to the API server as a service account bound to a Role made of exactly
-``kube_rbac.RULES``, never as the cluster admin.
+``kubernetes.rbac.RULES``, never as the cluster admin.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from jobs.executors.kube_rbac import RULES
+from jobs.executors.kubernetes.rbac import RULES
 from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService

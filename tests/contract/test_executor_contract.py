@@ -15,11 +15,11 @@ import pytest
 
 from jobs.errors import BuildFailed
 from jobs.executors import Executor
-from jobs.executors.local import LocalExecutor
+from jobs.executors.local.executor import LocalExecutor
 from jobs.model import Build, BuildState, LogLine
-from jobs.registry import Registry, RegistryClient
+from jobs.naming import build_name_for, image_name_for
+from jobs.registry.client import Registry, RegistryClient
 from jobs.settings import load_settings
-from jobs.specs import build_name_for, image_name_for
 from testkit.components import GitServer, dockerfile, legacy_repo2docker
 from tests.fakes import FakeExecutor, FakeRegistry
 

@@ -1,4 +1,4 @@
-"""The contract of ``jobs.registry.Registry``, kept by ``FakeRegistry`` and by
+"""The contract of ``jobs.registry.client.Registry``, kept by ``FakeRegistry`` and by
 ``RegistryClient`` against a real registry: a registry that cannot answer raises,
 never says "missing"; a yes is remembered and answered without asking again."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from jobs.errors import RegistryError
-from jobs.registry import Registry, RegistryClient
+from jobs.registry.client import Registry, RegistryClient
 from testkit.components import free_port
 from tests.fakes import FakeRegistry
 from tests.integration.test_registry_client import push

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from jobs.model import Build, BuildState
+from jobs.settings.database import parse_database_url
 from jobs.store import DuplicateActiveBuild, SqliteStore, Store, log_cut_marker
-from jobs.store.config import parse_database_url
 from jobs.store.migrations import STEPS, Schema, SchemaTooNew, Step
 
 Opener = Callable[[], Store]

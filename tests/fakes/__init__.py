@@ -1,6 +1,6 @@
 """Honest in-memory stand-ins for the registry and the executor, for the fast tier.
 
-Each keeps the contract of the interface it stands in for (``jobs.registry.Registry``,
+Each keeps the contract of the interface it stands in for (``jobs.registry.client.Registry``,
 ``jobs.executors.Executor``); ``tests/contract`` runs the same tests against a fake and
 the real one. Tests drive the fakes through their own methods (``FakeRegistry.push``,
 ``FakeExecutor.finish``), never by patching.

@@ -3,7 +3,7 @@ everything else unchanged (issue 20, item 3: a registry that accepts the image's
 but never answers the BuildKit cache export).
 
 ``CACHE_MANIFEST_PUTS`` holds the request that ends a registry cache export: the PUT
-of the ``buildcache`` tag's manifest (``jobs.repo2docker.CACHE_TAG``). The cache's
+of the ``buildcache`` tag's manifest (``jobs.repo2docker.command.CACHE_TAG``). The cache's
 blobs share the image's repository and cannot be told from the image's own, so they
 pass. A stalled request is held open, with nothing sent, until the proxy stops.
 """

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from jobs.failures import retry_time
 from jobs.model import Build
-from jobs.specs import image_name_for
+from jobs.naming import image_name_for
+from jobs.repo2docker.failures import retry_time
 from jobs.store import SqliteStore, Store
 from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile
 

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.executors.local import BUILD_ID_ENV
+from jobs.executors.local.executor import BUILD_ID_ENV
 from jobs.redaction import BUILD_DIR, BUILDKIT
 from testkit.buildkit import BuildKitDaemon
 from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, dockerfile, git

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from jobs.log_lines import MAX_LINE_BYTES
 from jobs.model import BuildState
+from jobs.repo2docker.log_lines import MAX_LINE_BYTES
 from jobs.service import BuildService
 from jobs.settings import Settings
 from jobs.store import SqliteStore, log_cut_marker

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.retries import RetryPolicy
 from jobs.errors import TemporaryError
-from jobs.executors.local import LocalExecutor
+from jobs.executors.local.executor import LocalExecutor
 from jobs.factory import check_builder_version
 from jobs.model import BuildState
 from jobs.redaction import BUILDKIT
-from jobs.repo2docker import cache_ref
-from jobs.retries import RetryPolicy
+from jobs.repo2docker.command import cache_ref
 from jobs.service import BuildService
 from jobs.settings import ConfigError, Settings, load_settings
 from testkit.buildkit import (

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from jobs.log_lines import NO_CACHE_YET
 from jobs.model import BuildState
-from jobs.repo2docker import cache_ref
+from jobs.repo2docker.command import cache_ref
+from jobs.repo2docker.log_lines import NO_CACHE_YET
 from jobs.service import BuildService
 from jobs.settings import Settings, load_settings
 from testkit.buildkit import BuildKitDaemon, push_base_image, start_buildkitd

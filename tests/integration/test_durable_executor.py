@@ -15,11 +15,11 @@ import pytest
 
 from jobs.executors import DurableExecutor, Note
 from jobs.factory import make_registry_client
-from jobs.model import Build, BuildState, LogLine
-from jobs.quotas import CountedBuild
-from jobs.refs import RefResolver, ResolvedRef
+from jobs.model import Build, BuildState, CountedBuild, LogLine
 from jobs.service import BuildService
 from jobs.settings import Settings
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from jobs.store import SqliteStore
 
 OUTPUT = ["Step 1/3 : FROM base", " ---> Running in 1", "hello"]

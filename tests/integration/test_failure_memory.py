@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from jobs.errors import TemporaryError
-from jobs.executors.kubernetes import KubernetesExecutor
+from jobs.executors.kubernetes.executor import KubernetesExecutor
 from jobs.model import Build, BuildState
 from jobs.settings import Settings
 from testkit.components import (

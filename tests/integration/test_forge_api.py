@@ -18,8 +18,9 @@ from prometheus_client import REGISTRY
 
 from jobs.errors import ForgeRateLimited, RefNotFound, RepoNotReadable
 from jobs.forges.hosts import Forges
-from jobs.refs import RefResolver, ResolvedRef
 from jobs.settings import ForgeSettings, Settings
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from testkit.components import GitRepo, GitServer, ServiceProcess, dockerfile, git
 
 from .forge_standins import (

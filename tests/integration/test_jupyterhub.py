@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from jobs.specs import image_name_for
+from jobs.naming import image_name_for
 from testkit.components import GitRepo, GitServer, Registry, ServiceProcess
 from tests.conftest import failed
 

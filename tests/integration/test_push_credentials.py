@@ -13,7 +13,7 @@ import pytest
 
 from jobs.model import BuildState
 from jobs.redaction import BUILD_DIR
-from jobs.registry_auth import make_docker_config
+from jobs.registry.auth import make_docker_config
 from jobs.settings import Settings
 from testkit.components import GitServer, Registry, dockerfile
 

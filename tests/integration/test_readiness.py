@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from jobs.errors import TemporaryError
-from jobs.executors.kubernetes import KubernetesExecutor
+from jobs.executors.kubernetes.executor import KubernetesExecutor
 from jobs.settings import load_settings
 from testkit.components import ServiceProcess, free_port, start_registry, wait_until
 from testkit.slow_server import SlowServer

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from jobs.reconcile import list_remote_refs, reconcile_once
-from jobs.refs import ResolvedRef
+from jobs.coordinator.reconcile import list_remote_refs, reconcile_once
 from jobs.settings import Settings
+from jobs.sources.specs import ResolvedRef
 from testkit.components import GitServer, ServiceProcess, dockerfile, git
 
 pytestmark = pytest.mark.anyio

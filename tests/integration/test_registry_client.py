@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from jobs.errors import RegistryAuthError, RegistryError
-from jobs.registry import RegistryClient
-from jobs.registry_auth import DockerConfigCredentials, make_docker_config
+from jobs.registry.auth import DockerConfigCredentials, make_docker_config
+from jobs.registry.client import RegistryClient
 from testkit.components import DOCKER, Registry, free_port
 
 from .token_registry import TokenService

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.push import Push, PushRequest, RefChange
+from jobs.coordinator.retries import RetryPolicy
 from jobs.model import BuildState
-from jobs.push import Push, PushRequest, RefChange
-from jobs.retries import RetryPolicy
 from jobs.service import BuildService
 from jobs.settings import load_settings
 from testkit.components import GitServer, dockerfile, in_registry, start_registry

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.specs import image_name_for
+from jobs.naming import image_name_for
 from webhook.binderhub import build_events
 from webhook.sse import sse_event
 

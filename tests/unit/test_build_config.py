@@ -1,4 +1,4 @@
-"""What one local build gets (jobs/executors/build_config.py): its docker configuration
+"""What one local build gets (jobs/executors/local/build_config.py): its docker configuration
 directory, its git credential file, an allow-listed environment."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import RegistryAuthError
-from jobs.executors.build_config import (
+from jobs.executors.local.build_config import (
     allowed_environment,
-    git_policy,
     write_build_files,
     write_docker_config,
 )
 from jobs.forges.credentials import credential_set
 from jobs.settings import load_settings
+from jobs.sources.git_policy import git_policy
+from jobs.sources.urls import ALLOWED_SCHEMES
 
 PREFIX = "registry.example:5000/binder-"
 
@@ -105,6 +106,10 @@ def test_git_policy_is_no_prompts_allowed_transports_and_no_system_config() -> N
         "GIT_CONFIG_NOSYSTEM": "1",
     }
     assert git_policy(allow_file=True)["GIT_ALLOW_PROTOCOL"] == "http:https:git:ssh:file"
+    # the transports git may use are the schemes a repository URL may have
+    assert set(git_policy(allow_file=False)["GIT_ALLOW_PROTOCOL"].split(":")) == set(
+        ALLOWED_SCHEMES
+    )
 
 
 def test_a_build_gets_its_repositorys_credential_only_in_files_of_its_own(tmp_path: Path) -> None:

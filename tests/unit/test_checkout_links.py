@@ -1,6 +1,6 @@
 """Symlinks that lead out of a checkout are removed before repo2docker reads it
-(jobs/checkout_links.py), and the configuration file every executor gives repo2docker
-runs that check (jobs/repo2docker.py)."""
+(jobs/repo2docker/checkout_links.py), and the configuration file every executor gives repo2docker
+runs that check (jobs/repo2docker/command.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from jobs.checkout_links import checked, links_outside, remove_links_outside
-from jobs.repo2docker import CONTENT_PROVIDER_CONFIG
+from jobs.repo2docker.checkout_links import checked, links_outside, remove_links_outside
+from jobs.repo2docker.command import CONTENT_PROVIDER_CONFIG
 from testkit.components import git
 
 
@@ -170,7 +170,7 @@ def test_the_configuration_file_makes_repo2dockers_git_provider_check(tmp_path: 
 
 
 def test_the_configuration_file_carries_the_modules_source() -> None:
-    import jobs.checkout_links as module
+    import jobs.repo2docker.checkout_links as module
 
     source = Path(module.__file__).read_text()
     assert source in CONTENT_PROVIDER_CONFIG

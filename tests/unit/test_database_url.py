@@ -1,5 +1,5 @@
 """``database.url``: what it names, and the refusals that name the setting and the cause
-without showing the password (jobs/store/config.py)."""
+without showing the password (jobs/settings/database.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobs.settings import ConfigError, load_settings
+from jobs.settings.database import parse_database_url
 from jobs.store import database_url, open_store
-from jobs.store.config import parse_database_url
 
 
 @pytest.mark.parametrize(

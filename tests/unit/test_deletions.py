@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.model import BuildState
-from jobs.push import Push, PushRequest, RefChange
-from jobs.refs import RefResolver, ResolvedRef
 from jobs.service import BuildService
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from tests.fakes import FakeExecutor, FakeRegistry
 
 from . import test_service

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from jobs.model import Build, BuildOutcome, BuildState
-from jobs.push import (
+from jobs.coordinator.push import (
     Decision,
     Deletion,
     Ignored,
@@ -28,9 +27,10 @@ from jobs.push import (
     short_name,
     skip_reason,
 )
-from jobs.reconcile import parse_ls_remote
-from jobs.refs import ResolvedRef
+from jobs.coordinator.reconcile import parse_ls_remote
+from jobs.model import Build, BuildOutcome, BuildState
 from jobs.settings import RepoSettings
+from jobs.sources.specs import ResolvedRef
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import (
     Delivery,

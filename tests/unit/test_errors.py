@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from jobs import errors
-from jobs.refs import git_failure
+from jobs.sources.refs import git_failure
 from webhook.auth import Forbidden, Unauthorized
 from webhook.errors import BadRequest, headers_for, status_for
-from webhook.hub_auth import HubUnavailable
+from webhook.hub_api import HubUnavailable
 
 URL = "https://git.example.org/owner/repo"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.failures import Failure, classify_failure
 from jobs.model import LogLine
-from jobs.repo2docker import parse_log_line
+from jobs.repo2docker.failures import Failure, classify_failure
+from jobs.repo2docker.log_lines import parse_log_line
 
 GOLDEN = Path(__file__).parent / "golden" / "repo2docker_failures"
 IMAGE = "registry.example/binder-x:0123456789abcdef0123456789abcdef01234567"

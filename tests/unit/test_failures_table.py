@@ -1,4 +1,5 @@
-"""The rule of ``jobs.failures.CAUSES`` as a whole: its order, and docs/overview.md's copy."""
+"""The rule of ``jobs.repo2docker.failures.CAUSES`` as a whole: its order, and
+docs/overview.md's copy."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.failures import CAUSES, Failure, classify_failure
-from jobs.failures_docs import main, render_into, render_table
 from jobs.model import LogLine
+from jobs.repo2docker.failures import CAUSES, Failure, classify_failure
+from jobs.repo2docker.failures_docs import main, render_into, render_table
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "registry.example/binder-x:0123456789abcdef0123456789abcdef01234567"
@@ -18,7 +19,7 @@ HOST_RESOURCES = ("disk full", "disk quota", "out of memory")
 def test_overview_holds_the_table_the_classifier_walks() -> None:
     overview = (ROOT / "docs" / "overview.md").read_text()
     assert render_into(overview) == overview, (
-        "run: python -m jobs.failures_docs --write docs/overview.md"
+        "run: python -m jobs.repo2docker.failures_docs --write docs/overview.md"
     )
     assert main(["--check", str(ROOT / "docs" / "overview.md")]) == 0
 

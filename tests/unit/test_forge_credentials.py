@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.forges.credentials import Credential, CredentialSet, UrlPattern, credential_set
+from jobs.forges.credentials import Credential, CredentialSet, credential_set
 from jobs.settings import ConfigError, ForgeSettings, load_settings
+from jobs.sources.patterns import UrlPattern
 
 
 def cred(url: str, password: str, username: str = "x-access-token") -> Credential:

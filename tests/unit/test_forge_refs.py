@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from jobs.forges.base import RefLookups, RefMissing, resolve_ref
-from jobs.refs import ResolvedRef, looks_like_abbreviated_sha
+from jobs.sources.specs import ResolvedRef, looks_like_abbreviated_sha
 
 MAIN = "a" * 40
 TAGGED = "b" * 40

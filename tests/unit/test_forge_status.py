@@ -17,8 +17,8 @@ from jobs.forges.hook_setup import check_project, hook_url, install_hook, pick_h
 from jobs.forges.hosts import Forges
 from jobs.forges.status import StatusReporter, build_page_url, status_for
 from jobs.model import Build, BuildState
-from jobs.refs import ResolvedRef
 from jobs.settings import ForgeSettings, load_settings
+from jobs.sources.specs import ResolvedRef
 
 pytestmark = pytest.mark.anyio
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -15,12 +15,10 @@ from pydantic import SecretStr
 from jobs.settings import ConfigError, JupyterHubSettings, Settings, load_settings
 from webhook.app import create_app
 from webhook.auth import READ, WRITE, Forbidden
+from webhook.hub_api import HubConfig, HubIdentity, IdentityCache
 from webhook.hub_auth import (
     SESSION_COOKIE,
     STATE_COOKIE,
-    HubConfig,
-    HubIdentity,
-    IdentityCache,
     principal_for,
     resolve_base_path,
     safe_target,

@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.settings import ConfigError, load_settings
+from jobs.settings import ConfigError, Settings, load_settings
 from webhook.profiles import (
     choice_slug,
     home_copy_command,
     image_validation_regex,
-    profiles_for,
     profiles_from_catalog,
     ref_label,
 )
@@ -58,6 +57,21 @@ CATALOG: dict[str, Any] = {
         },
     ]
 }
+
+
+def hub(**profiles: Any) -> Settings:
+    """Settings with ``hub_profiles`` set to ``profiles``."""
+    return load_settings(
+        None,
+        image_prefix=PREFIX,
+        repo2docker={"target_repo_dir": "/srv/repo"},
+        hub_profiles=profiles,
+    )
+
+
+def only(repo: str) -> dict[str, Any]:
+    """The part of ``CATALOG`` of ``repo``."""
+    return {"repos": [entry for entry in CATALOG["repos"] if entry["repo"] == repo]}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +123,7 @@ def test_the_newest_image_of_each_branch_and_tag_labelled_by_repo_and_ref() -> N
     main = choice_slug(REPO, "refs/heads/main", "main")
     tag = choice_slug(REPO, "refs/tags/v1.0", "v1.0")
     head = choice_slug(OTHER, "HEAD", "default branch")
-    assert profiles_from_catalog(CATALOG) == [
+    assert profiles_from_catalog(CATALOG, hub()) == [
         {
             "display_name": "Prebuilt repository images",
             "description": "Images built by binderhub-service, newest first",
@@ -147,22 +161,22 @@ def test_the_newest_image_of_each_branch_and_tag_labelled_by_repo_and_ref() -> N
     assert main == "my-org-analysis-main-" + main[-8:]
 
 
-def test_repos_and_kinds_narrow_the_choices() -> None:
-    (profile,) = profiles_from_catalog(CATALOG, repos=[REPO], kinds=("tag", "commit"))
+def test_kinds_narrow_the_choices() -> None:
+    (profile,) = profiles_from_catalog(only(REPO), hub(ref_kinds=["tag", "commit"]))
     choices = profile["profile_options"]["image"]["choices"]
     assert [c["display_name"] for c in choices.values()] == [
         "my-org/analysis (v1.0)",
         f"my-org/analysis ({D[:10]})",
     ]
-    assert profiles_from_catalog(CATALOG, repos=["https://github.com/nobody/none"]) == []
-    assert profiles_from_catalog({"repos": []}) == []
+    assert profiles_from_catalog(only(OTHER), hub(ref_kinds=["tag"])) == []
+    assert profiles_from_catalog({"repos": []}, hub()) == []
 
 
 @pytest.mark.anyio
 async def test_kubespawner_renders_the_form_and_starts_the_chosen_image(
     kubespawner: type[Any],
 ) -> None:
-    profiles = profiles_from_catalog(CATALOG, image_prefix=PREFIX)
+    profiles = profiles_from_catalog(CATALOG, hub(any_image_choice=True))
     spawner = spawner_with(kubespawner, profiles)
     form = await spawner.options_form(spawner)
     assert "my-org/analysis (v1.0)" in form
@@ -181,7 +195,7 @@ async def test_kubespawner_renders_the_form_and_starts_the_chosen_image(
 
 @pytest.mark.anyio
 async def test_a_free_text_image_must_be_one_of_ours(kubespawner: type[Any]) -> None:
-    profiles = profiles_from_catalog(CATALOG, image_prefix=PREFIX)
+    profiles = profiles_from_catalog(CATALOG, hub(any_image_choice=True))
     field = "profile-option-binderhub-service--image--unlisted-choice"
     ours = f"{PREFIX}someone-2drepo-0000aaaa:{A}"
     assert (
@@ -229,7 +243,7 @@ def test_the_validation_regex_reads_the_same_in_javascript() -> None:
 
 
 def test_copying_into_home_adds_a_start_hook_per_choice() -> None:
-    (profile,) = profiles_from_catalog(CATALOG, repos=[OTHER], copy_repo_to_home="/home/jovyan")
+    (profile,) = profiles_from_catalog(only(OTHER), hub(copy_repo_to_home="/home/jovyan"))
     (choice,) = profile["profile_options"]["image"]["choices"].values()
     assert choice["kubespawner_override"]["lifecycle_hooks"] == {
         "postStart": {"exec": {"command": home_copy_command("/srv/repo", "/home/jovyan/other")}}
@@ -252,7 +266,7 @@ def test_the_settings_shape_the_profile_list() -> None:
         },
     )
     tag = choice_slug(REPO, "refs/tags/v1.0", "v1.0")
-    assert profiles_for(settings, CATALOG) == [
+    assert profiles_from_catalog(CATALOG, settings) == [
         {
             "display_name": "Course images",
             "description": "Built on every push",
@@ -290,9 +304,9 @@ def test_the_settings_shape_the_profile_list() -> None:
         }
     ]
     # the defaults: branches, tags and the default branch; no free text; nothing copied
-    (default,) = profiles_for(load_settings(None, image_prefix=PREFIX), CATALOG)
-    assert default == profiles_from_catalog(CATALOG)[0]
-    assert profiles_for(load_settings(None), {"repos": []}) == []
+    (default,) = profiles_from_catalog(CATALOG, load_settings(None, image_prefix=PREFIX))
+    assert default == profiles_from_catalog(CATALOG, hub())[0]
+    assert profiles_from_catalog({"repos": []}, load_settings(None)) == []
 
 
 def test_copying_home_without_a_folder_to_copy_from_is_refused_at_start_up() -> None:

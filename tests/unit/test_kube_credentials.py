@@ -1,5 +1,5 @@
 """A build pod's git credential: only its repository's, in a Secret of its own that its
-Job refers to by name (jobs/executors/kube_credentials.py)."""
+Job refers to by name (jobs/executors/kubernetes/credentials.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import re
 
 import kubernetes_validate
 
-from jobs.executors import kube_credentials as credentials
-from jobs.executors import kube_manifests as manifests
+from jobs.executors.kubernetes import credentials, manifests
 from jobs.settings import Settings
 
 from .test_kube_manifests import KUBERNETES_VERSION, full_settings, make_build

@@ -10,11 +10,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from jobs.executors import kube_manifests as manifests
-from jobs.executors.kube_rbac import RULES, role
+from jobs.executors.kubernetes import manifests
+from jobs.executors.kubernetes.rbac import RULES, role
 from jobs.model import Build, BuildState
+from jobs.naming import build_name_for, image_name_for
 from jobs.settings import Settings
-from jobs.specs import build_name_for, image_name_for
 
 GOLDEN = Path(__file__).parent / "golden" / "build_job.json"
 KUBERNETES_VERSION = "1.34.0"  # the test cluster's (tests/cluster/k8s/go.mod: v1.34.4)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from jobs.executors import kube_manifests as manifests
-from jobs.repo2docker import cache_ref
+from jobs.executors.kubernetes import manifests, pod
+from jobs.repo2docker.command import cache_ref
 from jobs.settings import ConfigError, Settings, load_settings
 
 from .test_kube_manifests import make_build, validate
@@ -80,9 +80,9 @@ def test_buildkit_build_pods_get_the_daemon_the_certificate_and_the_cache() -> N
     job = manifests.make_build_job(build, buildkit_settings(), "builds")
     env = env_of(job)
     assert env["BUILDKIT_HOST"] == HOST
-    assert env["BUILDKIT_TLS_DIR"] == manifests.BUILDKIT_TLS_DIR
+    assert env["BUILDKIT_TLS_DIR"] == pod.BUILDKIT_TLS_DIR
     ref = cache_ref(build.image)
-    assert json.loads(env[manifests.BUILDX_ARGS_ENV]) == [
+    assert json.loads(env[pod.BUILDX_ARGS_ENV]) == [
         "--cache-from",
         f"type=registry,ref={ref}",
         "--cache-to",
@@ -102,7 +102,7 @@ def test_without_the_cache_or_the_certificate_nothing_of_them_is_in_the_job() ->
     job = manifests.make_build_job(make_build(), settings, "builds")
     validate(job)
     env = env_of(job)
-    assert json.loads(env[manifests.BUILDX_ARGS_ENV]) == []
+    assert json.loads(env[pod.BUILDX_ARGS_ENV]) == []
     assert "BUILDKIT_TLS_DIR" not in env
     assert env["BUILDKIT_TLS_SERVERNAME"] == "bk.example"
     assert all(v["name"] != "buildkit-tls" for v in pod_spec(job)["volumes"])
@@ -113,9 +113,9 @@ def test_the_config_map_reads_the_builds_buildx_arguments_from_the_environment()
     settings = buildkit_settings()
     config_map = manifests.make_config_map(settings, "builds")
     validate(config_map)
-    text = config_map["data"][manifests.CONFIG_FILE]
+    text = config_map["data"][pod.CONFIG_FILE]
     job = manifests.make_build_job(make_build(), settings, "builds")
-    arguments = env_of(job)[manifests.BUILDX_ARGS_ENV]
+    arguments = env_of(job)[pod.BUILDX_ARGS_ENV]
     loader = (
         "import sys, json\n"
         "from traitlets.config.loader import PyFileConfigLoader\n"
@@ -127,7 +127,7 @@ def test_the_config_map_reads_the_builds_buildx_arguments_from_the_environment()
     try:
         out = subprocess.run(
             [sys.executable, "-c", loader, str(config_file)],
-            env={**os.environ, manifests.BUILDX_ARGS_ENV: arguments},
+            env={**os.environ, pod.BUILDX_ARGS_ENV: arguments},
             check=True,
             capture_output=True,
             text=True,
@@ -137,7 +137,7 @@ def test_the_config_map_reads_the_builds_buildx_arguments_from_the_environment()
     assert json.loads(out) == json.loads(arguments)
     # the docker-socket builder's file has no such line
     plain = manifests.make_config_map(buildkit_settings(builder="docker-socket"), "builds")
-    assert manifests.BUILDX_ARGS_ENV not in plain["data"][manifests.CONFIG_FILE]
+    assert pod.BUILDX_ARGS_ENV not in plain["data"][pod.CONFIG_FILE]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The queue keeper: taking and renewing its Lease (``kube_queue.claim_lease``, pure);
+"""The queue keeper: taking and renewing its Lease (``queue_keeper.claim_lease``, pure);
 letting Jobs run only while what builds need answers (``ReleaseGate``)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from kubernetes import client
 
 from jobs.errors import TemporaryError
-from jobs.executors import kube_manifests as manifests
-from jobs.executors.kube_queue import QueueKeeper, ReleaseGate, claim_lease
-from jobs.executors.kube_watch import WatchCache
+from jobs.executors.kubernetes import manifests
+from jobs.executors.kubernetes.queue_keeper import QueueKeeper, ReleaseGate, claim_lease
+from jobs.executors.kubernetes.watch import WatchCache
 from jobs.settings import load_settings
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -110,7 +110,7 @@ def suspended(name: str, *, suspend: bool = True) -> client.V1Job:
 async def test_queued_jobs_wait_while_the_registry_or_buildkit_does_not_answer(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="jobs.executors.kube_queue")
+    caplog.set_level(logging.INFO, logger="jobs.executors.kubernetes.queue_keeper")
     registry, buildkit = Need("registry"), Need("BuildKit daemon")
     batch = Batch()
     cache = WatchCache(None, None, "ns", "s", on_job=lambda job: None, on_queue_change=lambda: None)

@@ -1,4 +1,4 @@
-"""Reading build Jobs and their pods into states and messages (``kube_status``, pure)."""
+"""Reading build Jobs and their pods into states and messages (``status``, pure)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from kubernetes import client
 
-from jobs.executors import kube_manifests as manifests
-from jobs.executors.kube_status import (
+from jobs.executors.kubernetes import manifests
+from jobs.executors.kubernetes.status import (
     build_of_job,
     counted_build_of,
     failure_of,
@@ -26,9 +26,8 @@ from jobs.executors.kube_status import (
     start_failure,
     start_overdue,
 )
-from jobs.failures import Failure
-from jobs.model import Build, BuildState, LogLine
-from jobs.quotas import CountedBuild
+from jobs.model import Build, BuildState, CountedBuild, LogLine
+from jobs.repo2docker.failures import Failure
 from jobs.settings import Settings
 
 # -- reading states -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The watch cache (its changes, without the watches) and the log follower (against a
-stand-in stream) of ``kube_watch``."""
+stand-in stream) of ``watch``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from jobs.executors.kube_watch import LogFollower, WatchCache
+from jobs.executors.kubernetes.watch import LogFollower, WatchCache
 
 # -- following a build's log --------------------------------------------------------------
 

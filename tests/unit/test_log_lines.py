@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from jobs.log_lines import LineSplitter, RawLine, cut_line, log_line_from_raw
 from jobs.model import LogLine
+from jobs.repo2docker.log_lines import LineSplitter, RawLine, cut_line, log_line_from_raw
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from jobs.log_lines import NO_CACHE_YET, RawLine, log_line_from_raw, rewrite_line
 from jobs.model import LogLine
-from jobs.repo2docker import parse_log_line
+from jobs.repo2docker.log_lines import (
+    NO_CACHE_YET,
+    RawLine,
+    log_line_from_raw,
+    parse_log_line,
+    rewrite_line,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from jobs.model import LogLine
-from jobs.phases import Expired, Phase, PhaseTracker
-from jobs.repo2docker import parse_log_line
+from jobs.repo2docker.log_lines import parse_log_line
+from jobs.repo2docker.phases import Expired, Phase, PhaseTracker
 from jobs.settings import PhaseTimeouts
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import QuotaExceeded
-from jobs.model import Build, BuildState
-from jobs.quotas import (
+from jobs.coordinator.quotas import (
     QUEUED_RETRY_SECONDS,
     ClusterCounter,
-    CountedBuild,
     Quotas,
     StoreCounter,
     Usage,
     check_quota,
     statuses,
 )
+from jobs.errors import QuotaExceeded
+from jobs.model import Build, BuildState, CountedBuild
 from jobs.settings import QuotaLimits, QuotaSettings
 from jobs.store import SqliteStore
 

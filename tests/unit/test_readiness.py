@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from jobs.checks import CheckResult, in_thread, run_check
 from jobs.errors import TemporaryError
-from jobs.executors.docker_daemon import docker_host
+from jobs.executors.daemons import docker_host
 from jobs.readiness import DependencyMonitor, Status, report
 from jobs.store import SqliteStore
 

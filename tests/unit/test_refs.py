@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import InvalidRequest
-from jobs.refs import RefResolver, ResolvedRef, pick_ref
+from jobs.sources.refs import RefResolver, pick_ref
+from jobs.sources.specs import ResolvedRef
 
 A, B, C, D = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
 LS_REMOTE = f"""{A}\tHEAD

@@ -3,12 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import InvalidRequest
-from jobs.registry import (
-    ImageRef,
-    RegistryClient,
-    parse_challenge,
-    split_image,
-)
+from jobs.registry.client import ImageRef, RegistryClient, parse_challenge, split_image
 
 
 def test_split_image() -> None:

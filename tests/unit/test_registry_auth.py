@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jobs.errors import RegistryAuthError
-from jobs.registry_auth import (
+from jobs.registry.auth import (
     DockerConfigCredentials,
     auth_from_docker_config,
     build_docker_config,

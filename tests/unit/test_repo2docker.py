@@ -5,16 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from jobs.repo2docker import (
+from jobs.repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
     cache_ref,
-    parse_log_line,
     repo2docker_args,
     repo2docker_config,
-    uses_buildx,
 )
+from jobs.repo2docker.log_lines import parse_log_line
 from jobs.settings import BuildKitSettings, Repo2DockerSettings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -104,7 +103,7 @@ def test_repo2docker_2024_gets_no_engine_argument() -> None:
     ],
 )
 def test_versions_from_2025_8_build_with_buildx(version: str, buildx: bool) -> None:
-    assert uses_buildx(version) is buildx
+    assert Repo2DockerSettings(version=version).uses_buildx is buildx
 
 
 @pytest.mark.parametrize(

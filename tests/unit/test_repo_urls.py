@@ -11,9 +11,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from jobs.errors import InvalidRequest
-from jobs.repo_urls import canonical_pattern, canonical_repo_url, url_matches
+from jobs.naming import image_name_for
 from jobs.settings import ConfigError, load_settings
-from jobs.specs import image_name_for
+from jobs.sources.patterns import canonical_pattern, url_matches
+from jobs.sources.urls import canonical_repo_url
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

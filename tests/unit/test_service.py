@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.build_requests import BuildQuery, BuildRequest
+from jobs.coordinator.push import Push, PushRequest, RefChange
+from jobs.coordinator.quotas import Quotas, StoreCounter
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
 from jobs.model import Build, BuildState
-from jobs.push import Push, PushRequest, RefChange
-from jobs.quotas import Quotas, StoreCounter
-from jobs.refs import RefResolver, ResolvedRef
-from jobs.requests import BuildQuery, BuildRequest
+from jobs.naming import build_name_for, image_name_for
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
-from jobs.specs import build_name_for, image_name_for
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from jobs.store import SqliteStore, Store, StoreUnavailable
 from tests.fakes import FakeExecutor, FakeRegistry
 
@@ -353,6 +354,46 @@ async def test_start_takes_over_what_a_previous_process_left(
     failed = r.service.get(worn_out.id)
     assert failed.state is BuildState.FAILED
     assert failed.error == f"interrupted by {MAX_ATTEMPTS} service restarts; giving up"
+
+
+async def test_the_service_deletes_old_logs_from_its_start_to_its_close(
+    rig: Callable[..., Any], store: Store
+) -> None:
+    """Log retention is the service's: ``start`` begins it, ``close`` ends it."""
+    old = record(store, SHA[0], BuildState.BUILT)
+    store.update(old.id, finished_at=1000.0)  # finished in 1970: past any retention
+    store.append_log(old.id, "", "an old line")
+    r: Rig = await rig(build_logs={"retention_days": 1}, webhooks={"reconcile_interval": 3600})
+    for _ in range(500):  # the first round runs at start, on a worker thread
+        if not store.logs(old.id):
+            break
+        await asyncio.sleep(0.01)
+    assert store.logs(old.id) == []
+    assert r.service.get(old.id).state is BuildState.BUILT  # the record stays
+    assert r.service.beside == ["log-retention", "reconciler"]
+    await r.service.close()
+    assert r.service.beside == []
+
+
+async def test_a_one_shot_service_runs_no_work_beside_its_build(
+    tmp_path: Path, store: Store
+) -> None:
+    config = settings(tmp_path, build_logs={"retention_days": 1})
+    registry = FakeRegistry()
+    service = BuildService(
+        config,
+        store=store,
+        registry=registry,
+        resolver=RefResolver(timeout=5, ttl=3600),
+        executor=FakeExecutor(registry),
+    )
+    old = record(store, SHA[0], BuildState.BUILT)
+    store.update(old.id, finished_at=1000.0)
+    store.append_log(old.id, "", "an old line")
+    await service.start(recover=False)
+    assert service.beside == []
+    await service.close(abandon=True)
+    assert SqliteStore(tmp_path / "builds.sqlite").logs(old.id) == [("", "an old line")]
 
 
 async def test_start_leaves_a_build_another_live_process_runs(tmp_path: Path, store: Store) -> None:

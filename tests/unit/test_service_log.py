@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.errors import BuildFailed
-from jobs.push import Push, PushRequest, RefChange
-from jobs.specs import image_name_for
+from jobs.naming import image_name_for
 
 from . import test_service
 from .test_service import PREFIX, REPO, SHA, Rig, ended

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.push import Push, PushRequest, RefChange
+from jobs.coordinator.retries import Retry, RetryPolicy
 from jobs.errors import BuildFailed, TemporaryError
 from jobs.executors import DurableExecutor
 from jobs.forges.base import CommitStatus, HookChange
 from jobs.forges.hosts import Forges
 from jobs.forges.status import StatusReporter
-from jobs.model import Build, BuildState, LogLine
-from jobs.push import Push, PushRequest, RefChange
-from jobs.quotas import CountedBuild
-from jobs.refs import RefResolver, ResolvedRef
-from jobs.retries import Retry, RetryPolicy
+from jobs.model import Build, BuildState, CountedBuild, LogLine
 from jobs.service import BuildService
 from jobs.settings import ForgeSettings, load_settings
+from jobs.sources.refs import RefResolver
+from jobs.sources.specs import ResolvedRef
 from jobs.store import SqliteStore, Store
 from tests.fakes import FakeExecutor, FakeRegistry
 
@@ -296,7 +296,7 @@ async def test_a_durable_executor_gets_the_build_while_the_registry_is_down(
     rig: Callable[..., Any],
 ) -> None:
     # its queue outlives this process (a restart loses nothing) and lets the build
-    # start only when what it needs answers (kube_queue); this process only waits
+    # start only when what it needs answers (the queue keeper); this process only waits
     executor = HeldJobs()
     r: Rig = await rig(executor=executor)
     r.registry.down = True

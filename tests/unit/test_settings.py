@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from jobs.settings import ConfigError, load_settings
-from jobs.settings_docs import render
+from jobs.settings.docs import render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_configuration_reference_is_current() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
-        "run: python -m jobs.settings_docs --write docs/configuration.md"
+        "run: python -m jobs.settings.docs --write docs/configuration.md"
     )
 
 

@@ -1,4 +1,4 @@
-"""jobs.settings_schema: the conversion to what Helm reads (golden), and the file's check."""
+"""jobs.settings.schema: the conversion to what Helm reads (golden), and the file's check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from jobs.settings_schema import COMMENT, helm_schema, main, updated_values_schema
+from jobs.settings.schema import COMMENT, helm_schema, main, updated_values_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

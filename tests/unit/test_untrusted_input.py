@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
+from jobs.coordinator.build_requests import build_query
 from jobs.errors import InvalidRequest
 from jobs.json_input import MAX_DEPTH, InvalidJSON, read_json
-from jobs.repo2docker import parse_log_line
-from jobs.requests import build_query
+from jobs.repo2docker.log_lines import parse_log_line
 from webhook.auth import Unauthorized, bearer_token
 from webhook.body import parse_json_object, read_body
 from webhook.errors import BadRequest, answer_text, status_for

@@ -1,0 +1,149 @@
+"""repo2docker's command line, its configuration file and the BuildKit engine's
+environment. Pure functions."""
+
+from __future__ import annotations
+
+import inspect
+
+from ..settings import BuildKitSettings, Repo2DockerSettings
+from . import checkout_links
+
+ENGINE = "buildkit"
+"""The repo2docker engine of builder/ (entry point ``repo2docker.engines``)."""
+
+CACHE_TAG = "buildcache"
+"""Tag of a repository's BuildKit cache, next to its images (never a commit id, so it
+is never taken for an image of a commit)."""
+
+CONTENT_PROVIDER_CONFIG = (
+    """\
+# Written by binderhub-service. Only the Git content provider: the others probe
+# hosts on the internet (Dataverse fetches a host list) before looking at the URL.
+# It removes the checkout's symlinks that lead out of it before repo2docker reads the
+# checkout; what follows is binderhub-service's jobs/repo2docker/checkout_links.py
+# as it is.
+
+"""
+    + inspect.getsource(checkout_links)
+    + """
+import repo2docker.contentproviders
+
+c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
+"""
+)
+"""repo2docker's configuration file, every executor's: the content provider of
+``jobs/repo2docker/checkout_links.py``, defined by that module's own source, so that any
+repo2docker runs it (another virtualenv, a builder image, a stock repo2docker image)."""
+
+
+def cache_ref(image: str) -> str:
+    """The registry cache reference for builds of ``image`` (``host/repo:tag``):
+    ``host/repo:buildcache``. Pure."""
+    repository, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:  # no tag (the colon was the registry's port)
+        repository = image
+    return f"{repository}:{CACHE_TAG}"
+
+
+def buildx_args(buildkit: BuildKitSettings, image: str) -> list[str]:
+    """Extra ``docker buildx build`` arguments: the registry cache of ``image``'s
+    repository, when ``buildkit`` has a daemon and ``cache`` on. ``ignore-error=true``:
+    a failed cache export does not fail a build whose image was pushed. Pure."""
+    if not (buildkit.host and buildkit.cache):
+        return []
+    ref = cache_ref(image)
+    return [
+        "--cache-from",
+        f"type=registry,ref={ref}",
+        "--cache-to",
+        f"type=registry,ref={ref},mode=max,ignore-error=true",
+    ]
+
+
+def repo2docker_config(extra_buildx_args: list[str]) -> str:
+    """The repo2docker configuration file: the Git content provider only, and
+    ``DockerEngine.extra_buildx_build_args`` (which builder/'s engine inherits). Pure."""
+    text = CONTENT_PROVIDER_CONFIG
+    if extra_buildx_args:
+        text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
+    return text
+
+
+def buildkit_environment(buildkit: BuildKitSettings) -> dict[str, str]:
+    """The environment the ``buildkit`` engine reads (builder/README.md). Pure."""
+    env: dict[str, str] = {}
+    if buildkit.host:
+        env["BUILDKIT_HOST"] = buildkit.host
+    if buildkit.tls_dir:
+        env["BUILDKIT_TLS_DIR"] = str(buildkit.tls_dir)
+    if buildkit.tls_servername:
+        env["BUILDKIT_TLS_SERVERNAME"] = buildkit.tls_servername
+    return env
+
+
+def repo2docker_args(
+    settings: Repo2DockerSettings,
+    *,
+    image: str,
+    repo: str,
+    sha: str,
+    config_file: str | None,
+    engine: str = ENGINE,
+) -> list[str]:
+    """The arguments after the repo2docker command; the repository URL is always last.
+    From 2025.8 on, ``--engine engine``: ``buildkit`` (builder/'s engine, no Docker
+    daemon needed) by default, ``docker`` (repo2docker's own) where a Docker daemon
+    builds, so that a stock repo2docker image serves."""
+    args: list[str] = []
+    if config_file is not None:
+        args += ["--config", config_file]
+    if settings.uses_buildx:
+        # on the command line: --engine's default ("docker") overrides the config file
+        args += ["--engine", engine]
+    args += [
+        "--no-run",
+        "--push",
+        "--json-logs",
+        "--user-id",
+        str(settings.user_id),
+        "--user-name",
+        settings.user_name,
+        "--image-name",
+        image,
+        "--ref",
+        sha,
+    ]
+    if settings.target_repo_dir:
+        args += ["--target-repo-dir", settings.target_repo_dir]
+    args += list(settings.extra_args)
+    args.append(repo)
+    return args
+
+
+CHART_COPY = "chart/files/repo2docker_config.py"
+"""The Helm chart's copy of ``CONTENT_PROVIDER_CONFIG`` (its ConfigMap is the executor's,
+byte for byte): ``python -m jobs.repo2docker --write`` makes it, ``--check`` compares."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.repo2docker --write|--check [PATH]`` (PATH: ``CHART_COPY``)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.repo2docker", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    parser.add_argument("path", nargs="?", default=CHART_COPY)
+    args = parser.parse_args(argv)
+    path = Path(args.path)
+    if args.write:
+        path.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        return 0
+    if not path.exists() or path.read_text(encoding="utf-8") != CONTENT_PROVIDER_CONFIG:
+        print(
+            f"{path} differs from jobs/repo2docker/command.py: "
+            "run python -m jobs.repo2docker --write"
+        )
+        return 1
+    return 0

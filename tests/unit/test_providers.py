@@ -1,0 +1,75 @@
+"""BinderHub's provider specs (jobs/sources/providers.py): what each provider's spec
+means, and the errors (with the stream's status) for malformed specs and unknown
+providers."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs import errors
+from jobs.sources.providers import repo_spec_for
+from jobs.sources.specs import RepoSpec
+from webhook.binderhub import error_event
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("provider", "spec", "expected"),
+    [
+        (
+            "gh",
+            "binder-examples/requirements/HEAD",
+            ("github.com/binder-examples/requirements", "HEAD"),
+        ),
+        ("gh", "o/r/feature/x", ("github.com/o/r", "feature/x")),
+        ("gh", "o/r/feature%2Fx", ("github.com/o/r", "feature/x")),
+        ("gh", "O.x/r_1-2/v1.0", ("github.com/O.x/r_1-2", "v1.0")),
+        ("gl", "group%2Fproject/main", ("gitlab.com/group/project", "main")),
+        ("gl", "group%2Fsub%2Fproject/release%2F1", ("gitlab.com/group/sub/project", "release/1")),
+        (
+            "git",
+            "https%3A%2F%2Fgit.example.org%2Fteam%2Frepo.git/main",
+            ("git.example.org/team/repo.git", "main"),
+        ),
+        ("git", "git%3A%2F%2F127.0.0.1%3A9418%2Fdemo/" + SHA, ("127.0.0.1:9418/demo", SHA)),
+        ("git", "git%40host.example%3Ateam%2Frepo/main", ("git@host.example:team/repo", "main")),
+    ],
+)
+def test_provider_specs(provider: str, spec: str, expected: tuple[str, str]) -> None:
+    parsed = repo_spec_for(provider, spec)
+    assert (parsed.url.split("://")[-1], parsed.ref) == expected
+    assert isinstance(parsed, RepoSpec)
+
+
+@pytest.mark.parametrize(
+    ("provider", "spec", "message"),
+    [
+        ("gh", "owner/repo", "gh/<owner>/<repo>/<ref>"),
+        ("gh", "owner/repo/", "gh/<owner>/<repo>/<ref>"),
+        ("gh", "owner%2Frepo/x/main", "gh/<owner>/<repo>/<ref>"),
+        ("gh", "own er/repo/main", "gh/<owner>/<repo>/<ref>"),
+        ("gh", "", "gh/<owner>/<repo>/<ref>"),
+        ("gl", "group/project/main", "gl/<URL-escaped namespace>/<ref>"),
+        ("gl", "group%2Fproject", "gl/<URL-escaped namespace>/<ref>"),
+        ("git", "https://example.org/repo/main", "git/<URL-escaped repository URL>/<ref>"),
+        ("git", "https%3A%2F%2Fexample.org%2Frepo", "git/<URL-escaped repository URL>/<ref>"),
+        ("git", "not-a-url/main", "git/<URL-escaped repository URL>/<ref>"),
+    ],
+)
+def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as raised:
+        repo_spec_for(provider, spec)
+    assert message in str(raised.value)
+    assert error_event(raised.value)["status_code"] == 400
+
+
+@pytest.mark.parametrize("provider", ["zenodo", "gist", "GH", ""])
+def test_unknown_providers_are_404(provider: str) -> None:
+    with pytest.raises(errors.NotFound) as raised:
+        repo_spec_for(provider, "a/b/c")
+    assert error_event(raised.value) == {
+        "phase": "failed",
+        "status_code": 404,
+        "message": f"no provider {provider!r}: this service builds from gh, gl, git\n",
+    }

@@ -1,0 +1,221 @@
+"""The OpenAPI document's schemas (``components.schemas``) and the pieces its paths share:
+parameters, the JSON and error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+BUILD_ID = {
+    "name": "build_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+STATES = ["queued", "running", "built", "failed", "cancelled", "superseded"]
+
+
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "The request is malformed; `error` says how.",
+        401: "No token, or an invalid one (for a hook: its signature or token).",
+        403: "The token lacks the scope, or the repository is not allowed.",
+        404: "No such build.",
+        409: "The build has finished already.",
+        405: "Not a method of this path.",
+        413: "The body is too large.",
+        415: "The body is not JSON.",
+        422: "The repository or ref does not exist.",
+        429: "A quota is used up; `Retry-After` says when to ask again.",
+        502: "The registry refused our credentials.",
+        503: "The registry or a repository could not be reached; try again.",
+    }
+    return {str(code): json_response(ERROR, reasons[code]) for code in codes}
+
+
+QUOTA = {
+    "type": "object",
+    "required": ["quota", "limit", "used", "remaining", "frees_at"],
+    "properties": {
+        "quota": {"type": "string", "examples": ["per_user.builds_per_window"]},
+        "limit": {"type": "integer", "minimum": 1},
+        "used": {"type": "integer", "minimum": 0},
+        "remaining": {"type": "integer", "minimum": 0},
+        "frees_at": {
+            "type": ["number", "null"],
+            "description": "Unix time at which `used` next drops; null when nothing is "
+            "used or it drops when a build finishes.",
+        },
+    },
+}
+
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "quota": {"type": "string", "description": "429 only: the quota used up."},
+            "retry_after": {"type": "integer", "description": "429 only: seconds."},
+            "frees_at": {
+                "type": ["number", "null"],
+                "description": "429 only: Unix time the quota frees a build; null for "
+                "`max_queued` (when a build finishes).",
+            },
+        },
+    },
+    "Quotas": {
+        "type": "object",
+        "required": ["requester", "quotas"],
+        "properties": {
+            "requester": {"type": "string"},
+            "quotas": {"type": "array", "items": QUOTA},
+        },
+    },
+    "BuildRequest": {
+        "type": "object",
+        "required": ["repo"],
+        "additionalProperties": False,
+        "properties": {
+            "repo": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2048,
+                "description": "Repository URL (https, http, git, ssh) or a shortcut "
+                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF.",
+            },
+            "ref": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "description": "Branch, tag or full commit SHA.",
+            },
+            "force": {
+                "type": "boolean",
+                "description": "Build even if the last build of this commit failed.",
+            },
+        },
+    },
+    "Build": {
+        "type": "object",
+        "required": ["id", "repo", "ref", "sha", "image", "state"],
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "repo": {"type": "string"},
+            "ref": {"type": "string"},
+            "ref_kind": {"type": "string", "enum": ["branch", "tag", "commit", "head", "other"]},
+            "sha": {"type": "string"},
+            "image": {"type": "string"},
+            "name": {"type": "string"},
+            "state": {"type": "string", "enum": STATES},
+            "trigger": {"type": "string"},
+            "created_at": {"type": "number"},
+            "started_at": {"type": ["number", "null"]},
+            "finished_at": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+            "attempts": {"type": "integer"},
+            "outcome": {
+                "type": "string",
+                "enum": ["created", "joined", "cached", "failed-before"],
+                "description": "Only in answers to build requests.",
+            },
+        },
+    },
+    "BuildPage": {
+        "type": "object",
+        "required": ["builds", "next_cursor"],
+        "properties": {
+            "builds": {"type": "array", "items": {"$ref": "#/components/schemas/Build"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "BuildLog": {
+        "type": "object",
+        "required": ["id", "state", "lines"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": STATES},
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["phase", "message"],
+                    "properties": {"phase": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Readiness": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": ["ready", "degraded", "unavailable"],
+                "description": "`ready`: everything answers. `degraded`: a shared "
+                "dependency does not (still 200: this pod answers; builds wait for it). "
+                "`unavailable`: this pod's own store does not (503).",
+            },
+            "checks": {
+                "type": "object",
+                "description": "One entry per dependency, from the last background check: "
+                "`store` (this pod's own), and the shared ones: `docker`, `kubernetes` "
+                "and/or `buildkit` (the build backend), `registry`, and `jupyterhub` when "
+                "enabled.",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["ok", "since", "checked_at"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "error": {"type": "string", "description": "Why, naming it."},
+                        "since": {
+                            "type": "number",
+                            "description": "Since when (epoch seconds) it has answered, or not.",
+                        },
+                        "checked_at": {
+                            "type": "number",
+                            "description": "When it was last checked (epoch seconds).",
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "Images": {
+        "type": "object",
+        "required": ["repos"],
+        "properties": {
+            "repos": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["repo", "images"],
+                    "properties": {
+                        "repo": {"type": "string"},
+                        "images": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["image", "sha", "ref", "ref_kind", "built_at"],
+                                "properties": {
+                                    "image": {"type": "string"},
+                                    "sha": {"type": "string"},
+                                    "ref": {"type": "string"},
+                                    "ref_kind": {"type": "string"},
+                                    "built_at": {"type": ["number", "null"]},
+                                    "build_id": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+}
