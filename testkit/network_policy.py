@@ -31,7 +31,7 @@ An endpoint without an address (``Pod(ip=None)``) is never inside a block.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -179,7 +179,7 @@ def _selecting(
 
 
 def _rules_allow(
-    selecting: list[Mapping[str, Any]],
+    selecting: Sequence[Mapping[str, Any]],
     rules_key: str,
     peers_key: str,
     peer: Endpoint,

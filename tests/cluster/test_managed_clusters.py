@@ -69,7 +69,7 @@ def push(local: str, registry: str, name: str, config: Path) -> str:
     return f"{registry}/{name}"
 
 
-def certificates(namespace: str) -> dict[str, dict[str, str]]:
+def certificates(namespace: str) -> dict[str, dict[str, bytes | str]]:
     """A CA, the daemon's certificate for its Service's names and a client certificate, as
     the two Secrets' data (``ca.pem``, ``cert.pem``, ``key.pem``, base64)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -106,7 +106,7 @@ def certificates(namespace: str) -> dict[str, dict[str, str]]:
         "builds", (ca.subject, ca_key), [ExtendedKeyUsageOID.CLIENT_AUTH], []
     )
 
-    def pem(cert: x509.Certificate, key: Any) -> dict[str, str]:
+    def pem(cert: x509.Certificate, key: Any) -> dict[str, bytes | str]:
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

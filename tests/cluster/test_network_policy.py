@@ -157,18 +157,18 @@ def test_the_charts_and_z2jhs_policies_hold_in_the_cluster_as_the_evaluator_read
     networking = client.NetworkingV1Api(api_client)
     for policy in ours + theirs:
         if policy["kind"] == "NetworkPolicy":
-            networking.create_namespaced_network_policy(policy["metadata"]["namespace"], policy)
+            body: Any = policy  # the client takes a dict where it types a V1NetworkPolicy
+            networking.create_namespaced_network_policy(policy["metadata"]["namespace"], body)
     ips: dict[str, str] = {}
     for name, (ns, _, _) in pods.items():
         kube.wait_for_pod_phase(core_v1, ns, name, {"Running"})
-        kube.wait_for(
-            lambda ns=ns, name=name: all(
-                c.ready for c in core_v1.read_namespaced_pod(name, ns).status.container_statuses
-            ),
-            timeout=60,
-            what=f"{name} ready",
-        )
-        ips[name] = core_v1.read_namespaced_pod(name, ns).status.pod_ip
+
+        def ready(ns: str = ns, name: str = name) -> bool:
+            statuses = core_v1.read_namespaced_pod(name, ns).status.container_statuses
+            return all(c.ready for c in statuses or [])
+
+        kube.wait_for(ready, timeout=60, what=f"{name} ready")
+        ips[name] = str(core_v1.read_namespaced_pod(name, ns).status.pod_ip)
     enforcement.wait_enforced((ns, name) for name, (ns, _, _) in pods.items())
     endpoints: dict[str, Endpoint] = {
         name: Pod(ns, labels, ip=ips[name]) for name, (ns, labels, _) in pods.items()
@@ -226,11 +226,15 @@ def test_the_charts_and_z2jhs_policies_hold_in_the_cluster_as_the_evaluator_read
             ns = pods[source][0]
             # kube-router applies what it sees within a sync or two: ask until it agrees,
             # or until the deadline says it never will
+
+            def agrees(
+                ns: str = ns, source: str = source, url: str = url, allowed: bool = allowed
+            ) -> bool:
+                return enforcement.reaches(kubeconfig, ns, source, url) is allowed
+
             try:
                 kube.wait_for(
-                    lambda ns=ns, source=source, url=url, allowed=allowed: (
-                        enforcement.reaches(kubeconfig, ns, source, url) is allowed
-                    ),
+                    agrees,
                     timeout=30,
                     what=f"{source} -> {target} to be {'allowed' if allowed else 'refused'}",
                     interval=1,
