@@ -19,11 +19,13 @@ from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.refs import RefResolver
 from .store import Store, open_store
+from .trust import Trust
 
 
-def make_registry_client(settings: Settings) -> RegistryClient:
+def make_registry_client(settings: Settings, trust: Trust | None = None) -> RegistryClient:
     """The registry client of the one credential setting: ``username``/``password``, or
-    ``docker_config``, read again whenever the file changes (rotated tokens)."""
+    ``docker_config``, read again whenever the file changes (rotated tokens); trusting
+    ``trust``'s authorities (``ca_bundle``)."""
     registry = settings.registry
     credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
@@ -35,6 +37,7 @@ def make_registry_client(settings: Settings) -> RegistryClient:
         credentials=credentials,
         timeout=registry.timeout,
         cache_seconds=registry.cache_seconds,
+        verify=(trust or Trust(settings.ca_bundle)).ssl_context(),
     )
 
 
@@ -147,10 +150,13 @@ def make_service(
     ``store``: one opened already (``jobs.store.open_store``), else it is opened here
     (raises ``ConfigError`` when it cannot be). ``retry`` says how builds are tried again
     after temporary failures (``jobs.coordinator.retries``: its defaults unless given)."""
-    forges = Forges.from_settings(settings.forges)
+    trust = Trust(settings.ca_bundle)
+    forges = Forges.from_settings(
+        settings.forges, fetch=settings.fetch_url, verify=trust.requests_verify()
+    )
     if store is None:
         store = open_store(settings)
-    registry = make_registry_client(settings)
+    registry = make_registry_client(settings, trust)
     executor = make_executor(settings, registry)
     service = BuildService(
         settings,
@@ -161,7 +167,8 @@ def make_service(
             ttl=settings.ref_cache_seconds,
             allow_file=settings.allow_file_urls,
             forge=forges,
-            git_env=forges.git_environment(),
+            git_env={**forges.git_environment(), **trust.git_env()},
+            fetch=settings.fetch_url,
         ),
         executor=executor,
         quotas=make_quotas(settings, store, executor),

@@ -190,11 +190,21 @@ it (config wins, key by key; lists are replaced whole).
 {{- if eq $v.builder.type "buildkit" }}
 {{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
 {{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
+{{- $_ := set $k8s "buildkit_tls_keys" (include "binderhub-service.buildkitTlsKeys" . | fromJson) }}
 {{- $_ := set $k8s "run_as_user" 1000 }}
 {{- else if eq $v.builder.type "dind" }}
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
 {{- else }}
 {{- $_ := set $k8s "docker_socket" $v.builder.dockerSocket }}
+{{- end }}
+{{- /* build pods: the proxy and the CA bundle (each build pod adds it to its image's) */}}
+{{- $buildEnv := dict }}
+{{- range (include "binderhub-service.proxyEnv" (list . list) | fromYamlArray) }}
+{{- $_ := set $buildEnv .name .value }}
+{{- end }}
+{{- with $buildEnv }}{{ $_ := set $k8s "env" . }}{{ end }}
+{{- with include "binderhub-service.caConfigMap" . }}
+{{- $_ := set $k8s "ca_bundle" (dict "name" . "key" (include "binderhub-service.caKey" $)) }}
 {{- end }}
 {{- $sa := include "binderhub-service.buildServiceAccountName" . }}
 {{- if $sa }}{{ $_ := set $k8s "service_account" $sa }}{{ end }}
@@ -243,6 +253,9 @@ it (config wins, key by key; lists are replaced whole).
     "log_format" $v.logFormat
 }}
 {{- with $v.publicUrl }}{{ $_ := set $settings "public_url" . }}{{ end }}
+{{- if include "binderhub-service.caConfigMap" . }}
+{{- $_ := set $settings "ca_bundle" (printf "%s/ca.crt" (include "binderhub-service.caDir" .)) }}
+{{- end }}
 {{- with $v.imagePrefix }}{{ $_ := set $settings "image_prefix" . }}{{ end }}
 {{- toYaml (mustMergeOverwrite $settings (deepCopy $v.config)) }}
 {{- end }}

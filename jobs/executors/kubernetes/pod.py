@@ -30,9 +30,24 @@ BUILDX_ARGS_ENV = "BINDERHUB_SERVICE_BUILDX_ARGS"
 """The build's extra ``docker buildx build`` arguments (its registry cache), as JSON:
 the ConfigMap's configuration file is shared by every build, so it reads them from
 the pod's environment."""
+CA_DIR = "/etc/binderhub-service-ca"
+"""Where the ``ca-bundle`` init container finds ``kubernetes.ca_bundle`` (``ca.crt``)."""
+CA_FILE = "/tmp/binderhub-service-ca/ca-certificates.crt"  # noqa: S108 - the pod's emptyDir
+"""The image's public authorities and ``kubernetes.ca_bundle``'s, which the ``ca-bundle``
+init container writes into the pod's ``/tmp``: git, buildx and Python are told this file,
+which replaces their defaults (hence the image's own in it)."""
 Mounts = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 """What a part of a build pod adds: its volumes, the builder's mounts of them, and the
 builder's environment."""
+
+
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+"""Every container of a build pod: unprivileged, no capabilities, a read-only root."""
 
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
@@ -95,7 +110,11 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     k8s = settings.kubernetes
     if k8s.builder != "buildkit" or k8s.buildkit_host is None:
         return [], [], []
-    cache = BuildKitSettings(host=k8s.buildkit_host, cache=settings.buildkit.cache)
+    cache = BuildKitSettings(
+        host=k8s.buildkit_host,
+        cache=settings.buildkit.cache,
+        cache_image_manifest=settings.buildkit.cache_image_manifest,
+    )
     env: list[dict[str, Any]] = [
         {"name": "BUILDKIT_HOST", "value": k8s.buildkit_host},
         {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},
@@ -104,12 +123,14 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     mounts: list[dict[str, Any]] = []
     if k8s.buildkit_tls_secret is not None:
         env.append({"name": "BUILDKIT_TLS_DIR", "value": BUILDKIT_TLS_DIR})
+        keys = k8s.buildkit_tls_keys  # the Secret's names for them (cert-manager's, ...)
+        files = zip((keys.ca, keys.cert, keys.key), BUILDKIT_TLS_FILES, strict=True)
         volumes.append(
             {
                 "name": "buildkit-tls",
                 "secret": {
                     "secretName": k8s.buildkit_tls_secret,
-                    "items": [{"key": name, "path": name} for name in BUILDKIT_TLS_FILES],
+                    "items": [{"key": key, "path": path} for key, path in files],
                 },
             }
         )
@@ -119,6 +140,50 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     return volumes, mounts, env
 
 
+def trusted_authorities(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """With ``kubernetes.ca_bundle``: its ConfigMap as a volume, and the ``ca-bundle``
+    init container that writes ``CA_FILE`` from the image's bundle and it; the builder's
+    environment names the file (``trust_env``). Nothing without one. Pure."""
+    ref = settings.kubernetes.ca_bundle
+    if ref is None:
+        return [], []
+    volume = {
+        "name": "ca-bundle",
+        "configMap": {"name": ref.name, "items": [{"key": ref.key, "path": "ca.crt"}]},
+    }
+    folder = CA_FILE.rpartition("/")[0]
+    image_bundle = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, as in images/repo2docker
+    script = (
+        f"set -e; mkdir -p {folder}; {{ cat {image_bundle} 2>/dev/null || true; "
+        f"echo; cat {CA_DIR}/ca.crt; }} > {CA_FILE}"
+    )
+    init = {
+        "name": "ca-bundle",
+        "image": settings.kubernetes.builder_image,
+        "imagePullPolicy": settings.kubernetes.builder_image_pull_policy,
+        "command": ["sh", "-c", script],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's emptyDir
+            {"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True},
+        ],
+        "securityContext": CONTAINER_SECURITY,
+    }
+    return [volume], [init]
+
+
+def trust_env(settings: Settings) -> list[dict[str, Any]]:
+    """The builder's environment that makes git, buildx (Go) and Python trust
+    ``CA_FILE`` (with ``kubernetes.ca_bundle``), and ``kubernetes.env`` (e.g. a proxy)."""
+    env: list[dict[str, Any]] = []
+    if settings.kubernetes.ca_bundle is not None:
+        env += [
+            {"name": name, "value": CA_FILE}
+            for name in ("GIT_SSL_CAINFO", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+        ]
+    env += [{"name": k, "value": v} for k, v in sorted(settings.kubernetes.env.items())]
+    return env
+
+
 def builder_args(build: Build, settings: Settings) -> list[str]:
     """repo2docker's arguments in the builder container: the ConfigMap's configuration
     file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
@@ -126,7 +191,7 @@ def builder_args(build: Build, settings: Settings) -> list[str]:
     return repo2docker_args(
         settings.repo2docker,
         image=build.image,
-        repo=build.repo,
+        repo=settings.fetch_url(build.repo),  # a mirror's, if any (the image keeps its name)
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
         engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
@@ -165,8 +230,9 @@ def base_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
 
 def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
     """Everything a build pod mounts and gets in its environment, in this order:
-    ``base_mounts``, ``push_credentials``, ``buildkit_client`` and the git credential of
-    its repository only, in a Secret of its own (``credentials.git_config_mounts``)."""
+    ``base_mounts``, ``push_credentials``, ``buildkit_client``, the git credential of
+    its repository only, in a Secret of its own (``credentials.git_config_mounts``), and
+    ``trust_env``."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
@@ -175,6 +241,7 @@ def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
         push_credentials(settings),
         buildkit_client(settings, build.image),
         git_config_mounts(build, settings),
+        ([], [], trust_env(settings)),
     ):
         volumes += more_volumes
         mounts += more_mounts
@@ -212,12 +279,7 @@ def builder_container(
         "args": args,
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": CONTAINER_SECURITY,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if k8s.resources:
@@ -231,14 +293,17 @@ def build_pod_spec(build: Build, settings: Settings, config_map: str) -> dict[st
     tolerations, affinity, priority class)."""
     k8s = settings.kubernetes
     volumes, mounts, env = pod_mounts(build, settings, config_map)
+    ca_volumes, init_containers = trusted_authorities(settings)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(settings),
         "containers": [builder_container(settings, builder_args(build, settings), mounts, env)],
-        "volumes": volumes,
+        "volumes": volumes + ca_volumes,
     }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
     if k8s.service_account:
         pod_spec["serviceAccountName"] = k8s.service_account
     if k8s.node_selector:
