@@ -259,7 +259,14 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
         kube.wait_for(settled, timeout=300, what=f"{replicas} buildkitd pods", interval=1)
 
     helm_apply("install")
-    assert proxy.http.get("/health/ready").json()["checks"]["buildkit"]["ok"] is True
+    # the service may have checked before the daemon was ready (helm --wait waits for both,
+    # not in order); its readiness follows within a check's interval
+    kube.wait_for(
+        lambda: proxy.http.get("/health/ready").json()["checks"]["buildkit"]["ok"] is True,
+        timeout=60,
+        what="the service to see the BuildKit daemon ready",
+        interval=1,
+    )
     build = send_push(proxy, repo_url, sha)
     done = wait_for_build(proxy, kube, build["id"])
     assert done["state"] == "built", done.get("error")
