@@ -96,12 +96,17 @@ class ForgeSettings(Section):
     several services can report on one commit."""
 
 
+MIRROR_URL_PATTERN = r"^\s*[A-Za-z][A-Za-z0-9+.-]*://\S*\s*$"
+"""A URL with a scheme: what the chart's schema can check before the service starts (the
+service's validators check the rest, ``jobs/sources/mirrors.py``)."""
+
+
 class MirrorSettings(Section):
-    prefix: str
+    prefix: str = Field(pattern=MIRROR_URL_PATTERN)
     """Repositories asked for under this URL prefix (canonical: ``https://github.com/``,
     ``https://github.com/my-org``; whole path segments) ..."""
 
-    url: str
+    url: str = Field(pattern=MIRROR_URL_PATTERN)
     """... are fetched from this URL with the rest of their path appended, e.g.
     ``https://ghe.example.org/mirrors/github`` or ``git://git-cache.internal``. Every
     fetch goes there: ``git ls-remote``, the build's clone, the git credential (the one
