@@ -16,7 +16,8 @@ from jobs.naming import image_name_for
 from testkit.certs import make_ca
 from testkit.components import GitServer, ServiceProcess, dockerfile, git
 
-from .forge_standins import HttpGitServer, start_http_git_server
+from .forge_standins import FORGE_TOKEN, GitHubStandIn, HttpGitServer, start_http_git_server
+from .test_forge_api import forge_repo
 from .test_http_api import wait_for_state
 
 StartServer = Callable[..., ServiceProcess]
@@ -51,6 +52,39 @@ def test_a_github_repository_is_resolved_and_cloned_from_its_mirror(
         assert missing.status_code == 422, missing.text
         assert asked in missing.json()["error"]
         assert f"git://127.0.0.1:{git_server.port}/{unique}/course" in missing.json()["error"]
+
+
+def test_the_forge_api_asked_is_the_mirrors(
+    git_server: GitServer, github: GitHubStandIn, start_server: StartServer, unique: str
+) -> None:
+    """The mirror's host is a GitHub Enterprise of the settings (the stand-in's API): the
+    ref is resolved by its API, under the same owner/repo; github.com's API (a second
+    stand-in) is never asked."""
+    repo = git_server.create_repo(f"{unique}/api", {"Dockerfile": dockerfile()})
+    github.repos[f"{unique}/api"] = forge_repo(repo)
+    public = GitHubStandIn(FORGE_TOKEN)
+    try:
+        server = start_server(
+            mirrors=[{"prefix": "https://github.com", "url": f"git://127.0.0.1:{git_server.port}"}],
+            forges={
+                "hosts": [
+                    {"kind": "github", "url": "https://github.com", "api_url": public.api_url,
+                     "token": FORGE_TOKEN},
+                    {"kind": "github", "url": "http://127.0.0.1", "api_url": github.api_url,
+                     "token": FORGE_TOKEN},
+                ]
+            },
+        )  # fmt: skip
+        asked = f"https://github.com/{unique}/api"
+        with server.client() as client:
+            answer = client.post("/api/v1/builds", json={"repo": asked, "ref": "main"})
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["sha"] == git("rev-parse", "HEAD", cwd=repo.path)
+            assert answer.json()["repo"] == asked
+        assert github.requests_to("GET", f"/repos/{unique}/api/commits/heads/main")
+        assert public.requests == []
+    finally:
+        public.stop()
 
 
 @pytest.fixture
