@@ -96,9 +96,13 @@ class ForgeSettings(Section):
     several services can report on one commit."""
 
 
-MIRROR_URL_PATTERN = r"^\s*[A-Za-z][A-Za-z0-9+.-]*://\S*\s*$"
-"""A URL with a scheme: what the chart's schema can check before the service starts (the
-service's validators check the rest, ``jobs/sources/mirrors.py``)."""
+MIRROR_URL_PATTERN = (
+    r"^\s*([hH][tT][tT][pP][sS]?|[gG][iI][tT]|[sS][sS][hH]|[fF][iI][lL][eE])://"
+    r"([^/\s?#:@]+@)?[^/\s?#@]*(/[^\s?#]*)?\s*$"
+)
+"""A URL of a scheme git fetches from, without a password, query or fragment: what the
+chart's schema can check before anything is installed (the service's validators,
+``jobs/sources/mirrors.check_mirror_url``, check the rest at start and name the problem)."""
 
 
 class MirrorSettings(Section):

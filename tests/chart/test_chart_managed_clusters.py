@@ -114,9 +114,12 @@ def test_a_proxy_url_that_does_not_parse_is_refused_naming_it(helm: str, url: st
     [
         ({"prefix": "https://github.com", "url": "git-cache.internal/gh"}, "config.mirrors.0.url"),
         ({"prefix": "github.com", "url": "git://git-cache.internal/gh"}, "config.mirrors.0.prefix"),
+        ({"prefix": "https://github.com", "url": "https://u:pw@cache/gh"}, "config.mirrors.0.url"),
+        ({"prefix": "https://github.com", "url": "https://cache/gh?t=1"}, "config.mirrors.0.url"),
+        ({"prefix": "https://github.com", "url": "ftp://cache/gh"}, "config.mirrors.0.url"),
     ],
 )  # fmt: skip
-def test_a_mirror_without_a_scheme_is_refused_naming_it(
+def test_a_mirror_that_does_not_parse_is_refused_naming_it(
     helm: str, render: Render, mirror: dict[str, str], named: str
 ) -> None:
     assert named in refused(helm, "--set-json", f"config.mirrors=[{json.dumps(mirror)}]")
