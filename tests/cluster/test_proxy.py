@@ -5,9 +5,9 @@ let build pods reach only the proxy's port there (and the registry's): the build
 requested by branch, so the service resolves it with ``git ls-remote`` and the build pod
 clones, both over HTTP through the proxy (tinyproxy, Debian's package), whose log names
 each, with the client's address. The log is the evidence, not the build's success:
-kube-router admits a new pod's first connections before its rules for the pod are in
-place, and without the proxy values this build cloned directly and was built (seen), while
-the proxy's log stayed empty and the test failed.
+without the proxy values this build cloned directly and was built (seen once; most likely
+kube-router let the new pod's first connections through before its rules for the pod were
+in place, not yet looked into), while the proxy's log stayed empty and the test failed.
 
 The registry is in ``noProxy`` and reached directly: the BuildKit daemon's pushes through
 tinyproxy failed now and then (Go reuses a keep-alive connection tinyproxy has just
