@@ -90,3 +90,55 @@ def client_dir(directory: Path, ca_from: Path, client_from: Path) -> Path:
     (directory / "cert.pem").write_bytes((client_from / "client.pem").read_bytes())
     (directory / "key.pem").write_bytes((client_from / "client-key.pem").read_bytes())
     return directory
+
+
+def server_for_names(directory: Path, ca_from: Path, names: list[str], name: str) -> Path:
+    """``directory/<name>.pem`` (the certificate, then the CA's: a chain) and
+    ``<name>-key.pem``: a server certificate for the DNS ``names`` signed by the CA of
+    ``ca_from`` (``make_ca``'s ``ca.pem``, ``ca-key.pem``). Authority and subject key
+    identifiers and key usage are set: Python 3.13's default TLS context verifies
+    strictly (``VERIFY_X509_STRICT``) and refuses certificates without them."""
+    ca = x509.load_pem_x509_certificate((ca_from / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_from / "ca-key.pem").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = _key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _DAY)
+        .not_valid_after(now + _DAY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory, name, cert, key)
+    chain = directory / f"{name}.pem"
+    chain.write_bytes(chain.read_bytes() + (ca_from / "ca.pem").read_bytes())
+    return chain
