@@ -67,8 +67,27 @@ class RepoNotReadable(InvalidRequest):
     change before asking again helps."""
 
 
+class RecordNotFound(InvalidRequest):
+    """The provider answered, and it has no such record or version, or not a public one
+    (issue 25). The message names the record."""
+
+
+class RecordTooLarge(InvalidRequest):
+    """The record's files add up to more than the service builds from (issue 25)."""
+
+
+class HostNotHandled(InvalidRequest):
+    """A DOI or URL leads to a host that no provider of ours serves (issue 25); the
+    message names the host."""
+
+
 class NotFound(PermanentError):
-    """No build with that id."""
+    """No build with that id, or no such provider."""
+
+
+class UnknownProvider(NotFound):
+    """A provider name that this service does not offer; the message names those it
+    does (issue 25)."""
 
 
 class Conflict(PermanentError):
@@ -118,6 +137,12 @@ class RepoUnreachable(GitError):
     that does not resolve, a 5xx): it may answer later."""
 
 
+class ProviderUnavailable(TemporaryError):
+    """A content provider's API (or doi.org) could not answer: no connection, a
+    timeout, a 5xx or 429, or an answer whose shape we do not know (issue 25). Never
+    remembered: the same request may resolve later."""
+
+
 class RegistryError(TemporaryError):
     """The registry could not answer whether an image exists."""
 
@@ -125,6 +150,16 @@ class RegistryError(TemporaryError):
 class RegistryAuthError(RegistryError):
     """The registry refused our credentials (or we have none and it wants some): the
     operator's to fix, not the requester's, so temporary for the request."""
+
+
+class RegistryDeletionUnsupported(RegistryError):
+    """The registry does not delete manifests (distribution without
+    ``storage.delete.enabled`` answers HTTP 405): retention cannot run (issue 26)."""
+
+
+class RetentionGuardError(TemporaryError):
+    """Retention could not read what must not be deleted (the images in use, the
+    catalog's offer) before it planned: nothing was deleted (issue 26)."""
 
 
 class BuildFailed(BuildServiceError):

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from importlib import metadata
+from typing import TypeVar, overload
 
 from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
 from .coordinator.retries import RetryPolicy
@@ -21,18 +22,32 @@ from .sources.refs import RefResolver
 from .store import Store, open_store
 from .trust import Trust
 
+Client = TypeVar("Client", bound=RegistryClient)
 
-def make_registry_client(settings: Settings, trust: Trust | None = None) -> RegistryClient:
-    """The registry client of the one credential setting: ``username``/``password``, or
-    ``docker_config``, read again whenever the file changes (rotated tokens); trusting
-    ``trust``'s authorities (``ca_bundle``)."""
+
+@overload
+def make_registry_client(settings: Settings, *, trust: Trust | None = None) -> RegistryClient: ...
+@overload
+def make_registry_client(
+    settings: Settings, kind: type[Client], *, trust: Trust | None = None
+) -> Client: ...
+def make_registry_client(
+    settings: Settings,
+    kind: type[RegistryClient] = RegistryClient,
+    *,
+    trust: Trust | None = None,
+) -> RegistryClient:
+    """The registry client (or ``kind``, e.g. retention's ``RegistryAdmin``) of the one
+    credential setting: ``username``/``password``, or ``docker_config``, read again
+    whenever the file changes (rotated tokens); trusting ``trust``'s authorities
+    (default: ``Trust(settings.ca_bundle)``), so that every kind trusts ``ca_bundle``."""
     registry = settings.registry
     credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
         credentials = (registry.username, registry.password.get_secret_value())
     elif registry.docker_config:
         credentials = DockerConfigCredentials(registry.docker_config, settings.registry_host)
-    return RegistryClient(
+    return kind(
         settings.registry_url,
         credentials=credentials,
         timeout=registry.timeout,
@@ -156,7 +171,7 @@ def make_service(
     )
     if store is None:
         store = open_store(settings)
-    registry = make_registry_client(settings, trust)
+    registry = make_registry_client(settings, trust=trust)
     executor = make_executor(settings, registry)
     service = BuildService(
         settings,

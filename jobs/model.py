@@ -132,6 +132,22 @@ class CountedBuild:
         )
 
 
+@dataclass(frozen=True)
+class ImageDeletion:
+    """One image retention deleted (issue 26): ``image`` (``host/repository:tag``), the
+    ``digest`` of the manifest deleted with it, when (``deleted_at``, Unix seconds) and
+    by which run (``run_id``). One manifest's deletion is one record per tag."""
+
+    image: str
+    repository: str
+    digest: str
+    deleted_at: float
+    run_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:
     """``BuildService.catalog()`` (repository URL -> its built images, newest first) as
     ``GET /api/v1/images`` answers it: ``{"repos": [{"repo", "images": [{"image",

@@ -98,6 +98,7 @@ def start_registry(
     auth_block: str = "",
     port: int | None = None,
     listen: str = "127.0.0.1",
+    delete: bool = True,
 ) -> Registry:
     """A real registry (distribution 2.8) with filesystem storage in ``directory``.
 
@@ -105,7 +106,8 @@ def start_registry(
     ``auth:`` section of the registry's configuration. ``port``: a free one unless
     given (to start a stopped registry again where it was). ``listen``: the address it
     listens on (``0.0.0.0``: also the test cluster's pods, at the node's address); the
-    returned ``Registry.host`` is on 127.0.0.1 either way.
+    returned ``Registry.host`` is on 127.0.0.1 either way. ``delete``: whether it
+    deletes manifests (``storage.delete.enabled``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -120,7 +122,7 @@ def start_registry(
     config.write_text(
         "version: 0.1\nlog:\n  level: info\n"
         f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
-        "  delete:\n    enabled: true\n"
+        f"  delete:\n    enabled: {'true' if delete else 'false'}\n"
         f"http:\n  addr: {listen}:{port}\n{auth_block}"
     )
     log_path = directory / "registry.log"

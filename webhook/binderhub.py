@@ -372,6 +372,16 @@ def repo_providers() -> list[dict[str, Any]]:
             },
             "ref": dict(head),
         },
+        {
+            "displayName": "GitHub Gist",
+            "id": "gist",
+            "detect": {"regex": "^(https?://gist.github.com/)?(?<repo>.*[^/])/?"},
+            "repo": {
+                "label": "Gist (user/id) or URL",
+                "placeholder": "example: user/0123456789abcdef0123",
+            },
+            "ref": dict(head),
+        },
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -39,6 +40,18 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
         "defaults). Environment variables BINDERHUB_SERVICE_<SETTING> override it; "
         "see docs/configuration.md.",
     )
+
+
+def _add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    retention = commands.add_parser(
+        "retention",
+        help="delete superseded images from the registry (settings: retention)",
+        description="Delete the registry's images that the retention settings do not keep "
+        "(docs/design-prepull.md); with --dry-run, only list what would be deleted.",
+    )
+    _add_config_option(retention)
+    retention.add_argument("--dry-run", action="store_true", help="delete nothing")
+    retention.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -80,6 +93,8 @@ def make_parser() -> argparse.ArgumentParser:
         help="build even if the last build of this commit failed",
     )
 
+    _add_retention(commands)
+
     hooks = commands.add_parser(
         "hooks",
         help="set up push webhooks on GitHub or GitLab",
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["listen"] = args.listen
     try:
         settings = load_settings(args.config, **overrides)
-        if settings.executor == "local":
+        if settings.executor == "local" and args.command != "retention":
             check_builder_version(settings)
         if args.command in ("serve", "build"):
             # the database answers, takes our credentials and its schema is current
@@ -118,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if args.command == "hooks":
         return install_hook(settings, args.forge, args.project, args.forge_url)
+    if args.command == "retention":
+        return asyncio.run(retention(settings, dry_run=args.dry_run, as_json=args.json))
     configure_logging(settings.log_level, "text")
     return asyncio.run(build(settings, args.repo, args.ref, args.force))
 
@@ -142,6 +159,26 @@ def serve(settings: Settings) -> int:
         lifespan="on",
     )
     return 0
+
+
+async def retention(settings: Settings, *, dry_run: bool, as_json: bool) -> int:
+    """One retention run: 0 when it ran to its end, 1 when it stopped or could not
+    plan, 2 when the settings or the registry refuse it."""
+    from jobs.retention.setup import retention_once
+
+    try:
+        report = await retention_once(settings, dry_run=dry_run)
+    except ConfigError as e:
+        print(f"binderhub-service: {e}", file=sys.stderr)
+        return 2
+    except BuildServiceError as e:
+        print(f"binderhub-service: retention could not plan, nothing deleted: {e}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.summary()))
+    return 1 if report.stopped else 0
 
 
 def install_hook(settings: Settings, forge: str, project: str, forge_url: str | None) -> int:

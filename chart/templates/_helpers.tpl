@@ -184,13 +184,21 @@ it (config wins, key by key; lists are replaced whole).
     "instance" (include "binderhub-service.instance" .)
     "builder_image" (include "binderhub-service.builderImage" .)
     "builder_image_pull_policy" $v.builder.image.pullPolicy
-    "builder" (ternary "buildkit" "docker-socket" (eq $v.builder.type "buildkit"))
+    "builder" (include "binderhub-service.executorBuilder" .)
     "ttl_seconds_after_finished" (int $v.builder.ttlSecondsAfterFinished)
 }}
 {{- if eq $v.builder.type "buildkit" }}
 {{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
 {{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
 {{- $_ := set $k8s "buildkit_tls_keys" (include "binderhub-service.buildkitTlsKeys" . | fromJson) }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "buildkit-external" }}
+{{- $_ := set $k8s "buildkit_host" $v.builder.external.host }}
+{{- $_ := set $k8s "buildkit_tls_secret" $v.builder.external.tlsSecret }}
+{{- with $v.builder.external.tlsServerName }}{{ $_ := set $k8s "buildkit_tls_servername" . }}{{ end }}
+{{- $_ := set $k8s "run_as_user" 1000 }}
+{{- else if eq $v.builder.type "buildkit-rootless" }}
+{{- $_ := set $k8s "rootless_buildkit" (include "binderhub-service.rootlessSettings" . | fromYaml) }}
 {{- $_ := set $k8s "run_as_user" 1000 }}
 {{- else if eq $v.builder.type "dind" }}
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
@@ -316,15 +324,26 @@ The CA bundle (caBundle): the ConfigMap and key holding it, "" when none is give
 {{- define "binderhub-service.caDir" -}}/etc/binderhub-service-ca{{- end }}
 
 {{/*
-NO_PROXY: the cluster's own names (and the daemon's Service, which build pods reach by
-name: gRPC, like curl and Go, goes through HTTPS_PROXY unless NO_PROXY says not) first,
-then proxy.noProxy.
+builder.external.host's host name or address (tcp://host:port; an IPv6 address without
+its brackets), "" when none is given.
+*/}}
+{{- define "binderhub-service.externalBuildkitHostname" -}}
+{{- $address := trimPrefix "tcp://" .Values.builder.external.host }}
+{{- regexReplaceAll ":[0-9]+$" $address "" | trimPrefix "[" | trimSuffix "]" }}
+{{- end }}
+
+{{/*
+NO_PROXY: the cluster's own names (and the daemon's Service, or builder.external.host's
+host, which build pods reach by name: gRPC, like curl and Go, goes through HTTPS_PROXY
+unless NO_PROXY says not) first, then proxy.noProxy.
 */}}
 {{- define "binderhub-service.noProxy" -}}
 {{- $ := index . 0 }}
 {{- $names := concat (list "localhost" "127.0.0.1" ".svc" ".cluster.local") (index . 1) }}
 {{- if eq $.Values.builder.type "buildkit" }}
 {{- $names = append $names (include "binderhub-service.buildkitName" $) }}
+{{- else if eq $.Values.builder.type "buildkit-external" }}
+{{- with include "binderhub-service.externalBuildkitHostname" $ }}{{ $names = append $names . }}{{ end }}
 {{- end }}
 {{- with $.Values.proxy.noProxy }}{{ $names = append $names . }}{{ end }}
 {{- join "," $names }}
@@ -391,4 +410,22 @@ names and ranges of zero-to-jupyterhub's), then the extra rules given. Call with
 {{- else }}
 []
 {{- end }}
+{{- end }}
+
+{{/*
+The service's kubernetes.builder for builder.type: every buildkit* type builds with builder/'s
+engine on a BuildKit daemon ("buildkit": a daemon at an address; "buildkit-rootless": one in
+the build pod); docker-socket and dind through a Docker socket.
+*/}}
+{{- define "binderhub-service.executorBuilder" -}}
+{{- $type := .Values.builder.type }}
+{{- if eq $type "buildkit-rootless" }}buildkit-rootless
+{{- else if hasPrefix "buildkit" $type }}buildkit
+{{- else }}docker-socket
+{{- end }}
+{{- end }}
+
+{{/* "true" when build pods build with builder/'s buildkit engine (every buildkit* type). */}}
+{{- define "binderhub-service.buildkitEngine" -}}
+{{- if hasPrefix "buildkit" .Values.builder.type }}true{{ end }}
 {{- end }}

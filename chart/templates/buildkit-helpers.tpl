@@ -153,3 +153,37 @@ that restarted the daemon would end every running build (issue 22).
 {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* builder.type buildkit-rootless: the ConfigMap with the build pods' buildkitd.toml. */}}
+{{- define "binderhub-service.rootlessName" -}}
+{{- include "binderhub-service.suffixed" (list . "buildkit-rootless") }}
+{{- end }}
+
+{{/* The service's kubernetes.rootless_buildkit (YAML): the daemon each build pod runs. */}}
+{{- define "binderhub-service.rootlessSettings" -}}
+{{- $r := .Values.builder.rootless -}}
+image: {{ printf "%s:%s" $r.image.repository $r.image.tag | quote }}
+image_pull_policy: {{ $r.image.pullPolicy }}
+config_map: {{ include "binderhub-service.rootlessName" . }}
+{{- with $r.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The rootless daemons' buildkitd.toml: the registries and extraConfig. */}}
+{{- define "binderhub-service.rootlessToml" -}}
+{{- $r := .Values.builder.rootless -}}
+# Written by the binderhub-service chart (builder.rootless) for each build pod's rootless
+# buildkitd (its socket, state and OCI worker are the image's defaults).
+{{- range $r.insecureRegistries }}
+
+[registry.{{ . | quote }}]
+  http = true
+  insecure = true
+{{- end }}
+{{- with $r.extraConfig }}
+
+{{ . }}
+{{- end }}
+{{- end }}

@@ -22,15 +22,25 @@ from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
 from .. import metrics
-from ..errors import InvalidRequest, NotFound, RepoNotAllowed, TemporaryError
+from ..errors import (
+    HostNotHandled,
+    InvalidRequest,
+    NotFound,
+    RefNotFound,
+    RepoNotAllowed,
+    TemporaryError,
+)
 from ..events import BuildEvent, EventHub
 from ..model import Build, BuildOutcome, BuildState
 from ..naming import build_name_for, image_name_for
 from ..registry.client import Registry
 from ..settings import Settings
+from ..sources.forge_urls import ref_candidates
+from ..sources.forms import parse_source
 from ..sources.patterns import url_matches
+from ..sources.records import GitSource, describe
 from ..sources.refs import RefResolver
-from ..sources.specs import ResolvedRef, repo_spec
+from ..sources.specs import ResolvedRef
 from ..store import DuplicateActiveBuild, Store
 from . import following
 from .announcer import Announcer
@@ -38,6 +48,7 @@ from .build_queue import BuildQueue, moves
 from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .following import WATCH_POLL_SECONDS
 from .quotas import Quotas, QuotaStatus
+from .request_notes import RequestNotes, note_interval
 
 
 class Target(NamedTuple):
@@ -81,6 +92,8 @@ class Intake:
         self._stop = stop
         self.holding = False
         """A push is being recorded: nothing is woken until it commits."""
+        self.requests = RequestNotes(store, clock, note_interval(settings.retention.keep_days))
+        """Cache hits, written for retention (``request_notes``)."""
 
     def wake(self) -> None:
         """Let queued builds start, unless a push is being recorded (it wakes after)."""
@@ -102,17 +115,33 @@ class Intake:
         ``req.requester`` (who asked, by name) is held to ``settings.quotas``. Joins and
         cache hits are free; over quota, the registry is asked only about images built
         here (``_refuse_over_quota``)."""
-        spec = repo_spec(req.repo, req.ref, allow_file=self.settings.allow_file_urls)
-        self.check_allowed(spec.url)
-        resolved = await self.resolver.resolve(spec.url, spec.ref)
+        source = parse_source(req.repo, ref=req.ref, allow_file=self.settings.allow_file_urls)
+        if not isinstance(source, GitSource):
+            raise HostNotHandled(f"{describe(source)} cannot be built by this service yet")
+        self.check_allowed(source.spec.url)
+        ref, resolved = await self.resolve_git(source)
         return await self.request_commit(
-            spec.url,
-            spec.ref,
+            source.spec.url,
+            ref,
             resolved,
             trigger=req.trigger,
             force=req.force,
             requester=req.requester,
         )
+
+    async def resolve_git(self, source: GitSource) -> tuple[str, ResolvedRef]:
+        """The ref ``source`` names and its commit. A tree or blob URL's ref is the
+        longest of its candidates (``ref_candidates``) that the repository has; raises
+        what ``RefResolver.resolve`` raises, ``RefNotFound`` when no candidate is a ref."""
+        url, rest = source.spec.url, source.spec.ref
+        if not source.ref_has_path:
+            return rest, await self.resolver.resolve(url, rest)
+        for ref in ref_candidates(rest):
+            try:
+                return ref, await self.resolver.resolve(url, ref)
+            except RefNotFound:
+                continue
+        raise RefNotFound(f"{url} has no branch or tag that {rest!r} begins with")
 
     async def request_commit(
         self,
@@ -201,6 +230,7 @@ class Intake:
             return BuildOutcome("joined", url, ref, resolved.sha, image, joined.build)
         if cached or self.registry.known(image):
             metrics.CACHE_LOOKUPS.labels("hit").inc()
+            self.requests.note(image)
             return BuildOutcome("cached", url, ref, resolved.sha, image)
         metrics.CACHE_LOOKUPS.labels("miss").inc()
         if force:
@@ -274,9 +304,13 @@ class Intake:
 
     def catalog(self) -> dict[str, list[Build]]:
         """Built images by repository (in the order of each one's newest), newest first:
-        the catalog hub profiles read."""
+        the catalog hub profiles read. An image retention deleted after its last build
+        is left out until it is built again (issue 26)."""
+        deleted = self.store.last_deletions()
         repos: dict[str, list[Build]] = {}
         for build in self.store.built_images():
+            if deleted.get(build.image, 0.0) > (build.finished_at or build.created_at):
+                continue
             repos.setdefault(build.repo, []).append(build)
         return repos
 

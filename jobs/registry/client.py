@@ -82,6 +82,9 @@ class Registry(Protocol):
     def remember(self, image: str) -> None:
         """Note that ``image`` exists (a build just pushed it)."""
 
+    def forget(self, image: str) -> None:
+        """Drop what ``remember`` noted: ``image`` was deleted (``jobs.retention``)."""
+
     async def has_image(self, image: str, *, use_cache: bool = True) -> bool:
         """Whether ``image`` is in the registry; ``use_cache=False`` asks it even when
         ``known``. Raises ``RegistryError`` when it cannot say (never answers False)."""
@@ -136,6 +139,10 @@ class RegistryClient:
         seen = self._known.get(image)
         return seen is not None and self._clock() - seen <= self._cache_seconds
 
+    def forget(self, image: str) -> None:
+        """Drop the remembered "exists" answer for ``image`` (it was deleted)."""
+        self._known.pop(image, None)
+
     def remember(self, image: str) -> None:
         self._known[image] = self._clock()
         self._known.move_to_end(image)
@@ -187,14 +194,22 @@ class RegistryClient:
         """The registry's last answer to HEAD ``url``, and whether that request carried
         a Bearer token the token service issued (its refusal then is not about the
         credentials, which the token service accepted)."""
-        headers = {"Accept": MANIFEST_ACCEPT}
+        return await self._authorized("HEAD", url, scope)
+
+    async def _authorized(
+        self, method: str, url: str, scope: str, accept: str = MANIFEST_ACCEPT
+    ) -> tuple[httpx.Response, bool]:
+        """``method`` on ``url``, logged in as the registry's challenge asks (anonymous,
+        Basic, or a Bearer token for ``scope``): its last answer, and whether that
+        request carried a Bearer token."""
+        headers = {"Accept": accept}
         self._refresh_credentials()
         token = self._tokens.get(scope)
         if token and token[0] > self._clock():
             headers["Authorization"] = f"Bearer {token[1]}"
         elif self._basic_needed:
             headers["Authorization"] = self._basic()
-        response = await self._send("HEAD", url, headers)
+        response = await self._send(method, url, headers)
         if response.status_code != 401:
             return response, headers.get("Authorization", "").startswith("Bearer ")
         scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
@@ -209,7 +224,7 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {await self._token(params, scope)}"
         else:
             return response, False
-        response = await self._send("HEAD", url, headers)
+        response = await self._send(method, url, headers)
         return response, headers["Authorization"].startswith("Bearer ")
 
     def _refresh_credentials(self) -> None:

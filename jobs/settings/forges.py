@@ -96,12 +96,21 @@ class ForgeSettings(Section):
     several services can report on one commit."""
 
 
+MIRROR_URL_PATTERN = (
+    r"^\s*([hH][tT][tT][pP][sS]?|[gG][iI][tT]|[sS][sS][hH]|[fF][iI][lL][eE])://"
+    r"([^/\s?#:@]+@)?[^/\s?#@]*(/[^\s?#]*)?\s*$"
+)
+"""A URL of a scheme git fetches from, without a password, query or fragment: what the
+chart's schema can check before anything is installed (the service's validators,
+``jobs/sources/mirrors.check_mirror_url``, check the rest at start and name the problem)."""
+
+
 class MirrorSettings(Section):
-    prefix: str
+    prefix: str = Field(pattern=MIRROR_URL_PATTERN)
     """Repositories asked for under this URL prefix (canonical: ``https://github.com/``,
     ``https://github.com/my-org``; whole path segments) ..."""
 
-    url: str
+    url: str = Field(pattern=MIRROR_URL_PATTERN)
     """... are fetched from this URL with the rest of their path appended, e.g.
     ``https://ghe.example.org/mirrors/github`` or ``git://git-cache.internal``. Every
     fetch goes there: ``git ls-remote``, the build's clone, the git credential (the one

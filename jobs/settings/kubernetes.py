@@ -45,6 +45,27 @@ RESERVED_ENV = ("HOME", "BINDERHUB_SERVICE_", "BUILDKIT_", "BUILDX_", "DOCKER_",
 ``kubernetes.env`` may not change them."""
 
 
+ROOTLESS_BUILDKIT_IMAGE = "docker.io/moby/buildkit:v0.34.2-rootless"
+
+
+class RootlessBuildKitSettings(Section):
+    image: str = ROOTLESS_BUILDKIT_IMAGE
+    """The rootless daemon's image: upstream's ``moby/buildkit`` rootless variant
+    (``rootlesskit buildkitd`` as its entrypoint, user 1000, ``newuidmap``/``newgidmap``
+    with file capabilities, ``buildctl`` on PATH)."""
+
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """``imagePullPolicy`` of the daemon's container."""
+
+    config_map: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    """A ConfigMap of the builds' namespace whose ``buildkitd.toml`` the daemon reads
+    (registries, mirrors; the Helm chart makes it from ``builder.rootless``). Unset: the
+    image's defaults."""
+
+    resources: dict[str, dict[str, str]] = {}
+    """``resources`` of the daemon's container, where the build's steps run."""
+
+
 class KubernetesSettings(Section):
     namespace: str | None = None
     """Namespace of the build Jobs. Default: the namespace the service runs in (read
@@ -74,13 +95,20 @@ class KubernetesSettings(Section):
     builder_command: list[str] = ["jupyter-repo2docker"]
     """Command that starts repo2docker in the builder image; its arguments follow."""
 
-    builder: Literal["docker-socket", "buildkit"] = "docker-socket"
+    builder: Literal["docker-socket", "buildkit", "buildkit-rootless"] = "docker-socket"
     """How builds reach a container engine. ``docker-socket``: a Docker daemon's socket
     on the node (the host's or a docker-in-docker DaemonSet's), by ``hostPath``.
     ``buildkit``: the BuildKit daemon at ``buildkit_host``, over mTLS with the
     certificates of ``buildkit_tls_secret``; build pods mount no ``hostPath``, are not
     privileged, and need a builder image with repo2docker 2025.8+, the docker CLI,
-    buildx and the ``buildkit`` engine (``images/repo2docker/Dockerfile``)."""
+    buildx and the ``buildkit`` engine (``images/repo2docker/Dockerfile``).
+    ``buildkit-rootless``: each build pod runs a rootless BuildKit daemon of its own
+    (``rootless_buildkit``) beside the builder, reached over a Unix socket; no pod is
+    privileged and every one passes Pod Security ``baseline`` (docs/kubernetes.md,
+    "Which builder"), on nodes that let pods make user namespaces."""
+
+    rootless_buildkit: RootlessBuildKitSettings = RootlessBuildKitSettings()
+    """With ``builder: buildkit-rootless``: the daemon each build pod runs."""
 
     buildkit_host: str | None = Field(default=None, pattern=r"^tcp://[^\s/]+:[0-9]+$")
     """With ``builder: buildkit``: the daemon's address as build pods reach it,
@@ -179,6 +207,12 @@ class KubernetesSettings(Section):
     lease_seconds: float = Field(default=15.0, gt=0)
     """Duration of the lease that makes one replica the queue keeper (the one that
     lets suspended Jobs run); another replica takes over this long after it stops."""
+
+    @property
+    def uses_buildkit(self) -> bool:
+        """Whether build pods build with builder/'s ``buildkit`` engine (a daemon at
+        ``buildkit_host``, or one in the pod)."""
+        return self.builder in ("buildkit", "buildkit-rootless")
 
     @model_validator(mode="before")
     @classmethod

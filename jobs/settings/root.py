@@ -38,6 +38,7 @@ from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
+from .retention import RetentionSettings
 
 ENV_PREFIX = "BINDERHUB_SERVICE_"
 CONFIG_ENV = "BINDERHUB_SERVICE_CONFIG"
@@ -111,6 +112,10 @@ class Settings(BaseSettings):
     answers so for a repository that does not exist yet). A refused token exchange or
     Basic login is an error naming the credentials; any other answer is an error,
     never "missing"."""
+
+    retention: RetentionSettings = RetentionSettings()
+    """What ``binderhub-service retention`` keeps in the registry, and deletes
+    (docs/design-prepull.md)."""
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()
     """How repo2docker is run."""
@@ -246,6 +251,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        """No replica's cached "exists" may outlive the protection a request gave."""
+        if self.retention.keep_days * 86400 < self.registry.cache_seconds:
+            raise ValueError(
+                f"retention.keep_days ({self.retention.keep_days:g} days) is shorter than "
+                f"registry.cache_seconds ({self.registry.cache_seconds:g} s): a replica "
+                "could answer that an image exists after retention deleted it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_home_copy(self) -> Settings:
         if self.hub_profiles.copy_repo_to_home and not self.repo2docker.target_repo_dir:
             raise ValueError(
@@ -258,9 +274,9 @@ class Settings(BaseSettings):
     def _check_buildkit_builder(self) -> Settings:
         """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
         talk to a Docker daemon, which its build pods do not have."""
-        if self.kubernetes.builder == "buildkit" and not self.repo2docker.uses_buildx:
+        if self.kubernetes.uses_buildkit and not self.repo2docker.uses_buildx:
             raise ValueError(
-                f"kubernetes.builder buildkit needs repo2docker 2025.8 or later; "
+                f"kubernetes.builder {self.kubernetes.builder} needs repo2docker 2025.8 or later; "
                 f"repo2docker.version is {self.repo2docker.version}"
             )
         return self

@@ -234,8 +234,8 @@ class RefResolver:
         if resolved is None:
             if looks_like_abbreviated_sha(ref):
                 raise RefNotFound(
-                    f"{ref!r} is not a branch or tag of {url}; abbreviated commit SHAs cannot "
+                    f"{ref!r} is not a branch or tag of {named}; abbreviated commit SHAs cannot "
                     "be resolved with git ls-remote, give the full 40-character SHA"
                 )
-            raise RefNotFound(f"{url} has no branch or tag named {ref!r}")
+            raise RefNotFound(f"{named} has no branch or tag named {ref!r}")
         return resolved

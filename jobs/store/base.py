@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import TemporaryError
-from ..model import Build
+from ..model import Build, ImageDeletion
 
 LOG_CUT_PREFIX = "[log cut: "
 
@@ -114,6 +114,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def built_images(self, limit: int = 1000) -> list[Build]:
         """The last successful build of each image, newest first."""
+
+    @abc.abstractmethod
+    def record_deletions(self, deletions: Iterable[ImageDeletion]) -> None:
+        """Record images retention deleted from the registry, in one transaction."""
+
+    @abc.abstractmethod
+    def deletions(self, limit: int = 100, *, since: float | None = None) -> list[ImageDeletion]:
+        """Recorded deletions, newest first (ties by image); with ``since``, only those
+        at or after it (Unix seconds)."""
+
+    @abc.abstractmethod
+    def last_deletions(self) -> dict[str, float]:
+        """When each deleted image was last deleted (Unix seconds)."""
+
+    @abc.abstractmethod
+    def note_request(self, image: str, at: float) -> None:
+        """Record that ``image`` was requested at ``at`` (Unix seconds), unless a later
+        request is recorded already."""
+
+    @abc.abstractmethod
+    def last_requests(self, since: float = 0.0) -> dict[str, float]:
+        """The newest recorded request of each image requested at or after ``since``."""
 
     @abc.abstractmethod
     def delivery(self, provider: str, delivery_id: str) -> str | None:

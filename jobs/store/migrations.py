@@ -117,8 +117,28 @@ def _baseline(schema: Schema) -> None:
         schema.execute(sql)
 
 
+def _image_deletions(schema: Schema) -> None:
+    real = "REAL" if schema.dialect == "sqlite" else "DOUBLE PRECISION"
+    schema.execute(
+        "CREATE TABLE image_deletions (image TEXT NOT NULL, repository TEXT NOT NULL, "
+        f"digest TEXT NOT NULL, deleted_at {real} NOT NULL, run_id TEXT NOT NULL)"
+    )
+    schema.execute("CREATE INDEX image_deletions_by_time ON image_deletions (deleted_at)")
+    # the newest request of each image, cache hits included: retention keeps an image
+    # requested within retention.keep_days
+    schema.execute(
+        f"CREATE TABLE image_requests (image TEXT PRIMARY KEY, last_requested_at {real} NOT NULL)"
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "builds, build_logs and deliveries (the schema of unversioned state files)", _baseline),
+    Step(
+        2,
+        "image_deletions and image_requests: what registry retention deleted, and the "
+        "newest request of each image (issue 26)",
+        _image_deletions,
+    ),
 )
 
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Build, BuildState
+from ..model import Build, BuildState, ImageDeletion
 from .base import LOG_CUT_PREFIX, Store, StoreUnavailable, log_cut_marker
 
 COLUMNS = (
@@ -206,6 +206,46 @@ class SqlStore(Store):
                 seen.add(build.image)
                 builds.append(build)
         return builds
+
+    # -- image deletions (retention, issue 26) ------------------------------------
+
+    def record_deletions(self, deletions: Iterable[ImageDeletion]) -> None:
+        with self._atomic():
+            for d in deletions:
+                self._write(
+                    "INSERT INTO image_deletions (image, repository, digest, deleted_at, "
+                    "run_id) VALUES (?, ?, ?, ?, ?)",
+                    (d.image, d.repository, d.digest, d.deleted_at, d.run_id),
+                )
+
+    def deletions(self, limit: int = 100, *, since: float | None = None) -> list[ImageDeletion]:
+        rows = self._rows(
+            "SELECT image, repository, digest, deleted_at, run_id FROM image_deletions "
+            "WHERE deleted_at >= ? ORDER BY deleted_at DESC, image LIMIT ?",
+            (0.0 if since is None else since, limit),
+        )
+        return [ImageDeletion(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
+
+    def last_deletions(self) -> dict[str, float]:
+        rows = self._rows("SELECT image, MAX(deleted_at) FROM image_deletions GROUP BY image", ())
+        return {str(image): float(at) for image, at in rows}
+
+    def note_request(self, image: str, at: float) -> None:
+        with self._atomic():
+            self._write(
+                "INSERT INTO image_requests (image, last_requested_at) VALUES (?, ?) "
+                "ON CONFLICT (image) DO UPDATE SET last_requested_at = "
+                "excluded.last_requested_at "
+                "WHERE image_requests.last_requested_at < excluded.last_requested_at",
+                (image, at),
+            )
+
+    def last_requests(self, since: float = 0.0) -> dict[str, float]:
+        rows = self._rows(
+            "SELECT image, last_requested_at FROM image_requests WHERE last_requested_at >= ?",
+            (since,),
+        )
+        return {str(image): float(at) for image, at in rows}
 
     # -- deliveries --------------------------------------------------------------
 

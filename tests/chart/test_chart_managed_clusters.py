@@ -9,6 +9,7 @@ test_managed_clusters.py)."""
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,25 @@ def test_the_proxy_reaches_the_daemon_and_spares_the_cluster(render: Render) -> 
 )
 def test_a_proxy_url_that_does_not_parse_is_refused_naming_it(helm: str, url: str) -> None:
     assert "proxy.httpsProxy" in refused(helm, "--set-string", f"proxy.httpsProxy={url}")
+
+
+@pytest.mark.parametrize(
+    ("mirror", "named"),
+    [
+        ({"prefix": "https://github.com", "url": "git-cache.internal/gh"}, "config.mirrors.0.url"),
+        ({"prefix": "github.com", "url": "git://git-cache.internal/gh"}, "config.mirrors.0.prefix"),
+        ({"prefix": "https://github.com", "url": "https://u:pw@cache/gh"}, "config.mirrors.0.url"),
+        ({"prefix": "https://github.com", "url": "https://cache/gh?t=1"}, "config.mirrors.0.url"),
+        ({"prefix": "https://github.com", "url": "ftp://cache/gh"}, "config.mirrors.0.url"),
+    ],
+)  # fmt: skip
+def test_a_mirror_that_does_not_parse_is_refused_naming_it(
+    helm: str, render: Render, mirror: dict[str, str], named: str
+) -> None:
+    assert named in refused(helm, "--set-json", f"config.mirrors=[{json.dumps(mirror)}]")
+    good = {"prefix": "https://github.com", "url": "git://git-cache.internal/gh"}
+    docs = render("--set-json", f"config.mirrors=[{json.dumps(good)}]")
+    assert settings_of(docs)["mirrors"] == [good]
 
 
 def test_the_ca_bundle_is_added_to_what_the_daemon_trusts(render: Render, tmp_path: Path) -> None:

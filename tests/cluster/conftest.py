@@ -715,3 +715,17 @@ def upstream_buildkit(kubeconfig: str, docker: str) -> str:
     ).stdout
     assert out.strip().startswith("local/moby-buildkit-standin:"), out
     return "docker.io/moby/buildkit:v0.34.2"
+
+
+@pytest.fixture(scope="session")
+def upstream_buildkit_rootless(kubeconfig: str, docker: str) -> str:
+    """``docker.io/moby/buildkit:<the chart's tag>-rootless``, the daemon each build pod of
+    ``builder.type: buildkit-rootless`` runs, on the node: the stand-in of
+    standins/moby-buildkit (``Dockerfile.rootless``), loaded under upstream's name."""
+    out = _run(
+        [str(CLUSTER_DIR / "standins" / "moby-buildkit" / "ensure.sh"), "--rootless", "--load"],
+        timeout=3600,
+        stdout=subprocess.PIPE,
+    ).stdout
+    assert out.strip().startswith("local/moby-buildkit-standin:"), out
+    return "docker.io/moby/buildkit:v0.34.2-rootless"

@@ -234,8 +234,13 @@ def test_the_builder_image_behind_credentials_and_the_operators_certificates(
             "builder.buildkit.tls.existingSecrets.server",
         ),
         ({"caBundle": {"existingConfigMap": "absent"}}, "caBundle.existingConfigMap"),
+        (
+            {"secrets": {"existingSecret": "absent", "existingSecretKeys": ["docker-config.json"]}},
+            "secrets.existingSecret",
+        ),
+        ({"database": {"existingSecret": "absent"}}, "database.existingSecret"),
     ],
-    ids=["build-pull-secret", "pull-secret", "tls-secrets", "ca-config-map"],
+    ids=["build-pull-secret", "pull-secret", "tls-secrets", "ca-config-map", "secrets", "database"],
 )
 def test_a_missing_secret_is_refused_naming_it_and_nothing_is_installed(
     helm: str,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.model import Build, BuildState
+from jobs.model import Build, BuildState, ImageDeletion
 from jobs.settings.database import parse_database_url
 from jobs.store import DuplicateActiveBuild, SqliteStore, Store, log_cut_marker
 from jobs.store.migrations import STEPS, Schema, SchemaTooNew, Step
@@ -287,3 +287,40 @@ def test_a_step_that_fails_changes_nothing(backend: tuple[str, str]) -> None:
         assert store.get(build(1).id) == build(1)
     finally:
         store.close()
+
+
+def test_deletions_are_recorded_and_read_newest_first(opener: Opener) -> None:
+    """Retention's record (issue 26): every tag a run deleted, readable by another
+    process, newest first."""
+    store = opener()
+    assert store.deletions() == []
+    first = [
+        ImageDeletion(f"r.example/a:{n}", "a", "sha256:" + "1" * 64, 100.0, "run-1")
+        for n in ("b", "a")
+    ]
+    later = ImageDeletion("r.example/b:c", "b", "sha256:" + "2" * 64, 200.0, "run-2")
+    store.record_deletions(first)
+    store.record_deletions([later])
+    read = opener().deletions()
+    assert read == [later, first[1], first[0]]
+    assert store.deletions(limit=1) == [later]
+    assert store.deletions(since=150.0) == [later]
+
+
+def test_the_newest_request_of_each_image_is_kept(opener: Opener) -> None:
+    """Cache hits record nothing else: retention reads this (issue 26)."""
+    store, other = opener(), opener()
+    store.note_request("r.example/a:1", 100.0)
+    other.note_request("r.example/a:1", 300.0)
+    store.note_request("r.example/a:1", 200.0)  # an older request arriving late
+    store.note_request("r.example/b:1", 50.0)
+    assert store.last_requests() == {"r.example/a:1": 300.0, "r.example/b:1": 50.0}
+    assert other.last_requests(since=100.0) == {"r.example/a:1": 300.0}
+
+
+def test_the_last_deletion_of_each_image(store: Store) -> None:
+    digest = "sha256:" + "3" * 64
+    store.record_deletions([ImageDeletion("r.example/a:1", "a", digest, 100.0, "run-1")])
+    store.record_deletions([ImageDeletion("r.example/a:1", "a", digest, 300.0, "run-2")])
+    store.record_deletions([ImageDeletion("r.example/b:1", "b", digest, 200.0, "run-2")])
+    assert store.last_deletions() == {"r.example/a:1": 300.0, "r.example/b:1": 200.0}

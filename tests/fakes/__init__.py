@@ -45,6 +45,9 @@ class FakeRegistry:
     def remember(self, image: str) -> None:
         self._known[image] = self._clock()
 
+    def forget(self, image: str) -> None:
+        self._known.pop(image, None)
+
     async def has_image(self, image: str, *, use_cache: bool = True) -> bool:
         if use_cache and self.known(image):
             return True

@@ -29,6 +29,7 @@ from testkit.components import (
 from tests.conftest import failed
 
 from .forge_standins import FORGE_TOKEN, GitHubStandIn, GitLabStandIn
+from .tiny_images import remove_made
 from .token_registry import TokenService, start_token_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def docker_ready() -> None:
+def docker_ready() -> Iterator[None]:
     for script in ("ensure-docker.sh", "ensure-base-image.sh", "ensure-test-tools.sh"):
         subprocess.run([ROOT / "scripts" / script], check=True)
+    yield
+    remove_made()  # the tiny images the session's tests made (tiny_images)
 
 
 @pytest.fixture(scope="session")

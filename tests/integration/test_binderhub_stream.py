@@ -336,7 +336,7 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["builder_info"] == {"repo2docker-version": "2024.7.0"}
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
-    assert [provider["id"] for provider in providers.json()] == ["gh", "gl", "git"]
+    assert [provider["id"] for provider in providers.json()] == ["gh", "gl", "git", "gist"]
     assert all(
         provider["ref"] == {"enabled": True, "default": "HEAD"} for provider in providers.json()
     )

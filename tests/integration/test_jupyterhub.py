@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from jobs.naming import image_name_for
-from testkit.components import GitRepo, GitServer, Registry, ServiceProcess
+from testkit.components import GitRepo, GitServer, Registry, ServiceProcess, wait_until
 from tests.conftest import failed
 
 from .conftest import API_TOKEN, token_settings
@@ -142,10 +142,17 @@ def test_a_hub_users_token_builds_through_the_hubs_proxy(
 
 def test_readiness_checks_the_hub_too(hub_setup: tuple[Hub, ServiceProcess, GitRepo]) -> None:
     _, service, _ = hub_setup
-    with service.client(None) as client:  # at the root, as probes ask
-        answer = client.get("/health/ready")
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["checks"]["jupyterhub"]["ok"] is True
+    answers: list[httpx.Response] = []
+
+    def hub_answers() -> bool:
+        # The service may start before the hub answers; its monitor checks again every
+        # few seconds, so the probe reports the hub once the next check has run.
+        with service.client(None) as client:  # at the root, as probes ask
+            answers.append(client.get("/health/ready"))
+        assert answers[-1].status_code == 200, answers[-1].text
+        return answers[-1].json()["checks"]["jupyterhub"]["ok"] is True
+
+    wait_until(hub_answers, timeout=30, interval=0.5)
 
 
 def test_who_may_do_what(hub_setup: tuple[Hub, ServiceProcess, GitRepo]) -> None:

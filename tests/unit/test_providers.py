@@ -4,12 +4,14 @@ providers."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jobs import errors
-from jobs.sources.providers import repo_spec_for
+from jobs.sources.providers import PROVIDERS, repo_spec_for
 from jobs.sources.specs import RepoSpec
-from webhook.binderhub import error_event
+from webhook.binderhub import error_event, repo_providers
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -64,12 +66,46 @@ def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message:
     assert error_event(raised.value)["status_code"] == 400
 
 
-@pytest.mark.parametrize("provider", ["zenodo", "gist", "GH", ""])
+@pytest.mark.parametrize("provider", ["zenodo", "GIST", "GH", ""])
 def test_unknown_providers_are_404(provider: str) -> None:
-    with pytest.raises(errors.NotFound) as raised:
+    with pytest.raises(errors.UnknownProvider) as raised:
         repo_spec_for(provider, "a/b/c")
     assert error_event(raised.value) == {
         "phase": "failed",
         "status_code": 404,
-        "message": f"no provider {provider!r}: this service builds from gh, gl, git\n",
+        "message": f"no provider {provider!r}: this service builds from gh, gl, git, gist\n",
     }
+
+
+GIST = "0123456789abcdef0123"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (f"user/{GIST}", RepoSpec(f"https://gist.github.com/{GIST}", "HEAD")),
+        (f"user/{GIST}/HEAD", RepoSpec(f"https://gist.github.com/{GIST}", "HEAD")),
+        (f"user/{GIST}/main", RepoSpec(f"https://gist.github.com/{GIST}", "main")),
+        (f"user/{GIST}/{SHA}", RepoSpec(f"https://gist.github.com/{GIST}", SHA)),
+    ],
+)
+def test_gist_specs(spec: str, expected: RepoSpec) -> None:
+    assert repo_spec_for("gist", spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (GIST, "a gist spec is gist/<user>/<id>[/<ref>]"),
+        (f"user/{GIST}/main/x", "a gist spec is gist/<user>/<id>[/<ref>]"),
+        ("user/not-a-gist", "a gist is https://gist.github.com/<user>/<id>"),
+        (f"user/{GIST}/dev", "a gist's revision is its 40-digit commit SHA or HEAD"),
+    ],
+)
+def test_malformed_gist_specs(spec: str, message: str) -> None:
+    with pytest.raises(errors.InvalidRequest, match=re.escape(message)):
+        repo_spec_for("gist", spec)
+
+
+def test_every_provider_is_offered_to_binderhub_s_ui() -> None:
+    assert [provider["id"] for provider in repo_providers()] == list(PROVIDERS)

@@ -16,8 +16,9 @@ import pytest
 from jobs.coordinator.build_requests import BuildQuery, BuildRequest
 from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.coordinator.quotas import Quotas, StoreCounter
+from jobs.coordinator.request_notes import note_interval
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
-from jobs.model import Build, BuildState
+from jobs.model import Build, BuildState, ImageDeletion
 from jobs.naming import build_name_for, image_name_for
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
@@ -140,6 +141,55 @@ async def test_an_image_in_the_registry_is_answered_and_nothing_recorded(
     assert outcome.build is None
     assert stored_states(r) == {}
     assert r.executor.started == []
+
+
+async def test_cache_hits_are_noted_for_retention_once_an_hour(rig: Callable[..., Any]) -> None:
+    """Retention keeps an image requested within ``retention.keep_days``; a cache hit
+    records no build, so it is noted, at most once an hour per image (issue 26)."""
+    r: Rig = await rig()
+    image = image_name_for(PREFIX, REPO, SHA[0])
+    r.registry.push(image)
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    first = r.clock.now
+    assert r.store.last_requests() == {image: first}
+    r.clock.now += 1800
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    assert r.store.last_requests() == {image: first}
+    r.clock.now += 1800
+    assert (await r.service.request(REPO, SHA[0])).status == "cached"
+    assert r.store.last_requests() == {image: r.clock.now}
+
+
+async def test_the_catalog_leaves_out_what_retention_deleted_until_it_is_built_again(
+    rig: Callable[..., Any],
+) -> None:
+    r: Rig = await rig()
+    first = await r.service.request(REPO, SHA[0])
+    assert first.build is not None
+    r.executor.finish(first.build.id)
+    assert (await ended(r, first.build.id)).state is BuildState.BUILT
+    assert [b.image for b in r.service.catalog()[REPO]] == [first.image]
+    r.clock.now += 60
+    # what a retention run does: the registry deletes it, the cache forgets it, the
+    # store records it
+    r.registry.images.discard(first.image)
+    r.registry.forget(first.image)
+    r.store.record_deletions(
+        [ImageDeletion(first.image, "repo", "sha256:" + "0" * 64, r.clock.now, "run")]
+    )
+    assert r.service.catalog() == {}
+    r.clock.now += 60
+    again = await r.service.request(REPO, SHA[0])
+    assert again.status == "created"
+    assert again.build is not None
+    r.executor.finish(again.build.id)
+    assert (await ended(r, again.build.id)).state is BuildState.BUILT
+    assert [b.image for b in r.service.catalog()[REPO]] == [first.image]
+
+
+def test_a_note_is_never_older_than_the_window_that_keeps_its_image() -> None:
+    assert note_interval(30) == 3600
+    assert note_interval(0.02) == pytest.approx(0.01 * 86400)
 
 
 # -- limits ---------------------------------------------------------------------------

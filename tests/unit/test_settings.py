@@ -127,3 +127,20 @@ def test_base_path_is_normalised(given: str, normalised: str) -> None:
 def test_a_base_path_that_is_not_a_path_is_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"base_path: .*a URL path such as /services/binder/"):
         load_settings(None, base_path=bad)
+
+
+def test_a_retention_policy_that_keeps_nothing_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"retention\.keep_per_ref: .*would keep nothing"):
+        load_settings(None, retention={"keep_per_ref": 0})
+    with pytest.raises(ConfigError, match=r"retention\.keep_days"):
+        load_settings(None, retention={"keep_days": 0})
+    assert load_settings(None).retention.keep_per_ref == 3
+
+
+def test_retention_outlasts_every_replica_s_cached_answer() -> None:
+    """A replica answers "exists" from memory for registry.cache_seconds: an image
+    requested then must not be deleted before that memory ends (issue 26)."""
+    with pytest.raises(ConfigError, match=r"keep_days \(0\.01 days\) is shorter than registry"):
+        load_settings(None, retention={"keep_days": 0.01})
+    settings = load_settings(None, retention={"keep_days": 0.01}, registry={"cache_seconds": 60})
+    assert settings.retention.keep_days == 0.01

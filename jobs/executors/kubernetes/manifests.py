@@ -68,7 +68,7 @@ def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
     with ``builder: buildkit``, also the extra buildx arguments read from the pod's
     ``BINDERHUB_SERVICE_BUILDX_ARGS``."""
     config = CONTENT_PROVIDER_CONFIG
-    if settings.kubernetes.builder == "buildkit":
+    if settings.kubernetes.uses_buildkit:
         config += BUILDX_ARGS_CONFIG
     return {
         "apiVersion": "v1",

@@ -8,6 +8,7 @@ No secret value is ever part of it: credentials are references to Secrets
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from ...model import Build
 from ...repo2docker.command import ENGINE, buildx_args, repo2docker_args
 from ...settings import BuildKitSettings, Settings
 from ...sources.git_policy import git_policy
+from . import rootless
 from .credentials import git_config_mounts
 
 CONTAINER = "builder"
@@ -48,6 +50,16 @@ CONTAINER_SECURITY: dict[str, Any] = {
     "capabilities": {"drop": ["ALL"]},
 }
 """Every container of a build pod: unprivileged, no capabilities, a read-only root."""
+
+
+def container_security(settings: Settings) -> dict[str, Any]:
+    """``CONTAINER_SECURITY`` (a copy) for each container of ours in a build pod; with
+    ``buildkit-rootless``, whose pod sets no seccomp profile (its daemon's needs none,
+    ``rootless``), the runtime's default for the container itself."""
+    security = copy.deepcopy(CONTAINER_SECURITY)
+    if settings.kubernetes.builder == "buildkit-rootless":
+        security["seccompProfile"] = {"type": "RuntimeDefault"}
+    return security
 
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
@@ -99,7 +111,8 @@ def push_credentials(settings: Settings) -> Mounts:
 
 def buildkit_client(settings: Settings, image: str) -> Mounts:
     """The volumes, mounts and environment that send a build to the BuildKit daemon
-    (``builder: buildkit``); nothing for other builders. Pure.
+    (``builder: buildkit``), or to the pod's own (``buildkit-rootless``, ``rootless``);
+    nothing for other builders. Pure.
 
     The environment is builder/'s engine interface (``BUILDKIT_HOST``,
     ``BUILDKIT_TLS_DIR``, ``BUILDKIT_TLS_SERVERNAME``) and the build's registry cache
@@ -108,6 +121,8 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     ``$DOCKER_CONFIG`` (``~/.docker`` in the ``/tmp`` emptyDir, or ``push_credentials``').
     """
     k8s = settings.kubernetes
+    if k8s.builder == "buildkit-rootless":
+        return rootless.builder_mounts(settings, image)
     if k8s.builder != "buildkit" or k8s.buildkit_host is None:
         return [], [], []
     cache = BuildKitSettings(
@@ -166,7 +181,7 @@ def trusted_authorities(settings: Settings) -> tuple[list[dict[str, Any]], list[
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's emptyDir
             {"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True},
         ],
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": container_security(settings),
     }
     return [volume], [init]
 
@@ -184,6 +199,21 @@ def trust_env(settings: Settings) -> list[dict[str, Any]]:
     return env
 
 
+def daemon_trust(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a BuildKit daemon inside the build pod (``buildkit-rootless``) gets, as the
+    chart's shared daemon does: its mount of ``kubernetes.ca_bundle``'s volume, named by
+    ``SSL_CERT_DIR`` after the image's own directory (Go reads the image's bundle file and
+    every file of those directories), and ``kubernetes.env`` (the proxy: the daemon pulls
+    base images and pushes). Pure."""
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    if settings.kubernetes.ca_bundle is not None:
+        mounts.append({"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True})
+        env.append({"name": "SSL_CERT_DIR", "value": f"/etc/ssl/certs:{CA_DIR}"})
+    env += [{"name": k, "value": v} for k, v in sorted(settings.kubernetes.env.items())]
+    return mounts, env
+
+
 def builder_args(build: Build, settings: Settings) -> list[str]:
     """repo2docker's arguments in the builder container: the ConfigMap's configuration
     file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
@@ -194,7 +224,7 @@ def builder_args(build: Build, settings: Settings) -> list[str]:
         repo=settings.fetch_url(build.repo),  # a mirror's, if any (the image keeps its name)
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
-        engine=ENGINE if settings.kubernetes.builder == "buildkit" else "docker",
+        engine=ENGINE if settings.kubernetes.uses_buildkit else "docker",
     )
 
 
@@ -251,13 +281,13 @@ def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
 
 def pod_security_context(settings: Settings) -> dict[str, Any]:
     """The pod's ``securityContext``: ``kubernetes.run_as_user`` (non-root declared as
-    such) and ``run_as_groups``, the runtime's default seccomp profile."""
+    such) and ``run_as_groups``, the runtime's default seccomp profile (with
+    ``buildkit-rootless`` on the builder container only: the daemon's needs none,
+    ``rootless``)."""
     k8s = settings.kubernetes
-    security: dict[str, Any] = {
-        "runAsUser": k8s.run_as_user,
-        "runAsGroup": k8s.run_as_user,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    security: dict[str, Any] = {"runAsUser": k8s.run_as_user, "runAsGroup": k8s.run_as_user}
+    if k8s.builder != "buildkit-rootless":
+        security["seccompProfile"] = {"type": "RuntimeDefault"}
     if k8s.run_as_user != 0:
         security["runAsNonRoot"] = True
     if k8s.run_as_groups:
@@ -279,7 +309,7 @@ def builder_container(
         "args": args,
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": container_security(settings),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if k8s.resources:
@@ -302,6 +332,11 @@ def build_pod_spec(build: Build, settings: Settings, config_map: str) -> dict[st
         "containers": [builder_container(settings, builder_args(build, settings), mounts, env)],
         "volumes": volumes + ca_volumes,
     }
+    if k8s.builder == "buildkit-rootless":
+        # after the bundle is written; the daemon trusts kubernetes.ca_bundle and gets
+        # kubernetes.env (the proxy) as the shared daemon does
+        daemon_mounts, daemon_env = daemon_trust(settings)
+        init_containers.append(rootless.daemon_container(settings, daemon_mounts, daemon_env))
     if init_containers:
         pod_spec["initContainers"] = init_containers
     if k8s.service_account:

@@ -1,0 +1,1 @@
+"""Pre-pull: the images the catalog offers, on the user nodes before anyone spawns (issue 26)."""

@@ -1,0 +1,149 @@
+"""Anything a user gives for content (a spec, a pasted URL, a DOI, a SWHID) turned into
+a source: ``parse_source`` (issue 25). Pure functions, no I/O.
+
+The table of forms is docs/design-providers.md's ("Forms users give"); each form has a
+golden test in tests/unit/test_source_forms.py. Nothing is guessed: a string in none of
+the forms is refused with an ``InvalidRequest`` naming them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from ..errors import InvalidRequest
+from .forge_urls import forge_page
+from .record_urls import (
+    FIGSHARE_HOSTS,
+    GIST_HOST,
+    HYDROSHARE_HOSTS,
+    ZENODO_HOSTS,
+    ckan_page,
+    dataverse_page,
+    doi_record,
+    figshare_page,
+    gist_page,
+    hydroshare_page,
+    zenodo_page,
+)
+from .records import DoiSource, GitSource, RecordSource, Source, check_doi, check_swhid
+from .specs import repo_spec
+from .urls import MAX_REPO_LENGTH, canonical_host
+
+DOI_RESOLVERS = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
+_SWHID_LIKE = re.compile(r"^swh:[0-9]+:")
+_DOI_LIKE = re.compile(r"^10\.[0-9.]*(?:/|$)")
+"""What is taken for a DOI (and checked as one): ``10.``, digits and dots, then ``/`` or
+the end. ``10.0.0.5:team/repo`` (an SCP-like address of a host by IP) is not, nor are
+``swh:team/repo`` and ``doi:team/repo`` (hosts named ``swh`` and ``doi``)."""
+
+
+def doi_source(doi: str) -> RecordSource | DoiSource:
+    """A checked DOI (without prefix) as the record it names when its registrant's form
+    is known (Zenodo, Figshare), else as a ``DoiSource`` to follow."""
+    canonical = check_doi(unquote(doi))
+    return doi_record(canonical) or DoiSource(canonical)
+
+
+def _http_url(text: str) -> tuple[SplitResult, str] | None:
+    """``text`` split as an http(s) URL with its canonical host; None when it is no
+    http(s) URL (an ssh or git URL, a shortcut) or one that ``repo_spec`` should refuse
+    with its own words (credentials, a bad port or host)."""
+    if not text.lower().startswith(("https://", "http://")):
+        return None
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+        port = parts.port
+        host = canonical_host(hostname or "")
+    except (ValueError, InvalidRequest):
+        return None
+    if not hostname or parts.username is not None or parts.password is not None:
+        return None
+    if port not in (None, 80, 443):
+        host = f"{host}:{port}"
+    return parts, host
+
+
+def _record_page(parts: SplitResult, host: str, ckan_hosts: frozenset[str]) -> Source | None:
+    """The source of a record page or DOI link, or None when the URL is no such page."""
+    segments = [s for s in parts.path.split("/") if s]
+    if host in DOI_RESOLVERS:
+        return doi_source(parts.path.lstrip("/"))
+    if host in ZENODO_HOSTS:
+        return zenodo_page(host, segments)
+    if FIGSHARE_HOSTS.match(host):
+        return figshare_page(parts.path)
+    if host in HYDROSHARE_HOSTS:
+        return hydroshare_page(host, segments)
+    if host == GIST_HOST:
+        return gist_page(segments)
+    if parts.path.rstrip("/") in ("/dataset.xhtml", "/citation") and parts.query:
+        return dataverse_page(host, parts.query)
+    if "dataset" in segments and (host in ckan_hosts or "activity_id=" in parts.query):
+        cut = segments.index("dataset")
+        prefix = "".join(f"/{s}" for s in segments[:cut])
+        return ckan_page(host, prefix, segments[cut + 1 :], parts.query)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_source(
+    text: str,
+    *,
+    ref: str | None = None,
+    allow_file: bool = False,
+    ckan_hosts: frozenset[str] = frozenset(),
+) -> Source:
+    """What a user gave (``text``, and a ``ref`` given apart) as a source. Pure and
+    cached (refusals are not).
+
+    - ``swh:1:…``: a SWHID (``RecordSource`` of ``swh``);
+    - ``10.…``, ``doi:10.…``, a doi.org link: a DOI (``doi_source``);
+    - ``gh/…``, ``gl/…`` shortcuts, ssh/git/scp-like URLs: git (``repo_spec``);
+    - an http(s) URL: a record page (Zenodo, Figshare, Dataverse, HydroShare, gist;
+      CKAN on ``ckan_hosts`` or with ``activity_id``), a forge page (tree, blob, commit,
+      tag, pull request) or else a clone URL.
+
+    A git source's ref is ``ref``, or the one its URL names, or ``HEAD``; a ``ref`` that
+    differs from the one the URL names, or given with a record, is refused. Raises
+    ``InvalidRequest`` naming the form expected.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidRequest("give a repository URL, a record URL, a DOI or a SWHID")
+    text = text.strip()
+    if len(text) > MAX_REPO_LENGTH:
+        raise InvalidRequest(f"repo is longer than {MAX_REPO_LENGTH} characters")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+        raise InvalidRequest("repo must not contain spaces or control characters")
+    source = _parse(text, ckan_hosts)
+    if source is None:
+        return GitSource(repo_spec(text, ref, allow_file=allow_file))
+    if ref is not None and not (isinstance(source, GitSource) and source.spec.ref == ref):
+        raise InvalidRequest(
+            f"{text[:100]} names its content itself: give no ref, or the one it names"
+        )
+    return source
+
+
+def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
+    """The source ``text`` names by a form of its own; None for a repository URL (or
+    shortcut) to be read by ``repo_spec``."""
+    lowered = text.lower()
+    if _SWHID_LIKE.match(lowered):
+        return RecordSource("swh", "archive.softwareheritage.org", check_swhid(text))
+    if lowered.startswith("doi:10."):
+        return doi_source(text[4:])
+    if _DOI_LIKE.match(text):
+        return doi_source(text)
+    split = _http_url(text)
+    if split is None:
+        return None
+    parts, host = split
+    record = _record_page(parts, host, ckan_hosts)
+    if record is not None or parts.query or parts.fragment:
+        return record
+    segments = [s for s in parts.path.split("/") if s]
+    base = f"{parts.scheme.lower()}://{host}"
+    return forge_page(base, segments, github=host in ("github.com", "www.github.com"))

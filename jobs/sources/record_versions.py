@@ -1,0 +1,167 @@
+"""What a provider's API answered, read into the version a record resolves to
+(``RecordVersion``) or into the error that answer means (issue 25). Pure: an answer
+is ``(HTTP status, parsed JSON body or None)``; ``jobs.sources.record_apis`` asks.
+
+Facts from the providers' documentation (shapes recorded in tests/data/providers/):
+
+- Zenodo ``GET /api/records/<id>``: ``id`` (the version's record id, an integer),
+  ``conceptrecid`` (the concept's, a string), ``metadata.access_right``, ``files[].size``.
+  A concept id answers with its latest version (the API redirects there), so the
+  answer's ``conceptrecid`` equals the id asked.
+- Figshare ``GET /v2/articles/<id>[/versions/<v>]``: ``id``, ``version``, ``is_public``,
+  ``files[].size`` and ``files[].is_link_only`` (a link is not downloaded).
+- Dataverse ``GET /api/datasets/:persistentId/[versions/<v>]?persistentId=<pid>``:
+  ``{"status": "OK", "data": …}``; the dataset's ``protocol``, ``authority``,
+  ``identifier`` and ``latestVersion``; a version's ``datasetPersistentId``,
+  ``versionNumber``, ``versionMinorNumber``, ``versionState``, ``files[].dataFile.filesize``.
+- doi.org ``GET /api/handles/<doi>``: ``values[]``, the first of ``type`` ``URL`` is
+  where the DOI leads; 404 (``responseCode`` 100) when no such DOI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ProviderUnavailable, RecordNotFound, RecordTooLarge
+from .records import RecordSource, RecordVersion
+
+Answer = tuple[int, Any]
+"""An API's answer: the HTTP status (below 500: ``record_apis`` turns the rest into
+``ProviderUnavailable``) and the body as parsed JSON (None when it was not JSON)."""
+
+
+def field(body: Any, *path: str | int, kind: type | tuple[type, ...] = object) -> Any:
+    """``body[path[0]][path[1]]…``, of type ``kind``; a missing key or another type is
+    a shape we do not know: ``ProviderUnavailable`` (the API may have changed or
+    failed; never taken for "no such record")."""
+    value = body
+    for key in path:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            value = None
+            break
+    a_bool_for_another_kind = isinstance(value, bool) and kind not in (bool, object)
+    if value is None or not isinstance(value, kind) or a_bool_for_another_kind:
+        where = ".".join(str(key) for key in path)
+        raise ProviderUnavailable(f"the provider answered without a usable {where!r}")
+    return value
+
+
+def check_size(source: RecordSource, total: int | None, limit: int | None) -> None:
+    """``RecordTooLarge`` when the record's files (``total`` bytes) exceed ``limit``."""
+    if limit is not None and total is not None and total > limit:
+        raise RecordTooLarge(
+            f"{source.provider} record {source.record} has {total} bytes of files; "
+            f"this service builds from records of at most {limit} bytes"
+        )
+
+
+def _found(source: RecordSource, answer: Answer, what: str) -> Any:
+    """The body of a 2xx answer; ``RecordNotFound`` for 404 and 410 (and 403: not
+    public); ``ProviderUnavailable`` for any other status."""
+    status, body = answer
+    if status in (403, 404, 410):
+        version = f" version {source.version}" if source.version else ""
+        raise RecordNotFound(
+            f"{what} {source.record}{version} on {source.host} does not exist or is not public"
+        )
+    if not 200 <= status < 300 or body is None:
+        raise ProviderUnavailable(f"{source.host} answered {status} for {what} {source.record}")
+    return body
+
+
+def zenodo_version(source: RecordSource, answer: Answer) -> RecordVersion:
+    """A Zenodo record (a version's id, or a concept's: its latest version)."""
+    body = _found(source, answer, "Zenodo record")
+    record_id = str(field(body, "id", kind=(int, str)))
+    concept = str(field(body, "conceptrecid", kind=(int, str)))
+    if source.record not in (record_id, concept):
+        raise ProviderUnavailable(
+            f"{source.host} answered record {record_id} for record {source.record}"
+        )
+    if field(body, "metadata", "access_right", kind=str) != "open":
+        raise RecordNotFound(f"Zenodo record {source.record} on {source.host} is not open access")
+    files = field(body, "files", kind=list)
+    return RecordVersion(
+        provider="zenodo",
+        host=source.host,
+        record=concept,
+        version=record_id,
+        content=f"https://{source.host}/records/{record_id}",
+        total_size=sum(field(f, "size", kind=int) for f in files),
+        moves=record_id != source.record,
+    )
+
+
+def figshare_version(source: RecordSource, answer: Answer) -> RecordVersion:
+    """A Figshare article at the version asked, or at its current version."""
+    body = _found(source, answer, "Figshare article")
+    article = str(field(body, "id", kind=int))
+    version = str(field(body, "version", kind=int))
+    if article != source.record or source.version not in (None, version):
+        raise ProviderUnavailable(
+            f"figshare answered article {article} v{version} for {source.record} "
+            f"v{source.version or '(latest)'}"
+        )
+    if field(body, "is_public", kind=bool) is not True:
+        raise RecordNotFound(f"Figshare article {article} is not public")
+    files = [f for f in field(body, "files", kind=list) if not field(f, "is_link_only", kind=bool)]
+    return RecordVersion(
+        provider="figshare",
+        host="figshare.com",
+        record=article,
+        version=version,
+        content=f"https://figshare.com/articles/_/{article}/{version}",
+        total_size=sum(field(f, "size", kind=int) for f in files),
+        moves=source.version is None,
+    )
+
+
+def dataverse_version(source: RecordSource, answer: Answer) -> RecordVersion:
+    """A Dataverse dataset at the version asked (the answer is that version), or at
+    its latest released version (the answer is the dataset)."""
+    body = _found(source, answer, "Dataverse dataset")
+    if field(body, "status", kind=str) != "OK":
+        raise ProviderUnavailable(f"{source.host} answered status {body.get('status')!r}")
+    data = field(body, "data", kind=dict)
+    if source.version is None:
+        pid = "{}:{}/{}".format(
+            field(data, "protocol", kind=str),
+            field(data, "authority", kind=str),
+            field(data, "identifier", kind=str),
+        )
+        data = field(data, "latestVersion", kind=dict)
+    else:
+        pid = field(data, "datasetPersistentId", kind=str)
+    number = (
+        f"{field(data, 'versionNumber', kind=int)}.{field(data, 'versionMinorNumber', kind=int)}"
+    )
+    if source.version not in (None, number):
+        raise ProviderUnavailable(f"{source.host} answered version {number} for {source.version}")
+    if field(data, "versionState", kind=str) != "RELEASED":
+        raise RecordNotFound(f"Dataverse dataset {source.record} has no released version")
+    files = field(data, "files", kind=list)
+    return RecordVersion(
+        provider="dataverse",
+        host=source.host,
+        record=pid,
+        version=number,
+        content=f"https://{source.host}/dataset.xhtml?persistentId={pid}&version={number}",
+        total_size=sum(field(f, "dataFile", "filesize", kind=int) for f in files),
+        moves=source.version is None,
+    )
+
+
+def doi_target(doi: str, answer: Answer) -> str:
+    """Where doi.org says ``doi`` leads (the first ``URL`` value); ``RecordNotFound``
+    when there is no such DOI or it leads nowhere."""
+    status, body = answer
+    if status == 404:
+        raise RecordNotFound(f"DOI {doi} does not exist (doi.org knows no such DOI)")
+    if status != 200 or body is None:
+        raise ProviderUnavailable(f"doi.org answered {status} for DOI {doi}")
+    for value in field(body, "values", kind=list):
+        if isinstance(value, dict) and value.get("type") == "URL":
+            return str(field(value, "data", "value", kind=str))
+    raise RecordNotFound(f"DOI {doi} leads to no URL")
