@@ -3,10 +3,11 @@
 
 The service asks the registry over HTTPS whether the image exists and resolves the branch
 with ``git ls-remote`` over HTTPS; the build pod clones over HTTPS; the BuildKit daemon
-pushes the image and its cache over HTTPS. Nothing else trusts the CA: not the images, not
-the node. (The Dockerfile's ``FROM`` comes from a plain-HTTP registry of the test, the
-one test_buildkit.py uses: the node's Docker daemon, which pushes the Debian base there,
-does not trust the CA either.)
+pushes the image and its cache over HTTPS: the release's daemon (``buildkit``), and the
+rootless daemon in each build pod (``buildkit-rootless``, issue 24). Nothing else trusts the
+CA: not the images, not the node. (The Dockerfile's ``FROM`` comes from a plain-HTTP
+registry of the test, the one test_buildkit.py uses: the node's Docker daemon, which pushes
+the Debian base there, does not trust the CA either.)
 
 Run without ``caBundle``, the same install fails the build at its first HTTPS connection.
 """
@@ -162,7 +163,10 @@ def request_build(
     return int(status), body
 
 
+@pytest.mark.parametrize("builder", ["buildkit", "buildkit-rootless"])
 def test_a_registry_and_a_git_server_of_a_private_ca(
+    builder: str,
+    request: pytest.FixtureRequest,
     helm: str,
     kubeconfig: str,
     namespace: str,
@@ -191,7 +195,12 @@ def test_a_registry_and_a_git_server_of_a_private_ca(
     api_token = secrets.token_hex(16)
     repository, _, tag = service_image.rpartition(":")
     b_repository, _, b_tag = builder_image.rpartition(":")
-    bk_repository, _, bk_tag = upstream_buildkit.rpartition(":")
+    # the release's daemon, or (issue 24) a rootless daemon in each build pod, which trusts
+    # the bundle as the release's does
+    daemon = upstream_buildkit
+    if builder == "buildkit-rootless":
+        daemon = request.getfixturevalue("upstream_buildkit_rootless")
+    bk_repository, _, bk_tag = daemon.rpartition(":")
     values: dict[str, Any] = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "imagePrefix": f"{tls_registry}/bhs-ca-{token}-",
@@ -201,8 +210,9 @@ def test_a_registry_and_a_git_server_of_a_private_ca(
         "secrets": {"githubWebhookSecret": GITHUB_SECRET},
         "caBundle": {"pem": (institution / "ca.pem").read_text()},
         "builder": {
+            "type": builder,
             "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
-            "buildkit": {
+            "buildkit" if builder == "buildkit" else "rootless": {
                 "image": {"repository": bk_repository, "tag": bk_tag, "pullPolicy": "Never"},
                 "insecureRegistries": [base_registry],  # the FROM image's, plain HTTP
             },

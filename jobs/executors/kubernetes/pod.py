@@ -14,7 +14,7 @@ from typing import Any
 
 from ...model import Build
 from ...repo2docker.command import ENGINE, buildx_args, repo2docker_args
-from ...settings import BuildKitSettings, Settings
+from ...settings import Settings
 from ...sources.git_policy import git_policy
 from . import rootless
 from .credentials import git_config_mounts
@@ -125,11 +125,8 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
         return rootless.builder_mounts(settings, image)
     if k8s.builder != "buildkit" or k8s.buildkit_host is None:
         return [], [], []
-    cache = BuildKitSettings(
-        host=k8s.buildkit_host,
-        cache=settings.buildkit.cache,
-        cache_image_manifest=settings.buildkit.cache_image_manifest,
-    )
+    # the service's cache settings (cache, cache_image_manifest, ...) with the pods' daemon
+    cache = settings.buildkit.model_copy(update={"host": k8s.buildkit_host})
     env: list[dict[str, Any]] = [
         {"name": "BUILDKIT_HOST", "value": k8s.buildkit_host},
         {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},

@@ -28,7 +28,7 @@ import json
 from typing import Any
 
 from ...repo2docker.command import buildx_args
-from ...settings import BuildKitSettings, Settings
+from ...settings import Settings
 
 CONTAINER = "buildkitd"
 SOCKET_DIR = "/run/buildkit"
@@ -113,7 +113,8 @@ def builder_mounts(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """What the builder container gets: the daemon's socket (``BUILDKIT_HOST``) and the
     build's registry cache arguments; and the daemon's volumes for the pod."""
-    cache = BuildKitSettings(host=SOCKET, cache=settings.buildkit.cache)
+    # the service's cache settings (cache, cache_image_manifest, ...) with the pod's daemon
+    cache = settings.buildkit.model_copy(update={"host": SOCKET})
     env = [
         {"name": "BUILDKIT_HOST", "value": SOCKET},
         {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},
