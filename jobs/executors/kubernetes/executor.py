@@ -255,8 +255,7 @@ class KubernetesExecutor(DurableExecutor):
         """Why an overdue build cannot start, from its Job's and pod's events (issue #14:
         a missing socket or Secret, a Pod Security refusal); None while there is no
         Warning. Never the commit's failure."""
-        objects = [job] if pod is None else [job, pod]
-        events = await asyncio.to_thread(start_events, self._cluster.core, self.namespace, objects)
+        events = await asyncio.to_thread(start_events, self._cluster.core, self.namespace, job, pod)
         return status.start_failure(events, self._settings)
 
     def _read_log(self, pod: Any, following: _Following, on_log: Callable[[LogLine], None]) -> None:

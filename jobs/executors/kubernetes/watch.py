@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 240
 """Each watch request ends after this long and is resumed from its resourceVersion."""
+LIST_TIMEOUT_SECONDS = 30.0
+"""How long a list (or a watch's connection) may take before it is tried again."""
 EVENTS_TIMEOUT_SECONDS = 10.0
 """How long listing a build's events may take (a build that cannot start is looked at
 again a few seconds later)."""
@@ -153,7 +155,11 @@ class WatchCache:
         )
         while not self._stopping.is_set():
             try:
-                listed = list_call(self._namespace, label_selector=self._selector)
+                listed = list_call(
+                    self._namespace,
+                    label_selector=self._selector,
+                    _request_timeout=LIST_TIMEOUT_SECONDS,
+                )
                 loop.call_soon_threadsafe(self.replace_all, kind, listed.items)
                 self._watch(kind, list_call, listed.metadata.resource_version, loop)
             except ApiException as e:
@@ -180,6 +186,9 @@ class WatchCache:
                     resource_version=version,
                     allow_watch_bookmarks=True,
                     timeout_seconds=WATCH_SECONDS,
+                    # a connection that went silent (a restarted API server, a dropped
+                    # NAT entry) ends here instead of holding the cache stale for good
+                    _request_timeout=(LIST_TIMEOUT_SECONDS, WATCH_SECONDS + 30),
                 ):
                     raw = event.get("raw_object") or {}
                     version = (raw.get("metadata") or {}).get("resourceVersion", version)
@@ -189,11 +198,24 @@ class WatchCache:
                 self._watches.discard(w)
 
 
-def start_events(core: Any, namespace: str, objects: list[Any]) -> list[Any]:
-    """The events of ``objects`` (a build's Job and its pod, if any), found by their uid:
-    a Job of the same name made earlier (a build asked for again) left events of its own.
-    Blocking (run it in a thread). A refusal (an older Role without ``events``) or an
-    unreachable API server gives no events: the build then waits as it did before."""
+def start_events(core: Any, namespace: str, job: Any, pod: Any | None) -> list[Any]:
+    """The events of a build's ``job`` and its pod, found by their uid: a Job of the same
+    name made earlier (a build asked for again) left events of its own. Without ``pod``
+    (the watch has not delivered it), the Job's pods are asked for by the Job
+    controller's label (``batch.kubernetes.io/controller-uid``), so a pod's Warning (a
+    FailedMount) is found whatever the watch's lag. Blocking (run it in a thread). A
+    refusal (an older Role without ``events``) or an unreachable API server gives no
+    events: the build then waits as it did before."""
+    objects = [job] if pod is None else [job, pod]
+    if pod is None:
+        try:
+            objects += core.list_namespaced_pod(
+                namespace,
+                label_selector=f"batch.kubernetes.io/controller-uid={job.metadata.uid}",
+                _request_timeout=EVENTS_TIMEOUT_SECONDS,
+            ).items
+        except Exception as e:
+            log.warning("cannot list the pods of %s: %s", job.metadata.name, e)
     events: list[Any] = []
     for obj in objects:
         try:
