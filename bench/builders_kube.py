@@ -50,6 +50,7 @@ from jobs.service import BuildService
 from jobs.settings import load_settings
 from testkit.components import GitRepo, git, wait_until
 from tests.cluster import builders
+from tests.cluster.enforcement import node_egress, port_of
 from tests.cluster.releases import Release, bench_release
 
 from .common import ROOT, say
@@ -261,10 +262,22 @@ def bench_builder(
                 "host": f"tcp://{cluster_ip}:1234",
                 "tlsSecret": "buildkit-client",
                 "tlsServerName": host,
+                # policies see the daemon's pod address, not its Service's (issue 23)
+                "networkPolicyPeers": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": daemon_ns}
+                        },
+                        "podSelector": {"matchLabels": {"app": "buildkitd"}},
+                    }
+                ],
             }
         elif builder == "buildkit-rootless":
             sh(str(ROOT / "tests/cluster/standins/moby-buildkit/ensure.sh"), "--rootless", "--load")
             values["builder"]["rootless"] = {"insecureRegistries": [registry]}
+        # the chart's NetworkPolicies (on by default, issue 23): build pods and the daemon
+        # reach the git daemon and the registry on the node, as for a private registry
+        values["networkPolicy"] = node_egress(NODE_IP, git_port, port_of(registry))
         (work / f"values-{builder}.json").write_text(json.dumps(values))
         sh(helm, "--kubeconfig", kubeconfig, "--namespace", namespace, "install", RELEASE,
            release.chart, "--version", release.version, "--plain-http",

@@ -20,20 +20,27 @@ from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.refs import RefResolver
 from .store import Store, open_store
+from .trust import Trust
 
 Client = TypeVar("Client", bound=RegistryClient)
 
 
 @overload
-def make_registry_client(settings: Settings) -> RegistryClient: ...
+def make_registry_client(settings: Settings, *, trust: Trust | None = None) -> RegistryClient: ...
 @overload
-def make_registry_client(settings: Settings, kind: type[Client]) -> Client: ...
 def make_registry_client(
-    settings: Settings, kind: type[RegistryClient] = RegistryClient
+    settings: Settings, kind: type[Client], *, trust: Trust | None = None
+) -> Client: ...
+def make_registry_client(
+    settings: Settings,
+    kind: type[RegistryClient] = RegistryClient,
+    *,
+    trust: Trust | None = None,
 ) -> RegistryClient:
     """The registry client (or ``kind``, e.g. retention's ``RegistryAdmin``) of the one
     credential setting: ``username``/``password``, or ``docker_config``, read again
-    whenever the file changes (rotated tokens)."""
+    whenever the file changes (rotated tokens); trusting ``trust``'s authorities
+    (default: ``Trust(settings.ca_bundle)``), so that every kind trusts ``ca_bundle``."""
     registry = settings.registry
     credentials: Credentials | DockerConfigCredentials = None
     if registry.username and registry.password:
@@ -45,6 +52,7 @@ def make_registry_client(
         credentials=credentials,
         timeout=registry.timeout,
         cache_seconds=registry.cache_seconds,
+        verify=(trust or Trust(settings.ca_bundle)).ssl_context(),
     )
 
 
@@ -157,10 +165,13 @@ def make_service(
     ``store``: one opened already (``jobs.store.open_store``), else it is opened here
     (raises ``ConfigError`` when it cannot be). ``retry`` says how builds are tried again
     after temporary failures (``jobs.coordinator.retries``: its defaults unless given)."""
-    forges = Forges.from_settings(settings.forges)
+    trust = Trust(settings.ca_bundle)
+    forges = Forges.from_settings(
+        settings.forges, fetch=settings.fetch_url, verify=trust.requests_verify()
+    )
     if store is None:
         store = open_store(settings)
-    registry = make_registry_client(settings)
+    registry = make_registry_client(settings, trust=trust)
     executor = make_executor(settings, registry)
     service = BuildService(
         settings,
@@ -171,7 +182,8 @@ def make_service(
             ttl=settings.ref_cache_seconds,
             allow_file=settings.allow_file_urls,
             forge=forges,
-            git_env=forges.git_environment(),
+            git_env={**forges.git_environment(), **trust.git_env()},
+            fetch=settings.fetch_url,
         ),
         executor=executor,
         quotas=make_quotas(settings, store, executor),

@@ -1,5 +1,6 @@
-"""Certificates for mTLS between buildx and a BuildKit daemon in tests: a CA, a server
-certificate for 127.0.0.1 and a client certificate, written as PEM files."""
+"""Certificates for tests: a CA, a server certificate (for 127.0.0.1, or the addresses
+given: a registry or git server of an institution's CA, issue 23) and a client
+certificate (mTLS between buildx and a BuildKit daemon), written as PEM files."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _certificate(
     issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
     *,
     server: bool = False,
+    addresses: tuple[str, ...] = ("127.0.0.1",),
 ) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_name, signer = issuer if issuer is not None else (name, key)
@@ -56,23 +58,27 @@ def _certificate(
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
+        names = [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
 
 
-def make_ca(directory: Path, name: str) -> None:
+def make_ca(directory: Path, name: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
     """``directory/ca.pem``, ``ca-key.pem`` and, signed by that CA, ``server.pem`` (for
-    127.0.0.1), ``server-key.pem``, ``client.pem``, ``client-key.pem``."""
+    ``addresses``), ``server-key.pem``, ``client.pem``, ``client-key.pem``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca = _certificate(name, ca_key, None)
     _write(directory, "ca", ca, ca_key)
     for role in ("server", "client"):
         key = _key()
-        cert = _certificate(f"{name} {role}", key, (ca.subject, ca_key), server=role == "server")
+        cert = _certificate(
+            f"{name} {role}",
+            key,
+            (ca.subject, ca_key),
+            server=role == "server",
+            addresses=addresses,
+        )
         _write(directory, role, cert, key)
 
 

@@ -1,27 +1,43 @@
-"""Does a NetworkPolicy let one pod connect to another? Decided by code, for clusters whose
-network plugin does not enforce policies (the test cluster's bridge CNI does not).
+"""Does a NetworkPolicy let one endpoint connect to another? Decided by code, for the
+questions a cluster cannot answer by itself: another network plugin's reading of the same
+policies (Cilium's), and values the test cluster does not run. The test cluster enforces
+policies (kube-router, tests/cluster/up.sh); tests/cluster/test_network_policy.py holds this
+code's standard reading to it.
 
 Pure functions over manifests as dicts. The rules are Kubernetes' (NetworkPolicy reference,
 https://kubernetes.io/docs/concepts/services-networking/network-policies/):
 
-- a pod no Ingress policy of its namespace selects admits every connection; once one does,
-  only what some rule of those policies allows is admitted (rules add up, never subtract);
-- a rule with no ``from`` (or an empty one) admits every source; with no ``ports``, every port;
+- a pod no Ingress (Egress) policy of its namespace selects admits (makes) every connection;
+  once one does, only what some rule of those policies allows (rules add up, never subtract);
+  a connection between two pods needs the source's egress and the target's ingress;
+- a rule with no ``from``/``to`` (or an empty one) admits every peer; with no ``ports``, every
+  port;
 - a peer with only ``podSelector`` means pods of the policy's own namespace; with only
   ``namespaceSelector``, every pod of the matching namespaces; with both, the matching pods of
   the matching namespaces. An empty selector (``{}``) matches everything;
 - ``matchLabels`` and ``matchExpressions`` (``In``, ``NotIn``, ``Exists``, ``DoesNotExist``)
-  must all hold.
+  must all hold;
+- ``ipBlock`` (a CIDR minus its ``except`` ranges) names addresses. Which addresses is the
+  network plugin's choice, which the reference leaves open: under ``STANDARD`` (kube-router,
+  Calico, the test cluster) it matches any address in the block, pods' and nodes' included;
+  under ``CILIUM`` it never matches a pod's or a node's address (Cilium's "CIDR rules do not
+  apply to traffic where both sides of the connection are either managed by Cilium or use an
+  IP belonging to a node in the cluster", docs.cilium.io, Layer 3 policy), only addresses
+  outside the cluster. GKE Dataplane V2 and AKS's Azure CNI powered by Cilium are Cilium.
 
-``ipBlock`` peers name addresses, not labels: they never match here (a source known only by
-labels is not inside any block that this code could check).
+An endpoint without an address (``Pod(ip=None)``) is never inside a block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Semantics = Literal["standard", "cilium"]
+STANDARD: Semantics = "standard"
+CILIUM: Semantics = "cilium"
 
 
 @dataclass(frozen=True)
@@ -34,9 +50,23 @@ class Pod:
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    ip: str | None = None
 
     def all_namespace_labels(self) -> dict[str, str]:
         return {**self.namespace_labels, "kubernetes.io/metadata.name": self.namespace}
+
+
+@dataclass(frozen=True)
+class Address:
+    """An endpoint that is no pod: an address outside the cluster (a registry, a package
+    index, the cloud metadata service) or, with ``node``, a node's (the Kubernetes API on a
+    control-plane node, a service on the node's address)."""
+
+    ip: str
+    node: bool = False
+
+
+Endpoint = Pod | Address
 
 
 @dataclass(frozen=True)
@@ -80,16 +110,38 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     return True
 
 
-def peer_matches(peer: Mapping[str, Any], policy_namespace: str, source: Pod) -> bool:
-    """Whether one ``from`` entry of a policy in ``policy_namespace`` names ``source``."""
-    if "ipBlock" in peer:
+def in_block(block: Mapping[str, Any], ip: str) -> bool:
+    """Whether ``ip`` is inside an ``ipBlock`` (its ``cidr``, none of its ``except``)."""
+    address = ipaddress.ip_address(ip)
+    if address not in ipaddress.ip_network(block["cidr"], strict=False):
         return False
+    return not any(
+        address in ipaddress.ip_network(cidr, strict=False) for cidr in block.get("except") or []
+    )
+
+
+def peer_matches(
+    peer: Mapping[str, Any],
+    policy_namespace: str,
+    endpoint: Endpoint,
+    semantics: Semantics = STANDARD,
+) -> bool:
+    """Whether one ``from``/``to`` entry of a policy in ``policy_namespace`` names
+    ``endpoint`` (see the module's docstring for ``ipBlock`` under each ``semantics``)."""
+    if "ipBlock" in peer:
+        if endpoint.ip is None:
+            return False
+        if semantics == CILIUM and (isinstance(endpoint, Pod) or endpoint.node):
+            return False
+        return in_block(peer["ipBlock"], endpoint.ip)
+    if not isinstance(endpoint, Pod):
+        return False  # selectors name pods only
     pods, namespaces = peer.get("podSelector"), peer.get("namespaceSelector")
     if namespaces is None:
-        in_namespace = source.namespace == policy_namespace
+        in_namespace = endpoint.namespace == policy_namespace
     else:
-        in_namespace = selector_matches(namespaces, source.all_namespace_labels())
-    return in_namespace and selector_matches(pods, source.labels)
+        in_namespace = selector_matches(namespaces, endpoint.all_namespace_labels())
+    return in_namespace and selector_matches(pods, endpoint.labels)
 
 
 def port_matches(rule_port: Mapping[str, Any], port: Port) -> bool:
@@ -113,28 +165,94 @@ def policy_types(policy: Mapping[str, Any]) -> list[str]:
     return ["Ingress", *(["Egress"] if spec.get("egress") else [])]
 
 
-def ingress_allowed(
-    policies: Iterable[Mapping[str, Any]], *, target: Pod, source: Pod, port: Port
-) -> bool:
-    """Whether ``source`` may connect to ``target`` on ``port`` under ``policies`` (every
-    NetworkPolicy of the cluster, or at least those of the target's namespace; a policy
-    without ``metadata.namespace`` is taken to be in the target's)."""
-    selecting = [
+def _selecting(
+    policies: Iterable[Mapping[str, Any]], pod: Pod, direction: str
+) -> list[Mapping[str, Any]]:
+    return [
         p
         for p in policies
         if p.get("kind", "NetworkPolicy") == "NetworkPolicy"
-        and p["metadata"].get("namespace", target.namespace) == target.namespace
-        and "Ingress" in policy_types(p)
-        and selector_matches(p["spec"].get("podSelector"), target.labels)
+        and p["metadata"].get("namespace", pod.namespace) == pod.namespace
+        and direction in policy_types(p)
+        and selector_matches(p["spec"].get("podSelector"), pod.labels)
     ]
+
+
+def _rules_allow(
+    selecting: Sequence[Mapping[str, Any]],
+    rules_key: str,
+    peers_key: str,
+    peer: Endpoint,
+    port: Port,
+    semantics: Semantics,
+) -> bool:
     if not selecting:
         return True
     for policy in selecting:
-        for rule in policy["spec"].get("ingress") or []:
-            peers, ports = rule.get("from") or [], rule.get("ports") or []
-            if peers and not any(peer_matches(p, target.namespace, source) for p in peers):
+        namespace = policy["metadata"].get("namespace")
+        for rule in policy["spec"].get(rules_key) or []:
+            peers, ports = rule.get(peers_key) or [], rule.get("ports") or []
+            if peers and not any(peer_matches(p, namespace, peer, semantics) for p in peers):
                 continue
             if ports and not any(port_matches(p, port) for p in ports):
                 continue
             return True
     return False
+
+
+def ingress_allowed(
+    policies: Iterable[Mapping[str, Any]],
+    *,
+    target: Pod,
+    source: Endpoint,
+    port: Port,
+    semantics: Semantics = STANDARD,
+) -> bool:
+    """Whether ``target`` admits a connection from ``source`` on ``port`` under ``policies``
+    (every NetworkPolicy of the cluster, or at least those of the target's namespace; a
+    policy without ``metadata.namespace`` is taken to be in the target's)."""
+    selecting = [
+        {**p, "metadata": {**p["metadata"], "namespace": target.namespace}}
+        for p in _selecting(policies, target, "Ingress")
+    ]
+    return _rules_allow(selecting, "ingress", "from", source, port, semantics)
+
+
+def egress_allowed(
+    policies: Iterable[Mapping[str, Any]],
+    *,
+    source: Pod,
+    target: Endpoint,
+    port: Port,
+    semantics: Semantics = STANDARD,
+) -> bool:
+    """Whether ``source`` may open a connection to ``target`` on ``port`` under
+    ``policies`` (as ``ingress_allowed``, for the source's namespace). ``port`` is the
+    target pod's port (after a Service's translation), its ``name`` the target container's
+    name for it (named ports in egress rules are the target's)."""
+    selecting = [
+        {**p, "metadata": {**p["metadata"], "namespace": source.namespace}}
+        for p in _selecting(policies, source, "Egress")
+    ]
+    return _rules_allow(selecting, "egress", "to", target, port, semantics)
+
+
+def connection_allowed(
+    policies: Iterable[Mapping[str, Any]],
+    *,
+    source: Endpoint,
+    target: Endpoint,
+    port: Port,
+    semantics: Semantics = STANDARD,
+) -> bool:
+    """Whether a connection from ``source`` to ``target`` on ``port`` is made: the source
+    pod's egress and the target pod's ingress both allow it (an address that is no pod has
+    no policy of its own)."""
+    policies = list(policies)
+    if isinstance(source, Pod) and not egress_allowed(
+        policies, source=source, target=target, port=port, semantics=semantics
+    ):
+        return False
+    return not isinstance(target, Pod) or ingress_allowed(
+        policies, target=target, source=source, port=port, semantics=semantics
+    )

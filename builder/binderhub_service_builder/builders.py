@@ -21,7 +21,8 @@ import os
 import socket
 import ssl
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,10 @@ TLS_FILES = {"cacert": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
 _SCHEMES = ("tcp://", "unix://")
 _CLI_TIMEOUT_SECONDS = 60
 PROBE_TIMEOUT_SECONDS = 10.0
+PROBE_WAIT_SECONDS = 30.0
+"""How long a daemon that refuses connections is tried again: one that is starting, or a
+network that has not yet let a new build pod in (a NetworkPolicy enforcer takes a moment to
+add a new pod's address to the daemon's admitted peers; issue 23)."""
 
 
 class BuilderSetupError(ValueError):
@@ -164,21 +169,51 @@ def _tls_context(tls_dir: Path) -> ssl.SSLContext:
     return context
 
 
-def probe_daemon(builder: RemoteBuilder, env: Mapping[str, str], timeout: float) -> None:
+def probe_daemon(
+    builder: RemoteBuilder,
+    env: Mapping[str, str],
+    timeout: float,
+    wait: float = PROBE_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Connect to the daemon of ``builder`` (and, with ``BUILDKIT_TLS_DIR``, complete a
     TLS handshake with its files, then read the server's first bytes, so a refused
-    client certificate shows too), within ``timeout`` seconds each step.
+    client certificate shows too), within ``timeout`` seconds each step. A connection that
+    fails is tried again every second for ``wait`` seconds (``PROBE_WAIT_SECONDS``); a
+    refused certificate is not.
 
     buildx reports both an unreachable daemon and a refused certificate as "context
     deadline exceeded" after its own timeout; this names the cause. Raises
     ``BuilderSetupError``: "... is unreachable: ..." or "... certificate ... refused: ...".
     """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _probe_once(builder, env, timeout)
+            return
+        except _Unreachable as e:
+            if time.monotonic() >= deadline:
+                raise BuilderSetupError(
+                    f"the BuildKit daemon at {builder.address} is unreachable: {e.cause}"
+                ) from None
+        sleep(1.0)
+
+
+class _Unreachable(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _probe_once(builder: RemoteBuilder, env: Mapping[str, str], timeout: float) -> None:
     try:
         sock = _connect(builder.address, timeout)
-    except (OSError, ValueError) as e:
+    except ValueError as e:
         raise BuilderSetupError(
             f"the BuildKit daemon at {builder.address} is unreachable: {e}"
         ) from None
+    except OSError as e:
+        raise _Unreachable(e) from None
     tls_dir = env.get("BUILDKIT_TLS_DIR", "").strip()
     with sock:
         if not tls_dir:
@@ -194,6 +229,4 @@ def probe_daemon(builder: RemoteBuilder, env: Mapping[str, str], timeout: float)
                 f"(server name {servername}): {e}"
             ) from None
         except OSError as e:
-            raise BuilderSetupError(
-                f"the BuildKit daemon at {builder.address} is unreachable: {e}"
-            ) from None
+            raise _Unreachable(e) from None

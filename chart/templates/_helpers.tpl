@@ -190,6 +190,7 @@ it (config wins, key by key; lists are replaced whole).
 {{- if eq $v.builder.type "buildkit" }}
 {{- $_ := set $k8s "buildkit_host" (include "binderhub-service.buildkitHost" .) }}
 {{- $_ := set $k8s "buildkit_tls_secret" (include "binderhub-service.buildkitClientSecret" .) }}
+{{- $_ := set $k8s "buildkit_tls_keys" (include "binderhub-service.buildkitTlsKeys" . | fromJson) }}
 {{- $_ := set $k8s "run_as_user" 1000 }}
 {{- else if eq $v.builder.type "buildkit-external" }}
 {{- $_ := set $k8s "buildkit_host" $v.builder.external.host }}
@@ -203,6 +204,15 @@ it (config wins, key by key; lists are replaced whole).
 {{- $_ := set $k8s "docker_socket" (printf "%s/docker.sock" (include "binderhub-service.dindSocketDir" .)) }}
 {{- else }}
 {{- $_ := set $k8s "docker_socket" $v.builder.dockerSocket }}
+{{- end }}
+{{- /* build pods: the proxy and the CA bundle (each build pod adds it to its image's) */}}
+{{- $buildEnv := dict }}
+{{- range (include "binderhub-service.proxyEnv" (list . list) | fromYamlArray) }}
+{{- $_ := set $buildEnv .name .value }}
+{{- end }}
+{{- with $buildEnv }}{{ $_ := set $k8s "env" . }}{{ end }}
+{{- with include "binderhub-service.caConfigMap" . }}
+{{- $_ := set $k8s "ca_bundle" (dict "name" . "key" (include "binderhub-service.caKey" $)) }}
 {{- end }}
 {{- $sa := include "binderhub-service.buildServiceAccountName" . }}
 {{- if $sa }}{{ $_ := set $k8s "service_account" $sa }}{{ end }}
@@ -251,6 +261,9 @@ it (config wins, key by key; lists are replaced whole).
     "log_format" $v.logFormat
 }}
 {{- with $v.publicUrl }}{{ $_ := set $settings "public_url" . }}{{ end }}
+{{- if include "binderhub-service.caConfigMap" . }}
+{{- $_ := set $settings "ca_bundle" (printf "%s/ca.crt" (include "binderhub-service.caDir" .)) }}
+{{- end }}
 {{- with $v.imagePrefix }}{{ $_ := set $settings "image_prefix" . }}{{ end }}
 {{- toYaml (mustMergeOverwrite $settings (deepCopy $v.config)) }}
 {{- end }}
@@ -260,6 +273,143 @@ it (config wins, key by key; lists are replaced whole).
 builds_per_window: {{ int .buildsPerWindow }}
 window: {{ .window }}
 max_queued: {{ int .maxQueued }}
+{{- end }}
+
+{{/*
+"true" when the chart is installed into a cluster it can read (helm install, upgrade, or
+template --dry-run=server), not rendered offline (helm template, GitOps tools): the
+namespace's kube-root-ca.crt ConfigMap, which Kubernetes puts in every namespace, is found.
+Checks that need the cluster (a named Secret exists) run only then.
+*/}}
+{{- define "binderhub-service.liveCluster" -}}
+{{- if (lookup "v1" "ConfigMap" .Release.Namespace "kube-root-ca.crt") }}true{{ end }}
+{{- end }}
+
+{{/*
+Fail, naming the value, when a live cluster lacks the object a value names. Call with
+(list $ "Secret" "name" "the.value.path").
+*/}}
+{{- define "binderhub-service.requireObject" -}}
+{{- $ := index . 0 }}
+{{- $kind := index . 1 }}
+{{- $name := index . 2 }}
+{{- if and $name (include "binderhub-service.liveCluster" $) }}
+{{- if not (lookup "v1" $kind $.Release.Namespace $name) }}
+{{- fail (printf "%s: %s %q does not exist in namespace %q; create it first" (index . 3) $kind $name $.Release.Namespace) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The CA bundle (caBundle): the ConfigMap and key holding it, "" when none is given.
+*/}}
+{{- define "binderhub-service.caConfigMap" -}}
+{{- $ca := .Values.caBundle }}
+{{- if and $ca.pem $ca.existingConfigMap }}
+{{- fail "caBundle.pem and caBundle.existingConfigMap are both set: give the certificates once" }}
+{{- end }}
+{{- if $ca.pem }}
+{{- include "binderhub-service.suffixed" (list . "ca") }}
+{{- else if $ca.existingConfigMap }}
+{{- include "binderhub-service.requireObject" (list . "ConfigMap" $ca.existingConfigMap "caBundle.existingConfigMap") }}
+{{- $ca.existingConfigMap }}
+{{- end }}
+{{- end }}
+
+{{- define "binderhub-service.caKey" -}}
+{{- if .Values.caBundle.pem }}ca.crt{{ else }}{{ .Values.caBundle.existingConfigMapKey }}{{ end }}
+{{- end }}
+
+{{/* Where pods find the CA bundle: a directory holding it as ca.crt only. */}}
+{{- define "binderhub-service.caDir" -}}/etc/binderhub-service-ca{{- end }}
+
+{{/*
+builder.external.host's host name or address (tcp://host:port; an IPv6 address without
+its brackets), "" when none is given.
+*/}}
+{{- define "binderhub-service.externalBuildkitHostname" -}}
+{{- $address := trimPrefix "tcp://" .Values.builder.external.host }}
+{{- regexReplaceAll ":[0-9]+$" $address "" | trimPrefix "[" | trimSuffix "]" }}
+{{- end }}
+
+{{/*
+NO_PROXY: the cluster's own names (and the daemon's Service, or builder.external.host's
+host, which build pods reach by name: gRPC, like curl and Go, goes through HTTPS_PROXY
+unless NO_PROXY says not) first, then proxy.noProxy.
+*/}}
+{{- define "binderhub-service.noProxy" -}}
+{{- $ := index . 0 }}
+{{- $names := concat (list "localhost" "127.0.0.1" ".svc" ".cluster.local") (index . 1) }}
+{{- if eq $.Values.builder.type "buildkit" }}
+{{- $names = append $names (include "binderhub-service.buildkitName" $) }}
+{{- else if eq $.Values.builder.type "buildkit-external" }}
+{{- with include "binderhub-service.externalBuildkitHostname" $ }}{{ $names = append $names . }}{{ end }}
+{{- end }}
+{{- with $.Values.proxy.noProxy }}{{ $names = append $names . }}{{ end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/*
+The proxy's env entries (both spellings: Go reads either, curl and git the lower case).
+Call with (list $ extraNoProxy): the service adds the Kubernetes API's address, which the
+kubelet puts in $(KUBERNETES_SERVICE_HOST) (the Python client reads the proxy variables).
+*/}}
+{{- define "binderhub-service.proxyEnv" -}}
+{{- $ := index . 0 }}
+{{- $p := $.Values.proxy }}
+{{- if or $p.httpProxy $p.httpsProxy }}
+{{- range $name, $value := dict "HTTP_PROXY" $p.httpProxy "HTTPS_PROXY" $p.httpsProxy "NO_PROXY" (include "binderhub-service.noProxy" .) }}
+{{- if $value }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+- name: {{ lower $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The labels the service puts on its build Jobs' pods (jobs/executors: selector_labels). */}}
+{{- define "binderhub-service.buildSelectorLabels" -}}
+app.kubernetes.io/managed-by: binderhub-service
+app.kubernetes.io/instance: {{ include "binderhub-service.instance" . }}
+app.kubernetes.io/component: build
+{{- end }}
+
+{{/*
+Egress rules of build pods and the BuildKit daemon: networkPolicy.egressAllowRules (the
+names and ranges of zero-to-jupyterhub's), then the extra rules given. Call with
+(list $ extraRules). An empty result denies every connection.
+*/}}
+{{- define "binderhub-service.egressRules" -}}
+{{- $ := index . 0 }}
+{{- $allow := $.Values.networkPolicy.egressAllowRules }}
+{{- $private := list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" }}
+{{- $rules := list }}
+{{- if $allow.dnsPorts }}
+{{- $to := list (dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" "kube-system"))) }}
+{{- range (append $private "169.254.0.0/16") }}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" .)) }}
+{{- end }}
+{{- $rules = append $rules (dict "ports" (list (dict "port" 53 "protocol" "UDP") (dict "port" 53 "protocol" "TCP")) "to" $to) }}
+{{- end }}
+{{- if $allow.nonPrivateIPs }}
+{{- $rules = append $rules (dict "to" (list (dict "ipBlock" (dict "cidr" "0.0.0.0/0" "except" (append $private "169.254.0.0/16"))))) }}
+{{- end }}
+{{- if $allow.privateIPs }}
+{{- $to := list }}
+{{- range $private }}{{ $to = append $to (dict "ipBlock" (dict "cidr" .)) }}{{ end }}
+{{- $rules = append $rules (dict "to" $to) }}
+{{- end }}
+{{- if $allow.cloudMetadataServer }}
+{{- $rules = append $rules (dict "to" (list (dict "ipBlock" (dict "cidr" "169.254.169.254/32")))) }}
+{{- end }}
+{{- $rules = concat $rules (index . 1) }}
+{{- if $rules }}
+{{- toYaml $rules }}
+{{- else }}
+[]
+{{- end }}
 {{- end }}
 
 {{/*

@@ -6,14 +6,77 @@ renders to nothing.
 {{- include "binderhub-service.suffixed" (list . "buildkit") }}
 {{- end }}
 
-{{/* The Secret with the daemon's certificate (ca.pem, cert.pem, key.pem). */}}
-{{- define "binderhub-service.buildkitServerSecret" -}}
-{{- include "binderhub-service.suffixed" (list . "buildkit-server") }}
+{{/*
+Where the certificates come from (builder.buildkit.tls): "existing" (existingSecrets),
+"certManager", or "chart" (made here, kept by lookup). Fails on half or doubly given ones.
+*/}}
+{{- define "binderhub-service.buildkitTlsMode" -}}
+{{- $tls := .Values.builder.buildkit.tls }}
+{{- $existing := $tls.existingSecrets }}
+{{- if and $existing.server $existing.client }}
+{{- if $tls.certManager.enabled }}
+{{- fail "builder.buildkit.tls: existingSecrets and certManager.enabled are both set; choose one" }}
+{{- end }}
+{{- print "existing" }}
+{{- else if or $existing.server $existing.client }}
+{{- fail "builder.buildkit.tls.existingSecrets: give both server and client (the daemon's and the build pods' Secrets)" }}
+{{- else if $tls.certManager.enabled }}
+{{- if not (.Capabilities.APIVersions.Has "cert-manager.io/v1") }}
+{{- fail "builder.buildkit.tls.certManager.enabled: the cluster has no cert-manager.io/v1 API (install cert-manager first; with helm template, pass --api-versions cert-manager.io/v1)" }}
+{{- end }}
+{{- print "certManager" }}
+{{- else }}
+{{- print "chart" }}
+{{- end }}
 {{- end }}
 
-{{/* The Secret with the build pods' client certificate (ca.pem, cert.pem, key.pem). */}}
+{{/* The Secret with the daemon's certificate. */}}
+{{- define "binderhub-service.buildkitServerSecret" -}}
+{{- if eq (include "binderhub-service.buildkitTlsMode" .) "existing" }}
+{{- .Values.builder.buildkit.tls.existingSecrets.server }}
+{{- else }}
+{{- include "binderhub-service.suffixed" (list . "buildkit-server") }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the build pods' client certificate. */}}
 {{- define "binderhub-service.buildkitClientSecret" -}}
+{{- if eq (include "binderhub-service.buildkitTlsMode" .) "existing" }}
+{{- .Values.builder.buildkit.tls.existingSecrets.client }}
+{{- else }}
 {{- include "binderhub-service.suffixed" (list . "buildkit-client") }}
+{{- end }}
+{{- end }}
+
+{{/*
+The keys of the certificate Secrets, as {"ca": .., "cert": .., "key": ..}: cert-manager's
+names (ca.crt, tls.crt, tls.key), or the chart's (ca.pem, cert.pem, key.pem).
+*/}}
+{{- define "binderhub-service.buildkitTlsKeys" -}}
+{{- if eq (include "binderhub-service.buildkitTlsMode" .) "certManager" }}
+{{- dict "ca" "ca.crt" "cert" "tls.crt" "key" "tls.key" | toJson }}
+{{- else }}
+{{- dict "ca" "ca.pem" "cert" "cert.pem" "key" "key.pem" | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+What the daemon's checksum/tls covers: the certificates the chart made, or the names of the
+Secrets (their content is the cluster's, never in a render: two renders are the same).
+*/}}
+{{- define "binderhub-service.buildkitTlsChecksum" -}}
+{{- if eq (include "binderhub-service.buildkitTlsMode" .) "chart" }}
+{{- include "binderhub-service.buildkitTls" . | sha256sum }}
+{{- else }}
+{{- list (include "binderhub-service.buildkitTlsMode" .) (include "binderhub-service.buildkitServerSecret" .) (include "binderhub-service.buildkitClientSecret" .) | toJson | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* The names the daemon's certificate carries: its Service's, as build pods reach it. */}}
+{{- define "binderhub-service.buildkitHosts" -}}
+{{- $name := include "binderhub-service.buildkitName" . }}
+{{- $ns := .Release.Namespace }}
+{{- list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) | toJson }}
 {{- end }}
 
 {{/* The address build pods reach the daemon at: the Service's name in this namespace. */}}
@@ -35,8 +98,7 @@ that restarted the daemon would end every running build (issue 22).
 {{- $server := (lookup "v1" "Secret" .Release.Namespace (include "binderhub-service.buildkitServerSecret" .)).data | default dict }}
 {{- $client := (lookup "v1" "Secret" .Release.Namespace (include "binderhub-service.buildkitClientSecret" .)).data | default dict }}
 {{- if not (and (index $server "cert.pem") (index $client "cert.pem")) }}
-{{- $ns := .Release.Namespace }}
-{{- $hosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) }}
+{{- $hosts := include "binderhub-service.buildkitHosts" . | fromJsonArray }}
 {{- $days := int .Values.builder.buildkit.tls.validityDays }}
 {{- $ca := genCA (printf "%s-ca" $name) $days }}
 {{- $cert := genSignedCert $name nil $hosts $days $ca }}
@@ -68,6 +130,15 @@ that restarted the daemon would end every running build (issue 22).
 [worker.oci]
   enabled = true
   gc = true
+  {{- with $bk.gc.maxUsedSpace }}
+  maxUsedSpace = {{ . | quote }}
+  {{- end }}
+  {{- with $bk.gc.reservedSpace }}
+  reservedSpace = {{ . | quote }}
+  {{- end }}
+  {{- with $bk.gc.minFreeSpace }}
+  minFreeSpace = {{ . | quote }}
+  {{- end }}
 
 [worker.containerd]
   enabled = false

@@ -54,8 +54,11 @@ class GitHubClient:
         timeout: float = 10.0,
         cache: ETagCache | None = None,
         clock: Callable[[], float] = time.time,
+        verify: bool | str = True,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._verify = verify
+        """requests' ``verify``: True, or a CA file (``jobs.trust``)."""
         self._token = token
         self._timeout = max(math.ceil(timeout), 1)
         self._cache = cache or ETagCache()
@@ -76,6 +79,7 @@ class GitHubClient:
             seconds_between_requests=None,
             seconds_between_writes=None,
             user_agent="binderhub-service",
+            verify=self._verify,
         )
 
     def _failure(self, e: Exception) -> Exception:

@@ -47,7 +47,10 @@ class GitLabClient:
         timeout: float = 10.0,
         cache: ETagCache | None = None,
         clock: Callable[[], float] = time.time,
+        verify: bool | str = True,
     ) -> None:
+        self._verify = verify
+        """requests' ``verify``: True, or a CA file (``jobs.trust``)."""
         self.url = url.rstrip("/")
         """The GitLab instance; python-gitlab adds ``/api/v4``."""
         self._token = token
@@ -76,6 +79,7 @@ class GitLabClient:
             retry_transient_errors=False,
             user_agent="binderhub-service",
             session=session,
+            ssl_verify=self._verify,
         )
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -18,8 +19,11 @@ from .errors import ForgeUnavailable
 log = logging.getLogger(__name__)
 
 
-def make_client(host: ForgeHostSettings, cache: ETagCache | None = None) -> ForgeClient | None:
-    """The API client of ``host``; None without a token (nothing is asked of it)."""
+def make_client(
+    host: ForgeHostSettings, cache: ETagCache | None = None, verify: bool | str = True
+) -> ForgeClient | None:
+    """The API client of ``host``; None without a token (nothing is asked of it).
+    ``verify``: requests' (True, or a CA file: ``jobs.trust``)."""
     if host.token is None:
         return None
     token = host.token.get_secret_value()
@@ -27,10 +31,11 @@ def make_client(host: ForgeHostSettings, cache: ETagCache | None = None) -> Forg
         from .github import GitHubClient, default_api_url
 
         api_url = host.api_url or default_api_url(host.url)
-        return GitHubClient(api_url, token, timeout=host.timeout, cache=cache)
+        return GitHubClient(api_url, token, timeout=host.timeout, cache=cache, verify=verify)
     from .gitlab import GitLabClient
 
-    return GitLabClient(host.api_url or host.url, token, timeout=host.timeout, cache=cache)
+    url = host.api_url or host.url
+    return GitLabClient(url, token, timeout=host.timeout, cache=cache, verify=verify)
 
 
 @dataclass(frozen=True)
@@ -44,16 +49,20 @@ class Match:
 
 
 class Forges:
-    """The configured forges. A repository belongs to one when its host name is the
-    forge's (whatever the scheme and port: ``ssh://git@host/…`` too) and its path lies
-    under the forge's path."""
+    """The configured forges. A repository belongs to one when the URL it is fetched
+    from (``fetch``: the ``mirrors`` setting's, ``Settings.fetch_url``) has the forge's
+    host name (whatever the scheme and port: ``ssh://git@host/…`` too) and a path under
+    the forge's path: a repository of github.com mirrored elsewhere is asked of the
+    mirror's forge, if any, never of GitHub's API."""
 
     def __init__(
         self,
         hosts: list[tuple[ForgeHostSettings, ForgeClient | None]],
         credentials: CredentialSet | None = None,
+        fetch: Callable[[str], str] | None = None,
     ) -> None:
         self._hosts = hosts
+        self._fetch = fetch or (lambda url: url)
         # what ``match`` compares, worked out once: host name and path prefix of each
         self._where = [
             (
@@ -67,15 +76,24 @@ class Forges:
         self.credentials = credentials or CredentialSet()
 
     @classmethod
-    def from_settings(cls, settings: ForgeSettings) -> Forges:
+    def from_settings(
+        cls,
+        settings: ForgeSettings,
+        *,
+        fetch: Callable[[str], str] | None = None,
+        verify: bool | str = True,
+    ) -> Forges:
         cache = ETagCache()  # one cache for every client: keys hold the whole API path
         return cls(
-            [(host, make_client(host, cache)) for host in settings.hosts],
+            [(host, make_client(host, cache, verify)) for host in settings.hosts],
             credential_set(settings),
+            fetch,
         )
 
     def match(self, url: str) -> Match | None:
-        parts = urlsplit(url)
+        """The forge of the repository ``url`` (canonical, as asked for), by where it is
+        fetched from; None when none is configured."""
+        parts = urlsplit(self._fetch(url))
         if parts.scheme == "file":
             return None
         hostname = (parts.hostname or "").lower()

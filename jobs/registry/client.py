@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -117,11 +118,13 @@ class RegistryClient:
         timeout: float = 10.0,
         cache_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._source = credentials if callable(credentials) else _fixed(credentials)
         self._credentials: Credentials = None
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        # verify: httpx's own defaults, or a context with ca_bundle (jobs.trust)
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=verify)
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._known: OrderedDict[str, float] = OrderedDict()

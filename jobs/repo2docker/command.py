@@ -48,15 +48,18 @@ def cache_ref(image: str) -> str:
 def buildx_args(buildkit: BuildKitSettings, image: str) -> list[str]:
     """Extra ``docker buildx build`` arguments: the registry cache of ``image``'s
     repository, when ``buildkit`` has a daemon and ``cache`` on. ``ignore-error=true``:
-    a failed cache export does not fail a build whose image was pushed. Pure."""
+    a failed cache export does not fail a build whose image was pushed. With
+    ``cache_image_manifest``, the cache is an OCI image manifest (what Amazon ECR takes).
+    Pure."""
     if not (buildkit.host and buildkit.cache):
         return []
     ref = cache_ref(image)
+    manifest = ",image-manifest=true,oci-mediatypes=true" if buildkit.cache_image_manifest else ""
     return [
         "--cache-from",
         f"type=registry,ref={ref}",
         "--cache-to",
-        f"type=registry,ref={ref},mode=max,ignore-error=true",
+        f"type=registry,ref={ref},mode=max{manifest},ignore-error=true",
     ]
 
 

@@ -70,6 +70,12 @@ class BuildKitSettings(Section):
     builder. A failed export leaves a warning in the log and the build succeeds; a
     missing cache is no error."""
 
+    cache_image_manifest: bool = False
+    """Export the cache as an OCI image manifest (``image-manifest=true``,
+    ``oci-mediatypes=true``) rather than a manifest list of layers: Amazon ECR refuses
+    the latter, and without this every export to ECR fails (with a warning) and every
+    rebuild starts cold. Other registries take either."""
+
     @field_validator("host")
     @classmethod
     def _check_host(cls, value: str | None) -> str | None:

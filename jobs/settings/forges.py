@@ -7,7 +7,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from ..errors import InvalidRequest
+from ..sources.mirrors import Mirror, check_mirror_url
 from ..sources.patterns import UrlPattern
+from ..sources.urls import canonical_repo_url
 from .base import Section
 
 
@@ -91,3 +94,47 @@ class ForgeSettings(Section):
     status_context: str = Field(default="binderhub-service", min_length=1, max_length=255)
     """The ``context`` (GitHub) or ``name`` (GitLab) of the commit statuses, so that
     several services can report on one commit."""
+
+
+MIRROR_URL_PATTERN = (
+    r"^\s*([hH][tT][tT][pP][sS]?|[gG][iI][tT]|[sS][sS][hH]|[fF][iI][lL][eE])://"
+    r"([^/\s?#:@]+@)?[^/\s?#@]*(/[^\s?#]*)?\s*$"
+)
+"""A URL of a scheme git fetches from, without a password, query or fragment: what the
+chart's schema can check before anything is installed (the service's validators,
+``jobs/sources/mirrors.check_mirror_url``, check the rest at start and name the problem)."""
+
+
+class MirrorSettings(Section):
+    prefix: str = Field(pattern=MIRROR_URL_PATTERN)
+    """Repositories asked for under this URL prefix (canonical: ``https://github.com/``,
+    ``https://github.com/my-org``; whole path segments) ..."""
+
+    url: str = Field(pattern=MIRROR_URL_PATTERN)
+    """... are fetched from this URL with the rest of their path appended, e.g.
+    ``https://ghe.example.org/mirrors/github`` or ``git://git-cache.internal``. Every
+    fetch goes there: ``git ls-remote``, the build's clone, the git credential (the one
+    for this URL) and the forge API (the forge of this URL's host, if one is
+    configured). The image's name, the build records and ``allowed_repos`` keep the
+    URL asked for."""
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        checked = check_mirror_url(value, what="prefix")
+        # spelled as the repositories it covers are (case, default ports, escapes): a
+        # prefix of a whole host is checked with a path that it then drops
+        bare = not urlsplit(checked).path.strip("/")
+        try:
+            canonical = canonical_repo_url(checked + ("/x" if bare else ""), allow_file=True)
+        except InvalidRequest as e:
+            raise ValueError(str(e).replace("repo URL", "prefix")) from None
+        return canonical[: -len("/x")] if bare else canonical
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return check_mirror_url(value, what="url")
+
+    def mirror(self) -> Mirror:
+        return Mirror(self.prefix, self.url)

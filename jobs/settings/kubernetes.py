@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..release import released_builder_image
 from .base import Section
@@ -17,6 +18,31 @@ class SecretKeyRef(Section):
 
     key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")
     """Key within the Secret."""
+
+
+class ConfigMapKeyRef(Section):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    """Name of a ConfigMap in the builds' namespace."""
+
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """Key within the ConfigMap."""
+
+
+class BuildKitTlsKeys(Section):
+    ca: str = Field(default="ca.pem", pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """The key of the CA's certificate (cert-manager's: ``ca.crt``)."""
+
+    cert: str = Field(default="cert.pem", pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """The key of the client certificate (cert-manager's: ``tls.crt``)."""
+
+    key: str = Field(default="key.pem", pattern=r"^[-._a-zA-Z0-9]{1,253}$")
+    """The key of the client's private key (cert-manager's: ``tls.key``)."""
+
+
+RESERVED_ENV = ("HOME", "BINDERHUB_SERVICE_", "BUILDKIT_", "BUILDX_", "DOCKER_", "GIT_",
+                "SSH_", "SSL_CERT_", "CONTAINER_ENGINE_", "REQUESTS_CA_BUNDLE")  # fmt: skip
+"""Names (and prefixes) of the build pod's environment that the pod spec sets itself:
+``kubernetes.env`` may not change them."""
 
 
 ROOTLESS_BUILDKIT_IMAGE = "docker.io/moby/buildkit:v0.34.2-rootless"
@@ -98,6 +124,22 @@ class KubernetesSettings(Section):
     buildkit_tls_servername: str | None = None
     """The name the daemon's certificate must carry, when not the host of
     ``buildkit_host``."""
+
+    buildkit_tls_keys: BuildKitTlsKeys = BuildKitTlsKeys()
+    """The keys of ``buildkit_tls_secret`` that hold the CA, the certificate and the key
+    (the chart's: ``ca.pem``, ``cert.pem``, ``key.pem``; cert-manager's: ``ca.crt``,
+    ``tls.crt``, ``tls.key``)."""
+
+    env: dict[str, str] = {}
+    """More environment variables of build pods, e.g. an egress proxy's ``HTTPS_PROXY``
+    and ``NO_PROXY`` (the Helm chart sets the proxy's from its ``proxy`` values). Not for
+    secrets: they are part of the Job. The names the pod sets itself (``HOME``,
+    ``GIT_*``, ``BUILDKIT_*``, ``DOCKER_*``, ``SSL_CERT_*``, ...) are refused."""
+
+    ca_bundle: ConfigMapKeyRef | None = None
+    """A ConfigMap key with PEM certificate authorities that build pods trust besides
+    their image's own: their clones and the token requests of their pushes (the Helm
+    chart's ``caBundle``). The pod adds them to its image's bundle when it starts."""
 
     docker_socket: str = "/var/run/docker.sock"
     """Path of the Docker daemon's socket on the nodes."""
@@ -182,6 +224,16 @@ class KubernetesSettings(Section):
                 "repository, as a file of its own (docs/kubernetes.md, Credentials)"
             )
         return data
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable's name")
+            if name.upper().startswith(RESERVED_ENV):
+                raise ValueError(f"{name} is set by the build pod itself")
+        return value
 
     @model_validator(mode="after")
     def _check_buildkit(self) -> KubernetesSettings:

@@ -25,12 +25,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..errors import InvalidRequest
+from ..sources.mirrors import fetch_url
 from ..sources.patterns import canonical_pattern
+from ..trust import read_ca_bundle
 from .auth import AuthSettings
 from .base import ConfigError
 from .building import BuildKitSettings, Repo2DockerSettings
 from .database import DatabaseSettings
-from .forges import ForgeSettings
+from .forges import ForgeSettings, MirrorSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
@@ -145,6 +147,18 @@ class Settings(BaseSettings):
     """GitHub and GitLab APIs (ref resolution, commit statuses, webhook setup) and git
     credentials for private repositories. See docs/forges.md."""
 
+    mirrors: list[MirrorSettings] = []
+    """Where repositories are fetched from, by URL prefix: GitHub Enterprise, an
+    internal mirror or an air-gapped copy of ``https://github.com/...``. The longest
+    matching ``prefix`` wins. See docs/forges.md."""
+
+    ca_bundle: Path | None = None
+    """A PEM file of certificate authorities this service trusts besides the public
+    ones (an institution's, which signs a registry, a git server, a forge or an
+    intercepting proxy): for its registry checks, ``git ls-remote``, forge API calls and
+    local builds. The service refuses to start when the file cannot be read or holds no
+    certificate. Build pods get theirs from ``kubernetes.ca_bundle``."""
+
     auth: AuthSettings = AuthSettings()
     """Who may use the API and the BinderHub-compatible build stream."""
 
@@ -174,6 +188,13 @@ class Settings(BaseSettings):
             return [canonical_pattern(pattern) for pattern in value]
         except InvalidRequest as e:
             raise ValueError(str(e)) from None
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_ca_bundle(value)  # raises ValueError naming what is wrong
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -279,6 +300,11 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    def fetch_url(self, repo: str) -> str:
+        """Where the canonical ``repo`` is fetched from (``mirrors``; itself without
+        one): what git, the credentials and the forge API are given."""
+        return fetch_url(repo, (m.mirror() for m in self.mirrors))
 
     @property
     def registry_host(self) -> str:

@@ -146,7 +146,9 @@ class ForgeRefSource(Protocol):
 
 class RefResolver:
     """Resolves refs with a forge's API (``forge``) or ``git ls-remote``, caching
-    answers for a short time. ``git_env`` is added to git's environment."""
+    answers for a short time. ``git_env`` is added to git's environment; ``fetch`` says
+    where a repository is fetched from (the ``mirrors`` setting: ``Settings.fetch_url``),
+    which git asks; answers are kept under the URL asked for."""
 
     def __init__(
         self,
@@ -157,7 +159,9 @@ class RefResolver:
         clock: Callable[[], float] = time.monotonic,
         forge: ForgeRefSource | None = None,
         git_env: Mapping[str, str] | None = None,
+        fetch: Callable[[str], str] | None = None,
     ) -> None:
+        self._fetch = fetch or (lambda url: url)
         self._timeout = timeout
         self._ttl = ttl
         self._allow_file = allow_file
@@ -213,8 +217,10 @@ class RefResolver:
             resolved = await self._forge.resolve(url, ref)
             if resolved is not None:
                 return resolved
+        where = self._fetch(url)
+        named = url if where == url else f"{url} (fetched from {where})"
         # "--" ends the options: neither the URL nor the ref can be taken for one.
-        args = ["--", url]
+        args = ["--", where]
         if ref != "HEAD" and not ref.startswith("refs/"):
             args += [f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"]
         elif ref != "HEAD":
@@ -222,14 +228,14 @@ class RefResolver:
         else:
             args += ["HEAD"]
         out = await ls_remote(
-            args, url, seconds=self._timeout, allow_file=self._allow_file, extra_env=self._git_env
+            args, named, seconds=self._timeout, allow_file=self._allow_file, extra_env=self._git_env
         )
         resolved = pick_ref(out, ref)
         if resolved is None:
             if looks_like_abbreviated_sha(ref):
                 raise RefNotFound(
-                    f"{ref!r} is not a branch or tag of {url}; abbreviated commit SHAs cannot "
+                    f"{ref!r} is not a branch or tag of {named}; abbreviated commit SHAs cannot "
                     "be resolved with git ls-remote, give the full 40-character SHA"
                 )
-            raise RefNotFound(f"{url} has no branch or tag named {ref!r}")
+            raise RefNotFound(f"{named} has no branch or tag named {ref!r}")
         return resolved

@@ -31,7 +31,8 @@ def test_external_daemon_no_daemon_here_and_the_service_builds_there(
     docs = render(*EXTERNAL, "--set", "builder.external.tlsServerName=bk.example")
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    assert not [d for d in docs if "buildkit" in d["metadata"]["name"]]
+    # no daemon here: only the build pods' way to the one elsewhere (a NetworkPolicy)
+    assert [d["kind"] for d in docs if "buildkit" in d["metadata"]["name"]] == ["NetworkPolicy"]
     k8s = load_as_service(docs, tmp_path, monkeypatch).kubernetes
     assert (k8s.builder, k8s.buildkit_host) == ("buildkit", "tcp://buildkitd.elsewhere.svc:1234")
     assert (k8s.buildkit_tls_secret, k8s.buildkit_tls_servername) == (

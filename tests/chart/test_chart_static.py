@@ -230,12 +230,27 @@ def env_of(docs: list[dict[str, Any]]) -> dict[str, str]:
     return env
 
 
+def write_test_ca(path: Path) -> Path:
+    """A self-signed CA certificate (PEM) at ``path``."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=chart test CA", "-keyout", "/dev/null",
+         "-out", str(path)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return path
+
+
 def load_as_service(
     docs: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
-    """The settings the service would start with: the ConfigMap's file plus the env."""
+    """The settings the service would start with: the ConfigMap's file plus the env. A
+    ``ca_bundle`` (the CA ConfigMap's mount) is a test certificate's file here."""
     path = tmp_path / "config.yaml"
-    path.write_text(config_text(docs))
+    data = yaml.safe_load(config_text(docs))
+    if "ca_bundle" in data:
+        data["ca_bundle"] = str(write_test_ca(tmp_path / "ca.crt"))
+    path.write_text(yaml.safe_dump(data))
     for name, value in env_of(docs).items():
         if name.startswith("BINDERHUB_SERVICE_"):
             monkeypatch.setenv(name, value)
@@ -487,6 +502,7 @@ def test_names_follow_the_release_and_fullname_override(render: Render) -> None:
         "bhs-buildkit",  # the default builder's daemon: Deployment, Service, ConfigMap
         "bhs-buildkit-server",
         "bhs-buildkit-client",
+        "bhs-build-to-buildkit",  # NetworkPolicies are on by default
     }
     for doc in docs:
         labels = doc["metadata"]["labels"]

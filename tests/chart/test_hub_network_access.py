@@ -1,11 +1,15 @@
-"""May the service's pods reach zero-to-jupyterhub's hub API (issue 14, item 3)?
+"""May the service's pods reach zero-to-jupyterhub's hub API (issue 14, item 3), and the
+hub and its proxy the service, on a network plugin that reads ipBlock as Cilium does
+(issue 23)?
 
-z2jh's hub NetworkPolicy is on by default and admits only labelled pods. The test cluster's
-network plugin does not enforce policies, so this decides it by code: z2jh's policies as its
+z2jh's hub NetworkPolicy is on by default and admits only labelled pods; its hub and proxy
+reach private addresses by ipBlock rules, which Cilium never matches against pods. This
+decides it by code for values the test cluster does not run: z2jh's policies as its
 documentation describes them (``testkit.z2jh``, our own data since issue 22) for the hub's
-values, this chart rendered by the real helm, and the hub policy's ingress rules evaluated
-(``testkit.network_policy``) against the service pod's labels and namespace. The hub runs in
-``jhub``, the service in ``binder``, as in docs/walkthrough.md.
+values, this chart rendered by the real helm, and both sides' rules evaluated
+(``testkit.network_policy``) between the pods, under the standard reading of ipBlock and
+Cilium's. tests/cluster/test_network_policy.py holds the standard reading to an enforcing
+cluster. The hub runs in ``jhub``, the service in ``binder``, as in docs/walkthrough.md.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ import pytest
 import yaml
 
 from testkit import z2jh
-from testkit.network_policy import Pod, Port, ingress_allowed
+from testkit.network_policy import (
+    CILIUM,
+    STANDARD,
+    Pod,
+    Port,
+    Semantics,
+    connection_allowed,
+    ingress_allowed,
+)
 
 from .test_chart_static import CHART, SERVICE, one, run_helm
 
@@ -144,4 +156,75 @@ def test_the_service_pods_carry_the_hub_access_label_by_default(helm: str, tmp_p
     assert (
         "hub.jupyter.org/network-access-hub"
         not in (one(off, "Deployment", SERVICE)["spec"]["template"]["metadata"]["labels"])
+    )
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+WALKTHROUGH_HUB = yaml.safe_load((DOCS / "walkthrough" / "jhub-values.yaml").read_text())
+CILIUM_HUB = yaml.safe_load((DOCS / "clouds" / "jhub-cilium-values.yaml").read_text())
+"""docs/walkthrough's z2jh values, and what docs/jupyterhub-auth.md adds to them on Cilium."""
+
+HUB_IP, PROXY_IP, SERVICE_IP = "10.244.1.3", "10.244.1.4", "10.244.1.8"
+
+
+def pods_and_policies(
+    helm: str, tmp: Path, hub_values: dict[str, Any]
+) -> tuple[dict[str, Pod], list[dict[str, Any]]]:
+    """The hub's, the proxy's and the service's pods, and every policy of both releases."""
+    policies = [
+        {**p, "metadata": {**p["metadata"], "namespace": HUB_NAMESPACE}}
+        for p in z2jh.network_policies(hub_values, release="jhub")
+    ]
+    ours = rendered(helm, CHART, "binderhub-service", SERVICE_NAMESPACE, {}, tmp)
+    policies += [
+        {**d, "metadata": {**d["metadata"], "namespace": SERVICE_NAMESPACE}}
+        for d in ours
+        if d["kind"] == "NetworkPolicy"
+    ]
+    service = one(ours, "Deployment", "binderhub-service")["spec"]["template"]["metadata"]
+    pods = {
+        "hub": Pod(
+            HUB_NAMESPACE,
+            {**z2jh.match_labels("hub", "jhub"), **z2jh.POD_ACCESS_LABELS["hub"]},
+            ip=HUB_IP,
+        ),
+        "proxy": Pod(
+            HUB_NAMESPACE,
+            {**z2jh.match_labels("proxy", "jhub"), **z2jh.POD_ACCESS_LABELS["proxy"]},
+            ip=PROXY_IP,
+        ),
+        "service": Pod(SERVICE_NAMESPACE, service["labels"], ip=SERVICE_IP),
+    }
+    return pods, policies
+
+
+@pytest.mark.parametrize(
+    ("hub_values", "semantics", "reaches"),
+    [
+        (WALKTHROUGH_HUB, STANDARD, True),
+        # the walkthrough's values alone on Cilium: z2jh's ipBlock rules match no pod
+        (WALKTHROUGH_HUB, CILIUM, False),
+        (merged(WALKTHROUGH_HUB, CILIUM_HUB), CILIUM, True),
+        (merged(WALKTHROUGH_HUB, CILIUM_HUB), STANDARD, True),
+    ],
+    ids=["walkthrough", "walkthrough-on-cilium", "docs-cilium-values", "cilium-values-elsewhere"],
+)
+def test_the_hub_and_its_proxy_reach_the_service_as_the_docs_say(
+    helm: str, tmp_path: Path, hub_values: dict[str, Any], semantics: Semantics, reaches: bool
+) -> None:
+    assert z2jh.undocumented(hub_values) == []
+    pods, policies = pods_and_policies(helm, tmp_path, hub_values)
+    http = Port(8080, "http")  # the chart's containerPort, behind its Service's port 80
+    for client in ("hub", "proxy"):
+        allowed = connection_allowed(
+            policies, source=pods[client], target=pods["service"], port=http, semantics=semantics
+        )
+        assert allowed is reaches, client
+    # and the service reaches the hub's API, by the access label, whatever the plugin
+    assert connection_allowed(
+        policies,
+        source=pods["service"],
+        target=pods["hub"],
+        port=Port(z2jh.HUB_PORT, "http"),
+        semantics=semantics,
     )

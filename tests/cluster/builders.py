@@ -252,6 +252,7 @@ reach() {  # name host port: whether a TCP connection is made (bash's /dev/tcp)
 reach api-server "${KUBERNETES_SERVICE_HOST:-10.96.0.1}" 443
 reach service "$service" 80
 reach metadata 169.254.169.254 80
+reach internet 203.0.113.10 80
 """
 
 

@@ -19,6 +19,10 @@ HELM="$HELM_DIR/helm"
 COREDNS_VERSION="v1.15.0"
 COREDNS_CACHE="$CACHE_ROOT/coredns-$COREDNS_VERSION"
 COREDNS_IMAGE="local/coredns:$COREDNS_VERSION-bhs1"
+# NetworkPolicy enforcement: kube-router's policy controller (only that part of kube-router)
+# built from its Go module into the cache, run on the node beside the bridge CNI.
+KUBE_ROUTER_VERSION="v2.1.0"
+KUBE_ROUTER_CACHE="$CACHE_ROOT/kube-router-$KUBE_ROUTER_VERSION"
 
 STATE="${BHS_CLUSTER_STATE:-/tmp/binderhub-service-cluster}"  # certs, etcd data, logs, pids
 KUBECONFIG_PATH="$STATE/kubeconfig"

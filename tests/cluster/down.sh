@@ -49,6 +49,8 @@ if [ -d "$STATE" ]; then
     log "stopping the cluster in $STATE"
     # 1. Let the kubelet stop the pods (so CNI releases their network) while nothing makes new ones.
     stop_pid local-volumes
+    # the policy enforcer first: no chain of a pod that is going may outlive it
+    stop_pid kube-router
     stop_pid kube-controller-manager
     stop_pid kube-scheduler
     if pid_alive kubelet && pid_alive kube-apiserver && pid_alive containerd; then
@@ -107,12 +109,20 @@ remove_chains() { # IPTABLES PREFIX : rules jumping to PREFIX* chains, then the 
         done
     done
 }
-# KUBE-* chains are the kubelet's and kube-proxy's, CNI-* the CNI plugins' (Docker uses neither)
+# KUBE-* chains are the kubelet's, kube-proxy's and kube-router's (KUBE-ROUTER-*, KUBE-POD-FW-*,
+# KUBE-NWPLCY-*), CNI-* the CNI plugins' (Docker uses neither)
 for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     remove_chains "$ipt" KUBE-
     remove_chains "$ipt" CNI-
 done
+# kube-router's ipsets (pods' and policies' addresses), once no rule refers to them: a new
+# cluster's pods get the same addresses
+if command -v ipset >/dev/null; then
+    for set in $(ipset list -n 2>/dev/null | grep -E '^KUBE-(SRC|DST)-'); do
+        ipset destroy "$set" 2>/dev/null
+    done
+fi
 ip link delete "$BRIDGE" 2>/dev/null
 
 # 5. The state directory (never across a mount that is still there).

@@ -1,7 +1,9 @@
 """Which Pod Security level each ``builder.type`` needs, judged by the API server's own
 admission (issue 24): every pod the chart puts into its namespace (the service's, daemons')
 and the build pod the executor makes for the chart's settings, created with a server-side
-dry run in namespaces enforcing ``baseline`` and ``restricted``. The chart's table
+dry run in namespaces enforcing ``baseline`` and ``restricted``, with the chart's defaults
+and with what managed clusters add (issue 23: the CA bundle's init container and mounts, the
+proxy). The chart's table
 (chart/templates/builder-levels.tpl, docs/kubernetes.md "Which builder") must say the same.
 And ``helm install`` into a namespace whose level refuses the builder fails, naming it.
 """
@@ -22,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from jobs.executors.kubernetes import manifests
 from jobs.settings import load_settings
+from tests.chart.test_chart_managed_clusters import pem_certificate
 from tests.chart.test_chart_static import CHART, RELEASED
 from tests.unit.test_kube_manifests import make_build
 
@@ -59,10 +62,27 @@ def level_namespaces(core_v1: client.CoreV1Api) -> Iterator[dict[str, str]]:
             core_v1.delete_namespace(name, propagation_policy="Background")
 
 
-def render(helm: str, builder: str, namespace: str) -> list[dict[str, Any]]:
+def managed_values(tmp_path: Path) -> list[str]:
+    """What managed clusters add to every pod (issue 23): a CA bundle (the build pod's
+    ``ca-bundle`` init container, the daemons' mounts) and a proxy."""
+    path = tmp_path / "managed.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "caBundle": {"pem": pem_certificate()},
+                "proxy": {"httpsProxy": "http://proxy.example.org:3128"},
+            }
+        )
+    )
+    return ["-f", str(path)]
+
+
+def render(
+    helm: str, builder: str, namespace: str, more: list[str] | None = None
+) -> list[dict[str, Any]]:
     out = subprocess.run(
         [helm, "template", "bhs", str(CHART), "-f", str(RELEASED), "--namespace", namespace,
-         "--set", f"builder.type={builder}", *EXTRA.get(builder, [])],
+         "--set", f"builder.type={builder}", *EXTRA.get(builder, []), *(more or [])],
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout  # fmt: skip
     return [doc for doc in yaml.safe_load_all(out) if doc]
@@ -81,8 +101,13 @@ def pods_of(docs: list[dict[str, Any]], tmp_path: Path, namespace: str) -> dict[
         for d in docs
         if d["kind"] == "ConfigMap" and "config.yaml" in (d.get("data") or {})
     ]
+    data = yaml.safe_load(config)
+    if "ca_bundle" in data:  # the CA ConfigMap's mount in the service's pod
+        bundle = tmp_path / "ca.crt"
+        bundle.write_text(pem_certificate())
+        data["ca_bundle"] = str(bundle)
     path = tmp_path / "config.yaml"
-    path.write_text(config)
+    path.write_text(yaml.safe_dump(data))
     settings = load_settings(path)
     job = manifests.make_build_job(make_build(), settings, namespace)
     pods["build pod"] = job["spec"]["template"]["spec"]
@@ -110,18 +135,23 @@ def admitted(core: client.CoreV1Api, namespace: str, spec: dict[str, Any]) -> st
     return None
 
 
+@pytest.mark.parametrize("managed", [False, True], ids=["defaults", "ca-bundle-and-proxy"])
 @pytest.mark.parametrize("builder", list(TABLE))
 def test_every_pod_of_a_builder_is_admitted_at_its_level_and_refused_above_it(
     builder: str,
+    managed: bool,
     helm: str,
     core_v1: client.CoreV1Api,
     level_namespaces: dict[str, str],
     tmp_path: Path,
 ) -> None:
     needed = TABLE[builder]
+    more = managed_values(tmp_path) if managed else []
     judged: dict[str, dict[str, str | None]] = {}
     for level, namespace in level_namespaces.items():
-        pods = pods_of(render(helm, builder, namespace), tmp_path, namespace)
+        pods = pods_of(render(helm, builder, namespace, more), tmp_path, namespace)
+        init = [c["name"] for c in pods["build pod"].get("initContainers", [])]
+        assert ("ca-bundle" in init) is managed, init
         judged[level] = {what: admitted(core_v1, namespace, spec) for what, spec in pods.items()}
     fits = [level for level in LEVELS if all(v is None for v in judged[level].values())]
     # the strictest level that admits every pod is the table's

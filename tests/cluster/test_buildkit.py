@@ -30,6 +30,8 @@ from kubernetes import client
 from jobs.executors.kubernetes.manifests import LABEL_BUILD_ID
 from testkit.components import in_registry
 
+from .conftest import NODE_IP
+from .enforcement import node_egress, port_of
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
@@ -209,6 +211,8 @@ def test_buildkit_builder_builds_without_docker_on_the_node_and_names_its_failur
                 "insecureRegistries": [base_registry],
             },
         },
+        # the git daemon and the registry are on the node's (private) address
+        "networkPolicy": node_egress(NODE_IP, git_server.port, port_of(base_registry)),
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))

@@ -30,6 +30,8 @@ from testkit.components import in_registry
 from tests.conftest import WEBHOOK_FIXTURES
 from webhook.deliveries import github_signature
 
+from .conftest import NODE_IP
+from .enforcement import node_egress, port_of
 from .releases import Release
 
 pytestmark = pytest.mark.cluster
@@ -230,6 +232,8 @@ def test_install_build_upgrade_uninstall(
             # long enough to look at the Job after its build, short for the uninstall
             "ttlSecondsAfterFinished": 30,
         },
+        # build pods clone from the node's git daemon (a private address)
+        "networkPolicy": node_egress(NODE_IP, git_server.port),
         "logFormat": "text",
     }
     values_file = tmp_path / "values.yaml"
@@ -422,6 +426,7 @@ def test_dind_builder_builds_with_its_own_daemon(
                 "extraArgs": [f"--insecure-registry={node_registry}"],
             },
         },
+        "networkPolicy": node_egress(NODE_IP, git_server.port, port_of(node_registry)),
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))

@@ -26,6 +26,8 @@ from kubernetes import client
 from testkit.components import Registry, in_registry, start_registry
 from testkit.slow_server import SlowServer
 
+from .conftest import NODE_IP
+from .enforcement import node_egress
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
@@ -149,6 +151,7 @@ def test_a_slow_hub_and_a_stopped_registry_leave_the_service_in_its_endpoints(
             "type": "docker-socket",
             "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
         },
+        "networkPolicy": node_egress(NODE_IP, git_server.port),
         "config": {
             "jupyterhub": {
                 "enabled": True,

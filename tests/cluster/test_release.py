@@ -20,7 +20,8 @@ from kubernetes import client
 
 from tests.chart.test_release_chart import UPSTREAM, images_of
 
-from .conftest import FIRST_VERSION, NEXT_VERSION
+from .conftest import FIRST_VERSION, NEXT_VERSION, NODE_IP
+from .enforcement import node_egress, port_of
 from .releases import DOCKER, Release
 from .test_buildkit import base_registry, jobs_of_build  # noqa: F401 - a fixture
 from .test_chart import (  # noqa: F401 - fixtures
@@ -110,6 +111,8 @@ def test_an_upgrade_to_the_next_release_keeps_running_builds_and_state(
         "persistence": {"enabled": True, "existingClaim": state_claim},
         # the test registry answers plain HTTP (real ones answer HTTPS)
         "builder": {"buildkit": {"insecureRegistries": [base_registry]}},
+        # the git daemon and the registry are on the node's (private) address
+        "networkPolicy": node_egress(NODE_IP, git_server.port, port_of(base_registry)),
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))

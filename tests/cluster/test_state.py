@@ -29,6 +29,8 @@ from kubernetes import client
 
 from webhook.deliveries import github_signature
 
+from .conftest import NODE_IP
+from .enforcement import node_egress
 from .test_chart import (
     CHART,
     DOCKER,
@@ -121,6 +123,7 @@ def test_the_state_outlives_an_upgrade_and_a_deleted_pod(
             "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
             "ttlSecondsAfterFinished": 30,
         },
+        "networkPolicy": node_egress(NODE_IP, git_server.port),
         "logFormat": "text",
     }
     values_file = tmp_path / "values.yaml"
@@ -314,6 +317,7 @@ def test_two_replicas_share_one_postgresql(
             "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
             "ttlSecondsAfterFinished": 30,
         },
+        "networkPolicy": node_egress(NODE_IP, git_server.port),
         "logFormat": "text",
     }
     values_file = tmp_path / "values.yaml"

@@ -1,7 +1,10 @@
 """Every builder of the chart (issue 24), installed into a namespace enforcing the level each
 needs, then a signed push built and pushed to a registry that asks for credentials, a commit
 that changes only content rebuilt from the cache, and a RUN step of an untrusted repository
-reaching what docs/kubernetes.md ("What a build step can reach") says:
+reaching what docs/kubernetes.md ("What a build step can reach") says, with the chart's
+NetworkPolicies on (the default) and enforced by the test cluster (kube-router): where the
+step runs under them (the release's daemon, a rootless daemon in the build pod) it reaches
+the internet but not the Kubernetes API, the service or the metadata address:
 
 - ``buildkit-external`` under "restricted": builds go over mTLS to a BuildKit daemon an
   operator runs in another namespace (privileged, which that namespace allows);
@@ -27,7 +30,8 @@ from kubernetes.client.exceptions import ApiException
 
 from testkit.components import Registry, start_registry
 
-from . import builders
+from . import builders, enforcement
+from .conftest import NODE_IP
 from .test_chart import (  # noqa: F401 - fixtures
     CHART,
     RELEASE,
@@ -114,7 +118,19 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     core_v1.create_namespaced_secret(
         namespace, builders.tls_secret("buildkit-client", ca, client_pem)
     )
-    external = {"host": f"tcp://{daemon_host}:1234", "tlsSecret": "buildkit-client"}
+    external = {
+        "host": f"tcp://{daemon_host}:1234",
+        "tlsSecret": "buildkit-client",
+        # the chart's NetworkPolicies let build pods reach the operator's daemon there
+        "networkPolicyPeers": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": daemon_namespace}
+                },
+                "podSelector": {"matchLabels": {"app": "buildkitd"}},
+            }
+        ],
+    }
     results = build_in_namespace(
         "restricted",
         {"type": "buildkit-external", "external": external},
@@ -172,6 +188,9 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
     # no process sandbox: the step sees its daemon's processes but may not read their
     # /proc environ, so not their memory either (which asks more of it)
     assert results["daemon-process"] == "found"
+    # the step runs in the build pod's network: its NetworkPolicy (on by default, enforced
+    # by kube-router) keeps it off the Kubernetes API, the service and the metadata address
+    assert_confined(results)
 
 
 def test_privileged_daemon_build_step_reaches_what_the_docs_say(
@@ -209,6 +228,8 @@ def test_privileged_daemon_build_step_reaches_what_the_docs_say(
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
     assert results["daemon-process"] == "not-found"  # its own PID namespace
+    # the step runs in the daemon's network, which its NetworkPolicy confines
+    assert_confined(results)
 
 
 def test_docker_socket_build_step_reaches_what_the_docs_say(
@@ -242,6 +263,16 @@ def test_docker_socket_build_step_reaches_what_the_docs_say(
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
     assert results["daemon-process"] == "not-found"  # its own PID namespace
+
+
+def assert_confined(results: dict[str, str]) -> None:
+    """What the chart's NetworkPolicies (enforced in the test cluster) leave a build step:
+    the internet (an address on the node stands in for it), not the Kubernetes API, the
+    service or the cloud metadata address (a listener on the node stands in for it)."""
+    assert results["internet"] == "reached", results  # the step's network works
+    assert results["api-server"] == "unreached", results
+    assert results["service"] == "unreached", results
+    assert results["metadata"] == "unreached", results
 
 
 def build_in_namespace(
@@ -307,6 +338,11 @@ def build_in_namespace(
             "image": {"repository": builder_repository, "tag": builder_tag, "pullPolicy": "Never"},
             **builder,
         },
+        # the chart's NetworkPolicies are on: build pods and the release's daemon may reach
+        # the git server and the registry on the node, as an operator allows a private one
+        "networkPolicy": enforcement.node_egress(
+            NODE_IP, enforcement.port_of(git_server.url(repo_name)), enforcement.port_of(registry)
+        ),
         **(extra_values or {}),
     }
     values_file = tmp_path / "values.yaml"
@@ -341,9 +377,11 @@ def build_in_namespace(
         proxy, kube, send_push(proxy, git_server.url(marker_name), marker_sha)["id"]
     )
     assert other["state"] == "built", other.get("error")
-    probed = wait_for_build(
-        proxy, kube, send_push(proxy, git_server.url(probe_name), probe_sha)["id"]
-    )
+    # the metadata address and an internet address answer on the node while the probe runs
+    with enforcement.node_stand_ins(f"canary-{token}"):
+        probed = wait_for_build(
+            proxy, kube, send_push(proxy, git_server.url(probe_name), probe_sha)["id"]
+        )
     assert probed["state"] == "built", probed.get("error")
     results = builders.probe_results(proxy.http.get(f"/api/v1/builds/{probed['id']}/logs").text)
     (tmp_path / "probe.json").write_text(json.dumps(results))

@@ -15,6 +15,7 @@ Docker on the node), its daemon the chart's default ``moby/buildkit`` image.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from . import enforcement
 from . import walkthrough as w
 from .conftest import GitServer, Helpers
 from .releases import Release
@@ -197,3 +199,88 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     answer = hub.request("GET", f"/user/{user}/api")
     assert answer.status_code == 200, answer.text
     w.stop_server(hub, user)
+
+
+PROBE = """\
+import socket
+
+# {nonce}: a new RUN step each time (BuildKit would take an earlier one from its cache)
+for name, host, port in [
+    ("metadata", "169.254.169.254", 80),
+    ("hub-api", "hub.jhub.svc.cluster.local", 8081),
+    ("kubernetes-api", "kubernetes.default.svc.cluster.local", 443),
+    ("internet", "203.0.113.10", 80),
+    ("registry", "{registry_host}", {registry_port}),
+]:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        verdict = "reached"
+    except OSError as error:
+        verdict = f"refused ({{error}})"
+    print(f"PROBE {{name}} {{verdict}}", flush=True)
+"""
+"""A build step trying the addresses a build must never reach and those it needs."""
+
+
+def test_a_build_step_reaches_registries_and_the_internet_only(
+    hub: w.Hub,
+    service: str,
+    git_server: GitServer,
+    core_v1: client.CoreV1Api,
+    kube: type[Helpers],
+    registry: str,
+    singleuser_base: str,
+) -> None:
+    """Issue 23: with the chart's NetworkPolicies (on by default) and z2jh's enforced, a
+    build step, which runs in the BuildKit daemon's network, cannot reach the cloud metadata
+    address (a listener on the node stands in for it), the hub's API or the Kubernetes API;
+    it reaches the registry it pushes to and an address on the internet (a package index's,
+    also a listener on the node). The rest of this module is the hub and the service
+    reaching each other through the same policies."""
+    pods = [
+        (ns, str(pod.metadata.name))
+        for ns in (w.HUB_NS, w.BINDER_NS)
+        for pod in core_v1.list_namespaced_pod(ns).items
+        if pod.status.phase == "Running"
+    ]
+    assert {name for _, name in pods if name.startswith("hub-")}, pods
+    enforcement.wait_enforced(pods)  # the enforcer has every pod, the daemon among them
+    nonce = secrets.token_hex(4)
+    host, _, port = registry.rpartition(":")
+    repo = f"probe-{nonce}.git"
+    git_server.create_repo(
+        repo,
+        {
+            "Dockerfile": f"FROM {singleuser_base}\nCOPY probe.py /tmp/probe.py\n"
+            "RUN python3 /tmp/probe.py\n",
+            "probe.py": PROBE.format(nonce=nonce, registry_host=host, registry_port=port),
+        },
+    )
+    with enforcement.node_stand_ins(f"canary-{nonce}"):
+        answer = hub.request(
+            "POST",
+            "/services/binder/api/v1/builds",
+            json={"repo": git_server.url(repo), "ref": "main"},
+        )
+        assert answer.status_code == 202, answer.text
+        build = answer.json()
+
+        def finished() -> dict[str, Any] | None:
+            r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}")
+            state: dict[str, Any] = r.json()
+            return state if state["state"] in ("built", "failed", "cancelled") else None
+
+        done = kube.wait_for(finished, timeout=900, what=f"build {build['id']}", interval=2)
+    log = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}/logs").text
+    assert done["state"] == "built", (done.get("error"), log)  # pushed: the registry reached
+    # the log's lines, however the answer frames them (text, or JSON with one line each)
+    verdicts: dict[str, set[str]] = {}
+    for name, verdict in re.findall(r"PROBE ([a-z-]+) (reached|refused)", log):
+        verdicts.setdefault(name, set()).add(verdict)
+    assert verdicts == {
+        "metadata": {"refused"},
+        "hub-api": {"refused"},
+        "kubernetes-api": {"refused"},
+        "internet": {"reached"},
+        "registry": {"reached"},
+    }, log

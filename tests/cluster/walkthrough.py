@@ -29,6 +29,7 @@ import httpx
 import yaml
 from kubernetes import client
 
+from .enforcement import node_egress, port_of
 from .hub_install import HUB_DIR, hub_objects, install, merged
 from .releases import Release, plain_http_for_node
 
@@ -293,6 +294,11 @@ def binder_test_values(
     registry: str, repo_url: str, password: str, tokens: dict[str, str]
 ) -> dict[str, Any]:
     """This chart's values of the test environment, given after the walkthrough's own."""
+    node_ip, _, _ = registry.rpartition(":")
+    # the registry, its token service and the git server are on the node's (private)
+    # address, where the chart's NetworkPolicies keep build pods and build steps off
+    # otherwise: an operator's registry there is let in the same way
+    ports = (port_of(registry), token_service_port(registry), port_of(repo_url))
     return {
         "imagePrefix": f"{registry}/binder-",
         "registry": {"url": f"http://{registry}"},
@@ -304,7 +310,16 @@ def binder_test_values(
         },
         # the test registry answers plain HTTP (real ones answer HTTPS)
         "builder": {"buildkit": {"insecureRegistries": [registry]}},
+        "networkPolicy": node_egress(node_ip, *ports),
     }
+
+
+def token_service_port(registry: str) -> int:
+    """The port of the registry's token service: the realm its 401 names."""
+    answer = httpx.get(f"http://{registry}/v2/", timeout=10)
+    challenge = answer.headers["WWW-Authenticate"]
+    realm = challenge.split('realm="', 1)[1].split('"', 1)[0]
+    return port_of(realm)
 
 
 def signed_push(secret: str, repo_url: str, sha: str) -> tuple[bytes, dict[str, str]]:

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import posixpath
+import ssl
 import subprocess
 import threading
 import time
@@ -538,6 +539,7 @@ class HttpGitServer:
     server: ThreadingHTTPServer
     authorizations: list[list[str]]
     """The ``Authorization`` headers of every request, in order."""
+    scheme: str = "http"
 
     @property
     def port(self) -> int:
@@ -549,7 +551,7 @@ class HttpGitServer:
         return host if isinstance(host, str) else host.decode()
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}/{path}"
+        return f"{self.scheme}://{self.host}:{self.port}/{path}"
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -561,11 +563,14 @@ def basic(username: str, password: str) -> str:
 
 
 def start_http_git_server(
-    base: Path, accept: Callable[[list[str]], bool], host: str = "127.0.0.1"
+    base: Path,
+    accept: Callable[[list[str]], bool],
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
 ) -> HttpGitServer:
     """Serve the repositories under ``base`` on ``host`` to requests whose
     ``Authorization`` headers ``accept`` admits; others get ``401`` with a Basic
-    challenge, as forges answer."""
+    challenge, as forges answer. With ``tls`` (a server context), over HTTPS."""
     seen: list[list[str]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -621,5 +626,7 @@ def start_http_git_server(
             pass
 
     server = ThreadingHTTPServer((host, 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return HttpGitServer(base, server, seen)
+    return HttpGitServer(base, server, seen, "https" if tls is not None else "http")

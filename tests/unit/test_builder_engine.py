@@ -3,6 +3,7 @@ environment asks for, and how it is created."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from binderhub_service_builder.builders import (
     check_tls_files,
     create_args,
     docker_config_dir,
+    probe_daemon,
     remote_builder,
 )
 
@@ -96,3 +98,27 @@ def test_missing_tls_files_are_named(tmp_path: Path) -> None:
 def test_docker_config_dir_defaults_to_the_home_directory() -> None:
     assert docker_config_dir({"DOCKER_CONFIG": "/run/build/docker"}) == Path("/run/build/docker")
     assert docker_config_dir({}) == Path.home() / ".docker"
+
+
+def test_a_daemon_that_refuses_at_first_is_tried_again() -> None:
+    """A daemon just starting, or a NetworkPolicy enforcer that has not yet admitted a new
+    build pod, refuses the first connections (issue 23): the probe tries again each second
+    (the sleep here is a stand-in that makes the daemon listen), for a while only."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))  # bound, not listening yet: connections are refused
+    port = server.getsockname()[1]
+    builder = remote_builder({"BUILDKIT_HOST": f"tcp://127.0.0.1:{port}"})
+    assert builder is not None
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            server.listen()
+
+    with server:
+        probe_daemon(builder, {}, timeout=5, wait=60, sleep=sleep)
+    assert slept == [1.0, 1.0]
+    # nothing listens at all: named after the wait
+    with pytest.raises(BuilderSetupError, match=r"is unreachable: .*refused"):
+        probe_daemon(builder, {}, timeout=5, wait=0, sleep=sleep)

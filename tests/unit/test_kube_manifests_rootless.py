@@ -107,3 +107,27 @@ def test_without_a_config_map_the_daemon_reads_the_images_defaults() -> None:
     assert all(v["name"] != "buildkit-config" for v in spec["volumes"])
     (daemon,) = spec["initContainers"]
     assert daemon["resources"] == {"limits": {"memory": "4Gi"}}
+
+
+def test_a_rootless_job_leaves_other_builders_pods_as_they_were() -> None:
+    # the builder's profile is its own copy: the shared security context stays unchanged
+    before = pod_spec(manifests.make_build_job(make_build(), buildkit_settings(), "builds"))
+    manifests.make_build_job(make_build(), rootless_settings(), "builds")
+    after = pod_spec(manifests.make_build_job(make_build(), buildkit_settings(), "builds"))
+    assert after == before
+    assert "seccompProfile" not in after["containers"][0]["securityContext"]
+
+
+def test_the_rootless_daemon_writes_the_cache_as_an_image_manifest_for_ecr() -> None:
+    # buildkit.cache_image_manifest (issue 23) reaches every buildkit* builder's cache
+    values = rootless_settings().model_dump(mode="json", exclude_none=True)
+    values["registry"] = {"username": "pusher", "password": "registry-password"}
+    values["buildkit"] = {**values.get("buildkit", {}), "cache_image_manifest": True}
+    job = manifests.make_build_job(make_build(), Settings.model_validate(values), "builds")
+    assert "image-manifest=true" in env_of(job)[pod.BUILDX_ARGS_ENV]
+    assert (
+        "image-manifest"
+        not in env_of(manifests.make_build_job(make_build(), rootless_settings(), "builds"))[
+            pod.BUILDX_ARGS_ENV
+        ]
+    )

@@ -7,9 +7,15 @@ from typing import Any
 import pytest
 
 from testkit.network_policy import (
+    CILIUM,
+    STANDARD,
+    Address,
     Pod,
     Port,
     UnsupportedSelector,
+    connection_allowed,
+    egress_allowed,
+    in_block,
     ingress_allowed,
     peer_matches,
     port_matches,
@@ -120,3 +126,70 @@ def test_a_selecting_policy_admits_only_what_a_rule_allows() -> None:
     everyone = policy([{"ports": [{"port": 8081}]}])
     assert ingress_allowed([*policies, everyone], target=HUB, source=plain, port=HTTP)
     assert ingress_allowed([policy([rule, {}])], target=HUB, source=plain, port=HTTP)
+
+
+PRIVATE = {"ipBlock": {"cidr": "10.0.0.0/8"}}
+PUBLIC = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "169.254.0.0/16"]}}
+
+
+def test_ip_blocks_and_their_exceptions() -> None:
+    assert in_block(PRIVATE["ipBlock"], "10.1.2.3")
+    assert not in_block(PRIVATE["ipBlock"], "11.1.2.3")
+    assert in_block(PUBLIC["ipBlock"], "203.0.113.7")
+    assert not in_block(PUBLIC["ipBlock"], "10.1.2.3")
+    assert not in_block(PUBLIC["ipBlock"], "169.254.169.254")
+
+
+def test_ip_blocks_match_pods_and_nodes_except_under_cilium() -> None:
+    pod = Pod("binder", {"a": "1"}, ip="10.244.1.7")
+    node = Address("10.0.0.4", node=True)
+    outside_private = Address("10.9.9.9")  # a private-endpoint registry, outside the cluster
+    for endpoint in (pod, node, outside_private):
+        assert peer_matches(PRIVATE, "jhub", endpoint, STANDARD), endpoint
+    assert not peer_matches(PRIVATE, "jhub", pod, CILIUM)
+    assert not peer_matches(PRIVATE, "jhub", node, CILIUM)
+    assert peer_matches(PRIVATE, "jhub", outside_private, CILIUM)
+    assert not peer_matches(PRIVATE, "jhub", Pod("binder"), STANDARD)  # no address known
+    # selectors name pods only, never addresses
+    assert not peer_matches({"namespaceSelector": {}}, "jhub", outside_private)
+    assert peer_matches({"namespaceSelector": {}}, "jhub", pod, CILIUM)
+
+
+def egress_policy(egress: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "builds", "namespace": "binder"},
+        "spec": {
+            "podSelector": {"matchLabels": {"component": "build"}},
+            "policyTypes": ["Egress"],
+            "egress": egress,
+        },
+    }
+
+
+def test_egress_of_a_selected_pod() -> None:
+    build = Pod("binder", {"component": "build"}, ip="10.244.1.9")
+    other = Pod("binder", {"component": "service"}, ip="10.244.1.8")
+    hub = Pod("jhub", {"component": "hub"}, ip="10.244.1.3")
+    registry = Address("203.0.113.5")
+    metadata = Address("169.254.169.254")
+    policies = [egress_policy([{"to": [PUBLIC]}])]
+    https = Port(443)
+    assert egress_allowed(policies, source=build, target=registry, port=https)
+    assert not egress_allowed(policies, source=build, target=metadata, port=Port(80))
+    assert not egress_allowed(policies, source=build, target=hub, port=HTTP)
+    assert egress_allowed(policies, source=other, target=hub, port=HTTP)  # not selected
+    to_hub = {
+        "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"component": "hub"}}}]
+    }
+    named = {**to_hub, "ports": [{"port": "http"}]}
+    assert egress_allowed([egress_policy([named])], source=build, target=hub, port=HTTP)
+    assert not egress_allowed([egress_policy([named])], source=build, target=hub, port=Port(8081))
+    assert not egress_allowed([egress_policy([])], source=build, target=registry, port=https)
+    # a connection needs the source's egress and the target's ingress
+    admits_nobody = policy([])
+    assert not connection_allowed(
+        [egress_policy([to_hub]), admits_nobody], source=build, target=hub, port=HTTP
+    )
+    assert connection_allowed([egress_policy([to_hub])], source=build, target=hub, port=HTTP)
+    assert connection_allowed([], source=registry, target=hub, port=HTTP)

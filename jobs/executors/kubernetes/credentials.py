@@ -30,8 +30,9 @@ VOLUME = "git-config"
 
 
 def git_credential(build: Build, settings: Settings) -> Credential | None:
-    """The credential of ``settings.forges`` that covers ``build.repo``, if any."""
-    return credential_set(settings.forges).best(build.repo)
+    """The credential of ``settings.forges`` that covers where ``build.repo`` is fetched
+    from (``Settings.fetch_url``: a mirror's own), if any."""
+    return credential_set(settings.forges).best(settings.fetch_url(build.repo))
 
 
 def git_secret_name(build: Build) -> str:

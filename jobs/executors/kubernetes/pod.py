@@ -8,12 +8,13 @@ No secret value is ever part of it: credentials are references to Secrets
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from ...model import Build
 from ...repo2docker.command import ENGINE, buildx_args, repo2docker_args
-from ...settings import BuildKitSettings, Settings
+from ...settings import Settings
 from ...sources.git_policy import git_policy
 from . import rootless
 from .credentials import git_config_mounts
@@ -31,9 +32,34 @@ BUILDX_ARGS_ENV = "BINDERHUB_SERVICE_BUILDX_ARGS"
 """The build's extra ``docker buildx build`` arguments (its registry cache), as JSON:
 the ConfigMap's configuration file is shared by every build, so it reads them from
 the pod's environment."""
+CA_DIR = "/etc/binderhub-service-ca"
+"""Where the ``ca-bundle`` init container finds ``kubernetes.ca_bundle`` (``ca.crt``)."""
+CA_FILE = "/tmp/binderhub-service-ca/ca-certificates.crt"  # noqa: S108 - the pod's emptyDir
+"""The image's public authorities and ``kubernetes.ca_bundle``'s, which the ``ca-bundle``
+init container writes into the pod's ``/tmp``: git, buildx and Python are told this file,
+which replaces their defaults (hence the image's own in it)."""
 Mounts = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 """What a part of a build pod adds: its volumes, the builder's mounts of them, and the
 builder's environment."""
+
+
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+"""Every container of a build pod: unprivileged, no capabilities, a read-only root."""
+
+
+def container_security(settings: Settings) -> dict[str, Any]:
+    """``CONTAINER_SECURITY`` (a copy) for each container of ours in a build pod; with
+    ``buildkit-rootless``, whose pod sets no seccomp profile (its daemon's needs none,
+    ``rootless``), the runtime's default for the container itself."""
+    security = copy.deepcopy(CONTAINER_SECURITY)
+    if settings.kubernetes.builder == "buildkit-rootless":
+        security["seccompProfile"] = {"type": "RuntimeDefault"}
+    return security
 
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
@@ -99,7 +125,8 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
         return rootless.builder_mounts(settings, image)
     if k8s.builder != "buildkit" or k8s.buildkit_host is None:
         return [], [], []
-    cache = BuildKitSettings(host=k8s.buildkit_host, cache=settings.buildkit.cache)
+    # the service's cache settings (cache, cache_image_manifest, ...) with the pods' daemon
+    cache = settings.buildkit.model_copy(update={"host": k8s.buildkit_host})
     env: list[dict[str, Any]] = [
         {"name": "BUILDKIT_HOST", "value": k8s.buildkit_host},
         {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},
@@ -108,12 +135,14 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     mounts: list[dict[str, Any]] = []
     if k8s.buildkit_tls_secret is not None:
         env.append({"name": "BUILDKIT_TLS_DIR", "value": BUILDKIT_TLS_DIR})
+        keys = k8s.buildkit_tls_keys  # the Secret's names for them (cert-manager's, ...)
+        files = zip((keys.ca, keys.cert, keys.key), BUILDKIT_TLS_FILES, strict=True)
         volumes.append(
             {
                 "name": "buildkit-tls",
                 "secret": {
                     "secretName": k8s.buildkit_tls_secret,
-                    "items": [{"key": name, "path": name} for name in BUILDKIT_TLS_FILES],
+                    "items": [{"key": key, "path": path} for key, path in files],
                 },
             }
         )
@@ -123,6 +152,65 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
     return volumes, mounts, env
 
 
+def trusted_authorities(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """With ``kubernetes.ca_bundle``: its ConfigMap as a volume, and the ``ca-bundle``
+    init container that writes ``CA_FILE`` from the image's bundle and it; the builder's
+    environment names the file (``trust_env``). Nothing without one. Pure."""
+    ref = settings.kubernetes.ca_bundle
+    if ref is None:
+        return [], []
+    volume = {
+        "name": "ca-bundle",
+        "configMap": {"name": ref.name, "items": [{"key": ref.key, "path": "ca.crt"}]},
+    }
+    folder = CA_FILE.rpartition("/")[0]
+    image_bundle = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, as in images/repo2docker
+    script = (
+        f"set -e; mkdir -p {folder}; {{ cat {image_bundle} 2>/dev/null || true; "
+        f"echo; cat {CA_DIR}/ca.crt; }} > {CA_FILE}"
+    )
+    init = {
+        "name": "ca-bundle",
+        "image": settings.kubernetes.builder_image,
+        "imagePullPolicy": settings.kubernetes.builder_image_pull_policy,
+        "command": ["sh", "-c", script],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's emptyDir
+            {"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True},
+        ],
+        "securityContext": container_security(settings),
+    }
+    return [volume], [init]
+
+
+def trust_env(settings: Settings) -> list[dict[str, Any]]:
+    """The builder's environment that makes git, buildx (Go) and Python trust
+    ``CA_FILE`` (with ``kubernetes.ca_bundle``), and ``kubernetes.env`` (e.g. a proxy)."""
+    env: list[dict[str, Any]] = []
+    if settings.kubernetes.ca_bundle is not None:
+        env += [
+            {"name": name, "value": CA_FILE}
+            for name in ("GIT_SSL_CAINFO", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+        ]
+    env += [{"name": k, "value": v} for k, v in sorted(settings.kubernetes.env.items())]
+    return env
+
+
+def daemon_trust(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a BuildKit daemon inside the build pod (``buildkit-rootless``) gets, as the
+    chart's shared daemon does: its mount of ``kubernetes.ca_bundle``'s volume, named by
+    ``SSL_CERT_DIR`` after the image's own directory (Go reads the image's bundle file and
+    every file of those directories), and ``kubernetes.env`` (the proxy: the daemon pulls
+    base images and pushes). Pure."""
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    if settings.kubernetes.ca_bundle is not None:
+        mounts.append({"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True})
+        env.append({"name": "SSL_CERT_DIR", "value": f"/etc/ssl/certs:{CA_DIR}"})
+    env += [{"name": k, "value": v} for k, v in sorted(settings.kubernetes.env.items())]
+    return mounts, env
+
+
 def builder_args(build: Build, settings: Settings) -> list[str]:
     """repo2docker's arguments in the builder container: the ConfigMap's configuration
     file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
@@ -130,7 +218,7 @@ def builder_args(build: Build, settings: Settings) -> list[str]:
     return repo2docker_args(
         settings.repo2docker,
         image=build.image,
-        repo=build.repo,
+        repo=settings.fetch_url(build.repo),  # a mirror's, if any (the image keeps its name)
         sha=build.sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
         engine=ENGINE if settings.kubernetes.uses_buildkit else "docker",
@@ -169,8 +257,9 @@ def base_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
 
 def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
     """Everything a build pod mounts and gets in its environment, in this order:
-    ``base_mounts``, ``push_credentials``, ``buildkit_client`` and the git credential of
-    its repository only, in a Secret of its own (``credentials.git_config_mounts``)."""
+    ``base_mounts``, ``push_credentials``, ``buildkit_client``, the git credential of
+    its repository only, in a Secret of its own (``credentials.git_config_mounts``), and
+    ``trust_env``."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
@@ -179,6 +268,7 @@ def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
         push_credentials(settings),
         buildkit_client(settings, build.image),
         git_config_mounts(build, settings),
+        ([], [], trust_env(settings)),
     ):
         volumes += more_volumes
         mounts += more_mounts
@@ -216,16 +306,9 @@ def builder_container(
         "args": args,
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(settings),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    if k8s.builder == "buildkit-rootless":
-        container["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
     if k8s.resources:
         container["resources"] = {key: dict(value) for key, value in k8s.resources.items()}
     return container
@@ -237,16 +320,22 @@ def build_pod_spec(build: Build, settings: Settings, config_map: str) -> dict[st
     tolerations, affinity, priority class)."""
     k8s = settings.kubernetes
     volumes, mounts, env = pod_mounts(build, settings, config_map)
+    ca_volumes, init_containers = trusted_authorities(settings)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(settings),
         "containers": [builder_container(settings, builder_args(build, settings), mounts, env)],
-        "volumes": volumes,
+        "volumes": volumes + ca_volumes,
     }
     if k8s.builder == "buildkit-rootless":
-        pod_spec["initContainers"] = [rootless.daemon_container(settings)]
+        # after the bundle is written; the daemon trusts kubernetes.ca_bundle and gets
+        # kubernetes.env (the proxy) as the shared daemon does
+        daemon_mounts, daemon_env = daemon_trust(settings)
+        init_containers.append(rootless.daemon_container(settings, daemon_mounts, daemon_env))
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
     if k8s.service_account:
         pod_spec["serviceAccountName"] = k8s.service_account
     if k8s.node_selector:

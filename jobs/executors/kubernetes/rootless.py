@@ -28,7 +28,7 @@ import json
 from typing import Any
 
 from ...repo2docker.command import buildx_args
-from ...settings import BuildKitSettings, Settings
+from ...settings import Settings
 
 CONTAINER = "buildkitd"
 SOCKET_DIR = "/run/buildkit"
@@ -61,9 +61,14 @@ def daemon_volumes(settings: Settings) -> list[dict[str, Any]]:
     return volumes
 
 
-def daemon_container(settings: Settings) -> dict[str, Any]:
+def daemon_container(
+    settings: Settings,
+    extra_mounts: list[dict[str, Any]] | None = None,
+    extra_env: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The sidecar: ``rootlesskit buildkitd`` (the image's entrypoint) listening on the
-    pod's socket, ready when ``buildctl`` reaches it."""
+    pod's socket, ready when ``buildctl`` reaches it; with ``extra_mounts`` and
+    ``extra_env`` (the CA bundle and the proxy, ``pod.daemon_trust``)."""
     rootless = settings.kubernetes.rootless_buildkit
     mounts: list[dict[str, Any]] = [
         {"name": "buildkit-socket", "mountPath": SOCKET_DIR},
@@ -93,9 +98,11 @@ def daemon_container(settings: Settings) -> dict[str, Any]:
             "periodSeconds": 1,
             "failureThreshold": 120,
         },
-        "volumeMounts": mounts,
+        "volumeMounts": mounts + list(extra_mounts or []),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if extra_env:
+        container["env"] = list(extra_env)
     if rootless.resources:
         container["resources"] = {key: dict(value) for key, value in rootless.resources.items()}
     return container
@@ -106,7 +113,8 @@ def builder_mounts(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """What the builder container gets: the daemon's socket (``BUILDKIT_HOST``) and the
     build's registry cache arguments; and the daemon's volumes for the pod."""
-    cache = BuildKitSettings(host=SOCKET, cache=settings.buildkit.cache)
+    # the service's cache settings (cache, cache_image_manifest, ...) with the pod's daemon
+    cache = settings.buildkit.model_copy(update={"host": SOCKET})
     env = [
         {"name": "BUILDKIT_HOST", "value": SOCKET},
         {"name": BUILDX_ARGS_ENV, "value": json.dumps(buildx_args(cache, image))},

@@ -38,6 +38,7 @@ from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from ...repo2docker.phases import Expired, PhaseTracker
 from ...settings import Settings
 from ...sources.git_policy import git_policy
+from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
 from .build_config import allowed_environment, write_build_files
@@ -101,6 +102,7 @@ class LocalExecutor(Executor):
         self._cancelled: set[str] = set()
         state_dir = settings.state_path.resolve().parent
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_dir = state_dir
         self._buildx = settings.repo2docker.uses_buildx
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
@@ -113,6 +115,8 @@ class LocalExecutor(Executor):
         daemon's address; each build adds its own files (``_build_files``)."""
         env = allowed_environment(os.environ)
         env.update(git_policy(self._settings.allow_file_urls))
+        # ca_bundle: the public authorities and the bundle's, in one file (jobs.trust)
+        env.update(Trust(self._settings.ca_bundle, self._state_dir).git_env())
         if self._buildx:
             env.update(buildkit_environment(self._settings.buildkit))
         return env
@@ -126,7 +130,7 @@ class LocalExecutor(Executor):
             *repo2docker_args(
                 self._settings.repo2docker,
                 image=build.image,
-                repo=build.repo,
+                repo=self._settings.fetch_url(build.repo),  # a mirror's, if any
                 sha=build.sha,
                 config_file=str(config_file or self._config_file),
             ),
