@@ -146,3 +146,65 @@ async def test_queued_jobs_wait_while_the_registry_or_buildkit_does_not_answer(
     calls = registry.calls
     await keeper._release_queued()
     assert registry.calls == calls
+
+
+class RacingBatch(Batch):
+    """A patch whose answer reaches the keeper after the watch has brought something
+    newer of the same Job (``then``: what the watch did meanwhile, to the cache)."""
+
+    def __init__(self, cache: WatchCache, then: str) -> None:
+        super().__init__()
+        self.cache, self.then = cache, then
+
+    def patch_namespaced_job(self, name: str, namespace: str, body: Any) -> client.V1Job:
+        answer = super().patch_namespaced_job(name, namespace, body)
+        if self.then == "started":  # the Job controller's status, with its startTime
+            newer = suspended(name, suspend=False)
+            newer.status = client.V1JobStatus(start_time=NOW, active=0)
+            self.cache.apply("jobs", "MODIFIED", newer)
+        else:  # deleted: the build was cancelled
+            self.cache.apply("jobs", "DELETED", suspended(name))
+        return answer
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("then", ["started", "deleted"])
+async def test_the_answer_to_a_release_never_replaces_what_the_watch_brought_since(
+    then: str,
+) -> None:
+    # The patch's answer predates the Job controller's startTime; taken after the
+    # watch's event, it left a Job whose pods are refused "not started" for good, and
+    # the build waited past every start timeout (seen twice in full runs under load).
+    cache = WatchCache(None, None, "ns", "s", on_job=lambda job: None, on_queue_change=lambda: None)
+    cache.jobs["a"] = suspended("a")
+    batch = RacingBatch(cache, then)
+    keeper = QueueKeeper(
+        load_settings(None, image_prefix="r.test/p-", executor="kubernetes"),
+        None,
+        batch,
+        "ns",
+        "me",
+        cache,
+    )
+    await keeper._release_queued()
+    assert batch.released == ["a"]
+    if then == "started":
+        assert cache.jobs["a"].status.start_time == NOW
+    else:
+        assert "a" not in cache.jobs
+
+
+@pytest.mark.anyio
+async def test_the_answer_to_a_release_counts_the_job_as_running_before_the_watch_says_so() -> None:
+    cache = WatchCache(None, None, "ns", "s", on_job=lambda job: None, on_queue_change=lambda: None)
+    cache.jobs["a"] = suspended("a")
+    keeper = QueueKeeper(
+        load_settings(None, image_prefix="r.test/p-", executor="kubernetes"),
+        None,
+        Batch(),
+        "ns",
+        "me",
+        cache,
+    )
+    await keeper._release_queued()
+    assert cache.jobs["a"].spec.suspend is False

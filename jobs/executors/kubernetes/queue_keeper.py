@@ -234,4 +234,4 @@ class QueueKeeper:
                 if e.status == 404:  # cancelled meanwhile; its slot is used next time
                     continue
                 raise
-            self._cache.apply("jobs", "MODIFIED", updated)
+            self._cache.apply_released(updated)

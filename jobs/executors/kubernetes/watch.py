@@ -149,6 +149,24 @@ class WatchCache:
                 self._on_queue_change()  # a slot is free
         self.notify(name)
 
+    def apply_released(self, job: Any) -> None:
+        """The API server's answer to this process letting ``job`` run (the queue
+        keeper's patch of ``spec.suspend``), so that the Job counts as running before
+        the watch says so. Taken only while the cache still holds that Job suspended.
+
+        The answer is older than anything the watch brings after it (the Job
+        controller's ``startTime``, its pod counts), and it reaches the event loop
+        through the coroutine that made the patch, which may run after the watch's
+        newer event was applied on a busy loop. Taking it then would put an old Job
+        back in the cache for good when nothing changes the Job again (a Job whose
+        pods are refused creation): the build would wait for a start it never sees.
+        Nor is a Job the watch has deleted meanwhile (a cancelled build) put back."""
+        current = self.jobs.get(job.metadata.name)
+        if current is None or current.metadata.uid != job.metadata.uid:
+            return  # deleted meanwhile (cancelled), or made again: the watch knows better
+        if current.spec.suspend:
+            self.apply("jobs", "MODIFIED", job)
+
     # -- the watches (in threads) ---------------------------------------------
 
     def _watch_loop(self, kind: str, loop: asyncio.AbstractEventLoop) -> None:
