@@ -92,9 +92,10 @@ def test_the_daemonset_puts_the_images_on_the_node(
     assert not asyncio.run(daemonset.sync(first))  # the same list: nothing written
     assert len(selected_nodes(api_json(core_v1.list_node), {})) == 1
 
-    def present(images: list[str]) -> list[Presence] | None:
-        counted = asyncio.run(daemonset.presence(images))
-        return counted if all(p.present == 1 for p in counted) else None
+    def present(images: list[str]) -> tuple[Presence, ...] | None:
+        counted = asyncio.run(daemonset.state()).images
+        done = [p.image for p in counted] == images and all(p.present == 1 for p in counted)
+        return counted if done else None
 
     counted = kube.wait_for(lambda: present(first), timeout=300, what="both images present")
     assert [(p.image, p.present, p.failing, p.nodes) for p in counted] == [
