@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 Catalog = Callable[[], Mapping[str, Sequence[Build]]]
 """``BuildService.catalog``: each repository's built images, newest first."""
 
+FAILING_HOLD_INTERVALS = 10
+"""How many intervals an image whose pull failed stays out of the list."""
+
 STATE_MAX_AGE_SECONDS = 5.0
 """``current`` answers a state read less than this long ago without reading again."""
 
@@ -121,6 +124,9 @@ class PrepullKeeper:
         """This process held the Lease at its last pass."""
         self.images: list[str] | None = None
         """The list this process last wrote or found written (as the leader)."""
+        self.held_back: dict[str, float] = {}
+        """Images left out of the list because their pull failed, with the monotonic
+        time until which they are."""
 
     @classmethod
     def from_settings(
@@ -170,12 +176,20 @@ class PrepullKeeper:
 
     async def run_pass(self) -> bool:
         """One pass: hold the Lease, write the list if this process holds it, read the
-        presence. True when the DaemonSet was written. Raises the client's errors."""
+        presence. True when the DaemonSet was written. Raises the client's errors.
+
+        An image whose pull fails on some node (``Presence.failing``: deleted, refused
+        credentials) would hold up every image after it on that node (init containers
+        run in order): the holder leaves it out for ``FAILING_HOLD_INTERVALS``
+        intervals, then tries it again."""
         lease = await asyncio.to_thread(self.lease.hold)
         self.leader = lease is not None
         written = False
         if lease is not None:
-            images = desired_images(self._catalog(), self._settings)
+            now = time.monotonic()
+            self.held_back = {i: t for i, t in self.held_back.items() if t > now}
+            offered = desired_images(self._catalog(), self._settings)
+            images = [image for image in offered if image not in self.held_back]
             owner = owner_reference(
                 "Lease", "coordination.k8s.io/v1", lease.metadata.name, lease.metadata.uid
             )
@@ -183,7 +197,14 @@ class PrepullKeeper:
             if written:
                 log.info("pre-pull: the DaemonSet now pulls %d images", len(images))
             self.images = images
-        await self._read()
+        state = await self._read()
+        failing = [p.image for p in state.images if p.failing]
+        if lease is not None and failing:
+            until = time.monotonic() + FAILING_HOLD_INTERVALS * self._settings.prepull.interval
+            for image in failing:
+                log.warning("pre-pull: %s fails to pull; left out for a while", image)
+                self.held_back[image] = until
+            self._poke.set()  # the list without them, at once
         return written
 
     async def _read(self) -> PrepullState:

@@ -363,3 +363,28 @@ async def test_the_api_needs_a_token_unless_reads_are_open(tmp_path: Path) -> No
     closed = load_settings(None, state_path=tmp_path / "s.sqlite")
     async with client_of(closed, None) as http:
         assert (await http.get("/api/v1/prepull")).status_code == 401
+
+
+@pytest.mark.anyio
+async def test_an_image_that_fails_to_pull_is_left_out_so_the_others_are_pulled(
+    tmp_path: Path,
+) -> None:
+    made, daemonset, _ = keeper(tmp_path)
+    offered = desired_images(CATALOG, made._settings)
+    newest = offered[0]
+    daemonset.answer = PrepullState(2, tuple(Presence(i, 0, 0, 2) for i in offered))
+    await made.run_pass()
+    # the newest image's pull fails on one node: every image after it waits there
+    daemonset.answer = PrepullState(
+        2, (Presence(newest, 0, 1, 2), *(Presence(i, 0, 0, 2) for i in offered[1:]))
+    )
+    await made.run_pass()
+    assert made.held_back.keys() == {newest}
+    daemonset.answer = PrepullState(2, ())
+    assert await made.run_pass() is True
+    assert daemonset.writes[-1][0] == offered[1:]
+    # a replica without the Lease holds nothing back: it writes nothing
+    other, other_daemonset, _ = keeper(tmp_path, held=False)
+    other_daemonset.answer = PrepullState(1, (Presence(newest, 0, 1, 1),))
+    await other.run_pass()
+    assert other.held_back == {}
