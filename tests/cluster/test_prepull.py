@@ -272,6 +272,9 @@ def test_a_push_puts_its_image_on_the_node_before_any_spawn(
 ) -> None:
     load_image(pause_image)
     (node,) = [n.metadata.name for n in core_v1.list_node().items]
+    # the Lease as the chart makes it (empty): the service holds it, and it owns the DaemonSet
+    empty: Any = {"metadata": {"name": lease_name("binderhub-service")}, "spec": {}}
+    made = client.CoordinationV1Api(api_client).create_namespaced_lease(hub_namespace, empty)
     first_sha = git_server.create_repo("prepull.git", {"Dockerfile": dockerfile("RUN echo one")})
     repo = git_server.url("prepull.git")
     server = servers(
@@ -344,4 +347,4 @@ def test_a_push_puts_its_image_on_the_node_before_any_spawn(
     pulled = [c.image for c in daemonset.spec.template.spec.init_containers]
     assert pulled == [second["image"]]
     (owner,) = daemonset.metadata.owner_references or []
-    assert (owner.kind, owner.name) == ("Lease", daemonset.metadata.name)
+    assert (owner.kind, owner.name, owner.uid) == ("Lease", made.metadata.name, made.metadata.uid)
