@@ -312,7 +312,8 @@ def test_a_push_puts_its_image_on_the_node_before_any_spawn(
         "images": [{"image": image, "present": 1, "failing": 0, "nodes": 1}],
     }
     assert runtime_has(crictl, image)
-    metrics = server.client().get("/metrics").text
+    with server.client() as http:
+        metrics = http.get("/metrics").text
     assert f'binderhub_service_prepull_nodes{{image="{image}"}} 1.0' in metrics
 
     # a spawn of it pulls nothing: the kubelet says the image was already present
