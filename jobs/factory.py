@@ -197,6 +197,11 @@ def make_service(
         context=settings.forges.status_context,
         public_url=settings.public_url,
     )
+    if settings.prepull.enabled:
+        from .prepull.keeper import PrepullKeeper
+
+        service.prepull = PrepullKeeper.from_settings(settings, service.catalog)
+        service.events.add_listener(service.prepull.on_event)
     return service
 
 

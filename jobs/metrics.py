@@ -52,3 +52,18 @@ DEPENDENCY_UP = Gauge(
     "registry, docker, kubernetes, buildkit, jupyterhub); see /health/ready.",
     ["dependency"],
 )
+PREPULL_SELECTED = Gauge(
+    "binderhub_service_prepull_selected_nodes",
+    "Nodes the pre-pull DaemonSet selects (prepull.node_selector); see /api/v1/prepull.",
+)
+PREPULL_PRESENT = Gauge(
+    "binderhub_service_prepull_nodes",
+    "Selected nodes that have each pre-pulled image, by image.",
+    ["image"],
+)
+PREPULL_FAILING = Gauge(
+    "binderhub_service_prepull_failing_nodes",
+    "Selected nodes where the pull of each pre-pulled image fails (ErrImagePull, "
+    "ImagePullBackOff), by image.",
+    ["image"],
+)

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .coordinator.announcer import Announcer
 from .coordinator.build_queue import BuildQueue
@@ -53,6 +53,9 @@ from .sources.refs import RefResolver
 from .sources.specs import ResolvedRef
 from .store import Store
 from .store.retention import prune_logs_forever
+
+if TYPE_CHECKING:
+    from .prepull.keeper import PrepullKeeper
 
 __all__ = ["MAX_ATTEMPTS", "BuildService"]
 
@@ -109,6 +112,9 @@ class BuildService:
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
+        self.prepull: PrepullKeeper | None = None
+        """Keeps the pre-pull DaemonSet current (``prepull.enabled``: attached by
+        ``factory.make_service``); runs beside requests."""
         self._background: list[asyncio.Task[None]] = []
 
     # -- life cycle ---------------------------------------------------------
@@ -116,8 +122,8 @@ class BuildService:
     async def start(self, *, recover: bool = True) -> None:
         """Take over what a previous process left (queued builds, interrupted builds),
         start what may start, and the work beside requests: log retention
-        (``build_logs.retention_days``) and the reconciler
-        (``webhooks.reconcile_interval``).
+        (``build_logs.retention_days``), the reconciler
+        (``webhooks.reconcile_interval``) and pre-pull (``prepull``).
 
         ``recover=False`` (the one-shot CLI) leaves the state's builds alone, as they
         may belong to a server that is running right now on the same state file, and
@@ -132,6 +138,8 @@ class BuildService:
             self._beside(prune_logs_forever(self.store, retention), "log-retention")
             interval = self.settings.webhooks.reconcile_interval
             self._beside(reconcile_every(self.intake, interval), "reconciler")
+            if self.prepull is not None:
+                self._beside(self.prepull.run(), "prepull")
 
     def _beside(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._background.append(asyncio.create_task(work, name=name))
@@ -155,6 +163,8 @@ class BuildService:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.prepull is not None:
+            await self.prepull.close()  # another replica writes at once
         await self.runner.close(abandon=abandon)
         if self.status_reporter is not None:
             # builds have stopped: their last commit statuses go out now (bounded)

@@ -117,6 +117,18 @@ async def my_quotas(request: Request) -> JSONResponse:
     )
 
 
+async def prepull_presence(request: Request) -> JSONResponse:
+    """Per image the DaemonSet pre-pulls, on how many of the selected nodes it is
+    (issue 26). With pre-pull off: ``enabled`` false and no image."""
+    await require(request, READ)
+    query_params(request, set())
+    keeper = service_of(request).prepull
+    if keeper is None:
+        return JSONResponse({"enabled": False, "nodes": 0, "images": []})
+    state = await keeper.current()
+    return JSONResponse({"enabled": True, **state.to_json()})
+
+
 def by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
     """One endpoint for several methods, so that a 405 lists all of them in Allow."""
 
@@ -140,4 +152,5 @@ routes: list[BaseRoute] = [
     Route("/api/v1/builds/{build_id}/logs", build_logs, methods=["GET"]),
     Route("/api/v1/images", list_images, methods=["GET"]),
     Route("/api/v1/quotas/me", my_quotas, methods=["GET"]),
+    Route("/api/v1/prepull", prepull_presence, methods=["GET"]),
 ]

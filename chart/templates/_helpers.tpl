@@ -264,6 +264,9 @@ it (config wins, key by key; lists are replaced whole).
 {{- if include "binderhub-service.caConfigMap" . }}
 {{- $_ := set $settings "ca_bundle" (printf "%s/ca.crt" (include "binderhub-service.caDir" .)) }}
 {{- end }}
+{{- if $v.prepull.enabled }}
+{{- $_ := set $settings "prepull" (include "binderhub-service.prepullSettings" . | fromYaml) }}
+{{- end }}
 {{- with $v.imagePrefix }}{{ $_ := set $settings "image_prefix" . }}{{ end }}
 {{- toYaml (mustMergeOverwrite $settings (deepCopy $v.config)) }}
 {{- end }}
@@ -428,4 +431,24 @@ the build pod); docker-socket and dind through a Docker socket.
 {{/* "true" when build pods build with builder/'s buildkit engine (every buildkit* type). */}}
 {{- define "binderhub-service.buildkitEngine" -}}
 {{- if hasPrefix "buildkit" .Values.builder.type }}true{{ end }}
+{{- end }}
+
+{{/*
+The setting `prepull` from the values `prepull` (issue 26): the DaemonSet's pods idle in
+the service's own image (a `sleep`), which the nodes can pull with the chart's
+imagePullSecrets, added to prepull.imagePullSecrets.
+*/}}
+{{- define "binderhub-service.prepullSettings" -}}
+{{- $p := .Values.prepull }}
+{{- $secrets := list }}
+{{- range $p.imagePullSecrets }}{{ $secrets = append $secrets . }}{{ end }}
+{{- range .Values.imagePullSecrets }}{{ if not (has .name $secrets) }}{{ $secrets = append $secrets .name }}{{ end }}{{ end }}
+enabled: true
+node_selector: {{ $p.nodeSelector | default dict | toJson }}
+tolerations: {{ $p.tolerations | default list | toJson }}
+image_pull_secrets: {{ $secrets | toJson }}
+max_nodes_pulling: {{ int $p.maxNodesPulling }}
+max_images: {{ int $p.maxImages }}
+interval: {{ $p.interval }}
+pause_image: {{ include "binderhub-service.image" . | quote }}
 {{- end }}

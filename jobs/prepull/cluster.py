@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes import client
@@ -20,21 +20,24 @@ from .manifests import (
     labels,
     make_prepull_daemonset,
 )
-from .presence import Presence, presence, selected_nodes
+from .presence import PrepullState, daemonset_presence
+
+READ_TIMEOUT_SECONDS = 10.0
+"""How long one read of the DaemonSet or its pods may take."""
 
 
 class PrepullDaemonSet:
     """One DaemonSet (``spec``) through ``api``. Methods raise the client's
-    ``ApiException`` when the API server refuses or fails."""
+    ``ApiException`` when the API server refuses or fails, or a timeout."""
 
     def __init__(self, spec: PrepullSpec, api: client.ApiClient) -> None:
         self.spec = spec
         self.apps: Any = client.AppsV1Api(api)
         self.core: Any = client.CoreV1Api(api)
 
-    def _write(self, images: Sequence[str]) -> bool:
+    def _write(self, images: Sequence[str], owner: Mapping[str, Any] | None) -> bool:
         name, namespace = daemonset_name(self.spec), self.spec.namespace
-        body = make_prepull_daemonset(images, self.spec)
+        body = make_prepull_daemonset(images, self.spec, owner)
         try:
             current = self.apps.read_namespaced_daemon_set(name, namespace)
         except ApiException as e:
@@ -50,20 +53,33 @@ class PrepullDaemonSet:
         self.apps.replace_namespaced_daemon_set(name, namespace, body)
         return True
 
-    async def sync(self, images: Sequence[str]) -> bool:
+    async def sync(self, images: Sequence[str], owner: Mapping[str, Any] | None = None) -> bool:
         """Make the DaemonSet pull ``images`` (``manifests.prepull_images``): created
-        when missing, replaced when its list differs; True when it was written."""
-        return await asyncio.to_thread(self._write, list(images))
+        when missing, replaced when its list differs; True when it was written.
+        ``owner``: its ``ownerReferences`` entry (``manifests.owner_reference``)."""
+        return await asyncio.to_thread(self._write, list(images), owner)
 
-    def _read(self, images: Sequence[str]) -> list[Presence]:
+    def _read(self) -> PrepullState:
+        name, namespace = daemonset_name(self.spec), self.spec.namespace
+        try:
+            raw = self.apps.read_namespaced_daemon_set(
+                name, namespace, _preload_content=False, _request_timeout=READ_TIMEOUT_SECONDS
+            )
+        except ApiException as e:
+            if e.status == 404:  # not written yet: nothing is pulled anywhere
+                return PrepullState(0, ())
+            raise
         selector = ",".join(f"{k}={v}" for k, v in labels(self.spec).items())
         pods = self.core.list_namespaced_pod(
-            self.spec.namespace, label_selector=selector, _preload_content=False
+            namespace,
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=READ_TIMEOUT_SECONDS,
         )
-        nodes = self.core.list_node(_preload_content=False)
-        selected = selected_nodes(json.loads(nodes.data)["items"], self.spec.node_selector)
-        return presence(images, json.loads(pods.data)["items"], selected)
+        return daemonset_presence(json.loads(raw.data), json.loads(pods.data)["items"])
 
-    async def presence(self, images: Sequence[str]) -> list[Presence]:
-        """How many selected nodes have each of ``images`` (the list last synced)."""
-        return await asyncio.to_thread(self._read, list(images))
+    async def state(self) -> PrepullState:
+        """The images the DaemonSet pulls now, and on how many of the nodes it selects
+        each one is (``presence.daemonset_presence``). Reads no node: the service needs
+        no cluster-wide permission."""
+        return await asyncio.to_thread(self._read)

@@ -11,7 +11,7 @@ that has it starts it in milliseconds. The pod holds no privilege (Pod Security
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,18 +149,30 @@ def _pod_spec(images: Sequence[str], spec: PrepullSpec) -> dict[str, Any]:
     return pod
 
 
-def make_prepull_daemonset(images: Sequence[str], spec: PrepullSpec) -> dict[str, Any]:
+def owner_reference(kind: str, api_version: str, name: str, uid: str) -> dict[str, Any]:
+    """An ``ownerReferences`` entry: the DaemonSet goes when its owner goes (the Lease
+    the Helm chart makes, so that ``helm uninstall`` removes the DaemonSet too). Pure."""
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}
+
+
+def make_prepull_daemonset(
+    images: Sequence[str], spec: PrepullSpec, owner: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The DaemonSet that pulls ``images`` (``prepull_images``) on every node
-    ``spec.node_selector`` selects, nodes that join later included. Pure."""
+    ``spec.node_selector`` selects, nodes that join later included; owned by ``owner``
+    (``owner_reference``) when given. Pure."""
     selected = labels(spec)
+    metadata: dict[str, Any] = {
+        "name": daemonset_name(spec),
+        "namespace": spec.namespace,
+        "labels": selected,
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [dict(owner)]
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": {
-            "name": daemonset_name(spec),
-            "namespace": spec.namespace,
-            "labels": selected,
-        },
+        "metadata": metadata,
         "spec": {
             "selector": {"matchLabels": selected},
             "updateStrategy": {

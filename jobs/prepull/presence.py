@@ -85,3 +85,43 @@ def presence(
         Presence(image, len(present[i]), len(failing[i]), len(nodes))
         for i, image in enumerate(images)
     ]
+
+
+@dataclass(frozen=True)
+class PrepullState:
+    """The DaemonSet's image list, each with its presence, and ``nodes``: how many nodes
+    it selects (its ``status.desiredNumberScheduled``: the nodes whose labels match
+    the node selector and whose taints the pods tolerate)."""
+
+    nodes: int
+    images: tuple[Presence, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "images": [p.to_json() for p in self.images]}
+
+
+def daemonset_images(daemonset: Mapping[str, Any]) -> list[str]:
+    """The images the DaemonSet's template pulls, in its order (its init containers').
+    Pure."""
+    template = daemonset.get("spec", {}).get("template", {}).get("spec", {})
+    return [str(c.get("image")) for c in template.get("initContainers") or []]
+
+
+def daemonset_presence(
+    daemonset: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
+) -> PrepullState:
+    """Presence of each image the ``daemonset`` pulls (API JSON), from its ``pods``:
+    ``presence`` over the nodes its pods run on, out of the nodes it selects. Needs no
+    read of the nodes (cluster-scoped): the DaemonSet controller counts them. Pure."""
+    pods = list(pods)
+    images = daemonset_images(daemonset)
+    selected = int((daemonset.get("status") or {}).get("desiredNumberScheduled") or 0)
+    on = {str(pod["spec"]["nodeName"]) for pod in pods if pod.get("spec", {}).get("nodeName")}
+    counted = presence(images, pods, on)
+    return PrepullState(
+        selected,
+        tuple(
+            Presence(p.image, min(p.present, selected), min(p.failing, selected), selected)
+            for p in counted
+        ),
+    )

@@ -19,6 +19,7 @@ from .forges import ForgeHostSettings, ForgeSettings, GitCredentialSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings, SecretKeyRef
 from .limits import BuildLogSettings, LimitSettings, PhaseTimeouts, QuotaLimits, QuotaSettings
+from .prepull import PrepullSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
 from .root import CONFIG_ENV, ENV_PREFIX, Settings, format_validation_error, load_settings
@@ -40,6 +41,7 @@ __all__ = [
     "KubernetesSettings",
     "LimitSettings",
     "PhaseTimeouts",
+    "PrepullSettings",
     "QuotaLimits",
     "QuotaSettings",
     "RegistrySettings",

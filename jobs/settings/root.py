@@ -36,6 +36,7 @@ from .forges import ForgeSettings, MirrorSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
+from .prepull import PrepullSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
 from .retention import RetentionSettings
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
 
     retention: RetentionSettings = RetentionSettings()
     """What ``binderhub-service retention`` keeps in the registry, and deletes
+    (docs/design-prepull.md)."""
+
+    prepull: PrepullSettings = PrepullSettings()
+    """The images the catalog offers, pulled onto the user nodes before anyone spawns
     (docs/design-prepull.md)."""
 
     repo2docker: Repo2DockerSettings = Repo2DockerSettings()

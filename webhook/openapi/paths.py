@@ -147,6 +147,19 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/prepull": {
+        "get": {
+            "summary": "Per pre-pulled image, how many of the selected nodes have it",
+            "description": "The images the pre-pull DaemonSet pulls (the catalog's offer, "
+            "newest first), each with the number of selected nodes that have it and that "
+            "fail to pull it. 503 when the Kubernetes API does not answer.",
+            "security": SECURED,
+            "responses": {
+                "200": json_response({"$ref": "#/components/schemas/Prepull"}, "Presence."),
+                **error_responses(400, 401, 403, 503),
+            },
+        }
+    },
     "/build/{provider}/{spec}": {
         "get": {
             "summary": "BinderHub-compatible build stream (build only)",

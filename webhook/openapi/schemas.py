@@ -32,7 +32,7 @@ def error_responses(*codes: int) -> dict[str, Any]:
         422: "The repository or ref does not exist.",
         429: "A quota is used up; `Retry-After` says when to ask again.",
         502: "The registry refused our credentials.",
-        503: "The registry or a repository could not be reached; try again.",
+        503: "The registry, a repository or the Kubernetes API could not be reached; try again.",
     }
     return {str(code): json_response(ERROR, reasons[code]) for code in codes}
 
@@ -67,6 +67,32 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["number", "null"],
                 "description": "429 only: Unix time the quota frees a build; null for "
                 "`max_queued` (when a build finishes).",
+            },
+        },
+    },
+    "Prepull": {
+        "type": "object",
+        "required": ["enabled", "nodes", "images"],
+        "properties": {
+            "enabled": {"type": "boolean", "description": "Whether pre-pull is on."},
+            "nodes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Nodes the pre-pull DaemonSet selects.",
+            },
+            "images": {
+                "type": "array",
+                "description": "The images it pulls, newest build first.",
+                "items": {
+                    "type": "object",
+                    "required": ["image", "present", "failing", "nodes"],
+                    "properties": {
+                        "image": {"type": "string"},
+                        "present": {"type": "integer", "minimum": 0},
+                        "failing": {"type": "integer", "minimum": 0},
+                        "nodes": {"type": "integer", "minimum": 0},
+                    },
+                },
             },
         },
     },
