@@ -266,7 +266,12 @@ def run_scenario(
     # -- a real run deletes the superseded image, and keeps the one in use -----------------
     values["retention"]["dryRun"] = False
     values_file.write_text(yaml.safe_dump(values))
+    # the chart refuses to install its hostNetwork service pod (this test's way to the
+    # loopback registry) where "restricted" is enforced: off for the upgrade, then on again
+    enforce = "pod-security.kubernetes.io/enforce"
+    core_v1.patch_namespace(namespace, {"metadata": {"labels": {enforce: None}}})
     helm_("upgrade", RELEASE, str(CHART), "-f", str(values_file), "--wait", "--timeout", "5m")
+    core_v1.patch_namespace(namespace, {"metadata": {"labels": {enforce: "restricted"}}})
     ok, log = run_from_cronjob(batch_v1, core_v1, kube, namespace, "retention-run")
     assert ok, log
     assert f"deleted {superseded}" in log
