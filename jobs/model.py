@@ -136,16 +136,31 @@ class CountedBuild:
 class ImageDeletion:
     """One image retention deleted (issue 26): ``image`` (``host/repository:tag``), the
     ``digest`` of the manifest deleted with it, when (``deleted_at``, Unix seconds) and
-    by which run (``run_id``). One manifest's deletion is one record per tag."""
+    by which run (``run_id``). One manifest's deletion is one record per tag.
+    ``freed_bytes``: what deleting the manifest freed at most (its blobs that no kept
+    manifest and no later deletion of the run holds, ``policy.freed_per_manifest``), the
+    same on each of its tags' records; None when the registry could not say."""
 
     image: str
     repository: str
     digest: str
     deleted_at: float
     run_id: str
+    freed_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeletionTotals:
+    """Everything retention ever recorded deleting: ``images`` (tags), ``manifests``
+    (one per run and digest) and ``freed_bytes`` (their sum; manifests whose size the
+    registry could not say count 0)."""
+
+    images: int = 0
+    manifests: int = 0
+    freed_bytes: int = 0
 
 
 def catalog_json(catalog: Mapping[str, Sequence[Build]]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from .errors import Conflict
 from .events import BuildEvent, EventHub
 from .executors import Executor
 from .forges.status import DRAIN_SECONDS, StatusReporter
-from .model import Build, BuildOutcome
+from .model import Build, BuildOutcome, DeletionTotals, ImageDeletion
 from .registry.client import Registry
 from .settings import Settings
 from .sources.refs import RefResolver
@@ -259,6 +259,17 @@ class BuildService:
     def catalog(self) -> dict[str, list[Build]]:
         """Built images by repository, newest first (``Intake.catalog``)."""
         return self.intake.catalog()
+
+    def retention_deletions(
+        self, limit: int, after: tuple[float, str] | None = None
+    ) -> list[ImageDeletion]:
+        """At most ``limit`` of the images retention deleted, newest first, after the one
+        ``after`` names (``Store.deletions``; issue 26)."""
+        return self.store.deletions(limit, after=after)
+
+    def retention_totals(self) -> DeletionTotals:
+        """What every recorded retention deletion adds up to (``/metrics``)."""
+        return self.store.deletion_totals()
 
     def quota_status(self, requester: str) -> list[QuotaStatus]:
         """``requester``'s quotas that are on, and what it uses of them now."""

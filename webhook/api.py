@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from jobs.coordinator.build_requests import BuildRequest, build_query
 from jobs.model import BuildState, catalog_json
+from jobs.retention.records import deletion_query, page_of
 from jobs.service import BuildService
 
 from .auth import READ, WRITE, require
@@ -129,6 +131,17 @@ async def prepull_presence(request: Request) -> JSONResponse:
     return JSONResponse({"enabled": True, **state.to_json()})
 
 
+async def retention_deletions(request: Request) -> JSONResponse:
+    """What registry retention deleted, newest first, a page at a time (issue 26)."""
+    await require(request, READ)
+    query = query_params(request, {"limit", "cursor"})
+    wanted = deletion_query(limit=query.get("limit"), cursor=query.get("cursor"))
+    service = service_of(request)
+    # one more than the page tells whether another page follows
+    rows = await asyncio.to_thread(service.retention_deletions, wanted.limit + 1, wanted.after)
+    return JSONResponse(page_of(rows, wanted.limit).to_json())
+
+
 def by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
     """One endpoint for several methods, so that a 405 lists all of them in Allow."""
 
@@ -153,4 +166,5 @@ routes: list[BaseRoute] = [
     Route("/api/v1/images", list_images, methods=["GET"]),
     Route("/api/v1/quotas/me", my_quotas, methods=["GET"]),
     Route("/api/v1/prepull", prepull_presence, methods=["GET"]),
+    Route("/api/v1/retention/deletions", retention_deletions, methods=["GET"]),
 ]

@@ -259,6 +259,12 @@ it (config wins, key by key; lists are replaced whole).
         "per_repo" (include "binderhub-service.quotaLimits" $v.quotas.perRepo | fromYaml))
     "log_level" $v.logLevel
     "log_format" $v.logFormat
+    "retention" (dict
+        "keep_per_ref" (int $v.retention.keepPerRef)
+        "keep_days" $v.retention.keepDays
+        "in_use" $v.retention.inUse
+        "in_use_namespaces" (include "binderhub-service.inUseNamespaces" . | fromJsonArray)
+        "guard_timeout" $v.retention.guardTimeout)
 }}
 {{- with $v.publicUrl }}{{ $_ := set $settings "public_url" . }}{{ end }}
 {{- if include "binderhub-service.caConfigMap" . }}

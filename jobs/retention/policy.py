@@ -11,7 +11,7 @@ docs/design-prepull.md describes the whole run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 COMMIT_TAG = re.compile(r"^[0-9a-f]{40}$")
@@ -200,8 +200,23 @@ def freed_bytes(doomed: Iterable[Mapping[str, int]], kept: Iterable[Mapping[str,
     (digest -> bytes, ``RegistryAdmin.blobs``) they hold on to that no ``kept``
     manifest does. At most: a blob an image outside the plan shares stays, and the
     registry frees blobs only when it collects garbage. Pure."""
+    return sum(freed_per_manifest(list(doomed), kept))
+
+
+def freed_per_manifest(
+    doomed: Sequence[Mapping[str, int]], kept: Iterable[Mapping[str, int]]
+) -> list[int]:
+    """What deleting each of the ``doomed`` manifests (in the order they are deleted)
+    frees, at most: each blob no ``kept`` manifest holds counts once, for the last doomed
+    manifest that holds it (the blob goes when that one does). Their sum is
+    ``freed_bytes``; a run that stops half-way freed the sum of those it deleted. Pure."""
     held = {digest for blobs in kept for digest in blobs}
-    freed: dict[str, int] = {}
-    for blobs in doomed:
-        freed.update((d, size) for d, size in blobs.items() if d not in held)
-    return sum(freed.values())
+    last: dict[str, int] = {}
+    for index, blobs in enumerate(doomed):
+        for digest in blobs:
+            if digest not in held:
+                last[digest] = index
+    freed = [0] * len(doomed)
+    for index, blobs in enumerate(doomed):
+        freed[index] = sum(size for d, size in blobs.items() if last.get(d) == index)
+    return freed

@@ -29,7 +29,7 @@ from .policy import (
     RegistryImage,
     RetentionPlan,
     RetentionRules,
-    freed_bytes,
+    freed_per_manifest,
     plan_retention,
 )
 
@@ -176,6 +176,8 @@ class RetentionRun:
     clock: Callable[[], float] = time.time
     _planned: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
     """The tags of each repository when the plan was made (``planned_tags``)."""
+    _freed: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
+    """What deleting each (repository, digest) of the plan frees at most (``measure``)."""
 
     async def plan(self) -> RetentionPlan:
         """Read the store, the guard and the registry, and plan. Raises
@@ -203,7 +205,9 @@ class RetentionRun:
         after the guard said it may go, each recorded as soon as it is deleted."""
         run_id = uuid.uuid4().hex
         plan = await self.plan()
-        freed = await self.measure(plan)
+        each = await self.measure(plan)
+        freed = None if each is None else sum(each)
+        self._freed = {} if each is None else dict(zip(self._keys(plan), each, strict=True))
         if dry_run:
             return RetentionReport(run_id, True, plan, freed_bytes=freed)
         deleted: list[Doomed] = []
@@ -220,6 +224,10 @@ class RetentionRun:
             run_id, False, plan, tuple(deleted), tuple(spared), freed_bytes=freed
         )
 
+    @staticmethod
+    def _keys(plan: RetentionPlan) -> list[tuple[str, str]]:
+        return [(d.repository, d.digest) for d in plan.delete]
+
     async def _newly_tagged(self, doomed: Doomed) -> bool:
         """Whether a tag pushed since the plan names ``doomed``'s manifest (a new build
         whose image is byte for byte an old one's): deleting it would delete that tag."""
@@ -231,16 +239,17 @@ class RetentionRun:
                 return True
         return False
 
-    async def measure(self, plan: RetentionPlan) -> int | None:
-        """What the plan's deletions free at most, from each manifest's blobs; None when
-        the registry cannot say (measuring never stops a run)."""
+    async def measure(self, plan: RetentionPlan) -> list[int] | None:
+        """What each of the plan's deletions frees at most, from each manifest's blobs
+        (``freed_per_manifest``); None when the registry cannot say (measuring never
+        stops a run)."""
         kept = {(split_image(k.image).repository, k.digest) for k in plan.keep if k.digest}
         try:
             doomed = [await self.admin.blobs(d.repository, d.digest) for d in plan.delete]
             held = [await self.admin.blobs(repository, digest) for repository, digest in kept]
         except RegistryError:
             return None
-        return freed_bytes(doomed, held)
+        return freed_per_manifest(doomed, held)
 
     async def _delete_one(
         self, doomed: Doomed, run_id: str, deleted: list[Doomed], spared: list[Doomed]
@@ -264,8 +273,9 @@ class RetentionRun:
             self.cache.forget(image)
             self.admin.forget(image)
         now = self.clock()
+        freed = self._freed.get((doomed.repository, doomed.digest))
         records = [
-            ImageDeletion(image, doomed.repository, doomed.digest, now, run_id)
+            ImageDeletion(image, doomed.repository, doomed.digest, now, run_id, freed)
             for image in doomed.images
         ]
         try:

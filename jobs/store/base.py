@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import TemporaryError
-from ..model import Build, ImageDeletion
+from ..model import Build, DeletionTotals, ImageDeletion
 
 LOG_CUT_PREFIX = "[log cut: "
 
@@ -120,9 +120,20 @@ class Store(abc.ABC):
         """Record images retention deleted from the registry, in one transaction."""
 
     @abc.abstractmethod
-    def deletions(self, limit: int = 100, *, since: float | None = None) -> list[ImageDeletion]:
+    def deletions(
+        self,
+        limit: int = 100,
+        *,
+        since: float | None = None,
+        after: tuple[float, str] | None = None,
+    ) -> list[ImageDeletion]:
         """Recorded deletions, newest first (ties by image); with ``since``, only those
-        at or after it (Unix seconds)."""
+        at or after it (Unix seconds); with ``after`` (``deleted_at``, ``image`` of the
+        last deletion of a page), only those that come after it in that order."""
+
+    @abc.abstractmethod
+    def deletion_totals(self) -> DeletionTotals:
+        """What every recorded deletion adds up to (``/metrics``)."""
 
     @abc.abstractmethod
     def last_deletions(self) -> dict[str, float]:

@@ -131,6 +131,11 @@ def _image_deletions(schema: Schema) -> None:
     )
 
 
+def _deletion_sizes(schema: Schema) -> None:
+    # what deleting each manifest freed at most (the same on each of its tags' rows)
+    schema.execute("ALTER TABLE image_deletions ADD COLUMN freed_bytes BIGINT")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "builds, build_logs and deliveries (the schema of unversioned state files)", _baseline),
     Step(
@@ -138,6 +143,11 @@ STEPS: tuple[Step, ...] = (
         "image_deletions and image_requests: what registry retention deleted, and the "
         "newest request of each image (issue 26)",
         _image_deletions,
+    ),
+    Step(
+        3,
+        "image_deletions.freed_bytes: what each deletion freed at most (issue 26)",
+        _deletion_sizes,
     ),
 )
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Build, BuildState, ImageDeletion
+from ..model import Build, BuildState, DeletionTotals, ImageDeletion
 from .base import LOG_CUT_PREFIX, Store, StoreUnavailable, log_cut_marker
 
 COLUMNS = (
@@ -214,17 +214,42 @@ class SqlStore(Store):
             for d in deletions:
                 self._write(
                     "INSERT INTO image_deletions (image, repository, digest, deleted_at, "
-                    "run_id) VALUES (?, ?, ?, ?, ?)",
-                    (d.image, d.repository, d.digest, d.deleted_at, d.run_id),
+                    "run_id, freed_bytes) VALUES (?, ?, ?, ?, ?, ?)",
+                    (d.image, d.repository, d.digest, d.deleted_at, d.run_id, d.freed_bytes),
                 )
 
-    def deletions(self, limit: int = 100, *, since: float | None = None) -> list[ImageDeletion]:
-        rows = self._rows(
-            "SELECT image, repository, digest, deleted_at, run_id FROM image_deletions "
-            "WHERE deleted_at >= ? ORDER BY deleted_at DESC, image LIMIT ?",
-            (0.0 if since is None else since, limit),
+    def deletions(
+        self,
+        limit: int = 100,
+        *,
+        since: float | None = None,
+        after: tuple[float, str] | None = None,
+    ) -> list[ImageDeletion]:
+        columns = "SELECT image, repository, digest, deleted_at, run_id, freed_bytes "
+        order = " ORDER BY deleted_at DESC, image LIMIT ?"
+        since = 0.0 if since is None else since
+        if after is None:
+            sql = columns + "FROM image_deletions WHERE deleted_at >= ?" + order
+            rows = self._rows(sql, (since, limit))
+        else:
+            sql = (
+                columns + "FROM image_deletions WHERE deleted_at >= ? AND "
+                "(deleted_at < ? OR (deleted_at = ? AND image > ?))" + order
+            )
+            rows = self._rows(sql, (since, after[0], after[0], after[1], limit))
+        return [
+            ImageDeletion(str(a), str(b), str(c), float(d), str(e), None if f is None else int(f))
+            for a, b, c, d, e, f in rows
+        ]
+
+    def deletion_totals(self) -> DeletionTotals:
+        (images,) = self._rows("SELECT COUNT(*) FROM image_deletions", ())
+        (manifests,) = self._rows(
+            "SELECT COUNT(*), SUM(freed) FROM (SELECT run_id, digest, MAX(freed_bytes) AS freed "
+            "FROM image_deletions GROUP BY run_id, digest) AS m",
+            (),
         )
-        return [ImageDeletion(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
+        return DeletionTotals(int(images[0]), int(manifests[0]), int(manifests[1] or 0))
 
     def last_deletions(self) -> dict[str, float]:
         rows = self._rows("SELECT image, MAX(deleted_at) FROM image_deletions GROUP BY image", ())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.model import Build, BuildState, ImageDeletion
+from jobs.model import Build, BuildState, DeletionTotals, ImageDeletion
 from jobs.settings.database import parse_database_url
 from jobs.store import DuplicateActiveBuild, SqliteStore, Store, log_cut_marker
 from jobs.store.migrations import STEPS, Schema, SchemaTooNew, Step
@@ -305,6 +305,46 @@ def test_deletions_are_recorded_and_read_newest_first(opener: Opener) -> None:
     assert read == [later, first[1], first[0]]
     assert store.deletions(limit=1) == [later]
     assert store.deletions(since=150.0) == [later]
+
+
+def test_deletions_are_read_page_by_page(opener: Opener) -> None:
+    """``GET /api/v1/retention/deletions``'s pages: each starts after the last deletion
+    of the previous one, in the same order, with none left out or repeated."""
+    store = opener()
+    digest = "sha256:" + "4" * 64
+    made = [
+        ImageDeletion(f"r.example/a:{tag}", "a", digest, at, "run-1", 700)
+        for at, tag in ((100.0, "x"), (100.0, "y"), (100.0, "z"), (50.0, "w"), (200.0, "v"))
+    ]
+    store.record_deletions(made)
+    pages, after = [], None
+    for _ in range(len(made) + 1):  # bounded: a cursor that does not advance would loop
+        page = store.deletions(limit=2, after=after)
+        if not page:
+            break
+        pages.append([d.image.rsplit(":", 1)[1] for d in page])
+        after = (page[-1].deleted_at, page[-1].image)
+    assert pages == [["v", "x"], ["y", "z"], ["w"]]
+    assert opener().deletions(limit=1) == [made[4]]
+    assert store.deletions(since=100.0, after=(100.0, "r.example/a:x"))[0].image.endswith(":y")
+
+
+def test_the_totals_count_each_manifest_once(opener: Opener) -> None:
+    """``/metrics``: images are tags deleted; a manifest's freed bytes count once however
+    many tags it took with it; a deletion the registry could not measure adds none."""
+    store = opener()
+    assert store.deletion_totals() == DeletionTotals(0, 0, 0)
+    one, two = "sha256:" + "5" * 64, "sha256:" + "6" * 64
+    store.record_deletions(
+        [
+            ImageDeletion("r.example/a:1", "a", one, 10.0, "run-1", 1000),
+            ImageDeletion("r.example/a:2", "a", one, 10.0, "run-1", 1000),
+            ImageDeletion("r.example/b:1", "b", two, 11.0, "run-1", None),
+        ]
+    )
+    store.record_deletions([ImageDeletion("r.example/a:1", "a", one, 20.0, "run-2", 5)])
+    assert opener().deletion_totals() == DeletionTotals(images=4, manifests=3, freed_bytes=1005)
+    assert store.deletions(limit=1)[0].freed_bytes == 5
 
 
 def test_the_newest_request_of_each_image_is_kept(opener: Opener) -> None:

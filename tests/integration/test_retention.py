@@ -126,6 +126,10 @@ async def test_retention_deletes_the_superseded_and_keeps_the_rest(
         assert sorted(d.image for d in recorded) == sorted([images[0], images[2]])
         assert {d.run_id for d in recorded} == {report.run_id}
         assert {d.digest for d in recorded} == {d.digest for d in report.deleted}
+        # each deletion records what it freed; together, what the run frees
+        assert all(d.freed_bytes is not None and d.freed_bytes > 0 for d in recorded)
+        assert sum(d.freed_bytes or 0 for d in recorded) == report.freed_bytes
+        assert service.store.deletion_totals().freed_bytes == report.freed_bytes
 
         # a later request for a deleted image builds it again
         again = await service.request(repo.url, shas[2])

@@ -13,6 +13,7 @@ from jobs.retention.policy import (
     RegistryImage,
     RetentionRules,
     freed_bytes,
+    freed_per_manifest,
     newest_per_ref,
     plan_retention,
 )
@@ -182,3 +183,18 @@ def test_freed_bytes_counts_blobs_only_the_deleted_hold() -> None:
     assert freed_bytes(doomed, kept) == 110
     assert freed_bytes(doomed, []) == 1110
     assert freed_bytes([], kept) == 0
+
+
+def test_each_blob_counts_once_for_the_last_deletion_that_holds_it() -> None:
+    base, config_a, layer_a, config_c = "sha256:ba5e", "sha256:ca", "sha256:1a", "sha256:cc"
+    doomed = [
+        {base: 1000, config_a: 10, layer_a: 100},
+        {base: 1000, layer_a: 100, config_c: 1},
+        {base: 1000},
+    ]
+    # the base goes with the last manifest that holds it, the shared layer with the second
+    assert freed_per_manifest(doomed, []) == [10, 101, 1000]
+    assert sum(freed_per_manifest(doomed, [])) == freed_bytes(doomed, [])
+    # a kept manifest holds the base: nobody frees it
+    assert freed_per_manifest(doomed, [{base: 1000}]) == [10, 101, 0]
+    assert freed_per_manifest([], [{base: 1000}]) == []

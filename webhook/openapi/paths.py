@@ -160,6 +160,38 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/retention/deletions": {
+        "get": {
+            "summary": "What registry retention deleted, newest first",
+            "description": "One entry per tag deleted (a manifest's deletion takes every "
+            "tag that names it). Retention runs as `binderhub-service retention`, from the "
+            "chart's CronJob (`retention.enabled`).",
+            "security": SECURED,
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page.",
+                    "schema": {
+                        "type": "string",
+                        "maxLength": 2048,
+                        "pattern": "^[A-Za-z0-9_-]+={0,2}$",
+                    },
+                },
+            ],
+            "responses": {
+                "200": json_response(
+                    {"$ref": "#/components/schemas/DeletionPage"}, "A page of deletions."
+                ),
+                **error_responses(400, 401, 403),
+            },
+        }
+    },
     "/build/{provider}/{spec}": {
         "get": {
             "summary": "BinderHub-compatible build stream (build only)",

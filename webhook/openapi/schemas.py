@@ -161,6 +161,39 @@ SCHEMAS: dict[str, Any] = {
             "next_cursor": {"type": ["string", "null"]},
         },
     },
+    "DeletionPage": {
+        "type": "object",
+        "required": ["deletions", "next_cursor"],
+        "properties": {
+            "deletions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "image",
+                        "repository",
+                        "digest",
+                        "deleted_at",
+                        "run_id",
+                        "freed_bytes",
+                    ],
+                    "properties": {
+                        "image": {"type": "string", "description": "host/repository:tag"},
+                        "repository": {"type": "string"},
+                        "digest": {"type": "string", "description": "The manifest deleted."},
+                        "deleted_at": {"type": "number", "description": "Unix seconds."},
+                        "run_id": {"type": "string"},
+                        "freed_bytes": {
+                            "type": ["integer", "null"],
+                            "description": "What deleting the manifest freed at most (the "
+                            "same on each of its tags); null when the registry could not say.",
+                        },
+                    },
+                },
+            },
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
     "BuildLog": {
         "type": "object",
         "required": ["id", "state", "lines"],
