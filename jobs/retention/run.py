@@ -239,6 +239,18 @@ class RetentionRun:
                 return True
         return False
 
+    async def _still_named(self, doomed: Doomed) -> str | None:
+        """The first of ``doomed``'s images whose tag still names its manifest after the
+        deletion, or None. A registry may answer a deletion it did not carry out (a 404,
+        read as "deleted already", is what ECR answered once): recording it would claim
+        space freed that is not, run after run."""
+        for image in doomed.images:
+            if await self.admin.digest(doomed.repository, split_image(image).tag) == (
+                doomed.digest
+            ):
+                return image
+        return None
+
     async def measure(self, plan: RetentionPlan) -> list[int] | None:
         """What each of the plan's deletions frees at most, from each manifest's blobs
         (``freed_per_manifest``); None when the registry cannot say (measuring never
@@ -266,8 +278,15 @@ class RetentionRun:
                 spared.append(doomed)
                 return None
             await self.admin.delete_manifest(doomed.repository, doomed.digest)
+            left = await self._still_named(doomed)
         except RegistryError as e:
             return f"stopped: deleting {doomed.repository}@{doomed.digest} failed: {e}"
+        if left is not None:
+            return (
+                f"stopped: the registry accepted the deletion of {doomed.repository}@"
+                f"{doomed.digest}, but {left} still names it: this registry does not delete "
+                "through its API (nothing recorded; see docs/retention.md, Hosted registries)"
+            )
         deleted.append(doomed)
         for image in doomed.images:
             self.cache.forget(image)

@@ -211,9 +211,13 @@ def recorded_images(
 
 
 def bare_run(
-    registry: Registry, store: SqliteStore, guard: Callable[[], Any], timeout: float = 30.0
+    registry: Registry,
+    store: SqliteStore,
+    guard: Callable[[], Any],
+    timeout: float = 30.0,
+    admin: RegistryAdmin | None = None,
 ) -> tuple[RetentionRun, RegistryAdmin]:
-    admin = RegistryAdmin(registry.url)
+    admin = admin or RegistryAdmin(registry.url)
     run = RetentionRun(
         admin=admin,
         host=registry.host,
@@ -306,4 +310,39 @@ async def test_a_tag_pushed_after_the_plan_keeps_its_manifest(
         assert await admin.has_image(images[0], use_cache=False)
     finally:
         await admin.aclose()
+        store.close()
+
+
+class AnswersWithoutDeleting(RegistryAdmin):
+    """The real registry, except that its deletions are answered 404 ("deleted
+    already") and not carried out, as a hosted registry without API deletion did (ECR
+    in 2021, docs/retention.md): what a run must not take for a deletion."""
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        return False
+
+
+async def test_a_deletion_the_registry_does_not_carry_out_stops_the_run_unrecorded(
+    registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    store, images = recorded_images(registry, tmp_path, unique)
+
+    async def guard() -> Protection:
+        return Protection()
+
+    pretender = AnswersWithoutDeleting(registry.url)
+    run, _ = bare_run(registry, store, guard, admin=pretender)
+    admin = RegistryAdmin(registry.url)
+    try:
+        report = await run.run(dry_run=False)
+        assert report.stopped is not None
+        assert f"{images[0]} still names it" in report.stopped
+        assert "does not delete" in report.stopped
+        assert report.deleted == ()
+        assert store.deletions() == []
+        for image in images:
+            assert await admin.has_image(image, use_cache=False)
+    finally:
+        await admin.aclose()
+        await pretender.aclose()
         store.close()
