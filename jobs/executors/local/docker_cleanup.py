@@ -92,7 +92,8 @@ async def _api_version(client: httpx.AsyncClient, base: str) -> str | None:
         response = await client.get(f"{base}/_ping")
     except httpx.HTTPError:
         return None
-    return response.headers.get("Api-Version")
+    version = response.headers.get("Api-Version")
+    return str(version) if version else None
 
 
 async def _send(client: httpx.AsyncClient, base: str, request: DockerRequest) -> str | None:
