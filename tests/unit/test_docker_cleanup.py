@@ -3,11 +3,14 @@ it makes, and the setting that bounds Docker's build cache."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from jobs.executors.local.docker_cleanup import (
     DockerRequest,
     build_prune_request,
+    clean_up_after_build,
     remove_image_request,
 )
 from jobs.settings import ConfigError, load_settings
@@ -61,3 +64,17 @@ def test_the_bound_can_be_zero() -> None:
 def test_a_bad_bound_is_refused_naming_the_setting(value: object, reason: str) -> None:
     with pytest.raises(ConfigError, match=rf"local\.docker_build_cache_bytes: .*{reason}"):
         load_settings(None, image_prefix=PREFIX, local={"docker_build_cache_bytes": value})
+
+
+@pytest.mark.anyio
+async def test_a_daemon_that_is_not_there_is_logged_never_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"DOCKER_HOST": f"unix://{tmp_path / 'no-such.sock'}"}
+    failures = await clean_up_after_build(env, f"{PREFIX}repo:abc", 123, within=1.0)
+    assert [failure.split(" at ")[0] for failure in failures] == [
+        "DELETE /images/127.0.0.1:5000/t-repo:abc",
+        "POST /build/prune",
+    ]
+    assert all("no-such.sock" in failure for failure in failures)
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2
