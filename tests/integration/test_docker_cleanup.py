@@ -28,8 +28,12 @@ from .test_pipeline import wait_finished
 
 StartService = Callable[[Settings], Any]
 
-BOUND = 1_000_000
-"""Bytes of build cache the service is told to keep: less than the record made here."""
+BOUND = 0
+"""Bytes of build cache the service is told to keep: none, so every unused record goes.
+With a bound above 0 BuildKit prunes in its garbage-collection mode, least recently used
+first and in batches; under a cache of a few GB a record made seconds before was once
+left (1 run of 6), so which records such a prune takes is BuildKit's to decide and not
+asserted here. The parameter named for each API version is the unit tests' (pure)."""
 
 
 def cache_descriptions() -> list[str]:
