@@ -33,25 +33,37 @@ def _tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
     return context
 
 
+def docker_client(env: Mapping[str, str], within: float) -> tuple[httpx.AsyncClient, str] | None:
+    """An HTTP client for the Docker daemon named by ``env`` and the base URL of its API;
+    None for addresses other than ``unix://``, ``tcp://``, ``http(s)://`` (``ssh://``).
+    Raises OSError or ssl.SSLError when the TLS files cannot be read."""
+    host = docker_host(env)
+    scheme, _, rest = host.partition("://")
+    if scheme == "unix":
+        transport = httpx.AsyncHTTPTransport(uds=rest)
+        base = "http://docker"
+    elif scheme in ("tcp", "http", "https"):
+        tls = scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY"))
+        verify: ssl.SSLContext | bool = _tls_context(env) if tls else False
+        transport = httpx.AsyncHTTPTransport(verify=verify)
+        base = f"{'https' if tls else 'http'}://{rest.rstrip('/')}"
+    else:
+        return None
+    return httpx.AsyncClient(transport=transport, timeout=within), base
+
+
 async def ping_docker(env: Mapping[str, str], within: float) -> None:
     """Return when the daemon named by ``env`` answers ``/_ping`` with 200 within
     ``within`` seconds; raise ``TemporaryError`` naming the daemon otherwise.
     Addresses other than ``unix://``, ``tcp://``, ``http(s)://`` (``ssh://``) are not
     checked."""
     host = docker_host(env)
-    scheme, _, rest = host.partition("://")
     try:
-        if scheme == "unix":
-            transport = httpx.AsyncHTTPTransport(uds=rest)
-            base = "http://docker"
-        elif scheme in ("tcp", "http", "https"):
-            tls = scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY"))
-            verify: ssl.SSLContext | bool = _tls_context(env) if tls else False
-            transport = httpx.AsyncHTTPTransport(verify=verify)
-            base = f"{'https' if tls else 'http'}://{rest.rstrip('/')}"
-        else:
+        made = docker_client(env, within)
+        if made is None:
             return
-        async with httpx.AsyncClient(transport=transport, timeout=within) as client:
+        client, base = made
+        async with client:
             response = await client.get(f"{base}/_ping")
     except (httpx.HTTPError, OSError, ssl.SSLError) as e:
         reason = str(e) or type(e).__name__

@@ -13,7 +13,7 @@ jobs.settings.schema``).
 
 from .auth import ApiTokenSettings, AuthSettings
 from .base import ConfigError, Section
-from .building import BuildKitSettings, Repo2DockerSettings
+from .building import BuildKitSettings, LocalSettings, Repo2DockerSettings
 from .database import DatabaseSettings
 from .forges import ForgeHostSettings, ForgeSettings, GitCredentialSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
@@ -40,6 +40,7 @@ __all__ = [
     "JupyterHubSettings",
     "KubernetesSettings",
     "LimitSettings",
+    "LocalSettings",
     "PhaseTimeouts",
     "PrepullSettings",
     "QuotaLimits",

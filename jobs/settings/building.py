@@ -84,3 +84,17 @@ class BuildKitSettings(Section):
         ):
             raise ValueError("must be unix:///path or tcp://host:port")
         return value
+
+
+DEFAULT_DOCKER_BUILD_CACHE_BYTES = 10_000_000_000
+"""10 GB, as ``scripts/ensure-buildkitd.sh`` keeps for the embedded BuildKit daemon."""
+
+
+class LocalSettings(Section):
+    docker_build_cache_bytes: int = Field(default=DEFAULT_DOCKER_BUILD_CACHE_BYTES, ge=0)
+    """Bytes of build cache the Docker daemon keeps after each local build that ran
+    on it (``buildkit.host`` unset): the least recently used cache beyond this is
+    pruned (``POST /build/prune``). After each such build the image it built is also
+    removed from the daemon (the registry holds it). A failed clean-up is logged and
+    never fails the build. 0 keeps none. Builds on ``buildkit.host`` are bounded by
+    that daemon's own garbage collection."""

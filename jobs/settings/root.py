@@ -30,7 +30,7 @@ from ..sources.patterns import canonical_pattern
 from ..trust import read_ca_bundle
 from .auth import AuthSettings
 from .base import ConfigError
-from .building import BuildKitSettings, Repo2DockerSettings
+from .building import BuildKitSettings, LocalSettings, Repo2DockerSettings
 from .database import DatabaseSettings
 from .forges import ForgeSettings, MirrorSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     buildkit: BuildKitSettings = BuildKitSettings()
     """The BuildKit daemon and registry cache of local builds with repo2docker 2025.8+
     (docs/local-mode.md)."""
+
+    local: LocalSettings = LocalSettings()
+    """What local builds on the Docker daemon leave on the host's disk."""
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""

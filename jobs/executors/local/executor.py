@@ -42,6 +42,7 @@ from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
 from .build_config import allowed_environment, write_build_files
+from .docker_cleanup import clean_up_after_build
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
 BUILD_ID_ENV = "BINDERHUB_SERVICE_BUILD_ID"
@@ -49,6 +50,8 @@ _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_SECONDS = 10.0
 _READ_CHUNK = 64 * 1024
 CHECK_TIMEOUT_SECONDS = 2.0
+CLEANUP_TIMEOUT_SECONDS = 300.0
+"""Per Engine API request of the clean-up after a build (a prune of many GB takes a while)."""
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -176,6 +179,20 @@ class LocalExecutor(Executor):
             await self._run_in(workdir, build, on_log, on_start)
         finally:
             await self.workdirs.release(workdir)
+            if self._builds_on_docker():
+                await self._clean_up_docker(build)
+
+    def _builds_on_docker(self) -> bool:
+        """Whether builds run in the Docker daemon (no ``buildkit.host`` of their own),
+        which keeps their images and build cache on this host."""
+        return not (self._buildx and self._settings.buildkit.host)
+
+    async def _clean_up_docker(self, build: Build) -> None:
+        """Remove the build's image from the Docker daemon (pushed: the registry is the
+        cache) and bound its build cache (``local.docker_build_cache_bytes``); failures
+        are logged (``docker_cleanup``), never raised."""
+        keep = self._settings.local.docker_build_cache_bytes
+        await clean_up_after_build(self._env, build.image, keep, CLEANUP_TIMEOUT_SECONDS)
 
     async def _run_in(
         self,
@@ -311,7 +328,7 @@ class LocalExecutor(Executor):
         """``buildkit`` when builds use a BuildKit daemon of their own (repo2docker
         2025.8 and later with ``buildkit.host``), else ``docker``."""
         host = self._settings.buildkit.host
-        if self._buildx and host:
+        if not self._builds_on_docker() and host:
             return {"buildkit": lambda: ping_buildkit(host, CHECK_TIMEOUT_SECONDS)}
         return {"docker": lambda: ping_docker(self._env, CHECK_TIMEOUT_SECONDS)}
 
