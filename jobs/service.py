@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from .coordinator.announcer import Announcer
@@ -49,6 +49,7 @@ from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildOutcome
 from .registry.client import Registry
 from .settings import Settings
+from .sources.record_cache import RecordCache
 from .sources.refs import RefResolver
 from .sources.specs import ResolvedRef
 from .store import Store
@@ -72,6 +73,7 @@ class BuildService:
         clock: Callable[[], float] = time.time,
         quotas: Quotas | None = None,
         retry: RetryPolicy | None = None,
+        records: RecordCache | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -104,12 +106,16 @@ class BuildService:
             clock=clock,
             wake=self.runner.wake,
             stop=self.runner.stop_later,
+            records=records,
         )
         self.pushes = PushIntake(self.intake)
         self.status_reporter: StatusReporter | None = None
         """Sends commit statuses from this service's events (attached by
         ``factory.make_service`` when a forge reports them); drained at shutdown."""
         self._background: list[asyncio.Task[None]] = []
+        self.closing: list[Callable[[], Awaitable[None]]] = []
+        """Called by ``close`` at its end: what the factory made for the service (the
+        record resolutions' HTTP client)."""
 
     # -- life cycle ---------------------------------------------------------
 
@@ -163,6 +169,8 @@ class BuildService:
         await self.registry.aclose()
         self.runner.pending.close()
         self.store.close()
+        for close in self.closing:
+            await close()
 
     async def wait_idle(self) -> None:
         """Return when no build is queued or running (for the CLI and tests)."""

@@ -72,6 +72,28 @@ def repo2docker_config(extra_buildx_args: list[str]) -> str:
     return text
 
 
+RECORD_CONFIG = """\
+# Written by binderhub-service for the build of a record (issue 25): only the one
+# content provider that fetches the version this build is named after.
+
+import {module}
+
+c.Repo2Docker.content_providers = [{module}.{name}]
+"""
+
+
+def record_config(provider_class: str, extra_buildx_args: list[str]) -> str:
+    """The repo2docker configuration file of a record's build: ``provider_class`` (a
+    dotted name, ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) as the only content
+    provider, so that no other provider's ``detect`` asks anything of the internet;
+    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. Pure."""
+    module, _, name = provider_class.rpartition(".")
+    text = RECORD_CONFIG.format(module=module, name=name)
+    if extra_buildx_args:
+        text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
+    return text
+
+
 def buildkit_environment(buildkit: BuildKitSettings) -> dict[str, str]:
     """The environment the ``buildkit`` engine reads (builder/README.md). Pure."""
     env: dict[str, str] = {}
@@ -89,11 +111,12 @@ def repo2docker_args(
     *,
     image: str,
     repo: str,
-    sha: str,
+    sha: str | None,
     config_file: str | None,
     engine: str = ENGINE,
 ) -> list[str]:
-    """The arguments after the repo2docker command; the repository URL is always last.
+    """The arguments after the repo2docker command; the repository URL (or a record's
+    content: then ``sha`` is None and no ``--ref`` is given) is always last.
     From 2025.8 on, ``--engine engine``: ``buildkit`` (builder/'s engine, no Docker
     daemon needed) by default, ``docker`` (repo2docker's own) where a Docker daemon
     builds, so that a stock repo2docker image serves."""
@@ -113,9 +136,9 @@ def repo2docker_args(
         settings.user_name,
         "--image-name",
         image,
-        "--ref",
-        sha,
     ]
+    if sha is not None:
+        args += ["--ref", sha]
     if settings.target_repo_dir:
         args += ["--target-repo-dir", settings.target_repo_dir]
     args += list(settings.extra_args)

@@ -36,6 +36,7 @@ from .forges import ForgeSettings, MirrorSettings
 from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
+from .providers import ProviderSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
 from .retention import RetentionSettings
@@ -126,6 +127,10 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    providers: ProviderSettings = ProviderSettings()
+    """Records of content providers (Zenodo): their size limit, how long a resolution
+    is trusted, and the proxy that reaches them (docs/design-providers.md)."""
 
     build_logs: BuildLogSettings = BuildLogSettings()
     """How much of each build's log is stored, and for how long."""

@@ -131,6 +131,12 @@ def _image_deletions(schema: Schema) -> None:
     )
 
 
+def _build_provider(schema: Schema) -> None:
+    # where a build's content comes from: git (every build before this step) or a
+    # content provider's record (issue 25)
+    schema.execute("ALTER TABLE builds ADD COLUMN provider TEXT NOT NULL DEFAULT 'git'")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "builds, build_logs and deliveries (the schema of unversioned state files)", _baseline),
     Step(
@@ -138,6 +144,11 @@ STEPS: tuple[Step, ...] = (
         "image_deletions and image_requests: what registry retention deleted, and the "
         "newest request of each image (issue 26)",
         _image_deletions,
+    ),
+    Step(
+        3,
+        "builds.provider: git, or the content provider of a record's build (issue 25)",
+        _build_provider,
     ),
 )
 

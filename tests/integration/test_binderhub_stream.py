@@ -336,10 +336,14 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["builder_info"] == {"repo2docker-version": "2024.7.0"}
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
-    assert [provider["id"] for provider in providers.json()] == ["gh", "gl", "git", "gist"]
+    ids = [provider["id"] for provider in providers.json()]
+    assert ids == ["gh", "gl", "git", "gist", "zenodo"]
     assert all(
-        provider["ref"] == {"enabled": True, "default": "HEAD"} for provider in providers.json()
+        provider["ref"] == {"enabled": True, "default": "HEAD"}
+        for provider in providers.json()
+        if provider["id"] != "zenodo"
     )
+    assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
 
 
 # -- the npm client, unmodified, in Node --------------------------------------

@@ -290,7 +290,13 @@ async def test_without_build_only_the_stream_explains_and_builds_nothing() -> No
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("provider", "spec", "status"),
-    [("zenodo", "10.5281/zenodo.1", 404), ("gh", "o/r", 400), ("git", "x/main", 400)],
+    [
+        ("figshare", "10.6084/m9.figshare.1", 404),
+        ("gh", "o/r", 400),
+        ("git", "x/main", 400),
+        ("zenodo", "https%3A%2F%2Fgithub.com%2Fo%2Fr", 400),
+        ("zenodo", "10.5281%2Fnot a doi", 400),
+    ],
 )
 async def test_bad_specs_end_the_stream_with_one_failed_event(
     provider: str, spec: str, status: int
