@@ -53,14 +53,19 @@ def repo_providers() -> list[dict[str, Any]]:
             },
             "ref": dict(head),
         },
-        {
-            "displayName": "Zenodo DOI",
-            "id": "zenodo",
-            "detect": {"regex": "^((https?://)?(dx\\.)?doi\\.org/)?(?<repo>10\\.5281/.*)"},
-            "repo": {
-                "label": "Zenodo DOI or record URL",
-                "placeholder": "example: 10.5281/zenodo.3242074",
-            },
-            "ref": {"enabled": False},
-        },
+        record_provider("Zenodo", "zenodo", "10.5281", "10.5281/zenodo.3242074"),
+        record_provider("Figshare", "figshare", "10.6084", "10.6084/m9.figshare.9782777.v1"),
     ]
+
+
+def record_provider(name: str, provider: str, registrant: str, example: str) -> dict[str, Any]:
+    """The display configuration of a provider of records, whose spec is a DOI (of
+    ``registrant``) or a record's URL and names its version itself: no ref."""
+    escaped = registrant.replace(".", "\\.")
+    return {
+        "displayName": f"{name} DOI",
+        "id": provider,
+        "detect": {"regex": f"^((https?://)?(dx\\.)?doi\\.org/)?(?<repo>{escaped}/.*)"},
+        "repo": {"label": f"{name} DOI or record URL", "placeholder": f"example: {example}"},
+        "ref": {"enabled": False},
+    }

@@ -138,7 +138,7 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their

@@ -337,11 +337,11 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
     ids = [provider["id"] for provider in providers.json()]
-    assert ids == ["gh", "gl", "git", "gist", "zenodo"]
+    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare"]
     assert all(
         provider["ref"] == {"enabled": True, "default": "HEAD"}
         for provider in providers.json()
-        if provider["id"] != "zenodo"
+        if provider["id"] not in ("zenodo", "figshare")
     )
     assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
 

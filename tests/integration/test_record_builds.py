@@ -1,4 +1,4 @@
-"""Zenodo records built end to end by a real ``binderhub-service serve`` process (issue
+"""Zenodo and Figshare records built end to end by a real ``binderhub-service serve`` process (issue
 25): resolved by the service through its stand-in under the real host name, named after
 the resolved version, fetched by repo2docker (the real one, with a real Docker daemon
 and registry) as that version only, through the same proxy and test CA. The requests
@@ -27,7 +27,13 @@ from .test_binderhub_stream import records, stream
 from .test_http_api import wait_for_state
 
 StartServer = Callable[..., ServiceProcess]
-HOSTS = ["zenodo.org", "doi.org", "dataverse.harvard.edu"]
+HOSTS = [
+    "zenodo.org",
+    "doi.org",
+    "dataverse.harvard.edu",
+    "api.figshare.com",
+    "ndownloader.figshare.com",
+]
 ZENODO = "https://zenodo.org/api/records"
 CONCEPT = "3242074"
 DOI = f"10.5281/zenodo.{CONCEPT}"
@@ -62,13 +68,14 @@ def start(
     return start_one
 
 
-def record_zip(version: str) -> bytes:
+def record_zip(version: str, provider: str = "zenodo") -> bytes:
     """A Zenodo upload as GitHub's release integration makes it: one zip, one folder,
     with a Dockerfile whose RUN step names ``version``."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr(
-            "requirements-1.0/Dockerfile", dockerfile(f"RUN echo built-zenodo-version-{version}")
+            "requirements-1.0/Dockerfile",
+            dockerfile(f"RUN echo built-{provider}-version-{version}"),
         )
     return out.getvalue()
 
@@ -222,3 +229,43 @@ def test_failures_of_records_are_answered_and_change_nothing(
         )
     assert proxy.refused == []
     assert [b.sha for b in records(server)] == ["3242081"]
+
+
+FIGSHARE = "https://api.figshare.com/v2/articles/9782777"
+
+
+def test_a_figshare_article_builds_its_current_and_an_older_version(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, proxy: ConnectProxy
+) -> None:
+    current, first = recorded("figshare_article"), recorded("figshare_version")  # v3, v1
+    standin.json(FIGSHARE, current)
+    for article in (current, first):
+        standin.json(f"{FIGSHARE}/versions/{article['version']}", article)
+        url = article["files"][0]["download_url"]
+        standin.content(url, record_zip(str(article["version"]), "figshare"))
+    server = start()
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": "10.6084/m9.figshare.9782777"})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["repo"], body["ref"], body["sha"]) == (
+            "https://figshare.com/articles/_/9782777",
+            "latest",
+            "3",
+        )
+        assert body["image"].endswith(":v3")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-figshare-version-3" in build_log(client, body["id"])
+
+        events = stream(server, "figshare/10.6084/m9.figshare.9782777.v1")
+        assert events[-1]["phase"] == "ready", events[-1]
+        assert events[-1]["imageName"].endswith(":v1")
+        [older] = [b for b in records(server) if b.sha == "1"]
+        assert (older.ref, older.provider) == ("1", "figshare")
+        assert "built-figshare-version-1" in build_log(client, older.id)
+    # repo2docker asked for the versions it was handed, never the unversioned article
+    assert standin.asked.count(FIGSHARE) == 1  # the service's one resolution of "latest"
+    assert f"{FIGSHARE}/versions/3" in standin.asked
+    assert "https://example.org/large-file" not in standin.asked  # a link, not a file
+    assert proxy.refused == []

@@ -291,7 +291,8 @@ async def test_without_build_only_the_stream_explains_and_builds_nothing() -> No
 @pytest.mark.parametrize(
     ("provider", "spec", "status"),
     [
-        ("figshare", "10.6084/m9.figshare.1", 404),
+        ("dataverse", "10.7910/DVN/TJCLKP", 404),
+        ("figshare", "10.5281%2Fzenodo.1", 400),
         ("gh", "o/r", 400),
         ("git", "x/main", 400),
         ("zenodo", "https%3A%2F%2Fgithub.com%2Fo%2Fr", 400),

@@ -5,6 +5,7 @@ providers."""
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message:
     assert error_event(raised.value)["status_code"] == 400
 
 
-@pytest.mark.parametrize("provider", ["figshare", "ZENODO", "GIST", "GH", ""])
+@pytest.mark.parametrize("provider", ["dataverse", "ZENODO", "GIST", "GH", ""])
 def test_unknown_providers_are_404(provider: str) -> None:
     with pytest.raises(errors.UnknownProvider) as raised:
         repo_spec_for(provider, "a/b/c")
@@ -75,7 +76,7 @@ def test_unknown_providers_are_404(provider: str) -> None:
         "phase": "failed",
         "status_code": 404,
         "message": f"no provider {provider!r}: this service builds from "
-        "gh, gl, git, gist, zenodo\n",
+        "gh, gl, git, gist, zenodo, figshare\n",
     }
 
 
@@ -138,6 +139,19 @@ def test_zenodo_specs_are_asked_as_records_without_a_ref(spec: str, repo: str) -
 )
 def test_zenodo_specs_that_name_no_zenodo_record_are_400(spec: str) -> None:
     with pytest.raises(errors.InvalidRequest, match=r"a zenodo spec is zenodo/<DOI or record"):
+        stream_request("zenodo", spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "repo"),
+    [
+        ("10.6084/m9.figshare.9782777.v1", "10.6084/m9.figshare.9782777.v1"),
+        ("https%3A%2F%2Ffigshare.com%2Farticles%2Fdataset%2Fx%2F9782777", None),
+    ],
+)
+def test_figshare_specs_are_asked_as_records_without_a_ref(spec: str, repo: str | None) -> None:
+    assert stream_request("figshare", spec) == (repo or unquote(spec), None)
+    with pytest.raises(errors.InvalidRequest, match=r"a zenodo spec is zenodo/"):
         stream_request("zenodo", spec)
 
 

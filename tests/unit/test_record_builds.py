@@ -200,7 +200,7 @@ def test_refusals_before_any_api_is_asked(
 
 
 def test_a_provider_that_does_not_build_yet_is_refused_after_resolution() -> None:
-    with pytest.raises(errors.HostNotHandled, match=r"dataverse record.*builds zenodo records"):
+    with pytest.raises(errors.HostNotHandled, match=r"dataverse record.*builds figshare, zenodo"):
         resolve({}, DoiSource("10.7910/dvn/tjclkp"), Resolver(DATASET))
 
 
