@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from testkit.components import Registry, ServiceProcess, dockerfile, in_registry
+from testkit.components import Registry, ServiceProcess, dockerfile, in_registry, wait_until
 
 from .provider_standins import ConnectProxy, ProviderStandIn, recorded
 from .test_binderhub_stream import records, stream
@@ -165,6 +165,43 @@ def test_a_version_published_between_two_requests_builds_under_its_own_tag(
         ("3242081", "built"),
         ("3242090", "built"),
     }
+
+
+def test_a_version_published_between_resolution_and_build_is_not_what_is_built(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, registry: Registry
+) -> None:
+    """The request resolves the concept to 3242081 and names the image after it; the
+    build waits in the queue (the one build slot is held by another record's build,
+    whose download the stand-in holds); meanwhile 3242090 is published. The image
+    tagged 3242081 holds 3242081."""
+    publish(standin, "3242081")
+    other = "4000001"  # another record, which holds the only build slot
+    record = json.loads(json.dumps(recorded("zenodo_record")).replace("3242075", other))
+    record["conceptrecid"] = other
+    files = json.loads(json.dumps(recorded("zenodo_files")).replace("3242075", other))
+    standin.json(f"{ZENODO}/{other}", record)
+    standin.json(f"{ZENODO}/{other}/files", files)
+    download = files["entries"][0]["links"]["content"]
+    standin.content(download, record_zip(other))
+    release = standin.hold(download)
+    server = start(limits={"max_concurrent_builds": 1})
+    with server.client() as client:
+        try:
+            holder = client.post("/api/v1/builds", json={"repo": f"10.5281/zenodo.{other}"})
+            assert holder.status_code == 202, holder.text
+            wait_until(lambda: download in standin.asked, timeout=120)  # it is fetching
+            asked = client.post("/api/v1/builds", json={"repo": DOI}).json()
+            assert (asked["sha"], asked["state"]) == ("3242081", "queued")
+            publish(standin, "3242090")
+        finally:
+            release.set()
+        done = wait_for_state(client, asked["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, asked["id"])
+        log = build_log(client, asked["id"])
+        assert "built-zenodo-version-3242081" in log
+        assert "built-zenodo-version-3242090" not in log
+    assert in_registry(registry.url, asked["image"])
+    assert asked["image"].endswith(":3242081")
 
 
 def test_failures_of_records_are_answered_and_change_nothing(
