@@ -94,7 +94,10 @@ class Settings(BaseSettings):
     wildcards in the host part match within the host only. Patterns are spelled as
     canonical URLs when the settings load (host in lower case, no default port, no
     trailing ``/`` or ``.git``, the path in lower case on github.com and gitlab.com);
-    a pattern with a scheme needs a path (``https://host/*``, not ``https://host``)."""
+    a pattern with a scheme needs a path (``https://host/*``, not ``https://host``).
+    Records of content providers (issue 25) are matched by patterns of their own, kept as
+    written: ``zenodo:*``, ``figshare:*``, ``zenodo:zenodo.org/3242074``, ``doi:10.5281/*``
+    (a record's page URL is matched too); ``*`` admits them all."""
 
     allow_file_urls: bool = False
     """Admit ``file://`` repository URLs (for local testing only)."""

@@ -87,8 +87,9 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 2048,
-                "description": "Repository URL (https, http, git, ssh) or a shortcut "
-                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF.",
+                "description": "Repository URL (https, http, git, ssh), a shortcut "
+                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF, a forge page (tree, blob, "
+                "commit, tag, pull request), or a Zenodo or Figshare DOI or record page.",
             },
             "ref": {
                 "type": "string",
@@ -120,6 +121,11 @@ SCHEMAS: dict[str, Any] = {
             "finished_at": {"type": ["number", "null"]},
             "error": {"type": ["string", "null"]},
             "attempts": {"type": "integer"},
+            "provider": {
+                "type": "string",
+                "description": "Where the content comes from: git, or a content provider "
+                "(zenodo, figshare) whose record's page is repo and version sha.",
+            },
             "outcome": {
                 "type": "string",
                 "enum": ["created", "joined", "cached", "failed-before"],
