@@ -2,7 +2,7 @@
 25): resolved by the service through its stand-in under the real host name, named after
 the resolved version, fetched by repo2docker (the real one, with a real Docker daemon
 and registry) as that version only, through the same proxy and test CA. The requests
-come through the REST API and the BinderHub stream path ``/build/zenodo/<DOI>``.
+come through the REST API, the BinderHub stream path ``/build/zenodo/<DOI>`` and the CLI.
 
 The stand-in (``provider_standins``) serves recorded answers of Zenodo's API; the
 record's content is a zip holding a Dockerfile whose RUN step names the version, so the
@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from testkit.components import Registry, ServiceProcess, dockerfile, in_registry, wait_until
+from testkit.components import (
+    Registry,
+    ServiceProcess,
+    dockerfile,
+    in_registry,
+    legacy_repo2docker,
+    wait_until,
+)
 
 from .provider_standins import ConnectProxy, ProviderStandIn, recorded
 from .test_binderhub_stream import records, stream
+from .test_cli import run_cli
 from .test_http_api import wait_for_state
 
 StartServer = Callable[..., ServiceProcess]
@@ -306,3 +315,37 @@ def test_a_figshare_article_builds_its_current_and_an_older_version(
     assert f"{FIGSHARE}/versions/3" in standin.asked
     assert "https://example.org/large-file" not in standin.asked  # a link, not a file
     assert proxy.refused == []
+
+
+def test_the_cli_builds_a_zenodo_doi_and_then_finds_it(
+    standin: ProviderStandIn, proxy: ConnectProxy, registry: Registry, unique: str, tmp_path: Path
+) -> None:
+    publish(standin, "3242081")
+    config = tmp_path / "config.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "image_prefix": f"{registry.host}/t{unique}-",
+                "state_path": str(tmp_path / "state.sqlite"),
+                "repo2docker": legacy_repo2docker(),
+                "providers": {"proxy": proxy.url},
+                "ca_bundle": str(standin.ca),
+            }
+        )
+    )
+    built = run_cli(DOI, config=config)
+    assert built.returncode == 0, built.stderr
+    image = built.stdout.strip()
+    assert image.startswith(f"{registry.host}/t{unique}-zenodo-zenodo-org-{CONCEPT}-")
+    assert image.endswith(":3242081")
+    assert "built-zenodo-version-3242081" in built.stderr
+    assert in_registry(registry.url, image)
+
+    cached = run_cli(f"https://zenodo.org/records/{CONCEPT}", config=config)
+    assert (cached.returncode, cached.stdout.strip()) == (0, image), cached.stderr
+    assert "exists already" in cached.stderr
+
+    missing = run_cli("10.5281/zenodo.1", config=config)  # the stand-in knows no record 1
+    assert missing.returncode == 2
+    assert "Zenodo record 1 on zenodo.org does not exist" in missing.stderr
+    assert missing.stdout == ""
