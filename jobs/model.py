@@ -64,6 +64,15 @@ class Build:
     ``sha`` the version, ``jobs.sources.records.record_content`` what repo2docker
     fetches)."""
 
+    @property
+    def content(self) -> str:
+        """How messages name what was built: ``commit <sha>``, ``zenodo version <v>``."""
+        return (
+            f"commit {self.sha}"
+            if self.provider == "git"
+            else f"{self.provider} version {self.sha}"
+        )
+
     def failure_remembered_until(self, memory: float) -> float | None:
         """When this build's failure stops being remembered (epoch seconds, ``memory``
         seconds after it ended); None when it is not a remembered failure at all."""

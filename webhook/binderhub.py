@@ -149,9 +149,10 @@ def error_event(error: Exception) -> dict[str, Any]:
 def failed_before_event(build: Build, until: float | None) -> dict[str, Any]:
     """The answer for a commit whose own failure is remembered until ``until``."""
     when = f"after {retry_time(until)}" if until is not None else "later"
+    fix = "Push a fix" if build.provider == "git" else "Publish a new version"
     return failed_event(
-        f"The last build of commit {build.sha} failed, and it would fail again: "
-        f"{build.error or 'no reason recorded'}. Push a fix; it is tried again {when}, "
+        f"The last build of {build.content} failed, and it would fail again: "
+        f"{build.error or 'no reason recorded'}. {fix}; it is tried again {when}, "
         "or now when asked with force=true."
     )
 
