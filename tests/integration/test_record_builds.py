@@ -349,3 +349,34 @@ def test_the_cli_builds_a_zenodo_doi_and_then_finds_it(
     assert missing.returncode == 2
     assert "Zenodo record 1 on zenodo.org does not exist" in missing.stderr
     assert missing.stdout == ""
+
+
+def test_allowed_repos_refuses_records_before_their_api_is_asked(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn
+) -> None:
+    """A DOI pattern decides whether doi.org is asked at all; the record a DOI leads to
+    is checked again before its host is asked."""
+    publish(standin, "3242081")
+    handle = json.loads(
+        json.dumps(recorded("doi_handle")).replace(
+            "https://dataverse.harvard.edu/citation?persistentId=doi:10.7910/DVN/TJCLKP",
+            "https://zenodo.org/records/3242081",
+        )
+    )
+    standin.json("https://doi.org/api/handles/10.1234/to-zenodo", handle)
+    server = start(allowed_repos=["doi:10.1234/*", "figshare:*"])
+    with server.client() as client:
+        for repo, asked in (
+            (DOI, []),  # a Zenodo DOI, matched as doi:10.5281/... and zenodo:...
+            ("https://zenodo.org/records/3242081", []),
+            ("10.1234/to-zenodo", ["https://doi.org/api/handles/10.1234/to-zenodo"]),
+        ):
+            response = client.post("/api/v1/builds", json={"repo": repo})
+            assert response.status_code == 403, response.text
+            assert "is not in allowed_repos" in response.json()["error"]
+            assert standin.asked == asked
+            standin.asked.clear()
+        [refused] = stream(server, f"zenodo/{DOI}")
+        assert (refused["phase"], refused["status_code"]) == ("failed", 403)
+    assert standin.asked == []
+    assert records(server) == []
