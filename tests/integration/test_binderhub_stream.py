@@ -125,7 +125,13 @@ def test_auth_and_accept_are_checked_before_the_stream(
 
 
 BAD_STREAMS: list[tuple[str, str, dict[str, str], int, str]] = [
-    ("unknown provider", "zenodo/10.5281/zenodo.3242074", BUILD_ONLY, 404, "no provider 'zenodo'"),
+    (
+        "unknown provider",
+        "dataverse/10.7910/DVN/TJCLKP",
+        BUILD_ONLY,
+        404,
+        "no provider 'dataverse'",
+    ),
     ("bad gh spec", "gh/owner-only/main", BUILD_ONLY, 400, "gh/<owner>/<repo>/<ref>"),
     ("unescaped git URL", "git/REPO_RAW/main", BUILD_ONLY, 400, "URL-escaped repository URL"),
     ("no build_only", "git/REPO/main", {}, 400, "does not launch them"),
