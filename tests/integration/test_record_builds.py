@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jobs.model import BuildState
 from testkit.components import (
     Registry,
     ServiceProcess,
@@ -32,8 +33,10 @@ from testkit.components import (
 
 from .provider_standins import ConnectProxy, ProviderStandIn, recorded
 from .test_binderhub_stream import records, stream
+from .test_buildkit import base_image, buildkit_settings, buildkitd  # noqa: F401 - fixtures
 from .test_cli import run_cli
 from .test_http_api import wait_for_state
+from .test_pipeline import wait_finished
 
 StartServer = Callable[..., ServiceProcess]
 HOSTS = [
@@ -77,19 +80,23 @@ def start(
     return start_one
 
 
-def record_zip(version: str, provider: str = "zenodo") -> bytes:
+def record_zip(version: str, provider: str = "zenodo", base: str | None = None) -> bytes:
     """A Zenodo upload as GitHub's release integration makes it: one zip, one folder,
     with a Dockerfile whose RUN step names ``version``."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr(
             "requirements-1.0/Dockerfile",
-            dockerfile(f"RUN echo built-{provider}-version-{version}"),
+            dockerfile(
+                f"RUN echo built-{provider}-version-{version}", **({"base": base} if base else {})
+            ),
         )
     return out.getvalue()
 
 
-def publish(standin: ProviderStandIn, version: str, *, size: int | None = None) -> None:
+def publish(
+    standin: ProviderStandIn, version: str, *, size: int | None = None, base: str | None = None
+) -> None:
     """Make ``version`` a record of the concept and its latest version: the recorded
     answers, renumbered; its one file a zip (what repo2docker unpacks)."""
     record = json.loads(json.dumps(recorded("zenodo_latest")).replace("3242081", version))
@@ -99,7 +106,7 @@ def publish(standin: ProviderStandIn, version: str, *, size: int | None = None) 
     files = json.loads(json.dumps(recorded("zenodo_files")).replace("3242075", version))
     standin.json(f"{ZENODO}/{version}", record)
     standin.json(f"{ZENODO}/{version}/files", files)
-    standin.content(files["entries"][0]["links"]["content"], record_zip(version))
+    standin.content(files["entries"][0]["links"]["content"], record_zip(version, base=base))
     standin.redirect(f"{ZENODO}/{CONCEPT}", f"{ZENODO}/{version}")
 
 
@@ -380,3 +387,29 @@ def test_allowed_repos_refuses_records_before_their_api_is_asked(
         assert (refused["phase"], refused["status_code"]) == ("failed", 403)
     assert standin.asked == []
     assert records(server) == []
+
+
+@pytest.mark.anyio
+async def test_a_zenodo_record_builds_with_repo2docker_2026_and_buildkit(
+    buildkit_settings: Callable[..., Any],  # noqa: F811
+    start_service: Callable[..., Any],
+    base_image: str,  # noqa: F811
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+) -> None:
+    """The service's default repo2docker (2026.4, builder/'s buildkit engine) with the
+    record's own configuration file (its content provider and the registry cache)."""
+    publish(standin, "3242081", base=base_image)
+    settings = buildkit_settings(providers={"proxy": proxy.url}, ca_bundle=standin.ca)
+    service = await start_service(settings)
+    outcome = await service.request(DOI)
+    assert outcome.build is not None, outcome
+    await wait_finished(service, outcome.build.id, within=300)
+    done = service.get(outcome.build.id)
+    assert done.state is BuildState.BUILT, done.error
+    assert done.image.endswith(":3242081")
+    assert await service.registry.has_image(done.image, use_cache=False)
+    log = " ".join(message for _, message in service.store.logs(done.id))
+    assert "built-zenodo-version-3242081" in log
+    assert (await service.request(DOI)).status == "cached"
+    assert proxy.refused == []
