@@ -12,7 +12,7 @@ from typing import TypeVar, overload
 import httpx
 
 from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
-from .coordinator.record_intake import check_record_allowed
+from .coordinator.record_intake import check_record
 from .coordinator.retries import RetryPolicy
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
@@ -162,7 +162,8 @@ def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
 def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.AsyncClient]:
     """The record resolutions of the intake (issue 25): a ``RecordCache`` (moving
     resolutions kept ``providers.cache_seconds``) over a ``RecordResolver`` that checks
-    the record a DOI leads to against ``allowed_repos`` and refuses records over
+    the record a DOI leads to (``check_record``: ``allowed_repos``, a provider that
+    builds) before its host is asked, and refuses records over
     ``providers.max_record_bytes``; and its one HTTP client (``providers.timeout`` per
     request, ``providers.proxy`` or the environment's, trusting ``ca_bundle``), which the
     caller closes."""
@@ -173,7 +174,7 @@ def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.A
     resolver = RecordResolver(
         client,
         max_record_bytes=providers.max_record_bytes,
-        check=lambda record: check_record_allowed(settings.allowed_repos, record),
+        check=lambda record: check_record(settings.allowed_repos, record),
     )
     return RecordCache(resolver, ttl=providers.cache_seconds), client
 

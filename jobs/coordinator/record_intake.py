@@ -4,12 +4,15 @@ record's build is admitted like a commit's. ``docs/design-providers.md`` is the 
 In order, and nothing recorded when any step refuses:
 
 1. ``allowed_repos`` is checked against the source as asked (``check_record_allowed``:
-   a DOI against ``doi:`` patterns, a record against its keys), before any API is asked;
-   the ``RecordResolver`` checks the record a DOI leads to again, before its host is asked;
+   a DOI against ``doi:`` patterns, a record against its keys), and a record of a
+   provider whose records do not build end to end yet is refused (``HostNotHandled``),
+   before any API is asked; the ``RecordResolver`` checks the record a DOI leads to the
+   same way (``check_record``) before its host is asked. So the service asks only
+   doi.org and the hosts of the providers that build (fixed hosts: no user-named host,
+   which for Dataverse or CKAN could be any address, is asked yet);
 2. the record is resolved to one immutable version through the ``RecordCache``
    (``RecordNotFound``, ``RecordTooLarge``, ``ProviderUnavailable``: 422, 422, 503);
-3. a provider whose records do not build end to end yet is refused (``HostNotHandled``);
-4. the image is named after the version (``jobs.naming.image_name_for_record``).
+3. the image is named after the version (``jobs.naming.image_name_for_record``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,17 @@ def check_record_allowed(patterns: list[str], source: RecordSource | DoiSource) 
         raise RepoNotAllowed(f"{describe(source)} is not in allowed_repos")
 
 
+def check_record(patterns: list[str], source: RecordSource | DoiSource) -> None:
+    """``check_record_allowed``, then ``HostNotHandled`` for a record of a provider that
+    does not build (``BUILT_PROVIDERS``). Pure."""
+    check_record_allowed(patterns, source)
+    if isinstance(source, RecordSource) and source.provider not in BUILT_PROVIDERS:
+        raise HostNotHandled(
+            f"{describe(source)}: {source.provider} records cannot be built by this "
+            f"service yet (it builds {', '.join(sorted(BUILT_PROVIDERS))} records)"
+        )
+
+
 def asked_ref(source: RecordSource | DoiSource, version: RecordVersion) -> str:
     """What a request asked for, as its build records it (``Build.ref``): the version
     it named, else ``latest``. Pure."""
@@ -78,7 +92,7 @@ def record_target(version: RecordVersion, ref: str, prefix: str) -> RecordTarget
 async def resolve_record(
     settings: Settings, records: RecordCache | None, source: RecordSource | DoiSource
 ) -> RecordTarget:
-    """Steps 1 to 4 of the module docstring for ``source``. Raises ``RepoNotAllowed``,
+    """Steps 1 to 3 of the module docstring for ``source``. Raises ``RepoNotAllowed``,
     ``HostNotHandled``, ``RecordNotFound``, ``RecordTooLarge``, ``InvalidRequest`` or
     ``ProviderUnavailable``."""
     if records is None or settings.executor != "local":
@@ -86,11 +100,8 @@ async def resolve_record(
             f"{describe(source)} cannot be built by this service yet "
             "(records build with the local executor only)"
         )
-    check_record_allowed(settings.allowed_repos, source)
+    check_record(settings.allowed_repos, source)
     version = await records.resolve(source)
-    if version.provider not in BUILT_PROVIDERS:
-        raise HostNotHandled(
-            f"{describe(source)} is a {version.provider} record, which cannot be built by "
-            f"this service yet (it builds {', '.join(sorted(BUILT_PROVIDERS))} records)"
-        )
+    if version.provider not in BUILT_PROVIDERS:  # a resolver without check_record
+        raise HostNotHandled(f"{version.provider} records cannot be built by this service yet")
     return record_target(version, asked_ref(source, version), settings.image_prefix)

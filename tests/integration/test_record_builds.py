@@ -253,7 +253,11 @@ def test_failures_of_records_are_answered_and_change_nothing(
         for wrong, status, message in (
             ({"repo": "10.5281/zenodo.1"}, 422, "Zenodo record 1 on zenodo.org does not exist"),
             ({"repo": "https://zenodo.org/records/3242075"}, 422, "is not open access"),
-            ({"repo": "10.7910/DVN/TJCLKP"}, 422, "dataverse record, which cannot be built"),
+            (
+                {"repo": "10.7910/DVN/TJCLKP"},
+                422,
+                "dataverse records cannot be built by this service yet",
+            ),
             ({"repo": "10.1234/elsewhere"}, 422, "leads to data.example.org"),
             ({"repo": "10.5281/"}, 400, "is not a DOI"),
             ({"repo": DOI, "ref": "main"}, 400, "give no ref"),
@@ -272,6 +276,8 @@ def test_failures_of_records_are_answered_and_change_nothing(
         assert "at most 1000000 bytes" in large.json()["error"]
         assert f"{ZENODO}/3242081/files" not in standin.asked
         assert records(server) == []
+        # no host of a provider that does not build was asked (a DOI's record included)
+        assert not any("dataverse.harvard.edu" in url for url in standin.asked)
 
         # the provider is back: the same request builds (the outage was not remembered)
         publish(standin, "3242081")

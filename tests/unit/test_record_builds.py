@@ -199,8 +199,28 @@ def test_refusals_before_any_api_is_asked(
     assert resolver.calls == 0
 
 
-def test_a_provider_that_does_not_build_yet_is_refused_after_resolution() -> None:
-    with pytest.raises(errors.HostNotHandled, match=r"dataverse record.*builds figshare, zenodo"):
+@pytest.mark.parametrize(
+    "source",
+    [
+        RecordSource("dataverse", "10.0.0.5", "doi:10.5072/FK2/ABC"),  # any host a user names
+        RecordSource("hydroshare", "www.hydroshare.org", "0" * 32),
+        RecordSource("swh", "archive.softwareheritage.org", "swh:1:dir:" + "0" * 40),
+    ],
+)
+def test_a_provider_that_does_not_build_yet_is_refused_before_its_host_is_asked(
+    source: RecordSource,
+) -> None:
+    resolver = Resolver(DATASET)
+    with pytest.raises(
+        errors.HostNotHandled,
+        match=r"records cannot be built by this service yet \(it builds figshare, zenodo",
+    ):
+        resolve({}, source, resolver)
+    assert resolver.calls == 0
+
+
+def test_a_resolver_without_the_check_cannot_lead_to_a_build_of_another_provider() -> None:
+    with pytest.raises(errors.HostNotHandled, match=r"dataverse records cannot be built"):
         resolve({}, DoiSource("10.7910/dvn/tjclkp"), Resolver(DATASET))
 
 
