@@ -162,7 +162,8 @@ class LocalExecutor(Executor):
         ``RegistryAuthError`` (temporary: the build is tried again later) when the
         credentials cannot be read."""
         try:
-            env = write_build_files(workdir.path, self._settings, build.repo)
+            git_repo = build.repo if build.provider == "git" else None  # no git credential
+            env = write_build_files(workdir.path, self._settings, git_repo)
         except RegistryAuthError as e:
             raise RegistryAuthError(f"no registry credentials for the push: {e}") from e
         record = build.provider != "git"
