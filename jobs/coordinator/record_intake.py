@@ -95,11 +95,8 @@ async def resolve_record(
     """Steps 1 to 3 of the module docstring for ``source``. Raises ``RepoNotAllowed``,
     ``HostNotHandled``, ``RecordNotFound``, ``RecordTooLarge``, ``InvalidRequest`` or
     ``ProviderUnavailable``."""
-    if records is None or settings.executor != "local":
-        raise HostNotHandled(
-            f"{describe(source)} cannot be built by this service yet "
-            "(records build with the local executor only)"
-        )
+    if records is None:
+        raise HostNotHandled(f"{describe(source)} cannot be built by this service yet")
     check_record(settings.allowed_repos, source)
     version = await records.resolve(source)
     if version.provider not in BUILT_PROVIDERS:  # a resolver without check_record

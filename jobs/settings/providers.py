@@ -28,7 +28,9 @@ class ProviderSettings(Section):
     """A forward proxy (``http://`` or ``https://`` URL) for requests to providers: the
     service's own (resolving records) and those of builds of records (``HTTPS_PROXY``
     and ``HTTP_PROXY`` in their environment). The authorities of ``ca_bundle`` are
-    trusted by both. Default: the service's environment's proxies, if any."""
+    trusted by both. Default: the service's environment's proxies, if any. With the
+    ``kubernetes`` executor it holds no user name or password: build pods get it as a
+    value in their Job, which is no secret."""
 
     @field_validator("proxy")
     @classmethod

@@ -279,6 +279,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_provider_proxy(self) -> Settings:
+        """A build pod gets ``providers.proxy`` as a value in its Job (issue 25), which
+        whoever reads Jobs reads: no credential in it."""
+        proxy = self.providers.proxy
+        if self.executor == "kubernetes" and proxy and "@" in proxy.split("://", 1)[-1]:
+            raise ValueError(
+                "providers.proxy must not hold a user name or password with the kubernetes "
+                "executor: build pods get it in their Job, which is no secret"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_buildkit_builder(self) -> Settings:
         """The BuildKit builder needs repo2docker's buildx builds (2025.8+): older ones
         talk to a Docker daemon, which its build pods do not have."""

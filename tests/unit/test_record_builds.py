@@ -20,8 +20,7 @@ from jobs.coordinator.record_intake import (
     record_target,
     resolve_record,
 )
-from jobs.executors.local.executor import proxy_environment
-from jobs.repo2docker.command import record_config, repo2docker_args
+from jobs.repo2docker.command import proxy_environment, record_config, repo2docker_args
 from jobs.settings import Repo2DockerSettings, load_settings
 from jobs.sources.patterns import canonical_pattern
 from jobs.sources.record_cache import RecordCache
@@ -182,12 +181,17 @@ def test_a_zenodo_record_resolves_to_its_target() -> None:
     )
 
 
+def test_the_kubernetes_executor_takes_records_too() -> None:
+    resolver = Resolver(LATEST)
+    target = resolve({"executor": "kubernetes"}, CONCEPT, resolver)
+    assert target.image.rpartition(":")[2] == "3242081"
+
+
 @pytest.mark.parametrize(
     ("values", "error", "message"),
     [
         ({"allowed_repos": ["https://github.com/*"]}, errors.RepoNotAllowed, "allowed_repos"),
         ({"allowed_repos": ["figshare:*"]}, errors.RepoNotAllowed, "allowed_repos"),
-        ({"executor": "kubernetes"}, errors.HostNotHandled, "local executor only"),
     ],
 )
 def test_refusals_before_any_api_is_asked(

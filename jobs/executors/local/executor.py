@@ -30,6 +30,7 @@ from ...repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
+    proxy_environment,
     record_config,
     repo2docker_args,
     repo2docker_config,
@@ -76,15 +77,6 @@ def _process_group(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
-
-
-def proxy_environment(proxy: str | None) -> dict[str, str]:
-    """The environment that sends a record's build to its provider through ``proxy``
-    (``providers.proxy``; repo2docker's ``requests`` reads it); nothing without one.
-    Pure."""
-    if proxy is None:
-        return {}
-    return {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy}
 
 
 def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
