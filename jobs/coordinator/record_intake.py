@@ -35,9 +35,10 @@ from ..sources.records import (
 )
 from ..sources.specs import ResolvedRef
 
-RECORD_REF_KIND: Final = "other"
+RECORD_REF_KIND: Final = "record"
 """The ``ref_kind`` of a record's build: no ref of a git repository, never superseded
-(a newer version is another image, and the older one's build goes on)."""
+(a newer version is another image, and the older one's build goes on); the catalog
+offers the newest version of each record (``jobs.catalog``)."""
 
 
 class RecordTarget(NamedTuple):

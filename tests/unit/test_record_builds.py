@@ -130,7 +130,7 @@ def test_a_record_build_is_named_after_its_version_and_records_its_page() -> Non
     target = record_target(LATEST, "latest", PREFIX)
     assert target.page == "https://zenodo.org/records/3242074"
     assert target.ref == "latest"
-    assert (target.resolved.sha, target.resolved.kind) == ("3242081", "other")
+    assert (target.resolved.sha, target.resolved.kind) == ("3242081", "record")
     assert target.image.startswith(f"{PREFIX}zenodo-zenodo-org-3242074-")
     assert target.image.endswith(":3242081")
     newer = record_target(RecordVersion(**{**LATEST.__dict__, "version": "3242090"}), "latest", "")

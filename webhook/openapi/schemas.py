@@ -110,7 +110,10 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": ["string", "null"]},
             "repo": {"type": "string"},
             "ref": {"type": "string"},
-            "ref_kind": {"type": "string", "enum": ["branch", "tag", "commit", "head", "other"]},
+            "ref_kind": {
+                "type": "string",
+                "enum": ["branch", "tag", "commit", "head", "other", "record"],
+            },
             "sha": {"type": "string"},
             "image": {"type": "string"},
             "name": {"type": "string"},
