@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...model import Build
 from ...repo2docker.command import (
@@ -204,8 +205,9 @@ def trust_env(settings: Settings) -> list[dict[str, Any]]:
 
 
 NO_PROXY = "localhost,127.0.0.1,.svc,.cluster.local"
-"""A record's build's ``NO_PROXY`` when ``kubernetes.env`` gives none: the cluster's own
-services (the BuildKit daemon) are not asked through ``providers.proxy``."""
+"""A record's build's ``NO_PROXY`` when ``kubernetes.env`` gives none (with
+``kubernetes.buildkit_host``'s host after it): the cluster's own services, the BuildKit
+daemon's included, are not asked through ``providers.proxy``."""
 
 
 def record_env(build: Build, settings: Settings) -> list[dict[str, Any]]:
@@ -219,7 +221,9 @@ def record_env(build: Build, settings: Settings) -> list[dict[str, Any]]:
     env = {CONTENT_PROVIDER_ENV: build.provider}
     proxy = proxy_environment(settings.providers.proxy)
     if proxy and not {"NO_PROXY", "no_proxy"} & settings.kubernetes.env.keys():
-        proxy.update(NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
+        host = urlsplit(settings.kubernetes.buildkit_host or "").hostname
+        no_proxy = f"{NO_PROXY},{host}" if host else NO_PROXY
+        proxy.update(NO_PROXY=no_proxy, no_proxy=no_proxy)
     env.update(proxy)
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
