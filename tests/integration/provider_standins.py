@@ -102,29 +102,32 @@ class ProviderStandIn:
 
 @dataclass
 class ConnectProxy:
-    """A forward proxy that tunnels ``CONNECT host:443`` for ``hosts`` to
-    ``127.0.0.1:target_port`` and answers 403 to anything else; ``refused`` lists what
-    it refused (``host:port`` or the request line)."""
+    """A forward proxy on ``listen`` (the cluster test's: the node's address, which pods
+    reach) that tunnels ``CONNECT host:443`` for ``hosts`` to ``127.0.0.1:target_port``
+    and answers 403 to anything else; ``refused`` lists what it refused (``host:port``
+    or the request line), ``tunnelled`` each tunnel as (client address, ``host:port``)."""
 
     hosts: frozenset[str]
     target_port: int
+    listen: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.refused: list[str] = []
+        self.tunnelled: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 proxy._handle(self.request)
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server = socketserver.ThreadingTCPServer((self.listen, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen}:{self.port}"
 
     def _handle(self, client: socket.socket) -> None:
         head = b""
@@ -140,6 +143,7 @@ class ConnectProxy:
             self.refused.append(target if method == "CONNECT" else f"{method} {target}")
             client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return
+        self.tunnelled.append((str(client.getpeername()[0]), target))
         with socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             _relay(client, upstream)
