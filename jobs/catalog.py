@@ -3,7 +3,9 @@
 One rule, shared by the hub's profiles (``webhook/profiles.py``), retention (which never
 deletes what is offered) and pre-pull (which puts what is offered on the user nodes):
 the newest built image of each repository's ref whose kind is offered
-(``hub_profiles.ref_kinds``).
+(``hub_profiles.ref_kinds``); for a record of a content provider (kind ``record``, issue
+25: the repository is the record's page), the image of its newest version built
+(``version_order``), whichever was built last.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from typing import TypeVar
 from .model import Build
 
 T = TypeVar("T")
+RECORD_KIND = "record"
+
+
+def version_order(version: str) -> tuple[int, ...]:
+    """How a record's versions sort, newest last: a Zenodo version's record id, a
+    Figshare version number, a Dataverse ``major.minor``: their numbers; a version of
+    another form sorts first (``()``). Pure."""
+    parts = version.split(".")
+    if not all(part.isdigit() for part in parts):
+        return ()
+    return tuple(int(part) for part in parts)
 
 
 def newest_per_ref(
@@ -21,18 +34,31 @@ def newest_per_ref(
     ref_kinds: Iterable[str],
     kind_of: Callable[[T], str],
     ref_of: Callable[[T], str],
+    version_of: Callable[[T], str],
 ) -> list[T]:
     """The offer's rule over one repository's images, given newest first: the first
-    (newest) of each ref whose kind is in ``ref_kinds``, in the given order. ``kind_of``
-    and ``ref_of`` read an item (a ``Build``, or an image of the catalog's JSON). Pure."""
+    (newest) of each ref whose kind is in ``ref_kinds``, in the given order; of a
+    record's images (kind ``record``, with ``record`` in ``ref_kinds``) the one of the
+    newest version (``version_order``; the newest built among equals), whatever was
+    asked for. ``kind_of``, ``ref_of`` and ``version_of`` read an item (a ``Build``, or
+    an image of the catalog's JSON). Pure."""
     kinds = set(ref_kinds)
     seen: set[str] = set()
-    newest = []
+    newest: list[T] = []
+    record: T | None = None
     for item in items:
-        if kind_of(item) in kinds and ref_of(item) not in seen:
+        kind = kind_of(item)
+        if kind not in kinds:
+            continue
+        if kind == RECORD_KIND:
+            if record is None or version_order(version_of(item)) > version_order(
+                version_of(record)
+            ):
+                record = item
+        elif ref_of(item) not in seen:
             seen.add(ref_of(item))
             newest.append(item)
-    return newest
+    return newest if record is None else [record, *newest]
 
 
 def offered_builds(catalog: Mapping[str, Sequence[Build]], ref_kinds: Iterable[str]) -> list[Build]:
@@ -43,7 +69,7 @@ def offered_builds(catalog: Mapping[str, Sequence[Build]], ref_kinds: Iterable[s
     return [
         build
         for builds in catalog.values()
-        for build in newest_per_ref(builds, kinds, _kind_of_build, _ref_of_build)
+        for build in newest_per_ref(builds, kinds, _kind_of_build, _ref_of_build, _sha_of_build)
     ]
 
 
@@ -53,6 +79,10 @@ def _kind_of_build(build: Build) -> str:
 
 def _ref_of_build(build: Build) -> str:
     return build.ref
+
+
+def _sha_of_build(build: Build) -> str:
+    return build.sha
 
 
 def offered_images(

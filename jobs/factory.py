@@ -9,7 +9,10 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import TypeVar, overload
 
+import httpx
+
 from .coordinator.quotas import ClusterCounter, QuotaCounter, Quotas, StoreCounter
+from .coordinator.record_intake import check_record
 from .coordinator.retries import RetryPolicy
 from .executors import DurableExecutor, Executor
 from .forges.hosts import Forges
@@ -18,6 +21,8 @@ from .registry.auth import DockerConfigCredentials
 from .registry.client import Credentials, Registry, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
+from .sources.record_apis import RecordResolver
+from .sources.record_cache import RecordCache
 from .sources.refs import RefResolver
 from .store import Store, open_store
 from .trust import Trust
@@ -154,6 +159,26 @@ def make_quotas(settings: Settings, store: Store, executor: Executor) -> Quotas:
     return Quotas(settings.quotas, counter)
 
 
+def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.AsyncClient]:
+    """The record resolutions of the intake (issue 25): a ``RecordCache`` (moving
+    resolutions kept ``providers.cache_seconds``) over a ``RecordResolver`` that checks
+    the record a DOI leads to (``check_record``: ``allowed_repos``, a provider that
+    builds) before its host is asked, and refuses records over
+    ``providers.max_record_bytes``; and its one HTTP client (``providers.timeout`` per
+    request, ``providers.proxy`` or the environment's, trusting ``ca_bundle``), which the
+    caller closes."""
+    providers = settings.providers
+    client = httpx.AsyncClient(
+        proxy=providers.proxy, verify=trust.ssl_context(), timeout=providers.timeout
+    )
+    resolver = RecordResolver(
+        client,
+        max_record_bytes=providers.max_record_bytes,
+        check=lambda record: check_record(settings.allowed_repos, record),
+    )
+    return RecordCache(resolver, ttl=providers.cache_seconds), client
+
+
 def make_service(
     settings: Settings,
     *,
@@ -173,6 +198,7 @@ def make_service(
         store = open_store(settings)
     registry = make_registry_client(settings, trust=trust)
     executor = make_executor(settings, registry)
+    records, records_client = make_records(settings, trust)
     service = BuildService(
         settings,
         store=store,
@@ -189,7 +215,9 @@ def make_service(
         quotas=make_quotas(settings, store, executor),
         clock=clock,
         retry=retry,
+        records=records,
     )
+    service.closing.append(records_client.aclose)
     service.status_reporter = attach_status_reporter(
         service.events.add_listener,
         forges,

@@ -58,6 +58,20 @@ class Build:
     """Who asked for it by name (an API token's name, ``user:<name>`` of JupyterHub);
     None for builds nobody asked for (push webhooks). Counted by quotas; not shown in
     the API, where every reader would see every user's name."""
+    provider: str = "git"
+    """Where the content comes from: ``git`` (``repo`` is a repository, ``sha`` a
+    commit), or a content provider (issue 25: ``zenodo``; ``repo`` is the record's page,
+    ``sha`` the version, ``jobs.sources.records.record_content`` what repo2docker
+    fetches)."""
+
+    @property
+    def content(self) -> str:
+        """How messages name what was built: ``commit <sha>``, ``zenodo version <v>``."""
+        return (
+            f"commit {self.sha}"
+            if self.provider == "git"
+            else f"{self.provider} version {self.sha}"
+        )
 
     def failure_remembered_until(self, memory: float) -> float | None:
         """When this build's failure stops being remembered (epoch seconds, ``memory``

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .coordinator.announcer import Announcer
@@ -49,6 +49,7 @@ from .forges.status import DRAIN_SECONDS, StatusReporter
 from .model import Build, BuildOutcome, DeletionTotals, ImageDeletion
 from .registry.client import Registry
 from .settings import Settings
+from .sources.record_cache import RecordCache
 from .sources.refs import RefResolver
 from .sources.specs import ResolvedRef
 from .store import Store
@@ -75,6 +76,7 @@ class BuildService:
         clock: Callable[[], float] = time.time,
         quotas: Quotas | None = None,
         retry: RetryPolicy | None = None,
+        records: RecordCache | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -107,6 +109,7 @@ class BuildService:
             clock=clock,
             wake=self.runner.wake,
             stop=self.runner.stop_later,
+            records=records,
         )
         self.pushes = PushIntake(self.intake)
         self.status_reporter: StatusReporter | None = None
@@ -116,6 +119,9 @@ class BuildService:
         """Keeps the pre-pull DaemonSet current (``prepull.enabled``: attached by
         ``factory.make_service``); runs beside requests."""
         self._background: list[asyncio.Task[None]] = []
+        self.closing: list[Callable[[], Awaitable[None]]] = []
+        """Called by ``close`` at its end: what the factory made for the service (the
+        record resolutions' HTTP client)."""
 
     # -- life cycle ---------------------------------------------------------
 
@@ -173,6 +179,8 @@ class BuildService:
         await self.registry.aclose()
         self.runner.pending.close()
         self.store.close()
+        for close in self.closing:
+            await close()
 
     async def wait_idle(self) -> None:
         """Return when no build is queued or running (for the CLI and tests)."""

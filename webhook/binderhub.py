@@ -51,13 +51,14 @@ from jobs.model import DELETION_PREFIX, Build, BuildState
 from jobs.repo2docker.failures import retry_time
 from jobs.service import BuildService
 from jobs.settings import Settings
-from jobs.sources.providers import repo_spec_for
+from jobs.sources.providers import stream_request
 
 from . import __version__
 from .auth import WRITE, require
 from .body import sent_path
 from .context import service_of, settings_of
 from .errors import BadRequest, status_for
+from .repo_providers import repo_providers
 from .sse import KEEPALIVE_SECONDS, SSE_HEADERS, sse_event, with_keepalive
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,10 @@ def error_event(error: Exception) -> dict[str, Any]:
 def failed_before_event(build: Build, until: float | None) -> dict[str, Any]:
     """The answer for a commit whose own failure is remembered until ``until``."""
     when = f"after {retry_time(until)}" if until is not None else "later"
+    fix = "Push a fix" if build.provider == "git" else "Publish a new version"
     return failed_event(
-        f"The last build of commit {build.sha} failed, and it would fail again: "
-        f"{build.error or 'no reason recorded'}. Push a fix; it is tried again {when}, "
+        f"The last build of {build.content} failed, and it would fail again: "
+        f"{build.error or 'no reason recorded'}. {fix}; it is tried again {when}, "
         "or now when asked with force=true."
     )
 
@@ -223,10 +225,10 @@ async def build_events(
         yield failed_event(LAUNCH_REFUSED, 400)
         return
     try:
-        wanted = repo_spec_for(provider, spec)
+        repo, ref = stream_request(provider, spec)
         request = BuildRequest(
-            wanted.url,
-            wanted.ref,
+            repo,
+            ref,
             trigger="binderhub",
             force=force_requested(force),
             requester=requester,
@@ -333,56 +335,6 @@ def versions_of(settings: Settings) -> dict[str, Any]:
         "builder_info": {"repo2docker-version": r2d},
         "binderhub": f"binderhub-service {__version__}",
     }
-
-
-def repo_providers() -> list[dict[str, Any]]:
-    """``/api/repoproviders``: one display configuration per provider this stream
-    serves, in the shape BinderHub's UI reads (``urlEncode`` marks specs whose
-    repository part is URL-escaped)."""
-    head = {"enabled": True, "default": "HEAD"}
-    return [
-        {
-            "displayName": "GitHub",
-            "id": "gh",
-            "detect": {"regex": "^(https?://github.com/)?(?<repo>.*)"},
-            "repo": {
-                "label": "GitHub repository name or URL",
-                "placeholder": "example: binder-examples/requirements",
-            },
-            "ref": dict(head),
-        },
-        {
-            "displayName": "GitLab.com",
-            "id": "gl",
-            "detect": {"regex": "^(https?://gitlab.com/)?(?<repo>.*)"},
-            "repo": {
-                "label": "GitLab.com repository or URL",
-                "placeholder": "example: group/project",
-                "urlEncode": True,
-            },
-            "ref": dict(head),
-        },
-        {
-            "displayName": "Git repository",
-            "id": "git",
-            "repo": {
-                "label": "Git repository URL",
-                "placeholder": "example: https://git.example.org/repo.git",
-                "urlEncode": True,
-            },
-            "ref": dict(head),
-        },
-        {
-            "displayName": "GitHub Gist",
-            "id": "gist",
-            "detect": {"regex": "^(https?://gist.github.com/)?(?<repo>.*[^/])/?"},
-            "repo": {
-                "label": "Gist (user/id) or URL",
-                "placeholder": "example: user/0123456789abcdef0123",
-            },
-            "ref": dict(head),
-        },
-    ]
 
 
 async def versions(request: Request) -> JSONResponse:

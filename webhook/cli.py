@@ -277,7 +277,7 @@ def _answered(service: BuildService, settings: Settings, outcome: BuildOutcome) 
     if outcome.status == "failed-before":
         until = build.failure_remembered_until(settings.limits.failure_memory) or 0.0
         print(
-            f"binderhub-service: the last build of {build.sha} failed ({build.error}); "
+            f"binderhub-service: the last build of {build.content} failed ({build.error}); "
             f"it is tried again after {retry_time(until)}, or now with --force",
             file=sys.stderr,
         )

@@ -52,7 +52,8 @@ def image_validation_regex(image_prefix: str) -> str:
 
 
 def ref_label(ref: str, kind: str, sha: str) -> str:
-    """What people call a ref: ``main``, ``v1.0``, ``default branch``, a short SHA."""
+    """What people call a ref: ``main``, ``v1.0``, ``default branch``, a short SHA, a
+    record's ``version 3242081``."""
     if kind == "head":
         return "default branch"
     for prefix in ("refs/heads/", "refs/tags/"):
@@ -60,6 +61,8 @@ def ref_label(ref: str, kind: str, sha: str) -> str:
             return ref[len(prefix) :]
     if kind == "commit":
         return sha[:10]
+    if kind == "record":
+        return f"version {sha}"
     return ref
 
 
@@ -133,7 +136,8 @@ def profiles_from_catalog(catalog: Mapping[str, Any], settings: Settings) -> lis
 
 def image_choices(catalog: Mapping[str, Any], settings: Settings) -> dict[str, dict[str, Any]]:
     """The newest image of each repository's branch or tag (of ``hub_profiles.ref_kinds``),
-    newest first, as choices keyed by ``choice_slug``. With ``hub_profiles.copy_repo_to_home``
+    and of each record its newest version (``jobs.catalog.newest_per_ref``), newest
+    first, as choices keyed by ``choice_slug``. With ``hub_profiles.copy_repo_to_home``
     (a folder under the home, e.g. ``/home/jovyan``) each gets a start hook that copies
     ``repo2docker.target_repo_dir`` into ``<copy_repo_to_home>/<repository name>``
     without overwriting anything (``copy_hook``)."""
@@ -145,14 +149,18 @@ def image_choices(catalog: Mapping[str, Any], settings: Settings) -> dict[str, d
         repo = entry["repo"]
         repo_name = repo_label(repo)
         dest = f"{(home or '').rstrip('/')}/{repo_name.rsplit('/', 1)[-1] or 'repo'}"
-        offered = newest_per_ref(entry["images"], kinds, _kind_of_image, _ref_of_image)
+        offered = newest_per_ref(
+            entry["images"], kinds, _kind_of_image, _ref_of_image, _sha_of_image
+        )
         for image in offered:
             override: dict[str, Any] = {"image": image["image"]}
             if home is not None:
                 override["lifecycle_hooks"] = copy_hook(repo_dir, dest)
             label = ref_label(image["ref"], image["ref_kind"], image["sha"])
+            # a record's page (zenodo.org/records/<id>) says more than its path
+            name = repo.split("://", 1)[-1] if image["ref_kind"] == "record" else repo_name
             choices[choice_slug(repo, image["ref"], label)] = {
-                "display_name": f"{repo_name} ({label})",
+                "display_name": f"{name} ({label})",
                 "description": image["image"],
                 "kubespawner_override": override,
             }
@@ -165,6 +173,10 @@ def _kind_of_image(image: Mapping[str, Any]) -> str:
 
 def _ref_of_image(image: Mapping[str, Any]) -> str:
     return str(image["ref"])
+
+
+def _sha_of_image(image: Mapping[str, Any]) -> str:
+    return str(image["sha"])
 
 
 async def get_profiles(request: Request) -> JSONResponse:

@@ -100,3 +100,16 @@ def checked(provider: type[Any]) -> type[Any]:
 import repo2docker.contentproviders
 
 c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
+
+# A record's build (issue 25) names its provider in $BINDERHUB_SERVICE_CONTENT_PROVIDER:
+# its one content provider replaces Git. A name not listed here fails the build, never
+# falls back to another provider.
+import os as _os
+import repo2docker.contentproviders
+_record_providers = {
+    'figshare': repo2docker.contentproviders.Figshare,
+    'zenodo': repo2docker.contentproviders.Zenodo,
+}
+_record_provider = _os.environ.get("BINDERHUB_SERVICE_CONTENT_PROVIDER")
+if _record_provider:
+    c.Repo2Docker.content_providers = [_record_providers[_record_provider]]

@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 from .. import metrics
 from ..errors import (
-    HostNotHandled,
     InvalidRequest,
     NotFound,
     RefNotFound,
@@ -38,7 +37,8 @@ from ..settings import Settings
 from ..sources.forge_urls import ref_candidates
 from ..sources.forms import parse_source
 from ..sources.patterns import url_matches
-from ..sources.records import GitSource, describe
+from ..sources.record_cache import RecordCache
+from ..sources.records import GitSource
 from ..sources.refs import RefResolver
 from ..sources.specs import ResolvedRef
 from ..store import DuplicateActiveBuild, Store
@@ -48,6 +48,7 @@ from .build_queue import BuildQueue, moves
 from .build_requests import BuildPage, BuildQuery, BuildRequest
 from .following import WATCH_POLL_SECONDS
 from .quotas import Quotas, QuotaStatus
+from .record_intake import resolve_record
 from .request_notes import RequestNotes, note_interval
 
 
@@ -78,11 +79,14 @@ class Intake:
         clock: Callable[[], float],
         wake: Callable[[], None],
         stop: Callable[[Build], None],
+        records: RecordCache | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
         self.resolver = resolver
+        self.records = records
+        """Record resolutions (issue 25); None: records are refused."""
         self.quotas = quotas
         self.queue = queue
         self.events = events
@@ -114,10 +118,23 @@ class Intake:
 
         ``req.requester`` (who asked, by name) is held to ``settings.quotas``. Joins and
         cache hits are free; over quota, the registry is asked only about images built
-        here (``_refuse_over_quota``)."""
+        here (``_refuse_over_quota``).
+
+        ``req.repo`` may name a record of a content provider (a DOI, a record's page):
+        it is resolved to a version first (``record_intake.resolve_record``; also
+        ``RecordNotFound``, ``RecordTooLarge``, ``HostNotHandled``,
+        ``ProviderUnavailable``) and its image is named after that version."""
         source = parse_source(req.repo, ref=req.ref, allow_file=self.settings.allow_file_urls)
         if not isinstance(source, GitSource):
-            raise HostNotHandled(f"{describe(source)} cannot be built by this service yet")
+            record = await resolve_record(self.settings, self.records, source)
+            target = Target(record.page, record.ref, record.resolved, record.image)
+            return await self.request_target(
+                target,
+                provider=record.version.provider,
+                trigger=req.trigger,
+                force=req.force,
+                requester=req.requester,
+            )
         self.check_allowed(source.spec.url)
         ref, resolved = await self.resolve_git(source)
         return await self.request_commit(
@@ -163,13 +180,35 @@ class Intake:
         reconciler), as for a push (see ``admit``).
         """
         image = image_name_for(self.settings.image_prefix, url, resolved.sha)
+        return await self.request_target(
+            Target(url, ref, resolved, image),
+            trigger=trigger,
+            force=force,
+            check_registry=check_registry,
+            requester=requester,
+            follows_ref=follows_ref,
+        )
+
+    async def request_target(
+        self,
+        target: Target,
+        *,
+        trigger: str,
+        provider: str = "git",
+        force: bool = False,
+        check_registry: bool = True,
+        requester: str | None = None,
+        follows_ref: bool = False,
+    ) -> BuildOutcome:
+        """``request_commit`` for a named ``target`` (of ``provider``: ``git`` or a
+        record's provider)."""
+        url, image = target.url, target.image
         in_registry = False
         if not self.queue.holds(image):
             if requester is not None:  # quotas (issue 16): answer early, before the lookup
                 self._refuse_over_quota(requester, url, image)
             if check_registry and not self.registry.known(image):
                 in_registry = await self.registry.has_image(image)
-        target = Target(url, ref, resolved, image)
         return self.admit(
             target,
             trigger,
@@ -177,6 +216,7 @@ class Intake:
             requester=requester,
             cached=in_registry,
             follows_ref=follows_ref,
+            provider=provider,
         )
 
     def admit(
@@ -188,19 +228,23 @@ class Intake:
         requester: str | None,
         cached: bool,
         follows_ref: bool = False,
+        provider: str = "git",
     ) -> BuildOutcome:
         """Join, answer from the cache or failure memory, or record a new build.
         No await: the checks and the insert are atomic with respect to other requests
         in this process. ``cached``: the registry said it has the image.
         ``follows_ref``: asked for because a ref moved (a push, the reconciler), so that
-        a tag's build, too, is superseded when the tag moves again or is deleted."""
+        a tag's build, too, is superseded when the tag moves again or is deleted.
+        ``provider``: where the content comes from (``git``, ``zenodo``, ...)."""
         answer = self._answer_known(target, force=force, cached=cached, follows_ref=follows_ref)
         if answer is not None:
             return answer
         now = self.clock()
         if requester is not None:  # quotas (issue 16): raises QuotaExceeded, records nothing
             self.quotas.check(requester, target.url, now, self.queue)
-        build = new_build(target, trigger, requester, now, follows_ref=follows_ref)
+        build = new_build(
+            target, trigger, requester, now, follows_ref=follows_ref, provider=provider
+        )
         superseded = self.queue.superseded_by(build)
         try:
             self.store.create(build, supersede=[other.id for other in superseded])
@@ -324,11 +368,17 @@ class Intake:
 
 
 def new_build(
-    target: Target, trigger: str, requester: str | None, now: float, *, follows_ref: bool
+    target: Target,
+    trigger: str,
+    requester: str | None,
+    now: float,
+    *,
+    follows_ref: bool,
+    provider: str = "git",
 ) -> Build:
-    """The record of a new queued build of ``target``, asked for by ``trigger`` (and
-    ``requester``) at ``now``: supersedable when a moving ref asked for it
-    (``build_queue.moves``). Pure apart from its random id."""
+    """The record of a new queued build of ``target`` (content from ``provider``),
+    asked for by ``trigger`` (and ``requester``) at ``now``: supersedable when a moving
+    ref asked for it (``build_queue.moves``). Pure apart from its random id."""
     url, ref, resolved, image = target
     return Build(
         id=uuid.uuid4().hex,
@@ -343,4 +393,5 @@ def new_build(
         created_at=now,
         supersedable=moves(resolved, follows_ref=follows_ref),
         requester=requester,
+        provider=provider,
     )

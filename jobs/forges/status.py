@@ -107,6 +107,8 @@ class StatusReporter:
             build = self._lookup(event.build_id)
         except NotFound:
             return
+        if build.provider != "git":  # a record's build: no commit to report on
+            return
         found = self._forges.match(build.repo)
         if found is None or found.client is None or not found.host.report_status:
             return

@@ -4,8 +4,10 @@ environment. Pure functions."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 
 from ..settings import BuildKitSettings, Repo2DockerSettings
+from ..sources.records import CONTENT_PROVIDER_CLASSES
 from . import checkout_links
 
 ENGINE = "buildkit"
@@ -72,6 +74,79 @@ def repo2docker_config(extra_buildx_args: list[str]) -> str:
     return text
 
 
+RECORD_CONFIG = """\
+# Written by binderhub-service for the build of a record (issue 25): only the one
+# content provider that fetches the version this build is named after.
+
+import {module}
+
+c.Repo2Docker.content_providers = [{module}.{name}]
+"""
+
+
+def record_config(provider_class: str, extra_buildx_args: list[str]) -> str:
+    """The repo2docker configuration file of a record's build: ``provider_class`` (a
+    dotted name, ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) as the only content
+    provider, so that no other provider's ``detect`` asks anything of the internet;
+    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. Pure."""
+    module, _, name = provider_class.rpartition(".")
+    text = RECORD_CONFIG.format(module=module, name=name)
+    if extra_buildx_args:
+        text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
+    return text
+
+
+CONTENT_PROVIDER_ENV = "BINDERHUB_SERVICE_CONTENT_PROVIDER"
+"""A build pod's environment variable naming its record's provider (``zenodo``): the
+ConfigMap's configuration file is shared by every build, so a record's build names its
+one content provider here (``provider_from_environment``). Unset for git."""
+
+PROVIDER_FROM_ENVIRONMENT = """
+# A record's build (issue 25) names its provider in ${env}:
+# its one content provider replaces Git. A name not listed here fails the build, never
+# falls back to another provider.
+import os as _os
+{imports}
+_record_providers = {{
+{providers}}}
+_record_provider = _os.environ.get("{env}")
+if _record_provider:
+    c.Repo2Docker.content_providers = [_record_providers[_record_provider]]
+"""
+
+
+def provider_from_environment(classes: Iterable[tuple[str, str]]) -> str:
+    """The part of a configuration file shared by builds (the Kubernetes executor's
+    ConfigMap) that makes the content provider of ``CONTENT_PROVIDER_ENV`` (a name of
+    ``classes``, e.g. ``zenodo``; each pair a name and a dotted class name, the items of
+    ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) the only one, as ``record_config``
+    does for one build. The environment names a provider, never a class: a pod's environment
+    cannot make repo2docker import anything else. Pure."""
+    pairs = sorted(classes)
+    modules = sorted({dotted.rpartition(".")[0] for _, dotted in pairs})
+    providers = "".join(f"    {name!r}: {dotted},\n" for name, dotted in pairs)
+    return PROVIDER_FROM_ENVIRONMENT.format(
+        env=CONTENT_PROVIDER_ENV,
+        imports="\n".join(f"import {module}" for module in modules),
+        providers=providers,
+    )
+
+
+POD_CONFIG = CONTENT_PROVIDER_CONFIG + provider_from_environment(CONTENT_PROVIDER_CLASSES.items())
+"""The configuration file every build pod of the Kubernetes executor shares (its
+ConfigMap, and the chart's copy, ``CHART_COPY``): ``CONTENT_PROVIDER_CONFIG``, and for a
+record's build the one provider its pod names."""
+
+
+def proxy_environment(proxy: str | None) -> dict[str, str]:
+    """The environment that sends a record's build to its provider through ``proxy``
+    (``providers.proxy``; repo2docker's ``requests`` reads it, in both spellings); nothing
+    without one. Pure."""
+    if proxy is None:
+        return {}
+    return {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy}
+
+
 def buildkit_environment(buildkit: BuildKitSettings) -> dict[str, str]:
     """The environment the ``buildkit`` engine reads (builder/README.md). Pure."""
     env: dict[str, str] = {}
@@ -89,11 +164,12 @@ def repo2docker_args(
     *,
     image: str,
     repo: str,
-    sha: str,
+    sha: str | None,
     config_file: str | None,
     engine: str = ENGINE,
 ) -> list[str]:
-    """The arguments after the repo2docker command; the repository URL is always last.
+    """The arguments after the repo2docker command; the repository URL (or a record's
+    content: then ``sha`` is None and no ``--ref`` is given) is always last.
     From 2025.8 on, ``--engine engine``: ``buildkit`` (builder/'s engine, no Docker
     daemon needed) by default, ``docker`` (repo2docker's own) where a Docker daemon
     builds, so that a stock repo2docker image serves."""
@@ -113,9 +189,9 @@ def repo2docker_args(
         settings.user_name,
         "--image-name",
         image,
-        "--ref",
-        sha,
     ]
+    if sha is not None:
+        args += ["--ref", sha]
     if settings.target_repo_dir:
         args += ["--target-repo-dir", settings.target_repo_dir]
     args += list(settings.extra_args)
@@ -124,7 +200,7 @@ def repo2docker_args(
 
 
 CHART_COPY = "chart/files/repo2docker_config.py"
-"""The Helm chart's copy of ``CONTENT_PROVIDER_CONFIG`` (its ConfigMap is the executor's,
+"""The Helm chart's copy of ``POD_CONFIG`` (its ConfigMap is the executor's,
 byte for byte): ``python -m jobs.repo2docker --write`` makes it, ``--check`` compares."""
 
 
@@ -141,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = Path(args.path)
     if args.write:
-        path.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        path.write_text(POD_CONFIG, encoding="utf-8")
         return 0
-    if not path.exists() or path.read_text(encoding="utf-8") != CONTENT_PROVIDER_CONFIG:
+    if not path.exists() or path.read_text(encoding="utf-8") != POD_CONFIG:
         print(
             f"{path} differs from jobs/repo2docker/command.py: "
             "run python -m jobs.repo2docker --write"

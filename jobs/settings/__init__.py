@@ -5,7 +5,8 @@ every offending key).
 Everything is imported from here (``from jobs.settings import Settings``).
 ``root``: ``Settings`` (the top-level keys) and ``load_settings``; one module per
 group of sections (``registry``, ``building``, ``limits``, ``kubernetes``, ``pushes``,
-``forges``, ``auth``, ``jupyterhub``, ``database``), each model a key of the file; ``base``: what
+``forges``, ``auth``, ``jupyterhub``, ``database``, ``providers``), each model a key of
+the file; ``base``: what
 they share. ``docs`` and ``schema`` render docs/configuration.md and the chart's
 values schema from them (``python -m jobs.settings.docs``, ``python -m
 jobs.settings.schema``).
@@ -20,6 +21,7 @@ from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings, SecretKeyRef
 from .limits import BuildLogSettings, LimitSettings, PhaseTimeouts, QuotaLimits, QuotaSettings
 from .prepull import PrepullSettings
+from .providers import ProviderSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
 from .root import CONFIG_ENV, ENV_PREFIX, Settings, format_validation_error, load_settings
@@ -43,6 +45,7 @@ __all__ = [
     "LocalSettings",
     "PhaseTimeouts",
     "PrepullSettings",
+    "ProviderSettings",
     "QuotaLimits",
     "QuotaSettings",
     "RegistrySettings",

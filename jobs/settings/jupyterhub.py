@@ -93,9 +93,16 @@ class HubProfileSettings(Section):
     slug: str = Field(default="binderhub-service", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     """The profile's key in the spawn form (``profile-option-<slug>--image``)."""
 
-    ref_kinds: list[Literal["branch", "tag", "head", "commit"]] = ["branch", "tag", "head"]
+    ref_kinds: list[Literal["branch", "tag", "head", "commit", "record"]] = [
+        "branch",
+        "tag",
+        "head",
+        "record",
+    ]
     """Which built refs become choices: branches, tags, the default branch (``head``),
-    bare commits. Default: all but bare commits, which nobody would know to pick."""
+    bare commits, records of content providers (``record``: the newest version built of
+    each Zenodo or Figshare record). Default: all but bare commits, which nobody would
+    know to pick."""
 
     any_image_choice: bool = False
     """Add a free-text choice that admits any image under ``image_prefix`` (with a tag

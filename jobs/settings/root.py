@@ -37,6 +37,7 @@ from .jupyterhub import HubProfileSettings, JupyterHubSettings
 from .kubernetes import KubernetesSettings
 from .limits import BuildLogSettings, LimitSettings, QuotaSettings
 from .prepull import PrepullSettings
+from .providers import ProviderSettings
 from .pushes import RepoSettings, WebhookSettings
 from .registry import RegistrySettings
 from .retention import RetentionSettings
@@ -94,7 +95,10 @@ class Settings(BaseSettings):
     wildcards in the host part match within the host only. Patterns are spelled as
     canonical URLs when the settings load (host in lower case, no default port, no
     trailing ``/`` or ``.git``, the path in lower case on github.com and gitlab.com);
-    a pattern with a scheme needs a path (``https://host/*``, not ``https://host``)."""
+    a pattern with a scheme needs a path (``https://host/*``, not ``https://host``).
+    Records of content providers (issue 25) are matched by patterns of their own, kept as
+    written: ``zenodo:*``, ``figshare:*``, ``zenodo:zenodo.org/3242074``, ``doi:10.5281/*``
+    (a record's page URL is matched too); ``*`` admits them all."""
 
     allow_file_urls: bool = False
     """Admit ``file://`` repository URLs (for local testing only)."""
@@ -134,6 +138,10 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     """Concurrency and time limits for builds."""
+
+    providers: ProviderSettings = ProviderSettings()
+    """Records of content providers (Zenodo): their size limit, how long a resolution
+    is trusted, and the proxy that reaches them (docs/design-providers.md)."""
 
     build_logs: BuildLogSettings = BuildLogSettings()
     """How much of each build's log is stored, and for how long."""
@@ -275,6 +283,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "hub_profiles.copy_repo_to_home needs repo2docker.target_repo_dir (the "
                 "folder to copy from, outside the home; see docs/home-folder.md)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_provider_proxy(self) -> Settings:
+        """A build pod gets ``providers.proxy`` as a value in its Job (issue 25), which
+        whoever reads Jobs reads: no credential in it."""
+        proxy = self.providers.proxy
+        if self.executor == "kubernetes" and proxy and "@" in proxy.split("://", 1)[-1]:
+            raise ValueError(
+                "providers.proxy must not hold a user name or password with the kubernetes "
+                "executor: build pods get it in their Job, which is no secret"
             )
         return self
 

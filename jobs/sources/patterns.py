@@ -3,6 +3,10 @@ covers a repository (``forges.credentials``, ``forges.hosts``). Pure functions, 
 
 - ``allowed_repos`` patterns are shell-style (``fnmatch``) and spelt as canonical URLs
   are (``jobs.sources.urls``), so that a pattern and the URLs it admits agree.
+- ``allowed_repos`` patterns of records (issue 25) name a provider or a DOI instead:
+  ``zenodo:*``, ``zenodo:zenodo.org/3242074``, ``dataverse:dataverse.harvard.edu/*``,
+  ``doi:10.5281/*``; they are matched against a record's keys
+  (``jobs.sources.records.record_keys``) and kept as written.
 - ``UrlPattern`` is a URL prefix matched the way git matches ``http.<url>.*`` settings
   (scheme, host with ``*`` for one name label, port, whole path segments), so that
   Python and git pick the same credential for a repository.
@@ -19,6 +23,11 @@ from ..errors import InvalidRequest
 from .urls import CASE_INSENSITIVE_HOSTS, DEFAULT_PORTS, ESCAPE, SCP_LIKE, UNRESERVED
 
 _CREDENTIAL_PORTS = {"http": 80, "https": 443}
+
+RECORD_PATTERN = re.compile(r"^(?:zenodo|figshare|dataverse|hydroshare|ckan|swh|doi):(?!//)")
+"""An ``allowed_repos`` pattern of records (a provider's name or ``doi``, then ``:``).
+Such a pattern is never read as an SCP-like git address (a git host named ``zenodo``
+is given as ``ssh://zenodo/...`` in a pattern)."""
 
 
 def _split(url: str) -> tuple[str, str] | None:
@@ -44,7 +53,10 @@ def canonical_pattern(pattern: str) -> str:
     ``CASE_INSENSITIVE_HOSTS``. Wildcards are left alone. SCP-like patterns become
     ``ssh://``; other patterns (``*``) are kept as they are. Raises
     ``InvalidRequest`` for a pattern with a scheme but no path, which no URL matches.
+    A pattern of records (``RECORD_PATTERN``) is kept as it is.
     """
+    if RECORD_PATTERN.match(pattern):
+        return pattern
     scp = SCP_LIKE.match(pattern)
     if "://" not in pattern and scp:
         pattern = f"ssh://{scp['user'] or ''}{scp['host']}/{scp['path']}"

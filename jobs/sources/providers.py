@@ -1,9 +1,10 @@
-"""BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``), as the stream's paths
-spell them (``/build/<provider>/<spec>``), turned into what a user asks for (a
-``RepoSpec``). Pure functions, no I/O.
+"""BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
+``figshare``), as the
+stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
+for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
 
-A provider of another kind of source (issue 25: Zenodo, Figshare, Dataverse, ...) adds
-its name to ``PROVIDERS`` and its spec's form here once its records build
+A provider of another kind of source (issue 25: Dataverse, HydroShare, ...) adds its name
+to ``PROVIDERS`` and its spec's form here once its records build
 (docs/design-providers.md).
 """
 
@@ -13,13 +14,46 @@ import re
 from urllib.parse import unquote
 
 from ..errors import InvalidRequest, UnknownProvider
+from .forms import parse_source
 from .record_urls import gist_page
+from .records import DoiSource, RecordSource
 from .specs import RepoSpec
 
-PROVIDERS = ("gh", "gl", "git", "gist")
+PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare")
 """The providers whose specs the stream takes, in BinderHub's names."""
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+RECORD_STREAM_PROVIDERS = ("zenodo", "figshare")
+"""The stream's providers of records: their spec is a DOI or a record's URL."""
+
+
+STREAM_EXAMPLES = {"zenodo": "10.5281/zenodo.3242074", "figshare": "10.6084/m9.figshare.9782777"}
+
+
+def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
+    """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
+    ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
+    spec (``zenodo/<DOI>``, e.g. ``zenodo/10.5281/zenodo.3242074``, or
+    ``figshare/10.6084/m9.figshare.9782777.v1``, escaped or not) with no ref. Raises
+    ``UnknownProvider`` and ``InvalidRequest`` as ``repo_spec_for`` does, and
+    ``InvalidRequest`` for a record spec that names no record of its provider."""
+    if provider not in RECORD_STREAM_PROVIDERS:
+        wanted = repo_spec_for(provider, spec)
+        return wanted.url, wanted.ref
+    text = unquote(spec)
+    try:
+        source: object = parse_source(text)
+    except InvalidRequest:
+        source = None
+    its_own = isinstance(source, RecordSource) and source.provider == provider
+    if not (its_own or isinstance(source, DoiSource)):
+        raise InvalidRequest(
+            f"a {provider} spec is {provider}/<DOI or record URL>, "
+            f"e.g. {provider}/{STREAM_EXAMPLES[provider]}"
+        )
+    return text, None
 
 
 def repo_spec_for(provider: str, spec: str) -> RepoSpec:
@@ -70,6 +104,8 @@ def repo_spec_for(provider: str, spec: str) -> RepoSpec:
         if len(parts) not in (2, 3) or not all(parts):
             raise InvalidRequest("a gist spec is gist/<user>/<id>[/<ref>]")
         return gist_page(parts).spec
+    if provider in RECORD_STREAM_PROVIDERS:
+        raise InvalidRequest(f"{provider} names records, not git repositories")
     raise UnknownProvider(
         f"no provider {provider!r}: this service builds from {', '.join(PROVIDERS)}"
     )

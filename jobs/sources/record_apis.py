@@ -11,6 +11,7 @@ API, Figshare API v2, Dataverse native API, doi.org's handle proxy API).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -50,6 +51,8 @@ class RecordResolver:
     followed only within the host asked. ``max_record_bytes``: records whose files
     add up to more are refused (``RecordTooLarge``). ``retry_after``: the delay, in
     seconds, a ``ProviderUnavailable`` suggests when the provider gives none.
+    ``check``: called with the record a DOI leads to before its host is asked (the
+    intake's ``allowed_repos`` check: it raises to refuse).
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class RecordResolver:
         max_record_bytes: int | None = None,
         ckan_hosts: frozenset[str] = frozenset(),
         retry_after: int = 30,
+        check: Callable[[RecordSource], None] | None = None,
     ) -> None:
         self._client = client
+        self._check = check
         self._max_record_bytes = max_record_bytes
         self._ckan_hosts = ckan_hosts
         self._retry_after = retry_after
@@ -71,6 +76,8 @@ class RecordResolver:
         provider not resolved yet) or ``ProviderUnavailable``."""
         if isinstance(source, DoiSource):
             source = await self.follow_doi(source)
+            if self._check is not None:
+                self._check(source)
         version = await self._resolve_record(source)
         check_size(source, version.total_size, self._max_record_bytes)
         return version

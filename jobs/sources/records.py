@@ -136,3 +136,65 @@ def check_swhid(text: str) -> str:
             "or a revision (swh:1:rev:…)"
         )
     return core
+
+
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
+"""The providers whose records this service builds end to end (resolved, named, handed
+to repo2docker as the resolved version, tested against their stand-ins). Another
+provider's records are refused (422) before anything is recorded: they build once their
+version can be handed to repo2docker and pinned (docs/design-providers.md)."""
+
+CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
+    "zenodo": "repo2docker.contentproviders.Zenodo",
+    "figshare": "repo2docker.contentproviders.Figshare",
+}
+"""The one repo2docker content provider that fetches each provider's ``content``
+(``RecordVersion.content``): a build of a record runs with that provider only."""
+
+
+def record_page(provider: RecordProvider, host: str, record: str) -> str:
+    """The record's page across its versions, as builds record it (``Build.repo``):
+    ``https://zenodo.org/records/<concept>``, ``https://figshare.com/articles/_/<id>``,
+    ``https://<host>/dataset.xhtml?persistentId=<pid>``, ... Pure."""
+    if provider == "zenodo":
+        return f"https://{host}/records/{record}"
+    if provider == "figshare":
+        return f"https://{host}/articles/_/{record}"
+    if provider == "dataverse":
+        return f"https://{host}/dataset.xhtml?persistentId={record}"
+    if provider == "hydroshare":
+        return f"https://{host}/resource/{record}"
+    if provider == "ckan":
+        return f"https://{host}/dataset/{record}"
+    return f"https://{host}/{record}"
+
+
+def record_content(provider: str, page: str, version: str) -> str:
+    """What repo2docker is handed to fetch ``version`` of the record whose page is
+    ``page`` (``record_page``): the same as ``RecordVersion.content``. Raises
+    ``InvalidRequest`` for a provider whose records are not built."""
+    if provider == "zenodo":
+        return f"{page.rsplit('/', 1)[0]}/{version}"
+    if provider == "figshare":
+        return f"{page}/{version}"
+    raise InvalidRequest(f"{provider} records cannot be built by this service yet")
+
+
+def record_keys(source: RecordSource | DoiSource) -> tuple[str, ...]:
+    """What ``allowed_repos`` patterns are matched against for ``source``: ``doi:<doi>``
+    for a DOI; for a record, ``<provider>:<host>/<record>``, its page
+    (``record_page``) and its DOI when the record's id gives it (Zenodo on zenodo.org,
+    Figshare, a Dataverse persistent id that is a DOI). Pure."""
+    if isinstance(source, DoiSource):
+        return (f"doi:{source.doi}",)
+    keys = [
+        f"{source.provider}:{source.host}/{source.record}",
+        record_page(source.provider, source.host, source.record),
+    ]
+    if source.provider == "zenodo" and source.host == "zenodo.org":
+        keys.append(f"doi:10.5281/zenodo.{source.record}")
+    elif source.provider == "figshare":
+        keys.append(f"doi:10.6084/m9.figshare.{source.record}")
+    elif source.provider == "dataverse" and source.record.lower().startswith("doi:"):
+        keys.append(source.record.lower())
+    return tuple(keys)

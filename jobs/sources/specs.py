@@ -85,7 +85,7 @@ def repo_spec(repo: str, ref: str | None, *, allow_file: bool = False) -> RepoSp
     return RepoSpec(url, check_ref("HEAD" if ref is None else ref))
 
 
-RefKind = Literal["branch", "tag", "commit", "head", "other"]
+RefKind = Literal["branch", "tag", "commit", "head", "other", "record"]
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,12 @@ def _deletion_sizes(schema: Schema) -> None:
     schema.execute("ALTER TABLE image_deletions ADD COLUMN freed_bytes BIGINT")
 
 
+def _build_provider(schema: Schema) -> None:
+    # where a build's content comes from: git (every build before this step) or a
+    # content provider's record (issue 25)
+    schema.execute("ALTER TABLE builds ADD COLUMN provider TEXT NOT NULL DEFAULT 'git'")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "builds, build_logs and deliveries (the schema of unversioned state files)", _baseline),
     Step(
@@ -148,6 +154,11 @@ STEPS: tuple[Step, ...] = (
         3,
         "image_deletions.freed_bytes: what each deletion freed at most (issue 26)",
         _deletion_sizes,
+    ),
+    Step(
+        4,
+        "builds.provider: git, or the content provider of a record's build (issue 25)",
+        _build_provider,
     ),
 )
 

@@ -18,7 +18,8 @@ from .base import LOG_CUT_PREFIX, Store, StoreUnavailable, log_cut_marker
 
 COLUMNS = (
     "id, repo, ref, ref_kind, sha, image, name, state, trigger, created_at, "
-    "started_at, finished_at, error, error_remembered, attempts, supersedable, pid, requester"
+    "started_at, finished_at, error, error_remembered, attempts, supersedable, pid, requester, "
+    "provider"
 )
 _NAMES = tuple(COLUMNS.split(", "))
 

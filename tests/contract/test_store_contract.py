@@ -271,6 +271,50 @@ def test_a_new_step_upgrades_a_database_in_place(backend: tuple[str, str]) -> No
         open_backend(*backend)
 
 
+def test_builds_keep_their_provider_and_those_stored_before_it_are_git(
+    backend: tuple[str, str],
+) -> None:
+    before = open_backend(*backend, steps=STEPS[:2])  # a database without builds.provider
+    old = build(1)
+    try:
+        before._write(  # type: ignore[attr-defined]  # the columns of that version
+            "INSERT INTO builds (id, repo, ref, ref_kind, sha, image, name, state, trigger, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                old.id,
+                old.repo,
+                old.ref,
+                old.ref_kind,
+                old.sha,
+                old.image,
+                old.name,
+                "queued",
+                old.trigger,
+                old.created_at,
+            ),
+        )
+    finally:
+        before.close()
+    store = open_backend(*backend)
+    try:
+        assert store.get(old.id) == old
+        assert old.provider == "git"
+        record = build(
+            2,
+            repo="https://zenodo.org/records/3242074",
+            ref="latest",
+            ref_kind="other",
+            sha="3242081",
+            image="registry.test/zenodo-zenodo-org-3242074-0123abcd:3242081",
+            provider="zenodo",
+        )
+        store.create(record)
+        assert store.get(record.id) == record
+        assert [b.provider for b in store.recent(limit=5)] == ["zenodo", "git"]
+    finally:
+        store.close()
+
+
 def broken(schema: Schema) -> None:
     schema.execute("ALTER TABLE builds ADD COLUMN half TEXT")
     schema.execute("THIS IS NOT SQL")

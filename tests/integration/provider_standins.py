@@ -29,6 +29,7 @@ from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data" / "providers"
 Answer = tuple[int, dict[str, str], bytes]
+HOLD_SECONDS = 300
 
 
 def recorded(name: str) -> Any:
@@ -38,7 +39,8 @@ def recorded(name: str) -> Any:
 
 class ProviderStandIn:
     """An HTTPS server answering ``GET https://<host><path>[?query]`` from ``routes``
-    (the full URL as key), 404 otherwise; ``asked`` lists every URL, in order."""
+    (the full URL as key), 404 otherwise; ``asked`` lists every URL, in order. A URL
+    ``held`` is answered only once its event is set (at most ``HOLD_SECONDS`` later)."""
 
     def __init__(self, directory: Path, hosts: list[str]) -> None:
         make_ca(directory / "ca", "provider stand-ins CA")
@@ -47,6 +49,7 @@ class ProviderStandIn:
         self.hosts = frozenset(hosts)
         self.routes: dict[str, Answer] = {}
         self.asked: list[str] = []
+        self.held: dict[str, threading.Event] = {}
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(chain, directory / "server" / "standin-key.pem")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -60,6 +63,11 @@ class ProviderStandIn:
     def content(self, url: str, body: bytes, content_type: str = "application/zip") -> None:
         self.routes[url] = (200, {"Content-Type": content_type}, body)
 
+    def hold(self, url: str) -> threading.Event:
+        """Answer ``url`` only once the returned event is set."""
+        self.held[url] = threading.Event()
+        return self.held[url]
+
     def redirect(self, url: str, to: str) -> None:
         self.routes[url] = (302, {"Location": to}, b"")
 
@@ -70,6 +78,9 @@ class ProviderStandIn:
             def do_GET(self) -> None:
                 url = f"https://{self.headers.get('Host', '')}{self.path}"
                 standin.asked.append(url)
+                gate = standin.held.get(url)
+                if gate is not None:
+                    gate.wait(HOLD_SECONDS)
                 status, headers, body = standin.routes.get(
                     url, (404, {"Content-Type": "application/json"}, b'{"message": "not found"}')
                 )
@@ -91,29 +102,32 @@ class ProviderStandIn:
 
 @dataclass
 class ConnectProxy:
-    """A forward proxy that tunnels ``CONNECT host:443`` for ``hosts`` to
-    ``127.0.0.1:target_port`` and answers 403 to anything else; ``refused`` lists what
-    it refused (``host:port`` or the request line)."""
+    """A forward proxy on ``listen`` (the cluster test's: the node's address, which pods
+    reach) that tunnels ``CONNECT host:443`` for ``hosts`` to ``127.0.0.1:target_port``
+    and answers 403 to anything else; ``refused`` lists what it refused (``host:port``
+    or the request line), ``tunnelled`` each tunnel as (client address, ``host:port``)."""
 
     hosts: frozenset[str]
     target_port: int
+    listen: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.refused: list[str] = []
+        self.tunnelled: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 proxy._handle(self.request)
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server = socketserver.ThreadingTCPServer((self.listen, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen}:{self.port}"
 
     def _handle(self, client: socket.socket) -> None:
         head = b""
@@ -129,6 +143,7 @@ class ConnectProxy:
             self.refused.append(target if method == "CONNECT" else f"{method} {target}")
             client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return
+        self.tunnelled.append((str(client.getpeername()[0]), target))
         with socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             _relay(client, upstream)

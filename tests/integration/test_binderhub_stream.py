@@ -125,7 +125,13 @@ def test_auth_and_accept_are_checked_before_the_stream(
 
 
 BAD_STREAMS: list[tuple[str, str, dict[str, str], int, str]] = [
-    ("unknown provider", "zenodo/10.5281/zenodo.3242074", BUILD_ONLY, 404, "no provider 'zenodo'"),
+    (
+        "unknown provider",
+        "dataverse/10.7910/DVN/TJCLKP",
+        BUILD_ONLY,
+        404,
+        "no provider 'dataverse'",
+    ),
     ("bad gh spec", "gh/owner-only/main", BUILD_ONLY, 400, "gh/<owner>/<repo>/<ref>"),
     ("unescaped git URL", "git/REPO_RAW/main", BUILD_ONLY, 400, "URL-escaped repository URL"),
     ("no build_only", "git/REPO/main", {}, 400, "does not launch them"),
@@ -336,10 +342,14 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["builder_info"] == {"repo2docker-version": "2024.7.0"}
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
-    assert [provider["id"] for provider in providers.json()] == ["gh", "gl", "git", "gist"]
+    ids = [provider["id"] for provider in providers.json()]
+    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare"]
     assert all(
-        provider["ref"] == {"enabled": True, "default": "HEAD"} for provider in providers.json()
+        provider["ref"] == {"enabled": True, "default": "HEAD"}
+        for provider in providers.json()
+        if provider["id"] not in ("zenodo", "figshare")
     )
+    assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
 
 
 # -- the npm client, unmodified, in Node --------------------------------------

@@ -184,6 +184,28 @@ def test_a_commit_that_failed_before() -> None:
     }
 
 
+def test_a_record_version_that_failed_before() -> None:
+    build = Build(
+        id="b" * 32,
+        repo="https://zenodo.org/records/3242074",
+        ref="latest",
+        ref_kind="other",
+        sha="3242081",
+        image=IMAGE,
+        name="r2d-r",
+        state=BuildState.FAILED,
+        trigger="api",
+        created_at=0.0,
+        error="a Dockerfile step failed",
+        provider="zenodo",
+    )
+    assert failed_before_event(build, None)["message"] == (
+        "The last build of zenodo version 3242081 failed, and it would fail again: "
+        "a Dockerfile step failed. Publish a new version; it is tried again later, "
+        "or now when asked with force=true.\n"
+    )
+
+
 @pytest.mark.parametrize(("value", "expected"), [(None, False), ("false", False), ("TRUE", True)])
 def test_force_is_true_or_false(value: str | None, expected: bool) -> None:
     assert force_requested(value) is expected
@@ -290,7 +312,14 @@ async def test_without_build_only_the_stream_explains_and_builds_nothing() -> No
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("provider", "spec", "status"),
-    [("zenodo", "10.5281/zenodo.1", 404), ("gh", "o/r", 400), ("git", "x/main", 400)],
+    [
+        ("dataverse", "10.7910/DVN/TJCLKP", 404),
+        ("figshare", "10.5281%2Fzenodo.1", 400),
+        ("gh", "o/r", 400),
+        ("git", "x/main", 400),
+        ("zenodo", "https%3A%2F%2Fgithub.com%2Fo%2Fr", 400),
+        ("zenodo", "10.5281%2Fnot a doi", 400),
+    ],
 )
 async def test_bad_specs_end_the_stream_with_one_failed_event(
     provider: str, spec: str, status: int

@@ -149,3 +149,8 @@ def test_a_build_gets_its_repositorys_credential_only_in_files_of_its_own(tmp_pa
     elsewhere.mkdir()
     write_build_files(elsewhere, settings, "https://example.org/repo")
     assert (elsewhere / "git" / "config").read_text() == ""
+    # a record's build (no git repository) gets none, whatever its page's host
+    record = tmp_path / "record"
+    record.mkdir()
+    write_build_files(record, settings, None)
+    assert (record / "git" / "config").read_text() == ""

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from jobs.catalog import offered_images
+from jobs.catalog import offered_images, version_order
 from jobs.model import Build, BuildState
 from webhook.profiles import profiles_from_catalog
 
-from .test_hub_profiles import CATALOG, hub
+from .test_hub_profiles import CATALOG, PREFIX, hub, image
 
 
 def builds_of(catalog: dict[str, Any]) -> dict[str, list[Build]]:
@@ -53,3 +53,51 @@ def test_the_offer_is_what_the_profiles_list(kinds: list[str]) -> None:
 def test_the_offer_is_the_newest_of_each_ref() -> None:
     offered = offered_images(builds_of(CATALOG), ["branch", "tag", "head"])
     assert sorted(image.rsplit(":", 1)[1][0] for image in offered) == ["b", "c", "e"]
+
+
+RECORD = "https://zenodo.org/records/3242074"
+RECORD_CATALOG: dict[str, Any] = {
+    "repos": [
+        {
+            "repo": RECORD,
+            "images": [  # newest first: an older version asked for by its own record last
+                image("zenodo-zenodo-org-3242074-1a2b3c4d", "3242075", "3242075", "record", 9.0),
+                image("zenodo-zenodo-org-3242074-1a2b3c4d", "3242090", "latest", "record", 8.0),
+                image("zenodo-zenodo-org-3242074-1a2b3c4d", "3242081", "latest", "record", 7.0),
+            ],
+        },
+        *CATALOG["repos"],
+    ]
+}
+
+
+def test_a_record_offers_its_newest_version_whichever_was_built_last() -> None:
+    kinds = ["branch", "tag", "head", "record"]
+    offered = offered_images(builds_of(RECORD_CATALOG), kinds)
+    records = {name for name in offered if "zenodo" in name}
+    assert records == {f"{PREFIX}zenodo-zenodo-org-3242074-1a2b3c4d:3242090"}
+    (profile,) = profiles_from_catalog(RECORD_CATALOG, hub(ref_kinds=kinds))
+    names = [c["display_name"] for c in profile["profile_options"]["image"]["choices"].values()]
+    assert "zenodo.org/records/3242074 (version 3242090)" in names
+    # the default offers records; without the kind, none
+    assert hub().hub_profiles.ref_kinds == kinds
+    assert not {n for n in offered_images(builds_of(RECORD_CATALOG), kinds[:3]) if "zenodo" in n}
+
+
+@pytest.mark.parametrize("kinds", [["branch", "tag", "head", "record"], ["record"], []])
+def test_the_offer_of_records_is_what_the_profiles_list(kinds: list[str]) -> None:
+    profiles = profiles_from_catalog(RECORD_CATALOG, hub(ref_kinds=kinds))
+    listed = {
+        choice["kubespawner_override"]["image"]
+        for profile in profiles
+        for choice in profile["profile_options"]["image"]["choices"].values()
+    }
+    assert offered_images(builds_of(RECORD_CATALOG), kinds) == listed
+
+
+@pytest.mark.parametrize(
+    ("version", "order"),
+    [("3242081", (3242081,)), ("1.0", (1, 0)), ("2", (2,)), ("dir-abc", ()), ("", ())],
+)
+def test_version_order(version: str, order: tuple[int, ...]) -> None:
+    assert version_order(version) == order

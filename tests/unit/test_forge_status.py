@@ -215,6 +215,20 @@ async def test_statuses_are_sent_in_order_and_overtaken_ones_skipped() -> None:
     assert client.sent == [("org/repo", SHA, "pending"), ("org/repo", SHA, "success")]
 
 
+async def test_a_record_s_build_gets_no_commit_status() -> None:
+    """A record's page may be on a host a forge is configured for: its version is no
+    commit there, so nothing is sent."""
+    build = make_build(provider="zenodo", sha="3242081", ref_kind="other")
+    client = RecordingClient()
+    client.gate.set()
+    reporter, hub = reporter_for(client, build)
+    hub.publish(state_event(build, "queued"))
+    hub.publish(state_event(build, "built"))
+    await reporter.drain()
+    assert client.sent == []
+    assert not client.entered.is_set()
+
+
 async def test_a_failing_forge_is_counted_and_nothing_raises() -> None:
     from prometheus_client import REGISTRY
 

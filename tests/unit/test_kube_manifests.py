@@ -208,6 +208,7 @@ def test_job_shape() -> None:
         "build-id": build.id,
         "trigger": "webhook:github",
         "queued-at": "1764100000.250000",
+        "provider": "git",
     }
 
 

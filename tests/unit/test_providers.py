@@ -5,13 +5,15 @@ providers."""
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import pytest
 
 from jobs import errors
-from jobs.sources.providers import PROVIDERS, repo_spec_for
+from jobs.sources.providers import PROVIDERS, repo_spec_for, stream_request
 from jobs.sources.specs import RepoSpec
-from webhook.binderhub import error_event, repo_providers
+from webhook.binderhub import error_event
+from webhook.repo_providers import repo_providers
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -66,14 +68,15 @@ def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message:
     assert error_event(raised.value)["status_code"] == 400
 
 
-@pytest.mark.parametrize("provider", ["zenodo", "GIST", "GH", ""])
+@pytest.mark.parametrize("provider", ["dataverse", "ZENODO", "GIST", "GH", ""])
 def test_unknown_providers_are_404(provider: str) -> None:
     with pytest.raises(errors.UnknownProvider) as raised:
         repo_spec_for(provider, "a/b/c")
     assert error_event(raised.value) == {
         "phase": "failed",
         "status_code": 404,
-        "message": f"no provider {provider!r}: this service builds from gh, gl, git, gist\n",
+        "message": f"no provider {provider!r}: this service builds from "
+        "gh, gl, git, gist, zenodo, figshare\n",
     }
 
 
@@ -109,3 +112,48 @@ def test_malformed_gist_specs(spec: str, message: str) -> None:
 
 def test_every_provider_is_offered_to_binderhub_s_ui() -> None:
     assert [provider["id"] for provider in repo_providers()] == list(PROVIDERS)
+
+
+@pytest.mark.parametrize(
+    ("spec", "repo"),
+    [
+        ("10.5281/zenodo.3242074", "10.5281/zenodo.3242074"),
+        ("10.5281%2Fzenodo.3242074", "10.5281/zenodo.3242074"),
+        ("https%3A%2F%2Fzenodo.org%2Frecords%2F3242074", "https://zenodo.org/records/3242074"),
+        ("10.1234/any.doi", "10.1234/any.doi"),  # where it leads is known once followed
+    ],
+)
+def test_zenodo_specs_are_asked_as_records_without_a_ref(spec: str, repo: str) -> None:
+    assert stream_request("zenodo", spec) == (repo, None)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "https%3A%2F%2Fgithub.com%2Fo%2Fr",  # a git repository
+        "10.6084/m9.figshare.9782777",  # another provider's DOI
+        "swh:1:dir:" + "0" * 40,
+        "10.5281/",  # no suffix
+        "",
+    ],
+)
+def test_zenodo_specs_that_name_no_zenodo_record_are_400(spec: str) -> None:
+    with pytest.raises(errors.InvalidRequest, match=r"a zenodo spec is zenodo/<DOI or record"):
+        stream_request("zenodo", spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "repo"),
+    [
+        ("10.6084/m9.figshare.9782777.v1", "10.6084/m9.figshare.9782777.v1"),
+        ("https%3A%2F%2Ffigshare.com%2Farticles%2Fdataset%2Fx%2F9782777", None),
+    ],
+)
+def test_figshare_specs_are_asked_as_records_without_a_ref(spec: str, repo: str | None) -> None:
+    assert stream_request("figshare", spec) == (repo or unquote(spec), None)
+    with pytest.raises(errors.InvalidRequest, match=r"a zenodo spec is zenodo/"):
+        stream_request("zenodo", spec)
+
+
+def test_git_specs_of_the_stream_are_their_url_and_ref() -> None:
+    assert stream_request("gh", "o/r/main") == ("https://github.com/o/r", "main")

@@ -113,8 +113,9 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 2048,
-                "description": "Repository URL (https, http, git, ssh) or a shortcut "
-                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF.",
+                "description": "Repository URL (https, http, git, ssh), a shortcut "
+                "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF, a forge page (tree, blob, "
+                "commit, tag, pull request), or a Zenodo or Figshare DOI or record page.",
             },
             "ref": {
                 "type": "string",
@@ -135,7 +136,10 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": ["string", "null"]},
             "repo": {"type": "string"},
             "ref": {"type": "string"},
-            "ref_kind": {"type": "string", "enum": ["branch", "tag", "commit", "head", "other"]},
+            "ref_kind": {
+                "type": "string",
+                "enum": ["branch", "tag", "commit", "head", "other", "record"],
+            },
             "sha": {"type": "string"},
             "image": {"type": "string"},
             "name": {"type": "string"},
@@ -146,6 +150,11 @@ SCHEMAS: dict[str, Any] = {
             "finished_at": {"type": ["number", "null"]},
             "error": {"type": ["string", "null"]},
             "attempts": {"type": "integer"},
+            "provider": {
+                "type": "string",
+                "description": "Where the content comes from: git, or a content provider "
+                "(zenodo, figshare) whose record's page is repo and version sha.",
+            },
             "outcome": {
                 "type": "string",
                 "enum": ["created", "joined", "cached", "failed-before"],

@@ -31,7 +31,10 @@ VOLUME = "git-config"
 
 def git_credential(build: Build, settings: Settings) -> Credential | None:
     """The credential of ``settings.forges`` that covers where ``build.repo`` is fetched
-    from (``Settings.fetch_url``: a mirror's own), if any."""
+    from (``Settings.fetch_url``: a mirror's own), if any; none for a record's build
+    (its page is no git repository, whatever host it is on)."""
+    if build.provider != "git":
+        return None
     return credential_set(settings.forges).best(settings.fetch_url(build.repo))
 
 

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from ...model import Build
-from ...repo2docker.command import CONTENT_PROVIDER_CONFIG
+from ...repo2docker.command import POD_CONFIG
 from ...settings import Settings
 from .pod import BUILDX_ARGS_ENV, CONFIG_FILE, build_pod_spec
 
@@ -29,6 +29,9 @@ ANNOTATION = "binderhub-service/"
 LABEL_BUILD_ID = ANNOTATION + "build-id"
 LABEL_COMMIT = ANNOTATION + "commit"
 ANNOTATIONS = ("repo", "ref", "ref-kind", "commit", "image", "build-id", "trigger", "queued-at")
+PROVIDER = ANNOTATION + "provider"
+"""Where the build's content comes from (``Build.provider``: ``git``, ``zenodo``, ...);
+a Job without it (made before issue 25) builds a git commit."""
 REQUESTER = ANNOTATION + "requester"
 """Who asked for the build (quotas count it): the name as an annotation, and as a
 label its hash (a label value is at most 63 of a few characters), to select them."""
@@ -64,10 +67,11 @@ def lease_name(settings: Settings) -> str:
 
 
 def make_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
-    """repo2docker's configuration file for build pods: only the Git content provider;
-    with ``builder: buildkit``, also the extra buildx arguments read from the pod's
+    """repo2docker's configuration file for build pods (``POD_CONFIG``): only the Git
+    content provider, or for a record's build the one provider its pod names; with
+    ``builder: buildkit``, also the extra buildx arguments read from the pod's
     ``BINDERHUB_SERVICE_BUILDX_ARGS``."""
-    config = CONTENT_PROVIDER_CONFIG
+    config = POD_CONFIG
     if settings.kubernetes.uses_buildkit:
         config += BUILDX_ARGS_CONFIG
     return {
@@ -101,8 +105,9 @@ def job_ttl(settings: Settings) -> int:
 
 def job_labels(build: Build, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """The labels and annotations of ``build``'s Job and pod: this service's selector
-    labels, the build's id and commit, its facts (``ANNOTATIONS``, read back by
-    ``build_from_job``) and who asked (``requester_label``)."""
+    labels, the build's id and commit (a record's version), its facts (``ANNOTATIONS``
+    and ``PROVIDER``, read back by ``build_from_job``) and who asked
+    (``requester_label``)."""
     labels = {
         LABEL_NAME: MANAGER,
         **selector_labels(settings),
@@ -120,6 +125,7 @@ def job_labels(build: Build, settings: Settings) -> tuple[dict[str, str], dict[s
         "queued-at": f"{build.created_at:.6f}",
     }
     annotations = {ANNOTATION + key: facts[key] for key in ANNOTATIONS}
+    annotations[PROVIDER] = build.provider
     if build.requester is not None:
         labels[REQUESTER] = requester_label(build.requester)
         annotations[REQUESTER] = build.requester
@@ -158,12 +164,14 @@ def make_build_job(build: Build, settings: Settings, namespace: str) -> dict[str
 
 
 def build_from_job(job: dict[str, Any] | Any) -> dict[str, str] | None:
-    """The build facts a Job carries in its annotations, or None for a foreign Job."""
+    """The build facts a Job carries in its annotations (``provider`` ``git`` when it
+    has none), or None for a foreign Job."""
     annotations = _metadata(job).get("annotations") or {}
     facts = {key: annotations.get(ANNOTATION + key) for key in ANNOTATIONS}
     if any(value is None for value in facts.values()):
         return None
     found = {key: str(value) for key, value in facts.items()}
+    found["provider"] = str(annotations.get(PROVIDER) or "git")
     if annotations.get(REQUESTER) is not None:
         found["requester"] = str(annotations[REQUESTER])
     return found

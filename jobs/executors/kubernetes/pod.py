@@ -11,11 +11,19 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...model import Build
-from ...repo2docker.command import ENGINE, buildx_args, repo2docker_args
+from ...repo2docker.command import (
+    CONTENT_PROVIDER_ENV,
+    ENGINE,
+    buildx_args,
+    proxy_environment,
+    repo2docker_args,
+)
 from ...settings import Settings
 from ...sources.git_policy import git_policy
+from ...sources.records import record_content
 from . import rootless
 from .credentials import git_config_mounts
 
@@ -196,6 +204,30 @@ def trust_env(settings: Settings) -> list[dict[str, Any]]:
     return env
 
 
+NO_PROXY = "localhost,127.0.0.1,.svc,.cluster.local"
+"""A record's build's ``NO_PROXY`` when ``kubernetes.env`` gives none (with
+``kubernetes.buildkit_host``'s host after it): the cluster's own services, the BuildKit
+daemon's included, are not asked through ``providers.proxy``."""
+
+
+def record_env(build: Build, settings: Settings) -> list[dict[str, Any]]:
+    """A record's build (issue 25): its provider in ``CONTENT_PROVIDER_ENV`` (the
+    ConfigMap's configuration file makes that provider's class the only one), and
+    ``providers.proxy`` (``proxy_environment``) over ``kubernetes.env``'s proxy, with
+    ``NO_PROXY`` when that has none. Nothing for a git build. Pure; ``pod_mounts`` puts it
+    after ``trust_env`` and drops the names it replaces."""
+    if build.provider == "git":
+        return []
+    env = {CONTENT_PROVIDER_ENV: build.provider}
+    proxy = proxy_environment(settings.providers.proxy)
+    if proxy and not {"NO_PROXY", "no_proxy"} & settings.kubernetes.env.keys():
+        host = urlsplit(settings.kubernetes.buildkit_host or "").hostname
+        no_proxy = f"{NO_PROXY},{host}" if host else NO_PROXY
+        proxy.update(NO_PROXY=no_proxy, no_proxy=no_proxy)
+    env.update(proxy)
+    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+
+
 def daemon_trust(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """What a BuildKit daemon inside the build pod (``buildkit-rootless``) gets, as the
     chart's shared daemon does: its mount of ``kubernetes.ca_bundle``'s volume, named by
@@ -214,12 +246,19 @@ def daemon_trust(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[st
 def builder_args(build: Build, settings: Settings) -> list[str]:
     """repo2docker's arguments in the builder container: the ConfigMap's configuration
     file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
-    so that a stock repo2docker image (with the docker CLI and buildx) builds."""
+    so that a stock repo2docker image (with the docker CLI and buildx) builds. A
+    record's build is handed the version it is named after (``record_content``), never
+    the record as asked, and no ref."""
+    if build.provider == "git":
+        # a mirror's, if any (the image keeps its name)
+        repo, sha = settings.fetch_url(build.repo), build.sha
+    else:
+        repo, sha = record_content(build.provider, build.repo, build.sha), None
     return repo2docker_args(
         settings.repo2docker,
         image=build.image,
-        repo=settings.fetch_url(build.repo),  # a mirror's, if any (the image keeps its name)
-        sha=build.sha,
+        repo=repo,
+        sha=sha,
         config_file=f"{CONFIG_DIR}/{CONFIG_FILE}",
         engine=ENGINE if settings.kubernetes.uses_buildkit else "docker",
     )
@@ -258,17 +297,21 @@ def base_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
 def pod_mounts(build: Build, settings: Settings, config_map: str) -> Mounts:
     """Everything a build pod mounts and gets in its environment, in this order:
     ``base_mounts``, ``push_credentials``, ``buildkit_client``, the git credential of
-    its repository only, in a Secret of its own (``credentials.git_config_mounts``), and
-    ``trust_env``."""
+    its repository only, in a Secret of its own (``credentials.git_config_mounts``),
+    ``trust_env`` and, for a record's build, ``record_env`` (in place of the names of
+    ``trust_env`` it sets)."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
+    record = record_env(build, settings)
+    replaced = {item["name"] for item in record}
+    trust = [item for item in trust_env(settings) if item["name"] not in replaced]
     for more_volumes, more_mounts, more_env in (
         base_mounts(build, settings, config_map),
         push_credentials(settings),
         buildkit_client(settings, build.image),
         git_config_mounts(build, settings),
-        ([], [], trust_env(settings)),
+        ([], [], trust + record),
     ):
         volumes += more_volumes
         mounts += more_mounts

@@ -290,6 +290,7 @@ def build_of_job(job: Any) -> Build | None:
         created_at=created_at,
         supersedable=False,
         requester=facts.get("requester"),
+        provider=facts["provider"],
     )
 
 

@@ -102,14 +102,16 @@ def write_git_config(path: Path, credential: Credential | None) -> Path:
     return path
 
 
-def write_build_files(workdir: Path, settings: Settings, repo: str) -> dict[str, str]:
+def write_build_files(workdir: Path, settings: Settings, repo: str | None) -> dict[str, str]:
     """Write the build's own files into ``workdir`` and return the environment that
     names them: ``DOCKER_CONFIG`` (``write_docker_config``), ``GIT_CONFIG_GLOBAL``
-    (the credential of ``forges`` that covers where ``repo`` is fetched from,
-    ``CredentialSet.best``) and
+    (the credential of ``forges`` that covers where the git repository ``repo`` is
+    fetched from, ``CredentialSet.best``; none for ``repo`` None, a record's build) and
     ``HOME``. Raises ``RegistryAuthError`` as ``write_docker_config`` does."""
     docker = write_docker_config(workdir / DOCKER_DIR, settings)
-    credential = credential_set(settings.forges).best(settings.fetch_url(repo))
+    credential = (
+        None if repo is None else credential_set(settings.forges).best(settings.fetch_url(repo))
+    )
     git_config = write_git_config(workdir / GIT_CONFIG, credential)
     home = workdir / HOME_DIR
     home.mkdir(mode=0o700, exist_ok=True)

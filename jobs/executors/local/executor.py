@@ -30,6 +30,8 @@ from ...repo2docker.command import (
     CONTENT_PROVIDER_CONFIG,
     buildkit_environment,
     buildx_args,
+    proxy_environment,
+    record_config,
     repo2docker_args,
     repo2docker_config,
 )
@@ -38,6 +40,7 @@ from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from ...repo2docker.phases import Expired, PhaseTracker
 from ...settings import Settings
 from ...sources.git_policy import git_policy
+from ...sources.records import CONTENT_PROVIDER_CLASSES, record_content
 from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
@@ -126,15 +129,21 @@ class LocalExecutor(Executor):
 
     def command_for(self, build: Build, config_file: Path | None = None) -> list[str]:
         """The repo2docker command line of ``build``; ``config_file`` defaults to the
-        one written at start-up (without the build's cache settings)."""
+        one written at start-up (without the build's cache settings). A record's build
+        is handed the version it is named after (``record_content``), never the record
+        as asked, and no ref."""
         command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
+        if build.provider == "git":
+            repo, sha = self._settings.fetch_url(build.repo), build.sha  # a mirror's, if any
+        else:
+            repo, sha = record_content(build.provider, build.repo, build.sha), None
         return [
             *command,
             *repo2docker_args(
                 self._settings.repo2docker,
                 image=build.image,
-                repo=self._settings.fetch_url(build.repo),  # a mirror's, if any
-                sha=build.sha,
+                repo=repo,
+                sha=sha,
                 config_file=str(config_file or self._config_file),
             ),
         ]
@@ -148,14 +157,25 @@ class LocalExecutor(Executor):
         ``RegistryAuthError`` (temporary: the build is tried again later) when the
         credentials cannot be read."""
         try:
-            env = write_build_files(workdir.path, self._settings, build.repo)
+            git_repo = build.repo if build.provider == "git" else None  # no git credential
+            env = write_build_files(workdir.path, self._settings, git_repo)
         except RegistryAuthError as e:
             raise RegistryAuthError(f"no registry credentials for the push: {e}") from e
-        if not self._buildx:
+        record = build.provider != "git"
+        if record:
+            env.update(proxy_environment(self._settings.providers.proxy))
+        if not (self._buildx or record):
             return self._config_file, env
         config_file = workdir.path / "repo2docker_config.py"
-        extra = buildx_args(self._settings.buildkit, build.image)
-        config_file.write_text(repo2docker_config(extra), encoding="utf-8")
+        extra = buildx_args(self._settings.buildkit, build.image) if self._buildx else []
+        if record:
+            provider_class = CONTENT_PROVIDER_CLASSES.get(build.provider)  # type: ignore[call-overload]
+            if provider_class is None:
+                raise BuildFailed(f"{build.provider} records cannot be built", remember=False)
+            text = record_config(provider_class, extra)
+        else:
+            text = repo2docker_config(extra)
+        config_file.write_text(text, encoding="utf-8")
         return config_file, env
 
     async def run(

@@ -1,0 +1,71 @@
+"""``/api/repoproviders``: the providers the stream serves, as BinderHub's UI reads
+them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def repo_providers() -> list[dict[str, Any]]:
+    """``/api/repoproviders``: one display configuration per provider this stream
+    serves, in the shape BinderHub's UI reads (``urlEncode`` marks specs whose
+    repository part is URL-escaped)."""
+    head = {"enabled": True, "default": "HEAD"}
+    return [
+        {
+            "displayName": "GitHub",
+            "id": "gh",
+            "detect": {"regex": "^(https?://github.com/)?(?<repo>.*)"},
+            "repo": {
+                "label": "GitHub repository name or URL",
+                "placeholder": "example: binder-examples/requirements",
+            },
+            "ref": dict(head),
+        },
+        {
+            "displayName": "GitLab.com",
+            "id": "gl",
+            "detect": {"regex": "^(https?://gitlab.com/)?(?<repo>.*)"},
+            "repo": {
+                "label": "GitLab.com repository or URL",
+                "placeholder": "example: group/project",
+                "urlEncode": True,
+            },
+            "ref": dict(head),
+        },
+        {
+            "displayName": "Git repository",
+            "id": "git",
+            "repo": {
+                "label": "Git repository URL",
+                "placeholder": "example: https://git.example.org/repo.git",
+                "urlEncode": True,
+            },
+            "ref": dict(head),
+        },
+        {
+            "displayName": "GitHub Gist",
+            "id": "gist",
+            "detect": {"regex": "^(https?://gist.github.com/)?(?<repo>.*[^/])/?"},
+            "repo": {
+                "label": "Gist (user/id) or URL",
+                "placeholder": "example: user/0123456789abcdef0123",
+            },
+            "ref": dict(head),
+        },
+        record_provider("Zenodo", "zenodo", "10.5281", "10.5281/zenodo.3242074"),
+        record_provider("Figshare", "figshare", "10.6084", "10.6084/m9.figshare.9782777.v1"),
+    ]
+
+
+def record_provider(name: str, provider: str, registrant: str, example: str) -> dict[str, Any]:
+    """The display configuration of a provider of records, whose spec is a DOI (of
+    ``registrant``) or a record's URL and names its version itself: no ref."""
+    escaped = registrant.replace(".", "\\.")
+    return {
+        "displayName": f"{name} DOI",
+        "id": provider,
+        "detect": {"regex": f"^((https?://)?(dx\\.)?doi\\.org/)?(?<repo>{escaped}/.*)"},
+        "repo": {"label": f"{name} DOI or record URL", "placeholder": f"example: {example}"},
+        "ref": {"enabled": False},
+    }
