@@ -94,17 +94,26 @@ def node_has(image: str) -> bool:
     return any(image in (i.get("repoTags") or []) for i in images)
 
 
+def ctr(*args: str) -> str:
+    """containerd's own CLI on the node's containerd, in the kubelet's namespace."""
+    sock = str(STATE / "containerd" / "containerd.sock")
+    return sh("ctr", "--address", sock, "-n", "k8s.io", *args)
+
+
 def remove_from_node(image: str) -> None:
-    """``crictl rmi`` until the node's runtime no longer lists ``image``."""
-    deadline = time.monotonic() + 120
-    while node_has(image):
-        endpoint = f"unix://{STATE / 'containerd' / 'containerd.sock'}"
-        subprocess.run(
-            [str(CRICTL), "--image-endpoint", endpoint, "rmi", image], capture_output=True
-        )
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{image} stays on the node")
-        time.sleep(0.5)
+    """Remove ``image`` from the node's containerd with its content and snapshots at once
+    (``ctr images rm --sync``: ``crictl rmi`` leaves the layers to containerd's garbage
+    collection, which may run seconds later, so a pull just after would find them), every
+    reference of it: its tag, its digest and its config's ID."""
+    listed = json.loads(crictl("images", "-o", "json"))["images"]
+    ids = [i["id"] for i in listed if image in (i.get("repoTags") or [])]
+    repository = image.rsplit(":", 1)[0]
+    refs = [r for r in ctr("images", "ls", "-q").split() if r in ids or r == image]
+    refs += [r for r in ctr("images", "ls", "-q").split() if r.startswith(f"{repository}@")]
+    if refs:
+        ctr("images", "rm", "--sync", *sorted(set(refs)))
+    if node_has(image):
+        raise RuntimeError(f"{image} stays on the node")
 
 
 def build_image(name: str, mib: int) -> tuple[str, int]:
