@@ -110,10 +110,19 @@ def remove_from_node(image: str, namespace: str) -> None:
     collected at once; ``crictl rmi`` leaves them to a later collection)."""
     listed = json.loads(crictl("images", "-o", "json"))["images"]
     ids = [i["id"] for i in listed if image in (i.get("repoTags") or [])]
-    for container in json.loads(crictl("ps", "-a", "-o", "json"))["containers"]:
-        ours = container["labels"].get("io.kubernetes.pod.namespace") == namespace
-        if ours and container["imageRef"] in ids and container["state"] == "CONTAINER_EXITED":
-            crictl("rm", container["id"])
+
+    def containers_left() -> bool:
+        left = False
+        for container in json.loads(crictl("ps", "-a", "-o", "json"))["containers"]:
+            ours = container["labels"].get("io.kubernetes.pod.namespace") == namespace
+            if ours and container["imageRef"] in ids:
+                left = True
+                if container["state"] == "CONTAINER_EXITED":
+                    with contextlib.suppress(subprocess.CalledProcessError):
+                        crictl("rm", container["id"])
+        return left
+
+    wait(lambda: not containers_left())
     repository = image.rsplit(":", 1)[0]
     refs = ctr("images", "ls", "-q").split()
     gone = [r for r in refs if r in ids or r == image or r.startswith(f"{repository}@")]
