@@ -65,6 +65,7 @@ def test_page_lists_builds_and_shows_a_log(
     assert 'class="state state-failed">failed<' in dom
     assert "Successfully pushed" in dom  # the followed log, read by the page's script
     assert f'<code id="log-build">{good_id}</code>' in dom
+    assert '<section id="prepull" class="hidden">' in dom  # pre-pull is off: no section
     shot = tmp_path / "page.png"
     browse(
         f"{server.url}/#build={bad_id}",
