@@ -2,11 +2,12 @@
 builder container running, split at the daemon's own milestones.
 
 Run from the repository root, on the test cluster (hold ``/tmp/cluster.lock``):
-``.venv/bin/python -m bench.rootless_start [--pods 5] [--no-probe] [--debug]``.
+``.venv/bin/python -m bench.rootless_start [--pods 5] [--gate probe|hook|none] [--debug]``.
 
 Each pod is the build pod's pair, made by the executor's own code
 (``jobs.executors.kubernetes.rootless.daemon_container``): the rootless daemon as a native
-sidecar (with its startup probe; ``--no-probe``: without it) and a builder container that
+sidecar (``--gate``: the builder waits for its startup probe, the executor's; for a
+postStart hook that asks the daemon every 0.1 s; or for nothing) and a builder container that
 only prints the time, in a namespace enforcing Pod Security ``baseline``. The daemon's
 command is the image's entrypoint behind ``sh -c 'date; exec …'``, so that its start is
 seen. Pods are made one at a time; the node's clock is this machine's (a single-node
@@ -46,7 +47,14 @@ IMAGE = "docker.io/moby/buildkit:v0.34.2-rootless"
 SERVER_LINE = "running server on"
 
 
-def pod_manifest(name: str, probe: bool, debug: bool = False) -> dict[str, Any]:
+HOOK_WAIT = (
+    f"i=0; until buildctl --addr {rootless.SOCKET} debug workers >/dev/null 2>&1; do"
+    " i=$((i+1)); [ $i -lt 1200 ] || exit 1; sleep 0.1; done"
+)
+"""A postStart hook that waits for the daemon as the startup probe does, every 0.1 s."""
+
+
+def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
     """The measured pod: the executor's rootless sidecar and a builder that prints the time."""
     settings = load_settings(
         None,
@@ -57,15 +65,17 @@ def pod_manifest(name: str, probe: bool, debug: bool = False) -> dict[str, Any]:
     )
     daemon = rootless.daemon_container(settings)
     daemon["command"] = ["sh", "-c", 'date +"START %s.%N"; exec rootlesskit buildkitd "$@"', "-"]
-    if not probe:
+    if gate != "probe":  # the startup probe (the executor's), a postStart hook, or nothing
         del daemon["startupProbe"]
+    if gate == "hook":
+        daemon["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", HOOK_WAIT]}}}
     if debug:
         daemon["args"] = [*daemon["args"], "--debug"]
     builder = {
         "name": "builder",
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", 'date +"START %s.%N"'],
+        "command": ["sh", "-c", 'date +"START %s.%N"; sleep 3'],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -106,7 +116,7 @@ def _server_at(log: str) -> float:
 
 
 def measure_pod(
-    core: client.CoreV1Api, namespace: str, probe: bool, debug: bool = False
+    core: client.CoreV1Api, namespace: str, gate: str, debug: bool = False
 ) -> dict[str, float]:
     """One pod: created, watched to Running, then its logs read; seconds per segment."""
     name = f"rootless-{uuid.uuid4().hex[:6]}"
@@ -131,7 +141,7 @@ def measure_pod(
     ready.wait()
     time.sleep(0.3)  # the watch's request is out
     created = time.time()
-    body: Any = pod_manifest(name, probe, debug)  # the client takes a dict where it types a V1Pod
+    body: Any = pod_manifest(name, gate, debug)  # the client takes a dict where it types a V1Pod
     core.create_namespaced_pod(namespace, body)
     thread.join(150)
     if "running" not in seen:
@@ -177,7 +187,7 @@ def measure_pod(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=5)
-    parser.add_argument("--no-probe", action="store_true")
+    parser.add_argument("--gate", choices=["probe", "hook", "none"], default="probe")
     parser.add_argument("--debug", action="store_true", help="buildkitd --debug, its log shown")
     args = parser.parse_args(argv)
     kubeconfig = sh(str(ROOT / "tests/cluster/up.sh")).strip().splitlines()[-1].split("=", 1)[1]
@@ -192,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for i in range(args.pods):
-            runs.append(measure_pod(core, namespace, not args.no_probe, args.debug))
+            runs.append(measure_pod(core, namespace, args.gate, args.debug))
             say(f"pod {i}: {runs[-1]}")
     finally:
         core.delete_namespace(namespace, propagation_policy="Background")
     medians = {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
-    print(json.dumps({"probe": not args.no_probe, "runs": runs, "medians": medians}, indent=2))
+    print(json.dumps({"gate": args.gate, "runs": runs, "medians": medians}, indent=2))
     return 0
 
 
