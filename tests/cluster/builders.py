@@ -15,6 +15,7 @@ import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -184,6 +185,48 @@ def external_daemon_objects(
     return config_map, pod, service
 
 
+PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
+
+
+def external_daemon_policy(release_namespace: str, node_ip: str, registry_port: int) -> Any:
+    """The NetworkPolicy an operator gives the daemon of ``external_daemon_objects`` (the
+    example of docs/kubernetes.md, ``buildkit-external``): its port admits the release's
+    namespace only; it reaches DNS, the addresses outside the private and link-local ranges
+    and the registry on the node, as the chart's own daemon does."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "buildkitd"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "buildkitd"}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": release_namespace}
+                            }
+                        }
+                    ],
+                    "ports": [{"port": 1234, "protocol": "TCP"}],
+                }
+            ],
+            "egress": [
+                {
+                    "to": [{"ipBlock": {"cidr": c}} for c in PRIVATE],
+                    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                },
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE}}]},
+                {
+                    "to": [{"ipBlock": {"cidr": f"{node_ip}/32"}}],
+                    "ports": [{"port": registry_port, "protocol": "TCP"}],
+                },
+            ],
+        },
+    }
+
+
 def push_base(base_image: str, registry: str, credentials: tuple[str, str]) -> None:
     """Put the Debian base into ``registry`` (127.0.0.1:port, authenticated) as
     ``debian:bookworm``, with a docker config of its own (no login left behind)."""
@@ -203,9 +246,9 @@ def push_base(base_image: str, registry: str, credentials: tuple[str, str]) -> N
 PROBE_SH = r"""#!/bin/sh
 # What a RUN step of an untrusted repository tries to reach (tests/cluster/builders.py).
 # $1: canaries "name:reversed-value ..." (reversed, so that no command line holds one);
-# $2: the name of another build's file; $3: the service's host name.
+# $2: the name of another build's file; $3: the addresses to connect to, "name=ip:port ...".
 say() { echo "PROBE $1=$2"; }
-marker="$2"; service="$3"
+marker="$2"; targets="$3"
 # every root this step can see: its own, and those of the processes it can see
 roots="/"
 for p in /proc/[0-9]*; do
@@ -249,24 +292,26 @@ reach() {  # name host port: whether a TCP connection is made (bash's /dev/tcp)
     if timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then say "$1" reached
     else say "$1" unreached; fi
 }
-reach api-server "${KUBERNETES_SERVICE_HOST:-10.96.0.1}" 443
-reach service "$service" 80
-reach metadata 169.254.169.254 80
-reach internet 203.0.113.10 80
+for target in $targets; do  # name=host:port
+    address="${target#*=}"
+    reach "${target%%=*}" "${address%:*}" "${address##*:}"
+done
 """
 
 
 def probe_files(
-    secrets: dict[str, str], marker: str, service_host: str, base: str
+    secrets: dict[str, str], marker: str, targets: dict[str, str], base: str
 ) -> dict[str, str]:
     """The probe repository: its Dockerfile runs probe.sh with the canaries (``secrets``:
     name -> value, handed over reversed), the name of another build's file and the
-    service's host."""
+    addresses it tries to connect to (``targets``: name -> ``ip:port``; its results
+    ``reached`` or ``unreached`` under each name)."""
     own = f"own-canary-{marker}"  # in the step's own files: the search must find it
     words = " ".join(f"{name}:{value[::-1]}" for name, value in {**secrets, "own": own}.items())
+    addresses = " ".join(f"{name}={address}" for name, address in targets.items())
     return {
         "Dockerfile": f"FROM {base}\nARG NB_USER\nARG NB_UID\nCOPY probe.sh own.txt /\n"
-        f'RUN sh /probe.sh "{words}" "{marker}" "{service_host}"\n',
+        f'RUN sh /probe.sh "{words}" "{marker}" "{addresses}"\n',
         "probe.sh": PROBE_SH,
         "own.txt": f"{own}\n",
     }

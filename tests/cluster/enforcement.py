@@ -133,7 +133,7 @@ def wait_enforced(pods: Iterable[tuple[str, str]], timeout: float = 120) -> None
 
 
 def node_egress(node_ip: str, *ports: int) -> dict[str, Any]:
-    """``networkPolicy`` values that let build pods and the BuildKit daemon reach the test's
+    """``networkPolicy`` values that let build pods and the build daemons reach the test's
     services on the node (git servers, registries, a token service) on ``ports``, as an
     operator adds a registry or git server with a private address: the chart's policies
     keep build pods and build steps off private addresses otherwise. Only those ports: the
@@ -142,7 +142,11 @@ def node_egress(node_ip: str, *ports: int) -> dict[str, Any]:
         "to": [{"ipBlock": {"cidr": f"{node_ip}/32"}}],
         "ports": [{"port": port, "protocol": "TCP"} for port in sorted(set(ports))],
     }
-    return {"builds": {"egress": [rule]}, "buildkit": {"egress": [rule]}}
+    return {
+        "builds": {"egress": [rule]},
+        "buildkit": {"egress": [rule]},
+        "dind": {"egress": [rule]},
+    }
 
 
 def port_of(address: str) -> int:

@@ -25,6 +25,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from jobs.executors.kubernetes.rbac import RULES
+from jobs.executors.kubernetes.status import build_over
 from jobs.factory import make_service
 from jobs.model import BuildState
 from jobs.service import BuildService
@@ -311,7 +312,9 @@ class QueueWatcher:
             self.released.append(repo)
 
     def _pods(self, kind: str, pod: Any) -> None:
-        if kind != "DELETED" and pod.status.phase in ("Pending", "Running"):
+        # a build is at work until its builder container has exited (status.build_over:
+        # its slot is free then, while the pod may still show Running)
+        if kind != "DELETED" and pod.status.phase in ("Pending", "Running") and not build_over(pod):
             self._working.add(pod.metadata.name)
         else:
             self._working.discard(pod.metadata.name)

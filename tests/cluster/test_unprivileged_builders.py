@@ -3,15 +3,18 @@ needs, then a signed push built and pushed to a registry that asks for credentia
 that changes only content rebuilt from the cache, and a RUN step of an untrusted repository
 reaching what docs/kubernetes.md ("What a build step can reach") says, with the chart's
 NetworkPolicies on (the default) and enforced by the test cluster (kube-router): where the
-step runs under them (the release's daemon, a rootless daemon in the build pod) it reaches
-the internet but not the Kubernetes API, the service or the metadata address:
+step runs under them (the release's daemon, a rootless daemon in the build pod, dind's
+daemon, an operator's daemon under the operator's policy) it reaches the internet and the
+registry but not the Kubernetes API, the service, the hub or the metadata address; in the
+node's Docker network (``docker-socket``) it reaches all of them:
 
 - ``buildkit-external`` under "restricted": builds go over mTLS to a BuildKit daemon an
   operator runs in another namespace (privileged, which that namespace allows);
 - ``buildkit-rootless`` under "baseline": each build pod runs its own rootless daemon
   (the ``moby/buildkit`` rootless stand-in);
-- ``buildkit`` (the default) and ``docker-socket`` under "privileged": the release's privileged
-  BuildKit daemon, and the node's Docker daemon.
+- ``buildkit`` (the default), ``dind`` and ``docker-socket`` under "privileged": the
+  release's privileged BuildKit daemon, the release's docker-in-docker DaemonSet, and the
+  node's Docker daemon.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from testkit import z2jh
 from testkit.components import Registry, start_registry
 
 from . import builders, enforcement
@@ -38,6 +42,7 @@ from .test_chart import (  # noqa: F401 - fixtures
     SERVICE,
     ServiceProxy,
     commit,
+    dind_image,
     free_port,
     proxy,
     run_helm,
@@ -45,6 +50,7 @@ from .test_chart import (  # noqa: F401 - fixtures
     service_image,
     wait_for_build,
 )
+from .test_network_policy import API_URL, listener
 
 pytestmark = pytest.mark.cluster
 
@@ -83,6 +89,25 @@ def daemon_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
             core_v1.delete_namespace(name, propagation_policy="Background")
 
 
+@pytest.fixture
+def hub(namespace: str, core_v1: client.CoreV1Api, kube: Any, tools_image: str) -> Iterator[str]:
+    """A stand-in for a JupyterHub's hub in a namespace of its own (as z2jh installs it): a
+    pod with z2jh's hub labels answering HTTP on the hub's port, no policy of its own;
+    ``ip:port``."""
+    name = f"{namespace}-hub"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        labels = {**z2jh.match_labels("hub", "jhub"), **z2jh.POD_ACCESS_LABELS["hub"]}
+        core_v1.create_namespaced_pod(
+            name, listener("hub", tools_image, labels, {"http": z2jh.HUB_PORT})
+        )
+        kube.wait_for_pod_phase(core_v1, name, "hub", {"Running"})
+        yield f"{core_v1.read_namespaced_pod('hub', name).status.pod_ip}:{z2jh.HUB_PORT}"
+    finally:
+        with contextlib.suppress(ApiException):
+            core_v1.delete_namespace(name, propagation_policy="Background")
+
+
 def test_restricted_namespace_builds_on_an_external_daemon(
     helm: str,
     kubeconfig: str,
@@ -97,6 +122,7 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     upstream_buildkit: str,
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    hub: str,
     tmp_path: Path,
 ) -> None:
     registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
@@ -114,6 +140,11 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     core_v1.create_namespaced_pod(daemon_namespace, pod)
     core_v1.create_namespaced_service(daemon_namespace, service)
     kube.wait_for_pod_phase(core_v1, daemon_namespace, "buildkitd", {"Running"})
+    # the operator confines the daemon's network, where build steps run (docs/kubernetes.md)
+    client.NetworkingV1Api(core_v1.api_client).create_namespaced_network_policy(
+        daemon_namespace,
+        builders.external_daemon_policy(namespace, NODE_IP, enforcement.port_of(registry)),
+    )
     # the client certificate, given to the release as an existing Secret
     core_v1.create_namespaced_secret(
         namespace, builders.tls_secret("buildkit-client", ca, client_pem)
@@ -137,7 +168,7 @@ def test_restricted_namespace_builds_on_an_external_daemon(
         helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
         registry=registry, auth_registry=auth_registry, git_server=git_server,
         service_image=service_image, builder_image=builder_image, proxy=proxy,
-        tmp_path=tmp_path,
+        tmp_path=tmp_path, hub=hub,
     )  # fmt: skip
     ready = proxy.http.get("/health/ready").json()
     assert ready["checks"]["buildkit"]["ok"] is True, ready
@@ -147,6 +178,8 @@ def test_restricted_namespace_builds_on_an_external_daemon(
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
     assert results["daemon-process"] == "not-found"  # its own PID namespace
+    # the step runs in the operator's daemon's network: the operator's policy confines it
+    assert reach(results) == CONFINED, results
 
 
 def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
@@ -162,6 +195,7 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
     upstream_buildkit_rootless: str,
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    hub: str,
     tmp_path: Path,
 ) -> None:
     registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
@@ -176,7 +210,7 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
         helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
         registry=registry, auth_registry=auth_registry, git_server=git_server,
         service_image=service_image, builder_image=builder_image, proxy=proxy,
-        tmp_path=tmp_path,
+        tmp_path=tmp_path, hub=hub,
     )  # fmt: skip
     # docs/kubernetes.md, "What a build step can reach": the pod's own daemon
     assert results["secret-webhook-secret"] == "not-found"
@@ -190,7 +224,7 @@ def test_baseline_namespace_builds_with_a_rootless_daemon_in_each_build_pod(
     assert results["daemon-process"] == "found"
     # the step runs in the build pod's network: its NetworkPolicy (on by default, enforced
     # by kube-router) keeps it off the Kubernetes API, the service and the metadata address
-    assert_confined(results)
+    assert reach(results) == CONFINED, results
 
 
 def test_privileged_daemon_build_step_reaches_what_the_docs_say(
@@ -206,6 +240,7 @@ def test_privileged_daemon_build_step_reaches_what_the_docs_say(
     upstream_buildkit: str,
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    hub: str,
     tmp_path: Path,
 ) -> None:
     registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
@@ -220,7 +255,7 @@ def test_privileged_daemon_build_step_reaches_what_the_docs_say(
         helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
         registry=registry, auth_registry=auth_registry, git_server=git_server,
         service_image=service_image, builder_image=builder_image, proxy=proxy,
-        tmp_path=tmp_path, daemon_in_release=True,
+        tmp_path=tmp_path, hub=hub, daemon_in_release=True,
     )  # fmt: skip
     # docs/kubernetes.md, "What a build step can reach": the release's shared daemon
     assert results["secret-registry-password"] == "not-found"
@@ -229,7 +264,7 @@ def test_privileged_daemon_build_step_reaches_what_the_docs_say(
     assert results["service-account-token"] == "not-found"
     assert results["daemon-process"] == "not-found"  # its own PID namespace
     # the step runs in the daemon's network, which its NetworkPolicy confines
-    assert_confined(results)
+    assert reach(results) == CONFINED, results
 
 
 def test_docker_socket_build_step_reaches_what_the_docs_say(
@@ -243,6 +278,7 @@ def test_docker_socket_build_step_reaches_what_the_docs_say(
     service_image: str,  # noqa: F811 - test_chart's fixture
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    hub: str,
     tmp_path: Path,
 ) -> None:
     # the node's Docker daemon pushes over plain HTTP only to 127.0.0.1; the service pod
@@ -253,7 +289,7 @@ def test_docker_socket_build_step_reaches_what_the_docs_say(
         helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
         registry=auth_registry.host, auth_registry=auth_registry, git_server=git_server,
         service_image=service_image, builder_image=builder_image, proxy=proxy,
-        tmp_path=tmp_path,
+        tmp_path=tmp_path, hub=hub,
         extra_values={"hostNetwork": True, "containerPort": free_port(),
                       "strategy": {"type": "Recreate"}},
     )  # fmt: skip
@@ -263,16 +299,75 @@ def test_docker_socket_build_step_reaches_what_the_docs_say(
     assert results["other-build"] == "not-found"
     assert results["service-account-token"] == "not-found"
     assert results["daemon-process"] == "not-found"  # its own PID namespace
+    # the step runs in a container of the node's Docker network: no NetworkPolicy covers
+    # it, and it reaches what the node reaches
+    assert reach(results) == UNCONFINED, results
 
 
-def assert_confined(results: dict[str, str]) -> None:
-    """What the chart's NetworkPolicies (enforced in the test cluster) leave a build step:
-    the internet (an address on the node stands in for it), not the Kubernetes API, the
-    service or the cloud metadata address (a listener on the node stands in for it)."""
-    assert results["internet"] == "reached", results  # the step's network works
-    assert results["api-server"] == "unreached", results
-    assert results["service"] == "unreached", results
-    assert results["metadata"] == "unreached", results
+def test_dind_build_step_reaches_what_the_docs_say(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    core_v1: client.CoreV1Api,
+    kube: Any,
+    node_ip: str,
+    auth_registry: Registry,
+    git_server: Any,
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    builder_image: str,
+    dind_image: str,  # noqa: F811 - test_chart's fixture
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    hub: str,
+    tmp_path: Path,
+) -> None:
+    registry = f"{node_ip}:{auth_registry.host.rpartition(':')[2]}"
+    repository, _, tag = dind_image.rpartition(":")
+    dind = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        # with its scheme, dockerd's BuildKit (its builds' FROM) asks the registry over
+        # plain HTTP too; without it only dockerd's own pulls and pushes do
+        "extraArgs": [f"--insecure-registry=http://{registry}"],
+    }
+    results = build_in_namespace(
+        "privileged",
+        {"type": "dind", "dind": dind},
+        helm=helm, kubeconfig=kubeconfig, namespace=namespace, core_v1=core_v1, kube=kube,
+        registry=registry, auth_registry=auth_registry, git_server=git_server,
+        service_image=service_image, builder_image=builder_image, proxy=proxy,
+        tmp_path=tmp_path, hub=hub, daemon_in_release=True,
+    )  # fmt: skip
+    # docs/kubernetes.md, "What a build step can reach": the release's docker-in-docker
+    assert results["secret-registry-password"] == "not-found"
+    assert results["secret-webhook-secret"] == "not-found"
+    assert results["other-build"] == "not-found"
+    assert results["service-account-token"] == "not-found"
+    assert results["daemon-process"] == "not-found"  # its own PID namespace
+    # the step's container is NATed through the daemon's pod, which its NetworkPolicy
+    # confines
+    assert reach(results) == CONFINED, results
+
+
+CONFINED = {
+    "internet": "reached",  # the step's network works
+    "registry": "reached",  # the operator's egress rule for it (enforcement.node_egress)
+    "api-server": "unreached",
+    "service": "unreached",
+    "hub": "unreached",
+    "metadata": "unreached",
+}
+"""What the chart's NetworkPolicies (enforced in the test cluster) leave a build step that
+runs under them: the internet (an address on the node stands in for it) and the registry
+the operator let the daemon reach; not the Kubernetes API, the service, the hub (a pod
+with z2jh's hub labels, in a namespace of its own) or the cloud metadata address (a listener
+on the node stands in for it)."""
+
+UNCONFINED = dict.fromkeys(CONFINED, "reached")
+"""A build step that no NetworkPolicy covers (the node's Docker daemon) reaches all of it."""
+
+
+def reach(results: dict[str, str]) -> dict[str, str]:
+    """The probe's connection results, by target."""
+    return {name: results[name] for name in CONFINED}
 
 
 def build_in_namespace(
@@ -291,13 +386,16 @@ def build_in_namespace(
     builder_image: str,
     proxy: ServiceProxy,  # noqa: F811 - a value here, not the fixture
     tmp_path: Path,
+    hub: str,
     daemon_in_release: bool = False,
     extra_values: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Install the chart with ``builder`` (and ``extra_values``) into ``namespace``
     enforcing ``level``; a cold build, a content-only rebuild from the cache, another
     build's files, then the probe's build: its results. ``daemon_in_release``: the release
-    runs a BuildKit daemon in the namespace (``buildkit``)."""
+    runs a build daemon in the namespace (``buildkit``, ``dind``). The probe connects to
+    the Kubernetes API, the service (its ClusterIP), the hub (``ip:port``), the registry
+    (``registry``, the node's address), the metadata address and an internet address."""
     core_v1.patch_namespace(namespace, {"metadata": {"labels": {PSA: level}}})
     token = uuid.uuid4().hex[:8]
     base = f"{registry}/debian:bookworm"
@@ -314,10 +412,6 @@ def build_in_namespace(
     repo_url = git_server.url(repo_name)
     marker = f"marker-{token}"
     probe_name = f"probe-{token}.git"
-    secrets = {"registry-password": CREDENTIALS[1], "webhook-secret": "chart-test-canary"}
-    probe_sha = git_server.create_repo(
-        probe_name, builders.probe_files(secrets, marker, f"{SERVICE}.{namespace}.svc", base)
-    )
     marker_name = f"marker-{token}.git"
     marker_sha = git_server.create_repo(marker_name, builders.marker_files(marker, base))
 
@@ -352,10 +446,24 @@ def build_in_namespace(
     daemons = [
         p.metadata.name
         for p in core_v1.list_namespaced_pod(namespace).items
-        if "buildkit" in str(p.metadata.name)
+        if "buildkit" in str(p.metadata.name) or "dind" in str(p.metadata.name)
     ]
     # the release's own daemon, or none: the operator's, one in each build pod, the node's
     assert bool(daemons) is daemon_in_release, daemons
+    # the probe, once the service's address is known
+    service_ip = core_v1.read_namespaced_service(SERVICE, namespace).spec.cluster_ip
+    targets = {
+        "api-server": API_URL.split("://")[1].rstrip("/"),
+        "service": f"{service_ip}:80",
+        "hub": hub,
+        "registry": f"{NODE_IP}:{enforcement.port_of(registry)}",
+        "metadata": f"{enforcement.METADATA_IP}:80",
+        "internet": f"{enforcement.INTERNET_IP}:80",
+    }
+    secrets = {"registry-password": CREDENTIALS[1], "webhook-secret": "chart-test-canary"}
+    probe_sha = git_server.create_repo(
+        probe_name, builders.probe_files(secrets, marker, targets, base)
+    )
 
     # cold build, then a commit that changes only content: the environment step is cached
     cold = wait_for_build(proxy, kube, send_push(proxy, repo_url, sha)["id"])

@@ -208,3 +208,54 @@ async def test_the_answer_to_a_release_counts_the_job_as_running_before_the_watc
     )
     await keeper._release_queued()
     assert cache.jobs["a"].spec.suspend is False
+
+
+def pod_of_job(job: str, builder: client.V1ContainerState) -> client.V1Pod:
+    """A Running pod of ``job`` with a rootless daemon's sidecar still running and the
+    builder container in state ``builder``."""
+    running = client.V1ContainerState(running=client.V1ContainerStateRunning())
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=f"{job}-pod", labels={"job-name": job}),
+        status=client.V1PodStatus(
+            phase="Running",
+            init_container_statuses=[
+                client.V1ContainerStatus(
+                    name="buildkitd", state=running, image="i", image_id="", ready=True,
+                    restart_count=0,
+                )
+            ],
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="builder", state=builder, image="i", image_id="", ready=False,
+                    restart_count=0,
+                )
+            ],
+        ),
+    )  # fmt: skip
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("builder_done", [False, True])
+async def test_a_builds_slot_is_free_once_its_builder_container_ended(builder_done: bool) -> None:
+    # a build pod with a sidecar (the rootless daemon) is Running until the kubelet has
+    # stopped the sidecar after the builder exited: the repository's next build need not
+    # wait for that
+    cache = WatchCache(None, None, "ns", "s", on_job=lambda job: None, on_queue_change=lambda: None)
+    repo = {manifests.ANNOTATION + "repo": "git://x/same"}
+    for name, suspend in (("first", False), ("second", True)):
+        job: Any = suspended(name, suspend=suspend)
+        job.metadata.annotations.update(repo)
+        cache.jobs[name] = job
+    ended = client.V1ContainerState(terminated=client.V1ContainerStateTerminated(exit_code=0))
+    running = client.V1ContainerState(running=client.V1ContainerStateRunning())
+    cache.pods["first"] = pod_of_job("first", ended if builder_done else running)
+    settings = load_settings(
+        None,
+        image_prefix="r.test/p-",
+        executor="kubernetes",
+        limits={"max_concurrent_builds_per_repo": 1},
+    )
+    batch = Batch()
+    keeper = QueueKeeper(settings, None, batch, "ns", "me", cache)
+    await keeper._release_queued()
+    assert batch.released == (["second"] if builder_done else [])

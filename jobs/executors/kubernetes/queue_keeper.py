@@ -29,7 +29,7 @@ from ...checks import Check, run_check
 from ...concurrency import may_start
 from ...settings import Settings
 from . import manifests
-from .status import job_terminal, pod_ended, queued_at, repo_of
+from .status import build_over, job_terminal, queued_at, repo_of
 from .watch import WatchCache
 
 log = logging.getLogger(__name__)
@@ -201,15 +201,15 @@ class QueueKeeper:
 
     async def _release_queued(self) -> None:
         """Let suspended Jobs run, oldest first, within the concurrency limits, while
-        the gate is open. A Job counts as running until it is terminal or its pod has
-        ended."""
+        the gate is open. A Job counts as running until it is terminal or its build is
+        over (its pod ended, or its builder container exited)."""
         limits = self._settings.limits
         pods = self._cache.pods
         active = [job for job in self._cache.jobs.values() if not job_terminal(job)]
         running = [
             repo_of(job)
             for job in active
-            if not job.spec.suspend and not pod_ended(pods.get(job.metadata.name))
+            if not job.spec.suspend and not build_over(pods.get(job.metadata.name))
         ]
         waiting = [job for job in active if job.spec.suspend]
         starting = may_start(

@@ -64,8 +64,8 @@ def pod_of(job: Any, pod: Any | None) -> Any | None:
 def job_terminal(job: Any) -> bool:
     """The Job is done (Complete or Failed). ``job_finished`` answers earlier
     (SuccessCriteriaMet, FailureTarget: the outcome is known, a pod may still be
-    terminating). The queue counts a Job as running until it is terminal or its pod
-    has ended (``pod_ended``: nothing of the build runs any more)."""
+    terminating). The queue counts a Job as running until it is terminal or its build
+    is over (``build_over``: nothing of the build runs any more)."""
     return _condition(job, "Complete", "Failed") is not None
 
 
@@ -117,6 +117,18 @@ def builder_succeeded(pod: Any) -> bool:
     builder = _builder_status(pod)
     terminated = builder.state.terminated if builder and builder.state else None
     return terminated is not None and terminated.exit_code == 0
+
+
+def build_over(pod: Any | None) -> bool:
+    """Nothing of the build runs any more, so its slot in the queue is free: the pod is
+    over (``pod_ended``) or its builder container has exited. A pod with a sidecar (the
+    rootless daemon of ``buildkit-rootless``) stays Running until the kubelet has stopped
+    the sidecar after the builder (1-3 s, measured: bench/README.md), and that daemon
+    serves no other build."""
+    if pod_ended(pod):
+        return True
+    builder = _builder_status(pod) if pod is not None else None
+    return bool(builder and builder.state and builder.state.terminated)
 
 
 def has_log(pod: Any) -> bool:

@@ -23,7 +23,7 @@ from ...model import LogLine
 from ...repo2docker.failures import TAIL_LINES
 from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from .pod import CONTAINER
-from .status import job_of, pod_ended
+from .status import build_over, job_of
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class WatchCache:
                 current.metadata.creation_timestamp <= obj.metadata.creation_timestamp
             ):
                 self.pods[name] = obj
-            if pod_ended(obj):
+            if build_over(obj):
                 self._on_queue_change()  # a slot is free
         self.notify(name)
 
