@@ -52,7 +52,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 docs: $(STAMP)
-	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
 
 docs-check: docs
 	$(PY) -m jobs.settings.docs --check docs/configuration.md
