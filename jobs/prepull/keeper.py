@@ -7,8 +7,8 @@ DaemonSet when the list changed, then reads the presence of its images. It runs 
 each build this process finishes (``on_event``: a poke) and every
 ``prepull.interval`` seconds: for builds other replicas finished, for images that
 leave the offer, for presence. Only the holder of the Lease ``<instance>-prepull``
-(``lease.PrepullLease``) writes; every replica reads presence, for its ``/metrics``
-and ``GET /api/v1/prepull``. A failing pass (the API server refuses or does not
+(``jobs.executors.kubernetes.lease.Lease``) writes; every replica reads presence, for
+its ``/metrics`` and ``GET /api/v1/prepull``. A failing pass (the API server refuses or does not
 answer) is logged and tried again at the next one: it never stops the service or a
 build.
 """
@@ -35,7 +35,7 @@ from ..metrics import PREPULL_FAILING, PREPULL_PRESENT, PREPULL_SELECTED
 from ..model import Build, BuildState
 from ..settings import Settings
 from .cluster import PrepullDaemonSet
-from .lease import PrepullLease, lease_name
+from .lease import lease_name
 from .manifests import PrepullSpec, owner_reference, prepull_images
 from .presence import PrepullState
 
@@ -60,7 +60,8 @@ class DaemonSetWriter(Protocol):
 
 
 class LeaseHolder(Protocol):
-    """What the keeper asks of its Lease (``lease.PrepullLease``); blocking calls."""
+    """What the keeper asks of its Lease (``jobs.executors.kubernetes.lease.Lease``);
+    blocking calls."""
 
     def hold(self) -> Any: ...
 
@@ -135,11 +136,12 @@ class PrepullKeeper:
         """The keeper ``settings.prepull`` describes, in its namespace (default: the
         service's), through ``api`` (default: the service's cluster configuration)."""
         from ..executors.kubernetes.cluster import api_client, default_namespace
+        from ..executors.kubernetes.lease import Lease
 
         api = api or api_client(settings)
         namespace = settings.prepull.namespace or default_namespace(settings)
         identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        lease = PrepullLease(
+        lease = Lease(
             client.CoordinationV1Api(api),
             lease_name(settings.kubernetes.instance),
             namespace,

@@ -23,13 +23,3 @@ RULES: list[dict[str, Any]] = [
         "verbs": ["get", "create", "update"],
     },
 ]
-
-
-def role(name: str, namespace: str) -> dict[str, Any]:
-    """The Role manifest granting ``RULES``."""
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": name, "namespace": namespace},
-        "rules": RULES,
-    }

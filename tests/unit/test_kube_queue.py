@@ -1,4 +1,4 @@
-"""The queue keeper: taking and renewing its Lease (``queue_keeper.claim_lease``, pure);
+"""The queue keeper: taking and renewing its Lease (``lease.claim_lease``, pure);
 letting Jobs run only while what builds need answers (``ReleaseGate``)."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from kubernetes import client
 
 from jobs.errors import TemporaryError
 from jobs.executors.kubernetes import manifests
-from jobs.executors.kubernetes.queue_keeper import QueueKeeper, ReleaseGate, claim_lease
+from jobs.executors.kubernetes.lease import claim_lease
+from jobs.executors.kubernetes.queue_keeper import QueueKeeper, ReleaseGate
 from jobs.executors.kubernetes.watch import WatchCache
 from jobs.settings import load_settings
 

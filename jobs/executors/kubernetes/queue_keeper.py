@@ -15,50 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ...checks import Check, run_check
 from ...concurrency import may_start
 from ...settings import Settings
 from . import manifests
+from .lease import Lease
 from .status import build_over, job_terminal, queued_at, repo_of
 from .watch import WatchCache
 
 log = logging.getLogger(__name__)
-
-
-def claim_lease(spec: Any, identity: str, now: dt.datetime, seconds: float) -> Any:
-    """The Lease spec to write for ``identity`` to hold the Lease from ``now`` for
-    ``seconds``, or None when another holder's Lease has not expired. Pure: ``spec``
-    (a ``V1LeaseSpec``, or None for one made empty) is not changed.
-
-    A Lease is expired when it names no holder, was never renewed, or was last
-    renewed longer ago than its duration. Taking it over from another holder sets
-    its acquire time and counts a transition."""
-    spec = copy.copy(spec) if spec is not None else client.V1LeaseSpec()
-    renewed = spec.renew_time or spec.acquire_time
-    expired = (
-        renewed is None
-        or (now - renewed).total_seconds() > (spec.lease_duration_seconds or seconds)
-        or not spec.holder_identity
-    )
-    if spec.holder_identity != identity and not expired:
-        return None
-    if spec.holder_identity != identity:
-        spec.acquire_time = now
-        spec.lease_transitions = (spec.lease_transitions or 0) + 1
-    spec.holder_identity = identity
-    spec.lease_duration_seconds = max(1, round(seconds))
-    spec.renew_time = now
-    return spec
 
 
 class ReleaseGate:
@@ -110,7 +82,13 @@ class QueueKeeper:
         self._coordination, self._batch = coordination, batch
         self._namespace, self.identity = namespace, identity
         self._cache = cache
-        self._name = manifests.lease_name(settings)
+        self._lease = Lease(
+            coordination,
+            manifests.lease_name(settings),
+            namespace,
+            identity,
+            settings.kubernetes.lease_seconds,
+        )
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.leader = False
@@ -136,48 +114,10 @@ class QueueKeeper:
 
     def _hold_lease(self) -> bool:
         """Take or renew the Lease; True when this process holds it."""
-        seconds = self._settings.kubernetes.lease_seconds
-        now = dt.datetime.now(dt.UTC)
-        try:
-            lease = self._coordination.read_namespaced_lease(self._name, self._namespace)
-        except ApiException as e:
-            if e.status != 404:
-                raise
-            body = client.V1Lease(
-                metadata=client.V1ObjectMeta(name=self._name, namespace=self._namespace),
-                spec=client.V1LeaseSpec(
-                    holder_identity=self.identity,
-                    lease_duration_seconds=max(1, round(seconds)),
-                    acquire_time=now,
-                    renew_time=now,
-                ),
-            )
-            try:
-                self._coordination.create_namespaced_lease(self._namespace, body)
-            except ApiException as e2:
-                if e2.status == 409:
-                    return False
-                raise
-            return True
-        # lease.spec is None when the Helm chart made the Lease empty (for helm uninstall)
-        spec = claim_lease(lease.spec, self.identity, now, seconds)
-        if spec is None:
-            return False
-        lease.spec = spec
-        try:
-            self._coordination.replace_namespaced_lease(self._name, self._namespace, lease)
-        except ApiException as e:
-            if e.status == 409:  # someone else renewed or took it first
-                return False
-            raise
-        return True
+        return self._lease.hold() is not None
 
     def _release_lease(self) -> None:
-        lease = self._coordination.read_namespaced_lease(self._name, self._namespace)
-        if lease.spec.holder_identity == self.identity:
-            lease.spec.holder_identity = None
-            lease.spec.renew_time = None
-            self._coordination.replace_namespaced_lease(self._name, self._namespace, lease)
+        self._lease.release()
 
     async def _keep(self) -> None:
         renew_every = self._settings.kubernetes.lease_seconds / 3
