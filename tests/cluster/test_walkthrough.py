@@ -222,8 +222,17 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     pod = user_pod(core_v1, user)
     (container,) = pod.spec.containers
     assert container.image == image
-    events = w.pod_events(core_v1, str(pod.metadata.name))
-    said = [e.message or "" for e in events]
+    name = str(pod.metadata.name)
+
+    def pulled_events() -> list[str]:  # the kubelet records events asynchronously
+        events = w.pod_events(core_v1, name)
+        return [
+            e.message or "" for e in events if e.reason == "Pulled" and image in (e.message or "")
+        ]
+
+    kube.wait_for(pulled_events, timeout=60, what="the user pod's Pulled event of the image")
+    events = w.pod_events(core_v1, name)
+    said = [f"{e.reason}: {e.message}" for e in events]
     pulled = [
         e.message or "" for e in events if e.reason == "Pulled" and image in (e.message or "")
     ]
