@@ -5,7 +5,8 @@ The I/O edge of ``jobs.sources.record_versions``: this module asks, that one rea
 the answers. What can go wrong in asking (no connection, a timeout, a 5xx, a 429, a
 redirect off the host) is a ``ProviderUnavailable``, temporary and never taken for an
 answer about the record. The API URLs are the providers' documented ones (Zenodo REST
-API, Figshare API v2, Dataverse native API, doi.org's handle proxy API).
+API, Figshare API v2, Dataverse native API, Software Heritage's web API, doi.org's
+handle proxy API).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .record_versions import (
     dataverse_version,
     doi_target,
     figshare_version,
+    swh_version,
     zenodo_version,
 )
 from .records import DoiSource, RecordSource, RecordVersion
@@ -115,14 +117,10 @@ class RecordResolver:
             )
             return dataverse_version(source, answer)
         if source.provider == "swh":
-            return RecordVersion(
-                "swh",
-                source.host,
-                source.record,
-                source.record,
-                source.record,
-                total_size=None,
-                moves=False,
+            kind, digest = source.record.split(":")[2:4]
+            path = {"rev": "revision", "dir": "directory"}[kind]
+            return swh_version(
+                source, await self.get(f"https://{source.host}/api/1/{path}/{digest}/")
             )
         raise HostNotHandled(f"{source.provider} records are not resolved by this service yet")
 

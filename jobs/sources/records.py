@@ -138,7 +138,7 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare", "swh"})
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their
@@ -147,6 +147,7 @@ version can be handed to repo2docker and pinned (docs/design-providers.md)."""
 CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "zenodo": "repo2docker.contentproviders.Zenodo",
     "figshare": "repo2docker.contentproviders.Figshare",
+    "swh": "repo2docker.contentproviders.Swhid",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
 (``RecordVersion.content``): a build of a record runs with that provider only."""
@@ -177,6 +178,8 @@ def record_content(provider: str, page: str, version: str) -> str:
         return f"{page.rsplit('/', 1)[0]}/{version}"
     if provider == "figshare":
         return f"{page}/{version}"
+    if provider == "swh":  # the SWHID core: immutable, its page and version name it
+        return version
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 
