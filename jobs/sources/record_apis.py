@@ -19,6 +19,7 @@ import httpx
 
 from ..errors import HostNotHandled, InvalidRequest, ProviderUnavailable
 from .forms import parse_source
+from .hg_identify import identify
 from .record_versions import (
     Answer,
     check_size,
@@ -116,6 +117,8 @@ class RecordResolver:
                 f"https://{source.host}{path}", params={"persistentId": source.record}
             )
             return dataverse_version(source, answer)
+        if source.provider == "hg":  # the repository's own server, as git's refs are
+            return await identify(source)
         if source.provider == "swh":
             kind, digest = source.record.split(":")[2:4]
             path = {"rev": "revision", "dir": "directory"}[kind]

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from testkit.components import (
     Registry,
     ServiceProcess,
     dockerfile,
+    free_port,
     git,
     in_registry,
     legacy_repo2docker,
@@ -563,3 +566,88 @@ def test_swhid_failures_are_answered_and_change_nothing(
         assert "built-swh-after-the-outage" in build_log(client, back.json()["id"])
     assert proxy.refused == []
     assert [b.sha for b in records(server)] == [rev]
+
+
+HG = str(Path(sys.executable).parent / "hg")  # installed with the service (pyproject)
+HG_ENV = {**os.environ, "HGPLAIN": "1", "HGRCPATH": "", "HGUSER": "test <test@example.org>"}
+
+
+def hg(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        [HG, *args], cwd=cwd, check=True, capture_output=True, text=True, env=HG_ENV
+    ).stdout.strip()
+
+
+@pytest.fixture
+def hg_repo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Mercurial repository served by a real ``hg serve`` on a free port, at
+    ``http://127.0.0.1:<port>/repo``; yields that URL and the repository's directory."""
+    repo = tmp_path / "hg-repo"
+    repo.mkdir()
+    hg("init", cwd=repo)
+    port = free_port()
+    server = subprocess.Popen(
+        [HG, "serve", "--address", "127.0.0.1", "--port", str(port), "--prefix", "repo"],
+        cwd=repo,
+        env=HG_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/repo"
+    try:
+        wait_until(lambda: subprocess.run([HG, "identify", url], env=HG_ENV).returncode == 0, 30)
+        yield url, repo
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def hg_commit(repo: Path, marker: str) -> str:
+    """Commit a Dockerfile whose RUN step prints ``marker``; the changeset's id."""
+    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}"))
+    hg("addremove", "-q", cwd=repo)
+    hg("commit", "-q", "-m", marker, cwd=repo)
+    return hg("identify", "-r", ".", "-T", "{node}", cwd=repo)
+
+
+def test_a_mercurial_ref_builds_the_changeset_it_names_now(
+    start_server: StartServer, registry: Registry, hg_repo: tuple[str, Path]
+) -> None:
+    """A branch resolved with ``hg identify`` against a real ``hg serve``, the image
+    named after its changeset, repo2docker's Mercurial provider handed that changeset:
+    a changeset committed after the first build builds under its own tag; a changeset
+    asked by its id builds that one; an unknown ref or repository is 422, naming it."""
+    url, repo = hg_repo
+    first = hg_commit(repo, "first")
+    server = start_server()
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": f"hg+{url}"})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["repo"], body["ref"], body["sha"]) == (url, "default", first)
+        assert body["image"].endswith(f":{first}")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-hg-first" in build_log(client, body["id"])
+        again = client.post("/api/v1/builds", json={"repo": f"hg+{url}@default"})
+        assert (again.json()["outcome"], again.json()["image"]) == ("cached", body["image"])
+
+        second = hg_commit(repo, "second")
+        asked = client.post("/api/v1/builds", json={"repo": f"hg+{url}@{second}"})
+        assert asked.status_code == 202, asked.text
+        assert (asked.json()["sha"], asked.json()["ref"]) == (second, second)
+        done = wait_for_state(client, asked.json()["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, asked.json()["id"])
+        log = build_log(client, asked.json()["id"])
+        assert "built-hg-second" in log
+        assert "built-hg-first" not in log
+
+        for repo_asked, message in (
+            (f"hg+{url}@nosuch", f"Mercurial repository {url} has no ref 'nosuch'"),
+            (f"hg+{url}-missing", f"Mercurial repository {url}-missing does not exist"),
+        ):
+            refused = client.post("/api/v1/builds", json={"repo": repo_asked})
+            assert refused.status_code == 422, refused.text
+            assert message in refused.json()["error"]
+    assert in_registry(registry.url, body["image"])
+    assert {(b.provider, b.sha) for b in records(server)} == {("hg", first), ("hg", second)}

@@ -225,7 +225,7 @@ def test_a_provider_that_does_not_build_yet_is_refused_before_its_host_is_asked(
     resolver = Resolver(DATASET)
     with pytest.raises(
         errors.HostNotHandled,
-        match=r"records cannot be built by this service yet \(it builds .*figshare, swh, zenodo",
+        match=r"cannot be built by this service yet \(it builds .*figshare, hg, swh, zenodo",
     ):
         resolve({}, source, resolver)
     assert resolver.calls == 0
