@@ -642,12 +642,15 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
         assert "built-hg-second" in log
         assert "built-hg-first" not in log
 
-        for repo_asked, message in (
-            (f"hg+{url}@nosuch", f"Mercurial repository {url} has no ref 'nosuch'"),
-            (f"hg+{url}-missing", f"Mercurial repository {url}-missing does not exist"),
+        closed = f"http://127.0.0.1:{free_port()}/repo"  # no server: temporary
+        for repo_asked, status, message in (
+            (f"hg+{url}@nosuch", 422, f"Mercurial repository {url} has no ref 'nosuch'"),
+            (f"hg+{url}-missing", 422, f"Mercurial repository {url}-missing does not exist"),
+            (f"hg+{closed}", 503, "could not be asked for 'default' with hg identify"),
+            (f"hg+{url}@-r", 400, "is not a Mercurial URL"),
         ):
             refused = client.post("/api/v1/builds", json={"repo": repo_asked})
-            assert refused.status_code == 422, refused.text
+            assert refused.status_code == status, refused.text
             assert message in refused.json()["error"]
     assert in_registry(registry.url, body["image"])
     assert {(b.provider, b.sha) for b in records(server)} == {("hg", first), ("hg", second)}
