@@ -55,6 +55,16 @@ def repo_providers() -> list[dict[str, Any]]:
         },
         record_provider("Zenodo", "zenodo", "10.5281", "10.5281/zenodo.3242074"),
         record_provider("Figshare", "figshare", "10.6084", "10.6084/m9.figshare.9782777.v1"),
+        {
+            "displayName": "Software Heritage",
+            "id": "swh",
+            "detect": {"regex": "^(?<repo>swh:1:(dir|rev):[0-9a-f]{40}(;.*)?)$"},
+            "repo": {
+                "label": "SWHID of a directory or a revision",
+                "placeholder": "example: swh:1:dir:" + "0" * 40,
+            },
+            "ref": {"enabled": False},
+        },
     ]
 
 

@@ -108,6 +108,8 @@ import os as _os
 import repo2docker.contentproviders
 _record_providers = {
     'figshare': repo2docker.contentproviders.Figshare,
+    'hg': repo2docker.contentproviders.Mercurial,
+    'swh': repo2docker.contentproviders.Swhid,
     'zenodo': repo2docker.contentproviders.Zenodo,
 }
 _record_provider = _os.environ.get("BINDERHUB_SERVICE_CONTENT_PROVIDER")

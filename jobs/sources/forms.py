@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import InvalidRequest
 from .forge_urls import forge_page
+from .hg import hg_source, is_hg_url, with_ref
 from .record_urls import (
     FIGSHARE_HOSTS,
     GIST_HOST,
@@ -100,6 +101,8 @@ def parse_source(
     cached (refusals are not).
 
     - ``swh:1:…``: a SWHID (``RecordSource`` of ``swh``);
+    - ``hg+https://<host>/<path>[@<ref>]``: a Mercurial repository (``RecordSource`` of
+      ``hg``, its ``version`` the ref: the one given, the URL's or ``default``);
     - ``10.…``, ``doi:10.…``, a doi.org link: a DOI (``doi_source``);
     - ``gh/…``, ``gl/…`` shortcuts, ssh/git/scp-like URLs: git (``repo_spec``);
     - an http(s) URL: a record page (Zenodo, Figshare, Dataverse, HydroShare, gist;
@@ -117,6 +120,8 @@ def parse_source(
         raise InvalidRequest(f"repo is longer than {MAX_REPO_LENGTH} characters")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
         raise InvalidRequest("repo must not contain spaces or control characters")
+    if is_hg_url(text):  # its ref may be given apart, as git's is
+        return with_ref(hg_source(text), ref)
     source = _parse(text, ckan_hosts)
     if source is None:
         return GitSource(repo_spec(text, ref, allow_file=allow_file))

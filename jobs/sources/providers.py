@@ -1,5 +1,5 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
-``figshare``), as the
+``figshare``) and ours (``swh``: BinderHub has none), as the
 stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
 for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
 
@@ -16,33 +16,41 @@ from urllib.parse import unquote
 from ..errors import InvalidRequest, UnknownProvider
 from .forms import parse_source
 from .record_urls import gist_page
-from .records import DoiSource, RecordSource
+from .records import DoiSource, RecordSource, check_swhid
 from .specs import RepoSpec
 
-PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare")
-"""The providers whose specs the stream takes, in BinderHub's names."""
+PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare", "swh")
+"""The providers whose specs the stream takes, in BinderHub's names (``swh`` is ours)."""
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-RECORD_STREAM_PROVIDERS = ("zenodo", "figshare")
-"""The stream's providers of records: their spec is a DOI or a record's URL."""
+RECORD_STREAM_PROVIDERS = ("zenodo", "figshare", "swh")
+"""The stream's providers of records: their spec is a DOI or a record's URL (``swh``:
+a SWHID)."""
 
 
-STREAM_EXAMPLES = {"zenodo": "10.5281/zenodo.3242074", "figshare": "10.6084/m9.figshare.9782777"}
+STREAM_EXAMPLES = {
+    "zenodo": "10.5281/zenodo.3242074",
+    "figshare": "10.6084/m9.figshare.9782777",
+    "swh": "swh:1:dir:" + "0" * 40,
+}
 
 
 def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
     ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
     spec (``zenodo/<DOI>``, e.g. ``zenodo/10.5281/zenodo.3242074``, or
-    ``figshare/10.6084/m9.figshare.9782777.v1``, escaped or not) with no ref. Raises
+    ``figshare/10.6084/m9.figshare.9782777.v1``, ``swh/swh:1:rev:<40 hex>``, escaped or
+    not) with no ref. Raises
     ``UnknownProvider`` and ``InvalidRequest`` as ``repo_spec_for`` does, and
     ``InvalidRequest`` for a record spec that names no record of its provider."""
     if provider not in RECORD_STREAM_PROVIDERS:
         wanted = repo_spec_for(provider, spec)
         return wanted.url, wanted.ref
     text = unquote(spec)
+    if provider == "swh":  # a SWHID and nothing else; a malformed one is named as such
+        return check_swhid(text), None
     try:
         source: object = parse_source(text)
     except InvalidRequest:

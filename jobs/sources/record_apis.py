@@ -5,7 +5,8 @@ The I/O edge of ``jobs.sources.record_versions``: this module asks, that one rea
 the answers. What can go wrong in asking (no connection, a timeout, a 5xx, a 429, a
 redirect off the host) is a ``ProviderUnavailable``, temporary and never taken for an
 answer about the record. The API URLs are the providers' documented ones (Zenodo REST
-API, Figshare API v2, Dataverse native API, doi.org's handle proxy API).
+API, Figshare API v2, Dataverse native API, Software Heritage's web API, doi.org's
+handle proxy API).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import httpx
 
 from ..errors import HostNotHandled, InvalidRequest, ProviderUnavailable
 from .forms import parse_source
+from .hg_identify import identify
 from .record_versions import (
     Answer,
     check_size,
     dataverse_version,
     doi_target,
     figshare_version,
+    swh_version,
     zenodo_version,
 )
 from .records import DoiSource, RecordSource, RecordVersion
@@ -114,15 +117,13 @@ class RecordResolver:
                 f"https://{source.host}{path}", params={"persistentId": source.record}
             )
             return dataverse_version(source, answer)
+        if source.provider == "hg":  # the repository's own server, as git's refs are
+            return await identify(source)
         if source.provider == "swh":
-            return RecordVersion(
-                "swh",
-                source.host,
-                source.record,
-                source.record,
-                source.record,
-                total_size=None,
-                moves=False,
+            kind, digest = source.record.split(":")[2:4]
+            path = {"rev": "revision", "dir": "directory"}[kind]
+            return swh_version(
+                source, await self.get(f"https://{source.host}/api/1/{path}/{digest}/")
             )
         raise HostNotHandled(f"{source.provider} records are not resolved by this service yet")
 

@@ -14,6 +14,11 @@ Facts from the providers' documentation (shapes recorded in tests/data/providers
   ``{"status": "OK", "data": …}``; the dataset's ``protocol``, ``authority``,
   ``identifier`` and ``latestVersion``; a version's ``datasetPersistentId``,
   ``versionNumber``, ``versionMinorNumber``, ``versionState``, ``files[].dataFile.filesize``.
+- Software Heritage ``GET /api/1/revision/<sha1_git>/`` (an object whose ``id`` is the
+  revision's hash and ``directory`` its root directory's) and
+  ``GET /api/1/directory/<sha1_git>/`` (a list of the directory's entries); 404 (``{"exception":
+  "NotFoundExc", "reason": …}``) when the archive holds no such object (swh-web's API
+  documentation).
 - doi.org ``GET /api/handles/<doi>``: ``values[]``, the first of ``type`` ``URL`` is
   where the DOI leads; 404 (``responseCode`` 100) when no such DOI.
 """
@@ -150,6 +155,27 @@ def dataverse_version(source: RecordSource, answer: Answer) -> RecordVersion:
         content=f"https://{source.host}/dataset.xhtml?persistentId={pid}&version={number}",
         total_size=sum(field(f, "dataFile", "filesize", kind=int) for f in files),
         moves=source.version is None,
+    )
+
+
+def swh_version(source: RecordSource, answer: Answer) -> RecordVersion:
+    """A SWHID (``swh:1:rev:…`` or ``swh:1:dir:…``) the archive holds: its own version
+    (a SWHID is the hash of its content, so it never moves). The answer is the
+    revision's (its ``id`` must be the hash asked) or the directory's entries."""
+    body = _found(source, answer, "SWHID")
+    kind, digest = source.record.split(":")[2:4]
+    if kind == "rev" and field(body, "id", kind=str) != digest:
+        raise ProviderUnavailable(f"{source.host} answered revision {body['id']} for {digest}")
+    if kind == "dir" and not isinstance(body, list):
+        raise ProviderUnavailable(f"{source.host} answered no entries for directory {digest}")
+    return RecordVersion(
+        provider="swh",
+        host=source.host,
+        record=source.record,
+        version=source.record,
+        content=source.record,
+        total_size=None,
+        moves=False,
     )
 
 

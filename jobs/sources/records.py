@@ -13,7 +13,7 @@ from typing import Literal
 from ..errors import InvalidRequest
 from .specs import RepoSpec
 
-RecordProvider = Literal["zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh"]
+RecordProvider = Literal["zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh", "hg"]
 RECORD_PROVIDERS: tuple[RecordProvider, ...] = (
     "zenodo",
     "figshare",
@@ -21,6 +21,7 @@ RECORD_PROVIDERS: tuple[RecordProvider, ...] = (
     "hydroshare",
     "ckan",
     "swh",
+    "hg",
 )
 
 MAX_DOI_LENGTH = 300
@@ -104,6 +105,8 @@ def describe(source: Source) -> str:
         return f"{source.spec.url} at {source.spec.ref}"
     if isinstance(source, DoiSource):
         return f"DOI {source.doi}"
+    if source.provider == "hg":
+        return f"Mercurial repository {source.record} at {source.version or 'default'}"
     version = f" version {source.version}" if source.version is not None else ""
     return f"{source.provider} record {source.record}{version} on {source.host}"
 
@@ -138,7 +141,7 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare", "swh", "hg"})
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their
@@ -147,9 +150,15 @@ version can be handed to repo2docker and pinned (docs/design-providers.md)."""
 CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "zenodo": "repo2docker.contentproviders.Zenodo",
     "figshare": "repo2docker.contentproviders.Figshare",
+    "swh": "repo2docker.contentproviders.Swhid",
+    "hg": "repo2docker.contentproviders.Mercurial",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
 (``RecordVersion.content``): a build of a record runs with that provider only."""
+
+REF_PROVIDERS: frozenset[RecordProvider] = frozenset({"hg"})
+"""Providers whose ``content`` is a repository handed to repo2docker with ``--ref``
+and the version (a Mercurial changeset id), as a git commit is."""
 
 
 def record_page(provider: RecordProvider, host: str, record: str) -> str:
@@ -166,6 +175,8 @@ def record_page(provider: RecordProvider, host: str, record: str) -> str:
         return f"https://{host}/resource/{record}"
     if provider == "ckan":
         return f"https://{host}/dataset/{record}"
+    if provider == "hg":  # the repository's URL
+        return record
     return f"https://{host}/{record}"
 
 
@@ -177,6 +188,10 @@ def record_content(provider: str, page: str, version: str) -> str:
         return f"{page.rsplit('/', 1)[0]}/{version}"
     if provider == "figshare":
         return f"{page}/{version}"
+    if provider == "swh":  # the SWHID core: immutable, its page and version name it
+        return version
+    if provider == "hg":  # the repository, with the changeset as its --ref (REF_PROVIDERS)
+        return page
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 
@@ -187,6 +202,8 @@ def record_keys(source: RecordSource | DoiSource) -> tuple[str, ...]:
     Figshare, a Dataverse persistent id that is a DOI). Pure."""
     if isinstance(source, DoiSource):
         return (f"doi:{source.doi}",)
+    if source.provider == "hg":  # hg:<host>/<path>, and its URL as git patterns read it
+        return (f"hg:{source.record.split('://', 1)[1]}", source.record)
     keys = [
         f"{source.provider}:{source.host}/{source.record}",
         record_page(source.provider, source.host, source.record),

@@ -343,13 +343,14 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
     ids = [provider["id"] for provider in providers.json()]
-    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare"]
+    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare", "swh"]
     assert all(
         provider["ref"] == {"enabled": True, "default": "HEAD"}
         for provider in providers.json()
-        if provider["id"] not in ("zenodo", "figshare")
+        if provider["id"] not in ("zenodo", "figshare", "swh")
     )
-    assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
+    # a DOI names its version, a SWHID is one
+    assert [p["ref"] for p in providers.json()[-3:]] == [{"enabled": False}] * 3
 
 
 # -- the npm client, unmodified, in Node --------------------------------------

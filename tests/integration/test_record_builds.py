@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,10 +30,13 @@ from testkit.components import (
     Registry,
     ServiceProcess,
     dockerfile,
+    free_port,
+    git,
     in_registry,
     legacy_repo2docker,
     wait_until,
 )
+from tests.conftest import ROOT
 
 from .provider_standins import ConnectProxy, ProviderStandIn, recorded
 from .test_binderhub_stream import records, stream
@@ -45,6 +52,7 @@ HOSTS = [
     "dataverse.harvard.edu",
     "api.figshare.com",
     "ndownloader.figshare.com",
+    "archive.softwareheritage.org",
 ]
 ZENODO = "https://zenodo.org/api/records"
 CONCEPT = "3242074"
@@ -419,3 +427,230 @@ async def test_a_zenodo_record_builds_with_repo2docker_2026_and_buildkit(
     assert "built-zenodo-version-3242081" in log
     assert (await service.request(DOI)).status == "cached"
     assert proxy.refused == []
+
+
+SWH = "https://archive.softwareheritage.org/api/1"
+RECORDED_REVISION = "aafb16d69fd30ff58afdd69036a26047f3aebdc6"
+RECORDED_DIRECTORY = "7834ef7e7c357ce2af928115c6c6a42b7e2a44e6"
+
+
+def archive(standin: ProviderStandIn, tmp_path: Path, marker: str) -> tuple[str, str]:
+    """A small repository archived by the stand-in of Software Heritage: a git
+    repository of a file of this clone and a Dockerfile whose RUN step prints ``marker``
+    once that file is in the image. Its commit and tree are its revision and directory
+    (a SWHID's hash is the git object id); the stand-in serves the recorded shapes for
+    them and, through the vault (``POST`` then ``GET`` of ``vault/directory/<dir>/``,
+    then its ``fetch_url``), a ``.tar.gz`` of the tree in a folder named after it, as
+    the archive cooks it. Returns the revision and directory SWHIDs."""
+    repo = tmp_path / "archived"
+    repo.mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "providers" / "README.md", repo / "README.md")
+    (repo / "Dockerfile").write_text(
+        dockerfile(
+            "COPY README.md /tmp/archived-readme",
+            f"RUN grep -q 'Recorded shapes' /tmp/archived-readme && echo built-swh-{marker}",
+        )
+    )
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "archived", cwd=repo)
+    revision, directory = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=repo).split()
+    tarball = subprocess.run(
+        ["git", "archive", "--format=tar.gz", f"--prefix={directory}/", "HEAD"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    ).stdout
+
+    def renumbered(name: str) -> Any:
+        text = json.dumps(recorded(name))
+        return json.loads(
+            text.replace(RECORDED_REVISION, revision).replace(RECORDED_DIRECTORY, directory)
+        )
+
+    standin.json(f"{SWH}/revision/{revision}/", renumbered("swh_revision"))
+    standin.json(f"{SWH}/directory/{directory}/", renumbered("swh_directory"))
+    cooked = renumbered("swh_vault_directory")
+    standin.json(f"{SWH}/vault/directory/{directory}/", cooked)
+    standin.content(cooked["fetch_url"], tarball, "application/gzip")
+    return f"swh:1:rev:{revision}", f"swh:1:dir:{directory}"
+
+
+def test_a_swhid_builds_through_the_api_and_the_stream_and_then_is_a_cache_hit(
+    start: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    registry: Registry,
+    tmp_path: Path,
+) -> None:
+    rev, directory = archive(standin, tmp_path, "archived")
+    rev_hash, dir_hash = rev.rpartition(":")[2], directory.rpartition(":")[2]
+    server = start()
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": rev})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        page = f"https://archive.softwareheritage.org/{rev}"
+        assert (body["repo"], body["ref"], body["sha"]) == (page, rev, rev)
+        assert body["image"].endswith(f":rev-{rev_hash}")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-swh-archived" in build_log(client, body["id"])
+        # the service asked the archive once; repo2docker fetched the revision's
+        # directory through the vault
+        assert standin.asked.count(f"{SWH}/revision/{rev_hash}/") == 2
+        assert f"POST {SWH}/vault/directory/{dir_hash}/" in standin.asked
+        assert f"{SWH}/vault/directory/{dir_hash}/raw/" in standin.asked
+
+        events = stream(server, f"swh/{directory}")
+        assert events[-1]["phase"] == "ready", events
+        image = events[-1]["imageName"]
+        assert image.endswith(f":dir-{dir_hash}")
+        assert standin.asked.count(f"{SWH}/directory/{dir_hash}/") == 1
+
+        # asked again: cache hits, and the archive is not asked (a SWHID never moves)
+        asked = len(standin.asked)
+        again = client.post("/api/v1/builds", json={"repo": f"{rev};origin=https://x.org/r"})
+        assert (again.json()["outcome"], again.json()["image"]) == ("cached", body["image"])
+        [found] = stream(server, f"swh/{directory}")
+        assert (found["phase"], found["imageName"]) == ("ready", image)
+        assert len(standin.asked) == asked
+        [dir_build] = [b for b in records(server) if b.sha == directory]
+        assert "built-swh-archived" in build_log(client, dir_build.id)
+    assert in_registry(registry.url, body["image"])
+    assert in_registry(registry.url, image)
+    builds = {(b.provider, b.sha, str(b.state)) for b in records(server)}
+    assert builds == {("swh", rev, "built"), ("swh", directory, "built")}
+    assert proxy.refused == []
+
+
+def test_swhid_failures_are_answered_and_change_nothing(
+    start: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    tmp_path: Path,
+) -> None:
+    rev, _ = archive(standin, tmp_path, "after-the-outage")
+    rev_hash = rev.rpartition(":")[2]
+    missing = "swh:1:dir:" + "0" * 39 + "1"
+    standin.json(f"{SWH}/directory/{'0' * 39}1/", recorded("swh_not_found"), status=404)
+    served = standin.routes[f"{SWH}/revision/{rev_hash}/"]
+    server = start()
+    with server.client() as client:
+        # the archive is down: 503 with Retry-After, and nothing is remembered
+        standin.json(f"{SWH}/revision/{rev_hash}/", {"exception": "down"}, status=503)
+        down = client.post("/api/v1/builds", json={"repo": rev})
+        assert down.status_code == 503, down.text
+        assert int(down.headers["retry-after"]) >= 1
+        assert "archive.softwareheritage.org answered 503" in down.json()["error"]
+        [failed] = stream(server, f"swh/{rev}")
+        assert (failed["phase"], failed["status_code"]) == ("failed", 503)
+
+        for repo, status, message in (
+            (missing, 422, f"SWHID {missing} on archive.softwareheritage.org does not exist"),
+            ("swh:1:dir:abc", 400, "is not a SWHID: it is swh:1:<type>:<40 hex digits>"),
+            ("swh:1:cnt:" + "0" * 40, 400, "give a directory (swh:1:dir:…) or a revision"),
+        ):
+            response = client.post("/api/v1/builds", json={"repo": repo})
+            assert (response.status_code, repo) == (status, repo), response.text
+            assert message in response.json()["error"], response.text
+            [event] = stream(server, f"swh/{repo}")
+            assert (event["status_code"], message in event["message"]) == (status, True), event
+        assert records(server) == []
+
+        standin.routes[f"{SWH}/revision/{rev_hash}/"] = served  # the archive is back
+        back = client.post("/api/v1/builds", json={"repo": rev})
+        assert back.status_code == 202, back.text
+        done = wait_for_state(client, back.json()["id"], {"built", "failed"}, 300)
+        assert done["state"] == "built", build_log(client, back.json()["id"])
+        assert "built-swh-after-the-outage" in build_log(client, back.json()["id"])
+    assert proxy.refused == []
+    assert [b.sha for b in records(server)] == [rev]
+
+
+HG = str(Path(sys.executable).parent / "hg")  # installed with the service (pyproject)
+HG_ENV = {**os.environ, "HGPLAIN": "1", "HGRCPATH": "", "HGUSER": "test <test@example.org>"}
+
+
+def hg(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        [HG, *args], cwd=cwd, check=True, capture_output=True, text=True, env=HG_ENV
+    ).stdout.strip()
+
+
+@pytest.fixture
+def hg_repo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Mercurial repository served by a real ``hg serve`` on a free port, at
+    ``http://127.0.0.1:<port>/repo``; yields that URL and the repository's directory."""
+    repo = tmp_path / "hg-repo"
+    repo.mkdir()
+    hg("init", cwd=repo)
+    port = free_port()
+    server = subprocess.Popen(
+        [HG, "serve", "--address", "127.0.0.1", "--port", str(port), "--prefix", "repo"],
+        cwd=repo,
+        env=HG_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/repo"
+    try:
+        wait_until(lambda: subprocess.run([HG, "identify", url], env=HG_ENV).returncode == 0, 30)
+        yield url, repo
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def hg_commit(repo: Path, marker: str) -> str:
+    """Commit a Dockerfile whose RUN step prints ``marker``; the changeset's id."""
+    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}"))
+    hg("addremove", "-q", cwd=repo)
+    hg("commit", "-q", "-m", marker, cwd=repo)
+    return hg("identify", "-r", ".", "-T", "{node}", cwd=repo)
+
+
+def test_a_mercurial_ref_builds_the_changeset_it_names_now(
+    start_server: StartServer, registry: Registry, hg_repo: tuple[str, Path]
+) -> None:
+    """A branch resolved with ``hg identify`` against a real ``hg serve``, the image
+    named after its changeset, repo2docker's Mercurial provider handed that changeset:
+    a changeset committed after the first build builds under its own tag; a changeset
+    asked by its id builds that one; an unknown ref or repository is 422, naming it."""
+    url, repo = hg_repo
+    first = hg_commit(repo, "first")
+    server = start_server()
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": f"hg+{url}"})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["repo"], body["ref"], body["sha"]) == (url, "default", first)
+        assert body["image"].endswith(f":{first}")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-hg-first" in build_log(client, body["id"])
+        again = client.post("/api/v1/builds", json={"repo": f"hg+{url}@default"})
+        assert (again.json()["outcome"], again.json()["image"]) == ("cached", body["image"])
+
+        second = hg_commit(repo, "second")
+        asked = client.post("/api/v1/builds", json={"repo": f"hg+{url}@{second}"})
+        assert asked.status_code == 202, asked.text
+        assert (asked.json()["sha"], asked.json()["ref"]) == (second, second)
+        done = wait_for_state(client, asked.json()["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, asked.json()["id"])
+        log = build_log(client, asked.json()["id"])
+        assert "built-hg-second" in log
+        assert "built-hg-first" not in log
+
+        closed = f"http://127.0.0.1:{free_port()}/repo"  # no server: temporary
+        for repo_asked, status, message in (
+            (f"hg+{url}@nosuch", 422, f"Mercurial repository {url} has no ref 'nosuch'"),
+            (f"hg+{url}-missing", 422, f"Mercurial repository {url}-missing does not exist"),
+            (f"hg+{closed}", 503, "could not be asked for 'default' with hg identify"),
+            (f"hg+{url}@-r", 400, "is not a Mercurial URL"),
+        ):
+            refused = client.post("/api/v1/builds", json={"repo": repo_asked})
+            assert refused.status_code == status, refused.text
+            assert message in refused.json()["error"]
+    assert in_registry(registry.url, body["image"])
+    assert {(b.provider, b.sha) for b in records(server)} == {("hg", first), ("hg", second)}

@@ -165,6 +165,8 @@ def test_the_config_map_gives_a_record_build_its_one_provider(tmp_path: Path) ->
     assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "zenodo"}, tmp_path) == "Zenodo"
     figshare = {CONTENT_PROVIDER_ENV: "figshare"}
     assert configured_providers(settings, figshare, tmp_path) == "Figshare"
+    # the repo2docker of build pods (images/repo2docker: the service's own 2026.4) has it
+    assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "swh"}, tmp_path) == "Swhid"
     # a name that is no provider of ours fails the build, never falls back to another
     other = {CONTENT_PROVIDER_ENV: "repo2docker.contentproviders.Git"}
     assert "KeyError" in configured_providers(settings, other, tmp_path)

@@ -76,7 +76,7 @@ def test_unknown_providers_are_404(provider: str) -> None:
         "phase": "failed",
         "status_code": 404,
         "message": f"no provider {provider!r}: this service builds from "
-        "gh, gl, git, gist, zenodo, figshare\n",
+        "gh, gl, git, gist, zenodo, figshare, swh\n",
     }
 
 
@@ -157,3 +157,30 @@ def test_figshare_specs_are_asked_as_records_without_a_ref(spec: str, repo: str 
 
 def test_git_specs_of_the_stream_are_their_url_and_ref() -> None:
     assert stream_request("gh", "o/r/main") == ("https://github.com/o/r", "main")
+
+
+SWHID = "swh:1:rev:" + "ab" * 20
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [SWHID, SWHID.replace(":", "%3A"), f"{SWHID};origin=https://github.com/o/r", f"{SWHID}/"],
+)
+def test_swh_specs_are_asked_as_their_swhid_without_a_ref(spec: str) -> None:
+    assert stream_request("swh", spec.rstrip("/")) == (SWHID, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("swh:1:rev:abc", r"is not a SWHID: it is swh:1:<type>:<40 hex digits>"),
+        ("10.5281/zenodo.3242074", r"is not a SWHID"),
+        ("swh:1:cnt:" + "0" * 40, r"names a cnt: give a directory \(swh:1:dir:…\) or a revision"),
+        ("", r"is not a SWHID"),
+    ],
+)
+def test_swh_specs_that_are_no_swhid_of_a_directory_or_revision_are_400(
+    spec: str, message: str
+) -> None:
+    with pytest.raises(errors.InvalidRequest, match=message):
+        stream_request("swh", spec)

@@ -24,7 +24,7 @@ from jobs.repo2docker.command import proxy_environment, record_config, repo2dock
 from jobs.settings import Repo2DockerSettings, load_settings
 from jobs.sources.patterns import canonical_pattern
 from jobs.sources.record_cache import RecordCache
-from jobs.sources.record_versions import figshare_version, zenodo_version
+from jobs.sources.record_versions import figshare_version, swh_version, zenodo_version
 from jobs.sources.records import (
     CONTENT_PROVIDER_CLASSES,
     DoiSource,
@@ -159,7 +159,16 @@ def test_content_from_the_build_record_is_the_resolved_versions() -> None:
     figshare = figshare_version(
         RecordSource("figshare", "figshare.com", "9782777"), (200, recorded("figshare_article"))
     )
-    for version in (zenodo, figshare):
+    swhid = "swh:1:rev:aafb16d69fd30ff58afdd69036a26047f3aebdc6"
+    swh = swh_version(
+        RecordSource("swh", "archive.softwareheritage.org", swhid),
+        (200, recorded("swh_revision")),
+    )
+    assert (swh.content, record_page("swh", swh.host, swh.record)) == (
+        swhid,
+        f"https://archive.softwareheritage.org/{swhid}",
+    )
+    for version in (zenodo, figshare, swh):
         page = record_page(version.provider, version.host, version.record)
         assert record_content(version.provider, page, version.version) == version.content
     with pytest.raises(errors.InvalidRequest, match="dataverse records cannot be built"):
@@ -208,7 +217,6 @@ def test_refusals_before_any_api_is_asked(
     [
         RecordSource("dataverse", "10.0.0.5", "doi:10.5072/FK2/ABC"),  # any host a user names
         RecordSource("hydroshare", "www.hydroshare.org", "0" * 32),
-        RecordSource("swh", "archive.softwareheritage.org", "swh:1:dir:" + "0" * 40),
     ],
 )
 def test_a_provider_that_does_not_build_yet_is_refused_before_its_host_is_asked(
@@ -217,7 +225,7 @@ def test_a_provider_that_does_not_build_yet_is_refused_before_its_host_is_asked(
     resolver = Resolver(DATASET)
     with pytest.raises(
         errors.HostNotHandled,
-        match=r"records cannot be built by this service yet \(it builds figshare, zenodo",
+        match=r"cannot be built by this service yet \(it builds .*figshare, hg, swh, zenodo",
     ):
         resolve({}, source, resolver)
     assert resolver.calls == 0

@@ -40,7 +40,7 @@ from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from ...repo2docker.phases import Expired, PhaseTracker
 from ...settings import Settings
 from ...sources.git_policy import git_policy
-from ...sources.records import CONTENT_PROVIDER_CLASSES, record_content
+from ...sources.records import CONTENT_PROVIDER_CLASSES, REF_PROVIDERS, record_content
 from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
@@ -117,9 +117,15 @@ class LocalExecutor(Executor):
 
     def _environment(self) -> dict[str, str]:
         """What every build gets of the service's environment: the allow-list of
-        ``build_config`` (no setting, secret or token), git's policy, and the BuildKit
+        ``build_config`` (no setting, secret or token) with repo2docker's own directory
+        first on PATH, git's policy, and the BuildKit
         daemon's address; each build adds its own files (``_build_files``)."""
         env = allowed_environment(os.environ)
+        # the tools installed beside repo2docker come first (hg, which its Mercurial
+        # content provider runs by name)
+        program = Path((self._settings.repo2docker.command or [sys.executable])[0])
+        if program.is_absolute():
+            env["PATH"] = os.pathsep.join([str(program.parent), env.get("PATH", os.defpath)])
         env.update(git_policy(self._settings.allow_file_urls))
         # ca_bundle: the public authorities and the bundle's, in one file (jobs.trust)
         env.update(Trust(self._settings.ca_bundle, self._state_dir).git_env())
@@ -131,10 +137,12 @@ class LocalExecutor(Executor):
         """The repo2docker command line of ``build``; ``config_file`` defaults to the
         one written at start-up (without the build's cache settings). A record's build
         is handed the version it is named after (``record_content``), never the record
-        as asked, and no ref."""
+        as asked, and no ref but a Mercurial changeset (``REF_PROVIDERS``)."""
         command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
         if build.provider == "git":
             repo, sha = self._settings.fetch_url(build.repo), build.sha  # a mirror's, if any
+        elif build.provider in REF_PROVIDERS:  # a repository at a changeset
+            repo, sha = record_content(build.provider, build.repo, build.sha), build.sha
         else:
             repo, sha = record_content(build.provider, build.repo, build.sha), None
         return [
