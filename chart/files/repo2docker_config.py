@@ -105,9 +105,13 @@ c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 # its one content provider replaces Git. A name not listed here fails the build, never
 # falls back to another provider.
 import os as _os
+import binderhub_service_builder.contentproviders.ckan
+import binderhub_service_builder.contentproviders.hydroshare
 import repo2docker.contentproviders
 _record_providers = {
+    'ckan': binderhub_service_builder.contentproviders.ckan.CKAN,
     'figshare': repo2docker.contentproviders.Figshare,
+    'hydroshare': binderhub_service_builder.contentproviders.hydroshare.HydroShare,
     'zenodo': repo2docker.contentproviders.Zenodo,
 }
 _record_provider = _os.environ.get("BINDERHUB_SERVICE_CONTENT_PROVIDER")

@@ -220,10 +220,3 @@ def test_swhids_resolve_to_themselves_without_asking() -> None:
     version = resolve(provider, RecordSource("swh", "archive.softwareheritage.org", swhid))
     assert (version.version, version.content, version.moves) == (swhid, swhid, False)
     assert provider.asked == []
-
-
-@pytest.mark.parametrize("provider_name", ["hydroshare", "ckan"])
-def test_providers_not_resolved_yet_say_so(provider_name: Any) -> None:
-    error = failure(Provider({}), RecordSource(provider_name, "example.org", "x"))
-    assert isinstance(error, errors.HostNotHandled)
-    assert "not resolved by this service yet" in str(error)
