@@ -68,11 +68,11 @@ def test_ckan_takes_a_dataset_pinned_by_activity_or_modification_time() -> None:
 
 
 def test_a_moved_modification_time_is_a_failure_naming_both() -> None:
-    check_modified("HydroShare resource x", "1", "1", "before")
+    check_modified("HydroShare resource x", "1", "1", "before the download")
     with pytest.raises(
         ContentChanged, match=r"modified during the download \(modified 2, the image"
     ):
-        check_modified("HydroShare resource x", "1", "2", "during")
+        check_modified("HydroShare resource x", "1", "2", "during the download")
 
 
 def test_a_bag_is_unpacked_from_its_contents_and_never_outside(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ class CKAN(ContentProvider):  # type: ignore[misc]
     def fetch(
         self, spec: dict[str, str], output_dir: str, yield_output: bool = False
     ) -> Iterator[str]:
-        package = self.check(spec, "before")
+        package = self.check(spec, "before the download")
         if spec["activity"]:
             package = self.package_as_of(spec)
             yield f"Fetching CKAN dataset {spec['dataset']} as of activity {spec['activity']}\n"
@@ -133,4 +133,4 @@ class CKAN(ContentProvider):  # type: ignore[misc]
             name = safe_name(urlsplit(url).path)
             size = download(self.session, url, Path(output_dir) / name)
             yield f"Fetched {name} ({size} bytes)\n"
-        self.check(spec, "after")
+        self.check(spec, "during the download")

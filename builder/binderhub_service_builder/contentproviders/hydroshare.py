@@ -79,7 +79,7 @@ class HydroShare(ContentProvider):  # type: ignore[misc]
         self, spec: dict[str, str], output_dir: str, yield_output: bool = False
     ) -> Iterator[str]:
         what = f"HydroShare resource {spec['resource']}"
-        check_modified(what, spec["version"], self.modified(spec), "before")
+        check_modified(what, spec["version"], self.modified(spec), "before the download")
         yield f"Fetching {what} as of {spec['version']}\n"
         bag = f"https://{spec['host']}/django_irods/download/bags/{spec['resource']}.zip"
         with tempfile.TemporaryDirectory() as scratch:
@@ -87,4 +87,4 @@ class HydroShare(ContentProvider):  # type: ignore[misc]
             size = download(self.session, bag, archive)
             yield f"Downloaded the bag ({size} bytes)\n"
             yield from unpack(archive, f"{spec['resource']}/data/contents/", Path(output_dir))
-        check_modified(what, spec["version"], self.modified(spec), "after")
+        check_modified(what, spec["version"], self.modified(spec), "during the download")

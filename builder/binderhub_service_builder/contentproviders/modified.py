@@ -44,11 +44,12 @@ def modified_version(text: str) -> str:
 
 def check_modified(what: str, expected: str, found: str, when: str) -> None:
     """``ContentChanged`` unless the modification time ``found`` (a version) is
-    ``expected``; ``when`` says which check (``before``/``after`` the download)."""
+    ``expected``; ``when`` says which check (``before the download``, ``during the
+    download``)."""
     if found != expected:
         raise ContentChanged(
-            f"{what} was modified {when} the download (modified {found}, the image is "
-            f"named after {expected}): not building it under that name"
+            f"{what} was modified {when} (modified {found}, the image is named after "
+            f"{expected}): not building it under that name"
         )
 
 
