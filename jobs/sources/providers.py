@@ -1,9 +1,9 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
-``figshare``), as the
+``figshare``, ``hydroshare``, ``ckan``), as the
 stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
 for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
 
-A provider of another kind of source (issue 25: Dataverse, HydroShare, ...) adds its name
+A provider of another kind of source (issue 25: Dataverse, ...) adds its name
 to ``PROVIDERS`` and its spec's form here once its records build
 (docs/design-providers.md).
 """
