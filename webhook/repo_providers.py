@@ -55,17 +55,46 @@ def repo_providers() -> list[dict[str, Any]]:
         },
         record_provider("Zenodo", "zenodo", "10.5281", "10.5281/zenodo.3242074"),
         record_provider("Figshare", "figshare", "10.6084", "10.6084/m9.figshare.9782777.v1"),
-        {
-            "displayName": "Software Heritage",
-            "id": "swh",
-            "detect": {"regex": "^(?<repo>swh:1:(dir|rev):[0-9a-f]{40}(;.*)?)$"},
-            "repo": {
-                "label": "SWHID of a directory or a revision",
-                "placeholder": "example: swh:1:dir:" + "0" * 40,
-            },
-            "ref": {"enabled": False},
-        },
+        *OTHER_RECORD_PROVIDERS,
     ]
+
+
+OTHER_RECORD_PROVIDERS: tuple[dict[str, Any], ...] = (
+    {
+        "displayName": "HydroShare resource",
+        "id": "hydroshare",
+        "detect": {
+            "regex": "^(https?://(www\\.)?hydroshare\\.org/resource/)?(?<repo>[0-9a-f]{32})/?$"
+        },
+        "repo": {
+            "label": "HydroShare resource id or URL",
+            "placeholder": "example: b8f6eae9d89241cf8b5904033460af61",
+        },
+        "ref": {"enabled": False},
+    },
+    {
+        "displayName": "CKAN dataset",
+        "id": "ckan",
+        "repo": {
+            "label": "CKAN dataset URL",
+            "placeholder": "example: https://demo.ckan.org/dataset/sample-dataset-1",
+            "urlEncode": True,
+        },
+        "ref": {"enabled": False},
+    },
+    {
+        "displayName": "Software Heritage",
+        "id": "swh",
+        "detect": {"regex": "^(?<repo>swh:1:(dir|rev):[0-9a-f]{40}(;.*)?)$"},
+        "repo": {
+            "label": "SWHID of a directory or a revision",
+            "placeholder": "example: swh:1:dir:" + "0" * 40,
+        },
+        "ref": {"enabled": False},
+    },
+)
+"""The providers of records whose spec is no DOI: a HydroShare resource (its id or
+page), a CKAN dataset (its page's URL, escaped), a SWHID (ours)."""
 
 
 def record_provider(name: str, provider: str, registrant: str, example: str) -> dict[str, Any]:

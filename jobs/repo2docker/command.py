@@ -104,14 +104,16 @@ one content provider here (``provider_from_environment``). Unset for git."""
 PROVIDER_FROM_ENVIRONMENT = """
 # A record's build (issue 25) names its provider in ${env}:
 # its one content provider replaces Git. A name not listed here fails the build, never
-# falls back to another provider.
+# falls back to another provider. Only the named provider's module is imported, so a
+# git build runs in any repo2docker image (one without binderhub-service-builder too).
+import importlib as _importlib
 import os as _os
-{imports}
 _record_providers = {{
 {providers}}}
 _record_provider = _os.environ.get("{env}")
 if _record_provider:
-    c.Repo2Docker.content_providers = [_record_providers[_record_provider]]
+    _module, _, _class = _record_providers[_record_provider].rpartition(".")
+    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _class)]
 """
 
 
@@ -121,15 +123,11 @@ def provider_from_environment(classes: Iterable[tuple[str, str]]) -> str:
     ``classes``, e.g. ``zenodo``; each pair a name and a dotted class name, the items of
     ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) the only one, as ``record_config``
     does for one build. The environment names a provider, never a class: a pod's environment
-    cannot make repo2docker import anything else. Pure."""
+    cannot make repo2docker import anything else; and only that provider's module is
+    imported (builder/'s providers are not in a stock repo2docker image). Pure."""
     pairs = sorted(classes)
-    modules = sorted({dotted.rpartition(".")[0] for _, dotted in pairs})
-    providers = "".join(f"    {name!r}: {dotted},\n" for name, dotted in pairs)
-    return PROVIDER_FROM_ENVIRONMENT.format(
-        env=CONTENT_PROVIDER_ENV,
-        imports="\n".join(f"import {module}" for module in modules),
-        providers=providers,
-    )
+    providers = "".join(f"    {name!r}: {dotted!r},\n" for name, dotted in pairs)
+    return PROVIDER_FROM_ENVIRONMENT.format(env=CONTENT_PROVIDER_ENV, providers=providers)
 
 
 POD_CONFIG = CONTENT_PROVIDER_CONFIG + provider_from_environment(CONTENT_PROVIDER_CLASSES.items())

@@ -5,8 +5,8 @@ The I/O edge of ``jobs.sources.record_versions``: this module asks, that one rea
 the answers. What can go wrong in asking (no connection, a timeout, a 5xx, a 429, a
 redirect off the host) is a ``ProviderUnavailable``, temporary and never taken for an
 answer about the record. The API URLs are the providers' documented ones (Zenodo REST
-API, Figshare API v2, Dataverse native API, Software Heritage's web API, doi.org's
-handle proxy API).
+API, Figshare API v2, Dataverse native API, Software Heritage's web API, HydroShare's
+REST API, CKAN's action API, doi.org's handle proxy API).
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from .hg_identify import identify
 from .record_versions import (
     Answer,
     check_size,
+    ckan_activities,
+    ckan_version,
     dataverse_version,
     doi_target,
     figshare_version,
+    hydroshare_version,
     swh_version,
     zenodo_version,
 )
@@ -119,6 +122,11 @@ class RecordResolver:
             return dataverse_version(source, answer)
         if source.provider == "hg":  # the repository's own server, as git's refs are
             return await identify(source)
+        if source.provider == "hydroshare":
+            url = f"https://{source.host}/hsapi/resource/{source.record}/scimeta/elements"
+            return hydroshare_version(source, await self.get(url))
+        if source.provider == "ckan":
+            return await self._ckan(source)
         if source.provider == "swh":
             kind, digest = source.record.split(":")[2:4]
             path = {"rev": "revision", "dir": "directory"}[kind]
@@ -136,6 +144,19 @@ class RecordResolver:
         if answer[0] == 404:
             answer = await self.get(f"{base}/versions/latest")
         return zenodo_version(source, answer)
+
+    async def _ckan(self, source: RecordSource) -> RecordVersion:
+        """``package_show``, then ``package_activity_list`` of the dataset's id (its
+        newest activity, or whether the activity asked is one of its own)."""
+        api = f"https://{source.host}/api/3/action"
+        package = await self.get(f"{api}/package_show", params={"id": source.record})
+        body = package[1]
+        dataset = body.get("result", {}).get("id") if isinstance(body, dict) else None
+        activities = None
+        if package[0] == 200 and isinstance(dataset, str):
+            answer = await self.get(f"{api}/package_activity_list", params={"id": dataset})
+            activities = ckan_activities(source, answer)
+        return ckan_version(source, package, activities)
 
     async def get(self, url: str, params: dict[str, str] | None = None) -> Answer:
         """``GET url`` as JSON: the status and the parsed body (None when not JSON).

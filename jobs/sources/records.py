@@ -141,7 +141,9 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare", "swh", "hg"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset(
+    {"zenodo", "figshare", "hydroshare", "ckan", "swh", "hg"}
+)
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their
@@ -152,9 +154,15 @@ CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "figshare": "repo2docker.contentproviders.Figshare",
     "swh": "repo2docker.contentproviders.Swhid",
     "hg": "repo2docker.contentproviders.Mercurial",
+    "hydroshare": "binderhub_service_builder.contentproviders.hydroshare.HydroShare",
+    "ckan": "binderhub_service_builder.contentproviders.ckan.CKAN",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
-(``RecordVersion.content``): a build of a record runs with that provider only."""
+(``RecordVersion.content``): a build of a record runs with that provider only. Ours
+(``binderhub_service_builder``, builder/) check what repo2docker's cannot: HydroShare's
+and CKAN's modification time before and after the download."""
+
+_CKAN_VERSION = re.compile(r"^(?P<modified>[0-9]+(?:\.[0-9]+)?)(?:-(?P<activity>[0-9a-f-]{36}))?$")
 
 REF_PROVIDERS: frozenset[RecordProvider] = frozenset({"hg"})
 """Providers whose ``content`` is a repository handed to repo2docker with ``--ref``
@@ -192,6 +200,16 @@ def record_content(provider: str, page: str, version: str) -> str:
         return version
     if provider == "hg":  # the repository, with the changeset as its --ref (REF_PROVIDERS)
         return page
+    if provider == "hydroshare":
+        return f"{page}?modified={version}"
+    if provider == "ckan":
+        if re.match(r"^[0-9a-f-]{36}$", version):  # an activity asked for: fixed
+            return f"{page}?activity_id={version}"
+        found = _CKAN_VERSION.match(version)
+        if found is None:
+            raise InvalidRequest(f"{version!r} is no version of a CKAN dataset")
+        activity = f"activity_id={found['activity']}&" if found["activity"] else ""
+        return f"{page}?{activity}modified={found['modified']}"
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 

@@ -21,11 +21,14 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 import yaml
 
 from jobs.model import BuildState
+from testkit.buildkit import BuildKitDaemon
 from testkit.components import (
     Registry,
     ServiceProcess,
@@ -38,6 +41,7 @@ from testkit.components import (
 )
 from tests.conftest import ROOT
 
+from .conftest import REGISTRY_AUTH
 from .provider_standins import ConnectProxy, ProviderStandIn, recorded
 from .test_binderhub_stream import records, stream
 from .test_buildkit import base_image, buildkit_settings, buildkitd  # noqa: F401 - fixtures
@@ -53,6 +57,8 @@ HOSTS = [
     "api.figshare.com",
     "ndownloader.figshare.com",
     "archive.softwareheritage.org",
+    "www.hydroshare.org",
+    "demo.ckan.org",
 ]
 ZENODO = "https://zenodo.org/api/records"
 CONCEPT = "3242074"
@@ -654,3 +660,316 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
             assert message in refused.json()["error"]
     assert in_registry(registry.url, body["image"])
     assert {(b.provider, b.sha) for b in records(server)} == {("hg", first), ("hg", second)}
+
+
+# ---------------------------------------------------------------------------------------
+# HydroShare and CKAN: no versions of their own, the modification time is the version.
+# Built with the service's default repo2docker (2026.4, whose environment holds builder/'s
+# content providers) on this session's buildkitd, pushing to the registry with auth.
+# ---------------------------------------------------------------------------------------
+
+HS_ID = "b8f6eae9d89241cf8b5904033460af61"
+HS_PAGE = f"https://www.hydroshare.org/resource/{HS_ID}"
+HS_META = f"https://www.hydroshare.org/hsapi/resource/{HS_ID}/scimeta/elements"
+HS_BAG = f"https://www.hydroshare.org/django_irods/download/bags/{HS_ID}.zip"
+CURRENT = {"version": "2026.4.0", "command": None}
+
+
+@pytest.fixture
+def start_current(
+    start: Callable[..., ServiceProcess],
+    auth_registry: Registry,
+    buildkitd: BuildKitDaemon,  # noqa: F811
+    unique: str,
+) -> Callable[..., ServiceProcess]:
+    """``start`` with repo2docker 2026.4 (builder/'s providers), buildkitd and the
+    registry with auth."""
+
+    def start_one(**settings: Any) -> ServiceProcess:
+        user, password = REGISTRY_AUTH
+        return start(
+            image_prefix=f"{auth_registry.host}/t{unique}-",
+            registry={"username": user, "password": password},
+            repo2docker=CURRENT,
+            buildkit={"host": buildkitd.address},
+            **settings,
+        )
+
+    return start_one
+
+
+def in_auth_registry(registry: Registry, image: str) -> bool:
+    name, _, tag = image.partition("/")[2].rpartition(":")
+    response = httpx.head(
+        f"{registry.url}/v2/{name}/manifests/{tag}",
+        headers={
+            "Accept": "application/vnd.oci.image.index.v1+json, "
+            "application/vnd.oci.image.manifest.v1+json, "
+            "application/vnd.docker.distribution.manifest.v2+json, "
+            "application/vnd.docker.distribution.manifest.list.v2+json"
+        },
+        auth=REGISTRY_AUTH,
+    )
+    return response.status_code == 200
+
+
+def iso(seconds: int) -> str:
+    """A modification time as HydroShare writes it (UTC, microseconds, ``Z``)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.123456Z")
+
+
+def modify_resource(standin: ProviderStandIn, seconds: int, base: str) -> str:
+    """The resource as modified at ``seconds``: its science metadata says so, and its
+    bag holds a Dockerfile whose RUN step names that time. Returns the version."""
+    meta = recorded("hydroshare_scimeta")
+    meta["dates"][1]["start_date"] = iso(seconds)
+    standin.json(HS_META, meta)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bag:
+        bag.writestr(f"{HS_ID}/bagit.txt", "BagIt-Version: 0.97\n")
+        bag.writestr(
+            f"{HS_ID}/data/contents/Dockerfile",
+            dockerfile(f"RUN echo built-hydroshare-version-{seconds}", base=base),
+        )
+    standin.content(HS_BAG, out.getvalue())
+    return f"{seconds}.123456"
+
+
+def test_a_hydroshare_resource_builds_and_a_new_modification_gets_its_own_tag(
+    start_current: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    auth_registry: Registry,
+    base_image: str,  # noqa: F811
+) -> None:
+    first = modify_resource(standin, 1700000000, base_image)
+    server = start_current(providers={"cache_seconds": 0})
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": HS_PAGE})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["repo"], body["ref"], body["sha"]) == (HS_PAGE, "latest", first)
+        assert body["image"].endswith(f":{first}")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-hydroshare-version-1700000000" in build_log(client, body["id"])
+        assert in_auth_registry(auth_registry, body["image"])
+        # repo2docker read the time before and after its download of the bag
+        assert standin.asked.count(HS_META) == 3
+        assert HS_BAG in standin.asked
+
+        # the stream, by id: a cache hit
+        events = stream(server, f"hydroshare/{HS_ID}")
+        assert events[-1]["phase"] == "ready", events
+        assert events[-1]["imageName"] == body["image"]
+
+        # modified again: the stream (an escaped URL) builds it under its own tag
+        second = modify_resource(standin, 1700000500, base_image)
+        events = stream(server, f"hydroshare/{quote(HS_PAGE, safe='')}")
+        assert events[-1]["phase"] == "ready", events
+        newer = events[-1]["imageName"]
+        assert newer.endswith(f":{second}")
+        assert newer.rpartition(":")[0] == body["image"].rpartition(":")[0]
+        assert in_auth_registry(auth_registry, body["image"])  # the older image stays
+        [build] = [b for b in records(server) if b.sha == second]
+        assert "built-hydroshare-version-1700000500" in build_log(client, build.id)
+    assert proxy.refused == []
+
+
+def test_a_hydroshare_resource_modified_during_its_build_is_not_built_under_the_old_name(
+    start_current: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    auth_registry: Registry,
+    base_image: str,  # noqa: F811
+) -> None:
+    """The resource is resolved (and the image named) at T1; while repo2docker downloads
+    the bag, the resource is modified (T2), and the bag it gets is T2's. The build fails,
+    as a temporary failure: nothing is pushed under T1's tag, nothing is remembered, and
+    the next request builds T2 under its own tag."""
+    first = modify_resource(standin, 1700000000, base_image)
+    download = standin.hold(HS_BAG)
+    server = start_current(providers={"cache_seconds": 0})
+    with server.client() as client:
+        try:
+            asked = client.post("/api/v1/builds", json={"repo": HS_PAGE}).json()
+            assert asked["sha"] == first
+            wait_until(lambda: HS_BAG in standin.asked, timeout=120)  # it is downloading
+            second = modify_resource(standin, 1700000500, base_image)
+        finally:
+            download.set()
+        done = wait_for_state(client, asked["id"], {"built", "failed"}, timeout=300)
+        log = build_log(client, asked["id"])
+        assert done["state"] == "failed", log
+        assert "was modified during the download" in log, log
+        assert "built-hydroshare-version" not in log  # it stopped before building
+        assert not in_auth_registry(auth_registry, asked["image"])
+        [failed] = records(server)
+        assert not failed.error_remembered
+        assert (failed.error or "").startswith(
+            "the record changed while it was fetched: HydroShare resource "
+            f"{HS_ID} was modified during the download (modified 1700000500.123456, "
+            "the image is named after 1700000000.123456)"
+        ), failed.error
+
+        again = client.post("/api/v1/builds", json={"repo": HS_PAGE})
+        assert again.status_code == 202, again.text
+        assert again.json()["sha"] == second
+        done = wait_for_state(client, again.json()["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, again.json()["id"])
+        assert "built-hydroshare-version-1700000500" in build_log(client, again.json()["id"])
+    assert not in_auth_registry(auth_registry, asked["image"])
+
+
+def test_hydroshare_and_ckan_refusals_change_nothing(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn
+) -> None:
+    standin.json(
+        "https://www.hydroshare.org/hsapi/resource/" + "0" * 32 + "/scimeta/elements",
+        recorded("hydroshare_not_found"),
+        status=404,
+    )
+    standin.json(f"{CKAN_API}/package_show?id=nothing", recorded("ckan_not_found"), status=404)
+    server = start(allowed_repos=["hydroshare:*", "ckan:*", "ckan:demo.ckan.org/*"])
+    with server.client() as client:
+        for wrong, status, message in (
+            (
+                {"repo": "https://www.hydroshare.org/resource/" + "0" * 32},
+                422,
+                "HydroShare resource 00000000000000000000000000000000 on www.hydroshare.org "
+                "does not exist",
+            ),
+            ({"repo": "https://www.hydroshare.org/resource/1234"}, 400, "a HydroShare URL is"),
+            ({"repo": "ckan:https://demo.ckan.org/dataset/nothing"}, 422, "does not exist"),
+            ({"repo": "ckan:https://demo.ckan.org/group/x"}, 400, "is no CKAN dataset"),
+            # a CKAN host no allowed_repos pattern names is never asked
+            (
+                {"repo": "ckan:https://data.example.org/dataset/x1"},
+                422,
+                "ckan hosts are asked only when allowed_repos names them",
+            ),
+        ):
+            response = client.post("/api/v1/builds", json=wrong)
+            assert (response.status_code, wrong) == (status, wrong), response.text
+            assert message in response.json()["error"], response.text
+        [not_found] = stream(server, "hydroshare/" + "0" * 32)
+        assert (not_found["status_code"], "does not exist" in not_found["message"]) == (422, True)
+        [malformed] = stream(server, "hydroshare/1234")
+        assert malformed["status_code"] == 400, malformed
+        [malformed] = stream(server, "ckan/not-a-url")
+        assert malformed["status_code"] == 400, malformed
+        [missing] = stream(
+            server, f"ckan/{quote('https://demo.ckan.org/dataset/nothing', safe='')}"
+        )
+        assert missing["status_code"] == 422, missing
+    assert not any("data.example.org" in url for url in standin.asked)
+    assert records(server) == []
+
+
+CKAN_API = "https://demo.ckan.org/api/3/action"
+CKAN_PAGE = "https://demo.ckan.org/dataset/binder-example"
+
+
+def publish_dataset(standin: ProviderStandIn, seconds: int, activity: str, base: str) -> str:
+    """The dataset as modified at ``seconds`` by ``activity`` (its newest): package_show
+    by name and by id, the activities, the dataset as of the activity, and its one
+    resource, an uploaded Dockerfile naming the time (at the same URL every time, as a
+    file uploaded again is). Returns the version the service names."""
+    package = recorded("ckan_package")
+    dataset = package["result"]["id"]
+    from datetime import UTC, datetime
+
+    modified = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.519163")
+    package["result"]["metadata_modified"] = modified
+    resource = package["result"]["resources"][0]
+    resource["url"] = resource["url"].replace("/download/dockerfile", "/download/Dockerfile")
+    standin.json(f"{CKAN_API}/package_show?id=binder-example", package)
+    standin.json(f"{CKAN_API}/package_show?id={dataset}", package)
+    activities = recorded("ckan_activities")
+    activities["result"][0]["id"] = activity
+    standin.json(f"{CKAN_API}/package_activity_list?id={dataset}", activities)
+    standin.json(
+        f"{CKAN_API}/activity_data_show?id={activity}&object_type=package",
+        {"help": "", "success": True, "result": package["result"]},
+    )
+    standin.content(
+        resource["url"],
+        dockerfile(f"RUN echo built-ckan-version-{seconds}", base=base).encode(),
+        "application/octet-stream",
+    )
+    return f"{seconds}.519163-{activity}"
+
+
+A1 = "2b9f4c1e-8d7a-4f3b-a6e5-1c0d9b8a7f6e"
+A2 = "4c3b2a19-0f8e-4d7c-b6a5-948372615a0b"
+
+
+def test_a_ckan_dataset_builds_as_of_its_newest_activity_and_then_a_newer_one(
+    start_current: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    auth_registry: Registry,
+    base_image: str,  # noqa: F811
+) -> None:
+    first = publish_dataset(standin, 1700000000, A1, base_image)
+    server = start_current(providers={"cache_seconds": 0}, allowed_repos=["ckan:demo.ckan.org/*"])
+    with server.client() as client:
+        events = stream(server, f"ckan/{quote(CKAN_PAGE, safe='')}")
+        assert events[-1]["phase"] == "ready", events
+        image = events[-1]["imageName"]
+        assert image.endswith(f":{first}")
+        [build] = records(server)
+        assert (build.provider, build.sha) == ("ckan", first)
+        assert "built-ckan-version-1700000000" in build_log(client, build.id)
+        # fetched as of the activity, the time checked before and after
+        assert f"{CKAN_API}/activity_data_show?id={A1}&object_type=package" in standin.asked
+        dataset = recorded("ckan_package")["result"]["id"]
+        assert standin.asked.count(f"{CKAN_API}/package_show?id={dataset}") == 2
+
+        cached = client.post("/api/v1/builds", json={"repo": f"ckan:{CKAN_PAGE}"})
+        assert (cached.json()["outcome"], cached.json()["image"]) == ("cached", image)
+
+        second = publish_dataset(standin, 1700000500, A2, base_image)
+        response = client.post("/api/v1/builds", json={"repo": f"ckan:{CKAN_PAGE}"})
+        assert response.status_code == 202, response.text
+        newer = response.json()
+        assert newer["image"].endswith(f":{second}")
+        assert newer["image"].rpartition(":")[0] == image.rpartition(":")[0]
+        done = wait_for_state(client, newer["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, newer["id"])
+        assert "built-ckan-version-1700000500" in build_log(client, newer["id"])
+    assert in_auth_registry(auth_registry, image)  # the older version stays
+    assert proxy.refused == []
+
+
+def test_a_ckan_dataset_modified_during_its_build_is_not_built_under_the_old_name(
+    start_current: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    auth_registry: Registry,
+    base_image: str,  # noqa: F811
+) -> None:
+    publish_dataset(standin, 1700000000, A1, base_image)
+    url = recorded("ckan_package")["result"]["resources"][0]["url"].replace(
+        "/download/dockerfile", "/download/Dockerfile"
+    )
+    download = standin.hold(url)
+    server = start_current(allowed_repos=["ckan:demo.ckan.org/*"])
+    with server.client() as client:
+        try:
+            asked = client.post("/api/v1/builds", json={"repo": f"ckan:{CKAN_PAGE}"}).json()
+            wait_until(lambda: url in standin.asked, timeout=120)
+            publish_dataset(standin, 1700000500, A2, base_image)  # uploaded again
+        finally:
+            download.set()
+        done = wait_for_state(client, asked["id"], {"built", "failed"}, timeout=300)
+        log = build_log(client, asked["id"])
+        assert done["state"] == "failed", log
+        assert "was modified during the download" in log, log
+        assert "built-ckan-version" not in log
+        [failed] = records(server)
+        assert not failed.error_remembered
+        assert (failed.error or "").startswith(
+            "the record changed while it was fetched: CKAN dataset "
+        ), failed.error
+    assert not in_auth_registry(auth_registry, asked["image"])

@@ -76,7 +76,7 @@ def test_unknown_providers_are_404(provider: str) -> None:
         "phase": "failed",
         "status_code": 404,
         "message": f"no provider {provider!r}: this service builds from "
-        "gh, gl, git, gist, zenodo, figshare, swh\n",
+        "gh, gl, git, gist, zenodo, figshare, hydroshare, ckan, swh\n",
     }
 
 

@@ -264,10 +264,3 @@ def test_a_directory_answer_that_is_not_its_entries_is_temporary() -> None:
     provider = Provider({f"{SWH}/directory/{DIRECTORY}/": recorded("swh_revision")})
     source = RecordSource("swh", "archive.softwareheritage.org", f"swh:1:dir:{DIRECTORY}")
     assert isinstance(failure(provider, source), errors.ProviderUnavailable)
-
-
-@pytest.mark.parametrize("provider_name", ["hydroshare", "ckan"])
-def test_providers_not_resolved_yet_say_so(provider_name: Any) -> None:
-    error = failure(Provider({}), RecordSource(provider_name, "example.org", "x"))
-    assert isinstance(error, errors.HostNotHandled)
-    assert "not resolved by this service yet" in str(error)
