@@ -148,6 +148,11 @@ def test_a_zenodo_doi_builds_its_latest_version_through_the_api_and_the_stream(
         }
     ]
     assert len(standin.asked) == asked  # the resolution was kept: Zenodo is not asked
+    with server.client() as client:  # BinderHub's provider and spec, in the API's body
+        spec = client.post("/api/v1/builds", json={"provider": "zenodo", "spec": DOI})
+    assert (spec.status_code, spec.json()["outcome"]) == (200, "cached"), spec.text
+    assert (spec.json()["repo"], spec.json()["image"]) == (PAGE, body["image"])
+    assert len(standin.asked) == asked
     [build] = records(server)
     assert (build.provider, build.repo, build.sha) == ("zenodo", PAGE, "3242081")
 
