@@ -350,6 +350,14 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
         if provider["id"] not in ("zenodo", "figshare")
     )
     assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
+    assert providers.json()[0]["spec"] == {
+        "form": "gh/<owner>/<repo>/<ref>",
+        "example": "gh/binder-examples/requirements/HEAD",
+    }
+    assert providers.json()[4]["spec"] == {
+        "form": "zenodo/<DOI or record URL>",
+        "example": "zenodo/10.5281/zenodo.3242074",
+    }
 
 
 # -- the npm client, unmodified, in Node --------------------------------------
