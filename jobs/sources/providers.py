@@ -1,7 +1,9 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
 ``figshare``), as the
-stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
-for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
+stream's paths spell them (``/build/<provider>/<spec>``) and the API's body gives them
+(``{"provider": …, "spec": …}``, ``jobs.coordinator.build_requests.body_request``), turned
+into what a user asks for (a ``RepoSpec``, or a record's text for ``parse_source``); and
+the form of each spec (``spec_form``, for ``/api/repoproviders``). Pure functions, no I/O.
 
 A provider of another kind of source (issue 25: Dataverse, HydroShare, ...) adds its name
 to ``PROVIDERS`` and its spec's form here once its records build
