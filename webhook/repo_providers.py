@@ -1,15 +1,23 @@
-"""``/api/repoproviders``: the providers the stream serves, as BinderHub's UI reads
-them."""
+"""``/api/repoproviders``: the providers the stream (and the API's ``provider`` and
+``spec``) serves, as BinderHub's UI reads them, with the form of each one's spec."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from jobs.sources.providers import spec_form
+
 
 def repo_providers() -> list[dict[str, Any]]:
     """``/api/repoproviders``: one display configuration per provider this stream
     serves, in the shape BinderHub's UI reads (``urlEncode`` marks specs whose
-    repository part is URL-escaped)."""
+    repository part is URL-escaped), plus ``spec``: the form of its spec and an example
+    (``jobs.sources.providers.spec_form``), for the stream's path and the API's body."""
+    return [{**shown, "spec": spec_form(shown["id"])} for shown in _displayed()]
+
+
+def _displayed() -> list[dict[str, Any]]:
+    """BinderHub's display configuration of each provider."""
     head = {"enabled": True, "default": "HEAD"}
     return [
         {

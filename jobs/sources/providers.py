@@ -1,7 +1,9 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
 ``figshare``, ``hydroshare``, ``ckan``) and ours (``swh``: BinderHub has none), as the
-stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
-for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
+stream's paths spell them (``/build/<provider>/<spec>``) and the API's body gives them
+(``{"provider": …, "spec": …}``, ``jobs.coordinator.build_requests.body_request``), turned
+into what a user asks for (a ``RepoSpec``, or a record's text for ``parse_source``); and
+the form of each spec (``spec_form``, for ``/api/repoproviders``). Pure functions, no I/O.
 
 A provider of another kind of source (issue 25: Dataverse, ...) adds its name
 to ``PROVIDERS`` and its spec's form here once its records build
@@ -133,3 +135,38 @@ def repo_spec_for(provider: str, spec: str) -> RepoSpec:
     raise UnknownProvider(
         f"no provider {provider!r}: this service builds from {', '.join(PROVIDERS)}"
     )
+
+
+GIT_SPEC_FORMS = {
+    "gh": ("gh/<owner>/<repo>/<ref>", "gh/binder-examples/requirements/HEAD"),
+    "gl": ("gl/<URL-escaped namespace>/<ref>", "gl/group%2Fproject/main"),
+    "git": (
+        "git/<URL-escaped repository URL>/<ref>",
+        "git/https%3A%2F%2Fgit.example.org%2Frepo.git/main",
+    ),
+    "gist": ("gist/<user>/<id>[/<ref>]", "gist/user/0123456789abcdef0123"),
+}
+"""The form and an example of each git provider's spec, as the stream's path spells it."""
+
+
+RECORD_SPEC_FORMS = {
+    "hydroshare": "<resource id or escaped URL>",
+    "ckan": "<escaped dataset URL>",
+    "swh": "<SWHID>",
+}
+"""The spec of a provider of records whose spec is not a DOI or a record's URL."""
+
+
+def spec_form(provider: str) -> dict[str, str]:
+    """How ``provider``'s spec is written, as the stream's path spells it (the API's
+    ``spec`` is what follows ``<provider>/``): ``{"form": …, "example": …}``, e.g.
+    ``{"form": "zenodo/<DOI or record URL>", "example": "zenodo/10.5281/zenodo.3242074"}``.
+    A provider of records without an example in ``STREAM_EXAMPLES`` gets its form only.
+    Pure."""
+    if provider in GIT_SPEC_FORMS:
+        form, example = GIT_SPEC_FORMS[provider]
+        return {"form": form, "example": example}
+    described = {"form": f"{provider}/{RECORD_SPEC_FORMS.get(provider, '<DOI or record URL>')}"}
+    if provider in STREAM_EXAMPLES:
+        described["example"] = f"{provider}/{STREAM_EXAMPLES[provider]}"
+    return described

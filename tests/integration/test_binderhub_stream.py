@@ -352,6 +352,14 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
             else {"enabled": True, "default": "HEAD"}
         )
         assert provider["ref"] == enabled, provider
+    assert providers.json()[0]["spec"] == {
+        "form": "gh/<owner>/<repo>/<ref>",
+        "example": "gh/binder-examples/requirements/HEAD",
+    }
+    assert providers.json()[4]["spec"] == {
+        "form": "zenodo/<DOI or record URL>",
+        "example": "zenodo/10.5281/zenodo.3242074",
+    }
 
 
 # -- the npm client, unmodified, in Node --------------------------------------

@@ -162,6 +162,11 @@ def test_a_zenodo_doi_builds_its_latest_version_through_the_api_and_the_stream(
         }
     ]
     assert len(standin.asked) == asked  # the resolution was kept: Zenodo is not asked
+    with server.client() as client:  # BinderHub's provider and spec, in the API's body
+        spec = client.post("/api/v1/builds", json={"provider": "zenodo", "spec": DOI})
+    assert (spec.status_code, spec.json()["outcome"]) == (200, "cached"), spec.text
+    assert (spec.json()["repo"], spec.json()["image"]) == (PAGE, body["image"])
+    assert len(standin.asked) == asked
     [build] = records(server)
     assert (build.provider, build.repo, build.sha) == ("zenodo", PAGE, "3242081")
 
@@ -232,6 +237,49 @@ def test_a_version_published_between_resolution_and_build_is_not_what_is_built(
         assert "built-zenodo-version-3242090" not in log
     assert in_registry(registry.url, asked["image"])
     assert asked["image"].endswith(":3242081")
+
+
+def built_version(server: ServiceProcess, version: str) -> Any:
+    """The build of ``version`` once it has finished, else None."""
+    done = [b for b in records(server) if b.sha == version and b.state.finished]
+    return done[0] if done else None
+
+
+def test_a_record_in_repos_builds_each_new_version_without_a_request(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, registry: Registry
+) -> None:
+    """``repos`` names a concept DOI: the record checks (``providers.check_interval``)
+    build its latest version with no request; while Zenodo is down, checks record
+    nothing; a version published then is built at the next check, under its own tag,
+    and the older image stays."""
+    publish(standin, "3242081")
+    concept = f"{ZENODO}/{CONCEPT}"
+    server = start(repos=[{"url": DOI}], providers={"check_interval": 1, "cache_seconds": 0})
+    wait_until(lambda: built_version(server, "3242081"), timeout=300)
+    first = built_version(server, "3242081")
+    assert (first.state, first.trigger, first.repo) == (BuildState.BUILT, "reconcile", PAGE)
+    assert first.image.endswith(":3242081")
+    assert in_registry(registry.url, first.image)
+
+    standin.json(concept, {"message": "unavailable"}, status=503)  # Zenodo is down
+    down_from = standin.asked.count(concept)
+    wait_until(lambda: standin.asked.count(concept) >= down_from + 2, timeout=60)
+    assert [b.sha for b in records(server)] == ["3242081"]  # no failure recorded
+
+    publish(standin, "3242090")  # Zenodo is back, with a new version
+    wait_until(lambda: built_version(server, "3242090"), timeout=300)
+    second = built_version(server, "3242090")
+    with server.client() as client:
+        assert second.state == BuildState.BUILT, build_log(client, second.id)
+        assert "built-zenodo-version-3242090" in build_log(client, second.id)
+    assert second.image.endswith(":3242090")
+    assert second.image.rpartition(":")[0] == first.image.rpartition(":")[0]
+    assert in_registry(registry.url, first.image)
+    assert {(b.sha, b.state, b.trigger) for b in records(server)} == {
+        ("3242081", BuildState.BUILT, "reconcile"),
+        ("3242090", BuildState.BUILT, "reconcile"),
+    }
+    assert "records: " + DOI + " cannot be checked now" in server.log()
 
 
 def test_failures_of_records_are_answered_and_change_nothing(

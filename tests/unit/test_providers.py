@@ -10,7 +10,9 @@ from urllib.parse import unquote
 import pytest
 
 from jobs import errors
-from jobs.sources.providers import PROVIDERS, repo_spec_for, stream_request
+from jobs.coordinator.build_requests import body_request
+from jobs.sources.forms import parse_source
+from jobs.sources.providers import PROVIDERS, repo_spec_for, spec_form, stream_request
 from jobs.sources.specs import RepoSpec
 from webhook.binderhub import error_event
 from webhook.repo_providers import repo_providers
@@ -184,3 +186,17 @@ def test_swh_specs_that_are_no_swhid_of_a_directory_or_revision_are_400(
 ) -> None:
     with pytest.raises(errors.InvalidRequest, match=message):
         stream_request("swh", spec)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_provider_offered_says_its_spec_form_with_an_example_that_builds(
+    provider: str,
+) -> None:
+    [shown] = [shown for shown in repo_providers() if shown["id"] == provider]
+    assert shown["spec"] == spec_form(provider)
+    assert shown["spec"]["form"].startswith(f"{provider}/")
+    prefix, _, spec = shown["spec"]["example"].partition("/")
+    assert prefix == provider
+    repo, ref = stream_request(provider, spec)  # the example is of the form
+    assert body_request(provider=provider, spec=spec) == (repo, ref)
+    assert parse_source(repo, ref=ref) is not None
