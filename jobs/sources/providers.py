@@ -1,5 +1,5 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
-``figshare``), as the
+``figshare``, ``dataverse``), as the
 stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
 for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
 
@@ -19,24 +19,29 @@ from .record_urls import gist_page
 from .records import DoiSource, RecordSource
 from .specs import RepoSpec
 
-PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare")
+PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare", "dataverse")
 """The providers whose specs the stream takes, in BinderHub's names."""
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-RECORD_STREAM_PROVIDERS = ("zenodo", "figshare")
+RECORD_STREAM_PROVIDERS = ("zenodo", "figshare", "dataverse")
 """The stream's providers of records: their spec is a DOI or a record's URL."""
 
 
-STREAM_EXAMPLES = {"zenodo": "10.5281/zenodo.3242074", "figshare": "10.6084/m9.figshare.9782777"}
+STREAM_EXAMPLES = {
+    "zenodo": "10.5281/zenodo.3242074",
+    "figshare": "10.6084/m9.figshare.9782777",
+    "dataverse": "10.7910/DVN/TJCLKP",
+}
 
 
 def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
     ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
     spec (``zenodo/<DOI>``, e.g. ``zenodo/10.5281/zenodo.3242074``, or
-    ``figshare/10.6084/m9.figshare.9782777.v1``, escaped or not) with no ref. Raises
+    ``figshare/10.6084/m9.figshare.9782777.v1``, ``dataverse/10.7910/DVN/TJCLKP``, escaped
+    or not) with no ref. Raises
     ``UnknownProvider`` and ``InvalidRequest`` as ``repo_spec_for`` does, and
     ``InvalidRequest`` for a record spec that names no record of its provider."""
     if provider not in RECORD_STREAM_PROVIDERS:

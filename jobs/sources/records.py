@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlencode
 
 from ..errors import InvalidRequest
 from .specs import RepoSpec
@@ -138,7 +139,7 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare", "dataverse"})
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their
@@ -147,6 +148,8 @@ version can be handed to repo2docker and pinned (docs/design-providers.md)."""
 CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "zenodo": "repo2docker.contentproviders.Zenodo",
     "figshare": "repo2docker.contentproviders.Figshare",
+    # repo2docker's own fetches the latest version only; ours the version it is handed
+    "dataverse": "binderhub_service_builder.contentproviders.Dataverse",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
 (``RecordVersion.content``): a build of a record runs with that provider only."""
@@ -169,6 +172,15 @@ def record_page(provider: RecordProvider, host: str, record: str) -> str:
     return f"https://{host}/{record}"
 
 
+def dataverse_content(host: str, pid: str, version: str) -> str:
+    """What repo2docker is handed for ``version`` (``major.minor``) of the Dataverse
+    dataset ``pid`` on ``host``: ``https://<host>/dataset.xhtml?persistentId=<pid>&
+    version=<version>``, the pid escaped as a query value (``:`` and ``/`` kept), the
+    form ``binderhub_service_builder.contentproviders.Dataverse`` fetches. Pure."""
+    query = urlencode({"persistentId": pid, "version": version}, safe=":/")
+    return f"https://{host}/dataset.xhtml?{query}"
+
+
 def record_content(provider: str, page: str, version: str) -> str:
     """What repo2docker is handed to fetch ``version`` of the record whose page is
     ``page`` (``record_page``): the same as ``RecordVersion.content``. Raises
@@ -177,6 +189,9 @@ def record_content(provider: str, page: str, version: str) -> str:
         return f"{page.rsplit('/', 1)[0]}/{version}"
     if provider == "figshare":
         return f"{page}/{version}"
+    if provider == "dataverse":
+        host_part, _, pid = page.partition("/dataset.xhtml?persistentId=")
+        return dataverse_content(host_part.removeprefix("https://"), pid, version)
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 
