@@ -289,12 +289,16 @@ def test_a_dataverse_build_s_configuration_carries_its_provider_s_source(tmp_pat
     lacks the package (2024.7.0's virtualenv) loads it from there."""
     path = tmp_path / "repo2docker_config.py"
     dotted = CONTENT_PROVIDER_CLASSES["dataverse"]
-    source = provider_source(dotted)
+    with warnings.catch_warnings():  # repo2docker's imports warn of their own
+        warnings.simplefilter("ignore", DeprecationWarning)
+        source = provider_source(dotted)
     assert source is not None
     assert provider_source(CONTENT_PROVIDER_CLASSES["zenodo"]) is None
     path.write_text(record_config(dotted, [], source))
     assert "import binderhub_service_builder" not in path.read_text()
-    config = PyFileConfigLoader(path.name, str(tmp_path)).load_config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config = PyFileConfigLoader(path.name, str(tmp_path)).load_config()
     [provider] = config.Repo2Docker.content_providers
     assert provider.__name__ == "Dataverse"
     url = "https://dv.test/dataset.xhtml?persistentId=doi:10.1/x&version=2.1"
