@@ -132,7 +132,7 @@ def safe_path(directory: str, name: str) -> str:
     return "/".join(parts)
 
 
-class Dataverse(ContentProvider):
+class Dataverse(ContentProvider):  # type: ignore[misc]
     """Fetches one released version of a Dataverse dataset, named by a URL with its
     ``version`` (``dataverse_spec``); see the module's docstring."""
 

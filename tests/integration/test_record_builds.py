@@ -425,12 +425,13 @@ def version_url(version: str) -> str:
     return f"{DV_HOST}/api/datasets/:persistentId/versions/{version}{DV_QUERY}"
 
 
-def publish_dataverse(server: ProviderStandIn, version: str) -> None:
+def publish_dataverse(server: ProviderStandIn, version: str, base: str | None = None) -> None:
     """Make ``version`` (``major.minor``) a released version of the dataset and its
     latest: the recorded answers with that version's number and one file of its own (a
     Dockerfile naming the version, with its MD5), served by the data access API."""
     major, minor = (int(part) for part in version.split("."))
-    content = dockerfile(f"RUN echo built-dataverse-version-{version}").encode()
+    step = f"RUN echo built-dataverse-version-{version}"
+    content = (dockerfile(step, base=base) if base else dockerfile(step)).encode()
     file_id = 5000000 + major * 100 + minor  # a file's id names one stored file
     entry = recorded("dataverse_version")["data"]["files"][0]
     entry = json.loads(json.dumps(entry))
