@@ -343,11 +343,11 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
     ids = [provider["id"] for provider in providers.json()]
-    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare"]
+    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare", "dataverse"]
     assert all(
         provider["ref"] == {"enabled": True, "default": "HEAD"}
         for provider in providers.json()
-        if provider["id"] not in ("zenodo", "figshare")
+        if provider["id"] not in ("zenodo", "figshare", "dataverse")
     )
     assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
 

@@ -153,7 +153,7 @@ SCHEMAS: dict[str, Any] = {
             "provider": {
                 "type": "string",
                 "description": "Where the content comes from: git, or a content provider "
-                "(zenodo, figshare) whose record's page is repo and version sha.",
+                "(zenodo, figshare, dataverse) whose record's page is repo and version sha.",
             },
             "outcome": {
                 "type": "string",
