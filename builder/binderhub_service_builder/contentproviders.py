@@ -5,7 +5,7 @@
 version of the dataset: the file list of the version from Dataverse's native API, then
 each file of that list from its data access API. A file's id names one stored file, so
 the files of a version never change once it is published; each file is checked against
-the checksum the version lists.
+the checksum the version lists (except an ingested table fetched as uploaded).
 
 Facts from Dataverse's API guide (native API, "Get Version of a Dataset"; data access
 API, "Basic File Access"):
@@ -79,9 +79,10 @@ def version_files(spec: Any, answer: Any) -> list[dict[str, Any]]:
     """The files to fetch of the version ``spec`` names, from the native API's answer
     (parsed JSON): each ``{"id", "path", "original", "size", "checksum"}`` (``path``
     relative, ``original`` whether to ask for ``format=original``, ``checksum`` a pair
-    of hashlib's name and the hex digest, or None). Restricted files are left out (no
-    anonymous download serves them). Raises ``ContentProviderException`` when the answer
-    is another version, not released, or names a path outside the dataset. Pure."""
+    of hashlib's name and the hex digest, or None: none listed, or an ingested table's).
+    Restricted files are left out (no anonymous download serves them). Raises
+    ``ContentProviderException`` when the answer is another version, not released, or
+    names a path outside the dataset. Pure."""
     if not isinstance(answer, dict) or answer.get("status") != "OK":
         raise ContentProviderException(f"{spec['host']} answered no dataset version")
     data = answer.get("data")
@@ -114,9 +115,10 @@ def version_files(spec: Any, answer: Any) -> list[dict[str, Any]]:
                 "path": path,
                 "original": original,
                 "size": data_file.get("filesize"),
-                # an ingested file's checksum is of the file as uploaded (format=original)
+                # not checked for an ingested table: whether its listed checksum is of the
+                # upload or of the stored table is not said; its id pins it all the same
                 "checksum": (algorithm, str(checksum["value"]).lower())
-                if algorithm and checksum.get("value")
+                if algorithm and checksum.get("value") and not original
                 else None,
             }
         )

@@ -82,7 +82,7 @@ def test_the_files_of_a_version() -> None:
             "path": "data/survey.csv",
             "original": True,
             "size": 41230,
-            "checksum": ("md5", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
+            "checksum": None,  # not said whether of the upload or of the stored table
         },
     ]  # the restricted file is left out: no anonymous download serves it
 
