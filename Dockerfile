@@ -31,7 +31,8 @@ RUN python3 -m venv /opt/binderhub-service
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY webhook /src/webhook
-# builder/: the local executor's repo2docker needs its engine and content providers
+# builder/: the buildkit engine and the content providers of our own (the local executor
+# writes a provider's source into a record build's repo2docker configuration)
 COPY builder /src/builder
 RUN --mount=type=secret,id=ca-certificates \
     if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
@@ -54,7 +55,7 @@ RUN --mount=type=secret,id=ca-certificates \
         "$VERSION" "$BUILDER_IMAGE" >/opt/binderhub-service/share/binderhub-service/release.json \
  && /opt/binderhub-service/bin/pip uninstall -y -q pip setuptools \
  && rm -rf /opt/binderhub-service/lib/python3.11/site-packages/kubernetes/aio \
- && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes.executor, webhook.app, binderhub_service_builder.contentproviders.hydroshare, binderhub_service_builder.contentproviders.ckan' \
+ && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes.executor, webhook.app, binderhub_service_builder.contentproviders.dataverse, binderhub_service_builder.contentproviders.unversioned' \
  && /opt/binderhub-service/bin/jupyter-repo2docker --version >/dev/null \
  && /opt/binderhub-service/bin/binderhub-service --help >/dev/null
 

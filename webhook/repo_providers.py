@@ -63,6 +63,7 @@ def _displayed() -> list[dict[str, Any]]:
         },
         record_provider("Zenodo", "zenodo", "10.5281", "10.5281/zenodo.3242074"),
         record_provider("Figshare", "figshare", "10.6084", "10.6084/m9.figshare.9782777.v1"),
+        dataverse_provider(),
         *OTHER_RECORD_PROVIDERS,
     ]
 
@@ -114,5 +115,20 @@ def record_provider(name: str, provider: str, registrant: str, example: str) -> 
         "id": provider,
         "detect": {"regex": f"^((https?://)?(dx\\.)?doi\\.org/)?(?<repo>{escaped}/.*)"},
         "repo": {"label": f"{name} DOI or record URL", "placeholder": f"example: {example}"},
+        "ref": {"enabled": False},
+    }
+
+
+def dataverse_provider() -> dict[str, Any]:
+    """Dataverse's display configuration: a DOI of any registrant or a dataset's URL on
+    any host, so no ``detect``; escaped (a dataset URL has a query); no ref."""
+    return {
+        "displayName": "Dataverse DOI",
+        "id": "dataverse",
+        "repo": {
+            "label": "Dataverse DOI or dataset URL",
+            "placeholder": "example: 10.7910/DVN/TJCLKP",
+            "urlEncode": True,
+        },
         "ref": {"enabled": False},
     }

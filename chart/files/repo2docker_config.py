@@ -108,14 +108,15 @@ c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 import importlib as _importlib
 import os as _os
 _record_providers = {
-    'ckan': 'binderhub_service_builder.contentproviders.ckan.CKAN',
+    'ckan': 'binderhub_service_builder.contentproviders.unversioned.CKAN',
+    'dataverse': 'binderhub_service_builder.contentproviders.dataverse.Dataverse',
     'figshare': 'repo2docker.contentproviders.Figshare',
     'hg': 'repo2docker.contentproviders.Mercurial',
-    'hydroshare': 'binderhub_service_builder.contentproviders.hydroshare.HydroShare',
+    'hydroshare': 'binderhub_service_builder.contentproviders.unversioned.HydroShare',
     'swh': 'repo2docker.contentproviders.Swhid',
     'zenodo': 'repo2docker.contentproviders.Zenodo',
 }
 _record_provider = _os.environ.get("BINDERHUB_SERVICE_CONTENT_PROVIDER")
 if _record_provider:
-    _module, _, _class = _record_providers[_record_provider].rpartition(".")
-    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _class)]
+    _module, _, _name = _record_providers[_record_provider].rpartition(".")
+    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _name)]

@@ -8,8 +8,10 @@ In order, and nothing recorded when any step refuses:
    provider whose records do not build end to end yet is refused (``HostNotHandled``),
    before any API is asked; the ``RecordResolver`` checks the record a DOI leads to the
    same way (``check_record``) before its host is asked. So the service asks only
-   doi.org and the hosts of the providers that build (fixed hosts: no user-named host,
-   which for Dataverse or CKAN could be any address, is asked yet);
+   doi.org and the hosts of the providers that build; a host the user names (a
+   Dataverse's: any host) is asked only once ``jobs.sources.record_hosts`` admits it
+   (no IP address, no name resolving to an internal address, unless a pattern names
+   it), which the resolver awaits before each record's host is asked;
 2. the record is resolved to one immutable version through the ``RecordCache``
    (``RecordNotFound``, ``RecordTooLarge``, ``ProviderUnavailable``: 422, 422, 503);
 3. the image is named after the version (``jobs.naming.image_name_for_record``).
@@ -61,40 +63,16 @@ def check_record_allowed(patterns: list[str], source: RecordSource | DoiSource) 
         raise RepoNotAllowed(f"{describe(source)} is not in allowed_repos")
 
 
-USER_NAMED_HOST_PROVIDERS: frozenset[str] = frozenset({"ckan"})
-"""Providers whose host the user names (any host): their API is asked only once
-``check_user_named_host`` lets the host through. (Dataverse joins them when its records
-build.)"""
-
-
-def check_user_named_host(patterns: list[str], source: RecordSource) -> None:
-    """The rule for hosts users name (``USER_NAMED_HOST_PROVIDERS``), before the host is
-    asked: until the rule refusing hosts that resolve to loopback, link-local or private
-    addresses is wired here, only a host an ``allowed_repos`` pattern names exactly
-    (``ckan:<host>/…``, the operator's word) is asked; any other is refused
-    (``HostNotHandled``, 422). Pure."""
-    if source.provider not in USER_NAMED_HOST_PROVIDERS:
-        return
-    named = f"{source.provider}:{source.host}/"
-    if not any(pattern.startswith(named) for pattern in patterns):
-        raise HostNotHandled(
-            f"{describe(source)}: {source.provider} hosts are asked only when "
-            f"allowed_repos names them ({named}*)"
-        )
-
-
 def check_record(patterns: list[str], source: RecordSource | DoiSource) -> None:
     """``check_record_allowed``, then ``HostNotHandled`` for a record of a provider that
-    does not build (``BUILT_PROVIDERS``) or on a host users name that may not be asked
-    (``check_user_named_host``). Pure."""
+    does not build (``BUILT_PROVIDERS``). (A host users name is checked after this, with
+    its name looked up: ``jobs.sources.record_hosts.check_record_host``.) Pure."""
     check_record_allowed(patterns, source)
     if isinstance(source, RecordSource) and source.provider not in BUILT_PROVIDERS:
         raise HostNotHandled(
             f"{describe(source)}: {source.provider} records cannot be built by this "
             f"service yet (it builds {', '.join(sorted(BUILT_PROVIDERS))} records)"
         )
-    if isinstance(source, RecordSource):
-        check_user_named_host(patterns, source)
 
 
 def asked_ref(source: RecordSource | DoiSource, version: RecordVersion) -> str:

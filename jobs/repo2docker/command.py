@@ -83,14 +83,32 @@ import {module}
 c.Repo2Docker.content_providers = [{module}.{name}]
 """
 
+RECORD_CONFIG_WITH_SOURCE = """\
+# Written by binderhub-service for the build of a record (issue 25): only the one
+# content provider that fetches the version this build is named after. What follows is
+# binderhub-service's {module} as it is.
 
-def record_config(provider_class: str, extra_buildx_args: list[str]) -> str:
+{source}
+
+c.Repo2Docker.content_providers = [{name}]
+"""
+
+
+def record_config(
+    provider_class: str, extra_buildx_args: list[str], source: str | None = None
+) -> str:
     """The repo2docker configuration file of a record's build: ``provider_class`` (a
     dotted name, ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) as the only content
     provider, so that no other provider's ``detect`` asks anything of the internet;
-    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. Pure."""
+    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. ``source``: the
+    source of the class's module, written into the file (for a provider of builder/,
+    so that a repo2docker without that package runs it), else the module is imported.
+    Pure."""
     module, _, name = provider_class.rpartition(".")
-    text = RECORD_CONFIG.format(module=module, name=name)
+    if source is None:
+        text = RECORD_CONFIG.format(module=module, name=name)
+    else:
+        text = RECORD_CONFIG_WITH_SOURCE.format(module=module, source=source, name=name)
     if extra_buildx_args:
         text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
     return text
@@ -112,8 +130,8 @@ _record_providers = {{
 {providers}}}
 _record_provider = _os.environ.get("{env}")
 if _record_provider:
-    _module, _, _class = _record_providers[_record_provider].rpartition(".")
-    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _class)]
+    _module, _, _name = _record_providers[_record_provider].rpartition(".")
+    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _name)]
 """
 
 

@@ -1,9 +1,10 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
-``figshare``, ``hydroshare``, ``ckan``) and ours (``swh``: BinderHub has none), as the
-stream's paths spell them (``/build/<provider>/<spec>``) and the API's body gives them
-(``{"provider": …, "spec": …}``, ``jobs.coordinator.build_requests.body_request``), turned
-into what a user asks for (a ``RepoSpec``, or a record's text for ``parse_source``); and
-the form of each spec (``spec_form``, for ``/api/repoproviders``). Pure functions, no I/O.
+``figshare``, ``dataverse``, ``hydroshare``, ``ckan``) and ours (``swh``: BinderHub has
+none), as the stream's paths spell them (``/build/<provider>/<spec>``) and the API's body
+gives them (``{"provider": …, "spec": …}``, ``jobs.coordinator.build_requests.body_request``),
+turned into what a user asks for (a ``RepoSpec``, or a record's text for ``parse_source``);
+and the form of each spec (``spec_form``, for ``/api/repoproviders``). Pure functions, no
+I/O.
 
 A provider of another kind of source (issue 25: Dataverse, ...) adds its name
 to ``PROVIDERS`` and its spec's form here once its records build
@@ -21,13 +22,24 @@ from .record_urls import gist_page
 from .records import DoiSource, RecordSource, check_swhid
 from .specs import RepoSpec
 
-PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare", "hydroshare", "ckan", "swh")
+PROVIDERS = (
+    "gh",
+    "gl",
+    "git",
+    "gist",
+    "zenodo",
+    "figshare",
+    "dataverse",
+    "hydroshare",
+    "ckan",
+    "swh",
+)
 """The providers whose specs the stream takes, in BinderHub's names (``swh`` is ours)."""
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-RECORD_STREAM_PROVIDERS = ("zenodo", "figshare", "hydroshare", "ckan", "swh")
+RECORD_STREAM_PROVIDERS = ("zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh")
 """The stream's providers of records: their spec is a DOI or a record's URL (escaped
 or not); HydroShare's may be a resource id, CKAN's is a dataset's URL only, ``swh``'s
 a SWHID."""
@@ -36,6 +48,7 @@ a SWHID."""
 STREAM_EXAMPLES = {
     "zenodo": "10.5281/zenodo.3242074",
     "figshare": "10.6084/m9.figshare.9782777",
+    "dataverse": "10.7910/DVN/TJCLKP",
     "hydroshare": "b8f6eae9d89241cf8b5904033460af61",
     "ckan": "https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fsample-dataset-1",
     "swh": "swh:1:dir:" + "0" * 40,
@@ -57,9 +70,9 @@ def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
     ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
     spec (``zenodo/<DOI>``, e.g. ``zenodo/10.5281/zenodo.3242074``, or
-    ``figshare/10.6084/m9.figshare.9782777.v1``, ``hydroshare/<resource id or escaped
-    URL>``, ``ckan/<escaped dataset URL>``, ``swh/swh:1:rev:<40 hex>``, escaped or not)
-    with no ref. Raises
+    ``figshare/10.6084/m9.figshare.9782777.v1``, ``dataverse/10.7910/DVN/TJCLKP``,
+    ``hydroshare/<resource id or escaped URL>``, ``ckan/<escaped dataset URL>``,
+    ``swh/swh:1:rev:<40 hex>``, escaped or not) with no ref. Raises
     ``UnknownProvider`` and ``InvalidRequest`` as ``repo_spec_for`` does, and
     ``InvalidRequest`` for a record spec that names no record of its provider."""
     if provider not in RECORD_STREAM_PROVIDERS:

@@ -12,7 +12,7 @@ REST API, CKAN's action API, doi.org's handle proxy API).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -58,7 +58,9 @@ class RecordResolver:
     add up to more are refused (``RecordTooLarge``). ``retry_after``: the delay, in
     seconds, a ``ProviderUnavailable`` suggests when the provider gives none.
     ``check``: called with the record a DOI leads to before its host is asked (the
-    intake's ``allowed_repos`` check: it raises to refuse).
+    intake's ``allowed_repos`` check: it raises to refuse). ``check_host``: awaited
+    with every record before its host is asked, a DOI's included (the intake's
+    ``jobs.sources.record_hosts.check_record_host``: it raises to refuse).
     """
 
     def __init__(
@@ -69,9 +71,11 @@ class RecordResolver:
         ckan_hosts: frozenset[str] = frozenset(),
         retry_after: int = 30,
         check: Callable[[RecordSource], None] | None = None,
+        check_host: Callable[[RecordSource], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._check = check
+        self._check_host = check_host
         self._max_record_bytes = max_record_bytes
         self._ckan_hosts = ckan_hosts
         self._retry_after = retry_after
@@ -84,6 +88,8 @@ class RecordResolver:
             source = await self.follow_doi(source)
             if self._check is not None:
                 self._check(source)
+        if self._check_host is not None:
+            await self._check_host(source)
         version = await self._resolve_record(source)
         check_size(source, version.total_size, self._max_record_bytes)
         return version

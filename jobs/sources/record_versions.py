@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ProviderUnavailable, RecordNotFound, RecordTooLarge
-from .records import RecordSource, RecordVersion
+from .records import RecordSource, RecordVersion, dataverse_content
 
 Answer = tuple[int, Any]
 """An API's answer: the HTTP status (below 500: ``record_apis`` turns the rest into
@@ -164,7 +164,7 @@ def dataverse_version(source: RecordSource, answer: Answer) -> RecordVersion:
         host=source.host,
         record=pid,
         version=number,
-        content=f"https://{source.host}/dataset.xhtml?persistentId={pid}&version={number}",
+        content=dataverse_content(source.host, pid, number),
         total_size=sum(field(f, "dataFile", "filesize", kind=int) for f in files),
         moves=source.version is None,
     )

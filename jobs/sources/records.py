@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlencode
 
 from ..errors import InvalidRequest
 from .specs import RepoSpec
@@ -142,7 +143,7 @@ def check_swhid(text: str) -> str:
 
 
 BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset(
-    {"zenodo", "figshare", "hydroshare", "ckan", "swh", "hg"}
+    {"zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh", "hg"}
 )
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
@@ -154,8 +155,10 @@ CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "figshare": "repo2docker.contentproviders.Figshare",
     "swh": "repo2docker.contentproviders.Swhid",
     "hg": "repo2docker.contentproviders.Mercurial",
-    "hydroshare": "binderhub_service_builder.contentproviders.hydroshare.HydroShare",
-    "ckan": "binderhub_service_builder.contentproviders.ckan.CKAN",
+    # repo2docker's own fetches the latest version only; ours the version it is handed
+    "dataverse": "binderhub_service_builder.contentproviders.dataverse.Dataverse",
+    "hydroshare": "binderhub_service_builder.contentproviders.unversioned.HydroShare",
+    "ckan": "binderhub_service_builder.contentproviders.unversioned.CKAN",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
 (``RecordVersion.content``): a build of a record runs with that provider only. Ours
@@ -188,6 +191,15 @@ def record_page(provider: RecordProvider, host: str, record: str) -> str:
     return f"https://{host}/{record}"
 
 
+def dataverse_content(host: str, pid: str, version: str) -> str:
+    """What repo2docker is handed for ``version`` (``major.minor``) of the Dataverse
+    dataset ``pid`` on ``host``: ``https://<host>/dataset.xhtml?persistentId=<pid>&
+    version=<version>``, the pid escaped as a query value (``:`` and ``/`` kept), the
+    form ``binderhub_service_builder.contentproviders.dataverse.Dataverse`` fetches. Pure."""
+    query = urlencode({"persistentId": pid, "version": version}, safe=":/")
+    return f"https://{host}/dataset.xhtml?{query}"
+
+
 def record_content(provider: str, page: str, version: str) -> str:
     """What repo2docker is handed to fetch ``version`` of the record whose page is
     ``page`` (``record_page``): the same as ``RecordVersion.content``. Raises
@@ -210,6 +222,9 @@ def record_content(provider: str, page: str, version: str) -> str:
             raise InvalidRequest(f"{version!r} is no version of a CKAN dataset")
         activity = f"activity_id={found['activity']}&" if found["activity"] else ""
         return f"{page}?{activity}modified={found['modified']}"
+    if provider == "dataverse":
+        host_part, _, pid = page.partition("/dataset.xhtml?persistentId=")
+        return dataverse_content(host_part.removeprefix("https://"), pid, version)
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 

@@ -127,10 +127,10 @@ def test_auth_and_accept_are_checked_before_the_stream(
 BAD_STREAMS: list[tuple[str, str, dict[str, str], int, str]] = [
     (
         "unknown provider",
-        "dataverse/10.7910/DVN/TJCLKP",
+        "bitbucket/o/r/main",
         BUILD_ONLY,
         404,
-        "no provider 'dataverse'",
+        "no provider 'bitbucket'",
     ),
     ("bad gh spec", "gh/owner-only/main", BUILD_ONLY, 400, "gh/<owner>/<repo>/<ref>"),
     ("unescaped git URL", "git/REPO_RAW/main", BUILD_ONLY, 400, "URL-escaped repository URL"),
@@ -343,8 +343,19 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
     ids = [provider["id"] for provider in providers.json()]
-    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare", "hydroshare", "ckan", "swh"]
-    records = ("zenodo", "figshare", "hydroshare", "ckan", "swh")
+    assert ids == [
+        "gh",
+        "gl",
+        "git",
+        "gist",
+        "zenodo",
+        "figshare",
+        "dataverse",
+        "hydroshare",
+        "ckan",
+        "swh",
+    ]
+    records = ("zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh")
     for provider in providers.json():  # a record's version is the service's to resolve
         enabled = (
             {"enabled": False}

@@ -1,16 +1,21 @@
-"""Zenodo and Figshare records built end to end by a real ``binderhub-service serve`` process (issue
-25): resolved by the service through its stand-in under the real host name, named after
-the resolved version, fetched by repo2docker (the real one, with a real Docker daemon
-and registry) as that version only, through the same proxy and test CA. The requests
-come through the REST API, the BinderHub stream path ``/build/zenodo/<DOI>`` and the CLI.
+"""Records built end to end by a real ``binderhub-service serve`` process (issue 25):
+Zenodo, Figshare, Dataverse, HydroShare, CKAN, Software Heritage and Mercurial, each
+resolved by the service (through its stand-in under the real host name; Mercurial from a
+real ``hg serve``), named after the resolved version, fetched by repo2docker (the real
+one, with a real Docker daemon and registry) as that version only, through the same proxy
+and test CA. The requests come through the REST API, the BinderHub stream path
+(``/build/zenodo/<DOI>``, ...) and the CLI.
 
 The stand-in (``provider_standins``) serves recorded answers of Zenodo's API; the
 record's content is a zip holding a Dockerfile whose RUN step names the version, so the
-build log says which version was built.
+build log says which version was built. Dataverse datasets (the tests after
+``publish_dataverse``) are fetched by builder/'s ``Dataverse`` content provider, which
+fetches the version it is handed; a version's one file is such a Dockerfile.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -293,13 +298,7 @@ def test_failures_of_records_are_answered_and_change_nothing(
             "https://data.example.org/articles/1",
         )
     )
-    standin.json("https://doi.org/api/handles/10.7910/dvn/tjclkp", handle)
     standin.json("https://doi.org/api/handles/10.1234/elsewhere", elsewhere)
-    standin.json(
-        "https://dataverse.harvard.edu/api/datasets/:persistentId/"
-        "?persistentId=doi%3A10.7910%2FDVN%2FTJCLKP",
-        recorded("dataverse_dataset"),
-    )
     standin.json(f"{ZENODO}/1", recorded("zenodo_not_found"), status=404)
     standin.json(f"{ZENODO}/3242075", recorded("zenodo_restricted"))
     with server.client() as client:
@@ -315,11 +314,6 @@ def test_failures_of_records_are_answered_and_change_nothing(
         for wrong, status, message in (
             ({"repo": "10.5281/zenodo.1"}, 422, "Zenodo record 1 on zenodo.org does not exist"),
             ({"repo": "https://zenodo.org/records/3242075"}, 422, "is not open access"),
-            (
-                {"repo": "10.7910/DVN/TJCLKP"},
-                422,
-                "dataverse records cannot be built by this service yet",
-            ),
             ({"repo": "10.1234/elsewhere"}, 422, "leads to data.example.org"),
             ({"repo": "10.5281/"}, 400, "is not a DOI"),
             ({"repo": DOI, "ref": "main"}, 400, "give no ref"),
@@ -338,8 +332,6 @@ def test_failures_of_records_are_answered_and_change_nothing(
         assert "at most 1000000 bytes" in large.json()["error"]
         assert f"{ZENODO}/3242081/files" not in standin.asked
         assert records(server) == []
-        # no host of a provider that does not build was asked (a DOI's record included)
-        assert not any("dataverse.harvard.edu" in url for url in standin.asked)
 
         # the provider is back: the same request builds (the outage was not remembered)
         publish(standin, "3242081")
@@ -879,7 +871,7 @@ def test_hydroshare_and_ckan_refusals_change_nothing(
         status=404,
     )
     standin.json(f"{CKAN_API}/package_show?id=nothing", recorded("ckan_not_found"), status=404)
-    server = start(allowed_repos=["hydroshare:*", "ckan:*", "ckan:demo.ckan.org/*"])
+    server = start(allowed_repos=["hydroshare:*", "ckan:*"])
     with server.client() as client:
         for wrong, status, message in (
             (
@@ -891,11 +883,11 @@ def test_hydroshare_and_ckan_refusals_change_nothing(
             ({"repo": "https://www.hydroshare.org/resource/1234"}, 400, "a HydroShare URL is"),
             ({"repo": "ckan:https://demo.ckan.org/dataset/nothing"}, 422, "does not exist"),
             ({"repo": "ckan:https://demo.ckan.org/group/x"}, 400, "is no CKAN dataset"),
-            # a CKAN host no allowed_repos pattern names is never asked
+            # a CKAN on a host users name that is this machine is never asked
             (
-                {"repo": "ckan:https://data.example.org/dataset/x1"},
-                422,
-                "ckan hosts are asked only when allowed_repos names them",
+                {"repo": "ckan:https://localhost/dataset/x1"},
+                403,
+                "localhost is this machine",
             ),
         ):
             response = client.post("/api/v1/builds", json=wrong)
@@ -1021,3 +1013,188 @@ def test_a_ckan_dataset_modified_during_its_build_is_not_built_under_the_old_nam
             "the record changed while it was fetched: CKAN dataset "
         ), failed.error
     assert not in_auth_registry(auth_registry, asked["image"])
+
+
+DV_HOST = "https://dataverse.harvard.edu"
+DV_PID = "doi:10.7910/DVN/TJCLKP"
+DV_QUERY = f"?persistentId={quote(DV_PID, safe='')}"
+DV_PAGE = f"{DV_HOST}/dataset.xhtml?persistentId={DV_PID}"
+DV_DOI = "10.7910/DVN/TJCLKP"
+DV_LATEST = f"{DV_HOST}/api/datasets/:persistentId/{DV_QUERY}"
+
+
+def version_url(version: str) -> str:
+    return f"{DV_HOST}/api/datasets/:persistentId/versions/{version}{DV_QUERY}"
+
+
+def publish_dataverse(server: ProviderStandIn, version: str, base: str | None = None) -> None:
+    """Make ``version`` (``major.minor``) a released version of the dataset and its
+    latest: the recorded answers with that version's number and one file of its own (a
+    Dockerfile naming the version, with its MD5), served by the data access API."""
+    major, minor = (int(part) for part in version.split("."))
+    step = f"RUN echo built-dataverse-version-{version}"
+    content = (dockerfile(step, base=base) if base else dockerfile(step)).encode()
+    file_id = 5000000 + major * 100 + minor  # a file's id names one stored file
+    entry = recorded("dataverse_version")["data"]["files"][0]
+    entry = json.loads(json.dumps(entry))
+    entry["label"] = entry["dataFile"]["filename"] = "Dockerfile"
+    entry["dataFile"].update(id=file_id, filesize=len(content))
+    md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    entry["dataFile"]["md5"] = entry["dataFile"]["checksum"]["value"] = md5
+    data = recorded("dataverse_version")["data"]
+    data.update(versionNumber=major, versionMinorNumber=minor, files=[entry])
+    server.json(version_url(version), {"status": "OK", "data": data})
+    dataset = recorded("dataverse_dataset")
+    dataset["data"]["latestVersion"] = data
+    server.json(DV_LATEST, dataset)
+    server.content(f"{DV_HOST}/api/access/datafile/{file_id}", content, "text/plain")
+
+
+def test_a_dataverse_dataset_builds_through_the_api_and_the_stream(
+    start: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    registry: Registry,
+) -> None:
+    publish_dataverse(standin, "1.0")
+    standin.json(f"https://doi.org/api/handles/{DV_DOI.lower()}", recorded("doi_handle"))
+    server = start()
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": DV_PAGE})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["repo"], body["ref"], body["sha"]) == (DV_PAGE, "latest", "1.0")
+        assert body["image"].endswith(":v1.0")
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, body["id"])
+        assert "built-dataverse-version-1.0" in build_log(client, body["id"])
+        assert "Picked Dataverse content provider" in build_log(client, body["id"])
+    assert in_registry(registry.url, body["image"])
+    # the service resolved "latest" once; repo2docker asked for version 1.0 only
+    assert standin.asked.count(DV_LATEST) == 1
+    assert version_url("1.0") in standin.asked
+    assert f"{DV_HOST}/api/access/datafile/5000100" in standin.asked
+    assert proxy.refused == []
+
+    asked = len(standin.asked)
+    with server.client() as client:
+        again = client.post("/api/v1/builds", json={"repo": DV_PAGE}).json()
+    assert (again["outcome"], again["image"]) == ("cached", body["image"])
+    events = stream(server, f"dataverse/{DV_DOI}")  # BinderHub's spelling: the DV_DOI
+    assert events[-1]["phase"] == "ready", events
+    assert events[-1]["imageName"] == body["image"]
+    # the page was kept; the DV_DOI asked doi.org once and the dataset's host once more
+    assert standin.asked[asked:] == [f"https://doi.org/api/handles/{DV_DOI.lower()}", DV_LATEST]
+    [build] = records(server)
+    assert (build.provider, build.repo, build.sha) == ("dataverse", DV_PAGE, "1.0")
+
+
+def test_a_new_dataverse_version_builds_under_its_own_tag(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, registry: Registry
+) -> None:
+    publish_dataverse(standin, "1.0")
+    server = start(providers={"cache_seconds": 0})
+    with server.client() as client:
+        first = client.post("/api/v1/builds", json={"repo": DV_PAGE}).json()
+        assert wait_for_state(client, first["id"], {"built", "failed"}, 300)["state"] == "built"
+
+        publish_dataverse(standin, "2.0")  # a new version of the dataset
+        events = stream(server, f"dataverse/{quote(DV_PAGE, safe='')}")
+        assert events[-1]["phase"] == "ready", events[-1]
+        second = events[-1]["imageName"]
+        assert second.endswith(":v2.0")
+        assert second.rpartition(":")[0] == first["image"].rpartition(":")[0]
+        [newer] = [b for b in records(server) if b.sha == "2.0"]
+        assert "built-dataverse-version-2.0" in build_log(client, newer.id)
+        assert "built-dataverse-version-1.0" not in build_log(client, newer.id)
+
+        # the older version stays built under its tag; asking for it by version is a hit
+        assert in_registry(registry.url, first["image"])
+        older = client.post("/api/v1/builds", json={"repo": f"{DV_PAGE}&version=1.0"}).json()
+        assert (older["outcome"], older["image"]) == ("cached", first["image"])
+    assert {(b.sha, str(b.state)) for b in records(server)} == {("1.0", "built"), ("2.0", "built")}
+
+
+def test_a_dataverse_version_published_between_resolution_and_build_is_not_built(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, registry: Registry
+) -> None:
+    """The request resolves the dataset to 1.0 and names the image after it; the build
+    waits in the queue (the one build slot is held by a Zenodo record's build, whose
+    download the stand-in holds); meanwhile 2.0 is published. The image tagged v1.0
+    holds 1.0."""
+    publish_dataverse(standin, "1.0")
+    publish(standin, "3242081")
+    files = recorded("zenodo_files")
+    download = json.loads(json.dumps(files).replace("3242075", "3242081"))["entries"][0]
+    download = download["links"]["content"]
+    standin.content(download, record_zip("3242081"))
+    release = standin.hold(download)
+    server = start(limits={"max_concurrent_builds": 1})
+    with server.client() as client:
+        try:
+            holder = client.post("/api/v1/builds", json={"repo": "10.5281/zenodo.3242081"})
+            assert holder.status_code == 202, holder.text
+            wait_until(lambda: download in standin.asked, timeout=120)  # it is fetching
+            asked = client.post("/api/v1/builds", json={"repo": DV_PAGE}).json()
+            assert (asked["sha"], asked["state"]) == ("1.0", "queued")
+            publish_dataverse(standin, "2.0")
+        finally:
+            release.set()
+        done = wait_for_state(client, asked["id"], {"built", "failed"}, timeout=300)
+        assert done["state"] == "built", build_log(client, asked["id"])
+        log = build_log(client, asked["id"])
+        assert "built-dataverse-version-1.0" in log
+        assert "built-dataverse-version-2.0" not in log
+    assert in_registry(registry.url, asked["image"])
+    assert asked["image"].endswith(":v1.0")
+
+
+def test_dataverse_refusals_are_answered_and_change_nothing(
+    start: Callable[..., ServiceProcess], standin: ProviderStandIn, proxy: ConnectProxy
+) -> None:
+    """Not found, malformed, and hosts the service must not be led to (an IP address,
+    this machine, a DV_DOI leading to a private address): 4xx naming the host, nothing
+    recorded, and no request to any of them."""
+    missing = "doi:10.7910/DVN/NOTHER"
+    standin.json(
+        f"{DV_HOST}/api/datasets/:persistentId/?persistentId={quote(missing, safe='')}",
+        recorded("dataverse_not_found"),
+        status=404,
+    )
+    to_private = json.loads(
+        json.dumps(recorded("doi_handle")).replace(
+            f"{DV_HOST}/citation?persistentId={DV_PID}",
+            "https://10.0.0.5/dataset.xhtml?persistentId=doi:10.1234/inside",
+        )
+    )
+    standin.json("https://doi.org/api/handles/10.1234/inside", to_private)
+    server = start()
+    with server.client() as client:
+        for repo, status, message in (
+            (f"{DV_HOST}/dataset.xhtml?persistentId={missing}", 422, "does not exist"),
+            (f"{DV_HOST}/dataset.xhtml?persistentId={DV_PID}&version=v2", 400, "<major>.<minor>"),
+            (f"{DV_HOST}/dataset.xhtml?id=3", 400, "a Dataverse URL is"),
+            ("https://127.0.0.1/dataset.xhtml?persistentId=doi:10.1/x", 403, "127.0.0.1 is an IP"),
+            ("https://[::1]:8443/dataset.xhtml?persistentId=doi:10.1/x", 403, "[::1]:8443 is an"),
+            ("https://localhost/dataset.xhtml?persistentId=doi:10.1/x", 403, "localhost is this"),
+            ("10.1234/inside", 403, "10.0.0.5 is an IP address"),
+        ):
+            response = client.post("/api/v1/builds", json={"repo": repo})
+            assert (response.status_code, repo) == (status, repo), response.text
+            assert message in response.json()["error"], response.text
+        local = "https://localhost/dataset.xhtml?persistentId=doi:10.1/x"
+        [failed] = stream(server, f"dataverse/{quote(local, safe='')}")
+        assert (failed["phase"], failed["status_code"]) == ("failed", 403)
+        [bad] = stream(server, "dataverse/https%3A%2F%2Fgithub.com%2Fo%2Fr")
+        assert (bad["phase"], bad["status_code"]) == ("failed", 400)
+    assert records(server) == []
+    # asked: the missing dataset and the DV_DOI's handle; never an internal host
+    assert standin.asked == [
+        f"{DV_HOST}/api/datasets/:persistentId/?persistentId={quote(missing, safe='')}",
+        "https://doi.org/api/handles/10.1234/inside",
+    ]
+    assert proxy.refused == []
+    assert proxy.tunnelled
+    assert all(
+        target in ("dataverse.harvard.edu:443", "doi.org:443") for _, target in proxy.tunnelled
+    )

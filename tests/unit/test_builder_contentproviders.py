@@ -10,17 +10,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from binderhub_service_builder.contentproviders.modified import (
-    ContentChanged,
-    check_modified,
-    safe_name,
-    unpack,
-)
 
 with warnings.catch_warnings():  # repo2docker's imports warn of their own
     warnings.simplefilter("ignore", DeprecationWarning)
-    from binderhub_service_builder.contentproviders.ckan import CKAN, ckan_spec
-    from binderhub_service_builder.contentproviders.hydroshare import HydroShare, hydroshare_spec
+    from binderhub_service_builder.contentproviders.unversioned import (
+        CKAN,
+        ContentChanged,
+        HydroShare,
+        check_modified,
+        ckan_spec,
+        hydroshare_spec,
+        safe_name,
+        unpack,
+    )
 
 HS_ID = "b8f6eae9d89241cf8b5904033460af61"
 ACTIVITY = "2b9f4c1e-8d7a-4f3b-a6e5-1c0d9b8a7f6e"

@@ -170,6 +170,11 @@ def test_the_config_map_gives_a_record_build_its_one_provider(tmp_path: Path) ->
     hydroshare = {CONTENT_PROVIDER_ENV: "hydroshare"}
     assert configured_providers(settings, hydroshare, tmp_path) == "HydroShare"
     assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "ckan"}, tmp_path) == "CKAN"
+    # builder/'s, imported only by the build that names it (the builder image has it)
+    dataverse = {CONTENT_PROVIDER_ENV: "dataverse"}
+    assert configured_providers(settings, dataverse, tmp_path) == "Dataverse"
+    config = manifests.make_config_map(settings, "builds")["data"][pod.CONFIG_FILE]
+    assert "\nimport binderhub_service_builder" not in config
     # a name that is no provider of ours fails the build, never falls back to another
     other = {CONTENT_PROVIDER_ENV: "repo2docker.contentproviders.Git"}
     assert "KeyError" in configured_providers(settings, other, tmp_path)

@@ -70,7 +70,7 @@ def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message:
     assert error_event(raised.value)["status_code"] == 400
 
 
-@pytest.mark.parametrize("provider", ["dataverse", "ZENODO", "GIST", "GH", ""])
+@pytest.mark.parametrize("provider", ["bitbucket", "ZENODO", "GIST", "GH", ""])
 def test_unknown_providers_are_404(provider: str) -> None:
     with pytest.raises(errors.UnknownProvider) as raised:
         repo_spec_for(provider, "a/b/c")
@@ -78,7 +78,7 @@ def test_unknown_providers_are_404(provider: str) -> None:
         "phase": "failed",
         "status_code": 404,
         "message": f"no provider {provider!r}: this service builds from "
-        "gh, gl, git, gist, zenodo, figshare, hydroshare, ckan, swh\n",
+        "gh, gl, git, gist, zenodo, figshare, dataverse, hydroshare, ckan, swh\n",
     }
 
 

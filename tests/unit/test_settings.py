@@ -173,10 +173,6 @@ def test_repos_entries_may_be_records_in_any_form_users_give() -> None:
     ("entry", "message"),
     [
         ({"url": "10.5281/"}, "repos.0.url: Value error, '10.5281/' is not a DOI"),
-        (
-            {"url": "https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/X"},
-            "dataverse records cannot be built by this service yet",
-        ),
         ({"url": "10.5281/zenodo.1", "tags": []}, "'10.5281/zenodo.1' is a record: it has "),
         ({"url": "10.5281/zenodo.1", "branches": ["main"]}, "is a record: it has versions"),
         (

@@ -174,8 +174,8 @@ SCHEMAS: dict[str, Any] = {
             "provider": {
                 "type": "string",
                 "description": "Where the content comes from: git, or a content provider "
-                "(zenodo, figshare, hydroshare, ckan) whose record's page is repo and version "
-                "sha.",
+                "(zenodo, figshare, dataverse, hydroshare, ckan, swh, hg) whose record's page "
+                "is repo and version sha.",
             },
             "outcome": {
                 "type": "string",

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib
+import inspect
 import os
 import signal
 import sys
@@ -99,6 +101,31 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
     return group in members, members
 
 
+OWN_PROVIDERS = "binderhub_service_builder."
+"""The package of builder/'s content providers, whose source a build's configuration
+file carries (``provider_source``)."""
+
+
+def provider_source(provider_class: str) -> str | None:
+    """The source of ``provider_class``'s module when it is a content provider of
+    builder/ (written into the build's configuration file, so that the repo2docker of
+    ``repo2docker.command``, in another virtualenv perhaps, runs it without the
+    package), else None (repo2docker's own, imported by name). Raises ``BuildFailed``
+    (not remembered: the service's installation, not the record) when builder/ is not
+    installed next to the service."""
+    module = provider_class.rpartition(".")[0]
+    if not module.startswith(OWN_PROVIDERS):
+        return None
+    try:
+        return inspect.getsource(importlib.import_module(module))
+    except (ImportError, OSError) as e:
+        raise BuildFailed(
+            f"cannot read the content provider {provider_class}: {e} "
+            "(install binderhub-service-builder next to the service)",
+            remember=False,
+        ) from e
+
+
 class LocalExecutor(Executor):
     backend = "docker"
 
@@ -180,7 +207,7 @@ class LocalExecutor(Executor):
             provider_class = CONTENT_PROVIDER_CLASSES.get(build.provider)  # type: ignore[call-overload]
             if provider_class is None:
                 raise BuildFailed(f"{build.provider} records cannot be built", remember=False)
-            text = record_config(provider_class, extra)
+            text = record_config(provider_class, extra, provider_source(provider_class))
         else:
             text = repo2docker_config(extra)
         config_file.write_text(text, encoding="utf-8")
