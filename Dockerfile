@@ -31,9 +31,12 @@ RUN python3 -m venv /opt/binderhub-service
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY webhook /src/webhook
+# builder/: the buildkit engine and the content providers of our own (the local executor
+# writes a provider's source into a record build's repo2docker configuration)
+COPY builder /src/builder
 RUN --mount=type=secret,id=ca-certificates \
     if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
- && /opt/binderhub-service/bin/pip install /src
+ && /opt/binderhub-service/bin/pip install /src /src/builder
 # The release's stamp, after the dependencies (a new VERSION reinstalls only the package):
 # its version, and the builder image it was released with. pip and setuptools are only needed
 # here, so they leave the environment before it is copied. The kubernetes client's asyncio
@@ -52,7 +55,7 @@ RUN --mount=type=secret,id=ca-certificates \
         "$VERSION" "$BUILDER_IMAGE" >/opt/binderhub-service/share/binderhub-service/release.json \
  && /opt/binderhub-service/bin/pip uninstall -y -q pip setuptools \
  && rm -rf /opt/binderhub-service/lib/python3.11/site-packages/kubernetes/aio \
- && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes.executor, webhook.app' \
+ && /opt/binderhub-service/bin/python -c 'import jobs.executors.kubernetes.executor, webhook.app, binderhub_service_builder.contentproviders.dataverse, binderhub_service_builder.contentproviders.unversioned' \
  && /opt/binderhub-service/bin/jupyter-repo2docker --version >/dev/null \
  && /opt/binderhub-service/bin/binderhub-service --help >/dev/null
 

@@ -35,7 +35,7 @@ components:
 	scripts/ensure-node-deps.sh
 
 test: $(STAMP) check docs-check components
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	PY=$(PY) scripts/run-tests.sh $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -21,9 +21,12 @@ RECORD_KIND = "record"
 
 def version_order(version: str) -> tuple[int, ...]:
     """How a record's versions sort, newest last: a Zenodo version's record id, a
-    Figshare version number, a Dataverse ``major.minor``: their numbers; a version of
-    another form sorts first (``()``). Pure."""
-    parts = version.split(".")
+    Figshare version number, a Dataverse ``major.minor``, a HydroShare or CKAN
+    modification time (``<seconds>[.<micro>]``, CKAN's followed by ``-<activity id>``):
+    their numbers; a version of another form sorts first (``()``). Pure."""
+    if len(version) == 36 and version.count("-") == 4:  # a CKAN activity asked for
+        return ()
+    parts = version.split("-", 1)[0].split(".")
     if not all(part.isdigit() for part in parts):
         return ()
     return tuple(int(part) for part in parts)

@@ -23,6 +23,7 @@ from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.record_apis import RecordResolver
 from .sources.record_cache import RecordCache
+from .sources.record_hosts import check_record_host
 from .sources.refs import RefResolver
 from .store import Store, open_store
 from .trust import Trust
@@ -163,7 +164,8 @@ def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.A
     """The record resolutions of the intake (issue 25): a ``RecordCache`` (moving
     resolutions kept ``providers.cache_seconds``) over a ``RecordResolver`` that checks
     the record a DOI leads to (``check_record``: ``allowed_repos``, a provider that
-    builds) before its host is asked, and refuses records over
+    builds) before its host is asked, refuses a host a user names that is an address or
+    resolves to an internal one (``check_record_host``), and refuses records over
     ``providers.max_record_bytes``; and its one HTTP client (``providers.timeout`` per
     request, ``providers.proxy`` or the environment's, trusting ``ca_bundle``), which the
     caller closes."""
@@ -175,6 +177,9 @@ def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.A
         client,
         max_record_bytes=providers.max_record_bytes,
         check=lambda record: check_record(settings.allowed_repos, record),
+        check_host=lambda record: check_record_host(
+            record, settings.allowed_repos, proxy=providers.proxy
+        ),
     )
     return RecordCache(resolver, ttl=providers.cache_seconds), client
 

@@ -39,7 +39,7 @@ from .coordinator.intake import Intake
 from .coordinator.push import PushAnswer, PushRequest
 from .coordinator.push_intake import PushIntake
 from .coordinator.quotas import Quotas, QuotaStatus, StoreCounter
-from .coordinator.reconcile import reconcile_every
+from .coordinator.reconcile import check_records_once, reconcile_every
 from .coordinator.retries import RetryPolicy
 from .coordinator.runner import MAX_ATTEMPTS, Runner
 from .errors import Conflict
@@ -129,7 +129,8 @@ class BuildService:
         """Take over what a previous process left (queued builds, interrupted builds),
         start what may start, and the work beside requests: log retention
         (``build_logs.retention_days``), the reconciler
-        (``webhooks.reconcile_interval``) and pre-pull (``prepull``).
+        (``webhooks.reconcile_interval``), the checks of the records in ``repos``
+        (``providers.check_interval``) and pre-pull (``prepull``).
 
         ``recover=False`` (the one-shot CLI) leaves the state's builds alone, as they
         may belong to a server that is running right now on the same state file, and
@@ -144,6 +145,11 @@ class BuildService:
             self._beside(prune_logs_forever(self.store, retention), "log-retention")
             interval = self.settings.webhooks.reconcile_interval
             self._beside(reconcile_every(self.intake, interval), "reconciler")
+            if any(repo.is_record for repo in self.settings.repos):
+                checks = self.settings.providers.check_interval
+                self._beside(
+                    reconcile_every(self.intake, checks, check_records_once), "record-checks"
+                )
             if self.prepull is not None:
                 self._beside(self.prepull.run(), "prepull")
 
@@ -153,7 +159,7 @@ class BuildService:
     @property
     def beside(self) -> list[str]:
         """The names of the work running beside requests now (``log-retention``,
-        ``reconciler``)."""
+        ``reconciler``, ``record-checks``)."""
         return [task.get_name() for task in self._background if not task.done()]
 
     async def close(self, *, abandon: bool = False) -> None:

@@ -31,4 +31,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$version" ]; then
         || die "pip could not install jupyter-repo2docker==$version"
     echo "$version" >"$stamp"
 fi
+# hg for repo2docker's Mercurial content provider (found beside it: the local executor
+# puts repo2docker's directory first on PATH); added to a virtualenv made before it
+if [ ! -x "$venv/bin/hg" ]; then
+    "$venv/bin/python" -m pip install --quiet "mercurial>=6.7" "hg-evolve>=11" \
+        || die "pip could not install mercurial and hg-evolve"
+fi
 echo "$venv/bin/python"

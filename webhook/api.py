@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from jobs.coordinator.build_requests import BuildRequest, build_query
+from jobs.coordinator.build_requests import BuildRequest, body_request, build_query
 from jobs.model import BuildState, catalog_json
 from jobs.retention.records import deletion_query, page_of
 from jobs.service import BuildService
@@ -27,13 +27,19 @@ async def create_build(request: Request) -> JSONResponse:
     body = await read_body(request)
     fields = take_fields(
         parse_json_object(body, request.headers.get("content-type")),
-        required={"repo": str},
-        optional={"ref": str, "force": bool},
+        required={},
+        optional={"repo": str, "ref": str, "provider": str, "spec": str, "force": bool},
+    )
+    repo, ref = body_request(
+        repo=fields.get("repo"),
+        ref=fields.get("ref"),
+        provider=fields.get("provider"),
+        spec=fields.get("spec"),
     )
     outcome = await service_of(request).receive_request(
         BuildRequest(
-            fields["repo"],
-            fields.get("ref"),
+            repo,
+            ref,
             trigger="api",
             force=fields.get("force", False),
             requester=principal.name,

@@ -1,5 +1,7 @@
-"""The page at /: recent builds and a live log. It holds no data itself; its script
-reads the API with the token the person gives (or none, with ``auth.open_read``)."""
+"""The page at /: recent builds, a live log, and a form to ask for a build. It holds no
+data itself; its script reads the API with the token the person gives (or none, with
+``auth.open_read``), and posts what the person types to ``POST /api/v1/builds`` as
+``repo``, so every form the API takes (a pasted URL, a DOI) builds from the page."""
 
 from __future__ import annotations
 

@@ -103,13 +103,20 @@ c.Repo2Docker.content_providers = [checked(repo2docker.contentproviders.Git)]
 
 # A record's build (issue 25) names its provider in $BINDERHUB_SERVICE_CONTENT_PROVIDER:
 # its one content provider replaces Git. A name not listed here fails the build, never
-# falls back to another provider.
+# falls back to another provider. Only the named provider's module is imported, so a
+# git build runs in any repo2docker image (one without binderhub-service-builder too).
+import importlib as _importlib
 import os as _os
-import repo2docker.contentproviders
 _record_providers = {
-    'figshare': repo2docker.contentproviders.Figshare,
-    'zenodo': repo2docker.contentproviders.Zenodo,
+    'ckan': 'binderhub_service_builder.contentproviders.unversioned.CKAN',
+    'dataverse': 'binderhub_service_builder.contentproviders.dataverse.Dataverse',
+    'figshare': 'repo2docker.contentproviders.Figshare',
+    'hg': 'repo2docker.contentproviders.Mercurial',
+    'hydroshare': 'binderhub_service_builder.contentproviders.unversioned.HydroShare',
+    'swh': 'repo2docker.contentproviders.Swhid',
+    'zenodo': 'repo2docker.contentproviders.Zenodo',
 }
 _record_provider = _os.environ.get("BINDERHUB_SERVICE_CONTENT_PROVIDER")
 if _record_provider:
-    c.Repo2Docker.content_providers = [_record_providers[_record_provider]]
+    _module, _, _name = _record_providers[_record_provider].rpartition(".")
+    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _name)]

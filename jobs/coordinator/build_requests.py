@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidRequest
 from ..model import Build, BuildState
+from ..sources.providers import stream_request
 from ..sources.urls import canonical_repo_url
 
 BUILD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -32,6 +33,43 @@ class BuildRequest:
     """Build even when the commit's last build failed because of the commit."""
     requester: str | None = None
     """Who asked, by name, held to ``settings.quotas``; None: no quota applies."""
+
+
+def body_request(
+    *,
+    repo: str | None = None,
+    ref: str | None = None,
+    provider: str | None = None,
+    spec: str | None = None,
+) -> tuple[str, str | None]:
+    """What a build request's body asks for, as a ``BuildRequest``'s ``repo`` and
+    ``ref``: ``repo`` (and ``ref``) as given, or BinderHub's ``provider`` and ``spec``
+    (``{"provider": "zenodo", "spec": "10.5281/zenodo.3242074"}``,
+    ``{"provider": "gh", "spec": "org/repo/ref"}``) mapped exactly as the stream maps
+    ``/build/<provider>/<spec>`` (``jobs.sources.providers.stream_request``). Pure.
+
+    Raises ``InvalidRequest`` for both forms at once, half of the second, a ``ref``
+    beside a spec (the spec holds the ref), no form, or a spec its provider does not
+    take (naming the form); ``UnknownProvider`` (404) naming the providers offered."""
+    if provider is None and spec is None:
+        if repo is None:
+            raise InvalidRequest("missing field: repo (or provider and spec)")
+        return repo, ref
+    if repo is not None:
+        raise InvalidRequest(
+            "give either repo (with ref) or provider and spec, not both: "
+            f"repo {repo!r} conflicts with provider and spec"
+        )
+    if ref is not None:
+        raise InvalidRequest(
+            "give no ref with provider and spec: the spec names the ref "
+            "(e.g. gh/<owner>/<repo>/<ref>) or the record's version"
+        )
+    if provider is None:
+        raise InvalidRequest("missing field: provider (spec is given)")
+    if spec is None:
+        raise InvalidRequest(f"missing field: spec (provider {provider!r} is given)")
+    return stream_request(provider, spec)
 
 
 @dataclass(frozen=True)

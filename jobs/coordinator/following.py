@@ -164,8 +164,10 @@ async def watch(
                     )
                     return
                 continue
-            if event.kind == "log" and event.seq is not None and event.seq <= seen:
-                continue
+            if event.kind == "log" and event.seq is not None:
+                if event.seq <= seen:
+                    continue
+                seen = event.seq  # a later poll reads only what was stored after it
             yield event
             if event.kind == "state" and event.state and BuildState(event.state).finished:
                 return

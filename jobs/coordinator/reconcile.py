@@ -12,19 +12,28 @@ lost webhook costs one interval, never a stale image. Asking is cheap: the image
 dedupes (an image in the registry is ``cached``, one being built is ``joined``) and a
 commit whose build failed because of the commit itself is not tried again until that
 failure expires (``failed-before``; the coordinator applies one rule for every caller).
+
+Records of content providers in ``settings.repos`` (issue 25) have no webhooks:
+``check_records_once`` asks for each one's newest version every
+``providers.check_interval`` seconds, as a request without a requester would
+(``Intake.receive_request``: ``allowed_repos``, the record cache and its TTL, the
+registry, failure memory). A provider that is down (a ``TemporaryError``) records
+nothing and is asked again at the next check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..errors import BuildServiceError
+from ..errors import BuildServiceError, TemporaryError
 from ..model import BuildOutcome
 from ..settings import RepoSettings
 from ..sources.refs import ls_remote
 from ..sources.specs import SHA_RE, ResolvedRef
+from .build_requests import BuildRequest
 from .intake import Intake
 from .push import BRANCH_PREFIX, TAG_PREFIX, resolved_ref, short_name, skip_reason
 
@@ -113,10 +122,13 @@ async def reconcile_repo(intake: Intake, repo: RepoSettings) -> list[BuildOutcom
 
 
 async def reconcile_once(intake: Intake) -> list[BuildOutcome]:
-    """One pass over ``settings.repos`` that are in ``allowed_repos``; see the module
-    docstring. A repository that cannot be listed is logged and skipped."""
+    """One pass over the git repositories of ``settings.repos`` that are in
+    ``allowed_repos``; see the module docstring. A repository that cannot be listed is
+    logged and skipped."""
     outcomes: list[BuildOutcome] = []
     for repo in intake.settings.repos:
+        if repo.is_record:
+            continue
         try:
             intake.check_allowed(repo.url)
             outcomes += await reconcile_repo(intake, repo)
@@ -125,17 +137,45 @@ async def reconcile_once(intake: Intake) -> list[BuildOutcome]:
     return outcomes
 
 
-async def reconcile_every(intake: Intake, interval: float) -> None:
-    """Run ``reconcile_once`` now and then every ``interval`` seconds, until cancelled.
+async def check_records_once(intake: Intake) -> list[BuildOutcome]:
+    """Ask for the newest version of each record in ``settings.repos``, as a request
+    with no requester (trigger ``reconcile``): one outcome per record that resolved
+    (``created`` when its version's image was missing). A record that is refused or
+    cannot be resolved now is logged and skipped; nothing is recorded for it."""
+    outcomes: list[BuildOutcome] = []
+    for repo in intake.settings.repos:
+        if not repo.is_record:
+            continue
+        try:
+            outcome = await intake.receive_request(BuildRequest(repo.url, trigger="reconcile"))
+        except TemporaryError as e:
+            log.warning("records: %s cannot be checked now, again next time: %s", repo.url, e)
+            continue
+        except BuildServiceError as e:
+            log.warning("records: skipping %s: %s", repo.url, e)
+            continue
+        if outcome.status == "created":
+            log.info("records: %s version %s was missing; queued", repo.url, outcome.sha)
+        outcomes.append(outcome)
+    return outcomes
 
-    Returns at once when ``interval`` is 0 (reconciling is off). A pass that fails
-    unexpectedly is logged; the next one runs on time.
+
+async def reconcile_every(
+    intake: Intake,
+    interval: float,
+    one_pass: Callable[[Intake], Awaitable[list[BuildOutcome]]] = reconcile_once,
+) -> None:
+    """Run ``one_pass`` (``reconcile_once``, or ``check_records_once``) now and then
+    every ``interval`` seconds, until cancelled.
+
+    Returns at once when ``interval`` is 0 (off). A pass that fails unexpectedly is
+    logged; the next one runs on time.
     """
     if interval <= 0:
         return
     while True:
         try:
-            await reconcile_once(intake)
+            await one_pass(intake)
         except Exception:
             log.exception("reconcile pass failed")
         await asyncio.sleep(interval)

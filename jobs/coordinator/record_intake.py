@@ -8,8 +8,10 @@ In order, and nothing recorded when any step refuses:
    provider whose records do not build end to end yet is refused (``HostNotHandled``),
    before any API is asked; the ``RecordResolver`` checks the record a DOI leads to the
    same way (``check_record``) before its host is asked. So the service asks only
-   doi.org and the hosts of the providers that build (fixed hosts: no user-named host,
-   which for Dataverse or CKAN could be any address, is asked yet);
+   doi.org and the hosts of the providers that build; a host the user names (a
+   Dataverse's: any host) is asked only once ``jobs.sources.record_hosts`` admits it
+   (no IP address, no name resolving to an internal address, unless a pattern names
+   it), which the resolver awaits before each record's host is asked;
 2. the record is resolved to one immutable version through the ``RecordCache``
    (``RecordNotFound``, ``RecordTooLarge``, ``ProviderUnavailable``: 422, 422, 503);
 3. the image is named after the version (``jobs.naming.image_name_for_record``).
@@ -63,7 +65,8 @@ def check_record_allowed(patterns: list[str], source: RecordSource | DoiSource) 
 
 def check_record(patterns: list[str], source: RecordSource | DoiSource) -> None:
     """``check_record_allowed``, then ``HostNotHandled`` for a record of a provider that
-    does not build (``BUILT_PROVIDERS``). Pure."""
+    does not build (``BUILT_PROVIDERS``). (A host users name is checked after this, with
+    its name looked up: ``jobs.sources.record_hosts.check_record_host``.) Pure."""
     check_record_allowed(patterns, source)
     if isinstance(source, RecordSource) and source.provider not in BUILT_PROVIDERS:
         raise HostNotHandled(

@@ -83,14 +83,32 @@ import {module}
 c.Repo2Docker.content_providers = [{module}.{name}]
 """
 
+RECORD_CONFIG_WITH_SOURCE = """\
+# Written by binderhub-service for the build of a record (issue 25): only the one
+# content provider that fetches the version this build is named after. What follows is
+# binderhub-service's {module} as it is.
 
-def record_config(provider_class: str, extra_buildx_args: list[str]) -> str:
+{source}
+
+c.Repo2Docker.content_providers = [{name}]
+"""
+
+
+def record_config(
+    provider_class: str, extra_buildx_args: list[str], source: str | None = None
+) -> str:
     """The repo2docker configuration file of a record's build: ``provider_class`` (a
     dotted name, ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) as the only content
     provider, so that no other provider's ``detect`` asks anything of the internet;
-    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. Pure."""
+    and ``extra_buildx_args`` as ``repo2docker_config`` sets them. ``source``: the
+    source of the class's module, written into the file (for a provider of builder/,
+    so that a repo2docker without that package runs it), else the module is imported.
+    Pure."""
     module, _, name = provider_class.rpartition(".")
-    text = RECORD_CONFIG.format(module=module, name=name)
+    if source is None:
+        text = RECORD_CONFIG.format(module=module, name=name)
+    else:
+        text = RECORD_CONFIG_WITH_SOURCE.format(module=module, source=source, name=name)
     if extra_buildx_args:
         text += f"c.DockerEngine.extra_buildx_build_args = {extra_buildx_args!r}\n"
     return text
@@ -104,14 +122,16 @@ one content provider here (``provider_from_environment``). Unset for git."""
 PROVIDER_FROM_ENVIRONMENT = """
 # A record's build (issue 25) names its provider in ${env}:
 # its one content provider replaces Git. A name not listed here fails the build, never
-# falls back to another provider.
+# falls back to another provider. Only the named provider's module is imported, so a
+# git build runs in any repo2docker image (one without binderhub-service-builder too).
+import importlib as _importlib
 import os as _os
-{imports}
 _record_providers = {{
 {providers}}}
 _record_provider = _os.environ.get("{env}")
 if _record_provider:
-    c.Repo2Docker.content_providers = [_record_providers[_record_provider]]
+    _module, _, _name = _record_providers[_record_provider].rpartition(".")
+    c.Repo2Docker.content_providers = [getattr(_importlib.import_module(_module), _name)]
 """
 
 
@@ -121,15 +141,11 @@ def provider_from_environment(classes: Iterable[tuple[str, str]]) -> str:
     ``classes``, e.g. ``zenodo``; each pair a name and a dotted class name, the items of
     ``jobs.sources.records.CONTENT_PROVIDER_CLASSES``) the only one, as ``record_config``
     does for one build. The environment names a provider, never a class: a pod's environment
-    cannot make repo2docker import anything else. Pure."""
+    cannot make repo2docker import anything else; and only that provider's module is
+    imported (builder/'s providers are not in a stock repo2docker image). Pure."""
     pairs = sorted(classes)
-    modules = sorted({dotted.rpartition(".")[0] for _, dotted in pairs})
-    providers = "".join(f"    {name!r}: {dotted},\n" for name, dotted in pairs)
-    return PROVIDER_FROM_ENVIRONMENT.format(
-        env=CONTENT_PROVIDER_ENV,
-        imports="\n".join(f"import {module}" for module in modules),
-        providers=providers,
-    )
+    providers = "".join(f"    {name!r}: {dotted!r},\n" for name, dotted in pairs)
+    return PROVIDER_FROM_ENVIRONMENT.format(env=CONTENT_PROVIDER_ENV, providers=providers)
 
 
 POD_CONFIG = CONTENT_PROVIDER_CONFIG + provider_from_environment(CONTENT_PROVIDER_CLASSES.items())

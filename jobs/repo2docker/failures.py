@@ -129,6 +129,14 @@ CAUSES: tuple[Cause, ...] = (
         "commit {group} is no longer in the repository ({found})",
     ),
     Cause(
+        "record changed",
+        "a record without versions (HydroShare, CKAN) was modified while it was fetched: "
+        "its content is not the version the image is named after (builder/'s providers)",
+        False,
+        (_p(ERR, r" was modified (?:before|during) the download \(modified .+\): not building"),),
+        "the record changed while it was fetched: {error}",
+    ),
+    Cause(
         "step failed",
         "a Dockerfile step failed, or `COPY`/`ADD` found no such file (legacy builder)",
         True,

@@ -24,6 +24,13 @@ class ProviderSettings(Section):
     trusted before it is resolved again, so that a new version is built at most this
     long after it is published. A record's version, once resolved, is kept for good."""
 
+    check_interval: float = Field(default=3600.0, ge=0)
+    """Seconds between checks of the records in ``repos`` for a new version (records
+    have no webhooks): each is resolved as a request would be (``allowed_repos``, the
+    resolution cache of ``cache_seconds``) and a version whose image is missing is
+    built. A provider that is down is tried again at the next check. 0 turns the
+    checks off."""
+
     proxy: str | None = None
     """A forward proxy (``http://`` or ``https://`` URL) for requests to providers: the
     service's own (resolving records) and those of builds of records (``HTTPS_PROXY``

@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     a pattern with a scheme needs a path (``https://host/*``, not ``https://host``).
     Records of content providers (issue 25) are matched by patterns of their own, kept as
     written: ``zenodo:*``, ``figshare:*``, ``zenodo:zenodo.org/3242074``, ``doi:10.5281/*``
-    (a record's page URL is matched too); ``*`` admits them all."""
+    (a record's page URL is matched too); ``*`` admits them all. A Dataverse or CKAN
+    host (any host a user names) that is an IP address or resolves to a loopback,
+    link-local or private address is asked only when a pattern names it:
+    ``ckan:data.internal.example/*``."""
 
     allow_file_urls: bool = False
     """Admit ``file://`` repository URLs (for local testing only)."""

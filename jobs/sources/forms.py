@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import InvalidRequest
 from .forge_urls import forge_page
+from .hg import hg_source, is_hg_url, with_ref
 from .record_urls import (
     FIGSHARE_HOSTS,
     GIST_HOST,
@@ -100,6 +101,9 @@ def parse_source(
     cached (refusals are not).
 
     - ``swh:1:…``: a SWHID (``RecordSource`` of ``swh``);
+    - ``hg+https://<host>/<path>[@<ref>]``: a Mercurial repository (``RecordSource`` of
+      ``hg``, its ``version`` the ref: the one given, the URL's or ``default``);
+    - ``ckan:<URL>``: a CKAN dataset on the URL's host (``ckan_source``);
     - ``10.…``, ``doi:10.…``, a doi.org link: a DOI (``doi_source``);
     - ``gh/…``, ``gl/…`` shortcuts, ssh/git/scp-like URLs: git (``repo_spec``);
     - an http(s) URL: a record page (Zenodo, Figshare, Dataverse, HydroShare, gist;
@@ -117,6 +121,8 @@ def parse_source(
         raise InvalidRequest(f"repo is longer than {MAX_REPO_LENGTH} characters")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
         raise InvalidRequest("repo must not contain spaces or control characters")
+    if is_hg_url(text):  # its ref may be given apart, as git's is
+        return with_ref(hg_source(text), ref)
     source = _parse(text, ckan_hosts)
     if source is None:
         return GitSource(repo_spec(text, ref, allow_file=allow_file))
@@ -127,6 +133,26 @@ def parse_source(
     return source
 
 
+CKAN_PREFIX = "ckan:"
+"""``ckan:<dataset URL>``: a CKAN dataset on any host (the stream's ``ckan/<escaped
+URL>``, ``jobs.sources.providers``), where a bare URL is CKAN's only on ``ckan_hosts``
+or with an ``activity_id``."""
+
+
+def ckan_source(url: str) -> RecordSource:
+    """The CKAN dataset a URL of its page names (``https://<host>[/<prefix>]/dataset/
+    <name>[/history/<activity>]``); ``InvalidRequest`` naming the form otherwise."""
+    split = _http_url(url)
+    if split is not None:
+        found = _record_page(split[0], split[1], frozenset({split[1]}))
+        if isinstance(found, RecordSource) and found.provider == "ckan":
+            return found
+    raise InvalidRequest(
+        f"{url[:100]!r} is no CKAN dataset: give https://<host>/dataset/<name>"
+        "[/history/<activity id>]"
+    )
+
+
 def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
     """The source ``text`` names by a form of its own; None for a repository URL (or
     shortcut) to be read by ``repo_spec``."""
@@ -135,6 +161,8 @@ def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
         return RecordSource("swh", "archive.softwareheritage.org", check_swhid(text))
     if lowered.startswith("doi:10."):
         return doi_source(text[4:])
+    if lowered.startswith(CKAN_PREFIX):
+        return ckan_source(text[len(CKAN_PREFIX) :])
     if _DOI_LIKE.match(text):
         return doi_source(text)
     split = _http_url(text)

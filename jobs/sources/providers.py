@@ -1,9 +1,12 @@
 """BinderHub's provider specs (``gh``, ``gl``, ``git``, ``gist``, ``zenodo``,
-``figshare``), as the
-stream's paths spell them (``/build/<provider>/<spec>``), turned into what a user asks
-for (a ``RepoSpec``, or a record's text for ``parse_source``). Pure functions, no I/O.
+``figshare``, ``dataverse``, ``hydroshare``, ``ckan``) and ours (``swh``: BinderHub has
+none), as the stream's paths spell them (``/build/<provider>/<spec>``) and the API's body
+gives them (``{"provider": …, "spec": …}``, ``jobs.coordinator.build_requests.body_request``),
+turned into what a user asks for (a ``RepoSpec``, or a record's text for ``parse_source``);
+and the form of each spec (``spec_form``, for ``/api/repoproviders``). Pure functions, no
+I/O.
 
-A provider of another kind of source (issue 25: Dataverse, HydroShare, ...) adds its name
+A provider of another kind of source (issue 25: Dataverse, ...) adds its name
 to ``PROVIDERS`` and its spec's form here once its records build
 (docs/design-providers.md).
 """
@@ -14,35 +17,71 @@ import re
 from urllib.parse import unquote
 
 from ..errors import InvalidRequest, UnknownProvider
-from .forms import parse_source
+from .forms import CKAN_PREFIX, parse_source
 from .record_urls import gist_page
-from .records import DoiSource, RecordSource
+from .records import DoiSource, RecordSource, check_swhid
 from .specs import RepoSpec
 
-PROVIDERS = ("gh", "gl", "git", "gist", "zenodo", "figshare")
-"""The providers whose specs the stream takes, in BinderHub's names."""
+PROVIDERS = (
+    "gh",
+    "gl",
+    "git",
+    "gist",
+    "zenodo",
+    "figshare",
+    "dataverse",
+    "hydroshare",
+    "ckan",
+    "swh",
+)
+"""The providers whose specs the stream takes, in BinderHub's names (``swh`` is ours)."""
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-RECORD_STREAM_PROVIDERS = ("zenodo", "figshare")
-"""The stream's providers of records: their spec is a DOI or a record's URL."""
+RECORD_STREAM_PROVIDERS = ("zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh")
+"""The stream's providers of records: their spec is a DOI or a record's URL (escaped
+or not); HydroShare's may be a resource id, CKAN's is a dataset's URL only, ``swh``'s
+a SWHID."""
 
 
-STREAM_EXAMPLES = {"zenodo": "10.5281/zenodo.3242074", "figshare": "10.6084/m9.figshare.9782777"}
+STREAM_EXAMPLES = {
+    "zenodo": "10.5281/zenodo.3242074",
+    "figshare": "10.6084/m9.figshare.9782777",
+    "dataverse": "10.7910/DVN/TJCLKP",
+    "hydroshare": "b8f6eae9d89241cf8b5904033460af61",
+    "ckan": "https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fsample-dataset-1",
+    "swh": "swh:1:dir:" + "0" * 40,
+}
+_HYDROSHARE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _record_text(provider: str, text: str) -> str:
+    """A record spec's text as ``parse_source`` reads it for ``provider``: a
+    HydroShare resource id as its page, a CKAN URL as ``ckan:<URL>``."""
+    if provider == "hydroshare" and _HYDROSHARE_ID.match(text):
+        return f"https://www.hydroshare.org/resource/{text}"
+    if provider == "ckan":
+        return f"{CKAN_PREFIX}{text}"
+    return text
 
 
 def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
     ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
     spec (``zenodo/<DOI>``, e.g. ``zenodo/10.5281/zenodo.3242074``, or
-    ``figshare/10.6084/m9.figshare.9782777.v1``, escaped or not) with no ref. Raises
+    ``figshare/10.6084/m9.figshare.9782777.v1``, ``dataverse/10.7910/DVN/TJCLKP``,
+    ``hydroshare/<resource id or escaped URL>``, ``ckan/<escaped dataset URL>``,
+    ``swh/swh:1:rev:<40 hex>``, escaped or not) with no ref. Raises
     ``UnknownProvider`` and ``InvalidRequest`` as ``repo_spec_for`` does, and
     ``InvalidRequest`` for a record spec that names no record of its provider."""
     if provider not in RECORD_STREAM_PROVIDERS:
         wanted = repo_spec_for(provider, spec)
         return wanted.url, wanted.ref
     text = unquote(spec)
+    if provider == "swh":  # a SWHID and nothing else; a malformed one is named as such
+        return check_swhid(text), None
+    text = _record_text(provider, text)
     try:
         source: object = parse_source(text)
     except InvalidRequest:
@@ -109,3 +148,38 @@ def repo_spec_for(provider: str, spec: str) -> RepoSpec:
     raise UnknownProvider(
         f"no provider {provider!r}: this service builds from {', '.join(PROVIDERS)}"
     )
+
+
+GIT_SPEC_FORMS = {
+    "gh": ("gh/<owner>/<repo>/<ref>", "gh/binder-examples/requirements/HEAD"),
+    "gl": ("gl/<URL-escaped namespace>/<ref>", "gl/group%2Fproject/main"),
+    "git": (
+        "git/<URL-escaped repository URL>/<ref>",
+        "git/https%3A%2F%2Fgit.example.org%2Frepo.git/main",
+    ),
+    "gist": ("gist/<user>/<id>[/<ref>]", "gist/user/0123456789abcdef0123"),
+}
+"""The form and an example of each git provider's spec, as the stream's path spells it."""
+
+
+RECORD_SPEC_FORMS = {
+    "hydroshare": "<resource id or escaped URL>",
+    "ckan": "<escaped dataset URL>",
+    "swh": "<SWHID>",
+}
+"""The spec of a provider of records whose spec is not a DOI or a record's URL."""
+
+
+def spec_form(provider: str) -> dict[str, str]:
+    """How ``provider``'s spec is written, as the stream's path spells it (the API's
+    ``spec`` is what follows ``<provider>/``): ``{"form": …, "example": …}``, e.g.
+    ``{"form": "zenodo/<DOI or record URL>", "example": "zenodo/10.5281/zenodo.3242074"}``.
+    A provider of records without an example in ``STREAM_EXAMPLES`` gets its form only.
+    Pure."""
+    if provider in GIT_SPEC_FORMS:
+        form, example = GIT_SPEC_FORMS[provider]
+        return {"form": form, "example": example}
+    described = {"form": f"{provider}/{RECORD_SPEC_FORMS.get(provider, '<DOI or record URL>')}"}
+    if provider in STREAM_EXAMPLES:
+        described["example"] = f"{provider}/{STREAM_EXAMPLES[provider]}"
+    return described

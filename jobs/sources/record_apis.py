@@ -5,25 +5,31 @@ The I/O edge of ``jobs.sources.record_versions``: this module asks, that one rea
 the answers. What can go wrong in asking (no connection, a timeout, a 5xx, a 429, a
 redirect off the host) is a ``ProviderUnavailable``, temporary and never taken for an
 answer about the record. The API URLs are the providers' documented ones (Zenodo REST
-API, Figshare API v2, Dataverse native API, doi.org's handle proxy API).
+API, Figshare API v2, Dataverse native API, Software Heritage's web API, HydroShare's
+REST API, CKAN's action API, doi.org's handle proxy API).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from ..errors import HostNotHandled, InvalidRequest, ProviderUnavailable
 from .forms import parse_source
+from .hg_identify import identify
 from .record_versions import (
     Answer,
     check_size,
+    ckan_activities,
+    ckan_version,
     dataverse_version,
     doi_target,
     figshare_version,
+    hydroshare_version,
+    swh_version,
     zenodo_version,
 )
 from .records import DoiSource, RecordSource, RecordVersion
@@ -52,7 +58,9 @@ class RecordResolver:
     add up to more are refused (``RecordTooLarge``). ``retry_after``: the delay, in
     seconds, a ``ProviderUnavailable`` suggests when the provider gives none.
     ``check``: called with the record a DOI leads to before its host is asked (the
-    intake's ``allowed_repos`` check: it raises to refuse).
+    intake's ``allowed_repos`` check: it raises to refuse). ``check_host``: awaited
+    with every record before its host is asked, a DOI's included (the intake's
+    ``jobs.sources.record_hosts.check_record_host``: it raises to refuse).
     """
 
     def __init__(
@@ -63,9 +71,11 @@ class RecordResolver:
         ckan_hosts: frozenset[str] = frozenset(),
         retry_after: int = 30,
         check: Callable[[RecordSource], None] | None = None,
+        check_host: Callable[[RecordSource], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._check = check
+        self._check_host = check_host
         self._max_record_bytes = max_record_bytes
         self._ckan_hosts = ckan_hosts
         self._retry_after = retry_after
@@ -78,6 +88,8 @@ class RecordResolver:
             source = await self.follow_doi(source)
             if self._check is not None:
                 self._check(source)
+        if self._check_host is not None:
+            await self._check_host(source)
         version = await self._resolve_record(source)
         check_size(source, version.total_size, self._max_record_bytes)
         return version
@@ -114,15 +126,18 @@ class RecordResolver:
                 f"https://{source.host}{path}", params={"persistentId": source.record}
             )
             return dataverse_version(source, answer)
+        if source.provider == "hg":  # the repository's own server, as git's refs are
+            return await identify(source)
+        if source.provider == "hydroshare":
+            url = f"https://{source.host}/hsapi/resource/{source.record}/scimeta/elements"
+            return hydroshare_version(source, await self.get(url))
+        if source.provider == "ckan":
+            return await self._ckan(source)
         if source.provider == "swh":
-            return RecordVersion(
-                "swh",
-                source.host,
-                source.record,
-                source.record,
-                source.record,
-                total_size=None,
-                moves=False,
+            kind, digest = source.record.split(":")[2:4]
+            path = {"rev": "revision", "dir": "directory"}[kind]
+            return swh_version(
+                source, await self.get(f"https://{source.host}/api/1/{path}/{digest}/")
             )
         raise HostNotHandled(f"{source.provider} records are not resolved by this service yet")
 
@@ -135,6 +150,19 @@ class RecordResolver:
         if answer[0] == 404:
             answer = await self.get(f"{base}/versions/latest")
         return zenodo_version(source, answer)
+
+    async def _ckan(self, source: RecordSource) -> RecordVersion:
+        """``package_show``, then ``package_activity_list`` of the dataset's id (its
+        newest activity, or whether the activity asked is one of its own)."""
+        api = f"https://{source.host}/api/3/action"
+        package = await self.get(f"{api}/package_show", params={"id": source.record})
+        body = package[1]
+        dataset = body.get("result", {}).get("id") if isinstance(body, dict) else None
+        activities = None
+        if package[0] == 200 and isinstance(dataset, str):
+            answer = await self.get(f"{api}/package_activity_list", params={"id": dataset})
+            activities = ckan_activities(source, answer)
+        return ckan_version(source, package, activities)
 
     async def get(self, url: str, params: dict[str, str] | None = None) -> Answer:
         """``GET url`` as JSON: the status and the parsed body (None when not JSON).

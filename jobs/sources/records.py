@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlencode
 
 from ..errors import InvalidRequest
 from .specs import RepoSpec
 
-RecordProvider = Literal["zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh"]
+RecordProvider = Literal["zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh", "hg"]
 RECORD_PROVIDERS: tuple[RecordProvider, ...] = (
     "zenodo",
     "figshare",
@@ -21,6 +22,7 @@ RECORD_PROVIDERS: tuple[RecordProvider, ...] = (
     "hydroshare",
     "ckan",
     "swh",
+    "hg",
 )
 
 MAX_DOI_LENGTH = 300
@@ -104,6 +106,8 @@ def describe(source: Source) -> str:
         return f"{source.spec.url} at {source.spec.ref}"
     if isinstance(source, DoiSource):
         return f"DOI {source.doi}"
+    if source.provider == "hg":
+        return f"Mercurial repository {source.record} at {source.version or 'default'}"
     version = f" version {source.version}" if source.version is not None else ""
     return f"{source.provider} record {source.record}{version} on {source.host}"
 
@@ -138,7 +142,9 @@ def check_swhid(text: str) -> str:
     return core
 
 
-BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset({"zenodo", "figshare"})
+BUILT_PROVIDERS: frozenset[RecordProvider] = frozenset(
+    {"zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh", "hg"}
+)
 """The providers whose records this service builds end to end (resolved, named, handed
 to repo2docker as the resolved version, tested against their stand-ins). Another
 provider's records are refused (422) before anything is recorded: they build once their
@@ -147,9 +153,23 @@ version can be handed to repo2docker and pinned (docs/design-providers.md)."""
 CONTENT_PROVIDER_CLASSES: dict[RecordProvider, str] = {
     "zenodo": "repo2docker.contentproviders.Zenodo",
     "figshare": "repo2docker.contentproviders.Figshare",
+    "swh": "repo2docker.contentproviders.Swhid",
+    "hg": "repo2docker.contentproviders.Mercurial",
+    # repo2docker's own fetches the latest version only; ours the version it is handed
+    "dataverse": "binderhub_service_builder.contentproviders.dataverse.Dataverse",
+    "hydroshare": "binderhub_service_builder.contentproviders.unversioned.HydroShare",
+    "ckan": "binderhub_service_builder.contentproviders.unversioned.CKAN",
 }
 """The one repo2docker content provider that fetches each provider's ``content``
-(``RecordVersion.content``): a build of a record runs with that provider only."""
+(``RecordVersion.content``): a build of a record runs with that provider only. Ours
+(``binderhub_service_builder``, builder/) check what repo2docker's cannot: HydroShare's
+and CKAN's modification time before and after the download."""
+
+_CKAN_VERSION = re.compile(r"^(?P<modified>[0-9]+(?:\.[0-9]+)?)(?:-(?P<activity>[0-9a-f-]{36}))?$")
+
+REF_PROVIDERS: frozenset[RecordProvider] = frozenset({"hg"})
+"""Providers whose ``content`` is a repository handed to repo2docker with ``--ref``
+and the version (a Mercurial changeset id), as a git commit is."""
 
 
 def record_page(provider: RecordProvider, host: str, record: str) -> str:
@@ -166,7 +186,18 @@ def record_page(provider: RecordProvider, host: str, record: str) -> str:
         return f"https://{host}/resource/{record}"
     if provider == "ckan":
         return f"https://{host}/dataset/{record}"
+    if provider == "hg":  # the repository's URL
+        return record
     return f"https://{host}/{record}"
+
+
+def dataverse_content(host: str, pid: str, version: str) -> str:
+    """What repo2docker is handed for ``version`` (``major.minor``) of the Dataverse
+    dataset ``pid`` on ``host``: ``https://<host>/dataset.xhtml?persistentId=<pid>&
+    version=<version>``, the pid escaped as a query value (``:`` and ``/`` kept), the
+    form ``binderhub_service_builder.contentproviders.dataverse.Dataverse`` fetches. Pure."""
+    query = urlencode({"persistentId": pid, "version": version}, safe=":/")
+    return f"https://{host}/dataset.xhtml?{query}"
 
 
 def record_content(provider: str, page: str, version: str) -> str:
@@ -177,6 +208,23 @@ def record_content(provider: str, page: str, version: str) -> str:
         return f"{page.rsplit('/', 1)[0]}/{version}"
     if provider == "figshare":
         return f"{page}/{version}"
+    if provider == "swh":  # the SWHID core: immutable, its page and version name it
+        return version
+    if provider == "hg":  # the repository, with the changeset as its --ref (REF_PROVIDERS)
+        return page
+    if provider == "hydroshare":
+        return f"{page}?modified={version}"
+    if provider == "ckan":
+        if re.match(r"^[0-9a-f-]{36}$", version):  # an activity asked for: fixed
+            return f"{page}?activity_id={version}"
+        found = _CKAN_VERSION.match(version)
+        if found is None:
+            raise InvalidRequest(f"{version!r} is no version of a CKAN dataset")
+        activity = f"activity_id={found['activity']}&" if found["activity"] else ""
+        return f"{page}?{activity}modified={found['modified']}"
+    if provider == "dataverse":
+        host_part, _, pid = page.partition("/dataset.xhtml?persistentId=")
+        return dataverse_content(host_part.removeprefix("https://"), pid, version)
     raise InvalidRequest(f"{provider} records cannot be built by this service yet")
 
 
@@ -187,6 +235,8 @@ def record_keys(source: RecordSource | DoiSource) -> tuple[str, ...]:
     Figshare, a Dataverse persistent id that is a DOI). Pure."""
     if isinstance(source, DoiSource):
         return (f"doi:{source.doi}",)
+    if source.provider == "hg":  # hg:<host>/<path>, and its URL as git patterns read it
+        return (f"hg:{source.record.split('://', 1)[1]}", source.record)
     keys = [
         f"{source.provider}:{source.host}/{source.record}",
         record_page(source.provider, source.host, source.record),

@@ -1,4 +1,5 @@
-"""A Zenodo record built by a build pod on the real test cluster (issue 25).
+"""A Zenodo record and a Dataverse dataset built by a build pod on the real test cluster
+(issue 25).
 
 The service (the chart's release) resolves the DOI through ``providers.proxy`` to the
 stand-in of Zenodo under its real host name (``tests/integration/provider_standins.py``:
@@ -10,8 +11,9 @@ node only on the proxy's and the registry's ports (``networkPolicy.builds.egress
 policy is turned off, and the pod has no other way to a host named ``zenodo.org``.
 
 A newer version is published right after the request was answered: the pod is handed the
-version the request resolved (``https://zenodo.org/records/<version>``), never the DOI, so
-the image tagged with that version holds it.
+version the request resolved (``https://zenodo.org/records/<version>``, or the dataset's
+URL with ``&version=``, fetched by builder/'s ``Dataverse`` in the builder image), never
+the DOI, so the image tagged with that version holds it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import json
 import secrets
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -30,7 +32,18 @@ from kubernetes import client
 
 from testkit.components import in_registry
 from tests.integration.provider_standins import ConnectProxy, ProviderStandIn
-from tests.integration.test_record_builds import CONCEPT, DOI, HOSTS, PAGE, ZENODO, publish
+from tests.integration.test_record_builds import (
+    CONCEPT,
+    DOI,
+    DV_LATEST,
+    DV_PAGE,
+    HOSTS,
+    PAGE,
+    ZENODO,
+    publish,
+    publish_dataverse,
+    version_url,
+)
 
 from .conftest import NODE_IP, Helpers
 from .enforcement import KUBECTL, node_egress, port_of
@@ -97,7 +110,50 @@ def request_record(
     return int(status), body
 
 
-def test_a_zenodo_record_is_built_by_a_build_pod_as_the_version_it_resolved(
+class Case(NamedTuple):
+    """A provider's record in the test: how to publish a version, what to ask, what the
+    build records, and what the service and the pod ask of the stand-in."""
+
+    provider: str
+    publish: Callable[[ProviderStandIn, str, str], None]
+    versions: tuple[str, str]  # the one resolved, the one published after
+    repo: str
+    page: str
+    tag: str
+    resolution: str  # the service's one request for the latest version
+    fetched: str  # the pod's request for the version it was handed
+    host: str
+
+
+CASES = [
+    Case(
+        "zenodo",
+        lambda standin, version, base: publish(standin, version, base=base),
+        ("3242081", "3242090"),
+        DOI,
+        PAGE,
+        "3242081",
+        f"{ZENODO}/{CONCEPT}",
+        f"{ZENODO}/3242081/files",
+        "zenodo.org:443",
+    ),
+    Case(
+        "dataverse",
+        publish_dataverse,
+        ("1.0", "2.0"),
+        DV_PAGE,
+        DV_PAGE,
+        "v1.0",
+        DV_LATEST,
+        version_url("1.0"),
+        "dataverse.harvard.edu:443",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.provider for case in CASES])
+def test_a_record_is_built_by_a_build_pod_as_the_version_it_resolved(
+    case: Case,
     helm: str,
     kubeconfig: str,
     namespace: str,
@@ -114,7 +170,8 @@ def test_a_zenodo_record_is_built_by_a_build_pod_as_the_version_it_resolved(
     tmp_path: Path,
 ) -> None:
     base = f"{base_registry}/debian:bookworm"
-    publish(standin, "3242081", base=base)
+    resolved, newer = case.versions
+    case.publish(standin, resolved, base)
     token = uuid.uuid4().hex[:8]
     api_token = secrets.token_hex(16)
     repository, _, tag = service_image.rpartition(":")
@@ -144,29 +201,29 @@ def test_a_zenodo_record_is_built_by_a_build_pod_as_the_version_it_resolved(
     run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
              "--wait", "--timeout", "5m")  # fmt: skip
 
-    status, build = request_record(kubeconfig, namespace, core_v1, api_token, DOI)
+    status, build = request_record(kubeconfig, namespace, core_v1, api_token, case.repo)
     assert status == 202, build
-    assert (build["repo"], build["ref"], build["sha"]) == (PAGE, "latest", "3242081")
-    assert build["image"].endswith(":3242081")
-    publish(standin, "3242090", base=base)  # a newer version, before the pod fetches
+    assert (build["repo"], build["ref"], build["sha"]) == (case.page, "latest", resolved)
+    assert build["image"].endswith(f":{case.tag}")
+    case.publish(standin, newer, base)  # a newer version, before the pod fetches
 
     done = wait_for_build(proxy, kube, build["id"])
     log = proxy.http.get(f"/api/v1/builds/{build['id']}/logs").text
     assert done["state"] == "built", (done.get("error"), log, provider_proxy.refused)
-    assert "built-zenodo-version-3242081" in log
-    assert "built-zenodo-version-3242090" not in log
+    assert f"built-{case.provider}-version-{resolved}" in log
+    assert f"built-{case.provider}-version-{newer}" not in log
     assert in_registry(f"http://{base_registry}", build["image"])
-    # the service resolved the concept once; the pod fetched the version, never the concept
-    assert standin.asked.count(f"{ZENODO}/{CONCEPT}") == 1
-    assert f"{ZENODO}/3242081/files" in standin.asked
-    assert not [url for url in standin.asked if "3242090" in url]
+    # the service resolved the latest once; the pod fetched the version, never the latest
+    assert standin.asked.count(case.resolution) == 1
+    assert case.fetched in standin.asked
+    assert not [url for url in standin.asked if newer in url]
     assert provider_proxy.refused == []
     # the build pod itself went through the proxy, and its Job names the provider
     build_pod = pod_ip(core_v1, namespace, f"binderhub-service/build-id={build['id']}")
-    assert (build_pod, "zenodo.org:443") in provider_proxy.tunnelled
+    assert (build_pod, case.host) in provider_proxy.tunnelled
     (job,) = (
         client.BatchV1Api(api_client)
         .list_namespaced_job(namespace, label_selector=f"binderhub-service/build-id={build['id']}")
         .items
     )
-    assert job.metadata.annotations["binderhub-service/provider"] == "zenodo"
+    assert job.metadata.annotations["binderhub-service/provider"] == case.provider

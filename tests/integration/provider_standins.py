@@ -39,7 +39,8 @@ def recorded(name: str) -> Any:
 
 class ProviderStandIn:
     """An HTTPS server answering ``GET https://<host><path>[?query]`` from ``routes``
-    (the full URL as key), 404 otherwise; ``asked`` lists every URL, in order. A URL
+    (the full URL as key), 404 otherwise, and a POST as the GET of its URL; ``asked``
+    lists every URL, in order (a POST's as ``POST <url>``). A URL
     ``held`` is answered only once its event is set (at most ``HOLD_SECONDS`` later)."""
 
     def __init__(self, directory: Path, hosts: list[str]) -> None:
@@ -77,7 +78,7 @@ class ProviderStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = f"https://{self.headers.get('Host', '')}{self.path}"
-                standin.asked.append(url)
+                standin.asked.append(url if self.command == "GET" else f"{self.command} {url}")
                 gate = standin.held.get(url)
                 if gate is not None:
                     gate.wait(HOLD_SECONDS)
@@ -89,6 +90,8 @@ class ProviderStandIn:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET  # a POST (Software Heritage's vault) is answered as a GET
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

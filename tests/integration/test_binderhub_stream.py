@@ -127,10 +127,10 @@ def test_auth_and_accept_are_checked_before_the_stream(
 BAD_STREAMS: list[tuple[str, str, dict[str, str], int, str]] = [
     (
         "unknown provider",
-        "dataverse/10.7910/DVN/TJCLKP",
+        "bitbucket/o/r/main",
         BUILD_ONLY,
         404,
-        "no provider 'dataverse'",
+        "no provider 'bitbucket'",
     ),
     ("bad gh spec", "gh/owner-only/main", BUILD_ONLY, 400, "gh/<owner>/<repo>/<ref>"),
     ("unescaped git URL", "git/REPO_RAW/main", BUILD_ONLY, 400, "URL-escaped repository URL"),
@@ -343,13 +343,34 @@ def test_versions_and_repo_providers(start_server: StartServer) -> None:
     assert versions.json()["binderhub"].startswith("binderhub-service ")
     assert providers.status_code == 200
     ids = [provider["id"] for provider in providers.json()]
-    assert ids == ["gh", "gl", "git", "gist", "zenodo", "figshare"]
-    assert all(
-        provider["ref"] == {"enabled": True, "default": "HEAD"}
-        for provider in providers.json()
-        if provider["id"] not in ("zenodo", "figshare")
-    )
-    assert providers.json()[-1]["ref"] == {"enabled": False}  # a DOI names its version
+    assert ids == [
+        "gh",
+        "gl",
+        "git",
+        "gist",
+        "zenodo",
+        "figshare",
+        "dataverse",
+        "hydroshare",
+        "ckan",
+        "swh",
+    ]
+    records = ("zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh")
+    for provider in providers.json():  # a record's version is the service's to resolve
+        enabled = (
+            {"enabled": False}
+            if provider["id"] in records
+            else {"enabled": True, "default": "HEAD"}
+        )
+        assert provider["ref"] == enabled, provider
+    assert providers.json()[0]["spec"] == {
+        "form": "gh/<owner>/<repo>/<ref>",
+        "example": "gh/binder-examples/requirements/HEAD",
+    }
+    assert providers.json()[4]["spec"] == {
+        "form": "zenodo/<DOI or record URL>",
+        "example": "zenodo/10.5281/zenodo.3242074",
+    }
 
 
 # -- the npm client, unmodified, in Node --------------------------------------

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -190,6 +191,56 @@ def _substitute(body: Any, repo_url: str, git_server: GitServer) -> Any:
             for key, value in body.items()
         }
     return body
+
+
+def test_a_provider_and_spec_body_builds_what_the_stream_s_path_would(
+    git_server: GitServer, start_server: StartServer, unique: str
+) -> None:
+    """``{"provider": "git", "spec": "<escaped URL>/<ref>"}`` (BinderHub's spelling)
+    builds the repository at the ref, as ``repo`` and ``ref`` do: one image, and the
+    second form is a cache hit. Bad pairs are named and change nothing."""
+    repo = git_server.create_repo(f"spec-{unique}", {"Dockerfile": dockerfile()})
+    server = start_server()
+    with server.client() as client:
+        spec = f"{quote(repo.url, safe='')}/main"
+        created = client.post("/api/v1/builds", json={"provider": "git", "spec": spec})
+        assert created.status_code == 202, created.text
+        assert (created.json()["repo"], created.json()["ref"]) == (repo.url, "main")
+        done = wait_for_state(client, created.json()["id"], {"built", "failed"})
+        assert done["state"] == "built"
+        again = client.post("/api/v1/builds", json={"repo": repo.url, "ref": "main"})
+        assert (again.status_code, again.json()["outcome"]) == (200, "cached")
+        assert again.json()["image"] == created.json()["image"]
+
+        for body, status, message in (
+            (
+                {"repo": repo.url, "provider": "git", "spec": spec},
+                400,
+                "give either repo (with ref) or provider and spec, not both",
+            ),
+            ({"provider": "git", "spec": spec, "ref": "main"}, 400, "give no ref with provider"),
+            ({"provider": "git"}, 400, "missing field: spec"),
+            (
+                {"provider": "bitbucket", "spec": "o/r/main"},
+                404,
+                "no provider 'bitbucket': this service builds from gh, gl, git, gist, zenodo",
+            ),
+            (
+                {"provider": "gh", "spec": "just-a-name"},
+                400,
+                "a gh spec is gh/<owner>/<repo>/<ref>",
+            ),
+            (
+                {"provider": "zenodo", "spec": "10.5281/"},
+                400,
+                "a zenodo spec is zenodo/<DOI or record URL>",
+            ),
+            ({"provider": "git", "spec": 7}, 400, "field spec must be a str"),
+        ):
+            response = client.post("/api/v1/builds", json=body)
+            assert (response.status_code, body) == (status, body), response.text
+            assert message in response.json()["error"], response.text
+    assert records(server) == 1
 
 
 def test_a_repository_host_that_cannot_be_reached_is_503_with_retry_after(

@@ -1,4 +1,5 @@
-"""The page at / in a real browser (headless Chromium): builds listed, log shown."""
+"""The page at / in a real browser (headless Chromium): builds listed, log shown, a
+build asked for with what a person pastes (a URL, a DOI)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from playwright.sync_api import expect, sync_playwright
+
 from testkit.components import GitServer, ServiceProcess, dockerfile
 
 from .conftest import API_TOKEN, token_settings
+from .provider_standins import ProviderStandIn
+from .test_binderhub_stream import records
 from .test_http_api import wait_for_state
+from .test_record_builds import proxy, publish, standin, start  # noqa: F401 - fixtures
 
 StartServer = Callable[..., ServiceProcess]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -83,3 +89,39 @@ def test_page_asks_for_a_token_when_reading_is_closed(
     dom = browse(f"{server.url}/", tmp_path / "profile", "--dump-dom")
     assert 'id="token-form" style="display: block;"' in dom
     assert "this needs a token with the builds:read scope" in dom
+
+
+def test_a_doi_link_pasted_on_the_page_builds_its_record(
+    start: StartServer,  # noqa: F811 - the fixture
+    standin: ProviderStandIn,  # noqa: F811 - the fixture
+) -> None:
+    """What the API's ``repo`` takes can be typed on the page: a doi.org link of a
+    Zenodo concept builds its latest version (through the Zenodo stand-in), and the
+    page follows the build's log; a malformed DOI is named and builds nothing."""
+    publish(standin, "3242081")
+    server = start()  # reading needs a token: the page asks for it
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/")
+            page.fill("#token", API_TOKEN)
+            page.click("#token-form button")
+            expect(page.locator("#builds")).to_be_visible()
+
+            page.fill("#request-repo", "10.5281/")
+            page.click("#request-form button")
+            expect(page.locator("#request-result")).to_contain_text("is not a DOI")
+
+            page.fill("#request-repo", "https://doi.org/10.5281/zenodo.3242074")
+            page.click("#request-form button")
+            expect(page.locator("#request-result")).to_contain_text("created: ")
+            expect(page.locator("#log-state")).to_have_text("built", timeout=300_000)
+            expect(page.locator("#log")).to_contain_text("built-zenodo-version-3242081")
+            expect(page.locator("#builds")).to_contain_text("https://zenodo.org/records/3242074")
+        finally:
+            browser.close()
+    [build] = records(server)
+    assert (build.provider, build.sha, build.trigger) == ("zenodo", "3242081", "api")

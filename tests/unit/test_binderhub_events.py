@@ -313,7 +313,7 @@ async def test_without_build_only_the_stream_explains_and_builds_nothing() -> No
 @pytest.mark.parametrize(
     ("provider", "spec", "status"),
     [
-        ("dataverse", "10.7910/DVN/TJCLKP", 404),
+        ("bitbucket", "o/r/main", 404),
         ("figshare", "10.5281%2Fzenodo.1", 400),
         ("gh", "o/r", 400),
         ("git", "x/main", 400),

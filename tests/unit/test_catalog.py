@@ -97,7 +97,18 @@ def test_the_offer_of_records_is_what_the_profiles_list(kinds: list[str]) -> Non
 
 @pytest.mark.parametrize(
     ("version", "order"),
-    [("3242081", (3242081,)), ("1.0", (1, 0)), ("2", (2,)), ("dir-abc", ()), ("", ())],
+    [
+        ("3242081", (3242081,)),
+        ("1.0", (1, 0)),
+        ("2", (2,)),
+        ("dir-abc", ()),
+        ("", ()),
+        ("1700000000.123456", (1700000000, 123456)),
+        ("1700000500", (1700000500,)),
+        ("1705313854.519163-2b9f4c1e-8d7a-4f3b-a6e5-1c0d9b8a7f6e", (1705313854, 519163)),
+        ("2b9f4c1e-8d7a-4f3b-a6e5-1c0d9b8a7f6e", ()),  # an activity asked for
+        ("12345678-8d7a-4f3b-a6e5-1c0d9b8a7f6e", ()),
+    ],
 )
 def test_version_order(version: str, order: tuple[int, ...]) -> None:
     assert version_order(version) == order

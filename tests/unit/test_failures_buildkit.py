@@ -25,6 +25,8 @@ and pushing to a registry with authentication on 127.0.0.1:
   repo2docker's own ``docker`` engine in a Kubernetes build pod, through the node's Docker
   20.10 socket (buildx's ``docker`` driver, Docker's built-in BuildKit); the tail of the log
   as the cluster test printed it
+- record_changed: a HydroShare resource modified while builder/'s provider downloaded its
+  bag (tests/integration/test_record_builds.py; the phases and messages of its stored log)
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ EXPECTED: dict[str, Failure] = {
     "out_of_memory": Failure(
         'the build was killed, most likely out of memory: failed to solve: process "/bin/sh'
         ' -c head -c 300m /dev/zero | tail" did not complete successfully: exit code: 137'
+    ),
+    "record_changed": Failure(
+        "the record changed while it was fetched: HydroShare resource "
+        "b8f6eae9d89241cf8b5904033460af61 was modified during the download (modified "
+        "1700000500.123456, the image is named after 1700000000.123456): not building it "
+        "under that name"
     ),
     "commit_gone": Failure(
         "commit d7074e575bffe7e20434ac289dba9deb0c1dbeb4 is no longer in the repository"

@@ -165,9 +165,36 @@ def test_the_config_map_gives_a_record_build_its_one_provider(tmp_path: Path) ->
     assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "zenodo"}, tmp_path) == "Zenodo"
     figshare = {CONTENT_PROVIDER_ENV: "figshare"}
     assert configured_providers(settings, figshare, tmp_path) == "Figshare"
+    # the repo2docker of build pods (images/repo2docker: the service's own 2026.4) has it
+    assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "swh"}, tmp_path) == "Swhid"
+    hydroshare = {CONTENT_PROVIDER_ENV: "hydroshare"}
+    assert configured_providers(settings, hydroshare, tmp_path) == "HydroShare"
+    assert configured_providers(settings, {CONTENT_PROVIDER_ENV: "ckan"}, tmp_path) == "CKAN"
+    # builder/'s, imported only by the build that names it (the builder image has it)
+    dataverse = {CONTENT_PROVIDER_ENV: "dataverse"}
+    assert configured_providers(settings, dataverse, tmp_path) == "Dataverse"
+    config = manifests.make_config_map(settings, "builds")["data"][pod.CONFIG_FILE]
+    assert "\nimport binderhub_service_builder" not in config
     # a name that is no provider of ours fails the build, never falls back to another
     other = {CONTENT_PROVIDER_ENV: "repo2docker.contentproviders.Git"}
     assert "KeyError" in configured_providers(settings, other, tmp_path)
+
+
+def test_the_config_map_needs_builder_s_providers_only_for_their_records(
+    tmp_path: Path,
+) -> None:
+    """A repo2docker image without binderhub-service-builder (a stock one) still builds
+    git and Zenodo: only the provider a pod names is imported."""
+    shadow = tmp_path / "shadow" / "binderhub_service_builder"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not in this image')\n")
+    without = {"PYTHONPATH": str(shadow.parent)}
+    settings = record_settings()
+    assert configured_providers(settings, without, tmp_path).startswith("Checked")
+    zenodo = {**without, CONTENT_PROVIDER_ENV: "zenodo"}
+    assert configured_providers(settings, zenodo, tmp_path) == "Zenodo"
+    hydroshare = {**without, CONTENT_PROVIDER_ENV: "hydroshare"}
+    assert "not in this image" in configured_providers(settings, hydroshare, tmp_path)
 
 
 def test_a_proxy_with_a_password_is_refused_with_the_kubernetes_executor() -> None:

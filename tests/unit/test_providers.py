@@ -10,7 +10,9 @@ from urllib.parse import unquote
 import pytest
 
 from jobs import errors
-from jobs.sources.providers import PROVIDERS, repo_spec_for, stream_request
+from jobs.coordinator.build_requests import body_request
+from jobs.sources.forms import parse_source
+from jobs.sources.providers import PROVIDERS, repo_spec_for, spec_form, stream_request
 from jobs.sources.specs import RepoSpec
 from webhook.binderhub import error_event
 from webhook.repo_providers import repo_providers
@@ -68,7 +70,7 @@ def test_malformed_specs_are_invalid_requests(provider: str, spec: str, message:
     assert error_event(raised.value)["status_code"] == 400
 
 
-@pytest.mark.parametrize("provider", ["dataverse", "ZENODO", "GIST", "GH", ""])
+@pytest.mark.parametrize("provider", ["bitbucket", "ZENODO", "GIST", "GH", ""])
 def test_unknown_providers_are_404(provider: str) -> None:
     with pytest.raises(errors.UnknownProvider) as raised:
         repo_spec_for(provider, "a/b/c")
@@ -76,7 +78,7 @@ def test_unknown_providers_are_404(provider: str) -> None:
         "phase": "failed",
         "status_code": 404,
         "message": f"no provider {provider!r}: this service builds from "
-        "gh, gl, git, gist, zenodo, figshare\n",
+        "gh, gl, git, gist, zenodo, figshare, dataverse, hydroshare, ckan, swh\n",
     }
 
 
@@ -157,3 +159,44 @@ def test_figshare_specs_are_asked_as_records_without_a_ref(spec: str, repo: str 
 
 def test_git_specs_of_the_stream_are_their_url_and_ref() -> None:
     assert stream_request("gh", "o/r/main") == ("https://github.com/o/r", "main")
+
+
+SWHID = "swh:1:rev:" + "ab" * 20
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [SWHID, SWHID.replace(":", "%3A"), f"{SWHID};origin=https://github.com/o/r", f"{SWHID}/"],
+)
+def test_swh_specs_are_asked_as_their_swhid_without_a_ref(spec: str) -> None:
+    assert stream_request("swh", spec.rstrip("/")) == (SWHID, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("swh:1:rev:abc", r"is not a SWHID: it is swh:1:<type>:<40 hex digits>"),
+        ("10.5281/zenodo.3242074", r"is not a SWHID"),
+        ("swh:1:cnt:" + "0" * 40, r"names a cnt: give a directory \(swh:1:dir:…\) or a revision"),
+        ("", r"is not a SWHID"),
+    ],
+)
+def test_swh_specs_that_are_no_swhid_of_a_directory_or_revision_are_400(
+    spec: str, message: str
+) -> None:
+    with pytest.raises(errors.InvalidRequest, match=message):
+        stream_request("swh", spec)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_provider_offered_says_its_spec_form_with_an_example_that_builds(
+    provider: str,
+) -> None:
+    [shown] = [shown for shown in repo_providers() if shown["id"] == provider]
+    assert shown["spec"] == spec_form(provider)
+    assert shown["spec"]["form"].startswith(f"{provider}/")
+    prefix, _, spec = shown["spec"]["example"].partition("/")
+    assert prefix == provider
+    repo, ref = stream_request(provider, spec)  # the example is of the form
+    assert body_request(provider=provider, spec=spec) == (repo, ref)
+    assert parse_source(repo, ref=ref) is not None

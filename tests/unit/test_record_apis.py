@@ -214,16 +214,53 @@ def test_a_record_over_the_size_limit_is_refused() -> None:
     assert status_for(error) == 422
 
 
-def test_swhids_resolve_to_themselves_without_asking() -> None:
-    swhid = "swh:1:dir:" + "a" * 40
-    provider = Provider({})
+SWH = "https://archive.softwareheritage.org/api/1"
+REVISION = "aafb16d69fd30ff58afdd69036a26047f3aebdc6"
+DIRECTORY = "7834ef7e7c357ce2af928115c6c6a42b7e2a44e6"
+
+
+@pytest.mark.parametrize(
+    ("swhid", "url", "answer"),
+    [
+        (f"swh:1:rev:{REVISION}", f"{SWH}/revision/{REVISION}/", "swh_revision"),
+        (f"swh:1:dir:{DIRECTORY}", f"{SWH}/directory/{DIRECTORY}/", "swh_directory"),
+    ],
+)
+def test_a_swhid_the_archive_holds_resolves_to_itself(swhid: str, url: str, answer: str) -> None:
+    provider = Provider({url: recorded(answer)})
     version = resolve(provider, RecordSource("swh", "archive.softwareheritage.org", swhid))
-    assert (version.version, version.content, version.moves) == (swhid, swhid, False)
-    assert provider.asked == []
+    assert version == RecordVersion(
+        "swh", "archive.softwareheritage.org", swhid, swhid, swhid, None, moves=False
+    )
+    assert provider.asked == [url]
 
 
-@pytest.mark.parametrize("provider_name", ["hydroshare", "ckan"])
-def test_providers_not_resolved_yet_say_so(provider_name: Any) -> None:
-    error = failure(Provider({}), RecordSource(provider_name, "example.org", "x"))
-    assert isinstance(error, errors.HostNotHandled)
-    assert "not resolved by this service yet" in str(error)
+def test_a_swhid_the_archive_does_not_hold_is_422_naming_it() -> None:
+    swhid = "swh:1:rev:" + "0" * 39 + "1"
+    provider = Provider({f"{SWH}/revision/{'0' * 39}1/": recorded("swh_not_found", 404)})
+    error = failure(provider, RecordSource("swh", "archive.softwareheritage.org", swhid))
+    assert isinstance(error, errors.RecordNotFound)
+    assert f"SWHID {swhid} on archive.softwareheritage.org does not exist" in str(error)
+    assert status_for(error) == 422
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(503, headers={"Retry-After": "120"}, json={"exception": "down"}),
+        httpx.Response(200, json={"id": "f" * 40, "directory": DIRECTORY}),  # another one
+        httpx.Response(200, json={"exception": "shape"}),  # no id
+    ],
+)
+def test_a_swhid_whose_answer_is_not_about_it_is_temporary(answer: httpx.Response) -> None:
+    provider = Provider({f"{SWH}/revision/{REVISION}/": answer})
+    source = RecordSource("swh", "archive.softwareheritage.org", f"swh:1:rev:{REVISION}")
+    error = failure(provider, source)
+    assert isinstance(error, errors.ProviderUnavailable)
+    assert status_for(error) == 503
+
+
+def test_a_directory_answer_that_is_not_its_entries_is_temporary() -> None:
+    provider = Provider({f"{SWH}/directory/{DIRECTORY}/": recorded("swh_revision")})
+    source = RecordSource("swh", "archive.softwareheritage.org", f"swh:1:dir:{DIRECTORY}")
+    assert isinstance(failure(provider, source), errors.ProviderUnavailable)

@@ -20,11 +20,17 @@ from jobs.coordinator.record_intake import (
     record_target,
     resolve_record,
 )
+from jobs.executors.local.executor import provider_source
 from jobs.repo2docker.command import proxy_environment, record_config, repo2docker_args
 from jobs.settings import Repo2DockerSettings, load_settings
 from jobs.sources.patterns import canonical_pattern
 from jobs.sources.record_cache import RecordCache
-from jobs.sources.record_versions import figshare_version, zenodo_version
+from jobs.sources.record_versions import (
+    dataverse_version,
+    figshare_version,
+    swh_version,
+    zenodo_version,
+)
 from jobs.sources.records import (
     CONTENT_PROVIDER_CLASSES,
     DoiSource,
@@ -159,11 +165,29 @@ def test_content_from_the_build_record_is_the_resolved_versions() -> None:
     figshare = figshare_version(
         RecordSource("figshare", "figshare.com", "9782777"), (200, recorded("figshare_article"))
     )
-    for version in (zenodo, figshare):
+    swhid = "swh:1:rev:aafb16d69fd30ff58afdd69036a26047f3aebdc6"
+    swh = swh_version(
+        RecordSource("swh", "archive.softwareheritage.org", swhid),
+        (200, recorded("swh_revision")),
+    )
+    assert (swh.content, record_page("swh", swh.host, swh.record)) == (
+        swhid,
+        f"https://archive.softwareheritage.org/{swhid}",
+    )
+    dataverse = dataverse_version(
+        RecordSource("dataverse", "dataverse.harvard.edu", "doi:10.7910/DVN/TJCLKP"),
+        (200, recorded("dataverse_dataset")),
+    )
+    for version in (zenodo, figshare, swh, dataverse):
         page = record_page(version.provider, version.host, version.record)
         assert record_content(version.provider, page, version.version) == version.content
-    with pytest.raises(errors.InvalidRequest, match="dataverse records cannot be built"):
-        record_content("dataverse", "https://x/dataset.xhtml?persistentId=doi:1/2", "1.0")
+    assert dataverse.content == (
+        "https://dataverse.harvard.edu/dataset.xhtml"
+        "?persistentId=doi:10.7910/DVN/TJCLKP&version=3.0"
+    )
+    # a persistent id with characters of a query is escaped, and read back as it is
+    odd = record_content("dataverse", "https://x.test/dataset.xhtml?persistentId=doi:1/a&b", "1.0")
+    assert odd == "https://x.test/dataset.xhtml?persistentId=doi:1/a%26b&version=1.0"
 
 
 def resolve(values: dict[str, Any], source: RecordSource | DoiSource, resolver: Resolver) -> Any:
@@ -203,29 +227,14 @@ def test_refusals_before_any_api_is_asked(
     assert resolver.calls == 0
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        RecordSource("dataverse", "10.0.0.5", "doi:10.5072/FK2/ABC"),  # any host a user names
-        RecordSource("hydroshare", "www.hydroshare.org", "0" * 32),
-        RecordSource("swh", "archive.softwareheritage.org", "swh:1:dir:" + "0" * 40),
-    ],
-)
-def test_a_provider_that_does_not_build_yet_is_refused_before_its_host_is_asked(
-    source: RecordSource,
-) -> None:
-    resolver = Resolver(DATASET)
-    with pytest.raises(
-        errors.HostNotHandled,
-        match=r"records cannot be built by this service yet \(it builds figshare, zenodo",
-    ):
-        resolve({}, source, resolver)
-    assert resolver.calls == 0
-
-
-def test_a_resolver_without_the_check_cannot_lead_to_a_build_of_another_provider() -> None:
-    with pytest.raises(errors.HostNotHandled, match=r"dataverse records cannot be built"):
-        resolve({}, DoiSource("10.7910/dvn/tjclkp"), Resolver(DATASET))
+def test_a_dataverse_dataset_resolves_to_its_target() -> None:
+    source = RecordSource("dataverse", "dataverse.harvard.edu", "doi:10.7910/DVN/TJCLKP")
+    target = resolve({}, source, Resolver(DATASET))
+    assert (target.page, target.ref, target.image.rpartition(":")[2]) == (
+        "https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/TJCLKP",
+        "latest",
+        "v3.0",
+    )
 
 
 def test_errors_of_resolution_pass_through() -> None:
@@ -260,6 +269,27 @@ def test_a_record_build_s_configuration_has_its_one_content_provider(tmp_path: P
     assert provider.__name__ == "Zenodo"
     assert provider.__module__.startswith("repo2docker.contentproviders")
     assert config.DockerEngine.extra_buildx_build_args == ["--x"]
+
+
+def test_a_dataverse_build_s_configuration_carries_its_provider_s_source(tmp_path: Path) -> None:
+    """builder/'s provider is written into the file: a repo2docker whose environment
+    lacks the package (2024.7.0's virtualenv) loads it from there."""
+    path = tmp_path / "repo2docker_config.py"
+    dotted = CONTENT_PROVIDER_CLASSES["dataverse"]
+    with warnings.catch_warnings():  # repo2docker's imports warn of their own
+        warnings.simplefilter("ignore", DeprecationWarning)
+        source = provider_source(dotted)
+    assert source is not None
+    assert provider_source(CONTENT_PROVIDER_CLASSES["zenodo"]) is None
+    path.write_text(record_config(dotted, [], source))
+    assert "import binderhub_service_builder" not in path.read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config = PyFileConfigLoader(path.name, str(tmp_path)).load_config()
+    [provider] = config.Repo2Docker.content_providers
+    assert provider.__name__ == "Dataverse"
+    url = "https://dv.test/dataset.xhtml?persistentId=doi:10.1/x&version=2.1"
+    assert provider().detect(url) == {"host": "dv.test", "pid": "doi:10.1/x", "version": "2.1"}
 
 
 def test_the_proxy_of_a_record_build() -> None:

@@ -18,7 +18,7 @@ from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.coordinator.quotas import Quotas, StoreCounter
 from jobs.coordinator.request_notes import note_interval
 from jobs.errors import BuildFailed, InvalidRequest, QuotaExceeded
-from jobs.model import Build, BuildState, ImageDeletion
+from jobs.model import Build, BuildState, ImageDeletion, LogLine
 from jobs.naming import build_name_for, image_name_for
 from jobs.service import MAX_ATTEMPTS, BuildService
 from jobs.settings import Settings, load_settings
@@ -629,6 +629,34 @@ async def test_a_watcher_gets_the_lines_another_process_stores(
         ("log", "step 2"),
         ("state", "built"),
     ]
+
+
+async def test_a_watcher_that_waits_past_the_poll_interval_repeats_no_line(
+    rig: Callable[..., Any],
+) -> None:
+    """Lines sent live, then a silence longer than the poll interval (a long build step
+    under load): the poll reads only what was stored after the last line sent, never the
+    live lines again."""
+    r: Rig = await rig()
+    build = (await r.service.request(REPO, SHA[0])).build
+    assert build is not None
+    await r.executor.running(build.id)
+    events: list[str] = []
+
+    async def watch() -> None:
+        async for event in r.service.watch(build.id, poll_interval=0.05):
+            events.append(event.message if event.kind == "log" else event.state or "")
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.01)  # it subscribed: what follows comes live
+    running = r.service.get(build.id)
+    for message in ("step 1", "step 2"):
+        r.service.runner.announce.line(running, LogLine("build", message))
+    await asyncio.sleep(0.3)  # several polls with nothing new
+    r.executor.finish(build.id)
+    await asyncio.wait_for(watcher, 10)
+    lines = [message for _, message in r.store.logs(build.id)]
+    assert [e for e in events if e in lines] == lines, events
 
 
 class LateStore(SqliteStore):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,49 @@ def test_retention_outlasts_every_replica_s_cached_answer() -> None:
         load_settings(None, retention={"keep_days": 0.01})
     settings = load_settings(None, retention={"keep_days": 0.01}, registry={"cache_seconds": 60})
     assert settings.retention.keep_days == 0.01
+
+
+def test_repos_entries_may_be_records_in_any_form_users_give() -> None:
+    settings = load_settings(
+        None,
+        repos=[
+            {"url": "https://GitHub.com/Org/Repo.git"},
+            {"url": " 10.5281/zenodo.3242074 "},
+            {"url": "https://zenodo.org/records/3242074"},
+            {"url": "https://doi.org/10.6084/m9.figshare.9782777"},
+            {"provider": "zenodo", "spec": "10.5281%2Fzenodo.3242074"},
+            {"provider": "figshare", "spec": "10.6084/m9.figshare.9782777.v1"},
+        ],
+    )
+    assert [(repo.url, repo.is_record) for repo in settings.repos] == [
+        ("https://github.com/org/repo", False),
+        ("10.5281/zenodo.3242074", True),
+        ("https://zenodo.org/records/3242074", True),
+        ("https://doi.org/10.6084/m9.figshare.9782777", True),
+        ("10.5281/zenodo.3242074", True),
+        ("10.6084/m9.figshare.9782777.v1", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"url": "10.5281/"}, "repos.0.url: Value error, '10.5281/' is not a DOI"),
+        ({"url": "10.5281/zenodo.1", "tags": []}, "'10.5281/zenodo.1' is a record: it has "),
+        ({"url": "10.5281/zenodo.1", "branches": ["main"]}, "is a record: it has versions"),
+        (
+            {"url": "10.5281/zenodo.1", "provider": "zenodo", "spec": "10.5281/zenodo.1"},
+            "repos.0: Value error, give url, or provider and spec, not both",
+        ),
+        ({"provider": "zenodo"}, "provider and spec go together"),
+        ({"provider": "nope", "spec": "x"}, "provider 'nope': a repos entry's provider is one"),
+        ({"provider": "gh", "spec": "o/r/main"}, "give a git repository as url"),
+        ({"provider": "zenodo", "spec": "10.6084/m9.figshare.1"}, "a zenodo spec is zenodo/<DOI"),
+        ({}, "give url (a repository or a record), or provider and spec"),
+        ({"url": "ftp://example.org/r"}, "scheme 'ftp' is not allowed"),
+    ],
+)
+def test_a_bad_repos_entry_is_refused_naming_it(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(None, repos=[entry])
+    assert message in str(error.value)

@@ -61,7 +61,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": json_response(BUILD, "The image exists, or this commit failed before."),
                 "202": json_response(BUILD, "A build was created, or an identical one joined."),
-                **error_responses(400, 401, 403, 413, 415, 422, 429, 502, 503),
+                **error_responses(400, 401, 403, 404, 413, 415, 422, 429, 502, 503),
             },
         },
     },

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.sources.providers import PROVIDERS
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 BUILD_ID = {
     "name": "build_id",
@@ -24,7 +26,7 @@ def error_responses(*codes: int) -> dict[str, Any]:
         400: "The request is malformed; `error` says how.",
         401: "No token, or an invalid one (for a hook: its signature or token).",
         403: "The token lacks the scope, or the repository is not allowed.",
-        404: "No such build.",
+        404: "No such build (for a build request: no such provider).",
         409: "The build has finished already.",
         405: "Not a method of this path.",
         413: "The body is too large.",
@@ -106,7 +108,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "BuildRequest": {
         "type": "object",
-        "required": ["repo"],
+        "description": "What to build: repo (and ref), or BinderHub's provider and spec, "
+        "never both (400 naming the conflict).",
+        "oneOf": [{"required": ["repo"]}, {"required": ["provider", "spec"]}],
         "additionalProperties": False,
         "properties": {
             "repo": {
@@ -121,7 +125,24 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 255,
-                "description": "Branch, tag or full commit SHA.",
+                "description": "Branch, tag or full commit SHA; with repo only.",
+            },
+            "provider": {
+                "type": "string",
+                "enum": list(PROVIDERS),
+                "description": "A provider as BinderHub names it, with spec: the body asks "
+                "what the stream's /build/<provider>/<spec> does. Another name is 404, "
+                "naming the providers offered.",
+            },
+            "spec": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2048,
+                "description": "The provider's spec as BinderHub spells it: "
+                "gh OWNER/REPO/REF, gl URL-escaped-NAMESPACE/REF, git "
+                "URL-escaped-URL/REF, gist USER/ID[/REF], zenodo or figshare a DOI or "
+                "record URL (e.g. 10.5281/zenodo.3242074). A spec not of its provider's "
+                "form is 400, naming the form.",
             },
             "force": {
                 "type": "boolean",
@@ -153,7 +174,8 @@ SCHEMAS: dict[str, Any] = {
             "provider": {
                 "type": "string",
                 "description": "Where the content comes from: git, or a content provider "
-                "(zenodo, figshare) whose record's page is repo and version sha.",
+                "(zenodo, figshare, dataverse, hydroshare, ckan, swh, hg) whose record's page "
+                "is repo and version sha.",
             },
             "outcome": {
                 "type": "string",

@@ -23,7 +23,7 @@ from ...repo2docker.command import (
 )
 from ...settings import Settings
 from ...sources.git_policy import git_policy
-from ...sources.records import record_content
+from ...sources.records import REF_PROVIDERS, record_content
 from . import rootless
 from .credentials import git_config_mounts
 
@@ -248,10 +248,12 @@ def builder_args(build: Build, settings: Settings) -> list[str]:
     file; with a Docker daemon through the socket, repo2docker's own ``docker`` engine,
     so that a stock repo2docker image (with the docker CLI and buildx) builds. A
     record's build is handed the version it is named after (``record_content``), never
-    the record as asked, and no ref."""
+    the record as asked, and no ref but a Mercurial changeset (``REF_PROVIDERS``)."""
     if build.provider == "git":
         # a mirror's, if any (the image keeps its name)
         repo, sha = settings.fetch_url(build.repo), build.sha
+    elif build.provider in REF_PROVIDERS:  # a repository at a changeset
+        repo, sha = record_content(build.provider, build.repo, build.sha), build.sha
     else:
         repo, sha = record_content(build.provider, build.repo, build.sha), None
     return repo2docker_args(

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib
+import inspect
 import os
 import signal
 import sys
@@ -40,7 +42,7 @@ from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from ...repo2docker.phases import Expired, PhaseTracker
 from ...settings import Settings
 from ...sources.git_policy import git_policy
-from ...sources.records import CONTENT_PROVIDER_CLASSES, record_content
+from ...sources.records import CONTENT_PROVIDER_CLASSES, REF_PROVIDERS, record_content
 from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
@@ -99,6 +101,31 @@ def build_processes(group: int, build_id: str) -> tuple[bool, list[int]]:
     return group in members, members
 
 
+OWN_PROVIDERS = "binderhub_service_builder."
+"""The package of builder/'s content providers, whose source a build's configuration
+file carries (``provider_source``)."""
+
+
+def provider_source(provider_class: str) -> str | None:
+    """The source of ``provider_class``'s module when it is a content provider of
+    builder/ (written into the build's configuration file, so that the repo2docker of
+    ``repo2docker.command``, in another virtualenv perhaps, runs it without the
+    package), else None (repo2docker's own, imported by name). Raises ``BuildFailed``
+    (not remembered: the service's installation, not the record) when builder/ is not
+    installed next to the service."""
+    module = provider_class.rpartition(".")[0]
+    if not module.startswith(OWN_PROVIDERS):
+        return None
+    try:
+        return inspect.getsource(importlib.import_module(module))
+    except (ImportError, OSError) as e:
+        raise BuildFailed(
+            f"cannot read the content provider {provider_class}: {e} "
+            "(install binderhub-service-builder next to the service)",
+            remember=False,
+        ) from e
+
+
 class LocalExecutor(Executor):
     backend = "docker"
 
@@ -117,9 +144,15 @@ class LocalExecutor(Executor):
 
     def _environment(self) -> dict[str, str]:
         """What every build gets of the service's environment: the allow-list of
-        ``build_config`` (no setting, secret or token), git's policy, and the BuildKit
+        ``build_config`` (no setting, secret or token) with repo2docker's own directory
+        first on PATH, git's policy, and the BuildKit
         daemon's address; each build adds its own files (``_build_files``)."""
         env = allowed_environment(os.environ)
+        # the tools installed beside repo2docker come first (hg, which its Mercurial
+        # content provider runs by name)
+        program = Path((self._settings.repo2docker.command or [sys.executable])[0])
+        if program.is_absolute():
+            env["PATH"] = os.pathsep.join([str(program.parent), env.get("PATH", os.defpath)])
         env.update(git_policy(self._settings.allow_file_urls))
         # ca_bundle: the public authorities and the bundle's, in one file (jobs.trust)
         env.update(Trust(self._settings.ca_bundle, self._state_dir).git_env())
@@ -131,10 +164,12 @@ class LocalExecutor(Executor):
         """The repo2docker command line of ``build``; ``config_file`` defaults to the
         one written at start-up (without the build's cache settings). A record's build
         is handed the version it is named after (``record_content``), never the record
-        as asked, and no ref."""
+        as asked, and no ref but a Mercurial changeset (``REF_PROVIDERS``)."""
         command = self._settings.repo2docker.command or [sys.executable, "-m", "repo2docker"]
         if build.provider == "git":
             repo, sha = self._settings.fetch_url(build.repo), build.sha  # a mirror's, if any
+        elif build.provider in REF_PROVIDERS:  # a repository at a changeset
+            repo, sha = record_content(build.provider, build.repo, build.sha), build.sha
         else:
             repo, sha = record_content(build.provider, build.repo, build.sha), None
         return [
@@ -172,7 +207,7 @@ class LocalExecutor(Executor):
             provider_class = CONTENT_PROVIDER_CLASSES.get(build.provider)  # type: ignore[call-overload]
             if provider_class is None:
                 raise BuildFailed(f"{build.provider} records cannot be built", remember=False)
-            text = record_config(provider_class, extra)
+            text = record_config(provider_class, extra, provider_source(provider_class))
         else:
             text = repo2docker_config(extra)
         config_file.write_text(text, encoding="utf-8")
