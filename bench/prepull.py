@@ -55,12 +55,13 @@ from jobs.settings import load_settings
 from tests.cluster.conftest import (
     BASE_IMAGE,
     CLUSTER_DIR,
+    CRICTL,
     DOCKER,
     NAMESPACE_LABEL,
     PAUSE_IMAGE,
     STATE,
 )
-from tests.cluster.test_prepull import CRICTL, spawn_pod
+from tests.cluster.test_prepull import spawn_pod
 
 from .common import RESULTS_DIR, machine_info, say
 

@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             repo = Repo(tmp / "repos", port, "course.git", w.course_dockerfile(base))
             hub = w.install_hub(api, hub_image, base, registry, CREDENTIALS, tokens, tmp)
             overrides = w.binder_test_values(registry, repo.url, CREDENTIALS[1], tokens)
+            # the cold spawn pulls: no pre-pull (bench/prepull.py measures it)
+            overrides["prepull"] = {"enabled": False}
             w.install_service(helm, kubeconfig, release, overrides, tmp)
             deadline = time.monotonic() + 120  # the hub's proxy routes to it once it is ready
             while hub.http.get("/services/binder/health").status_code != 200:

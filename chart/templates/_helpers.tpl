@@ -299,12 +299,18 @@ Fail, naming the value, when a live cluster lacks the object a value names. Call
 (list $ "Secret" "name" "the.value.path").
 */}}
 {{- define "binderhub-service.requireObject" -}}
+{{- include "binderhub-service.requireObjectIn" (append . (index . 0).Release.Namespace) }}
+{{- end }}
+
+{{/* requireObject in the namespace given last: (list $ kind name value namespace). */}}
+{{- define "binderhub-service.requireObjectIn" -}}
 {{- $ := index . 0 }}
 {{- $kind := index . 1 }}
 {{- $name := index . 2 }}
+{{- $ns := index . 4 }}
 {{- if and $name (include "binderhub-service.liveCluster" $) }}
-{{- if not (lookup "v1" $kind $.Release.Namespace $name) }}
-{{- fail (printf "%s: %s %q does not exist in namespace %q; create it first" (index . 3) $kind $name $.Release.Namespace) }}
+{{- if not (lookup "v1" $kind $ns $name) }}
+{{- fail (printf "%s: %s %q does not exist in namespace %q; create it first" (index . 3) $kind $name $ns) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -439,6 +445,11 @@ the build pod); docker-socket and dind through a Docker socket.
 {{- if hasPrefix "buildkit" .Values.builder.type }}true{{ end }}
 {{- end }}
 
+{{/* Where the pre-pull DaemonSet, its Lease and Role live: prepull.namespace, else the release's. */}}
+{{- define "binderhub-service.prepullNamespace" -}}
+{{- .Values.prepull.namespace | default .Release.Namespace }}
+{{- end }}
+
 {{/*
 The setting `prepull` from the values `prepull` (issue 26): the DaemonSet's pods idle in
 the service's own image (a `sleep`), which the nodes can pull with the chart's
@@ -446,6 +457,7 @@ imagePullSecrets, added to prepull.imagePullSecrets.
 */}}
 {{- define "binderhub-service.prepullSettings" -}}
 {{- $p := .Values.prepull }}
+namespace: {{ include "binderhub-service.prepullNamespace" . | quote }}
 {{- $secrets := list }}
 {{- range $p.imagePullSecrets }}{{ $secrets = append $secrets . }}{{ end }}
 {{- range .Values.imagePullSecrets }}{{ if not (has .name $secrets) }}{{ $secrets = append $secrets .name }}{{ end }}{{ end }}

@@ -96,3 +96,22 @@ def test_the_role_grants_exactly_prepulls_rules_on_its_own_objects(
     bare = render(*ON, "--set", "rbac.create=false")
     assert one(bare, "Lease", own["leases"])
     assert not [d for d in bare if d["kind"] == "Role"]
+
+
+def test_prepull_namespace_puts_the_daemonsets_objects_in_the_hubs_namespace(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DaemonSet runs where z2jh's pull Secret is (the hub's namespace): its Lease,
+    Role and RoleBinding are made there, for the service's account of the release's."""
+    docs = render(*ON, "--set", "prepull.namespace=jhub")
+    assert load_as_service(docs, tmp_path, monkeypatch).prepull.namespace == "jhub"
+    name = "rel-binderhub-service-prepull"
+    for kind in ("Lease", "Role", "RoleBinding"):
+        assert one(docs, kind, name)["metadata"]["namespace"] == "jhub"
+    assert one(docs, "RoleBinding", name)["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rel-binderhub-service", "namespace": NAMESPACE}
+    ]
+    # without it, the release's namespace
+    default = render(*ON)
+    assert load_as_service(default, tmp_path, monkeypatch).prepull.namespace == NAMESPACE
+    assert one(default, "Lease", name)["metadata"]["namespace"] == NAMESPACE

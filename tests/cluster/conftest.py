@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -729,3 +730,44 @@ def upstream_buildkit_rootless(kubeconfig: str, docker: str) -> str:
     ).stdout
     assert out.strip().startswith("local/moby-buildkit-standin:"), out
     return "docker.io/moby/buildkit:v0.34.2-rootless"
+
+
+# ------------------------------------------------------------------------------------------
+# the node's container runtime as the kubelet sees it (pre-pull's tests)
+# ------------------------------------------------------------------------------------------
+
+CRICTL_VERSION = "v1.34.0"
+CRICTL = Path.home() / ".cache" / "binderhub-service" / f"crictl-{CRICTL_VERSION}" / "crictl"
+
+
+@pytest.fixture(scope="session")
+def crictl(kubeconfig: str) -> Callable[..., Any]:
+    """``crictl`` (the kubelet's view of the node's container runtime, through CRI),
+    built from the Go module proxy into the cache once (``sigs.k8s.io/cri-tools``; no
+    Debian package has it). Called with its arguments, it answers their JSON output."""
+    if not CRICTL.exists():
+        go = shutil.which("go") or "/usr/local/go/bin/go"
+        subprocess.run(
+            [go, "install", f"sigs.k8s.io/cri-tools/cmd/crictl@{CRICTL_VERSION}"],
+            env={**os.environ, "GOBIN": str(CRICTL.parent), "GOFLAGS": "-mod=mod"},
+            check=True,
+            timeout=1800,
+        )
+    endpoint = f"unix://{STATE / 'containerd' / 'containerd.sock'}"
+
+    def run(*args: str) -> Any:
+        out = subprocess.run(
+            [str(CRICTL), "--runtime-endpoint", endpoint, "--image-endpoint", endpoint, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return json.loads(out.stdout)
+
+    return run
+
+
+def runtime_has(crictl: Callable[..., Any], image: str) -> bool:
+    """``crictl images`` lists ``image`` by one of its tags."""
+    return any(image in (i.get("repoTags") or []) for i in crictl("images", "-o", "json")["images"])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -30,11 +28,11 @@ from jobs.retention.pods import PodImages
 from jobs.settings import load_settings
 from testkit.components import ServiceProcess, dockerfile
 
-from .conftest import DOCKER, NAMESPACE_LABEL, STATE, GitServer, Helpers
+from .conftest import CRICTL, DOCKER, NAMESPACE_LABEL, STATE, GitServer, Helpers, runtime_has
 from .test_kubernetes_executor import follow, role_kubeconfig, servers, settings_for
 from .walkthrough import signed_push
 
-__all__ = ["role_kubeconfig", "servers", "settings_for"]  # fixtures of the executor's tests
+__all__ = ["CRICTL", "role_kubeconfig", "servers", "settings_for"]  # the executor's fixtures
 
 pytestmark = pytest.mark.cluster
 
@@ -133,42 +131,7 @@ def test_the_daemonset_puts_the_images_on_the_node(
 # issue 26's test: a push builds an image; the node has it before any spawn
 # ------------------------------------------------------------------------------------------
 
-CRICTL_VERSION = "v1.34.0"
-CRICTL = Path.home() / ".cache" / "binderhub-service" / f"crictl-{CRICTL_VERSION}" / "crictl"
 WEBHOOK_SECRET = "prepull test github secret"
-
-
-@pytest.fixture(scope="session")
-def crictl(kubeconfig: str) -> Callable[..., Any]:
-    """``crictl`` (the kubelet's view of the node's container runtime, through CRI),
-    built from the Go module proxy into the cache once (``sigs.k8s.io/cri-tools``; no
-    Debian package has it). Called with its arguments, it answers their JSON output."""
-    if not CRICTL.exists():
-        go = shutil.which("go") or "/usr/local/go/bin/go"
-        subprocess.run(
-            [go, "install", f"sigs.k8s.io/cri-tools/cmd/crictl@{CRICTL_VERSION}"],
-            env={**os.environ, "GOBIN": str(CRICTL.parent), "GOFLAGS": "-mod=mod"},
-            check=True,
-            timeout=1800,
-        )
-    endpoint = f"unix://{STATE / 'containerd' / 'containerd.sock'}"
-
-    def run(*args: str) -> Any:
-        out = subprocess.run(
-            [str(CRICTL), "--runtime-endpoint", endpoint, "--image-endpoint", endpoint, *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        return json.loads(out.stdout)
-
-    return run
-
-
-def runtime_has(crictl: Callable[..., Any], image: str) -> bool:
-    """``crictl images`` lists ``image`` by one of its tags."""
-    return any(image in (i.get("repoTags") or []) for i in crictl("images", "-o", "json")["images"])
 
 
 def spawn_pod(name: str, image: str) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from kubernetes import client
 
 from . import enforcement
 from . import walkthrough as w
-from .conftest import GitServer, Helpers
+from .conftest import GitServer, Helpers, runtime_has
 from .releases import Release
 
 pytestmark = pytest.mark.cluster
@@ -143,16 +143,29 @@ def test_a_user_server_starts_from_a_prebuilt_image_with_its_home_volume(
     w.stop_server(hub, user)
 
 
+def user_pods(core_v1: client.CoreV1Api, image: str) -> list[str]:
+    """The hub's user pods (any user) whose container runs ``image``."""
+    pods = core_v1.list_namespaced_pod(w.HUB_NS, label_selector="component=singleuser-server")
+    return [
+        str(p.metadata.name) for p in pods.items if any(c.image == image for c in p.spec.containers)
+    ]
+
+
 def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     hub: w.Hub,
     service: str,
     git_server: GitServer,
     core_v1: client.CoreV1Api,
+    api_client: client.ApiClient,
     kube: type[Helpers],
     tokens: dict[str, str],
     release: Release,
     upstream_buildkit: str,
+    crictl: Callable[..., Any],
 ) -> None:
+    """Issues 14, 22 and 26: a signed push builds the image; pre-pull puts it on the node
+    before any spawn; a user starts it through the hub's API and the kubelet pulls
+    nothing."""
     user = "learner"
     hub.create_user(user)
     notes = f"course notes {secrets.token_hex(4)}\n"
@@ -185,15 +198,48 @@ def test_a_push_builds_an_image_the_hub_offers_and_a_user_starts(
     images = {c.image for pod in pods for c in pod.spec.containers}
     assert images == {release.service_image, release.builder_image, upstream_buildkit}
 
+    # -- pre-pull (issue 26): before any spawn, the node's container runtime has it, pulled
+    #    by the DaemonSet in the hub's namespace with z2jh's pull Secret (the registry asks
+    #    for credentials), and the service says so
+    assert not user_pods(core_v1, image)
+    answer = kube.wait_for(
+        lambda: w.prepulled(hub, image), timeout=300, what="the built image pre-pulled"
+    )
+    assert (answer["enabled"], answer["nodes"]) == (True, 1)
+    assert runtime_has(crictl, image)
+    (prepull,) = client.AppsV1Api(api_client).list_namespaced_daemon_set(w.HUB_NS).items
+    assert [s.name for s in prepull.spec.template.spec.image_pull_secrets] == ["image-pull-secret"]
+    assert not user_pods(core_v1, image)  # no spawn yet: the DaemonSet alone pulled it
+
     # -- the hub's profile list (the snippet's, from the service) offers it: the choice of
     #    the service's list starts the built image, which only the hub's list can name (the
     #    hub's default image is the single-user base)
     options = w.profile_options(hub, tokens["hub-service"], image)
 
-    # -- the user starts it: the built image, the home volume, the course copied in ---------
+    # -- the user starts it through the hub's API: the built image, already on the node
+    #    (the kubelet's event says so; nothing is pulled), the home volume, the course
     w.start_server(hub, user, options)
-    (container,) = user_pod(core_v1, user).spec.containers
+    pod = user_pod(core_v1, user)
+    (container,) = pod.spec.containers
     assert container.image == image
+    name = str(pod.metadata.name)
+
+    def pulled_events() -> list[str]:  # the kubelet records events asynchronously
+        events = w.pod_events(core_v1, name)
+        return [
+            e.message or "" for e in events if e.reason == "Pulled" and image in (e.message or "")
+        ]
+
+    kube.wait_for(pulled_events, timeout=60, what="the user pod's Pulled event of the image")
+    events = w.pod_events(core_v1, name)
+    said = [f"{e.reason}: {e.message}" for e in events]
+    pulled = [
+        e.message or "" for e in events if e.reason == "Pulled" and image in (e.message or "")
+    ]
+    assert pulled, said
+    assert all("already present on machine" in m for m in pulled), said
+    # (the init container's image, the single-user base, is not pre-pulled: not asked)
+    assert not [e for e in events if e.reason == "Pulling" and image in (e.message or "")], said
     assert any(m.mount_path == "/home/jovyan" and m.name == "home" for m in container.volume_mounts)
     assert (hub.homes / user / REPO.removesuffix(".git") / "README.md").read_text() == notes
     answer = hub.request("GET", f"/user/{user}/api")

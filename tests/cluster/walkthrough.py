@@ -311,6 +311,8 @@ def binder_test_values(
         # the test registry answers plain HTTP (real ones answer HTTPS)
         "builder": {"buildkit": {"insecureRegistries": [registry]}},
         "networkPolicy": node_egress(node_ip, *ports),
+        # the test node carries no z2jh user-node label: pre-pull onto every node (one)
+        "prepull": {"nodeSelector": None},
     }
 
 
@@ -479,6 +481,23 @@ def stop_server(hub: Hub, user: str, timeout: float = 120) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{user}'s server did not stop within {timeout} s")
         time.sleep(0.2)
+
+
+def pod_events(core_v1: client.CoreV1Api, pod: str) -> list[client.CoreV1Event]:
+    """The events of the hub's namespace about the pod named ``pod``."""
+    field = f"involvedObject.name={pod}"
+    return list(core_v1.list_namespaced_event(HUB_NS, field_selector=field).items)
+
+
+def prepulled(hub: Hub, image: str) -> dict[str, Any] | None:
+    """The service's ``GET /api/v1/prepull`` (through the hub's proxy) when it says every
+    selected node has ``image``, else None."""
+    response = hub.request("GET", "/services/binder/api/v1/prepull")
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    counted = {i["image"]: i for i in answer["images"]}
+    done = image in counted and counted[image]["present"] == answer["nodes"] >= 1
+    return answer if done else None
 
 
 def profile_options(hub: Hub, service_token: str, image: str) -> dict[str, str]:
