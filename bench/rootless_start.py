@@ -12,7 +12,9 @@ Security ``baseline``. ``--gate`` says what the builder's start waits for: ``exe
 executor's manifest as it is (since the cut, nothing: the builder waits for the socket
 itself); ``probe``, the startup probe the executor had before (``buildctl debug workers``
 every second); ``hook``, a postStart hook that asks the daemon every 0.1 s; ``none``, no
-probe and no hook. The daemon's
+probe and no hook; ``parallel``, the daemon as a second ordinary container instead of a
+sidecar, so that the kubelet starts both at once (what that ordering costs; such a pod would
+not end with its builder, so the executor does not make it). The daemon's
 command is the image's entrypoint behind ``sh -c 'date; exec …'``, so that its start is
 seen. Pods are made one at a time; the node's clock is this machine's (a single-node
 cluster). Per pod, seconds:
@@ -83,6 +85,9 @@ def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
         daemon["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", HOOK_WAIT]}}}
     if debug:
         daemon["args"] = [*daemon["args"], "--debug"]
+    parallel = gate == "parallel"
+    if parallel:
+        del daemon["restartPolicy"]
     builder = {
         "name": "builder",
         "image": IMAGE,
@@ -102,8 +107,8 @@ def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 1,
-            "initContainers": [daemon],
-            "containers": [builder],
+            "initContainers": [] if parallel else [daemon],
+            "containers": [builder, daemon] if parallel else [builder],
             "volumes": rootless.daemon_volumes(settings),
         },
     }
@@ -199,7 +204,9 @@ def measure_pod(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=5)
-    parser.add_argument("--gate", choices=["executor", "probe", "hook", "none"], default="executor")
+    parser.add_argument(
+        "--gate", choices=["executor", "probe", "hook", "none", "parallel"], default="executor"
+    )
     parser.add_argument("--debug", action="store_true", help="buildkitd --debug, its log shown")
     args = parser.parse_args(argv)
     kubeconfig = sh(str(ROOT / "tests/cluster/up.sh")).strip().splitlines()[-1].split("=", 1)[1]
