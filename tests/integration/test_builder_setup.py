@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,22 @@ def test_a_new_docker_config_gets_its_builder_with_one_call(tmp_path: Path) -> N
     # the second time the builder is there: asked for, not made again
     assert ensure_builder(builder, env) == selected
     assert calls.read_text().splitlines()[1:] == [f"buildx inspect {builder.name}"]
+
+
+def test_the_engine_sets_up_its_builder_with_that_one_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """repo2docker asks the engine for the image first (``inspect_image``): the builder is
+    made then, and its ``docker buildx create`` stands for ``docker buildx version`` too."""
+    env, calls = recording_env(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with warnings.catch_warnings():  # repo2docker imports python-json-logger's old name
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from binderhub_service_builder.engine import BuildKitEngine
+    engine = BuildKitEngine(parent=None)
+    assert engine.inspect_image("registry.example/image:tag") is None
+    assert engine.container_cli == "docker"
+    made = calls.read_text().splitlines()
+    assert len(made) == 1
+    assert made[0].startswith("buildx create --name bhs-")
