@@ -41,6 +41,9 @@ RETRY_SECONDS = {"unix://": 0.1, "tcp://": 1.0}
 daemon of the build pod itself (``buildkit-rootless``: its sidecar starts beside the builder
 and listens 0.1-0.5 s after its container started, bench/README.md), cheap to ask often; a
 TCP daemon is shared, asked once a second."""
+SOCKET_WAIT_SECONDS = 120.0
+"""How long a Unix socket's daemon (the build pod's own, starting) is waited for: as long as
+the startup probe the pod's daemon had before the builder waited for it itself."""
 
 
 class BuilderSetupError(ValueError):
@@ -184,19 +187,23 @@ def probe_daemon(
     builder: RemoteBuilder,
     env: Mapping[str, str],
     timeout: float,
-    wait: float = PROBE_WAIT_SECONDS,
+    wait: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Connect to the daemon of ``builder`` (and, with ``BUILDKIT_TLS_DIR``, complete a
     TLS handshake with its files, then read the server's first bytes, so a refused
     client certificate shows too), within ``timeout`` seconds each step. A connection that
-    fails is tried again for ``wait`` seconds (``PROBE_WAIT_SECONDS``), every
-    ``RETRY_SECONDS`` of its scheme; a refused certificate is not.
+    fails is tried again for ``wait`` seconds (default: ``SOCKET_WAIT_SECONDS`` for a
+    ``unix://`` daemon, ``PROBE_WAIT_SECONDS`` for ``tcp://``), every ``RETRY_SECONDS`` of its
+    scheme; a refused certificate is not.
 
     buildx reports both an unreachable daemon and a refused certificate as "context
     deadline exceeded" after its own timeout; this names the cause. Raises
     ``BuilderSetupError``: "... is unreachable: ..." or "... certificate ... refused: ...".
     """
+    if wait is None:
+        unix = builder.address.startswith("unix://")
+        wait = SOCKET_WAIT_SECONDS if unix else PROBE_WAIT_SECONDS
     deadline = time.monotonic() + wait
     every = next(v for k, v in RETRY_SECONDS.items() if builder.address.startswith(k))
     while True:

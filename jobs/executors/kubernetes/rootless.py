@@ -18,7 +18,7 @@ What it needs, measured on the test nodes (docs/kubernetes.md, "Which builder"):
 It is a native sidecar (an init container with ``restartPolicy: Always``, Kubernetes 1.29+),
 so the pod ends with the builder. It has no startup probe: the kubelet starts the builder as
 soon as the daemon's container runs, and the builder waits for the daemon's socket itself
-(builder/'s engine asks it every 0.1 s, up to 30 s, and names a daemon that never answers),
+(builder/'s engine asks it every 0.1 s, up to 120 s, and names a daemon that never answers),
 while it fetches the repository. A probe made the builder wait until the kubelet noticed the
 probe's success: about 0.5 s of every build pod's start (bench/README.md). Its state, socket
 and temporary files are emptyDirs of the pod; its ``buildkitd.toml`` comes from
