@@ -22,6 +22,9 @@ watch of the namespace's pods sees the build pod become Running; from these, per
 - ``steps``: to ``exporting to image`` (cache import, FROM, the Dockerfile's steps);
 - ``push``: to ``exporting cache`` (the image's layers and manifest);
 - ``cache_export``: to the build's end as the service sees it (cache export, pod exit).
+
+The JSON keeps every rebuild's log lines with their seconds since the request
+(``rebuild_logs``), for the breakdown within the segments.
 """
 
 from __future__ import annotations
@@ -106,9 +109,14 @@ class PodWatch:
 
 
 async def timed_build(
-    service: BuildService, pods: PodWatch, url: str, sha: str
+    service: BuildService,
+    pods: PodWatch,
+    url: str,
+    sha: str,
+    lines: list[tuple[float, str]] | None = None,
 ) -> dict[str, float]:
-    """One build of ``url@sha``, its seconds in total and per segment (module docstring)."""
+    """One build of ``url@sha``, its seconds in total and per segment (module docstring);
+    with ``lines``, each log line appended as (seconds since the request, text)."""
     start = time.monotonic()
     outcome = await service.request(url, sha)
     if outcome.build is None:
@@ -119,6 +127,8 @@ async def timed_build(
         while not build.state.finished:
             event = await events.get()
             now = time.monotonic()
+            if lines is not None:
+                lines.append((round(now - start, 3), event.message.rstrip()))
             for name, needles in MARKS:
                 if name not in seen and any(n in event.message for n in needles):
                     seen[name] = now
@@ -126,6 +136,9 @@ async def timed_build(
     if build.state is not BuildState.BUILT:
         raise RuntimeError(f"build of {url}@{sha} failed: {build.error}")
     running = [t for t in pods.running.values() if t >= start]
+    if lines is not None and running:
+        lines.append((round(min(running) - start, 3), "(the bench's watch: build pod Running)"))
+        lines.sort(key=lambda line: line[0])
     points = [("pod_running", min(running) if running else start)]
     points += [(name, seen.get(name, points[-1][1])) for name, _ in MARKS]
     points.append(("cache_export", end))
@@ -324,6 +337,7 @@ async def measure(
 ) -> dict[str, Any]:
     cold: list[dict[str, float]] = []
     rebuild: list[dict[str, float]] = []
+    logs: list[list[tuple[float, str]]] = []
     for i in range(pairs):
         repo = new_repo(f"builders-{uuid.uuid4().hex[:8]}")
         sha = repo.commit({"a.ipynb": f"{i}"}, "first")
@@ -331,7 +345,8 @@ async def measure(
         cold.append(await timed_build(service, pods, repo.url, sha))
         sha = repo.commit({"a.ipynb": f"{i} edited"}, "content only")
         await asyncio.to_thread(empty)
-        rebuild.append(await timed_build(service, pods, repo.url, sha))
+        logs.append([])
+        rebuild.append(await timed_build(service, pods, repo.url, sha, logs[-1]))
         times = f"cold {cold[-1]['total']:.1f} s, rebuild {rebuild[-1]['total']:.1f} s"
         say(f"pair {i + 1}/{pairs}: {times}")
 
@@ -340,7 +355,7 @@ async def measure(
 
     c, r = medians(cold), medians(rebuild)
     return {"pairs": pairs, "cold": c, "rebuild": r, "ratio": round(r["total"] / c["total"], 3),
-            "cold_runs": cold, "rebuild_runs": rebuild}  # fmt: skip
+            "cold_runs": cold, "rebuild_runs": rebuild, "rebuild_logs": logs}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

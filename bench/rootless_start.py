@@ -2,13 +2,19 @@
 builder container running, split at the daemon's own milestones.
 
 Run from the repository root, on the test cluster (hold ``/tmp/cluster.lock``):
-``.venv/bin/python -m bench.rootless_start [--pods 5] [--gate probe|hook|none] [--debug]``.
+``.venv/bin/python -m bench.rootless_start [--pods 5] [--gate executor|probe|hook|none]
+[--debug]``.
 
 Each pod is the build pod's pair, made by the executor's own code
 (``jobs.executors.kubernetes.rootless.daemon_container``): the rootless daemon as a native
-sidecar (``--gate``: the builder waits for its startup probe, the executor's; for a
-postStart hook that asks the daemon every 0.1 s; or for nothing) and a builder container that
-only prints the time, in a namespace enforcing Pod Security ``baseline``. The daemon's
+sidecar and a builder container that only prints the time, in a namespace enforcing Pod
+Security ``baseline``. ``--gate`` says what the builder's start waits for: ``executor``, the
+executor's manifest as it is (since the cut, nothing: the builder waits for the socket
+itself); ``probe``, the startup probe the executor had before (``buildctl debug workers``
+every second); ``hook``, a postStart hook that asks the daemon every 0.1 s; ``none``, no
+probe and no hook; ``parallel``, the daemon as a second ordinary container instead of a
+sidecar, so that the kubelet starts both at once (what that ordering costs; such a pod would
+not end with its builder, so the executor does not make it). The daemon's
 command is the image's entrypoint behind ``sh -c 'date; exec …'``, so that its start is
 seen. Pods are made one at a time; the node's clock is this machine's (a single-node
 cluster). Per pod, seconds:
@@ -17,8 +23,8 @@ cluster). Per pod, seconds:
   the pod's sandbox and network, the container's creation);
 - ``daemon_ready``: to buildkitd's ``running server on`` (rootlesskit, the user namespace,
   buildkitd's start);
-- ``builder_start``: to the builder container's first instruction (the startup probe's
-  period, the kubelet starting the next container);
+- ``builder_start``: to the builder container's first instruction (the gate, the kubelet
+  starting the next container);
 - ``running_seen``: to the pod's phase Running as a watch sees it (the status update);
 - ``total``: the request to Running seen (what ``pod_running`` of bench.builders_kube
   counts, less the service's own part).
@@ -52,6 +58,12 @@ HOOK_WAIT = (
     " i=$((i+1)); [ $i -lt 1200 ] || exit 1; sleep 0.1; done"
 )
 """A postStart hook that waits for the daemon as the startup probe does, every 0.1 s."""
+PROBE = {
+    "exec": {"command": ["buildctl", "--addr", rootless.SOCKET, "debug", "workers"]},
+    "periodSeconds": 1,
+    "failureThreshold": 120,
+}
+"""The daemon's startup probe in the executor's manifest before the cut (commit 3fb2de8)."""
 
 
 def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
@@ -65,12 +77,17 @@ def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
     )
     daemon = rootless.daemon_container(settings)
     daemon["command"] = ["sh", "-c", 'date +"START %s.%N"; exec rootlesskit buildkitd "$@"', "-"]
-    if gate != "probe":  # the startup probe (the executor's), a postStart hook, or nothing
-        del daemon["startupProbe"]
+    if gate != "executor":  # the old startup probe, a postStart hook, or nothing
+        daemon.pop("startupProbe", None)
+    if gate == "probe":
+        daemon["startupProbe"] = PROBE
     if gate == "hook":
         daemon["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", HOOK_WAIT]}}}
     if debug:
         daemon["args"] = [*daemon["args"], "--debug"]
+    parallel = gate == "parallel"
+    if parallel:
+        del daemon["restartPolicy"]
     builder = {
         "name": "builder",
         "image": IMAGE,
@@ -90,8 +107,8 @@ def pod_manifest(name: str, gate: str, debug: bool = False) -> dict[str, Any]:
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 1,
-            "initContainers": [daemon],
-            "containers": [builder],
+            "initContainers": [] if parallel else [daemon],
+            "containers": [builder, daemon] if parallel else [builder],
             "volumes": rootless.daemon_volumes(settings),
         },
     }
@@ -187,7 +204,9 @@ def measure_pod(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=5)
-    parser.add_argument("--gate", choices=["probe", "hook", "none"], default="probe")
+    parser.add_argument(
+        "--gate", choices=["executor", "probe", "hook", "none", "parallel"], default="executor"
+    )
     parser.add_argument("--debug", action="store_true", help="buildkitd --debug, its log shown")
     args = parser.parse_args(argv)
     kubeconfig = sh(str(ROOT / "tests/cluster/up.sh")).strip().splitlines()[-1].split("=", 1)[1]

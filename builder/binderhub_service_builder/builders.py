@@ -36,6 +36,14 @@ PROBE_WAIT_SECONDS = 30.0
 """How long a daemon that refuses connections is tried again: one that is starting, or a
 network that has not yet let a new build pod in (a NetworkPolicy enforcer takes a moment to
 add a new pod's address to the daemon's admitted peers; issue 23)."""
+RETRY_SECONDS = {"unix://": 0.1, "tcp://": 1.0}
+"""How often a refused daemon is tried again, by address scheme: a Unix socket is the
+daemon of the build pod itself (``buildkit-rootless``: its sidecar starts beside the builder
+and listens 0.1-0.5 s after its container started, bench/README.md), cheap to ask often; a
+TCP daemon is shared, asked once a second."""
+SOCKET_WAIT_SECONDS = 120.0
+"""How long a Unix socket's daemon (the build pod's own, starting) is waited for: as long as
+the startup probe the pod's daemon had before the builder waited for it itself."""
 
 
 class BuilderSetupError(ValueError):
@@ -120,9 +128,11 @@ def ensure_builder(builder: RemoteBuilder, env: Mapping[str, str]) -> dict[str, 
     creation of the same builder is taken as success) and return the environment
     variables that select it: ``BUILDX_CONFIG`` and ``BUILDX_BUILDER``.
 
-    Raises ``BuilderSetupError`` when ``$DOCKER_CONFIG`` is not writable, a TLS file
-    is missing, or ``docker buildx create`` fails (its output in the message). Does
-    not contact the daemon: an unreachable one shows in the build's own output.
+    In a new ``$DOCKER_CONFIG`` one docker CLI call (``docker buildx create``), else
+    ``docker buildx inspect`` first. Raises ``BuilderSetupError`` when ``$DOCKER_CONFIG``
+    is not writable, a TLS file is missing, or ``docker buildx create`` fails (its output
+    in the message); ``OSError`` when the docker CLI cannot be run. Does not contact the
+    daemon: an unreachable one shows in the build's own output.
     """
     check_tls_files(env)
     config = docker_config_dir(env)
@@ -139,7 +149,11 @@ def ensure_builder(builder: RemoteBuilder, env: Mapping[str, str]) -> dict[str, 
         ) from None
     selected = {"BUILDX_CONFIG": str(buildx_config), "BUILDX_BUILDER": builder.name}
     cli_env = {**env, **selected}
-    if _cli(["buildx", "inspect", builder.name], cli_env).returncode == 0:
+    # a new $DOCKER_CONFIG (every build pod's) has no builder yet: create it without asking
+    # (buildx keeps them in $BUILDX_CONFIG/instances; should that change, create fails and
+    # the inspect after it finds the builder)
+    fresh = not (buildx_config / "instances").exists()
+    if not fresh and _cli(["buildx", "inspect", builder.name], cli_env).returncode == 0:
         return selected
     created = _cli(create_args(builder), cli_env)
     if created.returncode != 0 and _cli(["buildx", "inspect", builder.name], cli_env).returncode:
@@ -173,20 +187,25 @@ def probe_daemon(
     builder: RemoteBuilder,
     env: Mapping[str, str],
     timeout: float,
-    wait: float = PROBE_WAIT_SECONDS,
+    wait: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Connect to the daemon of ``builder`` (and, with ``BUILDKIT_TLS_DIR``, complete a
     TLS handshake with its files, then read the server's first bytes, so a refused
     client certificate shows too), within ``timeout`` seconds each step. A connection that
-    fails is tried again every second for ``wait`` seconds (``PROBE_WAIT_SECONDS``); a
-    refused certificate is not.
+    fails is tried again for ``wait`` seconds (default: ``SOCKET_WAIT_SECONDS`` for a
+    ``unix://`` daemon, ``PROBE_WAIT_SECONDS`` for ``tcp://``), every ``RETRY_SECONDS`` of its
+    scheme; a refused certificate is not.
 
     buildx reports both an unreachable daemon and a refused certificate as "context
     deadline exceeded" after its own timeout; this names the cause. Raises
     ``BuilderSetupError``: "... is unreachable: ..." or "... certificate ... refused: ...".
     """
+    if wait is None:
+        unix = builder.address.startswith("unix://")
+        wait = SOCKET_WAIT_SECONDS if unix else PROBE_WAIT_SECONDS
     deadline = time.monotonic() + wait
+    every = next(v for k, v in RETRY_SECONDS.items() if builder.address.startswith(k))
     while True:
         try:
             _probe_once(builder, env, timeout)
@@ -196,7 +215,7 @@ def probe_daemon(
                 raise BuilderSetupError(
                     f"the BuildKit daemon at {builder.address} is unreachable: {e.cause}"
                 ) from None
-        sleep(1.0)
+        sleep(every)
 
 
 class _Unreachable(Exception):

@@ -5,7 +5,9 @@ repo2docker 2025.08+ builds with ``docker buildx build --progress plain [--push]
 where no Docker daemon answers (a build pod that reaches a BuildKit daemon over the
 network). This engine asks only for ``docker buildx version`` and, when ``BUILDKIT_HOST``
 is set, builds on a buildx ``remote`` builder for that address (``builders.py`` reads
-the environment).
+the environment), made once per run: its ``docker buildx create`` also shows that buildx is
+there, so no ``docker buildx version`` is asked then (each docker CLI call costs 0.15-0.25 s
+of a build pod's start on a busy node, bench/README.md).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class BuildKitEngine(DockerEngine):  # type: ignore[misc]
         return BuildError(message)
 
     _buildx_checked = False
+    _selected: dict[str, str] | None = None
 
     @property
     def container_cli(self) -> str:
@@ -77,18 +80,35 @@ class BuildKitEngine(DockerEngine):  # type: ignore[misc]
 
     def inspect_image(self, image: str) -> Any:
         """None when builds go to a remote BuildKit daemon: there is no local image
-        store to look in (repo2docker pushes anyway)."""
+        store to look in (repo2docker pushes anyway). Its builder is made now, so that
+        a missing buildx or a bad setting is reported before the build starts."""
         if os.environ.get("BUILDKIT_HOST"):
-            _ = self.container_cli  # report a missing buildx before the build starts
+            self._builder_selected()
             return None
         return super().inspect_image(image)
 
-    def build(self, **kwargs: Any) -> Iterator[Any]:
+    def _builder_selected(self) -> dict[str, str]:
+        """The environment that selects the remote builder of ``BUILDKIT_HOST`` ({}
+        without one), made on first use (``ensure_builder``). When that fails, a missing
+        buildx is named first (``container_cli``), else the setup's error."""
+        if self._selected is not None:
+            return self._selected
         try:
             builder = remote_builder(os.environ)
-            selected = {}
+            selected = {} if builder is None else ensure_builder(builder, os.environ)
+        except (BuilderSetupError, OSError) as e:
+            _ = self.container_cli  # raises, naming a missing docker CLI or buildx
+            raise self._fail(str(e)) from None
+        if builder is not None:
+            self._buildx_checked = True  # `docker buildx create` ran
+        self._selected = selected
+        return selected
+
+    def build(self, **kwargs: Any) -> Iterator[Any]:
+        selected = self._builder_selected()
+        try:
+            builder = remote_builder(os.environ)
             if builder is not None:
-                selected = ensure_builder(builder, os.environ)
                 probe_daemon(builder, os.environ, PROBE_TIMEOUT_SECONDS)
         except BuilderSetupError as e:
             raise self._fail(str(e)) from None

@@ -122,3 +122,24 @@ def test_a_daemon_that_refuses_at_first_is_tried_again() -> None:
     # nothing listens at all: named after the wait
     with pytest.raises(BuilderSetupError, match=r"is unreachable: .*refused"):
         probe_daemon(builder, {}, timeout=5, wait=0, sleep=sleep)
+
+
+def test_a_daemon_in_the_pod_is_asked_again_every_tenth_of_a_second(tmp_path: Path) -> None:
+    """The rootless daemon of a build pod (a sidecar started beside the builder, not before
+    it) is usually ready within half a second: its Unix socket is tried every 0.1 s, not
+    every second, so the builder does not wait a whole second for a daemon that is up."""
+    path = tmp_path / "buildkitd.sock"
+    builder = remote_builder({"BUILDKIT_HOST": f"unix://{path}"})
+    assert builder is not None
+    slept: list[float] = []
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:  # no socket at first; then one that listens
+            server.bind(str(path))
+            server.listen()
+
+    with server:
+        probe_daemon(builder, {}, timeout=5, wait=60, sleep=sleep)
+    assert slept == [0.1, 0.1]

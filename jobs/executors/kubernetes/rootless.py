@@ -15,11 +15,15 @@ What it needs, measured on the test nodes (docs/kubernetes.md, "Which builder"):
 - ``--oci-worker-no-process-sandbox``: a process sandbox needs a new ``/proc`` mount,
   which a pod's masked ``/proc`` forbids (``procMount: Unmasked`` is not ``baseline``).
 
-It is a native sidecar (an init container with ``restartPolicy: Always``, Kubernetes 1.29+):
-the builder starts once its startup probe answers and the pod ends with the builder. Its
-state, socket and temporary files are emptyDirs of the pod; its ``buildkitd.toml`` comes
-from ``rootless_buildkit.config_map``. Layers start empty: the registry cache
-(``buildx_args``) brings the repository's previous ones.
+It is a native sidecar (an init container with ``restartPolicy: Always``, Kubernetes 1.29+),
+so the pod ends with the builder. It has no startup probe: the kubelet starts the builder as
+soon as the daemon's container runs, and the builder waits for the daemon's socket itself
+(builder/'s engine asks it every 0.1 s, up to 120 s, and names a daemon that never answers),
+while it fetches the repository. A probe made the builder wait until the kubelet noticed the
+probe's success: about 0.5 s of every build pod's start (bench/README.md). Its state, socket
+and temporary files are emptyDirs of the pod; its ``buildkitd.toml`` comes from
+``rootless_buildkit.config_map``. Layers start empty: the registry cache (``buildx_args``)
+brings the repository's previous ones.
 """
 
 from __future__ import annotations
@@ -67,8 +71,9 @@ def daemon_container(
     extra_env: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The sidecar: ``rootlesskit buildkitd`` (the image's entrypoint) listening on the
-    pod's socket, ready when ``buildctl`` reaches it; with ``extra_mounts`` and
-    ``extra_env`` (the CA bundle and the proxy, ``pod.daemon_trust``)."""
+    pod's socket, without a startup probe (the builder waits for the socket: module
+    docstring); with ``extra_mounts`` and ``extra_env`` (the CA bundle and the proxy,
+    ``pod.daemon_trust``)."""
     rootless = settings.kubernetes.rootless_buildkit
     mounts: list[dict[str, Any]] = [
         {"name": "buildkit-socket", "mountPath": SOCKET_DIR},
@@ -92,11 +97,6 @@ def daemon_container(
             "allowPrivilegeEscalation": True,
             "privileged": False,
             "capabilities": {"drop": ["ALL"], "add": ["SETUID", "SETGID"]},
-        },
-        "startupProbe": {
-            "exec": {"command": ["buildctl", "--addr", SOCKET, "debug", "workers"]},
-            "periodSeconds": 1,
-            "failureThreshold": 120,
         },
         "volumeMounts": mounts + list(extra_mounts or []),
         "terminationMessagePolicy": "FallbackToLogsOnError",
