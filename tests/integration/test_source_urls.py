@@ -52,11 +52,6 @@ def test_pasted_page_urls_build_the_commit_they_name(
         for wrong, status, message in (
             ({"repo": f"{base}/pull/7", "ref": "main"}, 400, "give no ref, or the one it names"),
             ({"repo": f"{base}/tree/nothing/here"}, 422, "has no branch or tag that"),
-            (
-                {"repo": "https://www.hydroshare.org/resource/" + "0" * 32},
-                422,
-                "cannot be built by this service yet",
-            ),
             ({"repo": "swh:1:cnt:" + "0" * 40}, 400, "give a directory (swh:1:dir:…)"),
         ):
             response = client.post("/api/v1/builds", json=wrong)
