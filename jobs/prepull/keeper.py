@@ -128,6 +128,7 @@ class PrepullKeeper:
         self.held_back: dict[str, float] = {}
         """Images left out of the list because their pull failed, with the monotonic
         time until which they are."""
+        self._warned_no_nodes = False  # warned that the node selector matches no node
 
     @classmethod
     def from_settings(
@@ -200,6 +201,7 @@ class PrepullKeeper:
                 log.info("pre-pull: the DaemonSet now pulls %d images", len(images))
             self.images = images
         state = await self._read()
+        self._warn_when_no_node_is_selected(lease is not None, state)
         failing = [p.image for p in state.images if p.failing]
         if lease is not None and failing:
             until = time.monotonic() + FAILING_HOLD_INTERVALS * self._settings.prepull.interval
@@ -208,6 +210,19 @@ class PrepullKeeper:
                 self.held_back[image] = until
             self._poke.set()  # the list without them, at once
         return written
+
+    def _warn_when_no_node_is_selected(self, holder: bool, state: PrepullState) -> None:
+        """A warning, once each time it starts, when the holder's DaemonSet has images to
+        pull and its node selector matches no node: nothing is pre-pulled (z2jh schedules
+        user pods on unlabelled nodes too, so its default label may be on none)."""
+        empty = holder and bool(state.images) and state.nodes == 0
+        if empty and not self._warned_no_nodes:
+            log.warning(
+                "pre-pull: prepull.nodeSelector %s matches no node, so no image is "
+                "pre-pulled; label the user nodes or change prepull.nodeSelector",
+                dict(self._settings.prepull.node_selector),
+            )
+        self._warned_no_nodes = empty
 
     async def _read(self) -> PrepullState:
         async with self._read_lock:

@@ -38,7 +38,9 @@ class PrepullSettings(Section):
 
     node_selector: dict[str, str] = Field(default_factory=lambda: dict(Z2JH_USER_NODES))
     """Labels of the nodes that get the images. Default: zero-to-jupyterhub's user-node
-    label, ``hub.jupyter.org/node-purpose: user``. ``{}``: every node."""
+    label, ``hub.jupyter.org/node-purpose: user`` (z2jh puts user pods on unlabelled nodes
+    too: a selector that matches no node is warned of in the service's log). ``{}``:
+    every node."""
 
     tolerations: list[dict[str, str]] = Field(
         default_factory=lambda: [dict(t) for t in Z2JH_USER_TOLERATIONS]

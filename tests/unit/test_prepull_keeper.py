@@ -6,6 +6,7 @@ tests/cluster/test_prepull.py runs the real ones."""
 
 from __future__ import annotations
 
+import logging
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -388,3 +389,21 @@ async def test_an_image_that_fails_to_pull_is_left_out_so_the_others_are_pulled(
     other_daemonset.answer = PrepullState(1, (Presence(newest, 0, 1, 1),))
     await other.run_pass()
     assert other.held_back == {}
+
+
+@pytest.mark.anyio
+async def test_a_node_selector_that_matches_no_node_is_warned_of_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    made, daemonset, _ = keeper(tmp_path)
+    daemonset.answer = PrepullState(0, (Presence("i:1", 0, 0, 0),))
+    with caplog.at_level(logging.WARNING, logger="jobs.prepull.keeper"):
+        await made.run_pass()
+        await made.run_pass()  # still none: not again
+        daemonset.answer = PrepullState(1, (Presence("i:1", 1, 0, 1),))
+        await made.run_pass()
+        daemonset.answer = PrepullState(0, (Presence("i:1", 0, 0, 0),))
+        await made.run_pass()  # none again: warned again
+    warned = [r.getMessage() for r in caplog.records if "matches no node" in r.getMessage()]
+    assert len(warned) == 2, warned
+    assert "hub.jupyter.org/node-purpose" in warned[0]
