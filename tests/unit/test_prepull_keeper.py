@@ -6,8 +6,8 @@ tests/cluster/test_prepull.py runs the real ones."""
 
 from __future__ import annotations
 
-import logging
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
