@@ -24,7 +24,7 @@ from .urls import CASE_INSENSITIVE_HOSTS, DEFAULT_PORTS, ESCAPE, SCP_LIKE, UNRES
 
 _CREDENTIAL_PORTS = {"http": 80, "https": 443}
 
-RECORD_PATTERN = re.compile(r"^(?:zenodo|figshare|dataverse|hydroshare|ckan|swh|doi):(?!//)")
+RECORD_PATTERN = re.compile(r"^(?:zenodo|figshare|dataverse|hydroshare|ckan|swh|hg|doi):(?!//)")
 """An ``allowed_repos`` pattern of records (a provider's name or ``doi``, then ``:``).
 Such a pattern is never read as an SCP-like git address (a git host named ``zenodo``
 is given as ``ssh://zenodo/...`` in a pattern)."""

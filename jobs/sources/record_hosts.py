@@ -132,7 +132,8 @@ async def check_record_host(
     does not resolve and there is no proxy. Asks nothing but ``lookup``."""
     if source.provider not in USER_HOSTED:
         return
-    host = split_host(source.host)
+    # a CKAN under a path prefix has ``<host>/<prefix>`` as its host: the name is before it
+    host = split_host(source.host.split("/", 1)[0])
     if host in named_hosts(patterns, source.provider):
         return
     if is_ip_literal(host):

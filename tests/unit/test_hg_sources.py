@@ -10,6 +10,7 @@ from jobs import errors
 from jobs.coordinator.record_intake import asked_ref, check_record, record_target
 from jobs.sources.forms import parse_source
 from jobs.sources.hg import hg_version
+from jobs.sources.patterns import canonical_pattern
 from jobs.sources.records import (
     CONTENT_PROVIDER_CLASSES,
     REF_PROVIDERS,
@@ -109,3 +110,11 @@ def test_allowed_repos_reads_a_mercurial_repository_by_its_host_and_url() -> Non
     check_record(["https://hg.example.org/*"], source)
     with pytest.raises(errors.RepoNotAllowed, match=r"Mercurial repository .* is not in allowed"):
         check_record(["hg:hg.example.org/other/*", "zenodo:*"], source)
+
+
+def test_an_hg_pattern_is_kept_as_written_when_the_settings_load() -> None:
+    """Not read as an SCP-like git address (``ssh://hg/...``), which no record matches."""
+    assert canonical_pattern("hg:hg.example.org/team/*") == "hg:hg.example.org/team/*"
+    source = parse_source("hg+https://hg.example.org/team/repo")
+    assert isinstance(source, RecordSource)
+    check_record([canonical_pattern("hg:hg.example.org/team/*")], source)

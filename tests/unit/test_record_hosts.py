@@ -218,11 +218,18 @@ def test_a_public_host_is_asked() -> None:
     assert asked == [url]
 
 
-@pytest.mark.parametrize("host", ["loop.example.org", "10.0.0.5", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    ["loop.example.org", "10.0.0.5", "localhost", "127.0.0.1/catalog", "localhost/x", "[::1]/x"],
+)
 def test_a_ckan_host_is_held_to_the_same_rule(host: str) -> None:
     """CKAN, like Dataverse, lives on any host a user names."""
     refused = RecordSource("ckan", host, "binder-example")
     with pytest.raises(errors.RepoNotAllowed, match=re.escape(f"(ckan:{host}/*)")):
         asyncio.run(check_record_host(refused, ["*"], proxy=None, lookup=NAMES))
-    public = RecordSource("ckan", "public.example.org", "binder-example")
-    asyncio.run(check_record_host(public, ["*"], proxy=None, lookup=NAMES))
+    for public_host in ("public.example.org", "public.example.org/catalog"):
+        public = RecordSource("ckan", public_host, "binder-example")
+        asyncio.run(check_record_host(public, ["*"], proxy=None, lookup=NAMES))
+    # a pattern naming the host admits a CKAN under a prefix on it
+    named = RecordSource("ckan", "10.0.0.5/catalog", "binder-example")
+    asyncio.run(check_record_host(named, ["ckan:10.0.0.5/*"], proxy=None, lookup=NAMES))
