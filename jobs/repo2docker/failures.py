@@ -8,7 +8,8 @@ only when a row marked ``remembered`` matches: the build of the repository's own
 content failed (a Dockerfile step, a Dockerfile Docker refused, an environment file
 repo2docker refused). Everything else is temporary (issues 12 and 20): the host's disk
 and memory wherever they ran out (a RUN step, a COPY, the export, the push, the clone;
-those rows come first and so win over a step's failure), a commit force-pushed away,
+those rows come first and so win over a step's failure), a commit force-pushed away, a
+record modified while it was fetched or whose host had not prepared it in time,
 the registry or the push, the Docker or BuildKit daemon, repo2docker's command line or
 configuration, signals, git, and whatever no row recognises.
 
@@ -135,6 +136,14 @@ CAUSES: tuple[Cause, ...] = (
         False,
         (_p(ERR, r" was modified (?:before|during) the download \(modified .+\): not building"),),
         "the record changed while it was fetched: {error}",
+    ),
+    Cause(
+        "record not ready",
+        "a record's host was still preparing its download when builder/'s provider stopped "
+        "waiting for it (HydroShare prepares a resource's bag on demand)",
+        False,
+        (_p(ERR, r"^HydroShare has not prepared the bag of resource \S+ after "),),
+        "the record was not ready to download: {error}",
     ),
     Cause(
         "step failed",

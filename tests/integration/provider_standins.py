@@ -41,7 +41,8 @@ class ProviderStandIn:
     """An HTTPS server answering ``GET https://<host><path>[?query]`` from ``routes``
     (the full URL as key), 404 otherwise, and a POST as the GET of its URL; ``asked``
     lists every URL, in order (a POST's as ``POST <url>``). A URL
-    ``held`` is answered only once its event is set (at most ``HOLD_SECONDS`` later)."""
+    ``held`` is answered only once its event is set (at most ``HOLD_SECONDS`` later); a
+    URL ``queued`` is answered from its list first (``first``)."""
 
     def __init__(self, directory: Path, hosts: list[str]) -> None:
         make_ca(directory / "ca", "provider stand-ins CA")
@@ -51,6 +52,8 @@ class ProviderStandIn:
         self.routes: dict[str, Answer] = {}
         self.asked: list[str] = []
         self.held: dict[str, threading.Event] = {}
+        self.queued: dict[str, list[Answer]] = {}
+        self.lock = threading.Lock()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(chain, directory / "server" / "standin-key.pem")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -72,6 +75,11 @@ class ProviderStandIn:
     def redirect(self, url: str, to: str) -> None:
         self.routes[url] = (302, {"Location": to}, b"")
 
+    def first(self, url: str, *answers: Answer) -> None:
+        """Answer ``url``'s next requests with ``answers``, one each, in order; then
+        from ``routes`` again."""
+        self.queued[url] = list(answers)
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
@@ -82,7 +90,10 @@ class ProviderStandIn:
                 gate = standin.held.get(url)
                 if gate is not None:
                     gate.wait(HOLD_SECONDS)
-                status, headers, body = standin.routes.get(
+                with standin.lock:
+                    queued = standin.queued.get(url)
+                    answer = queued.pop(0) if queued else None
+                status, headers, body = answer or standin.routes.get(
                     url, (404, {"Content-Type": "application/json"}, b'{"message": "not found"}')
                 )
                 self.send_response(status)

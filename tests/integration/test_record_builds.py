@@ -63,6 +63,7 @@ HOSTS = [
     "ndownloader.figshare.com",
     "archive.softwareheritage.org",
     "www.hydroshare.org",
+    "s3.hydroshare.org",
     "demo.ckan.org",
 ]
 ZENODO = "https://zenodo.org/api/records"
@@ -711,7 +712,8 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
 HS_ID = "b8f6eae9d89241cf8b5904033460af61"
 HS_PAGE = f"https://www.hydroshare.org/resource/{HS_ID}"
 HS_META = f"https://www.hydroshare.org/hsapi/resource/{HS_ID}/scimeta/elements"
-HS_BAG = f"https://www.hydroshare.org/django_irods/download/bags/{HS_ID}.zip"
+HS_BAG = f"https://www.hydroshare.org/django_s3/download/bags/{HS_ID}.zip"
+HS_S3 = f"https://s3.hydroshare.org/bags/{HS_ID}.zip"  # where HS_BAG redirects when ready
 CURRENT = {"version": "2026.4.0", "command": None}
 
 
@@ -773,7 +775,8 @@ def modify_resource(standin: ProviderStandIn, seconds: int, base: str) -> str:
             f"{HS_ID}/data/contents/Dockerfile",
             dockerfile(f"RUN echo built-hydroshare-version-{seconds}", base=base),
         )
-    standin.content(HS_BAG, out.getvalue())
+    standin.redirect(HS_BAG, HS_S3)
+    standin.content(HS_S3, out.getvalue())
     return f"{seconds}.123456"
 
 
@@ -796,9 +799,10 @@ def test_a_hydroshare_resource_builds_and_a_new_modification_gets_its_own_tag(
         assert done["state"] == "built", build_log(client, body["id"])
         assert "built-hydroshare-version-1700000000" in build_log(client, body["id"])
         assert in_auth_registry(auth_registry, body["image"])
-        # repo2docker read the time before and after its download of the bag
+        # repo2docker read the time before and after its download of the bag, which it
+        # asked for at HydroShare and got from S3
         assert standin.asked.count(HS_META) == 3
-        assert HS_BAG in standin.asked
+        assert [u for u in standin.asked if "bags" in u] == [HS_BAG, HS_S3]
 
         # the stream, by id: a cache hit
         events = stream(server, f"hydroshare/{HS_ID}")
@@ -829,13 +833,13 @@ def test_a_hydroshare_resource_modified_during_its_build_is_not_built_under_the_
     as a temporary failure: nothing is pushed under T1's tag, nothing is remembered, and
     the next request builds T2 under its own tag."""
     first = modify_resource(standin, 1700000000, base_image)
-    download = standin.hold(HS_BAG)
+    download = standin.hold(HS_S3)
     server = start_current(providers={"cache_seconds": 0})
     with server.client() as client:
         try:
             asked = client.post("/api/v1/builds", json={"repo": HS_PAGE}).json()
             assert asked["sha"] == first
-            wait_until(lambda: HS_BAG in standin.asked, timeout=120)  # it is downloading
+            wait_until(lambda: HS_S3 in standin.asked, timeout=120)  # it is downloading
             second = modify_resource(standin, 1700000500, base_image)
         finally:
             download.set()
@@ -860,6 +864,34 @@ def test_a_hydroshare_resource_modified_during_its_build_is_not_built_under_the_
         assert done["state"] == "built", build_log(client, again.json()["id"])
         assert "built-hydroshare-version-1700000500" in build_log(client, again.json()["id"])
     assert not in_auth_registry(auth_registry, asked["image"])
+
+
+def test_a_hydroshare_bag_being_prepared_is_asked_for_again_until_it_is_ready(
+    start_current: Callable[..., ServiceProcess],
+    standin: ProviderStandIn,
+    proxy: ConnectProxy,
+    auth_registry: Registry,
+    base_image: str,  # noqa: F811
+) -> None:
+    """HydroShare prepares a bag on demand: the first request answers 200 without
+    redirecting to S3 (a page saying so), the next one redirects to the bag."""
+    version = modify_resource(standin, 1700000000, base_image)
+    standin.first(HS_BAG, (200, {"Content-Type": "text/html"}, b"<p>Preparing the bag</p>"))
+    server = start_current(providers={"cache_seconds": 0})
+    with server.client() as client:
+        response = client.post("/api/v1/builds", json={"repo": HS_PAGE})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["sha"] == version
+        done = wait_for_state(client, body["id"], {"built", "failed"}, timeout=300)
+        log = build_log(client, body["id"])
+        assert done["state"] == "built", log
+        assert "HydroShare is preparing the bag" in log, log
+        assert "built-hydroshare-version-1700000000" in log
+        assert in_auth_registry(auth_registry, body["image"])
+        assert [u for u in standin.asked if "bags" in u] == [HS_BAG, HS_BAG, HS_S3]
+        assert standin.asked.count(HS_META) == 3
+    assert proxy.refused == []
 
 
 def test_hydroshare_and_ckan_refusals_change_nothing(

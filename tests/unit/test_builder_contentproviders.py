@@ -1,20 +1,30 @@
 """builder/'s content providers for HydroShare and CKAN (issue 25): what they accept to
-fetch, and the safe unpacking of a HydroShare bag. Their fetches, with the check of the
-modification time before and after, run against the stand-ins in
-tests/integration/test_record_builds.py."""
+fetch, the safe unpacking of a HydroShare bag, and HydroShare's bag download (asked for
+again while HydroShare prepares it, taken only from S3) through ``requests`` with a
+transport adapter answering for HydroShare. Their fetches in builds run against the
+stand-ins in tests/integration/test_record_builds.py."""
 
 from __future__ import annotations
 
+import io
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import requests
+from requests.adapters import BaseAdapter
+
+from jobs.model import LogLine
+from jobs.repo2docker.failures import Failure, classify_failure
+from tests.conftest import ROOT
 
 with warnings.catch_warnings():  # repo2docker's imports warn of their own
     warnings.simplefilter("ignore", DeprecationWarning)
     from binderhub_service_builder.contentproviders.unversioned import (
         CKAN,
+        BagNotReady,
         ContentChanged,
         HydroShare,
         check_modified,
@@ -106,3 +116,123 @@ def test_download_names_are_file_names_only() -> None:
     for bad in ("/", "/a/..", ""):
         with pytest.raises(ValueError, match="no file name"):
             safe_name(bad)
+
+
+HS_SPEC = {"host": "www.hydroshare.org", "resource": HS_ID, "version": "1567712116.491540"}
+HS_META = f"https://www.hydroshare.org/hsapi/resource/{HS_ID}/scimeta/elements"
+HS_BAG = f"https://www.hydroshare.org/django_s3/download/bags/{HS_ID}.zip"
+HS_S3 = f"https://s3.hydroshare.org/bags/{HS_ID}.zip"
+PREPARING = (200, {"Content-Type": "text/html"}, b"<p>Preparing the bag</p>")
+Answer = tuple[int, Mapping[str, str], bytes]
+
+
+class Answers(BaseAdapter):
+    """A ``requests`` transport answering each URL from its list of answers, in order
+    (the last one again once the list is used up), 404 for any other URL; ``asked``
+    lists every URL asked, in order."""
+
+    def __init__(self, answers: dict[str, list[Answer]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        url = str(request.url)
+        self.asked.append(url)
+        queue = self.answers.get(url, [(404, {}, b"")])
+        status, headers, body = queue.pop(0) if len(queue) > 1 else queue[0]
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update(headers)
+        response.raw = io.BytesIO(body)
+        response.url = url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def bag_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(f"{HS_ID}/bagit.txt", "BagIt-Version: 0.97\n")
+        archive.writestr(f"{HS_ID}/data/contents/Dockerfile", "FROM x\n")
+    return out.getvalue()
+
+
+def hydroshare(
+    bag: list[Answer], s3: Answer | None = None
+) -> tuple[HydroShare, Answers, list[float]]:
+    """A provider whose session reaches ``Answers`` (the resource modified at the spec's
+    version, its bag as ``bag`` answers, S3 answering ``s3`` or the bag), and the list of
+    the waits it slept."""
+    meta = (ROOT / "tests" / "data" / "providers" / "hydroshare_scimeta.json").read_bytes()
+    answers = Answers(
+        {
+            HS_META: [(200, {"Content-Type": "application/json"}, meta)],
+            HS_BAG: bag,
+            HS_S3: [s3 or (200, {"Content-Type": "application/zip"}, bag_zip())],
+        }
+    )
+    provider = HydroShare()
+    provider.session.mount("https://", answers)
+    slept: list[float] = []
+    provider.sleep = slept.append
+    return provider, answers, slept
+
+
+READY: Answer = (302, {"Location": HS_S3}, b"")
+
+
+def test_a_ready_bag_is_downloaded_from_s3_between_two_checks(tmp_path: Path) -> None:
+    provider, answers, slept = hydroshare([READY])
+    log = list(provider.fetch(HS_SPEC, str(tmp_path)))
+    assert answers.asked == [HS_META, HS_BAG, HS_S3, HS_META]
+    assert slept == []
+    assert (tmp_path / "Dockerfile").read_text() == "FROM x\n"
+    assert log[-1] == "Fetched Dockerfile\n"
+
+
+def test_a_bag_being_prepared_is_asked_for_again_after_a_wait(tmp_path: Path) -> None:
+    provider, answers, slept = hydroshare([PREPARING, PREPARING, READY])
+    provider.bag_wait_seconds = 7
+    log = list(provider.fetch(HS_SPEC, str(tmp_path)))
+    assert answers.asked == [HS_META, HS_BAG, HS_BAG, HS_BAG, HS_S3, HS_META]
+    assert slept == [7, 7]
+    assert log.count("HydroShare is preparing the bag: asking again in 7 s\n") == 2
+    assert (tmp_path / "Dockerfile").read_text() == "FROM x\n"
+
+
+def test_a_bag_not_ready_in_time_is_a_temporary_failure_naming_it(tmp_path: Path) -> None:
+    # a zip answered at the download URL itself is not taken either: only S3's is the bag
+    zipped = (200, {"Content-Type": "application/zip"}, bag_zip())
+    for answer in (PREPARING, zipped):
+        provider, answers, slept = hydroshare([answer])
+        provider.bag_wait_seconds, provider.bag_timeout_seconds = 10, 30
+        with pytest.raises(BagNotReady) as raised:
+            list(provider.fetch(HS_SPEC, str(tmp_path)))
+        assert slept == [10, 10, 10]
+        assert answers.asked == [HS_META] + [HS_BAG] * 4
+        assert list(tmp_path.iterdir()) == []
+        error = f"Error during build: {raised.value}\n"
+        failure = classify_failure(1, [LogLine("failed", error)], "registry.example/x:1")
+        assert failure == Failure(
+            "the record was not ready to download: HydroShare has not prepared the bag of "
+            f"resource {HS_ID} after 30 s of waiting: not ready, try again later"
+        )
+
+
+def test_a_bag_download_failing_at_s3_fails_the_fetch(tmp_path: Path) -> None:
+    provider, answers, _ = hydroshare([READY], s3=(403, {}, b"denied"))
+    with pytest.raises(requests.HTTPError, match="403"):
+        list(provider.fetch(HS_SPEC, str(tmp_path)))
+    assert answers.asked == [HS_META, HS_BAG, HS_S3]

@@ -27,6 +27,10 @@ and pushing to a registry with authentication on 127.0.0.1:
   as the cluster test printed it
 - record_changed: a HydroShare resource modified while builder/'s provider downloaded its
   bag (tests/integration/test_record_builds.py; the phases and messages of its stored log)
+- record_not_ready: a HydroShare bag that stayed "being prepared" (the stand-in of
+  tests/integration/test_record_builds.py answering 200 without the redirect to S3) until
+  builder/'s provider stopped waiting after its 300 s (a one-off run, not kept as a test
+  for its length; the phases and messages of its stored log)
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ EXPECTED: dict[str, Failure] = {
         "b8f6eae9d89241cf8b5904033460af61 was modified during the download (modified "
         "1700000500.123456, the image is named after 1700000000.123456): not building it "
         "under that name"
+    ),
+    "record_not_ready": Failure(
+        "the record was not ready to download: HydroShare has not prepared the bag of "
+        "resource b8f6eae9d89241cf8b5904033460af61 after 300 s of waiting: not ready, try "
+        "again later"
     ),
     "commit_gone": Failure(
         "commit d7074e575bffe7e20434ac289dba9deb0c1dbeb4 is no longer in the repository"

@@ -13,10 +13,17 @@ request resolves the new version and builds it under its own tag).
 (binderhub-service ``jobs.sources.records.record_content``). HydroShare keeps no
 versions of a resource, so the provider reads the resource's modification time
 (``GET /hsapi/resource/<id>/scimeta/elements``: the ``dates[]`` entry of ``type``
-``modified``, its ``start_date``) before and after it downloads the resource's bag
-(``GET /django_irods/download/bags/<id>.zip``, a BagIt zip whose files are under
-``<id>/data/contents/``), and fails (``ContentChanged``) unless both equal the version.
-Facts from HydroShare's REST API documentation.
+``modified``, its ``start_date``) before and after it downloads the resource's bag, and
+fails (``ContentChanged``) unless both equal the version. The bag is a BagIt zip whose
+files are under ``<id>/data/contents/``; since HydroShare moved its storage to S3 (2025)
+it is asked for at ``GET /django_s3/download/bags/<id>.zip``, which redirects to
+``https://s3.hydroshare.org/bags/<id>.zip`` once the bag is ready. HydroShare prepares a
+bag on demand: until then the request answers 200 without ending at that URL, and the
+provider asks again every ``BAG_WAIT_SECONDS`` until it has waited
+``BAG_TIMEOUT_SECONDS``, then fails (``BagNotReady``: temporary for binderhub-service, the
+failure row "record not ready"). Only an answer from the S3 URL is taken for the bag.
+Facts from HydroShare's REST API documentation and repo2docker's HydroShare provider
+(its download URLs as of November 2025).
 
 ``CKAN`` is handed ``https://<host>[/<prefix>]/dataset/<id>?[activity_id=<activity>&]
 [modified=<version>]`` (binderhub-service ``jobs.sources.records.record_content``):
@@ -44,8 +51,9 @@ import calendar
 import re
 import shutil
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -56,11 +64,22 @@ from repo2docker.contentproviders.base import ContentProvider
 
 TIMEOUT_SECONDS = 60
 CHUNK_BYTES = 1 << 20
+BAG_WAIT_SECONDS = 10
+"""How long ``HydroShare`` waits before asking again for a bag HydroShare is preparing."""
+BAG_TIMEOUT_SECONDS = 300
+"""How long ``HydroShare`` waits for a bag in all (the sum of its waits) before it fails."""
+S3_BAGS = "https://s3.hydroshare.org/bags/"
+"""Where HydroShare's bag downloads end once a bag is ready: ``<S3_BAGS><id>.zip``."""
 
 
 class ContentChanged(RuntimeError):
     """The record was modified while it was fetched, or is no longer the version the
     image is named after."""
+
+
+class BagNotReady(RuntimeError):
+    """HydroShare was still preparing a resource's bag when ``HydroShare`` stopped
+    waiting: the record's host is slow, nothing is wrong with the record."""
 
 
 def modified_version(text: str) -> str:
@@ -94,16 +113,27 @@ def get_json(session: requests.Session, url: str, **params: str) -> Any:
     return response.json()
 
 
-def download(session: requests.Session, url: str, target: Path) -> int:
-    """Save what ``GET url`` answers in ``target``; its size in bytes."""
+def save(response: requests.Response, target: Path) -> int:
+    """Save the body of a streamed ``response`` in ``target``; its size in bytes."""
     size = 0
+    with target.open("wb") as out:
+        for chunk in response.iter_content(CHUNK_BYTES):
+            out.write(chunk)
+            size += len(chunk)
+    return size
+
+
+def download(session: requests.Session, url: str, target: Path) -> int:
+    """Save what ``GET url`` answers in ``target``; its size in bytes. Raises
+    ``requests.HTTPError`` for an error status."""
     with session.get(url, stream=True, timeout=TIMEOUT_SECONDS) as response:
         response.raise_for_status()
-        with target.open("wb") as out:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                out.write(chunk)
-                size += len(chunk)
-    return size
+        return save(response, target)
+
+
+def without_query(url: str) -> str:
+    """``url`` without its query and fragment."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()
 
 
 def safe_name(name: str) -> str:
@@ -162,11 +192,18 @@ def resource_modified(body: Any) -> str:
 
 
 class HydroShare(ContentProvider):  # type: ignore[misc]
-    """repo2docker's content provider for a HydroShare resource at a modification time."""
+    """repo2docker's content provider for a HydroShare resource at a modification time.
+
+    ``bag_wait_seconds``, ``bag_timeout_seconds`` and ``sleep`` (seconds -> None) pace
+    its requests for a bag HydroShare is preparing (``BAG_WAIT_SECONDS``,
+    ``BAG_TIMEOUT_SECONDS``, ``time.sleep``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.session = requests.Session()
+        self.bag_wait_seconds: float = BAG_WAIT_SECONDS
+        self.bag_timeout_seconds: float = BAG_TIMEOUT_SECONDS
+        self.sleep: Callable[[float], None] = time.sleep
         self._spec: dict[str, str] | None = None
 
     def detect(
@@ -185,17 +222,38 @@ class HydroShare(ContentProvider):  # type: ignore[misc]
         url = f"https://{spec['host']}/hsapi/resource/{spec['resource']}/scimeta/elements"
         return resource_modified(get_json(self.session, url))
 
+    def download_bag(self, spec: dict[str, str], archive: Path) -> Iterator[str]:
+        """Save the resource's bag in ``archive``, asking again while HydroShare prepares
+        it; yields log lines. Raises ``BagNotReady`` once it has waited
+        ``bag_timeout_seconds``, ``requests.HTTPError`` for an error status."""
+        url = f"https://{spec['host']}/django_s3/download/bags/{spec['resource']}.zip"
+        ready = f"{S3_BAGS}{spec['resource']}.zip"
+        waited = 0.0
+        while True:
+            with self.session.get(url, stream=True, timeout=TIMEOUT_SECONDS) as response:
+                response.raise_for_status()
+                if without_query(response.url) == ready:
+                    size = save(response, archive)
+                    yield f"Downloaded the bag ({size} bytes)\n"
+                    return
+            if waited >= self.bag_timeout_seconds:
+                raise BagNotReady(
+                    f"HydroShare has not prepared the bag of resource {spec['resource']} "
+                    f"after {waited:g} s of waiting: not ready, try again later"
+                )
+            yield f"HydroShare is preparing the bag: asking again in {self.bag_wait_seconds:g} s\n"
+            self.sleep(self.bag_wait_seconds)
+            waited += self.bag_wait_seconds
+
     def fetch(
         self, spec: dict[str, str], output_dir: str, yield_output: bool = False
     ) -> Iterator[str]:
         what = f"HydroShare resource {spec['resource']}"
         check_modified(what, spec["version"], self.modified(spec), "before the download")
         yield f"Fetching {what} as of {spec['version']}\n"
-        bag = f"https://{spec['host']}/django_irods/download/bags/{spec['resource']}.zip"
         with tempfile.TemporaryDirectory() as scratch:
             archive = Path(scratch) / "bag.zip"
-            size = download(self.session, bag, archive)
-            yield f"Downloaded the bag ({size} bytes)\n"
+            yield from self.download_bag(spec, archive)
             yield from unpack(archive, f"{spec['resource']}/data/contents/", Path(output_dir))
         check_modified(what, spec["version"], self.modified(spec), "during the download")
 
