@@ -11,7 +11,8 @@ JSON object on standard output:
 ``span_s`` the wall time from the first warm-up request to the last measured one.
 ``$BENCH_API_TOKEN``, when set, is sent as ``Authorization: Bearer …``.
 
-Usage: ``python -m bench.client --port P (--build REPO REF | --get PATH) --n N --warmup W``
+Usage: ``python -m bench.client --port P (--build REPO REF | --post-json BODY | --get PATH)
+--n N --warmup W [--accept TYPE] [--expect-text TEXT]``
 """
 
 from __future__ import annotations
@@ -31,24 +32,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--build", nargs=2, metavar=("REPO", "REF"))
+    what.add_argument(
+        "--post-json",
+        metavar="BODY",
+        help="POST this JSON body to /api/v1/builds (e.g. a record's DOI as the repo)",
+    )
     what.add_argument("--get", metavar="PATH")
+    parser.add_argument("--accept", help="an Accept header (text/event-stream for a stream)")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument(
         "--expect-outcome",
         default="cached",
-        help="for --build: the 'outcome' every answer must carry (checked after timing)",
+        help="for --build and --post-json: the 'outcome' every answer must carry "
+        "(checked after timing)",
+    )
+    parser.add_argument(
+        "--expect-text",
+        help="a text every answer's body must hold (an image name; checked after timing)",
     )
     args = parser.parse_args(argv)
 
-    if args.build:
+    posting = bool(args.build or args.post_json)
+    if posting:
         method, path = "POST", "/api/v1/builds"
-        body: bytes | None = json.dumps({"repo": args.build[0], "ref": args.build[1]}).encode()
+        body: bytes | None = (
+            json.dumps({"repo": args.build[0], "ref": args.build[1]}).encode()
+            if args.build
+            else json.dumps(json.loads(args.post_json)).encode()
+        )
         headers = {"Content-Type": "application/json"}
         expect_status = 200
     else:
         method, path, body, headers = "GET", args.get, None, {}
         expect_status = 200
+    if args.accept:
+        headers["Accept"] = args.accept
     token = os.environ.get("BENCH_API_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -81,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         if status != expect_status:
             print(f"unexpected HTTP {status}: {data[:500]!r}", file=sys.stderr)
             return 1
-        if args.build:
+        if args.expect_text and args.expect_text.encode() not in data:
+            print(f"no {args.expect_text!r} in {data[:500]!r}", file=sys.stderr)
+            return 1
+        if posting:
             outcome = json.loads(data).get("outcome")
             if outcome != args.expect_outcome:
                 print(f"unexpected outcome {outcome!r}: {data[:500]!r}", file=sys.stderr)
@@ -92,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_ns": times[: args.warmup],
             "latencies_ns": times[args.warmup :],
             "span_s": span_s,
-            "sample_body": json.loads(bodies[-1]) if bodies else None,
+            "sample_body": json.loads(bodies[-1]) if posting else bodies[-1].decode()[:2000],
         },
         sys.stdout,
     )

@@ -44,6 +44,7 @@ FEATURE_BENCHMARKS = (
     "stream_watchers",
     "quota_burst",
     "rebuild_cache",  # bench/rebuild_cache.py (issue 15)
+    "record_cache_hit",  # bench/record_cache_hit.py (issue 25)
 )
 
 GOALS = {
@@ -55,6 +56,7 @@ GOALS = {
     "webhook_throughput_per_s": 500.0,  # at least
     "stream_cache_hit_median_ms": 20.0,
     "quota_refusal_p99_ms": 20.0,
+    "record_cache_hit_median_ms": 2.0,
 }
 HIGHER_IS_BETTER = {"webhook_throughput_per_s"}
 BINDERHUB = {
@@ -392,3 +394,32 @@ def registry_has(registry: Registry, image: str) -> bool:
         if e.code == 404:
             return False
         raise
+
+
+def run_client(port: int, args: list[str], n: int, warmup: int) -> dict[str, Any]:
+    """``bench.client`` against the server on ``port`` with the bench's API token: its
+    JSON (latencies in ns; see bench/client.py). Raises RuntimeError if it failed (an
+    unexpected status, outcome or body)."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.client",
+        "--port",
+        str(port),
+        "--n",
+        str(n),
+        "--warmup",
+        str(warmup),
+        *args,
+    ]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_API_TOKEN": API_TOKEN},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.client {args} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

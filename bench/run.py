@@ -11,6 +11,9 @@ Run from the repository root: ``.venv/bin/python -m bench.run [--only NAME] [--q
   benchmarks when they run).
 - ``rebuild_cache`` (only with ``--only``): a content-only commit rebuilt on a builder
   whose local cache was emptied, against the cold build (bench/rebuild_cache.py).
+- ``record_cache_hit`` (only with ``--only``): a Zenodo and a Figshare DOI asked again
+  once resolved, through the API and the stream, the provider's stand-in not asked
+  (bench/record_cache_hit.py).
 
 Everything is started here on free loopback ports in a temporary directory and
 stopped at the end; images this run built are removed from the Docker daemon.
@@ -51,7 +54,6 @@ from testkit.postgres import start_postgres
 
 from . import features, rebuild_cache
 from .common import (
-    API_TOKEN,
     AUTH_HEADERS,
     BENCHMARKS,
     BINDERHUB,
@@ -72,10 +74,12 @@ from .common import (
     median_ci95,
     memory_of,
     registry_has,
+    run_client,
     say,
     start_server,
 )
 from .quota_burst import bench_quota_burst
+from .record_cache_hit import bench_record_cache_hit
 
 
 class Api:
@@ -170,32 +174,6 @@ def phases(events: DockerEvents, image: str, start: float, end: float) -> dict[s
 
 
 # -- benchmarks ---------------------------------------------------------------
-
-
-def run_client(port: int, args: list[str], n: int, warmup: int) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "bench.client",
-        "--port",
-        str(port),
-        "--n",
-        str(n),
-        "--warmup",
-        str(warmup),
-        *args,
-    ]
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "BENCH_API_TOKEN": API_TOKEN},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.client {args} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 def bench_cache_hit(
@@ -545,6 +523,16 @@ def table(results: dict[str, Any]) -> str:
         if qb["refused"]:
             row("  429: median", qb["refused"]["median_ms"], "ms")
             row("  429: p99", qb["refused"]["p99_ms"], "ms", "quota_refusal_p99_ms")
+    rch = results.get("record_cache_hit")
+    if rch:
+        for case in ("zenodo", "figshare"):
+            row(f"record {case}: first request (resolves)", rch[case]["first_request_ms"], "ms")
+            for kind, label in (("api", "POST"), ("stream", "stream")):
+                s = rch[case][kind]
+                key = "record_cache_hit_median_ms"
+                row(f"record cache hit, {case} {label}: median", s["median_ms"], "ms", key)
+                row(f"record cache hit, {case} {label}: p99", s["p99_ms"], "ms")
+                row("  server CPU/request", s["server_cpu_us_per_request"], "us")
     return "\n".join(lines)
 
 
@@ -770,6 +758,10 @@ def run_selected(
             if "quota_burst" in selected:
                 results["quota_burst"] = bench_quota_burst(
                     workdir / "quota-burst", registry, git_server
+                )
+            if "record_cache_hit" in selected:
+                results["record_cache_hit"] = bench_record_cache_hit(
+                    workdir / "record-cache-hit", registry, n=n, warmup=warmup
                 )
             remove_images(registry)
     finally:
