@@ -61,7 +61,7 @@ root = "$dir/root"
 TOML
 rm -f "$socket"
 say "starting buildkitd on $address (log: $dir/buildkitd.log)"
-nohup "$bin/buildkitd" --config "$dir/buildkitd.toml" >"$dir/buildkitd.log" 2>&1 8>&- &
+setsid nohup "$bin/buildkitd" --config "$dir/buildkitd.toml" >"$dir/buildkitd.log" 2>&1 8>&- &
 echo $! >"$dir/buildkitd.pid"
 wait_for answers || die "buildkitd did not come up; see $dir/buildkitd.log"
 echo "$address"

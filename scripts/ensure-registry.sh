@@ -26,6 +26,6 @@ http:
   addr: 127.0.0.1:$port
 YAML
 say "starting a registry on 127.0.0.1:$port (log: $dir/registry.log)"
-nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+setsid nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
 echo $! >"$dir/registry.pid"
 wait_for curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" || die "the registry did not come up; see $dir/registry.log"

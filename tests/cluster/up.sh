@@ -189,7 +189,7 @@ ensure_docker() {
     "$DOCKER" version >/dev/null 2>&1 && return 0
     mkdir -p "$STATE"
     log "starting dockerd (log: $CACHE_ROOT/dockerd.log)"
-    (close_inherited_fds && exec nohup dockerd --host unix:///var/run/docker.sock >"$CACHE_ROOT/dockerd.log" 2>&1) &
+    (close_inherited_fds && exec setsid nohup dockerd --host unix:///var/run/docker.sock >"$CACHE_ROOT/dockerd.log" 2>&1) &
     wait_until 60 "$DOCKER" version || die "dockerd did not come up; see $CACHE_ROOT/dockerd.log"
 }
 
@@ -566,6 +566,13 @@ build_kube_router
 ensure_helm
 
 if [ -d "$STATE" ] && cluster_healthy; then
+    # the kubelet's image garbage collection may have taken it (containerd 1.6 does not pin
+    # the sandbox image): without it no pod starts, on a node that looks healthy
+    if ! ctr_ images check "name==docker.io/$PAUSE_IMAGE" 2>/dev/null | grep complete >/dev/null; then
+        log "the node lost its pause image: loading it again"
+        ensure_docker
+        load_pause_image || die "could not load the pause image into containerd"
+    fi
     deploy_dns
     ensure_volumes
     ensure_policy_enforcer
