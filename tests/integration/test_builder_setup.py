@@ -13,16 +13,19 @@ from pathlib import Path
 import pytest
 from binderhub_service_builder.builders import ensure_builder, remote_builder
 
-DOCKER = shutil.which("docker")
-pytestmark = pytest.mark.skipif(DOCKER is None, reason="needs the docker CLI with buildx")
+# the docker CLI and its buildx plugin are installed by the fixture's scripts, as for
+# every integration test: a missing one fails the test rather than skipping it
+pytestmark = pytest.mark.usefixtures("docker_ready")
 
 
 def recording_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """An environment whose ``docker`` appends its arguments to a file, then runs the host's."""
+    docker = shutil.which("docker")
+    assert docker is not None, "scripts/ensure-docker.sh installs the docker CLI"
     shim_dir, calls = tmp_path / "bin", tmp_path / "calls"
     shim_dir.mkdir()
     shim = shim_dir / "docker"
-    shim.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {DOCKER} "$@"\n')
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {docker} "$@"\n')
     shim.chmod(0o755)
     env = {
         "PATH": f"{shim_dir}:{os.environ['PATH']}",
