@@ -4,10 +4,6 @@ under Node over ``GET /api/v1/retention/deletions``'s answers."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from importlib.resources import files
 from typing import Any
 
 import pytest
@@ -15,19 +11,12 @@ import pytest
 from jobs.model import ImageDeletion
 from jobs.retention.records import DeletionPage
 
-NODE = shutil.which("node") or "/usr/bin/node"
+from .page_script import call_page_function
 
 
 def deletions_view(answer: Any) -> Any:
     """``deletionsView(answer)`` as the page's script computes it."""
-    page = files("webhook").joinpath("static/index.html").read_text(encoding="utf-8")
-    begin = page.index("// BEGIN deletionsView")
-    source = page[begin : page.index("// END deletionsView")]
-    script = f"{source}\nprocess.stdout.write(JSON.stringify(deletionsView({json.dumps(answer)})));"
-    out = subprocess.run(
-        [NODE, "-e", script], check=True, capture_output=True, text=True, timeout=30
-    )
-    return json.loads(out.stdout)
+    return call_page_function("deletionsView", answer)
 
 
 def test_each_deletion_with_when_and_what_it_freed() -> None:

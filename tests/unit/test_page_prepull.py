@@ -4,27 +4,16 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from importlib.resources import files
 from typing import Any
 
 import pytest
 
-NODE = shutil.which("node") or "/usr/bin/node"
+from .page_script import call_page_function
 
 
 def prepull_view(answer: Any) -> Any:
     """``prepullView(answer)`` as the page's script computes it."""
-    page = files("webhook").joinpath("static/index.html").read_text(encoding="utf-8")
-    begin = page.index("// BEGIN prepullView")
-    source = page[begin : page.index("// END prepullView")]
-    script = f"{source}\nprocess.stdout.write(JSON.stringify(prepullView({json.dumps(answer)})));"
-    out = subprocess.run(
-        [NODE, "-e", script], check=True, capture_output=True, text=True, timeout=30
-    )
-    return json.loads(out.stdout)
+    return call_page_function("prepullView", answer)
 
 
 def test_each_image_with_its_presence_on_the_selected_nodes() -> None:

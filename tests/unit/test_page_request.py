@@ -4,28 +4,16 @@ under Node. Every form the API's ``repo`` takes goes there as typed."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from importlib.resources import files
 from typing import Any
 
 import pytest
 
-NODE = shutil.which("node") or "/usr/bin/node"
+from .page_script import call_page_function
 
 
 def request_body(repo: str, ref: str) -> Any:
     """``requestBody(repo, ref)`` as the page's script computes it."""
-    page = files("webhook").joinpath("static/index.html").read_text(encoding="utf-8")
-    begin = page.index("// BEGIN requestBody")
-    source = page[begin : page.index("// END requestBody")]
-    call = f"requestBody({json.dumps(repo)}, {json.dumps(ref)})"
-    script = f"{source}\nprocess.stdout.write(JSON.stringify({call}));"
-    out = subprocess.run(
-        [NODE, "-e", script], check=True, capture_output=True, text=True, timeout=30
-    )
-    return json.loads(out.stdout)
+    return call_page_function("requestBody", repo, ref)
 
 
 @pytest.mark.parametrize(
