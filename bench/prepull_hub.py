@@ -48,7 +48,7 @@ from tests.cluster.releases import bench_release
 from .common import RESULTS_DIR, machine_info, say
 from .kubernetes import NODE_IP, git_daemon
 from .prepull import PULLED, node_has, remove_from_node
-from .walkthrough import Repo
+from .walkthrough import Repo, built_image
 
 CREDENTIALS = ("builder", secrets.token_hex(8))
 TIMEOUT_S = 1800.0
@@ -60,32 +60,13 @@ def large_dockerfile(base: str, mib: int) -> str:
     return w.course_dockerfile(base) + f"RUN head -c {mib * 1024 * 1024} /dev/urandom > /tmp/blob\n"
 
 
-def built_image(hub: w.Hub, repo: Repo, tokens: dict[str, str]) -> tuple[str, float]:
-    """Commit, push, wait for ``built``: the image and the push's monotonic time."""
-    sha = repo.commit(f"notes {secrets.token_hex(8)}\n")
-    body, headers = w.signed_push(tokens["webhook"], repo.url, sha)
-    pushed = time.monotonic()
-    answer = hub.http.post("/services/binder/hooks/github", content=body, headers=headers)
-    assert answer.status_code == 202, answer.text
-    (build,) = answer.json()["builds"]
-    while True:
-        state = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}").json()
-        if state["state"] in ("built", "failed", "cancelled"):
-            break
-        if time.monotonic() - pushed > TIMEOUT_S:
-            raise RuntimeError(f"build {build['id']} not done within {TIMEOUT_S} s")
-        time.sleep(0.5)
-    assert state["state"] == "built", state.get("error")
-    return str(state["image"]), pushed
-
-
 def trial(
     hub: w.Hub, core_v1: client.CoreV1Api, repo: Repo, tokens: dict[str, str], prepull: bool
 ) -> dict[str, Any]:
     """One commit: its build, (with pre-pull) its arrival on the node, the hub's spawn."""
     user = f"bench-{secrets.token_hex(3)}"
     hub.create_user(user)
-    image, pushed = built_image(hub, repo, tokens)
+    _, image, pushed = built_image(hub, repo, tokens, TIMEOUT_S)
     build_s = time.monotonic() - pushed
     present_s = None
     if prepull:

@@ -73,27 +73,37 @@ class Repo:
         return git("rev-parse", "HEAD", cwd=self.path)
 
 
+def built_image(
+    hub: w.Hub, repo: Repo, tokens: dict[str, str], timeout: float = 1800.0
+) -> tuple[str, str, float]:
+    """Commit, send the signed push, wait for ``built``: the commit, the image and the
+    push's monotonic time. Raises ``RuntimeError`` after ``timeout`` seconds."""
+    sha = repo.commit(f"notes {secrets.token_hex(8)}\n")
+    body, headers = w.signed_push(tokens["webhook"], repo.url, sha)
+    pushed = time.monotonic()
+    answer = hub.http.post("/services/binder/hooks/github", content=body, headers=headers)
+    assert answer.status_code == 202, answer.text
+    (build,) = answer.json()["builds"]
+    while True:
+        state = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}").json()
+        if state["state"] in ("built", "failed", "cancelled"):
+            break
+        if time.monotonic() - pushed > timeout:
+            raise RuntimeError(f"build {build['id']} not done within {timeout} s")
+        time.sleep(0.5)
+    assert state["state"] == "built", state.get("error")
+    return sha, str(state["image"]), pushed
+
+
 def trial(
     hub: w.Hub, core_v1: client.CoreV1Api, repo: Repo, tokens: dict[str, str]
 ) -> dict[str, Any]:
     """One commit: its push, build, first (cold) and second (warm) spawn."""
     user = f"bench-{secrets.token_hex(3)}"
     hub.create_user(user)
-    sha = repo.commit(f"notes {secrets.token_hex(8)}\n")
-    body, headers = w.signed_push(tokens["webhook"], repo.url, sha)
-    t0 = time.monotonic()
-    answer = hub.http.post("/services/binder/hooks/github", content=body, headers=headers)
-    assert answer.status_code == 202, answer.text
-    (build,) = answer.json()["builds"]
-    while True:
-        r = hub.request("GET", f"/services/binder/api/v1/builds/{build['id']}")
-        state = r.json()
-        if state["state"] in ("built", "failed", "cancelled"):
-            break
-        time.sleep(0.5)
-    assert state["state"] == "built", state.get("error")
+    sha, image, t0 = built_image(hub, repo, tokens)
     t_built = time.monotonic()
-    options = w.profile_options(hub, tokens["hub-service"], state["image"])
+    options = w.profile_options(hub, tokens["hub-service"], image)
     w.start_server(hub, user, options)
     t_ready = time.monotonic()
     w.stop_server(hub, user)
@@ -105,7 +115,7 @@ def trial(
         "sha": sha,
         "build": t_built - t0,
         "spawn_cold": t_ready - t_built,
-        "pull": pull_seconds(core_v1, state["image"]),
+        "pull": pull_seconds(core_v1, image),
         "spawn_warm": t_warm,
         "push_to_ready": t_ready - t0,
     }
