@@ -51,8 +51,8 @@ from .record_cases import Providers, RecordCase, providers, record_cases
 
 GOAL_MEDIAN_MS = 2.0
 READY = 'data: {"phase":"ready",'
-"""How a ``ready`` event begins (the service writes compact JSON), checked on
-every streamed answer)."""
+"""How a ``ready`` event begins (the service writes compact JSON), checked in every
+streamed answer."""
 
 
 def post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:

@@ -66,8 +66,8 @@ GIST_HOST = "https://gist.github.com"
 class RecordCase:
     """One record asked again and again: ``body`` the POST's, ``stream_path`` the
     stream's (``/build/<provider>/<spec>?build_only=true``), both answered a cache hit
-    of ``image`` once resolved; ``asks`` says what the first request of each resolves
-    with (shown in the README's table)."""
+    of ``image`` once resolved; ``asks`` says what the first request resolves it with
+    (kept in the results' JSON)."""
 
     name: str
     body: dict[str, str]
