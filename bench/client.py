@@ -12,7 +12,7 @@ JSON object on standard output:
 ``$BENCH_API_TOKEN``, when set, is sent as ``Authorization: Bearer …``.
 
 Usage: ``python -m bench.client --port P (--build REPO REF | --post-json BODY | --get PATH)
---n N --warmup W [--accept TYPE] [--expect-text TEXT]``
+--n N --warmup W [--accept TYPE] [--expect-text TEXT ...]``
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--expect-text",
-        help="a text every answer's body must hold (an image name; checked after timing)",
+        action="append",
+        default=[],
+        help="a text every answer's body must hold (an image name; checked after timing); "
+        "repeatable",
     )
     args = parser.parse_args(argv)
 
@@ -100,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         if status != expect_status:
             print(f"unexpected HTTP {status}: {data[:500]!r}", file=sys.stderr)
             return 1
-        if args.expect_text and args.expect_text.encode() not in data:
-            print(f"no {args.expect_text!r} in {data[:500]!r}", file=sys.stderr)
+        missing = [text for text in args.expect_text if text.encode() not in data]
+        if missing:
+            print(f"no {missing[0]!r} in {data[:500]!r}", file=sys.stderr)
             return 1
         if posting:
             outcome = json.loads(data).get("outcome")

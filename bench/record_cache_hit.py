@@ -1,25 +1,28 @@
-"""Record cache hits (issue 25): a content provider's record asked again once resolved.
+"""Record cache hits (issue 25): a record of every content provider asked again once
+resolved, through the API and the BinderHub stream.
 
-One ``binderhub-service serve`` pointed at the providers' stand-in (tests/integration/
-provider_standins.py: one TLS server under the real host names, a CONNECT proxy and a
-test CA; ``providers.proxy`` and ``ca_bundle`` as the integration tests set them). Per
-record, a Zenodo concept DOI (its latest version) and a Figshare article DOI (its
-current version):
+One ``binderhub-service serve`` pointed at every provider of bench/record_cases.py
+(the stand-in of the providers' APIs under their real host names behind a CONNECT proxy
+and a test CA, a real ``hg serve``, the bench's ``git daemon`` serving a gist through
+``mirrors``). Per case (Zenodo, Figshare, Dataverse, HydroShare, CKAN, Software
+Heritage, Mercurial by branch and by changeset id, a gist):
 
 1. a tiny image (one file, ``docker import``) is pushed under the name the service
-   gives the version the stand-in serves (``jobs.naming.image_name_for_record``), so
-   the image is in the registry and nothing is built;
-2. one ``POST /api/v1/builds {"repo": DOI}`` from this process resolves the record
-   (the stand-in is asked) and must answer ``200 cached`` naming that image (*first
-   request*);
+   gives the version the provider serves (``jobs.naming``), so the image is in the
+   registry and nothing is built;
+2. one ``POST /api/v1/builds`` from this process resolves the record (its provider is
+   asked) and must answer ``200 cached`` naming that image (*first request*); one
+   stream request (``GET /build/<provider>/<spec>?build_only=true``, ``Accept:
+   text/event-stream``) must answer the one event ``ready`` with that image (it may
+   resolve again: a Dataverse DOI is another source than its page);
 3. ``bench.client`` (another process, one keep-alive connection, one request at a
    time, as in the ``cache_hit`` benchmark) sends 50 warm-up and N measured POSTs of
-   the same DOI, then the same number of BinderHub stream requests
-   (``GET /build/<provider>/<DOI>?build_only=true``, ``Accept: text/event-stream``), each answered
-   ``cached`` / ``ready`` with the image. The stand-in must see no request during
-   either run: the figures are of the service's resolution cache
-   (``providers.cache_seconds``, 300 s by default, which each run stays well within)
-   and its registry cache, not of the provider.
+   the same body, then the same number of stream requests, each answered ``cached`` /
+   ``ready`` with the image. No provider may see a request during either run
+   (``Providers.contacts``): the figures are of the service's resolution caches
+   (``providers.cache_seconds``, 300 s; ``ref_cache_seconds``, 30 s, for the gist's
+   ``HEAD``; each case's runs take a few seconds) and its registry cache, not of the
+   provider.
 """
 
 from __future__ import annotations
@@ -28,15 +31,11 @@ import json
 import os
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.naming import image_name_for_record
 from jobs.settings import load_settings
-from jobs.sources.records import RecordVersion
-from testkit.components import Registry
-from tests.integration.provider_standins import ConnectProxy, ProviderStandIn, recorded
+from testkit.components import GitServer, Registry
 from tests.integration.tiny_images import distinct_image, push_as, remove_made
 
 from .common import (
@@ -48,46 +47,12 @@ from .common import (
     say,
     start_server,
 )
+from .record_cases import Providers, RecordCase, providers, record_cases
 
 GOAL_MEDIAN_MS = 2.0
-HOSTS = ["zenodo.org", "doi.org", "api.figshare.com", "ndownloader.figshare.com"]
-ZENODO = "https://zenodo.org/api/records"
-FIGSHARE = "https://api.figshare.com/v2/articles/9782777"
-
-
-@dataclass(frozen=True)
-class RecordCase:
-    """A record asked for by its DOI, and the version the stand-in resolves it to."""
-
-    name: str
-    doi: str
-    stream_path: str
-    version: RecordVersion
-
-
-CASES = [
-    RecordCase(
-        "zenodo",
-        "10.5281/zenodo.3242074",
-        "/build/zenodo/10.5281/zenodo.3242074?build_only=true",
-        RecordVersion("zenodo", "zenodo.org", "3242074", "3242081", "", None, True),
-    ),
-    RecordCase(
-        "figshare",
-        "10.6084/m9.figshare.9782777",
-        "/build/figshare/10.6084/m9.figshare.9782777?build_only=true",
-        RecordVersion("figshare", "figshare.com", "9782777", "3", "", None, True),
-    ),
-]
-
-
-def serve_records(standin: ProviderStandIn) -> None:
-    """The recorded answers the service resolves the two DOIs from: Zenodo's concept
-    record redirecting to its latest version (3242081), Figshare's article (version 3)."""
-    standin.redirect(f"{ZENODO}/3242074", f"{ZENODO}/3242081")
-    standin.json(f"{ZENODO}/3242081", recorded("zenodo_latest"))
-    standin.json(f"{ZENODO}/3242081/files", recorded("zenodo_files"))
-    standin.json(FIGSHARE, recorded("figshare_article"))
+READY = 'data: {"phase":"ready",'
+"""How a ``ready`` event begins (the service writes compact JSON), checked in every
+streamed answer."""
 
 
 def post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
@@ -105,46 +70,77 @@ def post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
     return status, answer, (time.perf_counter_ns() - started) / 1e6
 
 
-def run_case(
-    server_port: int,
-    pid: int,
-    standin: ProviderStandIn,
-    case: RecordCase,
-    image: str,
-    *,
-    n: int,
-    warmup: int,
-) -> dict[str, Any]:
-    """The first request (resolving), then the POST and stream runs of ``bench.client``."""
-    asked = len(standin.asked)
-    status, answer, first_ms = post(server_port, {"repo": case.doi})
-    if (status, answer.get("outcome"), answer.get("image")) != (200, "cached", image):
+def get_stream(port: int, path: str) -> tuple[list[dict[str, Any]], float]:
+    """One stream request read to its end: its events' data, milliseconds."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        headers={"Accept": "text/event-stream", **AUTH_HEADERS},
+    )
+    started = time.perf_counter_ns()
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        text = response.read().decode()
+    events = [
+        json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")
+    ]
+    return events, (time.perf_counter_ns() - started) / 1e6
+
+
+def asked_meanwhile(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The providers asked between two ``Providers.contacts``, and how often."""
+    return {name: after[name] - before[name] for name in after if after[name] != before[name]}
+
+
+def first_requests(port: int, where: Providers, case: RecordCase) -> dict[str, Any]:
+    """The first POST (it resolves: its provider must be asked) and the first stream
+    request, both answered a cache hit of ``case.image``. Raises RuntimeError."""
+    before = where.contacts()
+    status, answer, post_ms = post(port, case.body)
+    if (status, answer.get("outcome"), answer.get("image")) != (200, "cached", case.image):
         raise RuntimeError(f"{case.name}: the first request was answered {status} {answer}")
-    resolution = standin.asked[asked:]
-    if not resolution:
-        raise RuntimeError(f"{case.name}: the first request did not ask the stand-in")
-    result: dict[str, Any] = {
-        "doi": case.doi,
-        "image": image,
-        "first_request_ms": first_ms,
-        "first_request_asked": resolution,
+    resolved = asked_meanwhile(before, where.contacts())
+    if not resolved:
+        raise RuntimeError(f"{case.name}: the first request asked no provider")
+    before = where.contacts()
+    events, stream_ms = get_stream(port, case.stream_path)
+    ready = [{"phase": "ready", "imageName": case.image}]
+    if [{k: e.get(k) for k in ("phase", "imageName")} for e in events] != ready:
+        raise RuntimeError(f"{case.name}: the first stream request was answered {events}")
+    return {
+        "body": case.body,
+        "stream_path": case.stream_path,
+        "image": case.image,
+        "asks": case.asks,
+        "first_request_ms": post_ms,
+        "first_request_asked": resolved,
+        "first_stream_ms": stream_ms,
+        "first_stream_asked": asked_meanwhile(before, where.contacts()),
     }
+
+
+def run_case(
+    server_port: int, pid: int, where: Providers, case: RecordCase, *, n: int, warmup: int
+) -> dict[str, Any]:
+    """``first_requests``, then the POST and stream runs of ``bench.client``. Raises
+    RuntimeError when an answer is not a cache hit of ``case.image`` or a provider was
+    asked during a run."""
+    result = first_requests(server_port, where, case)
     runs = [
-        ("api", ["--post-json", json.dumps({"repo": case.doi})]),
+        ("api", ["--post-json", json.dumps(case.body)]),
         ("stream", ["--get", case.stream_path, "--accept", "text/event-stream"]),
     ]
     for kind, args in runs:
         say(f"record cache hit, {case.name} {kind}: {warmup} warm-up + {n} requests")
         load = os.getloadavg()
-        before = len(standin.asked)
+        before = where.contacts()
         cpu_before = cpu_seconds(pid)
-        out = run_client(server_port, [*args, "--expect-text", image], n, warmup)
+        expect = ["--expect-text", case.image]
+        if kind == "stream":
+            expect += ["--expect-text", READY]
+        out = run_client(server_port, [*args, *expect], n, warmup)
         cpu = cpu_seconds(pid) - cpu_before
-        if len(standin.asked) != before:
-            raise RuntimeError(
-                f"{case.name} {kind}: the provider was asked during the run: "
-                f"{standin.asked[before:][:5]}"
-            )
+        asked = asked_meanwhile(before, where.contacts())
+        if asked:
+            raise RuntimeError(f"{case.name} {kind}: providers were asked during the run: {asked}")
         summary = latency_summary(out["latencies_ns"])
         summary.update(
             loadavg=load,
@@ -162,45 +158,42 @@ def run_case(
 
 
 def bench_record_cache_hit(
-    workdir: Path, registry: Registry, *, n: int, warmup: int
+    workdir: Path, registry: Registry, git_server: GitServer, *, n: int, warmup: int
 ) -> dict[str, Any]:
-    """Start the stand-in, its proxy and a server reaching them; put each record's image
-    in the registry; measure each case (``run_case``). Raises RuntimeError when an
-    answer is not a cache hit of the expected image or the provider is asked meanwhile."""
+    """Start every provider (``record_cases.providers``) and a server reaching them;
+    publish each case's record and put its image in the registry; measure each case
+    (``run_case``). Raises RuntimeError when an answer is not a cache hit of the
+    expected image or a provider is asked meanwhile."""
     workdir.mkdir(parents=True, exist_ok=True)
-    standin = ProviderStandIn(workdir / "standin", HOSTS)
-    proxy = ConnectProxy(standin.hosts, standin.port)
-    serve_records(standin)
     results: dict[str, Any] = {"goal_median_ms": GOAL_MEDIAN_MS}
+    cases: list[RecordCase] = []
     try:
-        extra = {"providers": {"proxy": proxy.url}, "ca_bundle": str(standin.ca)}
-        server = start_server(workdir / "service", registry, extra=extra)
-        try:
-            prefix = load_settings(server.config_path).image_prefix
-            images = {}
-            for case in CASES:
-                image = image_name_for_record(prefix, case.version)
-                say(f"record cache hit: pushing a tiny image as {image}")
-                push_as(registry, distinct_image(f"record-{case.name}"), image.partition("/")[2])
-                assert registry_has(registry, image), image
-                images[case.name] = image
-            time.sleep(1.0)
-            for case in CASES:
-                results[case.name] = run_case(
-                    server.port, server.pid, standin, case, images[case.name], n=n, warmup=warmup
-                )
-        finally:
-            server.stop()
+        with providers(workdir, git_server) as where:
+            server = start_server(workdir / "service", registry, extra=where.server_settings())
+            try:
+                prefix = load_settings(server.config_path).image_prefix
+                cases = record_cases(where, prefix, workdir)
+                for case in cases:
+                    say(f"record cache hit: pushing a tiny image as {case.image}")
+                    local = distinct_image(f"record-{case.name}")
+                    push_as(registry, local, case.image.partition("/")[2])
+                    if not registry_has(registry, case.image):
+                        raise RuntimeError(f"{case.image} is not in the registry")
+                time.sleep(1.0)
+                for case in cases:
+                    results[case.name] = run_case(
+                        server.port, server.pid, where, case, n=n, warmup=warmup
+                    )
+            finally:
+                server.stop()
+            if where.proxy.refused:
+                raise RuntimeError(f"the proxy refused {where.proxy.refused}: asked elsewhere")
     finally:
-        proxy.stop()
-        standin.stop()
         remove_made()
-    if proxy.refused:
-        raise RuntimeError(f"the proxy refused {proxy.refused}: something left for elsewhere")
-    met = all(
-        results[c.name][kind]["median_ms"] <= GOAL_MEDIAN_MS
-        for c in CASES
+    results["cases"] = [case.name for case in cases]
+    results["met"] = all(
+        results[name][kind]["median_ms"] <= GOAL_MEDIAN_MS
+        for name in results["cases"]
         for kind in ("api", "stream")
     )
-    results["met"] = met
     return results

@@ -11,9 +11,10 @@ Run from the repository root: ``.venv/bin/python -m bench.run [--only NAME] [--q
   benchmarks when they run).
 - ``rebuild_cache`` (only with ``--only``): a content-only commit rebuilt on a builder
   whose local cache was emptied, against the cold build (bench/rebuild_cache.py).
-- ``record_cache_hit`` (only with ``--only``): a Zenodo and a Figshare DOI asked again
-  once resolved, through the API and the stream, the provider's stand-in not asked
-  (bench/record_cache_hit.py).
+- ``record_cache_hit`` (only with ``--only``): a record of every content provider
+  (Zenodo, Figshare, Dataverse, HydroShare, CKAN, Software Heritage, Mercurial, a gist)
+  asked again once resolved, through the API and the stream, the provider not asked
+  (bench/record_cache_hit.py, bench/record_cases.py).
 
 Everything is started here on free loopback ports in a temporary directory and
 stopped at the end; images this run built are removed from the Docker daemon.
@@ -525,7 +526,7 @@ def table(results: dict[str, Any]) -> str:
             row("  429: p99", qb["refused"]["p99_ms"], "ms", "quota_refusal_p99_ms")
     rch = results.get("record_cache_hit")
     if rch:
-        for case in ("zenodo", "figshare"):
+        for case in rch["cases"]:
             row(f"record {case}: first request (resolves)", rch[case]["first_request_ms"], "ms")
             for kind, label in (("api", "POST"), ("stream", "stream")):
                 s = rch[case][kind]
@@ -761,7 +762,7 @@ def run_selected(
                 )
             if "record_cache_hit" in selected:
                 results["record_cache_hit"] = bench_record_cache_hit(
-                    workdir / "record-cache-hit", registry, n=n, warmup=warmup
+                    workdir / "record-cache-hit", registry, git_server, n=n, warmup=warmup
                 )
             remove_images(registry)
     finally:
