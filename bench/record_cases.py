@@ -3,7 +3,7 @@ where each is published, what a POST and a BinderHub stream path ask for it, and
 image its version is named (``RecordCase``). Imported by bench/record_cache_hit.py.
 
 Where each provider is (``Providers``), reusing the integration tests' stand-ins and
-publishing helpers (tests/integration/provider_standins.py, test_record_builds.py):
+publishing helpers (tests/integration/provider_standins.py, provider_records.py):
 
 - Zenodo, Figshare, Dataverse, HydroShare, CKAN and Software Heritage: one
   ``ProviderStandIn`` under the real host names, behind its ``ConnectProxy`` and test CA
@@ -34,7 +34,7 @@ from jobs.naming import image_name_for, image_name_for_record
 from jobs.sources.records import RecordProvider, RecordVersion
 from testkit.components import BASE_IMAGE, GitServer, dockerfile, free_port, git, wait_until
 from tests.integration.provider_standins import ConnectProxy, ProviderStandIn, recorded
-from tests.integration.test_record_builds import (
+from tests.integration.provider_records import (
     A1,
     CKAN_PAGE,
     CONCEPT,

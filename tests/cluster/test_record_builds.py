@@ -31,8 +31,7 @@ import yaml
 from kubernetes import client
 
 from testkit.components import in_registry
-from tests.integration.provider_standins import ConnectProxy, ProviderStandIn
-from tests.integration.test_record_builds import (
+from tests.integration.provider_records import (
     CONCEPT,
     DOI,
     DV_LATEST,
@@ -44,6 +43,7 @@ from tests.integration.test_record_builds import (
     publish_dataverse,
     version_url,
 )
+from tests.integration.provider_standins import ConnectProxy, ProviderStandIn
 
 from .conftest import NODE_IP, Helpers
 from .enforcement import KUBECTL, node_egress, port_of

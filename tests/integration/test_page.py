@@ -13,10 +13,10 @@ from playwright.sync_api import expect, sync_playwright
 from testkit.components import GitServer, ServiceProcess, dockerfile
 
 from .conftest import API_TOKEN, token_settings
+from .provider_records import proxy, publish, standin, start  # noqa: F401 - fixtures
 from .provider_standins import ProviderStandIn
 from .test_binderhub_stream import records
 from .test_http_api import wait_for_state
-from .test_record_builds import proxy, publish, standin, start  # noqa: F401 - fixtures
 
 StartServer = Callable[..., ServiceProcess]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

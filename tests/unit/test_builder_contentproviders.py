@@ -2,7 +2,7 @@
 fetch, the safe unpacking of a HydroShare bag, and HydroShare's bag download (asked for
 again while HydroShare prepares it, taken only from S3) through ``requests`` with a
 transport adapter answering for HydroShare. Their fetches in builds run against the
-stand-ins in tests/integration/test_record_builds.py."""
+stand-ins in tests/integration/test_hydroshare_ckan_builds.py."""
 
 from __future__ import annotations
 

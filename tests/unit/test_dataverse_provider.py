@@ -1,7 +1,7 @@
 """builder/'s Dataverse content provider (binderhub_service_builder.contentproviders): the
 URLs it takes, and the files it fetches of a version, from the recorded shapes of
 Dataverse's native API (tests/data/providers/). Its fetch runs against the stand-in in
-tests/integration/test_record_builds.py."""
+tests/integration/test_dataverse_builds.py."""
 
 from __future__ import annotations
 

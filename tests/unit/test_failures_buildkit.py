@@ -26,9 +26,9 @@ and pushing to a registry with authentication on 127.0.0.1:
   20.10 socket (buildx's ``docker`` driver, Docker's built-in BuildKit); the tail of the log
   as the cluster test printed it
 - record_changed: a HydroShare resource modified while builder/'s provider downloaded its
-  bag (tests/integration/test_record_builds.py; the phases and messages of its stored log)
+  bag (tests/integration/test_hydroshare_ckan_builds.py; the phases and messages of its stored log)
 - record_not_ready: a HydroShare bag that stayed "being prepared" (the stand-in of
-  tests/integration/test_record_builds.py answering 200 without the redirect to S3) until
+  tests/integration/test_hydroshare_ckan_builds.py answering 200 without the redirect to S3) until
   builder/'s provider stopped waiting after its 300 s (a one-off run, not kept as a test
   for its length; the phases and messages of its stored log)
 """

@@ -1,6 +1,6 @@
 """Mercurial sources (jobs/sources/hg.py): the forms users give, golden; what a build
 of one records and hands repo2docker. ``hg identify`` against a real ``hg serve`` is
-tested in tests/integration/test_record_builds.py."""
+tested in tests/integration/test_swh_hg_builds.py."""
 
 from __future__ import annotations
 
