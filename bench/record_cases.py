@@ -33,7 +33,6 @@ from urllib.parse import quote
 from jobs.naming import image_name_for, image_name_for_record
 from jobs.sources.records import RecordProvider, RecordVersion
 from testkit.components import BASE_IMAGE, GitServer, dockerfile, free_port, git, wait_until
-from tests.integration.provider_standins import ConnectProxy, ProviderStandIn, recorded
 from tests.integration.provider_records import (
     A1,
     CKAN_PAGE,
@@ -56,6 +55,7 @@ from tests.integration.provider_records import (
     publish_dataset,
     publish_dataverse,
 )
+from tests.integration.provider_standins import ConnectProxy, ProviderStandIn, recorded
 
 GIST_USER = "bench-user"
 GIST_ID = "0123456789abcdef0123456789abcdef"
