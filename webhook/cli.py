@@ -56,21 +56,7 @@ def _add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     retention.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="binderhub-service", description=DESCRIPTION)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser(
-        "serve",
-        help="run the HTTP service",
-        description="Run the HTTP service: the build API, /health, and the build queue. "
-        "Builds that were queued or running when the service last stopped are resumed.",
-    )
-    _add_config_option(serve)
-    serve.add_argument(
-        "--listen", metavar="HOST:PORT", help="address to listen on (setting: listen)"
-    )
-
+def _add_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = commands.add_parser(
         "build",
         help="build one repository or record now and print its image name",
@@ -107,6 +93,23 @@ def make_parser() -> argparse.ArgumentParser:
         help="build even if the last build of this commit or record version failed",
     )
 
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="binderhub-service", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service: the build API, /health, and the build queue. "
+        "Builds that were queued or running when the service last stopped are resumed.",
+    )
+    _add_config_option(serve)
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to listen on (setting: listen)"
+    )
+
+    _add_build(commands)
     _add_retention(commands)
 
     hooks = commands.add_parser(
