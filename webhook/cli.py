@@ -26,8 +26,10 @@ from jobs.store import open_store
 from .logs import configure_logging
 
 DESCRIPTION = """\
-Build Jupyter images from git repositories with repo2docker and push them to a
-registry, triggered by webhooks, an HTTP API, or a BinderHub-compatible stream.
+Build Jupyter images with repo2docker from git repositories, research-data records
+(Zenodo, Figshare, Dataverse, HydroShare, CKAN), Software Heritage and Mercurial, and
+push them to a registry, triggered by webhooks, an HTTP API, or a BinderHub-compatible
+stream.
 """
 
 
@@ -54,6 +56,44 @@ def _add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     retention.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+def _add_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = commands.add_parser(
+        "build",
+        help="build one repository or record now and print its image name",
+        description="Resolve REPO (at REF) to what names its content for good (a git "
+        "commit, a record's version, a Mercurial changeset), build and push its image "
+        "unless the registry has it already, showing progress. Prints the image name on "
+        "standard output. Exit status: 0 when the image exists (built now or before), 1 "
+        "when the build failed or a temporary error stopped it, 2 when the request or "
+        "the configuration is invalid.",
+    )
+    _add_config_option(build)
+    build.add_argument(
+        "repo",
+        metavar="REPO",
+        help="what to build, in any form of docs/providers.md: a git repository URL "
+        "(https://github.com/OWNER/REPO, git://, ssh://, git@HOST:PATH) or shortcut "
+        "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF; a GitHub, GitLab or Gitea page "
+        "(tree, commit, tag, pull request) or a gist; a DOI (10.5281/zenodo.3242074, "
+        "doi:10..., https://doi.org/10.7910/DVN/TJCLKP) or a record's page (Zenodo, "
+        "Figshare, Dataverse, HydroShare); a CKAN dataset as "
+        "ckan:https://demo.ckan.org/dataset/sample-dataset-1; a Software Heritage SWHID "
+        "(swh:1:dir:HASH, swh:1:rev:HASH); a Mercurial repository as "
+        "hg+https://HOST/PATH[@REF]",
+    )
+    build.add_argument(
+        "--ref",
+        help="with a git URL: a branch, tag or full commit SHA (default: the repository's "
+        "HEAD); with a Mercurial URL: a branch, bookmark, tag or changeset (default: "
+        "default); none with a record or a page, which names its own version",
+    )
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="build even if the last build of this commit or record version failed",
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="binderhub-service", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,30 +109,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--listen", metavar="HOST:PORT", help="address to listen on (setting: listen)"
     )
 
-    build = commands.add_parser(
-        "build",
-        help="build one repository now and print its image name",
-        description="Resolve REPO at REF, build and push its image unless the registry "
-        "has it already, showing progress. Prints the image name on standard output. "
-        "Exit status: 0 when the image exists (built now or before), 1 when the build "
-        "failed, 2 when the request or the configuration is invalid.",
-    )
-    _add_config_option(build)
-    build.add_argument(
-        "repo",
-        metavar="REPO",
-        help="repository URL (https://, git://, ssh://) or shortcut gh/OWNER/REPO/REF "
-        "or gl/NAMESPACE/PROJECT/REF",
-    )
-    build.add_argument(
-        "--ref", help="branch, tag or full commit SHA (default: the repository's HEAD)"
-    )
-    build.add_argument(
-        "--force",
-        action="store_true",
-        help="build even if the last build of this commit failed",
-    )
-
+    _add_build(commands)
     _add_retention(commands)
 
     hooks = commands.add_parser(

@@ -66,20 +66,20 @@ class Announcer:
 
 def log_state(build: Build) -> None:
     """One INFO line for each state a build enters: queued, started, finished (with
-    its state and error). It names the build, its repository, ref, commit, image,
-    trigger and who asked (``-`` for nobody: a push), in the text and as fields of the
-    JSON log."""
+    its state and error). It names the build, its repository, ref, commit (a record's
+    version as ``<provider> version <v>``: ``Build.content``), image, trigger and who
+    asked (``-`` for nobody: a push), in the text and as fields of the JSON log."""
     step = {BuildState.QUEUED: "queued", BuildState.RUNNING: "started"}.get(
         build.state, f"finished {build.state}"
     )
     requester = build.requester or "-"
     log.info(
-        "build %s %s: %s %s commit %s image %s trigger %s requester %s%s",
+        "build %s %s: %s %s %s image %s trigger %s requester %s%s",
         build.id,
         step,
         build.repo,
         build.ref,
-        build.sha,
+        build.content,
         build.image,
         build.trigger,
         requester,

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from jobs.coordinator.announcer import log_state
 from jobs.coordinator.push import Push, PushRequest, RefChange
 from jobs.errors import BuildFailed
+from jobs.model import Build, BuildState
 from jobs.naming import image_name_for
 
 from . import test_service
@@ -103,3 +105,30 @@ async def test_a_push_is_asked_by_nobody_and_its_supersede_is_logged(
     assert message.endswith(
         ": superseded by the deletion of refs/heads/main in github delivery d-2"
     )
+
+
+def test_a_record_build_is_logged_with_its_version_not_as_a_commit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record's ``sha`` is its version: the line says ``figshare version 3`` (what the
+    CLI shows, issue 25); the ``commit`` field keeps the version for log collectors."""
+    caplog.set_level(logging.INFO, logger="jobs.service")
+    page, image = "https://figshare.com/articles/_/9782777", f"{PREFIX}figshare:v3"
+    record = Build(
+        id="b1",
+        repo=page,
+        ref="latest",
+        ref_kind="version",
+        sha="3",
+        image=image,
+        name="n",
+        state=BuildState.QUEUED,
+        trigger="cli",
+        created_at=0.0,
+        provider="figshare",
+    )
+    log_state(record)
+    [(message, fields)] = lines(caplog)
+    head = f"{page} latest figshare version 3 image {image} trigger cli requester -"
+    assert message == f"build b1 queued: {head}"
+    assert fields["commit"] == "3"
