@@ -3,7 +3,7 @@ Dataverse, HydroShare, CKAN, Software Heritage and Mercurial, each resolved by t
 through its stand-in under the real host name (Mercurial from a real ``hg serve``),
 built by the real repo2docker into the test registry under the resolved version's tag,
 and found there by a second run, which builds nothing. Zenodo's is in
-test_record_builds.py (``test_the_cli_builds_a_zenodo_doi_and_then_finds_it``).
+test_zenodo_figshare_builds.py (``test_the_cli_builds_a_zenodo_doi_and_then_finds_it``).
 
 Each record holds a Dockerfile (FROM the local base image) whose RUN step names the
 version, so the CLI's progress output says which version was built. HydroShare and
@@ -27,10 +27,7 @@ from jobs.store import SqliteStore
 from testkit.components import Registry, in_registry, legacy_repo2docker
 
 from .conftest import REGISTRY_AUTH
-from .provider_standins import ConnectProxy, ProviderStandIn, recorded
-from .test_buildkit import base_image, buildkitd  # noqa: F401 - fixtures
-from .test_cli import run_cli
-from .test_record_builds import (  # noqa: F401 - standin, proxy, hg_repo: fixtures
+from .provider_records import (  # noqa: F401 - standin, proxy, hg_repo: fixtures
     A1,
     CKAN_PAGE,
     CURRENT,
@@ -52,6 +49,9 @@ from .test_record_builds import (  # noqa: F401 - standin, proxy, hg_repo: fixtu
     record_zip,
     standin,
 )
+from .provider_standins import ConnectProxy, ProviderStandIn, recorded
+from .test_buildkit import base_image, buildkitd  # noqa: F401 - fixtures
+from .test_cli import run_cli
 
 
 @dataclass(frozen=True)
