@@ -21,6 +21,7 @@ from .registry.auth import DockerConfigCredentials
 from .registry.client import Credentials, Registry, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
+from .sources.git_policy import provider_git_config, with_git_config
 from .sources.record_apis import RecordResolver
 from .sources.record_cache import RecordCache
 from .sources.record_hosts import check_record_host
@@ -213,7 +214,10 @@ def make_service(
             ttl=settings.ref_cache_seconds,
             allow_file=settings.allow_file_urls,
             forge=forges,
-            git_env={**forges.git_environment(), **trust.git_env()},
+            git_env=with_git_config(
+                {**forges.git_environment(), **trust.git_env()},
+                provider_git_config(settings.providers.proxy),
+            ),
             fetch=settings.fetch_url,
         ),
         executor=executor,

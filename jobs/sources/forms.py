@@ -67,8 +67,11 @@ def _http_url(text: str) -> tuple[SplitResult, str] | None:
     return parts, host
 
 
-def _record_page(parts: SplitResult, host: str, ckan_hosts: frozenset[str]) -> Source | None:
-    """The source of a record page or DOI link, or None when the URL is no such page."""
+def _record_page(
+    parts: SplitResult, host: str, ckan_hosts: frozenset[str], ref: str | None = None
+) -> Source | None:
+    """The source of a record page or DOI link, or None when the URL is no such page;
+    ``ref`` (given apart) is a gist's (``gist_page``), the only page that takes one."""
     segments = [s for s in parts.path.split("/") if s]
     if host in DOI_RESOLVERS:
         return doi_source(parts.path.lstrip("/"))
@@ -79,7 +82,7 @@ def _record_page(parts: SplitResult, host: str, ckan_hosts: frozenset[str]) -> S
     if host in HYDROSHARE_HOSTS:
         return hydroshare_page(host, segments)
     if host == GIST_HOST:
-        return gist_page(segments)
+        return gist_page(segments, ref)
     if parts.path.rstrip("/") in ("/dataset.xhtml", "/citation") and parts.query:
         return dataverse_page(host, parts.query)
     if "dataset" in segments and (host in ckan_hosts or "activity_id=" in parts.query):
@@ -123,7 +126,7 @@ def parse_source(
         raise InvalidRequest("repo must not contain spaces or control characters")
     if is_hg_url(text):  # its ref may be given apart, as git's is
         return with_ref(hg_source(text), ref)
-    source = _parse(text, ckan_hosts)
+    source = _parse(text, ckan_hosts, ref)
     if source is None:
         return GitSource(repo_spec(text, ref, allow_file=allow_file))
     if ref is not None and not (isinstance(source, GitSource) and source.spec.ref == ref):
@@ -153,9 +156,9 @@ def ckan_source(url: str) -> RecordSource:
     )
 
 
-def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
+def _parse(text: str, ckan_hosts: frozenset[str], ref: str | None = None) -> Source | None:
     """The source ``text`` names by a form of its own; None for a repository URL (or
-    shortcut) to be read by ``repo_spec``."""
+    shortcut) to be read by ``repo_spec``. ``ref``: given apart, for a gist."""
     lowered = text.lower()
     if _SWHID_LIKE.match(lowered):
         return RecordSource("swh", "archive.softwareheritage.org", check_swhid(text))
@@ -169,7 +172,7 @@ def _parse(text: str, ckan_hosts: frozenset[str]) -> Source | None:
     if split is None:
         return None
     parts, host = split
-    record = _record_page(parts, host, ckan_hosts)
+    record = _record_page(parts, host, ckan_hosts, ref)
     if record is not None or parts.query or parts.fragment:
         return record
     segments = [s for s in parts.path.split("/") if s]

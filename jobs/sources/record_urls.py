@@ -6,7 +6,7 @@ The page layouts are the providers' own: Zenodo ``/records/<id>`` (also ``/recor
 and ``/doi/<doi>``), Figshare ``/articles/[<type>/]<slug>/<id>[/<version>]``, Dataverse
 ``/dataset.xhtml?persistentId=<pid>[&version=<v>]`` (also ``/citation``), HydroShare
 ``/resource/<32 hex>``, CKAN ``/dataset/<name>[/history/<activity>]`` (or
-``?activity_id=``), gists ``gist.github.com/[<user>/]<id>[/<sha>]``. Zenodo mints DOIs
+``?activity_id=``), gists ``gist.github.com/[<user>/]<id>[.git][/<sha>]``. Zenodo mints DOIs
 ``10.5281/zenodo.<record>`` (its sandbox ``10.5072/zenodo.<record>``) and Figshare
 ``10.6084/m9.figshare.<article>[.v<version>]``.
 """
@@ -125,15 +125,23 @@ def ckan_page(host: str, prefix: str, segments: list[str], query: str) -> Record
 
 
 def gist_page(segments: list[str], ref: str | None = None) -> GitSource:
-    """``[<user>/]<id>[/<sha>]`` of gist.github.com, as a git repository: the gist's
-    clone URL without the user (one gist, one spelling) and the ref (``HEAD`` unless a
-    revision or ``ref`` is given)."""
-    if segments and _GIST_USER.match(segments[0]) and not _GIST_ID.match(segments[0]):
+    """``[<user>/]<id>[.git][/<sha>]`` of gist.github.com, as a git repository: the
+    gist's clone URL without the user or ``.git`` (one gist, one spelling) at a ref: the
+    revision the URL names (a commit SHA, ``HEAD``, ``main`` or ``master``), else
+    ``ref`` given apart (the API's ``ref``, the CLI's ``--ref``; both: the same), else
+    ``HEAD``. The first of two or three segments is the user when the second is an id
+    (a user's name may look like an old, numeric gist id)."""
+    segments = [s.removesuffix(".git") if i < 2 else s for i, s in enumerate(segments)]
+    if len(segments) >= 2 and _GIST_USER.match(segments[0]) and _GIST_ID.match(segments[1]):
         segments = segments[1:]
     if not segments or not _GIST_ID.match(segments[0]) or len(segments) > 2:
         raise InvalidRequest("a gist is https://gist.github.com/<user>/<id>[/<revision>]")
     if len(segments) == 2:
-        if ref is not None or not (_SHA.match(segments[1]) or segments[1] in _GIST_HEADS):
+        if not (_SHA.match(segments[1]) or segments[1] in _GIST_HEADS):
             raise InvalidRequest("a gist's revision is its 40-digit commit SHA or HEAD")
+        if ref is not None and ref != segments[1]:
+            raise InvalidRequest(
+                f"the gist's URL names revision {segments[1]}: give no ref, or that one"
+            )
         ref = segments[1]
     return GitSource(repo_spec(f"https://{GIST_HOST}/{segments[0]}", ref or "HEAD"))

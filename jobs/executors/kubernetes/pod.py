@@ -22,7 +22,7 @@ from ...repo2docker.command import (
     repo2docker_args,
 )
 from ...settings import Settings
-from ...sources.git_policy import git_policy
+from ...sources.git_policy import git_policy, provider_git_config, with_git_config
 from ...sources.records import REF_PROVIDERS, record_content
 from . import rootless
 from .credentials import git_config_mounts
@@ -214,10 +214,12 @@ def record_env(build: Build, settings: Settings) -> list[dict[str, Any]]:
     """A record's build (issue 25): its provider in ``CONTENT_PROVIDER_ENV`` (the
     ConfigMap's configuration file makes that provider's class the only one), and
     ``providers.proxy`` (``proxy_environment``) over ``kubernetes.env``'s proxy, with
-    ``NO_PROXY`` when that has none. Nothing for a git build. Pure; ``pod_mounts`` puts it
-    after ``trust_env`` and drops the names it replaces."""
+    ``NO_PROXY`` when that has none. A git build gets only ``providers.proxy`` for gists
+    (``provider_git_config``, as git configuration in its environment). Pure;
+    ``pod_mounts`` puts it after ``trust_env`` and drops the names it replaces."""
     if build.provider == "git":
-        return []
+        gist = with_git_config({}, provider_git_config(settings.providers.proxy))
+        return [{"name": k, "value": v} for k, v in sorted(gist.items())]
     env = {CONTENT_PROVIDER_ENV: build.provider}
     proxy = proxy_environment(settings.providers.proxy)
     if proxy and not {"NO_PROXY", "no_proxy"} & settings.kubernetes.env.keys():

@@ -41,7 +41,7 @@ from ...repo2docker.failures import TAIL_LINES, classify_failure
 from ...repo2docker.log_lines import LineSplitter, RawLine, log_line_from_raw
 from ...repo2docker.phases import Expired, PhaseTracker
 from ...settings import Settings
-from ...sources.git_policy import git_policy
+from ...sources.git_policy import git_policy, provider_git_config, with_git_config
 from ...sources.records import CONTENT_PROVIDER_CLASSES, REF_PROVIDERS, record_content
 from ...trust import Trust
 from ..base import Executor
@@ -145,8 +145,9 @@ class LocalExecutor(Executor):
     def _environment(self) -> dict[str, str]:
         """What every build gets of the service's environment: the allow-list of
         ``build_config`` (no setting, secret or token) with repo2docker's own directory
-        first on PATH, git's policy, and the BuildKit
-        daemon's address; each build adds its own files (``_build_files``)."""
+        first on PATH, git's policy and ``providers.proxy`` for gists
+        (``provider_git_config``), the CA bundle, and the BuildKit daemon's address;
+        each build adds its own files (``_build_files``)."""
         env = allowed_environment(os.environ)
         # the tools installed beside repo2docker come first (hg, which its Mercurial
         # content provider runs by name)
@@ -154,6 +155,8 @@ class LocalExecutor(Executor):
         if program.is_absolute():
             env["PATH"] = os.pathsep.join([str(program.parent), env.get("PATH", os.defpath)])
         env.update(git_policy(self._settings.allow_file_urls))
+        # a gist is cloned through providers.proxy, as records are fetched
+        env = with_git_config(env, provider_git_config(self._settings.providers.proxy))
         # ca_bundle: the public authorities and the bundle's, in one file (jobs.trust)
         env.update(Trust(self._settings.ca_bundle, self._state_dir).git_env())
         if self._buildx:
