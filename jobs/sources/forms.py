@@ -125,8 +125,11 @@ def parse_source(
     if source is None:
         return GitSource(repo_spec(text, ref, allow_file=allow_file))
     if ref is not None and not (isinstance(source, GitSource) and source.spec.ref == ref):
+        hint = ""
+        if isinstance(source, RecordSource) and source.provider == "ckan":
+            hint = " (it reads as a CKAN dataset; a git repository there ends in .git)"
         raise InvalidRequest(
-            f"{text[:100]} names its content itself: give no ref, or the one it names"
+            f"{text[:100]} names its content itself: give no ref, or the one it names{hint}"
         )
     return source
 
