@@ -316,7 +316,7 @@ def test_a_ref_given_apart() -> None:
     with pytest.raises(errors.InvalidRequest, match="give no ref, or the one it names"):
         parse_source("10.5281/zenodo.1", ref="main")
     # a git repository whose URL reads as a CKAN dataset's page is told how to say so
-    with pytest.raises(errors.InvalidRequest, match="a git repository there ends in .git"):
+    with pytest.raises(errors.InvalidRequest, match=r"a git repository there ends in \.git"):
         parse_source("https://git.example.org/dataset/tools", ref="main")
     assert shape(parse_source("https://git.example.org/dataset/tools.git", ref="main")) == (
         "git",
