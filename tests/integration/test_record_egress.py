@@ -23,10 +23,10 @@ from jobs.sources.hg_identify import HgEgress, identify
 from testkit.certs import make_ca, server_for_names
 from testkit.components import Registry, ServiceProcess, free_port, in_registry, wait_until
 
+from .provider_records import HG, HG_ENV, build_log, hg, hg_commit
 from .provider_standins import ConnectProxy
 from .test_binderhub_stream import records
 from .test_http_api import wait_for_state
-from .provider_records import HG, HG_ENV, build_log, hg, hg_commit
 
 StartServer = Callable[..., ServiceProcess]
 HG_HOST = "hg.example.org"

@@ -11,10 +11,7 @@ from collections.abc import Callable
 
 from testkit.components import Registry, ServiceProcess, in_registry
 
-from .provider_standins import ConnectProxy, ProviderStandIn
-from .test_binderhub_stream import records
-from .test_http_api import wait_for_state
-from .test_record_builds import (  # noqa: F401 - fixtures
+from .provider_records import (  # noqa: F401 - fixtures
     A1,
     CKAN_PAGE,
     build_log,
@@ -23,6 +20,9 @@ from .test_record_builds import (  # noqa: F401 - fixtures
     standin,
     start,
 )
+from .provider_standins import ConnectProxy, ProviderStandIn
+from .test_binderhub_stream import records
+from .test_http_api import wait_for_state
 
 
 def test_a_bare_ckan_dataset_page_builds_the_dataset(
