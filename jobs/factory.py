@@ -22,6 +22,7 @@ from .registry.client import Credentials, Registry, RegistryClient
 from .service import BuildService
 from .settings import ConfigError, Settings
 from .sources.git_policy import provider_git_config, with_git_config
+from .sources.hg_identify import HgEgress
 from .sources.record_apis import RecordResolver
 from .sources.record_cache import RecordCache
 from .sources.record_hosts import check_record_host
@@ -169,7 +170,8 @@ def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.A
     resolves to an internal one (``check_record_host``), and refuses records over
     ``providers.max_record_bytes``; and its one HTTP client (``providers.timeout`` per
     request, ``providers.proxy`` or the environment's, trusting ``ca_bundle``), which the
-    caller closes."""
+    caller closes. Mercurial refs are resolved by ``hg identify`` through the same proxy
+    and authorities (``HgEgress``)."""
     providers = settings.providers
     client = httpx.AsyncClient(
         proxy=providers.proxy, verify=trust.ssl_context(), timeout=providers.timeout
@@ -181,6 +183,7 @@ def make_records(settings: Settings, trust: Trust) -> tuple[RecordCache, httpx.A
         check_host=lambda record: check_record_host(
             record, settings.allowed_repos, proxy=providers.proxy
         ),
+        hg=HgEgress(proxy=providers.proxy, cacerts=trust.bundle_file),
     )
     return RecordCache(resolver, ttl=providers.cache_seconds), client
 

@@ -76,8 +76,9 @@ def _add_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "gh/OWNER/REPO/REF or gl/NAMESPACE/PROJECT/REF; a GitHub, GitLab or Gitea page "
         "(tree, commit, tag, pull request) or a gist; a DOI (10.5281/zenodo.3242074, "
         "doi:10..., https://doi.org/10.7910/DVN/TJCLKP) or a record's page (Zenodo, "
-        "Figshare, Dataverse, HydroShare); a CKAN dataset as "
-        "ckan:https://demo.ckan.org/dataset/sample-dataset-1; a Software Heritage SWHID "
+        "Figshare, Dataverse, HydroShare); a CKAN dataset's page "
+        "https://demo.ckan.org/dataset/sample-dataset-1 (ckan:URL on a git forge's host); "
+        "a Software Heritage SWHID "
         "(swh:1:dir:HASH, swh:1:rev:HASH); a Mercurial repository as "
         "hg+https://HOST/PATH[@REF]",
     )

@@ -33,13 +33,15 @@ class ProviderSettings(Section):
 
     proxy: str | None = None
     """A forward proxy (``http://`` or ``https://`` URL) for requests to providers: the
-    service's own (resolving records) and those of builds of records (``HTTPS_PROXY``
-    and ``HTTP_PROXY`` in their environment), and git's to gists (the service's ``git
-    ls-remote`` and the build's clone of ``https://gist.github.com/...``, as git's
-    ``http.<url>.proxy``; other git hosts keep the environment's proxies). The
-    authorities of ``ca_bundle`` are trusted by all of them. Default: the service's
-    environment's proxies, if any. With the ``kubernetes`` executor it holds no user
-    name or password: build pods get it as a value in their Job, which is no secret."""
+    service's own (resolving records, Mercurial's ``hg identify`` included) and those of
+    builds of records (``HTTPS_PROXY`` and ``HTTP_PROXY`` in their environment), and git's
+    to gists (the service's ``git ls-remote`` and the build's clone of
+    ``https://gist.github.com/...``, as git's ``http.<url>.proxy``; other git hosts keep
+    the environment's proxies). The authorities of ``ca_bundle`` are trusted by all of
+    them. Default: the service's environment's proxies, if any. Mercurial speaks only
+    plain HTTP to a proxy, so with an ``https://`` proxy Mercurial repositories are
+    refused (422). With the ``kubernetes`` executor it holds no user name or password:
+    build pods get it as a value in their Job, which is no secret."""
 
     @field_validator("proxy")
     @classmethod

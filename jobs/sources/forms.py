@@ -67,9 +67,7 @@ def _http_url(text: str) -> tuple[SplitResult, str] | None:
     return parts, host
 
 
-def _record_page(
-    parts: SplitResult, host: str, ckan_hosts: frozenset[str], ref: str | None = None
-) -> Source | None:
+def _record_page(parts: SplitResult, host: str, ref: str | None = None) -> Source | None:
     """The source of a record page or DOI link, or None when the URL is no such page;
     ``ref`` (given apart) is a gist's (``gist_page``), the only page that takes one."""
     segments = [s for s in parts.path.split("/") if s]
@@ -85,11 +83,7 @@ def _record_page(
         return gist_page(segments, ref)
     if parts.path.rstrip("/") in ("/dataset.xhtml", "/citation") and parts.query:
         return dataverse_page(host, parts.query)
-    if "dataset" in segments and (host in ckan_hosts or "activity_id=" in parts.query):
-        cut = segments.index("dataset")
-        prefix = "".join(f"/{s}" for s in segments[:cut])
-        return ckan_page(host, prefix, segments[cut + 1 :], parts.query)
-    return None
+    return ckan_page(host, parts.path, parts.query, on_forge=False)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -98,7 +92,6 @@ def parse_source(
     *,
     ref: str | None = None,
     allow_file: bool = False,
-    ckan_hosts: frozenset[str] = frozenset(),
 ) -> Source:
     """What a user gave (``text``, and a ``ref`` given apart) as a source. Pure and
     cached (refusals are not).
@@ -110,8 +103,10 @@ def parse_source(
     - ``10.…``, ``doi:10.…``, a doi.org link: a DOI (``doi_source``);
     - ``gh/…``, ``gl/…`` shortcuts, ssh/git/scp-like URLs: git (``repo_spec``);
     - an http(s) URL: a record page (Zenodo, Figshare, Dataverse, HydroShare, gist;
-      CKAN on ``ckan_hosts`` or with ``activity_id``), a forge page (tree, blob, commit,
-      tag, pull request) or else a clone URL.
+      a CKAN dataset's page, ``[<prefix>]/dataset/<name>[/history/<activity>]``, on
+      any host but a public git forge's: ``record_urls.ckan_page``), a forge page (tree,
+      blob, commit, tag, pull request) or else a clone URL (so a git repository whose
+      URL ends ``/dataset/<name>`` on another host is given with ``.git`` at its end).
 
     A git source's ref is ``ref``, or the one its URL names, or ``HEAD``; a ``ref`` that
     differs from the one the URL names, or given with a record, is refused. Raises
@@ -126,20 +121,22 @@ def parse_source(
         raise InvalidRequest("repo must not contain spaces or control characters")
     if is_hg_url(text):  # its ref may be given apart, as git's is
         return with_ref(hg_source(text), ref)
-    source = _parse(text, ckan_hosts, ref)
+    source = _parse(text, ref)
     if source is None:
         return GitSource(repo_spec(text, ref, allow_file=allow_file))
     if ref is not None and not (isinstance(source, GitSource) and source.spec.ref == ref):
+        hint = ""
+        if isinstance(source, RecordSource) and source.provider == "ckan":
+            hint = " (it reads as a CKAN dataset; a git repository there ends in .git)"
         raise InvalidRequest(
-            f"{text[:100]} names its content itself: give no ref, or the one it names"
+            f"{text[:100]} names its content itself: give no ref, or the one it names{hint}"
         )
     return source
 
 
 CKAN_PREFIX = "ckan:"
-"""``ckan:<dataset URL>``: a CKAN dataset on any host (the stream's ``ckan/<escaped
-URL>``, ``jobs.sources.providers``), where a bare URL is CKAN's only on ``ckan_hosts``
-or with an ``activity_id``."""
+"""``ckan:<dataset URL>``: a CKAN dataset (the stream's ``ckan/<escaped URL>``,
+``jobs.sources.providers``), on any host, a git forge's too."""
 
 
 def ckan_source(url: str) -> RecordSource:
@@ -147,8 +144,8 @@ def ckan_source(url: str) -> RecordSource:
     <name>[/history/<activity>]``); ``InvalidRequest`` naming the form otherwise."""
     split = _http_url(url)
     if split is not None:
-        found = _record_page(split[0], split[1], frozenset({split[1]}))
-        if isinstance(found, RecordSource) and found.provider == "ckan":
+        found = ckan_page(split[1], split[0].path, split[0].query)
+        if found is not None:
             return found
     raise InvalidRequest(
         f"{url[:100]!r} is no CKAN dataset: give https://<host>/dataset/<name>"
@@ -156,7 +153,7 @@ def ckan_source(url: str) -> RecordSource:
     )
 
 
-def _parse(text: str, ckan_hosts: frozenset[str], ref: str | None = None) -> Source | None:
+def _parse(text: str, ref: str | None = None) -> Source | None:
     """The source ``text`` names by a form of its own; None for a repository URL (or
     shortcut) to be read by ``repo_spec``. ``ref``: given apart, for a gist."""
     lowered = text.lower()
@@ -172,7 +169,7 @@ def _parse(text: str, ckan_hosts: frozenset[str], ref: str | None = None) -> Sou
     if split is None:
         return None
     parts, host = split
-    record = _record_page(parts, host, ckan_hosts, ref)
+    record = _record_page(parts, host, ref)
     if record is not None or parts.query or parts.fragment:
         return record
     segments = [s for s in parts.path.split("/") if s]

@@ -66,6 +66,20 @@ def _record_text(provider: str, text: str) -> str:
     return text
 
 
+def git_text(url: str) -> str:
+    """A git provider's repository ``url`` (canonical) as ``parse_source`` reads it as
+    git: as it is, or with ``.git`` at its end when its path is also a CKAN dataset
+    page's (``https://git.example.org/dataset/tools``, which a pasted URL is read as):
+    the same repository, since the canonical URL drops ``.git`` again. The provider
+    (``git``) says what it is. Pure."""
+    try:
+        if not isinstance(parse_source(url), RecordSource):
+            return url
+    except InvalidRequest:
+        return url
+    return f"{url}.git"
+
+
 def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     """What a stream's ``/build/<provider>/<spec>`` asks for, as a build request's
     ``repo`` and ``ref``: a git spec's URL and ref (``repo_spec_for``), or a record's
@@ -77,7 +91,7 @@ def stream_request(provider: str, spec: str) -> tuple[str, str | None]:
     ``InvalidRequest`` for a record spec that names no record of its provider."""
     if provider not in RECORD_STREAM_PROVIDERS:
         wanted = repo_spec_for(provider, spec)
-        return wanted.url, wanted.ref
+        return git_text(wanted.url), wanted.ref
     text = unquote(spec)
     if provider == "swh":  # a SWHID and nothing else; a malformed one is named as such
         return check_swhid(text), None

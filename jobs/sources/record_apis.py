@@ -19,7 +19,7 @@ import httpx
 
 from ..errors import HostNotHandled, InvalidRequest, ProviderUnavailable
 from .forms import parse_source
-from .hg_identify import identify
+from .hg_identify import DIRECT, HgEgress, identify
 from .record_versions import (
     Answer,
     check_size,
@@ -61,6 +61,8 @@ class RecordResolver:
     intake's ``allowed_repos`` check: it raises to refuse). ``check_host``: awaited
     with every record before its host is asked, a DOI's included (the intake's
     ``jobs.sources.record_hosts.check_record_host``: it raises to refuse).
+    ``hg``: how ``hg identify`` reaches a Mercurial repository (``HgEgress``: the
+    ``proxy`` and ``ca_bundle`` the client has, given again since hg is no httpx).
     """
 
     def __init__(
@@ -68,16 +70,16 @@ class RecordResolver:
         client: httpx.AsyncClient,
         *,
         max_record_bytes: int | None = None,
-        ckan_hosts: frozenset[str] = frozenset(),
         retry_after: int = 30,
         check: Callable[[RecordSource], None] | None = None,
         check_host: Callable[[RecordSource], Awaitable[None]] | None = None,
+        hg: HgEgress = DIRECT,
     ) -> None:
         self._client = client
         self._check = check
         self._check_host = check_host
         self._max_record_bytes = max_record_bytes
-        self._ckan_hosts = ckan_hosts
+        self._hg = hg
         self._retry_after = retry_after
 
     async def resolve(self, source: RecordSource | DoiSource) -> RecordVersion:
@@ -101,7 +103,7 @@ class RecordResolver:
         url = doi_target(source.doi, answer)
         host = urlsplit(url).hostname or url[:100]
         try:
-            found: object = parse_source(url, ckan_hosts=self._ckan_hosts)
+            found: object = parse_source(url)
         except InvalidRequest:
             found = None
         if not isinstance(found, RecordSource):
@@ -127,7 +129,7 @@ class RecordResolver:
             )
             return dataverse_version(source, answer)
         if source.provider == "hg":  # the repository's own server, as git's refs are
-            return await identify(source)
+            return await identify(source, egress=self._hg)
         if source.provider == "hydroshare":
             url = f"https://{source.host}/hsapi/resource/{source.record}/scimeta/elements"
             return hydroshare_version(source, await self.get(url))

@@ -21,6 +21,16 @@ which resolves the name itself and is the deployment's egress control (the tests
 stand-ins are reached that way under real host names that resolve nowhere here). A name
 that does resolve here to a private address is refused with or without a proxy.
 
+Mercurial repositories (``hg``), like git repositories, are not under this rule. Both
+are a repository's own server, which operators build from on purpose (an internal forge,
+an internal hg server), and both are asked the same way: the service asks the server
+which commit or changeset a ref names (``git ls-remote``, ``hg identify``), and the
+build clones it from the build's network. ``allowed_repos`` (``hg:<host>/*``, the
+repository's URL) is what decides which of them may be asked, and ``providers.proxy``,
+which every ``hg identify`` goes through when it is set. Holding hg to the rule and not
+git would refuse an internal hg server while an internal git server builds: no safer,
+only inconsistent; holding git to it would refuse what operators build from today.
+
 Known limit: the address is looked up here and again by the HTTP client, so a name
 whose DNS answer changes between the two (DNS rebinding, TTL 0) is not caught; a
 deployment that must rule that out sends providers through ``providers.proxy`` and
@@ -41,7 +51,8 @@ from .records import RecordProvider, RecordSource, describe
 
 USER_HOSTED: Final[frozenset[RecordProvider]] = frozenset({"dataverse", "ckan"})
 """Providers whose host a user names (any Dataverse, any CKAN); the others' hosts are
-fixed by the service (zenodo.org, figshare.com, www.hydroshare.org, ...)."""
+fixed by the service (zenodo.org, figshare.com, www.hydroshare.org, ...), except
+Mercurial's, which is a repository's own server and kept out as git's are (above)."""
 
 Lookup = Callable[[str], Awaitable[list[str]]]
 """A host name → the addresses it resolves to (empty or ``OSError`` when it does not)."""

@@ -5,8 +5,9 @@ Pure functions, no I/O.
 The page layouts are the providers' own: Zenodo ``/records/<id>`` (also ``/record/<id>``
 and ``/doi/<doi>``), Figshare ``/articles/[<type>/]<slug>/<id>[/<version>]``, Dataverse
 ``/dataset.xhtml?persistentId=<pid>[&version=<v>]`` (also ``/citation``), HydroShare
-``/resource/<32 hex>``, CKAN ``/dataset/<name>[/history/<activity>]`` (or
-``?activity_id=``), gists ``gist.github.com/[<user>/]<id>[.git][/<sha>]``. Zenodo mints DOIs
+``/resource/<32 hex>``, CKAN ``[<prefix>]/dataset/<name>[/history/<activity>]`` (or
+``?activity_id=``) on any host but a public git forge's, gists
+``gist.github.com/[<user>/]<id>[.git][/<sha>]``. Zenodo mints DOIs
 ``10.5281/zenodo.<record>`` (its sandbox ``10.5072/zenodo.<record>``) and Figshare
 ``10.6084/m9.figshare.<article>[.v<version>]``.
 """
@@ -35,6 +36,7 @@ _HYDROSHARE_ID = re.compile(r"^[0-9a-f]{32}$")
 _GIST_ID = re.compile(r"^[0-9a-f]{20,32}$|^[1-9][0-9]{0,9}$")
 _GIST_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _CKAN_NAME = re.compile(r"^[a-z0-9_-]{2,100}$|^[0-9a-f-]{36}$")
+_CKAN_PREFIX_SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._~-]{1,100}$")
 _DATAVERSE_VERSION = re.compile(r"^[0-9]{1,6}\.[0-9]{1,6}$")
 _PERSISTENT_ID = re.compile(r"^(?:doi:10\.[0-9.]+/|hdl:[0-9.]+/)[\x21-\x7e]+$", re.IGNORECASE)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -109,19 +111,45 @@ def dataverse_page(host: str, query: str) -> RecordSource:
     return RecordSource("dataverse", host, f"{scheme.lower()}:{rest}", version)
 
 
-def ckan_page(host: str, prefix: str, segments: list[str], query: str) -> RecordSource:
-    """``<prefix>/dataset/<name>[/history/<activity id>]`` or ``?activity_id=``; the host
-    is recorded with its path prefix (a CKAN may live under one)."""
-    activity = parse_qs(query).get("activity_id", [None])[0]
-    if len(segments) >= 3 and segments[1] == "history":
-        activity = segments[2]
-    if not segments or not _CKAN_NAME.match(segments[0]) or len(segments) not in (1, 3):
+CKAN_DATASET_PATH = re.compile(
+    r"^(?P<prefix>(?:/[^/]+)*?)/dataset/(?P<name>[^/]+)(?:/history/(?P<activity>[^/]+))?/?$"
+)
+"""The path of a CKAN dataset's page: ``[<prefix>]/dataset/<name or id>``, or its page at
+an activity ``…/history/<activity id>`` (CKAN's own layout; a CKAN may live under a
+path prefix). The name is checked apart (``_CKAN_NAME``)."""
+
+GIT_FORGE_HOSTS = frozenset(
+    {"github.com", "www.github.com", "gitlab.com", "codeberg.org", "gitea.com", "bitbucket.org"}
+)
+"""Public git forges: a path of theirs is a repository's, never a CKAN dataset's
+(``github.com/dataset/tools`` is the repository ``tools`` of the owner ``dataset``)."""
+
+
+def ckan_page(host: str, path: str, query: str, *, on_forge: bool = True) -> RecordSource | None:
+    """The CKAN dataset of a page whose ``path`` is CKAN's dataset form
+    (``CKAN_DATASET_PATH``) with a dataset name or id, its activity from the path or
+    ``?activity_id=``; the host is recorded with its path prefix. None when the path is
+    not that form, or the name is none CKAN gives (so ``…/dataset/tools.git`` stays a
+    git repository's URL), or the host is one of ``GIT_FORGE_HOSTS`` unless
+    ``on_forge`` (``ckan:<URL>`` says it is a CKAN). ``InvalidRequest`` for an activity
+    that is not a UUID."""
+    match = CKAN_DATASET_PATH.match(path)
+    if match is None or not _CKAN_NAME.match(match["name"]):
+        return None
+    if not on_forge and host in GIT_FORGE_HOSTS:
+        return None
+    prefix = match["prefix"]
+    if not all(_CKAN_PREFIX_SEGMENT.match(segment) for segment in prefix.split("/")[1:]):
+        # the prefix is part of the host asked and of what allowed_repos reads: no
+        # ``..`` (``ckan:<host>/safe/*`` must not admit ``<host>/safe/../other``), no escapes
         raise InvalidRequest(
-            f"a CKAN dataset URL is https://{host}{prefix}/dataset/<name>[/history/<activity>]"
+            "a CKAN path prefix is plain path segments (letters, digits, '-', '_', '.', '~'),"
+            " without '.' or '..' segments"
         )
+    activity = match["activity"] or parse_qs(query).get("activity_id", [None])[0]
     if activity is not None and not re.match(r"^[0-9a-f-]{36}$", activity):
         raise InvalidRequest("a CKAN activity id is a UUID")
-    return RecordSource("ckan", f"{host}{prefix}", segments[0], activity)
+    return RecordSource("ckan", f"{host}{prefix}", match["name"], activity)
 
 
 def gist_page(segments: list[str], ref: str | None = None) -> GitSource:

@@ -13,7 +13,9 @@ Facts from the providers' documentation (shapes recorded in tests/data/providers
 - Dataverse ``GET /api/datasets/:persistentId/[versions/<v>]?persistentId=<pid>``:
   ``{"status": "OK", "data": …}``; the dataset's ``protocol``, ``authority``,
   ``identifier`` and ``latestVersion``; a version's ``datasetPersistentId``,
-  ``versionNumber``, ``versionMinorNumber``, ``versionState``, ``files[].dataFile.filesize``.
+  ``versionNumber``, ``versionMinorNumber``, ``versionState``, ``files[].restricted``,
+  ``files[].dataFile.filesize`` (an ingested table's stored form) and, for an ingested
+  table, ``originalFileName`` and ``originalFileSize`` (the file as uploaded).
 - Software Heritage ``GET /api/1/revision/<sha1_git>/`` (an object whose ``id`` is the
   revision's hash and ``directory`` its root directory's) and
   ``GET /api/1/directory/<sha1_git>/`` (a list of the directory's entries); 404 (``{"exception":
@@ -158,16 +160,30 @@ def dataverse_version(source: RecordSource, answer: Answer) -> RecordVersion:
         raise ProviderUnavailable(f"{source.host} answered version {number} for {source.version}")
     if field(data, "versionState", kind=str) != "RELEASED":
         raise RecordNotFound(f"Dataverse dataset {source.record} has no released version")
-    files = field(data, "files", kind=list)
     return RecordVersion(
         provider="dataverse",
         host=source.host,
         record=pid,
         version=number,
         content=dataverse_content(source.host, pid, number),
-        total_size=sum(field(f, "dataFile", "filesize", kind=int) for f in files),
+        total_size=sum(dataverse_fetched_size(f) for f in field(data, "files", kind=list)),
         moves=source.version is None,
     )
+
+
+def dataverse_fetched_size(entry: Any) -> int:
+    """Bytes the build downloads for one file of a Dataverse version's list, as
+    builder/'s ``Dataverse`` provider fetches it (``version_files``): none for a
+    restricted file (``restricted``: no anonymous download serves it, so the build
+    leaves it out); an ingested table's ``dataFile.originalFileSize`` (it is fetched as
+    uploaded, ``format=original``) when listed; else ``dataFile.filesize``."""
+    data_file = field(entry, "dataFile", kind=dict)
+    if entry.get("restricted"):
+        return 0
+    original = data_file.get("originalFileSize")
+    if data_file.get("originalFileName") and type(original) is int:
+        return original
+    return int(field(data_file, "filesize", kind=int))
 
 
 def swh_version(source: RecordSource, answer: Answer) -> RecordVersion:

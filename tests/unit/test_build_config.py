@@ -14,6 +14,7 @@ from jobs.executors.local.build_config import (
     allowed_environment,
     write_build_files,
     write_docker_config,
+    write_hg_config,
 )
 from jobs.forges.credentials import credential_set
 from jobs.settings import load_settings
@@ -154,3 +155,14 @@ def test_a_build_gets_its_repositorys_credential_only_in_files_of_its_own(tmp_pa
     record.mkdir()
     write_build_files(record, settings, None)
     assert (record / "git" / "config").read_text() == ""
+
+
+def test_a_mercurial_build_trusts_the_ca_bundle_through_its_hgrc(tmp_path: Path) -> None:
+    """hg reads certifi's authorities, not ``SSL_CERT_FILE``: ``web.cacerts`` in the
+    build's own ``HOME/.hgrc`` names the bundle; nothing is written without one."""
+    bundle = tmp_path / "ca.crt"
+    write_hg_config(tmp_path, None)
+    assert not (tmp_path / ".hgrc").exists()
+    write_hg_config(tmp_path, bundle)
+    assert (tmp_path / ".hgrc").read_text() == f"[web]\ncacerts = {bundle}\n"
+    assert (tmp_path / ".hgrc").stat().st_mode & 0o777 == 0o600

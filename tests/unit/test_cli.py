@@ -17,7 +17,7 @@ EXAMPLES = {
     "gl/NAMESPACE/PROJECT/REF": "git",
     "10.5281/zenodo.3242074": "zenodo",
     "https://doi.org/10.7910/DVN/TJCLKP": "doi",
-    "ckan:https://demo.ckan.org/dataset/sample-dataset-1": "ckan",
+    "https://demo.ckan.org/dataset/sample-dataset-1": "ckan",
     "hg+https://HOST/PATH": "hg",
 }
 NAMED = ("gist", "Zenodo", "Figshare", "Dataverse", "HydroShare", "swh:1:dir:", "swh:1:rev:")

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from jobs.sources.records import dataverse_content
+from jobs.sources.record_versions import check_size, dataverse_version
+from jobs.sources.records import RecordSource, dataverse_content
 from tests.conftest import ROOT
 
 with warnings.catch_warnings():  # repo2docker's imports warn of their own
@@ -81,7 +82,7 @@ def test_the_files_of_a_version() -> None:
             "id": 3323462,
             "path": "data/survey.csv",
             "original": True,
-            "size": 41230,
+            "size": 39811,  # what format=original serves: the upload (originalFileSize)
             "checksum": None,  # not said whether of the upload or of the stored table
         },
     ]  # the restricted file is left out: no anonymous download serves it
@@ -137,3 +138,35 @@ def test_a_file_path_out_of_the_dataset_fails_the_version() -> None:
     answer["data"]["files"][0]["directoryLabel"] = "../../etc"
     with pytest.raises(ContentProviderException, match="refusing the file path"):
         version_files(SPEC, answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "version", "fetched"),
+    [
+        ("dataverse_version", "1.0", 98 + 3900),
+        # the restricted file (2048 bytes) is not fetched; the table is, as uploaded
+        ("dataverse_version_tabular", "2.1", 14 + 39811),
+    ],
+)
+def test_the_size_the_service_limits_is_what_the_provider_fetches(
+    answer: str, version: str, fetched: int
+) -> None:
+    """``providers.max_record_bytes`` holds the service to the bytes a build downloads:
+    the service's total (``dataverse_version``) is the sum of the files builder/'s
+    provider fetches (``version_files``), restricted files left out of both."""
+    source = RecordSource("dataverse", SPEC["host"], SPEC["pid"], version)
+    counted = dataverse_version(source, (200, recorded(answer))).total_size
+    files = version_files({**SPEC, "version": version}, recorded(answer))
+    assert counted == sum(f["size"] for f in files) == fetched
+
+
+def test_a_dataset_whose_restricted_files_alone_exceed_the_limit_is_not_refused() -> None:
+    """Restricted files are not in the image, so they do not count against the limit."""
+    answer = recorded("dataverse_version_tabular")
+    restricted = answer["data"]["files"][2]
+    assert restricted["restricted"] is True
+    restricted["dataFile"]["filesize"] = 50 * 1024**4  # 50 TiB nobody can download
+    source = RecordSource("dataverse", SPEC["host"], SPEC["pid"], "2.1")
+    version = dataverse_version(source, (200, answer))
+    assert version.total_size == 14 + 39811
+    check_size(source, version.total_size, 10 * 1024**3)

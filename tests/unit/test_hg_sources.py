@@ -1,8 +1,12 @@
 """Mercurial sources (jobs/sources/hg.py): the forms users give, golden; what a build
-of one records and hands repo2docker. ``hg identify`` against a real ``hg serve`` is
-tested in tests/integration/test_swh_hg_builds.py."""
+of one records and hands repo2docker; how ``hg identify`` is run (its egress, its
+environment). ``hg identify`` against a real ``hg serve`` is tested in
+tests/integration/test_swh_hg_builds.py, and through a proxy to a TLS ``hg serve`` in
+tests/integration/test_record_egress.py."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +14,7 @@ from jobs import errors
 from jobs.coordinator.record_intake import asked_ref, check_record, record_target
 from jobs.sources.forms import parse_source
 from jobs.sources.hg import hg_version
+from jobs.sources.hg_identify import HgEgress, egress_options, hg_invocation
 from jobs.sources.patterns import canonical_pattern
 from jobs.sources.records import (
     CONTENT_PROVIDER_CLASSES,
@@ -19,6 +24,7 @@ from jobs.sources.records import (
     record_content,
     record_keys,
 )
+from webhook.errors import status_for
 
 NODE = "d3ed62c2cb10cf1d090615034ae191f2342386fa"
 
@@ -118,3 +124,61 @@ def test_an_hg_pattern_is_kept_as_written_when_the_settings_load() -> None:
     source = parse_source("hg+https://hg.example.org/team/repo")
     assert isinstance(source, RecordSource)
     check_record([canonical_pattern("hg:hg.example.org/team/*")], source)
+
+
+CA = Path("/etc/binderhub-service/ca-bundle.crt")
+
+
+@pytest.mark.parametrize(
+    ("egress", "options", "env"),
+    [
+        (HgEgress(), [], {}),  # the environment's proxies, as hg reads them
+        (
+            HgEgress(proxy="http://proxy.internal:3128"),
+            [
+                *("--config", "http_proxy.host=http://proxy.internal:3128"),
+                *("--config", "http_proxy.always=true"),
+            ],
+            {},
+        ),
+        (HgEgress(cacerts=CA), ["--config", f"web.cacerts={CA}"], {}),
+        (  # a password is never an argument: every user of the machine reads those
+            HgEgress(proxy="http://svc:s3cret@proxy.internal:3128", cacerts=CA),
+            ["--config", "http_proxy.always=true", "--config", f"web.cacerts={CA}"],
+            {"http_proxy": "http://svc:s3cret@proxy.internal:3128"},
+        ),
+    ],
+)
+def test_hg_gets_the_providers_proxy_and_ca_on_its_command_line(
+    egress: HgEgress, options: list[str], env: dict[str, str]
+) -> None:
+    assert egress_options(egress) == (options, env)
+
+
+def test_hg_refuses_an_https_proxy_rather_than_send_it_a_connect_in_the_clear() -> None:
+    with pytest.raises(errors.HostNotHandled, match="https:// proxy") as refused:
+        egress_options(HgEgress(proxy="https://svc:s3cret@proxy.internal:3128"))
+    assert "s3cret" not in str(refused.value)
+    assert status_for(refused.value) == 422
+
+
+def test_hg_runs_without_configuration_and_with_one_proxy_only() -> None:
+    service = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "HOME": "/home/service",
+        "HGRCPATH": "/etc/mercurial/hgrc",
+        "https_proxy": "http://env-proxy:3128",
+        "no_proxy": "hg.example.org",
+        "DATABASE_URL": "postgresql://secret@db/x",
+    }
+    fixed = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "HGPLAIN": "1", "HGRCPATH": ""}
+    fixed["HOME"] = "/nonexistent"
+    options, env = hg_invocation(service, HgEgress())
+    assert (options, env) == (
+        [],
+        {**fixed, "https_proxy": "http://env-proxy:3128"} | {"no_proxy": "hg.example.org"},
+    )
+    options, env = hg_invocation(service, HgEgress(proxy="http://proxy.internal:3128"))
+    assert env == fixed  # neither the environment's proxy nor its exceptions
+    assert "http_proxy.host=http://proxy.internal:3128" in options

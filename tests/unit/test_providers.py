@@ -5,7 +5,7 @@ providers."""
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -13,6 +13,7 @@ from jobs import errors
 from jobs.coordinator.build_requests import body_request
 from jobs.sources.forms import parse_source
 from jobs.sources.providers import PROVIDERS, repo_spec_for, spec_form, stream_request
+from jobs.sources.records import GitSource
 from jobs.sources.specs import RepoSpec
 from webhook.binderhub import error_event
 from webhook.repo_providers import repo_providers
@@ -200,3 +201,13 @@ def test_every_provider_offered_says_its_spec_form_with_an_example_that_builds(
     repo, ref = stream_request(provider, spec)  # the example is of the form
     assert body_request(provider=provider, spec=spec) == (repo, ref)
     assert parse_source(repo, ref=ref) is not None
+
+
+def test_the_git_provider_reads_a_url_of_ckan_s_path_form_as_git() -> None:
+    """A pasted ``https://<host>/dataset/<name>`` is a CKAN dataset's page; given to the
+    ``git`` provider it is a git repository, at the ref the spec names."""
+    for url in ("https://git.example.org/dataset/tools", "https://git.example.org/a/b"):
+        repo, ref = stream_request("git", quote(url, safe="") + "/main")
+        source = parse_source(repo, ref=ref)
+        assert isinstance(source, GitSource)
+        assert (source.spec.url, source.spec.ref) == (url, "main")

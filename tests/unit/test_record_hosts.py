@@ -233,3 +233,15 @@ def test_a_ckan_host_is_held_to_the_same_rule(host: str) -> None:
     # a pattern naming the host admits a CKAN under a prefix on it
     named = RecordSource("ckan", "10.0.0.5/catalog", "binder-example")
     asyncio.run(check_record_host(named, ["ckan:10.0.0.5/*"], proxy=None, lookup=NAMES))
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:8000", "localhost", "loop.example.org", "inside.example.org"]
+)
+def test_a_mercurial_host_is_not_under_the_rule_as_a_git_host_is_not(host: str) -> None:
+    """Decided with git's (record_hosts' docstring): an internal hg server builds as an
+    internal git server does; ``allowed_repos`` decides. Nothing is looked up."""
+    names = Names({"loop.example.org": ["127.0.0.1"], "inside.example.org": ["10.1.2.3"]})
+    source = RecordSource("hg", host, f"https://{host}/repo", "default")
+    asyncio.run(check_record_host(source, ["*"], proxy=None, lookup=names))
+    assert names.asked == []

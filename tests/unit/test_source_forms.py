@@ -136,7 +136,7 @@ FORMS: list[tuple[str, tuple[str | bool | None, ...]]] = [
         ("hydroshare", "www.hydroshare.org", HEX32, None),
     ),
     (f"https://hydroshare.org/resource/{HEX32}", ("hydroshare", "www.hydroshare.org", HEX32, None)),
-    # CKAN: with an activity anywhere, or on a host known as CKAN (test below)
+    # CKAN (more below: CKAN_PAGES)
     (
         f"https://data.example.org/dataset/my-data?activity_id={UUID}",
         ("ckan", "data.example.org", "my-data", UUID),
@@ -157,26 +157,81 @@ def test_every_form_parses_to_its_source(
     assert shape(parse_source(given)) == expected
 
 
-def test_ckan_pages_on_known_ckan_hosts() -> None:
-    hosts = frozenset({"demo.ckan.org"})
-    assert shape(parse_source("https://demo.ckan.org/dataset/sample-001", ckan_hosts=hosts)) == (
-        "ckan",
-        "demo.ckan.org",
-        "sample-001",
-        None,
-    )
-    assert shape(
-        parse_source(
-            f"https://demo.ckan.org/catalog/dataset/sample-001/history/{UUID}", ckan_hosts=hosts
-        )
-    ) == ("ckan", "demo.ckan.org/catalog", "sample-001", UUID)
-    # elsewhere a /dataset/ path is a repository path like any other
-    assert shape(parse_source("https://git.example.org/team/dataset/x")) == (
-        "git",
-        "https://git.example.org/team/dataset/x",
-        "HEAD",
-        False,
-    )
+CKAN_PAGES: list[tuple[str, tuple[str | bool | None, ...]]] = [
+    # CKAN's dataset page on any host, as BinderHub's ckan provider takes it
+    ("https://demo.ckan.org/dataset/sample-001", ("ckan", "demo.ckan.org", "sample-001", None)),
+    ("http://demo.ckan.org/dataset/sample-001/", ("ckan", "demo.ckan.org", "sample-001", None)),
+    (
+        f"https://demo.ckan.org/dataset/{UUID}",
+        ("ckan", "demo.ckan.org", UUID, None),
+    ),
+    (
+        f"https://demo.ckan.org/catalog/dataset/sample-001/history/{UUID}",
+        ("ckan", "demo.ckan.org/catalog", "sample-001", UUID),
+    ),
+    (
+        f"https://data.example.org:8443/a/b/dataset/x_1?activity_id={UUID}",
+        ("ckan", "data.example.org:8443/a/b", "x_1", UUID),
+    ),
+    # an address is read as CKAN too: record_hosts then refuses it (403) before asking
+    ("https://169.254.169.254/dataset/x1", ("ckan", "169.254.169.254", "x1", None)),
+    # git forges: a path is a repository's, whatever its segments are called
+    (
+        "https://github.com/dataset/tools",
+        ("git", "https://github.com/dataset/tools", "HEAD", False),
+    ),
+    (
+        "https://gitlab.com/dataset/tools",
+        ("git", "https://gitlab.com/dataset/tools", "HEAD", False),
+    ),
+    (
+        "https://codeberg.org/g/dataset/tools",
+        ("git", "https://codeberg.org/g/dataset/tools", "HEAD", False),
+    ),
+    (
+        "https://github.com/o/dataset/tree/main",
+        ("git", "https://github.com/o/dataset", "main", True),
+    ),
+    # elsewhere: not CKAN's form, or not a name CKAN gives
+    (
+        "https://git.example.org/team/dataset",
+        ("git", "https://git.example.org/team/dataset", "HEAD", False),
+    ),
+    (
+        "https://git.example.org/dataset/tools.git",
+        ("git", "https://git.example.org/dataset/tools", "HEAD", False),
+    ),
+    (
+        "https://git.example.org/dataset/Tools",
+        ("git", "https://git.example.org/dataset/Tools", "HEAD", False),
+    ),
+    (
+        "https://git.example.org/dataset/tools/src/branch/main",
+        ("git", "https://git.example.org/dataset/tools", "main", True),
+    ),
+    (
+        "https://gitlab.example.org/dataset/tools/-/tree/main",
+        ("git", "https://gitlab.example.org/dataset/tools", "main", True),
+    ),
+    (
+        "https://demo.ckan.org/dataset/x1/resource/r1",
+        ("git", "https://demo.ckan.org/dataset/x1/resource/r1", "HEAD", False),
+    ),
+    # ckan: says it is a CKAN, on any host
+    (
+        "ckan:https://github.com/dataset/tools",
+        ("ckan", "github.com", "tools", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "expected"), CKAN_PAGES, ids=[given for given, _ in CKAN_PAGES])
+def test_a_ckan_dataset_page_is_read_as_ckan_and_a_forge_page_as_git(
+    given: str, expected: tuple[str | bool | None, ...]
+) -> None:
+    """BinderHub's ckan provider takes a dataset's page; so does a pasted URL, a DOI that
+    leads to one, ``repos``: no setting is needed to read it as CKAN."""
+    assert shape(parse_source(given)) == expected
 
 
 REFUSED: list[tuple[str, str]] = [
@@ -202,6 +257,11 @@ REFUSED: list[tuple[str, str]] = [
         "a Dataverse version is",
     ),
     ("https://data.example.org/dataset/xy?activity_id=nope", "a CKAN activity id is a UUID"),
+    ("https://data.example.org/dataset/xy/history/nope", "a CKAN activity id is a UUID"),
+    ("https://data.example.org/safe/../dataset/xy", "a CKAN path prefix is plain"),
+    ("https://data.example.org/safe/%2E%2E/dataset/xy", "a CKAN path prefix is plain"),
+    ("https://data.example.org/a%20b/dataset/xy", "a CKAN path prefix is plain"),
+    ("ckan:https://data.example.org/dataset/xy/resource/r1", "is no CKAN dataset"),
     ("https://gist.github.com/user", "a gist is"),
     ("https://gist.github.com/user/0123456789abcdef0123/main2", "a gist's revision"),
     ("https://github.com/o/r/issues/3", "a GitHub URL is"),
@@ -255,6 +315,15 @@ def test_a_ref_given_apart() -> None:
             parse_source(named, ref="main")
     with pytest.raises(errors.InvalidRequest, match="give no ref, or the one it names"):
         parse_source("10.5281/zenodo.1", ref="main")
+    # a git repository whose URL reads as a CKAN dataset's page is told how to say so
+    with pytest.raises(errors.InvalidRequest, match=r"a git repository there ends in \.git"):
+        parse_source("https://git.example.org/dataset/tools", ref="main")
+    assert shape(parse_source("https://git.example.org/dataset/tools.git", ref="main")) == (
+        "git",
+        "https://git.example.org/dataset/tools",
+        "main",
+        False,
+    )
     with pytest.raises(errors.InvalidRequest, match="file:// repository URLs are not allowed"):
         parse_source("file:///srv/repo")
     assert shape(parse_source("file:///srv/repo", allow_file=True)) == (

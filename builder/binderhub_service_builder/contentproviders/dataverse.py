@@ -114,7 +114,7 @@ def version_files(spec: Any, answer: Any) -> list[dict[str, Any]]:
                 "id": int(data_file["id"]),
                 "path": path,
                 "original": original,
-                "size": data_file.get("filesize"),
+                "size": fetched_size(data_file, original),
                 # not checked for an ingested table: whether its listed checksum is of the
                 # upload or of the stored table is not said; its id pins it all the same
                 "checksum": (algorithm, str(checksum["value"]).lower())
@@ -123,6 +123,16 @@ def version_files(spec: Any, answer: Any) -> list[dict[str, Any]]:
             }
         )
     return files
+
+
+def fetched_size(data_file: Any, original: bool) -> Any:
+    """Bytes the download of a listed file is: for an ingested table fetched as
+    uploaded, ``originalFileSize`` when listed; else ``filesize`` (None when neither
+    is a number). The service counts the same against its size limit. Pure."""
+    size = data_file.get("originalFileSize") if original else None
+    if type(size) is not int:
+        size = data_file.get("filesize")
+    return size if type(size) is int else None
 
 
 def safe_path(directory: str, name: str) -> str:

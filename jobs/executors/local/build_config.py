@@ -116,3 +116,16 @@ def write_build_files(workdir: Path, settings: Settings, repo: str | None) -> di
     home = workdir / HOME_DIR
     home.mkdir(mode=0o700, exist_ok=True)
     return {"DOCKER_CONFIG": str(docker), "GIT_CONFIG_GLOBAL": str(git_config), "HOME": str(home)}
+
+
+def write_hg_config(home: Path, cacerts: Path | None) -> None:
+    """Write ``home/.hgrc`` (the build's ``HOME``, mode 0600) so that the build's ``hg``
+    (repo2docker's Mercurial provider) trusts ``cacerts`` (``ca_bundle`` with the public
+    authorities, ``jobs.trust``): hg takes certifi's authorities when certifi is
+    installed, as it is beside repo2docker, and reads no ``SSL_CERT_FILE``; its
+    ``web.cacerts`` is how it is told (``hg help config.web``). Nothing without one."""
+    if cacerts is None:
+        return
+    fd = os.open(home / ".hgrc", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"[web]\ncacerts = {cacerts}\n")

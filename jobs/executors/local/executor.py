@@ -46,7 +46,7 @@ from ...sources.records import CONTENT_PROVIDER_CLASSES, REF_PROVIDERS, record_c
 from ...trust import Trust
 from ..base import Executor
 from ..daemons import ping_buildkit, ping_docker
-from .build_config import allowed_environment, write_build_files
+from .build_config import allowed_environment, write_build_files, write_hg_config
 from .docker_cleanup import clean_up_after_build
 from .workdirs import WorkDir, WorkDirBusy, WorkDirs
 
@@ -139,6 +139,7 @@ class LocalExecutor(Executor):
         self._buildx = settings.repo2docker.uses_buildx
         self._config_file = state_dir / "repo2docker_config.py"
         self._config_file.write_text(CONTENT_PROVIDER_CONFIG, encoding="utf-8")
+        self._trust = Trust(self._settings.ca_bundle, self._state_dir)
         self._env = self._environment()
         self.workdirs = WorkDirs(state_dir / "builds")
 
@@ -158,7 +159,7 @@ class LocalExecutor(Executor):
         # a gist is cloned through providers.proxy, as records are fetched
         env = with_git_config(env, provider_git_config(self._settings.providers.proxy))
         # ca_bundle: the public authorities and the bundle's, in one file (jobs.trust)
-        env.update(Trust(self._settings.ca_bundle, self._state_dir).git_env())
+        env.update(self._trust.git_env())
         if self._buildx:
             env.update(buildkit_environment(self._settings.buildkit))
         return env
@@ -202,6 +203,8 @@ class LocalExecutor(Executor):
         record = build.provider != "git"
         if record:
             env.update(proxy_environment(self._settings.providers.proxy))
+        if build.provider == "hg":  # hg trusts certifi's authorities, not SSL_CERT_FILE
+            write_hg_config(Path(env["HOME"]), self._trust.bundle_file)
         if not (self._buildx or record):
             return self._config_file, env
         config_file = workdir.path / "repo2docker_config.py"
