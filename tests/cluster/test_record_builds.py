@@ -14,6 +14,16 @@ A newer version is published right after the request was answered: the pod is ha
 version the request resolved (``https://zenodo.org/records/<version>``, or the dataset's
 URL with ``&version=``, fetched by builder/'s ``Dataverse`` in the builder image), never
 the DOI, so the image tagged with that version holds it.
+
+HydroShare, CKAN, Software Heritage and Mercurial share one release
+(``test_hydroshare_ckan_swh_and_hg_are_built_by_build_pods_as_resolved``): a resource and a
+dataset modified while their pods download them (builder/'s providers see the new time and
+stop: nothing pushed under the older tag), then built at the newer time; a SWHID; a
+Mercurial branch, whose changeset committed after the request is not built. The Mercurial
+server is a real ``hg serve`` on the node's address over plain HTTP: the service asks it
+directly (its ``hg identify`` uses neither ``providers.proxy`` nor ``ca_bundle`` yet), and
+the build pod's ``hg`` goes through ``providers.proxy``, which forwards plain HTTP to it
+(``ConnectProxy.origins``); the pods' NetworkPolicy leaves its port closed.
 """
 
 from __future__ import annotations
@@ -30,20 +40,33 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testkit.components import in_registry
+from testkit.components import dockerfile, free_port, git, in_registry, wait_until
 from tests.integration.provider_records import (
+    A1,
+    A2,
+    CKAN_PAGE,
     CONCEPT,
     DOI,
     DV_LATEST,
     DV_PAGE,
+    HG,
+    HG_ENV,
     HOSTS,
+    HS_PAGE,
+    HS_S3,
     PAGE,
+    RECORDED_DIRECTORY,
+    RECORDED_REVISION,
+    SWH,
     ZENODO,
+    hg,
+    modify_resource,
     publish,
+    publish_dataset,
     publish_dataverse,
     version_url,
 )
-from tests.integration.provider_standins import ConnectProxy, ProviderStandIn
+from tests.integration.provider_standins import ConnectProxy, ProviderStandIn, recorded
 
 from .conftest import NODE_IP, Helpers
 from .enforcement import KUBECTL, node_egress, port_of
@@ -110,6 +133,57 @@ def request_record(
     return int(status), body
 
 
+def install(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    standin: ProviderStandIn,
+    provider_proxy: ConnectProxy,
+    registry: str,
+    images: tuple[str, str, str],
+    tmp_path: Path,
+    providers: dict[str, Any] | None = None,
+    **more: Any,
+) -> str:
+    """Install the chart's release in ``namespace``: ``providers.proxy`` at the stand-ins'
+    proxy, their test CA in ``caBundle``, builds pushed to ``registry``, and build
+    pods allowed to reach the node on the proxy's and the registry's ports only. ``more``:
+    other values, merged over these at the top level; ``providers``: more settings of
+    ``providers``. ``images``: the service's, the
+    builder's and BuildKit's. Returns the API token (scope
+    ``builds:write``)."""
+    token = uuid.uuid4().hex[:8]
+    api_token = secrets.token_hex(16)
+    (repository, _, tag), (b_repository, _, b_tag), (bk_repository, _, bk_tag) = (
+        image.rpartition(":") for image in images
+    )
+    values: dict[str, Any] = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "imagePrefix": f"{registry}/bhs-records-{token}-",
+        "registry": {"url": f"http://{registry}"},
+        "apiTokens": [{"name": "test", "token": api_token, "scopes": ["builds:write"]}],
+        "openRead": True,
+        "secrets": {"githubWebhookSecret": GITHUB_SECRET},
+        "caBundle": {"pem": standin.ca.read_text()},  # the stand-ins' test CA
+        "config": {"providers": {"proxy": provider_proxy.url, **(providers or {})}},
+        "builder": {
+            "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
+            "buildkit": {
+                "image": {"repository": bk_repository, "tag": bk_tag, "pullPolicy": "Never"},
+                "insecureRegistries": [registry],
+            },
+        },
+        # the node's address only on the proxy's and the registry's ports
+        "networkPolicy": node_egress(NODE_IP, provider_proxy.port, port_of(registry)),
+        **more,
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
+             "--wait", "--timeout", "5m")  # fmt: skip
+    return api_token
+
+
 class Case(NamedTuple):
     """A provider's record in the test: how to publish a version, what to ask, what the
     build records, and what the service and the pod ask of the stand-in."""
@@ -172,34 +246,10 @@ def test_a_record_is_built_by_a_build_pod_as_the_version_it_resolved(
     base = f"{base_registry}/debian:bookworm"
     resolved, newer = case.versions
     case.publish(standin, resolved, base)
-    token = uuid.uuid4().hex[:8]
-    api_token = secrets.token_hex(16)
-    repository, _, tag = service_image.rpartition(":")
-    b_repository, _, b_tag = builder_image.rpartition(":")
-    bk_repository, _, bk_tag = upstream_buildkit.rpartition(":")
-    values: dict[str, Any] = {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "imagePrefix": f"{base_registry}/bhs-records-{token}-",
-        "registry": {"url": f"http://{base_registry}"},
-        "apiTokens": [{"name": "test", "token": api_token, "scopes": ["builds:write"]}],
-        "openRead": True,
-        "secrets": {"githubWebhookSecret": GITHUB_SECRET},
-        "caBundle": {"pem": standin.ca.read_text()},  # the stand-ins' test CA
-        "config": {"providers": {"proxy": provider_proxy.url}},
-        "builder": {
-            "image": {"repository": b_repository, "tag": b_tag, "pullPolicy": "Never"},
-            "buildkit": {
-                "image": {"repository": bk_repository, "tag": bk_tag, "pullPolicy": "Never"},
-                "insecureRegistries": [base_registry],
-            },
-        },
-        # the node's address only on the proxy's and the registry's ports
-        "networkPolicy": node_egress(NODE_IP, provider_proxy.port, port_of(base_registry)),
-    }
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    run_helm(helm, kubeconfig, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
-             "--wait", "--timeout", "5m")  # fmt: skip
+    api_token = install(
+        helm, kubeconfig, namespace, standin, provider_proxy, base_registry,
+        (service_image, builder_image, upstream_buildkit), tmp_path,
+    )  # fmt: skip
 
     status, build = request_record(kubeconfig, namespace, core_v1, api_token, case.repo)
     assert status == 202, build
@@ -227,3 +277,188 @@ def test_a_record_is_built_by_a_build_pod_as_the_version_it_resolved(
         .items
     )
     assert job.metadata.annotations["binderhub-service/provider"] == case.provider
+
+
+# ---------------------------------------------------------------------------------------
+# HydroShare, CKAN, Software Heritage and Mercurial: one release builds all four.
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def node_hg(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Mercurial repository served by a real ``hg serve`` on the node's address (the
+    service's pod asks it there with ``hg identify``; build pods, whose NetworkPolicy
+    does not open its port, reach it only through the proxy). Yields its URL
+    (``http://<node>:<port>/repo``) and its directory."""
+    repo = tmp_path / "hg-repo"
+    repo.mkdir()
+    hg("init", cwd=repo)
+    port = free_port()
+    server = subprocess.Popen(
+        [HG, "serve", "--address", NODE_IP, "--port", str(port), "--prefix", "repo"],
+        cwd=repo, env=HG_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://{NODE_IP}:{port}/repo"
+    try:
+        wait_until(lambda: subprocess.run([HG, "identify", url], env=HG_ENV).returncode == 0, 30)
+        yield url, repo
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def hg_commit_on(repo: Path, marker: str, base: str) -> str:
+    """Commit a Dockerfile on ``base`` whose RUN step prints ``built-hg-<marker>``; the
+    changeset's id."""
+    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}", base=base))
+    hg("addremove", "-q", cwd=repo)
+    hg("commit", "-q", "-m", marker, cwd=repo)
+    return hg("identify", "-r", ".", "-T", "{node}", cwd=repo)
+
+
+def archive_on(standin: ProviderStandIn, tmp_path: Path, marker: str, base: str) -> str:
+    """A git repository whose Dockerfile (on ``base``) prints ``built-swh-<marker>``,
+    archived by the Software Heritage stand-in as ``tests.integration``'s ``archive``
+    does (its commit is the revision, its tree the directory, the vault serves the tree
+    as a ``.tar.gz``). Returns the revision's SWHID."""
+    repo = tmp_path / "archived"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-swh-{marker}", base=base))
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "archived", cwd=repo)
+    revision, directory = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=repo).split()
+    tarball = subprocess.run(
+        ["git", "archive", "--format=tar.gz", f"--prefix={directory}/", "HEAD"],
+        cwd=repo, check=True, capture_output=True,
+    ).stdout  # fmt: skip
+
+    def renumbered(name: str) -> Any:
+        text = json.dumps(recorded(name))
+        return json.loads(
+            text.replace(RECORDED_REVISION, revision).replace(RECORDED_DIRECTORY, directory)
+        )
+
+    standin.json(f"{SWH}/revision/{revision}/", renumbered("swh_revision"))
+    cooked = renumbered("swh_vault_directory")
+    standin.json(f"{SWH}/vault/directory/{directory}/", cooked)
+    standin.content(cooked["fetch_url"], tarball, "application/gzip")
+    return f"swh:1:rev:{revision}"
+
+
+CKAN_FILE = recorded("ckan_package")["result"]["resources"][0]["url"].replace(
+    "/download/dockerfile", "/download/Dockerfile"
+)  # the resource's URL as publish_dataset serves it
+
+
+def test_hydroshare_ckan_swh_and_hg_are_built_by_build_pods_as_resolved(
+    helm: str,
+    kubeconfig: str,
+    namespace: str,
+    api_client: client.ApiClient,
+    core_v1: client.CoreV1Api,
+    kube: type[Helpers],
+    standin: ProviderStandIn,
+    provider_proxy: ConnectProxy,
+    node_hg: tuple[str, Path],
+    base_registry: str,  # noqa: F811 - test_buildkit's fixture
+    service_image: str,  # noqa: F811 - test_chart's fixture
+    builder_image: str,
+    upstream_buildkit: str,
+    proxy: ServiceProxy,  # noqa: F811 - test_chart's fixture
+    tmp_path: Path,
+) -> None:
+    """One release, four providers, six build pods, all started together: a HydroShare
+    resource and a CKAN dataset each modified while its pod downloads it (the pod stops
+    with nothing pushed under the older time's tag; the next request builds the newer
+    time under its own), a SWHID, and a Mercurial branch (the changeset the service
+    resolved, not one committed after). Every pod reaches the stand-ins through the
+    proxy only, and the Mercurial server through it too (its port is closed to pods)."""
+    base = f"{base_registry}/debian:bookworm"
+    hg_url, hg_dir = node_hg
+    provider_proxy.origins = frozenset({hg_url.removeprefix("http://").partition("/")[0]})
+    hs_first = modify_resource(standin, 1700000000, base)
+    ckan_first = publish_dataset(standin, 1700000000, A1, base)
+    swhid = archive_on(standin, tmp_path, "archived", base)
+    changeset = hg_commit_on(hg_dir, "resolved", base)
+    held = {HS_S3: standin.hold(HS_S3), CKAN_FILE: standin.hold(CKAN_FILE)}
+    api_token = install(
+        helm, kubeconfig, namespace, standin, provider_proxy, base_registry,
+        (service_image, builder_image, upstream_buildkit), tmp_path,
+        providers={"cache_seconds": 0},  # the next request asks again
+        limits={"maxConcurrentBuilds": 4, "maxConcurrentBuildsPerRepo": 1},
+    )  # fmt: skip
+
+    def request(repo: str) -> dict[str, Any]:
+        status, build = request_record(kubeconfig, namespace, core_v1, api_token, repo)
+        assert status == 202, build
+        return build
+
+    def finished(build: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        done = wait_for_build(proxy, kube, build["id"])
+        return done, proxy.http.get(f"/api/v1/builds/{build['id']}/logs").text
+
+    hs = request(HS_PAGE)
+    ckan = request(f"ckan:{CKAN_PAGE}")
+    swh = request(swhid)
+    hg_build = request(f"hg+{hg_url}")
+    assert (hs["sha"], ckan["sha"], swh["sha"], hg_build["sha"]) == (
+        hs_first, ckan_first, swhid, changeset
+    )  # fmt: skip
+    hg_commit_on(hg_dir, "committed-after", base)  # the branch moves on
+    try:  # both pods are downloading: the records change under them
+        kube.wait_for(lambda: all(url in standin.asked for url in held), 300, "the downloads")
+        hs_second = modify_resource(standin, 1700000500, base)
+        ckan_second = publish_dataset(standin, 1700000500, A2, base)
+    finally:
+        for gate in held.values():
+            gate.set()
+
+    for build, provider in ((hs, "HydroShare resource"), (ckan, "CKAN dataset")):
+        done, log = finished(build)
+        assert done["state"] == "failed", log
+        assert "was modified during the download" in log, log
+        assert done["error"].startswith(f"the record changed while it was fetched: {provider}")
+        assert not in_registry(f"http://{base_registry}", build["image"])
+    again = {"hydroshare": request(HS_PAGE), "ckan": request(f"ckan:{CKAN_PAGE}")}
+    assert (again["hydroshare"]["sha"], again["ckan"]["sha"]) == (hs_second, ckan_second)
+    expected = {
+        "hydroshare": (again["hydroshare"], "built-hydroshare-version-1700000500"),
+        "ckan": (again["ckan"], "built-ckan-version-1700000500"),
+        "swh": (swh, "built-swh-archived"),
+        "hg": (hg_build, "built-hg-resolved"),
+    }
+    for provider, (build, marker) in expected.items():
+        done, log = finished(build)
+        assert done["state"] == "built", (provider, done.get("error"), log)
+        assert marker in log, (provider, log)
+        assert "version-1700000000" not in log, log
+        assert "committed-after" not in log, log
+        assert in_registry(f"http://{base_registry}", build["image"]), provider
+        (job,) = (
+            client.BatchV1Api(api_client)
+            .list_namespaced_job(
+                namespace, label_selector=f"binderhub-service/build-id={build['id']}"
+            )
+            .items
+        )
+        assert job.metadata.annotations["binderhub-service/provider"] == provider
+
+    # each pod went through the proxy: to the stand-ins' names, and to the hg server
+    def pod_of(build: dict[str, Any]) -> str:
+        return pod_ip(core_v1, namespace, f"binderhub-service/build-id={build['id']}")
+
+    tunnelled = set(provider_proxy.tunnelled)
+    for build, host in (
+        (again["hydroshare"], "s3.hydroshare.org:443"),
+        (again["ckan"], "demo.ckan.org:443"),
+        (swh, "archive.softwareheritage.org:443"),
+    ):
+        assert (pod_of(build), host) in tunnelled, (host, provider_proxy.tunnelled)
+    hg_pod = pod_of(hg_build)
+    assert [line for ip, line in provider_proxy.forwarded if ip == hg_pod], provider_proxy.forwarded
+    assert provider_proxy.refused == []
+    # the service asked the archive once; the pod fetched the revision's directory
+    rev = swhid.rpartition(":")[2]
+    assert f"{SWH}/vault/directory/" in " ".join(standin.asked), standin.asked
+    assert standin.asked.count(f"{SWH}/revision/{rev}/") == 2

@@ -117,17 +117,23 @@ class ProviderStandIn:
 @dataclass
 class ConnectProxy:
     """A forward proxy on ``listen`` (the cluster test's: the node's address, which pods
-    reach) that tunnels ``CONNECT host:443`` for ``hosts`` to ``127.0.0.1:target_port``
-    and answers 403 to anything else; ``refused`` lists what it refused (``host:port``
-    or the request line), ``tunnelled`` each tunnel as (client address, ``host:port``)."""
+    reach) that tunnels ``CONNECT host:443`` for ``hosts`` to ``127.0.0.1:target_port``,
+    forwards plain-HTTP requests for a URL ``http://<origin>/...`` to that origin when
+    ``origins`` holds it (``host:port``; as an egress proxy forwards ``GET http://...``,
+    one request per connection), and answers 403 to anything else; ``refused`` lists
+    what it refused (``host:port`` or the request line), ``tunnelled`` each tunnel as
+    (client address, ``host:port``), ``forwarded`` each forwarded request as (client
+    address, request line)."""
 
     hosts: frozenset[str]
     target_port: int
     listen: str = "127.0.0.1"
+    origins: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.refused: list[str] = []
         self.tunnelled: list[tuple[str, str]] = []
+        self.forwarded: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -152,6 +158,11 @@ class ConnectProxy:
             head += chunk
         method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
         target = rest.split(" ", 1)[0]
+        if method != "CONNECT" and target.startswith("http://"):
+            origin = target.removeprefix("http://").split("/", 1)[0]
+            if origin in self.origins:
+                self._forward(client, head, origin)
+                return
         host, _, port = target.rpartition(":")
         if method != "CONNECT" or port != "443" or host not in self.hosts:
             self.refused.append(target if method == "CONNECT" else f"{method} {target}")
@@ -160,6 +171,25 @@ class ConnectProxy:
         self.tunnelled.append((str(client.getpeername()[0]), target))
         with socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _relay(client, upstream)
+
+    def _forward(self, client: socket.socket, head: bytes, origin: str) -> None:
+        """Send the request in ``head`` (and whatever follows it) to ``origin`` in origin
+        form, with ``Connection: close``, and relay the answer."""
+        line, _, rest = head.partition(b"\r\n")
+        method, url, version = line.decode("latin-1").split(" ", 2)
+        path = "/" + url.removeprefix("http://").partition("/")[2]
+        self.forwarded.append((str(client.getpeername()[0]), f"{method} {url}"))
+        headers = [
+            h
+            for h in rest.split(b"\r\n")
+            if not h.lower().startswith((b"connection:", b"proxy-connection:", b"keep-alive:"))
+        ]
+        request = f"{method} {path} {version}\r\n".encode("latin-1")
+        request += b"Connection: close\r\n" + b"\r\n".join(headers)
+        host, _, port = origin.rpartition(":")
+        with socket.create_connection((host, int(port))) as upstream:
+            upstream.sendall(request)
             _relay(client, upstream)
 
     def stop(self) -> None:

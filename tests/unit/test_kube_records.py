@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,38 @@ def test_a_proxy_with_a_password_is_refused_with_the_kubernetes_executor() -> No
     assert "SECRET" not in str(info.value)
     values["providers"]["proxy"] = PROXY
     assert Settings.model_validate(values).providers.proxy == PROXY
+
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+"""A valid label value (at most 63 characters), as the API server checks it."""
+
+
+@pytest.mark.parametrize(
+    ("provider", "version"),
+    [
+        ("swh", "swh:1:rev:69422736edf63f7fb1c8a87011a8f153c5ac01c5"),
+        ("swh", "swh:1:dir:" + "a" * 40),
+        ("ckan", "1700000000.519163-2b9f4c1e-8d7a-4f3b-a6e5-1c0d9b8a7f6e"),
+        ("hydroshare", "1700000000.123456"),
+        ("dataverse", "1.0"),
+        ("hg", "6a4a4b38fde9e2516e081a9eee2b7edabb384e07"),
+    ],
+)
+def test_every_version_makes_valid_labels(provider: str, version: str) -> None:
+    """A Job's labels are valid label values whatever a version looks like (the API
+    server refused a SWHID's Job with 422); the annotation keeps the version as it is."""
+    build = dataclasses.replace(record_build(provider), sha=version)
+    job = manifests.make_build_job(build, record_settings(), "builds")
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        for key, value in labels.items():
+            assert LABEL_VALUE.match(value), (key, value)
+            assert len(value) <= 63, (key, value)
+    assert job["metadata"]["annotations"]["binderhub-service/commit"] == version
+    facts = manifests.build_from_job(job)
+    assert facts is not None
+    assert facts["commit"] == version
+    label = job["metadata"]["labels"][manifests.LABEL_COMMIT]
+    if LABEL_VALUE.match(version) and len(version) <= 63:
+        assert label == version  # as it is, when it can be
+    other = dataclasses.replace(build, sha=version[:-1] + ("2" if version[-1] == "1" else "1"))
+    assert manifests.job_labels(other, record_settings())[0][manifests.LABEL_COMMIT] != label

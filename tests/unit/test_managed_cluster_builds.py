@@ -50,7 +50,10 @@ def test_the_ca_bundle_is_added_to_the_images_by_an_init_container() -> None:
     script = init["command"][-1]
     assert "/etc/ssl/certs/ca-certificates.crt" in script  # the image's own, kept
     assert f"{pod.CA_DIR}/ca.crt" in script
-    assert script.rstrip().endswith(f"> {pod.CA_FILE}")
+    assert f"> {pod.CA_FILE};" in script
+    # hg reads no SSL_CERT_FILE: the builder's $HOME/.hgrc names the file (web.cacerts)
+    assert script.rstrip().endswith(f"cacerts = %s\\n' {pod.CA_FILE} > {pod.HG_CONFIG_FILE}")
+    assert env_of(job)["HOME"] + "/.hgrc" == pod.HG_CONFIG_FILE
     (volume,) = [v for v in spec["volumes"] if v["name"] == "ca-bundle"]
     assert volume["configMap"] == {
         "name": "corp-ca",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 
 from ...model import Build
@@ -103,16 +104,35 @@ def job_ttl(settings: Settings) -> int:
     return max([settings.kubernetes.ttl_seconds_after_finished, *map(math.ceil, windows)])
 
 
+LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+"""A label value the API server takes: at most 63 characters, alphanumerics, ``-``,
+``_`` and ``.``, beginning and ending with an alphanumeric (Kubernetes' documentation,
+"Labels and Selectors")."""
+
+
+def label_value(text: str) -> str:
+    """``text`` as a label value: as it is when it is one (a commit, a record's version
+    such as ``3242081`` or ``1700000000.123456``); otherwise (a SWHID's ``:``, a long
+    CKAN version) its characters outside the label's set made ``-``, cut to 50 and
+    trimmed, then ``-`` and 12 hex digits of its SHA-256, so that two values differ.
+    The exact text stays in the annotation. Pure."""
+    if LABEL_VALUE_RE.match(text):
+        return text
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:50].strip("-_.")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{readable}-{digest}" if readable else digest
+
+
 def job_labels(build: Build, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """The labels and annotations of ``build``'s Job and pod: this service's selector
-    labels, the build's id and commit (a record's version), its facts (``ANNOTATIONS``
-    and ``PROVIDER``, read back by ``build_from_job``) and who asked
-    (``requester_label``)."""
+    labels, the build's id and commit (a record's version, as a ``label_value``), its
+    facts (``ANNOTATIONS`` and ``PROVIDER``, read back by ``build_from_job``) and who
+    asked (``requester_label``)."""
     labels = {
         LABEL_NAME: MANAGER,
         **selector_labels(settings),
         LABEL_BUILD_ID: build.id,
-        LABEL_COMMIT: build.sha,
+        LABEL_COMMIT: label_value(build.sha),
     }
     facts = {
         "repo": build.repo,

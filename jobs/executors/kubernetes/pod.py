@@ -46,6 +46,10 @@ CA_FILE = "/tmp/binderhub-service-ca/ca-certificates.crt"  # noqa: S108 - the po
 """The image's public authorities and ``kubernetes.ca_bundle``'s, which the ``ca-bundle``
 init container writes into the pod's ``/tmp``: git, buildx and Python are told this file,
 which replaces their defaults (hence the image's own in it)."""
+HG_CONFIG_FILE = "/tmp/.hgrc"  # noqa: S108 - the pod's emptyDir
+"""The builder's ``$HOME/.hgrc``, where the ``ca-bundle`` init container names ``CA_FILE``
+(``web.cacerts``): ``hg`` reads no ``SSL_CERT_FILE``, and takes certifi's authorities
+when certifi is installed, as beside repo2docker (``hg help config.web``)."""
 Mounts = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 """What a part of a build pod adds: its volumes, the builder's mounts of them, and the
 builder's environment."""
@@ -162,8 +166,9 @@ def buildkit_client(settings: Settings, image: str) -> Mounts:
 
 def trusted_authorities(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """With ``kubernetes.ca_bundle``: its ConfigMap as a volume, and the ``ca-bundle``
-    init container that writes ``CA_FILE`` from the image's bundle and it; the builder's
-    environment names the file (``trust_env``). Nothing without one. Pure."""
+    init container that writes ``CA_FILE`` from the image's bundle and it, and
+    ``HG_CONFIG_FILE`` naming it; the builder's environment names the file
+    (``trust_env``). Nothing without one. Pure."""
     ref = settings.kubernetes.ca_bundle
     if ref is None:
         return [], []
@@ -175,7 +180,8 @@ def trusted_authorities(settings: Settings) -> tuple[list[dict[str, Any]], list[
     image_bundle = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, as in images/repo2docker
     script = (
         f"set -e; mkdir -p {folder}; {{ cat {image_bundle} 2>/dev/null || true; "
-        f"echo; cat {CA_DIR}/ca.crt; }} > {CA_FILE}"
+        f"echo; cat {CA_DIR}/ca.crt; }} > {CA_FILE}; "
+        f"printf '[web]\\ncacerts = %s\\n' {CA_FILE} > {HG_CONFIG_FILE}"
     )
     init = {
         "name": "ca-bundle",
