@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from jobs.executors.kubernetes import manifests, pod
+from jobs.executors.kubernetes import manifests, trust
 from testkit.network_policy import Address, Pod, Port, connection_allowed
 from tests.unit.test_kube_manifests import make_build
 
@@ -144,14 +144,14 @@ def test_the_rootless_daemon_gets_the_proxy_and_trusts_the_ca_bundle(
     assert env["HTTPS_PROXY"] == env["https_proxy"] == "http://proxy.example.org:3128"
     assert "localhost" in env["NO_PROXY"].split(",")
     # Go's roots: the image's own and the bundle's (as the release's daemon has them)
-    assert env["SSL_CERT_DIR"] == f"/etc/ssl/certs:{pod.CA_DIR}"
+    assert env["SSL_CERT_DIR"] == f"/etc/ssl/certs:{trust.CA_DIR}"
     (mount,) = [m for m in daemon["volumeMounts"] if m["name"] == "ca-bundle"]
-    assert (mount["mountPath"], mount["readOnly"]) == (pod.CA_DIR, True)
+    assert (mount["mountPath"], mount["readOnly"]) == (trust.CA_DIR, True)
     (volume,) = [v for v in spec["volumes"] if v["name"] == "ca-bundle"]
     assert volume["configMap"]["name"] == "rel-binderhub-service-ca"
     # the builder keeps its own (the image's bundle and ours, written by ca-bundle)
     builder_env = env_of(spec["containers"][0])
-    assert builder_env["SSL_CERT_FILE"] == pod.CA_FILE
+    assert builder_env["SSL_CERT_FILE"] == trust.CA_FILE
     assert builder_env["HTTPS_PROXY"] == "http://proxy.example.org:3128"
     # without either, the daemon has no environment of ours
     plain = load_as_service(

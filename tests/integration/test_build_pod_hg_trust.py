@@ -16,7 +16,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from jobs.executors.kubernetes import pod
+from jobs.executors.kubernetes import trust
 from testkit.certs import make_ca, server_for_names
 from testkit.components import free_port, wait_until
 from tests.integration.provider_records import HG, HG_ENV, hg
@@ -51,7 +51,7 @@ def test_hg_in_a_build_pod_trusts_the_ca_bundle(tmp_path: Path) -> None:
     root = tmp_path / "pod"
     (root / "etc/ssl/certs").mkdir(parents=True)
     (root / "etc/ssl/certs/ca-certificates.crt").write_text("")
-    config_map = root / pod.CA_DIR.lstrip("/")
+    config_map = root / trust.CA_DIR.lstrip("/")
     config_map.mkdir(parents=True)
     (config_map / "ca.crt").write_bytes((tmp_path / "ca" / "ca.pem").read_bytes())
     (root / "tmp").mkdir()

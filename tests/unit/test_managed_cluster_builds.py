@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobs.executors.kubernetes import manifests, pod
+from jobs.executors.kubernetes import manifests, pod, trust
 from jobs.repo2docker.command import buildx_args
 from jobs.settings import BuildKitSettings, ConfigError, Settings, load_settings
 
@@ -49,11 +49,11 @@ def test_the_ca_bundle_is_added_to_the_images_by_an_init_container() -> None:
     assert init["securityContext"] == spec["containers"][0]["securityContext"]
     script = init["command"][-1]
     assert "/etc/ssl/certs/ca-certificates.crt" in script  # the image's own, kept
-    assert f"{pod.CA_DIR}/ca.crt" in script
-    assert f"> {pod.CA_FILE};" in script
+    assert f"{trust.CA_DIR}/ca.crt" in script
+    assert f"> {trust.CA_FILE};" in script
     # hg reads no SSL_CERT_FILE: the builder's $HOME/.hgrc names the file (web.cacerts)
-    assert script.rstrip().endswith(f"cacerts = %s\\n' {pod.CA_FILE} > {pod.HG_CONFIG_FILE}")
-    assert env_of(job)["HOME"] + "/.hgrc" == pod.HG_CONFIG_FILE
+    assert script.rstrip().endswith(f"cacerts = %s\\n' {trust.CA_FILE} > {trust.HG_CONFIG_FILE}")
+    assert env_of(job)["HOME"] + "/.hgrc" == trust.HG_CONFIG_FILE
     (volume,) = [v for v in spec["volumes"] if v["name"] == "ca-bundle"]
     assert volume["configMap"] == {
         "name": "corp-ca",
@@ -62,8 +62,8 @@ def test_the_ca_bundle_is_added_to_the_images_by_an_init_container() -> None:
     # the builder mounts the pod's /tmp, where the file is written, not the ConfigMap
     env = env_of(job)
     for name in ("GIT_SSL_CAINFO", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        assert env[name] == pod.CA_FILE
-    assert pod.CA_FILE.startswith("/tmp/")
+        assert env[name] == trust.CA_FILE
+    assert trust.CA_FILE.startswith("/tmp/")
     assert "initContainers" not in pod_spec(job_of())
 
 

@@ -73,7 +73,7 @@ def daemon_container(
     """The sidecar: ``rootlesskit buildkitd`` (the image's entrypoint) listening on the
     pod's socket, without a startup probe (the builder waits for the socket: module
     docstring); with ``extra_mounts`` and ``extra_env`` (the CA bundle and the proxy,
-    ``pod.daemon_trust``)."""
+    ``trust.daemon_trust``)."""
     rootless = settings.kubernetes.rootless_buildkit
     mounts: list[dict[str, Any]] = [
         {"name": "buildkit-socket", "mountPath": SOCKET_DIR},
