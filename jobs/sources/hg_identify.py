@@ -7,8 +7,8 @@ Facts from Mercurial's documentation (``hg help identify``, ``hg help config``) 
 revision (a branch, bookmark, tag or changeset id) without cloning; ``-T '{id}'`` prints
 its full 40-hex id. ``HGPLAIN`` and an empty ``HGRCPATH`` keep the user's and the
 system's configuration (extensions, hooks, aliases) out, so everything else is given
-with ``--config``: ``http_proxy.host`` (the proxy's URL), ``http_proxy.always`` (also for
-``localhost``, which hg otherwise sends direct), ``web.cacerts`` (the authorities a
+with ``--config``: ``http_proxy.host`` (the proxy's URL; hg sends ``localhost`` and
+``127.0.0.1`` direct, as the build's hg does), ``web.cacerts`` (the authorities a
 server's certificate must chain to; without it, the system's). hg reads the environment's
 ``http_proxy`` (lower case only, for every scheme) and ``no_proxy`` when no
 ``http_proxy.host`` is configured. It speaks plain HTTP to its proxy, ``https://`` proxy
@@ -78,7 +78,6 @@ def egress_options(egress: HgEgress) -> tuple[list[str], dict[str, str]]:
             env["http_proxy"] = egress.proxy
         else:
             options += ["--config", f"http_proxy.host={egress.proxy}"]
-        options += ["--config", "http_proxy.always=true"]
     if egress.cacerts is not None:
         options += ["--config", f"web.cacerts={egress.cacerts}"]
     return options, env

@@ -137,14 +137,13 @@ CA = Path("/etc/binderhub-service/ca-bundle.crt")
             HgEgress(proxy="http://proxy.internal:3128"),
             [
                 *("--config", "http_proxy.host=http://proxy.internal:3128"),
-                *("--config", "http_proxy.always=true"),
             ],
             {},
         ),
         (HgEgress(cacerts=CA), ["--config", f"web.cacerts={CA}"], {}),
         (  # a password is never an argument: every user of the machine reads those
             HgEgress(proxy="http://svc:s3cret@proxy.internal:3128", cacerts=CA),
-            ["--config", "http_proxy.always=true", "--config", f"web.cacerts={CA}"],
+            ["--config", f"web.cacerts={CA}"],
             {"http_proxy": "http://svc:s3cret@proxy.internal:3128"},
         ),
     ],
