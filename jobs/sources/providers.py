@@ -71,11 +71,13 @@ def git_text(url: str) -> str:
     git: as it is, or with ``.git`` at its end when its path is also a CKAN dataset
     page's (``https://git.example.org/dataset/tools``, which a pasted URL is read as):
     the same repository, since the canonical URL drops ``.git`` again. The provider
-    (``git``) says what it is. Pure."""
+    (``git``) says what it is, unless the URL names its kind itself (``hg+https://…``, a
+    Mercurial repository: the stream has no provider of its own for those). Pure."""
     try:
-        if not isinstance(parse_source(url), RecordSource):
-            return url
+        source = parse_source(url)
     except InvalidRequest:
+        return url
+    if not isinstance(source, RecordSource) or source.provider == "hg":
         return url
     return f"{url}.git"
 

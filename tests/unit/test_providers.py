@@ -13,7 +13,7 @@ from jobs import errors
 from jobs.coordinator.build_requests import body_request
 from jobs.sources.forms import parse_source
 from jobs.sources.providers import PROVIDERS, repo_spec_for, spec_form, stream_request
-from jobs.sources.records import GitSource
+from jobs.sources.records import GitSource, RecordSource
 from jobs.sources.specs import RepoSpec
 from webhook.binderhub import error_event
 from webhook.repo_providers import repo_providers
@@ -211,3 +211,13 @@ def test_the_git_provider_reads_a_url_of_ckan_s_path_form_as_git() -> None:
         source = parse_source(repo, ref=ref)
         assert isinstance(source, GitSource)
         assert (source.spec.url, source.spec.ref) == (url, "main")
+
+
+def test_the_git_provider_keeps_a_url_that_names_mercurial_as_mercurial() -> None:
+    """``hg+https://…`` names its kind itself: through the stream's ``git`` provider (the
+    stream has no Mercurial provider) it is the Mercurial repository, not ``….git``."""
+    url = "hg+https://hg.example.org/team/analysis"
+    repo, ref = stream_request("git", quote(url, safe="") + "/default")
+    source = parse_source(repo, ref=ref)
+    assert isinstance(source, RecordSource)
+    assert (source.provider, source.record) == ("hg", "https://hg.example.org/team/analysis")
