@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from testkit.components import Registry, ServiceProcess, free_port, in_registry
 
@@ -132,7 +133,8 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
     """A branch resolved with ``hg identify`` against a real ``hg serve``, the image
     named after its changeset, repo2docker's Mercurial provider handed that changeset:
     a changeset committed after the first build builds under its own tag; a changeset
-    asked by its id builds that one; an unknown ref or repository is 422, naming it."""
+    asked by its id builds that one, and a third through the stream; an unknown ref or
+    repository is 422, naming it."""
     url, repo = hg_repo
     first = hg_commit(repo, "first")
     server = start_server()
@@ -158,6 +160,18 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
         assert "built-hg-second" in log
         assert "built-hg-first" not in log
 
+        # the stream has no Mercurial provider (BinderHub has none): its git provider
+        # takes the hg+ URL, which names its kind itself
+        third = hg_commit(repo, "third")
+        spec = f"git/{quote(f'hg+{url}', safe='')}"
+        events = stream(server, f"{spec}/{third}")  # "default" is still first's, cached
+        assert events[-1]["phase"] == "ready", events
+        assert events[-1]["imageName"].endswith(f":{third}")
+        [third_build] = [b for b in records(server) if b.sha == third]
+        assert "built-hg-third" in build_log(client, third_build.id)
+        [found] = stream(server, f"{spec}/{third}")  # asked again: a cache hit
+        assert (found["phase"], found["imageName"]) == ("ready", events[-1]["imageName"])
+
         closed = f"http://127.0.0.1:{free_port()}/repo"  # no server: temporary
         for repo_asked, status, message in (
             (f"hg+{url}@nosuch", 422, f"Mercurial repository {url} has no ref 'nosuch'"),
@@ -169,4 +183,5 @@ def test_a_mercurial_ref_builds_the_changeset_it_names_now(
             assert refused.status_code == status, refused.text
             assert message in refused.json()["error"]
     assert in_registry(registry.url, body["image"])
-    assert {(b.provider, b.sha) for b in records(server)} == {("hg", first), ("hg", second)}
+    built = {(b.provider, b.sha) for b in records(server)}
+    assert built == {("hg", first), ("hg", second), ("hg", third)}
