@@ -40,7 +40,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testkit.components import dockerfile, free_port, git, in_registry, wait_until
+from testkit.components import in_registry
 from tests.integration.provider_records import (
     A1,
     A2,
@@ -49,17 +49,15 @@ from tests.integration.provider_records import (
     DOI,
     DV_LATEST,
     DV_PAGE,
-    HG,
-    HG_ENV,
     HOSTS,
     HS_PAGE,
     HS_S3,
     PAGE,
-    RECORDED_DIRECTORY,
-    RECORDED_REVISION,
     SWH,
     ZENODO,
-    hg,
+    archive,
+    hg_commit,
+    hg_served,
     modify_resource,
     publish,
     publish_dataset,
@@ -290,60 +288,8 @@ def node_hg(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     service's pod asks it there with ``hg identify``; build pods, whose NetworkPolicy
     does not open its port, reach it only through the proxy). Yields its URL
     (``http://<node>:<port>/repo``) and its directory."""
-    repo = tmp_path / "hg-repo"
-    repo.mkdir()
-    hg("init", cwd=repo)
-    port = free_port()
-    server = subprocess.Popen(
-        [HG, "serve", "--address", NODE_IP, "--port", str(port), "--prefix", "repo"],
-        cwd=repo, env=HG_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://{NODE_IP}:{port}/repo"
-    try:
-        wait_until(lambda: subprocess.run([HG, "identify", url], env=HG_ENV).returncode == 0, 30)
-        yield url, repo
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def hg_commit_on(repo: Path, marker: str, base: str) -> str:
-    """Commit a Dockerfile on ``base`` whose RUN step prints ``built-hg-<marker>``; the
-    changeset's id."""
-    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}", base=base))
-    hg("addremove", "-q", cwd=repo)
-    hg("commit", "-q", "-m", marker, cwd=repo)
-    return hg("identify", "-r", ".", "-T", "{node}", cwd=repo)
-
-
-def archive_on(standin: ProviderStandIn, tmp_path: Path, marker: str, base: str) -> str:
-    """A git repository whose Dockerfile (on ``base``) prints ``built-swh-<marker>``,
-    archived by the Software Heritage stand-in as ``tests.integration``'s ``archive``
-    does (its commit is the revision, its tree the directory, the vault serves the tree
-    as a ``.tar.gz``). Returns the revision's SWHID."""
-    repo = tmp_path / "archived"
-    repo.mkdir()
-    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-swh-{marker}", base=base))
-    git("init", "-q", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "archived", cwd=repo)
-    revision, directory = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=repo).split()
-    tarball = subprocess.run(
-        ["git", "archive", "--format=tar.gz", f"--prefix={directory}/", "HEAD"],
-        cwd=repo, check=True, capture_output=True,
-    ).stdout  # fmt: skip
-
-    def renumbered(name: str) -> Any:
-        text = json.dumps(recorded(name))
-        return json.loads(
-            text.replace(RECORDED_REVISION, revision).replace(RECORDED_DIRECTORY, directory)
-        )
-
-    standin.json(f"{SWH}/revision/{revision}/", renumbered("swh_revision"))
-    cooked = renumbered("swh_vault_directory")
-    standin.json(f"{SWH}/vault/directory/{directory}/", cooked)
-    standin.content(cooked["fetch_url"], tarball, "application/gzip")
-    return f"swh:1:rev:{revision}"
+    with hg_served(tmp_path / "hg-repo", NODE_IP) as served:
+        yield served
 
 
 CKAN_FILE = recorded("ckan_package")["result"]["resources"][0]["url"].replace(
@@ -379,8 +325,8 @@ def test_hydroshare_ckan_swh_and_hg_are_built_by_build_pods_as_resolved(
     provider_proxy.origins = frozenset({hg_url.removeprefix("http://").partition("/")[0]})
     hs_first = modify_resource(standin, 1700000000, base)
     ckan_first = publish_dataset(standin, 1700000000, A1, base)
-    swhid = archive_on(standin, tmp_path, "archived", base)
-    changeset = hg_commit_on(hg_dir, "resolved", base)
+    swhid, _ = archive(standin, tmp_path, "archived", base)
+    changeset = hg_commit(hg_dir, "resolved", base)
     held = {HS_S3: standin.hold(HS_S3), CKAN_FILE: standin.hold(CKAN_FILE)}
     api_token = install(
         helm, kubeconfig, namespace, standin, provider_proxy, base_registry,
@@ -405,7 +351,7 @@ def test_hydroshare_ckan_swh_and_hg_are_built_by_build_pods_as_resolved(
     assert (hs["sha"], ckan["sha"], swh["sha"], hg_build["sha"]) == (
         hs_first, ckan_first, swhid, changeset
     )  # fmt: skip
-    hg_commit_on(hg_dir, "committed-after", base)  # the branch moves on
+    hg_commit(hg_dir, "committed-after", base)  # the branch moves on
     try:  # both pods are downloading: the records change under them
         kube.wait_for(lambda: all(url in standin.asked for url in held), 300, "the downloads")
         hs_second = modify_resource(standin, 1700000500, base)

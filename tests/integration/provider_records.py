@@ -16,6 +16,7 @@ version's one file is such a Dockerfile.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -33,7 +34,15 @@ import httpx
 import pytest
 
 from testkit.buildkit import BuildKitDaemon
-from testkit.components import Registry, ServiceProcess, dockerfile, free_port, git, wait_until
+from testkit.components import (
+    BASE_IMAGE,
+    Registry,
+    ServiceProcess,
+    dockerfile,
+    free_port,
+    git,
+    wait_until,
+)
 from tests.conftest import ROOT
 
 from .conftest import REGISTRY_AUTH
@@ -134,14 +143,17 @@ RECORDED_REVISION = "aafb16d69fd30ff58afdd69036a26047f3aebdc6"
 RECORDED_DIRECTORY = "7834ef7e7c357ce2af928115c6c6a42b7e2a44e6"
 
 
-def archive(standin: ProviderStandIn, tmp_path: Path, marker: str) -> tuple[str, str]:
+def archive(
+    standin: ProviderStandIn, tmp_path: Path, marker: str, base: str = BASE_IMAGE
+) -> tuple[str, str]:
     """A small repository archived by the stand-in of Software Heritage: a git
     repository of a file of this clone and a Dockerfile whose RUN step prints ``marker``
     once that file is in the image. Its commit and tree are its revision and directory
     (a SWHID's hash is the git object id); the stand-in serves the recorded shapes for
     them and, through the vault (``POST`` then ``GET`` of ``vault/directory/<dir>/``,
     then its ``fetch_url``), a ``.tar.gz`` of the tree in a folder named after it, as
-    the archive cooks it. Returns the revision and directory SWHIDs."""
+    the archive cooks it. ``base``: the Dockerfile's base image. Returns the revision and
+    directory SWHIDs."""
     repo = tmp_path / "archived"
     repo.mkdir()
     shutil.copy(ROOT / "tests" / "data" / "providers" / "README.md", repo / "README.md")
@@ -149,6 +161,7 @@ def archive(standin: ProviderStandIn, tmp_path: Path, marker: str) -> tuple[str,
         dockerfile(
             "COPY README.md /tmp/archived-readme",
             f"RUN grep -q 'Recorded shapes' /tmp/archived-readme && echo built-swh-{marker}",
+            base=base,
         )
     )
     git("init", "-q", cwd=repo)
@@ -190,18 +203,26 @@ def hg(*args: str, cwd: Path) -> str:
 def hg_repo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A Mercurial repository served by a real ``hg serve`` on a free port, at
     ``http://127.0.0.1:<port>/repo``; yields that URL and the repository's directory."""
-    repo = tmp_path / "hg-repo"
+    with hg_served(tmp_path / "hg-repo", "127.0.0.1") as served:
+        yield served
+
+
+@contextlib.contextmanager
+def hg_served(repo: Path, address: str) -> Iterator[tuple[str, Path]]:
+    """A new Mercurial repository at ``repo`` served by a real ``hg serve`` on
+    ``address`` and a free port, stopped at the end; gives its URL
+    (``http://<address>:<port>/repo``) and ``repo``."""
     repo.mkdir()
     hg("init", cwd=repo)
     port = free_port()
     server = subprocess.Popen(
-        [HG, "serve", "--address", "127.0.0.1", "--port", str(port), "--prefix", "repo"],
+        [HG, "serve", "--address", address, "--port", str(port), "--prefix", "repo"],
         cwd=repo,
         env=HG_ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}/repo"
+    url = f"http://{address}:{port}/repo"
     try:
         wait_until(lambda: subprocess.run([HG, "identify", url], env=HG_ENV).returncode == 0, 30)
         yield url, repo
@@ -210,9 +231,10 @@ def hg_repo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.wait(timeout=30)
 
 
-def hg_commit(repo: Path, marker: str) -> str:
-    """Commit a Dockerfile whose RUN step prints ``marker``; the changeset's id."""
-    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}"))
+def hg_commit(repo: Path, marker: str, base: str = BASE_IMAGE) -> str:
+    """Commit a Dockerfile on ``base`` whose RUN step prints ``built-hg-<marker>``; the
+    changeset's id."""
+    (repo / "Dockerfile").write_text(dockerfile(f"RUN echo built-hg-{marker}", base=base))
     hg("addremove", "-q", cwd=repo)
     hg("commit", "-q", "-m", marker, cwd=repo)
     return hg("identify", "-r", ".", "-T", "{node}", cwd=repo)
